@@ -1,0 +1,36 @@
+# vhdprep: `make demo` runs the main job on a sample image, `make test` runs
+# every test (installing what they need first).
+GO      ?= go
+BIN     := bin
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+export CGO_ENABLED := 0
+
+.PHONY: build test deps demo bench lint fuzz clean
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/vhdprep ./cmd/vhdprep
+
+deps:
+	./scripts/test-deps.sh
+
+test: deps lint
+	VHDPREP_REQUIRE_TOOLS=1 $(GO) test -count=1 -timeout 30m ./...
+	./scripts/fuzz-short.sh
+
+fuzz:
+	FUZZTIME=$${FUZZTIME:-1m} ./scripts/fuzz-short.sh
+
+demo: build deps
+	./scripts/demo.sh $(BIN)/vhdprep
+
+bench: build deps
+	VHDPREP_REQUIRE_TOOLS=1 $(GO) test -run='^$$' -bench=. -benchtime=1x -count=1 ./... | ./scripts/bench-report.sh
+
+lint:
+	@bad=$$(gofmt -l $$(find . -name "*.go" -not -path "./.cache/*")); \
+	  if [ -n "$$bad" ]; then echo "gofmt needed: $$bad"; exit 1; fi
+	$(GO) vet ./...
+
+clean:
+	rm -rf $(BIN) .cache/testimages .cache/demo

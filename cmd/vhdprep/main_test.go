@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vhdprep/vhdprep/internal/iostreams"
+)
+
+// vhdprepBin is the real binary, built once for the tests that run it.
+var vhdprepBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "vhdprep-bin-")
+	if err != nil {
+		panic(err)
+	}
+	vhdprepBin = filepath.Join(dir, "vhdprep")
+	if out, err := exec.Command("go", "build", "-o", vhdprepBin, ".").CombinedOutput(); err != nil {
+		panic("building vhdprep: " + err.Error() + "\n" + string(out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// runCLI runs vhdprep in-process and returns exit code, stdout and stderr.
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	ios, _, out, errOut := iostreams.Test()
+	code := run(context.Background(), args, ios)
+	return code, out.String(), errOut.String()
+}
+
+// runBin runs the built binary and returns its exit code and combined output.
+func runBin(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	out, err := exec.Command(vhdprepBin, args...).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), string(out)
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return 0, string(out)
+}
+
+func TestVersionJSON(t *testing.T) {
+	code, out, _ := runCLI(t, "version", "--output", "json")
+	if code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+	var v versionInfo
+	if err := json.Unmarshal([]byte(out), &v); err != nil || v.Version == "" || v.Arch == "" {
+		t.Fatalf("version --output json = %q (%v)", out, err)
+	}
+}
+
+func TestUsageErrorsExitTwo(t *testing.T) {
+	for _, args := range [][]string{
+		{"no-such-command"},
+		{"version", "--no-such-flag"},
+		{"version", "extra-arg"},
+		{"version", "--output", "yaml"},
+	} {
+		code, out := runBin(t, args...)
+		if code != exitUsage {
+			t.Errorf("vhdprep %v: exit %d, want %d; output %q", args, code, exitUsage, out)
+		}
+		if lines := strings.Count(strings.TrimSpace(out), "\n"); lines != 0 || !strings.HasPrefix(out, "vhdprep: ") {
+			t.Errorf("vhdprep %v: want one 'vhdprep: ...' line, got %q", args, out)
+		}
+	}
+}
+
+func TestHelpHasExamples(t *testing.T) {
+	root := newRootCmd(&app{io: mustTestIO()})
+	for _, c := range root.Commands() {
+		if c.Name() == "help" || c.Name() == "completion" {
+			continue
+		}
+		if c.Example == "" {
+			t.Errorf("command %q has no examples in its help", c.Name())
+		}
+	}
+}
+
+func mustTestIO() *iostreams.IOStreams { s, _, _, _ := iostreams.Test(); return s }

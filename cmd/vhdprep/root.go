@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vhdprep/vhdprep/internal/iostreams"
+	"github.com/vhdprep/vhdprep/internal/progress"
+)
+
+// Exit codes, as DESIGN.md fixes them.
+const (
+	exitOK     = 0
+	exitFailed = 1 // the job failed, or check found problems
+	exitUsage  = 2 // bad flags or arguments
+)
+
+// app is what every command shares: the streams and the global flags.
+type app struct {
+	io      *iostreams.IOStreams
+	output  string
+	quiet   bool
+	verbose bool
+}
+
+// usageError marks errors in how vhdprep was called (exit 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// errSilent is returned by a command that has already said everything (a
+// check report with findings): exit 1 without another message.
+var errSilent = errors.New("")
+
+func newRootCmd(a *app) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "vhdprep",
+		Short: "Take a Linux disk image from built somewhere to running on Azure",
+		Long: `vhdprep converts, checks, repairs, equips and uploads Linux disk images for Azure,
+offline and without root: one static binary instead of qemu-img, loop mounts,
+hand-edited GRUB files, WALinuxAgent and azcopy.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if a.output != "text" && a.output != "json" {
+				return usageError{fmt.Errorf("--output must be text or json, not %q", a.output)}
+			}
+			return nil
+		},
+	}
+	root.PersistentFlags().StringVarP(&a.output, "output", "o", "text", "output format: text or json")
+	root.PersistentFlags().BoolVarP(&a.quiet, "quiet", "q", false, "print only errors; no progress bars")
+	root.PersistentFlags().BoolVarP(&a.verbose, "verbose", "v", false, "say more about what is being done")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetOut(a.io.Out)
+	root.SetErr(a.io.ErrOut)
+
+	root.AddCommand(
+		newVersionCmd(a),
+	)
+	return root
+}
+
+// run executes vhdprep with args and returns the process exit code.
+func run(ctx context.Context, args []string, ios *iostreams.IOStreams) int {
+	a := &app{io: ios}
+	root := newRootCmd(a)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	if !errors.Is(err, errSilent) {
+		fmt.Fprintln(ios.ErrOut, "vhdprep: "+strings.TrimSpace(err.Error()))
+	}
+	var ue usageError
+	if errors.As(err, &ue) || isCobraUsageError(err) {
+		return exitUsage
+	}
+	return exitFailed
+}
+
+// isCobraUsageError recognizes the errors cobra makes itself for unknown
+// commands and wrong argument counts, which it does not type.
+func isCobraUsageError(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand", "accepts ", "requires at least", "requires at most", "invalid argument"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// printJSON writes v as indented JSON to stdout.
+func (a *app) printJSON(v any) error {
+	enc := json.NewEncoder(a.io.Out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// jsonOutput tells whether machine-readable output was asked for.
+func (a *app) jsonOutput() bool { return a.output == "json" }
+
+// progress returns a progress bar on a terminal, and nothing when stderr is
+// not a terminal, with --quiet, or with --output json.
+func (a *app) progress() progress.Reporter {
+	if a.quiet || a.jsonOutput() || !a.io.IsStderrTTY() {
+		return progress.Discard
+	}
+	return newBar(a.io.ErrOut)
+}
+
+// logf prints a line on stderr in --verbose mode.
+func (a *app) logf(format string, args ...any) {
+	if a.verbose && !a.quiet {
+		fmt.Fprintf(a.io.ErrOut, format+"\n", args...)
+	}
+}

@@ -1,0 +1,62 @@
+// Package raw is the virtual-disk layer: one Disk type for every container
+// format (raw file, VHD, qcow2), the data extents that let copies and uploads
+// skip what was never written, and the MiB alignment Azure demands.
+package raw
+
+import (
+	"io"
+)
+
+// Disk is the guest-visible content of an image, whatever its container.
+type Disk interface {
+	io.ReaderAt
+	// Size is the virtual size in bytes.
+	Size() int64
+	// Extents lists, in ascending order and without overlap, the ranges that
+	// may hold non-zero data. Every byte outside them reads as zero; bytes
+	// inside them may be zero too.
+	Extents() ([]Extent, error)
+}
+
+// Extent is a byte range of a Disk.
+type Extent struct {
+	Offset int64
+	Length int64
+}
+
+// End is the offset one past the extent's last byte.
+func (e Extent) End() int64 { return e.Offset + e.Length }
+
+// Coalesce sorts nothing but merges, in a list already in ascending order,
+// extents that touch or overlap, and drops empty ones.
+func Coalesce(exts []Extent) []Extent {
+	out := exts[:0:0]
+	for _, e := range exts {
+		if e.Length <= 0 {
+			continue
+		}
+		if n := len(out); n > 0 && e.Offset <= out[n-1].End() {
+			if e.End() > out[n-1].End() {
+				out[n-1].Length = e.End() - out[n-1].Offset
+			}
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// Clip returns the parts of exts that lie below limit.
+func Clip(exts []Extent, limit int64) []Extent {
+	out := exts[:0:0]
+	for _, e := range exts {
+		if e.Offset >= limit {
+			break
+		}
+		if e.End() > limit {
+			e.Length = limit - e.Offset
+		}
+		out = append(out, e)
+	}
+	return out
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what the tests need on a fresh Debian machine that has only Go:
+# the real tools tests build images with and check results against, and
+# Azurite (Azure Storage's emulator) for the upload tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages, by the program each one provides.
+declare -A pkg_of=(
+  [qemu-img]=qemu-utils [mkfs.ext4]=e2fsprogs [debugfs]=e2fsprogs [mkfs.xfs]=xfsprogs
+  [sfdisk]=fdisk [cpio]=cpio [zstd]=zstd [xz]=xz-utils [lz4]=lz4 [bzip2]=bzip2
+  [gzip]=gzip [mcopy]=mtools [mkfs.vfat]=dosfstools [genisoimage]=genisoimage
+  [mkudffs]=udftools [openssl]=openssl [socat]=socat [node]=nodejs [npm]=npm
+)
+missing=()
+for prog in "${!pkg_of[@]}"; do
+  command -v "$prog" >/dev/null 2>&1 || missing+=("${pkg_of[$prog]}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+  echo "installing Debian packages: $(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    $(printf '%s\n' "${missing[@]}" | sort -u) >/dev/null
+fi
+
+# Azurite, pinned: 3.35.0 is the newest release that runs on Debian 12's Node.js 20.
+azurite_version=3.35.0
+azurite_dir=.cache/azurite
+if [ ! -x "$azurite_dir/node_modules/.bin/azurite-blob" ] || \
+   ! grep -q "\"version\": \"$azurite_version\"" "$azurite_dir/node_modules/azurite/package.json" 2>/dev/null; then
+  echo "installing azurite@$azurite_version into $azurite_dir"
+  mkdir -p "$azurite_dir"
+  npm install --silent --no-audit --no-fund --prefix "$azurite_dir" "azurite@$azurite_version" >/dev/null
+fi
