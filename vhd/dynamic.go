@@ -1,0 +1,207 @@
+package vhd
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf16"
+
+	"github.com/vhdprep/vhdprep/raw"
+)
+
+// The dynamic disk header.
+const (
+	headerSize    = 1024
+	headerCookie  = "cxsparse"
+	headerVersion = 0x00010000
+	batUnused     = 0xFFFFFFFF
+	sectorSize    = 512
+	// Block sizes a reader accepts: the specification's default is 2 MiB;
+	// anything outside this range is corrupt or hostile.
+	minBlockSize = 512
+	maxBlockSize = 256 << 20
+)
+
+// Errors of dynamic disks.
+var (
+	ErrHeader = errors.New("bad dynamic disk header")
+	ErrBAT    = errors.New("bad block allocation table")
+)
+
+// Dynamic is a dynamic VHD opened for reading: the disk's bytes, its size
+// and which blocks hold data. It is safe for concurrent use.
+type Dynamic struct {
+	r         io.ReaderAt
+	footer    *Footer
+	size      int64
+	blockSize int64
+	bitmapLen int64    // bytes of sector bitmap before each block's data
+	bat       []uint32 // sector offset of each block, or batUnused
+}
+
+// OpenDynamic opens a dynamic VHD. Differencing disks are refused with
+// ErrDifferencing, naming the parent: reading one needs its parent chain.
+func OpenDynamic(r io.ReaderAt, fileSize int64) (*Dynamic, error) {
+	if fileSize < FooterSize+headerSize+FooterSize {
+		return nil, fmt.Errorf("%w: %d bytes is too short for a dynamic VHD", ErrHeader, fileSize)
+	}
+	// The copy at the start is authoritative for reading; the one at the end
+	// is the one a truncated file loses first.
+	head := make([]byte, FooterSize)
+	if _, err := r.ReadAt(head, 0); err != nil {
+		return nil, err
+	}
+	footer, err := ParseFooter(head)
+	if err != nil {
+		return nil, err
+	}
+	if footer.DiskType != DiskDynamic && footer.DiskType != DiskDifferencing {
+		return nil, fmt.Errorf("%w: footer copy says disk type %s", ErrHeader, footer.DiskType)
+	}
+	if footer.CurrentSize <= 0 || footer.CurrentSize%sectorSize != 0 {
+		return nil, fmt.Errorf("%w: current size %d", ErrHeader, footer.CurrentSize)
+	}
+	if footer.DataOffset > uint64(fileSize-headerSize) {
+		return nil, fmt.Errorf("%w: header offset %d is past the end of the file", ErrHeader, footer.DataOffset)
+	}
+	h := make([]byte, headerSize)
+	if _, err := r.ReadAt(h, int64(footer.DataOffset)); err != nil {
+		return nil, err
+	}
+	if string(h[:8]) != headerCookie {
+		return nil, fmt.Errorf("%w: cookie %q, want %q", ErrHeader, h[:8], headerCookie)
+	}
+	be := binary.BigEndian
+	if sum, want := be.Uint32(h[36:]), checksum(h, 36); sum != want {
+		return nil, fmt.Errorf("%w: checksum %08x, should be %08x", ErrHeader, sum, want)
+	}
+	if footer.DiskType == DiskDifferencing {
+		return nil, fmt.Errorf("%w (parent %q): vhdprep does not follow parent chains; merge it first: qemu-img convert -O raw child.vhd disk.raw", ErrDifferencing, parentName(h[64:576]))
+	}
+	batOffset := int64(be.Uint64(h[16:]))
+	entries := int64(be.Uint32(h[28:]))
+	blockSize := int64(be.Uint32(h[32:]))
+	if blockSize < minBlockSize || blockSize > maxBlockSize || blockSize&(blockSize-1) != 0 {
+		return nil, fmt.Errorf("%w: block size %d", ErrHeader, blockSize)
+	}
+	if entries*blockSize < footer.CurrentSize {
+		return nil, fmt.Errorf("%w: %d blocks of %d bytes cannot hold %d bytes", ErrBAT, entries, blockSize, footer.CurrentSize)
+	}
+	// Bound the table by the file before allocating it.
+	if batOffset < 0 || batOffset > fileSize || entries*4 > fileSize-batOffset {
+		return nil, fmt.Errorf("%w: %d entries at offset %d do not fit in a %d-byte file", ErrBAT, entries, batOffset, fileSize)
+	}
+	batBytes := make([]byte, entries*4)
+	if _, err := r.ReadAt(batBytes, batOffset); err != nil {
+		return nil, err
+	}
+	d := &Dynamic{
+		r:         r,
+		footer:    footer,
+		size:      footer.CurrentSize,
+		blockSize: blockSize,
+		bitmapLen: (blockSize/sectorSize/8 + sectorSize - 1) / sectorSize * sectorSize,
+		bat:       make([]uint32, entries),
+	}
+	for i := range d.bat {
+		d.bat[i] = be.Uint32(batBytes[4*i:])
+		if d.bat[i] != batUnused && int64(d.bat[i])*sectorSize+d.bitmapLen+blockSize > fileSize {
+			return nil, fmt.Errorf("%w: block %d lies past the end of the file", ErrBAT, i)
+		}
+	}
+	return d, nil
+}
+
+// parentName decodes the header's UTF-16 big-endian parent name.
+func parentName(b []byte) string {
+	u := make([]uint16, 0, len(b)/2)
+	for i := 0; i+1 < len(b); i += 2 {
+		c := binary.BigEndian.Uint16(b[i:])
+		if c == 0 {
+			break
+		}
+		u = append(u, c)
+	}
+	return strings.TrimSpace(string(utf16.Decode(u)))
+}
+
+// Footer is the disk's footer (the copy at the start of the file).
+func (d *Dynamic) Footer() *Footer { return d.footer }
+
+// Size is the disk's virtual size.
+func (d *Dynamic) Size() int64 { return d.size }
+
+// ReadAt reads the disk's bytes. Unallocated blocks, and sectors a block's
+// bitmap marks as never written, read as zeros.
+func (d *Dynamic) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("vhd: negative offset")
+	}
+	if off >= d.size {
+		return 0, io.EOF
+	}
+	var eof error
+	if rest := d.size - off; int64(len(p)) > rest {
+		p, eof = p[:rest], io.EOF
+	}
+	n := 0
+	for n < len(p) {
+		pos := off + int64(n)
+		block, within := pos/d.blockSize, pos%d.blockSize
+		chunk := p[n:min(len(p), n+int(d.blockSize-within))]
+		if err := d.readBlockPart(chunk, block, within); err != nil {
+			return n, err
+		}
+		n += len(chunk)
+	}
+	return n, eof
+}
+
+// readBlockPart fills p from one block, starting within bytes into it: one
+// read of the block's sector bitmap, then one read per run of sectors the
+// bitmap marks alike.
+func (d *Dynamic) readBlockPart(p []byte, block, within int64) error {
+	entry := d.bat[block]
+	if entry == batUnused {
+		clear(p)
+		return nil
+	}
+	blockStart := int64(entry) * sectorSize
+	first, last := within/sectorSize, (within+int64(len(p))-1)/sectorSize
+	bitmap := make([]byte, last/8-first/8+1)
+	if _, err := d.r.ReadAt(bitmap, blockStart+first/8); err != nil {
+		return err
+	}
+	written := func(sector int64) bool { return bitmap[sector/8-first/8]&(0x80>>(sector%8)) != 0 }
+	for pos := int64(0); pos < int64(len(p)); {
+		sector := (within + pos) / sectorSize
+		run := sector
+		for run+1 <= last && written(run+1) == written(sector) {
+			run++
+		}
+		end := min(int64(len(p)), (run+1)*sectorSize-within)
+		if !written(sector) {
+			clear(p[pos:end])
+		} else if _, err := d.r.ReadAt(p[pos:end], blockStart+d.bitmapLen+within+pos); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		pos = end
+	}
+	return nil
+}
+
+// Extents lists the allocated blocks, coalesced.
+func (d *Dynamic) Extents() ([]raw.Extent, error) {
+	var exts []raw.Extent
+	for i, entry := range d.bat {
+		if entry != batUnused {
+			exts = append(exts, raw.Extent{Offset: int64(i) * d.blockSize, Length: d.blockSize})
+		}
+	}
+	return raw.Clip(raw.Coalesce(exts), d.size), nil
+}
