@@ -34,10 +34,6 @@ type usageError struct{ err error }
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
-// errSilent is returned by a command that has already said everything (a
-// check report with findings): exit 1 without another message.
-var errSilent = errors.New("")
-
 func newRootCmd(a *app) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "vhdprep",
@@ -62,6 +58,10 @@ hand-edited GRUB files, WALinuxAgent and azcopy.`,
 	root.SetErr(a.io.ErrOut)
 
 	root.AddCommand(
+		newCheckCmd(a),
+		newConvertCmd(a),
+		newInfoCmd(a),
+		newResizeCmd(a),
 		newVersionCmd(a),
 	)
 	return root
@@ -76,9 +76,10 @@ func run(ctx context.Context, args []string, ios *iostreams.IOStreams) int {
 	if err == nil {
 		return exitOK
 	}
-	if !errors.Is(err, errSilent) {
-		fmt.Fprintln(ios.ErrOut, "vhdprep: "+strings.TrimSpace(err.Error()))
+	if errors.Is(err, errFindings) {
+		return exitFailed // the report has said what is wrong
 	}
+	fmt.Fprintln(ios.ErrOut, "vhdprep: "+strings.TrimSpace(err.Error()))
 	var ue usageError
 	if errors.As(err, &ue) || isCobraUsageError(err) {
 		return exitUsage

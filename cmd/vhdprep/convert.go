@@ -1,0 +1,88 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vhdprep/vhdprep/diskimage"
+)
+
+func newConvertCmd(a *app) *cobra.Command {
+	var size, to string
+	opts := diskimage.ConvertOptions{}
+	cmd := &cobra.Command{
+		Use:   "convert INPUT [OUTPUT]",
+		Short: "Convert a raw, qcow2 or VHD image into a fixed VHD Azure accepts",
+		Long: `Convert writes the input as a fixed VHD whose virtual size is the input's, rounded up
+to a whole MiB. Holes stay holes: only data is read and written. The output appears
+whole or not at all, and the input is never changed (except with --in-place).`,
+		Example: `  vhdprep convert disk.raw disk.vhd
+  vhdprep convert disk.qcow2 disk.vhd --size 30G
+  vhdprep convert dynamic.vhd fixed.vhd
+  vhdprep convert --in-place disk.raw          # append the footer; no copy
+  vhdprep convert --to raw disk.vhd disk.raw
+  vhdprep convert --in-place --to raw disk.vhd # strip the footer`,
+		Args: cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Input = args[0]
+			switch {
+			case opts.InPlace && len(args) == 2:
+				return usageError{fmt.Errorf("--in-place converts INPUT where it is; give no OUTPUT")}
+			case !opts.InPlace && len(args) == 1:
+				return usageError{fmt.Errorf("give an OUTPUT file, or --in-place")}
+			case len(args) == 2:
+				opts.Output = args[1]
+			}
+			switch to {
+			case "vhd":
+			case "raw":
+				opts.ToRaw = true
+			default:
+				return usageError{fmt.Errorf("--to must be vhd or raw, not %q", to)}
+			}
+			if size != "" {
+				n, err := diskimage.ParseSize(size)
+				if err != nil {
+					return usageError{err}
+				}
+				opts.Size = n
+			}
+			opts.Progress = a.progress()
+			res, err := diskimage.Convert(cmd.Context(), opts)
+			if err != nil {
+				return err
+			}
+			if a.jsonOutput() {
+				return a.printJSON(res)
+			}
+			a.logf("wrote %d bytes (data and footer); the rest of %s is holes", res.BytesWritten, res.Output)
+			if !a.quiet {
+				fmt.Fprintf(a.io.Out, "%s (%s, %s) -> %s (%s, %s)\n", res.Input, res.InputFormat, humanBytes(res.InputSize),
+					res.Output, res.OutputFormat, humanBytes(res.VirtualSize))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&size, "size", "", "virtual size of the output (30G, 30720M, bytes); at least the input's")
+	cmd.Flags().StringVar(&to, "to", "vhd", "output format: vhd (fixed) or raw")
+	cmd.Flags().BoolVar(&opts.InPlace, "in-place", false, "convert INPUT itself: append (or with --to raw, strip) the VHD footer")
+	cmd.Flags().BoolVarP(&opts.Force, "force", "f", false, "overwrite OUTPUT if it exists")
+	return cmd
+}
+
+// humanBytes prints a size in binary units, exact where it is a whole unit.
+func humanBytes(n int64) string {
+	for _, u := range []struct {
+		size int64
+		name string
+	}{{1 << 40, "TiB"}, {1 << 30, "GiB"}, {1 << 20, "MiB"}, {1 << 10, "KiB"}} {
+		if n >= u.size {
+			if n%u.size == 0 {
+				return fmt.Sprintf("%d %s", n/u.size, u.name)
+			}
+			return fmt.Sprintf("%.2f %s", float64(n)/float64(u.size), u.name)
+		}
+	}
+	return fmt.Sprintf("%d bytes", n)
+}

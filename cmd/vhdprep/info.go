@@ -1,0 +1,65 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vhdprep/vhdprep/diskimage"
+)
+
+func newInfoCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "info IMAGE",
+		Short: "Show an image's format, sizes, VHD footer and whether Azure accepts it",
+		Example: `  vhdprep info disk.vhd
+  vhdprep info disk.qcow2 --output json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			info, err := diskimage.Inspect(args[0])
+			if err != nil {
+				return err
+			}
+			if a.jsonOutput() {
+				return a.printJSON(info)
+			}
+			printInfo(a, info)
+			return nil
+		},
+	}
+}
+
+func printInfo(a *app, info *diskimage.Info) {
+	w := tabwriter.NewWriter(a.io.Out, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(w, "file:\t%s\n", info.Path)
+	fmt.Fprintf(w, "format:\t%s\n", info.Format)
+	fmt.Fprintf(w, "virtual size:\t%s (%d bytes)\n", humanBytes(info.VirtualSize), info.VirtualSize)
+	fmt.Fprintf(w, "file size:\t%d bytes\n", info.FileSize)
+	fmt.Fprintf(w, "MiB aligned:\t%v\n", info.MiBAligned)
+	if f := info.Footer; f != nil {
+		fmt.Fprintf(w, "footer:\t\n")
+		fmt.Fprintf(w, "  disk type:\t%s\n", f.DiskType)
+		fmt.Fprintf(w, "  current size:\t%d\n", f.CurrentSize)
+		fmt.Fprintf(w, "  original size:\t%d\n", f.OriginalSize)
+		fmt.Fprintf(w, "  geometry (C/H/S):\t%d/%d/%d = %d bytes\n", f.Cylinders, f.Heads, f.SectorsPerTrk, f.GeometrySize)
+		fmt.Fprintf(w, "  size qemu-img sees:\t%d\n", f.QemuSize)
+		fmt.Fprintf(w, "  creator:\t%q %s on %q\n", f.CreatorApp, f.CreatorVersion, f.CreatorHostOS)
+		fmt.Fprintf(w, "  timestamp:\t%s\n", f.Timestamp.Format("2006-01-02 15:04:05 MST"))
+		fmt.Fprintf(w, "  features:\t%#x\n", f.Features)
+		fmt.Fprintf(w, "  format version:\t%s\n", f.FormatVersion)
+		fmt.Fprintf(w, "  data offset:\t%#x\n", f.DataOffset)
+		fmt.Fprintf(w, "  checksum:\t%s\n", f.Checksum)
+		fmt.Fprintf(w, "  unique id:\t%s\n", f.UniqueID)
+		fmt.Fprintf(w, "  saved state:\t%v\n", f.SavedState)
+	}
+	if info.Valid {
+		fmt.Fprintf(w, "azure:\tvalid: a fixed VHD of a whole number of MiB\n")
+	} else {
+		fmt.Fprintf(w, "azure:\tnot accepted as it is\n")
+	}
+	w.Flush()
+	for _, p := range info.Problems {
+		fmt.Fprintf(a.io.Out, "  - %s\n", p)
+	}
+}

@@ -1,0 +1,183 @@
+package diskimage
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/vhdprep/vhdprep/raw"
+)
+
+// Raw images of the sizes that matter become fixed VHDs that qemu-img reads
+// with exactly the size vhdprep meant and the same data.
+func TestConvertRawSizesAgreeWithQemu(t *testing.T) {
+	for _, size := range []int64{
+		raw.MiB - 1, raw.MiB, raw.MiB + 1, 20 * raw.MiB,
+		100*raw.MiB + 3*512, // CHS rounding differs from the size
+		3 << 30,             // multi-GiB, cheap because sparse
+	} {
+		t.Run(strconv.FormatInt(size, 10), func(t *testing.T) {
+			dir := t.TempDir()
+			in, out := filepath.Join(dir, "in.raw"), filepath.Join(dir, "out.vhd")
+			writeSparse(t, in, size, 0, size/2&^511, size-min(size, 4096))
+			res, err := Convert(context.Background(), ConvertOptions{Input: in, Output: out})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := raw.AlignMiB(size)
+			if res.VirtualSize != want || fileSize(t, out) != want+512 {
+				t.Fatalf("virtual size %d, file %d; want %d and %d", res.VirtualSize, fileSize(t, out), want, want+512)
+			}
+			if got := qemuVirtualSize(t, out); got != want {
+				t.Fatalf("qemu-img sees %d bytes, want %d", got, want)
+			}
+			assertSameData(t, "raw", in, "vpc", out)
+			if a := allocated(t, out); a > 4*raw.MiB {
+				t.Fatalf("output allocates %d bytes for 192 KiB of data: holes were filled", a)
+			}
+		})
+	}
+}
+
+// qcow2 (plain, zlib- and zstd-compressed, v2) and dynamic VHD inputs,
+// written by qemu-img, convert to the same data.
+func TestConvertFormatsQemuWrote(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.raw")
+	const size = 64*raw.MiB + 7*512
+	writeSparse(t, src, size, 0, 5*raw.MiB+512, 40*raw.MiB, size-4096)
+	for name, args := range map[string][]string{
+		"qcow2":      {"-O", "qcow2"},
+		"qcow2-v2":   {"-O", "qcow2", "-o", "compat=0.10"},
+		"qcow2-zlib": {"-O", "qcow2", "-c"},
+		"qcow2-zstd": {"-O", "qcow2", "-c", "-o", "compression_type=zstd"},
+		"vhd-dyn":    {"-O", "vpc", "-o", "subformat=dynamic,force_size=on"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			in := filepath.Join(dir, name+".img")
+			qemuImg(t, append(append([]string{"convert", "-f", "raw"}, args...), src, in)...)
+			out := filepath.Join(dir, name+".vhd")
+			res, err := Convert(context.Background(), ConvertOptions{Input: in, Output: out})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.VirtualSize != raw.AlignMiB(res.InputSize) {
+				t.Fatalf("virtual size %d for input of %d", res.VirtualSize, res.InputSize)
+			}
+			if got := qemuVirtualSize(t, out); got != res.VirtualSize {
+				t.Fatalf("qemu-img sees %d, want %d", got, res.VirtualSize)
+			}
+			assertSameData(t, "raw", src, "vpc", out)
+		})
+	}
+}
+
+func TestConvertSizeAndToRaw(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.raw")
+	writeSparse(t, in, 10*raw.MiB, 0, 9*raw.MiB)
+	big := filepath.Join(dir, "big.vhd")
+	if _, err := Convert(context.Background(), ConvertOptions{Input: in, Output: big, Size: 30*raw.MiB + 1}); err != nil {
+		t.Fatal(err)
+	}
+	if got := qemuVirtualSize(t, big); got != 31*raw.MiB {
+		t.Fatalf("--size 30MiB+1 gave %d, want 31 MiB", got)
+	}
+	if _, err := Convert(context.Background(), ConvertOptions{Input: in, Output: filepath.Join(dir, "small.vhd"), Size: raw.MiB}); err == nil {
+		t.Fatal("a --size below the input's was accepted")
+	}
+	back := filepath.Join(dir, "back.raw")
+	res, err := Convert(context.Background(), ConvertOptions{Input: big, Output: back, ToRaw: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OutputFormat != Raw || fileSize(t, back) != 31*raw.MiB {
+		t.Fatalf("--to raw wrote %s of %d bytes", res.OutputFormat, fileSize(t, back))
+	}
+	assertSameData(t, "raw", in, "raw", back)
+}
+
+// --in-place appends a footer without copying, and --to raw takes it off
+// again, leaving the original bytes.
+func TestConvertInPlaceRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "disk.raw")
+	const size = 5*raw.MiB + 100
+	writeSparse(t, path, size, 0, 3*raw.MiB)
+	orig, _ := os.ReadFile(path)
+
+	if _, err := Convert(context.Background(), ConvertOptions{Input: path, InPlace: true}); err != nil {
+		t.Fatal(err)
+	}
+	if fileSize(t, path) != 6*raw.MiB+512 || qemuVirtualSize(t, path) != 6*raw.MiB {
+		t.Fatalf("after --in-place: file %d bytes, qemu sees %d", fileSize(t, path), qemuVirtualSize(t, path))
+	}
+	if _, err := Convert(context.Background(), ConvertOptions{Input: path, InPlace: true}); err == nil {
+		t.Fatal("--in-place on a fixed VHD (without --to raw) was accepted")
+	}
+	if _, err := Convert(context.Background(), ConvertOptions{Input: path, InPlace: true, ToRaw: true}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(path)
+	if len(got) != 6*raw.MiB || string(got[:size]) != string(orig) || strings.Trim(string(got[size:]), "\x00") != "" {
+		t.Fatal("--in-place --to raw did not give back the original bytes followed by zeros")
+	}
+	assertOnly(t, dir, "disk.raw")
+}
+
+func TestConvertRefusesAndLeavesNothing(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.raw")
+	writeSparse(t, in, 2*raw.MiB, 0)
+	exists := filepath.Join(dir, "exists.vhd")
+	os.WriteFile(exists, []byte("keep me"), 0o644)
+	vhdx := filepath.Join(dir, "disk.vhdx")
+	os.WriteFile(vhdx, append([]byte("vhdxfile"), make([]byte, 4096)...), 0o644)
+	vmdk := filepath.Join(dir, "disk.vmdk")
+	os.WriteFile(vmdk, append([]byte("KDMV"), make([]byte, 4096)...), 0o644)
+	badQcow := filepath.Join(dir, "bad.qcow2")
+	os.WriteFile(badQcow, []byte("QFI\xfb\x00\x00\x00\x03"), 0o644)
+	sub := filepath.Join(dir, "subdir")
+	os.Mkdir(sub, 0o755)
+
+	for name, c := range map[string]struct {
+		opts ConvertOptions
+		want string
+	}{
+		"existing output": {ConvertOptions{Input: in, Output: exists}, "--force"},
+		"same file":       {ConvertOptions{Input: in, Output: in}, "same file"},
+		"same via path":   {ConvertOptions{Input: in, Output: filepath.Join(dir, ".", "in.raw")}, "same file"},
+		"vhdx":            {ConvertOptions{Input: vhdx, Output: filepath.Join(dir, "o1.vhd")}, "qemu-img convert -f vhdx"},
+		"vmdk":            {ConvertOptions{Input: vmdk, Output: filepath.Join(dir, "o2.vhd")}, "qemu-img convert -f vmdk"},
+		"truncated qcow2": {ConvertOptions{Input: badQcow, Output: filepath.Join(dir, "o3.vhd")}, "bad.qcow2"},
+		"directory":       {ConvertOptions{Input: sub, Output: filepath.Join(dir, "o4.vhd")}, "directory"},
+		"missing":         {ConvertOptions{Input: filepath.Join(dir, "nope.raw"), Output: filepath.Join(dir, "o5.vhd")}, "nope.raw"},
+	} {
+		_, err := Convert(context.Background(), c.opts)
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: err = %v; want one line containing %q", name, err, c.want)
+		}
+	}
+	if b, _ := os.ReadFile(exists); string(b) != "keep me" {
+		t.Fatal("an existing output was overwritten")
+	}
+	assertOnly(t, dir, "bad.qcow2", "disk.vhdx", "disk.vmdk", "exists.vhd", "in.raw", "subdir")
+}
+
+// A cancelled convert (Ctrl-C) removes its partial output.
+func TestConvertCancelledLeavesNoOutput(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.raw")
+	writeSparse(t, in, 8*raw.MiB, 0, raw.MiB, 2*raw.MiB)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := Convert(ctx, ConvertOptions{Input: in, Output: filepath.Join(dir, "out.vhd")})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	assertOnly(t, dir, "in.raw")
+}

@@ -1,0 +1,126 @@
+package diskimage
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/vhdprep/vhdprep/qcow2"
+	"github.com/vhdprep/vhdprep/raw"
+	"github.com/vhdprep/vhdprep/vhd"
+)
+
+// ErrNotRegular is returned for paths that are not regular files.
+var ErrNotRegular = errors.New("not a regular file")
+
+// Image is an open image file: its container format and the virtual disk
+// inside it.
+type Image struct {
+	Path     string
+	Format   Format
+	FileSize int64
+	// Footer is the VHD footer of a fixed or dynamic VHD, nil otherwise.
+	Footer *vhd.Footer
+	// Disk is the guest-visible content.
+	Disk raw.Disk
+
+	file *os.File
+}
+
+// Open opens an image read-only and detects its format. Formats vhdprep
+// cannot read give an error that says how to convert them.
+func Open(path string) (*Image, error) {
+	return open(path, os.O_RDONLY)
+}
+
+// OpenWritable opens a raw image or fixed VHD for changing it in place.
+func OpenWritable(path string) (*Image, error) {
+	im, err := open(path, os.O_RDWR)
+	if err != nil {
+		return nil, err
+	}
+	if im.Format != Raw && im.Format != VHDFixed {
+		im.Close()
+		return nil, fmt.Errorf("%s is a %s image, which vhdprep changes only as raw or fixed VHD; convert it first: vhdprep convert %s disk.vhd", path, im.Format, path)
+	}
+	return im, nil
+}
+
+func open(path string, flag int) (*Image, error) {
+	f, err := os.OpenFile(path, flag, 0)
+	if err != nil {
+		return nil, err // *PathError names the file and the reason
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w (a %s); give an image file", path, ErrNotRegular, kindOf(st.Mode()))
+	}
+	im := &Image{Path: path, FileSize: st.Size(), file: f}
+	if err := im.openDisk(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return im, nil
+}
+
+func (im *Image) openDisk() error {
+	format, err := Detect(im.file, im.FileSize)
+	if err != nil {
+		return fmt.Errorf("%s: reading: %w", im.Path, err)
+	}
+	im.Format = format
+	switch format {
+	case Raw:
+		im.Disk = raw.NewFile(im.file, im.FileSize)
+	case VHDFixed:
+		footer, err := vhd.ReadFooter(im.file, im.FileSize)
+		if err != nil {
+			return fmt.Errorf("%s: %w", im.Path, err)
+		}
+		im.Footer = footer
+		// The data is everything before the footer, whatever the footer
+		// claims; info and check report a disagreement.
+		im.Disk = raw.NewFile(im.file, im.FileSize-vhd.FooterSize)
+	case VHDDynamic:
+		d, err := vhd.OpenDynamic(im.file, im.FileSize)
+		if err != nil {
+			return fmt.Errorf("%s: %w", im.Path, err)
+		}
+		im.Footer = d.Footer()
+		im.Disk = d
+	case QCOW2:
+		q, err := qcow2.Open(im.file, im.FileSize)
+		if err != nil {
+			return fmt.Errorf("%s: %w", im.Path, err)
+		}
+		im.Disk = q
+	default:
+		return unsupportedHint(format, im.Path)
+	}
+	return nil
+}
+
+// File is the underlying file, for operations that work on the container.
+func (im *Image) File() *os.File { return im.file }
+
+// Close closes the image file.
+func (im *Image) Close() error { return im.file.Close() }
+
+func kindOf(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "directory"
+	case m&os.ModeDevice != 0:
+		return "device"
+	case m&os.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&os.ModeSocket != 0:
+		return "socket"
+	}
+	return "special file"
+}
