@@ -1,0 +1,182 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vhdprep/vhdprep/internal/atomicfile"
+	"github.com/vhdprep/vhdprep/lint"
+)
+
+// errFindings ends a check whose report already said what is wrong.
+var errFindings = errors.New("findings at or above --fail-on")
+
+type checkOptions struct {
+	root       string
+	configPath string
+	failOn     string
+	disable    []string
+	junit      string
+	sarif      string
+	listRules  bool
+}
+
+func newCheckCmd(a *app) *cobra.Command {
+	var o checkOptions
+	cmd := &cobra.Command{
+		Use:   "check (IMAGE | --root DIR)",
+		Short: "Check an image offline against Azure's requirements",
+		Long: `Check reads the image without mounting or booting it and applies the rule catalog
+(vhdprep check --list-rules): container, disk layout, kernel command line, drivers,
+swap, agents, SSH and generalization. Each finding says what, where, why (with its
+source) and how to fix it. Exit code 1 when a finding is at or above --fail-on.`,
+		Example: `  vhdprep check disk.vhd
+  vhdprep check --root ./rootfs
+  vhdprep check disk.vhd --output json
+  vhdprep check disk.vhd --junit report.xml --sarif report.sarif
+  vhdprep check disk.vhd --fail-on warning
+  vhdprep check disk.vhd --disable KRN003 --config .vhdprep.yaml
+  vhdprep check --list-rules`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			catalog := lint.Catalog()
+			if o.listRules {
+				return listRules(a, catalog)
+			}
+			if (len(args) == 1) == (o.root != "") {
+				return usageError{fmt.Errorf("give an IMAGE or --root DIR")}
+			}
+			cfg, failOn, err := o.config(catalog)
+			if err != nil {
+				return err
+			}
+			var target *lint.Target
+			if o.root != "" {
+				if st, err := os.Stat(o.root); err != nil || !st.IsDir() {
+					return fmt.Errorf("check --root %s: not a directory", o.root)
+				}
+				target = &lint.Target{Name: o.root}
+			} else if target, err = lint.OpenImage(args[0]); err != nil {
+				return fmt.Errorf("check: %w", err)
+			}
+			rep := lint.Run(target, catalog, cfg)
+			if err := o.writeFiles(rep); err != nil {
+				return err
+			}
+			if a.jsonOutput() {
+				err = lint.WriteJSON(a.io.Out, rep)
+			} else if !a.quiet {
+				err = lint.WriteText(a.io.Out, rep, a.io.IsStdoutTTY())
+			}
+			if err != nil {
+				return err
+			}
+			if rep.Fails(failOn) {
+				return errFindings
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.root, "root", "", "check a directory tree (an unpacked or mounted root filesystem) instead of an image")
+	f.StringVar(&o.configPath, "config", "", "rule configuration file (.vhdprep.yaml: disable, severity, rules, fail-on)")
+	f.StringVar(&o.failOn, "fail-on", "", "exit 1 when a finding is at least this severe: error, warning or info (default error)")
+	f.StringSliceVar(&o.disable, "disable", nil, "rule IDs to skip (comma-separated or repeated)")
+	f.StringVar(&o.junit, "junit", "", "also write the report as JUnit XML to this file")
+	f.StringVar(&o.sarif, "sarif", "", "also write the report as SARIF 2.1.0 to this file")
+	f.BoolVar(&o.listRules, "list-rules", false, "list the rule catalog and exit")
+	return cmd
+}
+
+// config merges the config file and the flags; flags win.
+func (o *checkOptions) config(catalog []*lint.Rule) (*lint.Config, lint.Severity, error) {
+	cfg := &lint.Config{}
+	if o.configPath != "" {
+		c, err := lint.LoadConfig(o.configPath, catalog)
+		if err != nil {
+			return nil, 0, usageError{fmt.Errorf("--config %w", err)}
+		}
+		cfg = c
+	}
+	cfg.Disable = append(cfg.Disable, o.disable...)
+	if err := cfg.Validate(catalog); err != nil {
+		return nil, 0, usageError{fmt.Errorf("--disable: %w", err)}
+	}
+	failOn := lint.Error
+	if cfg.FailOn != 0 {
+		failOn = cfg.FailOn
+	}
+	if o.failOn != "" {
+		s, err := lint.ParseSeverity(o.failOn)
+		if err != nil {
+			return nil, 0, usageError{fmt.Errorf("--fail-on: %w", err)}
+		}
+		failOn = s
+	}
+	return cfg, failOn, nil
+}
+
+func (o *checkOptions) writeFiles(rep *lint.Report) error {
+	write := func(path string, fn func(io.Writer) error) error {
+		if path == "" {
+			return nil
+		}
+		f, err := atomicfile.Create(path, true)
+		if err != nil {
+			return err
+		}
+		defer f.Abort()
+		if err := fn(f); err != nil {
+			return err
+		}
+		return f.Commit()
+	}
+	if err := write(o.junit, func(w io.Writer) error { return lint.WriteJUnit(w, rep) }); err != nil {
+		return fmt.Errorf("--junit %s: %w", o.junit, err)
+	}
+	if err := write(o.sarif, func(w io.Writer) error { return lint.WriteSARIF(w, rep, version) }); err != nil {
+		return fmt.Errorf("--sarif %s: %w", o.sarif, err)
+	}
+	return nil
+}
+
+type ruleListing struct {
+	ID          string        `json:"id"`
+	Area        lint.Area     `json:"area"`
+	Severity    lint.Severity `json:"severity"`
+	Title       string        `json:"title"`
+	Why         string        `json:"why"`
+	Source      string        `json:"source"`
+	Fixable     bool          `json:"fixable"`
+	Implemented bool          `json:"implemented"`
+	Reason      string        `json:"not_implemented_reason,omitempty"`
+}
+
+func listRules(a *app, catalog []*lint.Rule) error {
+	var list []ruleListing
+	for _, r := range catalog {
+		list = append(list, ruleListing{r.ID, r.Area, r.Severity, r.Title, r.Why, r.Source, r.Fixable, r.Check != nil, r.NotImplemented})
+	}
+	if a.jsonOutput() {
+		return a.printJSON(list)
+	}
+	w := tabwriter.NewWriter(a.io.Out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "ID\tSEVERITY\tFIX\tRULE\tSOURCE")
+	for _, r := range list {
+		fix := "-"
+		if r.Fixable {
+			fix = "yes"
+		}
+		title := r.Title
+		if !r.Implemented {
+			title += " (" + r.Reason + ")"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Severity, fix, title, r.Source)
+	}
+	return w.Flush()
+}

@@ -1,0 +1,111 @@
+package lint
+
+import (
+	"fmt"
+
+	"github.com/vhdprep/vhdprep/diskimage"
+	"github.com/vhdprep/vhdprep/raw"
+)
+
+// Azure's size limits for an OS disk image.
+const (
+	minDiskSize       = 20 * raw.MiB
+	unusualDiskSize   = 1023 << 30
+	mbrDiskLimit      = 2 << 40
+	managedDiskLimit  = 4095 << 30
+	errNoContainer    = "a directory has no container to check"
+	errNoFooterReason = "the file has no VHD footer (see VHD001)"
+)
+
+func container(t *Target) (*Container, error) {
+	if t.Container == nil {
+		return nil, Skip(errNoContainer)
+	}
+	return t.Container, nil
+}
+
+func checkFixedVHD(t *Target) ([]Finding, error) {
+	c, err := container(t)
+	if err != nil || c.Format == diskimage.VHDFixed {
+		return nil, err
+	}
+	return []Finding{{
+		Message: fmt.Sprintf("%s is a %s image; Azure takes only fixed VHDs", t.Name, c.Format),
+		Fix:     fmt.Sprintf("vhdprep convert %s disk.vhd", t.Name),
+	}}, nil
+}
+
+func checkFooter(t *Target) ([]Finding, error) {
+	c, err := container(t)
+	if err != nil {
+		return nil, err
+	}
+	if c.Footer == nil {
+		return nil, Skip(errNoFooterReason)
+	}
+	var fs []Finding
+	for _, problem := range c.Footer.Validate() {
+		fs = append(fs, Finding{Message: "VHD footer: " + problem.Error()})
+	}
+	return fs, nil
+}
+
+func checkFooterSize(t *Target) ([]Finding, error) {
+	c, err := container(t)
+	if err != nil {
+		return nil, err
+	}
+	if c.Format != diskimage.VHDFixed {
+		return nil, Skip("only a fixed VHD's footer describes the file's length (see VHD001)")
+	}
+	if data := c.FileSize - 512; c.Footer.CurrentSize != data {
+		return []Finding{{Message: fmt.Sprintf("the footer says %d bytes but the file holds %d bytes of data", c.Footer.CurrentSize, data)}}, nil
+	}
+	return nil, nil
+}
+
+func checkMiBAligned(t *Target) ([]Finding, error) {
+	c, err := container(t)
+	if err != nil {
+		return nil, err
+	}
+	if !raw.IsMiBAligned(c.VirtualSize) {
+		return []Finding{{Message: fmt.Sprintf("virtual size %d is not a whole number of MiB (next: %d)", c.VirtualSize, raw.AlignMiB(c.VirtualSize))}}, nil
+	}
+	return nil, nil
+}
+
+func checkSizeLimits(t *Target) ([]Finding, error) {
+	c, err := container(t)
+	if err != nil {
+		return nil, err
+	}
+	size := c.VirtualSize
+	switch {
+	case size < minDiskSize:
+		return []Finding{{Severity: Error, Message: fmt.Sprintf("virtual size %d is below Azure's minimum of 20 MiB", size),
+			Fix: fmt.Sprintf("vhdprep resize %s --size 20M", t.Name)}}, nil
+	case size > managedDiskLimit:
+		return []Finding{{Severity: Error, Message: fmt.Sprintf("virtual size %d GiB is above the 4095 GiB an OS disk can have", size>>30),
+			Fix: fmt.Sprintf("vhdprep resize %s --size 4095G --shrink", t.Name)}}, nil
+	case size > mbrDiskLimit:
+		return nil, Skip("disks above 2 TiB must be GPT and boot as Gen2; reading the partition table is not implemented yet")
+	case size > unusualDiskSize:
+		return []Finding{{Severity: Warning, Message: fmt.Sprintf("virtual size %d GiB is above 1023 GiB; most OS images are far smaller", size>>30)}}, nil
+	}
+	return nil, nil
+}
+
+func checkCHSSize(t *Target) ([]Finding, error) {
+	c, err := container(t)
+	if err != nil {
+		return nil, err
+	}
+	if c.Footer == nil {
+		return nil, Skip(errNoFooterReason)
+	}
+	if q := c.Footer.QemuSize(); q != c.Footer.CurrentSize {
+		return []Finding{{Message: fmt.Sprintf("creator %q: readers that trust the CHS geometry see %d bytes, not %d", c.Footer.CreatorApp, q, c.Footer.CurrentSize)}}, nil
+	}
+	return nil, nil
+}

@@ -1,0 +1,99 @@
+package lint
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/vhdprep/vhdprep/diskimage"
+	"github.com/vhdprep/vhdprep/internal/testimage"
+	"github.com/vhdprep/vhdprep/raw"
+)
+
+// outcomes runs the container rules on an image and returns each rule's
+// status and first message.
+func outcomes(t *testing.T, path string) map[string]Outcome {
+	t.Helper()
+	target, err := OpenImage(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]Outcome{}
+	for _, o := range Run(target, Catalog()[:6], nil).Outcomes {
+		got[o.ID] = o
+	}
+	return got
+}
+
+func sparse(t *testing.T, path string, size int64) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Truncate(size)
+	f.WriteAt([]byte("data"), 0)
+	f.Close()
+}
+
+func wantStatus(t *testing.T, got map[string]Outcome, want map[string]Status) {
+	t.Helper()
+	for id, s := range want {
+		if got[id].Status != s {
+			t.Errorf("%s: %s (%v %s), want %s", id, got[id].Status, got[id].Findings, got[id].Reason, s)
+		}
+	}
+}
+
+func TestContainerRulesOnAGoodVHD(t *testing.T) {
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "d.raw"), filepath.Join(dir, "d.vhd")
+	sparse(t, in, 30*raw.MiB)
+	if _, err := diskimage.Convert(context.Background(), diskimage.ConvertOptions{Input: in, Output: out}); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, outcomes(t, out), map[string]Status{
+		"VHD001": Passed, "VHD002": Passed, "VHD003": Passed, "VHD004": Passed, "VHD005": Passed, "VHD006": Passed,
+	})
+}
+
+func TestContainerRulesOnARawFile(t *testing.T) {
+	in := filepath.Join(t.TempDir(), "d.raw")
+	sparse(t, in, 10*raw.MiB+512)
+	got := outcomes(t, in)
+	wantStatus(t, got, map[string]Status{
+		"VHD001": Failed, "VHD002": Skipped, "VHD003": Skipped, "VHD004": Failed, "VHD005": Failed, "VHD006": Skipped,
+	})
+	if f := got["VHD005"].Findings[0]; f.Severity != Error {
+		t.Errorf("a 10 MiB disk is a %s, want error", f.Severity)
+	}
+}
+
+// A VHD whose footer was written by qemu-img without force_size: readers
+// that use the CHS geometry see another size (VHD006), and the size is not
+// a whole MiB (VHD004).
+func TestContainerRulesOnQemuCHSRoundedVHD(t *testing.T) {
+	testimage.RequireTools(t, "qemu-img")
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "d.raw"), filepath.Join(dir, "d.vhd")
+	sparse(t, in, 100*raw.MiB)
+	if b, err := exec.Command("qemu-img", "convert", "-f", "raw", "-O", "vpc", "-o", "subformat=fixed", in, out).CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img: %v %s", err, b)
+	}
+	got := outcomes(t, out)
+	wantStatus(t, got, map[string]Status{"VHD001": Passed, "VHD002": Passed, "VHD003": Passed})
+	if got["VHD004"].Status != Failed && got["VHD006"].Status != Failed {
+		t.Errorf("a CHS-rounded qemu VHD passed both VHD004 and VHD006: %+v %+v", got["VHD004"], got["VHD006"])
+	}
+}
+
+func TestContainerRulesSkipForADirectory(t *testing.T) {
+	rep := Run(&Target{Name: "rootfs/"}, Catalog()[:6], nil)
+	for _, o := range rep.Outcomes {
+		if o.Status != Skipped {
+			t.Errorf("%s on a directory: %s, want skipped", o.ID, o.Status)
+		}
+	}
+}
