@@ -23,3 +23,6 @@ step "vhdprep convert --force $work/sample.raw $work/sample.vhd"
 
 step "vhdprep info $work/sample.vhd"
 "$vhdprep" info "$work/sample.vhd"
+
+step "vhdprep check $work/sample.vhd"
+"$vhdprep" check "$work/sample.vhd"

@@ -117,6 +117,8 @@ func NewFixedFooter(size int64, now time.Time) (*Footer, error) {
 	if _, err := rand.Read(f.UniqueID[:]); err != nil {
 		return nil, err
 	}
+	f.UniqueID[6] = f.UniqueID[6]&0x0f | 0x40 // an RFC 4122 version 4 UUID
+	f.UniqueID[8] = f.UniqueID[8]&0x3f | 0x80
 	return f, nil
 }
 

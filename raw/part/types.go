@@ -12,11 +12,11 @@ const (
 )
 
 var gptTypeNames = map[string]string{
-	guidESP:       "EFI System",
-	guidBIOSBoot:  "BIOS boot",
-	guidLinuxFS:   "Linux filesystem",
-	guidLinuxSwap: "Linux swap",
-	guidLinuxLVM:  "Linux LVM",
+	guidESP:                                "EFI System",
+	guidBIOSBoot:                           "BIOS boot",
+	guidLinuxFS:                            "Linux filesystem",
+	guidLinuxSwap:                          "Linux swap",
+	guidLinuxLVM:                           "Linux LVM",
 	"a19d880f-05fc-4d3b-a006-743f0f84911e": "Linux RAID",
 	"bc13c2ff-59e6-4262-a352-b275fd6f7172": "Linux extended boot",
 	"4f68bce3-e8cd-4db1-96e7-fbcaf984b709": "Linux root (x86-64)",
