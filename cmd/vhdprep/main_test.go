@@ -90,3 +90,25 @@ func TestHelpHasExamples(t *testing.T) {
 }
 
 func mustTestIO() *iostreams.IOStreams { s, _, _, _ := iostreams.Test(); return s }
+
+// Progress bars are drawn only on a terminal, and never with --quiet or
+// --output json.
+func TestProgressOnlyOnATerminal(t *testing.T) {
+	for _, c := range []struct {
+		tty, quiet bool
+		output     string
+		bar        bool
+	}{
+		{tty: true, output: "text", bar: true},
+		{tty: false, output: "text"},
+		{tty: true, quiet: true, output: "text"},
+		{tty: true, output: "json"},
+	} {
+		ios := mustTestIO()
+		ios.SetTTY(c.tty, c.tty)
+		a := &app{io: ios, quiet: c.quiet, output: c.output}
+		if _, isBar := a.progress().(*bar); isBar != c.bar {
+			t.Errorf("%+v: progress bar = %v", c, isBar)
+		}
+	}
+}
