@@ -1,0 +1,115 @@
+package probe
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vhdprep/vhdprep/internal/testimage"
+)
+
+// blkid is the oracle: what `blkid -p` says of a file.
+func blkid(t *testing.T, path string) map[string]string {
+	t.Helper()
+	out, _ := exec.Command("blkid", "-p", "-o", "export", path).Output()
+	kv := map[string]string{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			kv[k] = v
+		}
+	}
+	return kv
+}
+
+func probeFile(t *testing.T, path string) Result {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	res, err := Probe(f, st.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func TestAgreesWithBlkid(t *testing.T) {
+	testimage.RequireTools(t, "blkid", "mkfs.ext4", "mkfs.xfs", "mkfs.vfat", "mkswap", "genisoimage")
+	dir := t.TempDir()
+	cases := map[string]struct {
+		size int64
+		cmd  []string
+	}{
+		"ext2":   {8 << 20, []string{"mkfs.ext2", "-q", "-F", "-L", "boot", "-U", "11111111-2222-3333-4444-555555555555"}},
+		"ext3":   {8 << 20, []string{"mkfs.ext3", "-q", "-F", "-L", "data"}},
+		"ext4":   {8 << 20, []string{"mkfs.ext4", "-q", "-F", "-L", "root"}},
+		"xfs":    {320 << 20, []string{"mkfs.xfs", "-q", "-f", "-L", "xroot", "-m", "uuid=6b8f4c64-1c1e-4f0e-9a0b-0000000000aa"}},
+		"fat12":  {2 << 20, []string{"mkfs.vfat", "-F", "12", "-n", "ESP12", "-i", "1234abcd"}},
+		"fat16":  {32 << 20, []string{"mkfs.vfat", "-F", "16", "-n", "ESP16"}},
+		"fat32":  {64 << 20, []string{"mkfs.vfat", "-F", "32", "-n", "EFI"}},
+		"swap":   {8 << 20, []string{"mkswap", "-L", "swap0", "-U", "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"}},
+		"noname": {32 << 20, []string{"mkfs.vfat", "-F", "16"}},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(dir, name)
+			os.WriteFile(path, nil, 0o644)
+			os.Truncate(path, c.size)
+			if out, err := exec.Command(c.cmd[0], append(c.cmd[1:], path)...).CombinedOutput(); err != nil {
+				t.Fatalf("%v: %v\n%s", c.cmd, err, out)
+			}
+			got, want := probeFile(t, path), blkid(t, path)
+			if got.Type != want["TYPE"] || got.UUID != want["UUID"] || got.Label != want["LABEL"] {
+				t.Fatalf("probe = %+v; blkid = %v", got, want)
+			}
+		})
+	}
+	iso := filepath.Join(dir, "cd.iso")
+	src := t.TempDir()
+	os.WriteFile(filepath.Join(src, "ovf-env.xml"), []byte("<x/>"), 0o644)
+	if out, err := exec.Command("genisoimage", "-quiet", "-V", "rd_rdfe_stable", "-o", iso, src).CombinedOutput(); err != nil {
+		t.Fatalf("genisoimage: %v %s", err, out)
+	}
+	if got, want := probeFile(t, iso), blkid(t, iso); got.Type != "iso9660" || got.Label != want["LABEL"] {
+		t.Fatalf("iso: probe %+v, blkid %v", got, want)
+	}
+}
+
+func TestHandMadeSignatures(t *testing.T) {
+	luks := make([]byte, 64<<10)
+	copy(luks, "LUKS\xba\xbe\x00\x02")
+	copy(luks[24:], "cryptroot")
+	copy(luks[168:], "0c1a2b3c-0000-4000-8000-123456789abc")
+	lvm := make([]byte, 64<<10)
+	copy(lvm[512:], "LABELONE")
+	copy(lvm[512+24:], "LVM2 001")
+	copy(lvm[512+32:], "abcdefghijklmnopqrstuvwxyz012345")
+	for name, c := range map[string]struct {
+		b    []byte
+		want Result
+	}{
+		"luks2": {luks, Result{Type: LUKS, Version: "2", Label: "cryptroot", UUID: "0c1a2b3c-0000-4000-8000-123456789abc"}},
+		"lvm":   {lvm, Result{Type: LVM, Version: "LVM2 001", UUID: "abcdef-ghij-klmn-opqr-stuv-wxyz-012345"}},
+		"zeros": {make([]byte, 1<<20), Result{}},
+		"tiny":  {[]byte("x"), Result{}},
+	} {
+		got, err := Probe(bytes.NewReader(c.b), int64(len(c.b)))
+		if err != nil || got != c.want {
+			t.Errorf("%s: %+v, %v; want %+v", name, got, err, c.want)
+		}
+	}
+}
+
+func FuzzProbe(f *testing.F) {
+	f.Add(make([]byte, 4096))
+	f.Add(append(make([]byte, 1080), 0x53, 0xef))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		Probe(bytes.NewReader(b), int64(len(b)))
+	})
+}
