@@ -1,0 +1,198 @@
+package lvm
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vhdprep/vhdprep/internal/testimage"
+	"github.com/vhdprep/vhdprep/raw/probe"
+)
+
+const rootUUID = "11111111-2222-3333-4444-555555555555"
+
+// pvImage builds a PV with a 20 MiB ext4 "root" LV and an 8 MiB swap LV,
+// written by the lvmgen generator (not by this package).
+func pvImage(t testing.TB) []byte {
+	t.Helper()
+	testimage.RequireTools(t, "mkfs.ext4", "mkswap")
+	dir := t.TempDir()
+	root, swap, pv := filepath.Join(dir, "root"), filepath.Join(dir, "swap"), filepath.Join(dir, "pv")
+	run := func(name string, args ...string) {
+		t.Helper()
+		cmd := exec.Command(name, args...)
+		cmd.Dir = testimage.RepoRoot(t)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", name, err, out)
+		}
+	}
+	os.WriteFile(root, nil, 0o644)
+	os.Truncate(root, 20<<20)
+	run("mkfs.ext4", "-q", "-F", "-U", rootUUID, root)
+	os.WriteFile(swap, nil, 0o644)
+	os.Truncate(swap, 8<<20)
+	run("mkswap", "-q", swap)
+	run("go", "run", "./testdata/images/lvmgen", "-out", pv, "-size", "64M", "-vg", "rhel", "-lv", "root="+root, "-lv", "swap="+swap)
+	b, err := os.ReadFile(pv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestReadPVAndOpenLVs(t *testing.T) {
+	img := pvImage(t)
+	pv, err := ReadPV(bytes.NewReader(img), int64(len(img)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vg := pv.VG
+	if vg == nil || vg.Name != "rhel" || vg.SeqNo != 3 || vg.ExtentSize != 4<<20 || len(vg.LVs) != 2 || len(vg.PVs) != 1 {
+		t.Fatalf("VG = %+v", vg)
+	}
+	if vg.PVs[0].ID != pv.UUID {
+		t.Fatalf("the metadata's PV ID %s differs from the label's %s", vg.PVs[0].ID, pv.UUID)
+	}
+	pvs := map[string]io.ReaderAt{pv.UUID: bytes.NewReader(img)}
+	r, size, err := vg.Open("root", pvs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if size != 20<<20 {
+		t.Fatalf("root LV is %d bytes", size)
+	}
+	if res, _ := probe.Probe(r, size); res.Type != "ext4" || res.UUID != rootUUID {
+		t.Fatalf("root LV probes as %+v", res)
+	}
+	r, size, err = vg.Open("swap", pvs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := probe.Probe(r, size); res.Type != "swap" {
+		t.Fatalf("swap LV probes as %+v", res)
+	}
+	if _, _, err := vg.Open("home", pvs); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing LV: %v", err)
+	}
+	if _, _, err := vg.Open("root", map[string]io.ReaderAt{}); err == nil || !strings.Contains(err.Error(), "spans several disks") {
+		t.Fatalf("LV on a PV that is not here: %v", err)
+	}
+}
+
+// LVM's own pvck reads the same VG from the same bytes.
+func TestPvckAgrees(t *testing.T) {
+	testimage.RequireTools(t, "pvck")
+	img := pvImage(t)
+	path := filepath.Join(t.TempDir(), "pv")
+	os.WriteFile(path, img, 0o644)
+	out, _ := exec.Command("pvck", "--dump", "metadata", path).CombinedOutput()
+	if !strings.Contains(string(out), "vgname rhel seqno 3") || strings.Contains(string(out), "CHECK") {
+		t.Fatalf("pvck:\n%s", out)
+	}
+}
+
+func TestCorruptionIsCaught(t *testing.T) {
+	img := pvImage(t)
+	for name, off := range map[string]int{
+		"label CRC":      512 + 100, // inside the PV header the label CRC covers
+		"mda header CRC": 4096 + 30,
+		"metadata text":  4096 + 512 + 40,
+	} {
+		c := append([]byte{}, img...)
+		c[off] ^= 0x55
+		if _, err := ReadPV(bytes.NewReader(c), int64(len(c))); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: err = %v, want ErrCorrupt", name, err)
+		}
+	}
+	if _, err := ReadPV(bytes.NewReader(make([]byte, 8192)), 8192); !errors.Is(err, ErrNoLabel) {
+		t.Errorf("blank device: %v", err)
+	}
+}
+
+// Metadata that runs past the end of its area continues after the header.
+func TestMetadataWrapsAround(t *testing.T) {
+	text := []byte("vg0 {\nid = \"x\"\nseqno = 9\nextent_size = 8192\n}\n")
+	const areaSize = 2048
+	dev := make([]byte, 8192)
+	start := int64(areaSize - 20) // leaves 20 bytes before the end
+	copy(dev[4096+start:], text[:20])
+	copy(dev[4096+512:], text[20:])
+	mda := dev[4096:]
+	copy(mda[4:], mdaMagic)
+	le := binary.LittleEndian
+	le.PutUint64(mda[24:], 4096)
+	le.PutUint64(mda[32:], areaSize)
+	le.PutUint64(mda[40:], uint64(start))
+	le.PutUint64(mda[48:], uint64(len(text)))
+	le.PutUint32(mda[56:], crc(text))
+	le.PutUint32(mda[0:], crc(mda[4:512]))
+	got, err := readMetadata(bytes.NewReader(dev), int64(len(dev)), locn{4096, areaSize})
+	if err != nil || !bytes.Equal(got, text) {
+		t.Fatalf("wrapped metadata = %q, %v", got, err)
+	}
+}
+
+func TestStripedLV(t *testing.T) {
+	vg, err := ParseVG([]byte(`s { id = "v" seqno = 1 extent_size = 8
+physical_volumes { pv0 { id = "A" pe_start = 0 pe_count = 4 } pv1 { id = "B" pe_start = 0 pe_count = 4 } }
+logical_volumes { data { segment1 { start_extent = 0 extent_count = 4 type = "striped" stripe_count = 2 stripe_size = 2
+stripes = [ "pv0", 0, "pv1", 0 ] } } } }`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Extents are 4 KiB, stripes 1 KiB: the LV alternates A and B per KiB.
+	a, b := bytes.Repeat([]byte{'A'}, 16<<10), bytes.Repeat([]byte{'B'}, 16<<10)
+	r, size, err := vg.Open("data", map[string]io.ReaderAt{"A": bytes.NewReader(a), "B": bytes.NewReader(b)})
+	if err != nil || size != 16<<10 {
+		t.Fatalf("open: %v, size %d", err, size)
+	}
+	buf := make([]byte, 4096)
+	r.ReadAt(buf, 512)
+	if string(buf[0:512]) != strings.Repeat("A", 512) || string(buf[512:1536]) != strings.Repeat("B", 1024) || buf[1536] != 'A' {
+		t.Fatal("striping maps the wrong PV")
+	}
+}
+
+func TestParseRejectsHostileText(t *testing.T) {
+	deep := strings.Repeat("a {", 100) + strings.Repeat("}", 100)
+	for name, text := range map[string]string{
+		"deep":        deep,
+		"unbalanced":  "vg { id = \"x\"",
+		"two VGs":     "a { seqno = 1 extent_size = 8 } b { seqno = 1 extent_size = 8 }",
+		"bad extents": `vg { seqno = 1 extent_size = 8 logical_volumes { l { segment1 { start_extent = 0 extent_count = -5 type = "striped" } } } }`,
+		"no seqno":    "vg { extent_size = 8 }",
+	} {
+		if _, err := ParseVG([]byte(text)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func FuzzParseVG(f *testing.F) {
+	f.Add([]byte("vg0 {\nid = \"x\"\nseqno = 1\nextent_size = 8192\nphysical_volumes { pv0 { id = \"a\" pe_start = 2048 pe_count = 10 } }\nlogical_volumes { root { segment1 { start_extent = 0 extent_count = 5 type = \"striped\" stripe_count = 1 stripes = [ \"pv0\", 0 ] } } }\n}\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		vg, err := ParseVG(b)
+		if err != nil {
+			return
+		}
+		for _, lv := range vg.LVs {
+			if r, size, err := vg.Open(lv.Name, map[string]io.ReaderAt{}); err == nil && size > 0 {
+				r.ReadAt(make([]byte, 16), 0)
+			}
+		}
+	})
+}
+
+func FuzzReadPV(f *testing.F) {
+	img := pvImage(f)
+	f.Add(img[:8192])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ReadPV(bytes.NewReader(b), int64(len(b)))
+	})
+}
