@@ -1,0 +1,115 @@
+// Package volume turns a virtual disk into its volumes: the partitions of
+// its table (or the whole disk when it has none) and the logical volumes of
+// the LVM physical volumes on it, each probed for what it holds.
+package volume
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/vhdprep/vhdprep/raw"
+	"github.com/vhdprep/vhdprep/raw/lvm"
+	"github.com/vhdprep/vhdprep/raw/part"
+	"github.com/vhdprep/vhdprep/raw/probe"
+)
+
+// Layout is a disk's partition table, volume groups and volumes.
+type Layout struct {
+	Table    *part.Table
+	VGs      []*lvm.VG
+	Volumes  []Volume
+	Warnings []string
+}
+
+// Volume is a partition, a logical volume, or a disk without a table.
+type Volume struct {
+	// Name is "p1" for partition 1, "vg/lv" for a logical volume, "disk"
+	// for a disk without a partition table.
+	Name      string
+	Partition *part.Partition // nil for logical volumes and whole disks
+	VG, LV    string
+	Offset    int64 // on the disk; 0 for logical volumes
+	Size      int64
+	R         io.ReaderAt // the volume's own bytes
+	FS        probe.Result
+}
+
+// List reads the disk's layout. Damage that leaves the rest readable (a
+// broken EBR chain, a PV whose metadata is corrupt) becomes a warning.
+func List(d raw.Disk) (*Layout, error) {
+	t, err := part.Read(d, d.Size())
+	if err != nil {
+		return nil, err
+	}
+	l := &Layout{Table: t, Warnings: append([]string{}, t.Warnings...)}
+	if t.Scheme == part.SchemeNone {
+		if err := l.add(Volume{Name: "disk", Size: d.Size(), R: d}); err != nil {
+			return nil, err
+		}
+	}
+	for i := range t.Partitions {
+		p := &t.Partitions[i]
+		if p.IsExtended() {
+			continue
+		}
+		size := min(p.Size, max(0, d.Size()-p.Start)) // a partition past the end is cut, and warned about
+		v := Volume{Name: fmt.Sprintf("p%d", p.Number), Partition: p, Offset: p.Start, Size: size, R: io.NewSectionReader(d, p.Start, size)}
+		if err := l.add(v); err != nil {
+			return nil, err
+		}
+	}
+	return l, l.addLVs()
+}
+
+func (l *Layout) add(v Volume) error {
+	res, err := probe.Probe(v.R, v.Size)
+	if err != nil {
+		return fmt.Errorf("probing %s: %w", v.Name, err)
+	}
+	v.FS = res
+	l.Volumes = append(l.Volumes, v)
+	return nil
+}
+
+// addLVs opens every PV found and adds the logical volumes of its VG.
+func (l *Layout) addLVs() error {
+	pvs := map[string]io.ReaderAt{}
+	var vgs []*lvm.VG
+	for _, v := range l.Volumes {
+		if v.FS.Type != probe.LVM {
+			continue
+		}
+		pv, err := lvm.ReadPV(v.R, v.Size)
+		if err != nil {
+			l.Warnings = append(l.Warnings, fmt.Sprintf("LVM physical volume on %s: %v", v.Name, err))
+			continue
+		}
+		pvs[pv.UUID] = v.R
+		if pv.VG != nil && !hasVG(vgs, pv.VG) {
+			vgs = append(vgs, pv.VG)
+		}
+	}
+	l.VGs = vgs
+	for _, vg := range vgs {
+		for _, lv := range vg.LVs {
+			r, size, err := vg.Open(lv.Name, pvs)
+			if err != nil {
+				l.Warnings = append(l.Warnings, err.Error())
+				continue
+			}
+			if err := l.add(Volume{Name: vg.Name + "/" + lv.Name, VG: vg.Name, LV: lv.Name, Size: size, R: r}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func hasVG(vgs []*lvm.VG, vg *lvm.VG) bool {
+	for _, v := range vgs {
+		if v.ID == vg.ID {
+			return true
+		}
+	}
+	return false
+}
