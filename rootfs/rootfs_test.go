@@ -1,0 +1,154 @@
+package rootfs
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/vhdprep/vhdprep/internal/testimage"
+	"github.com/vhdprep/vhdprep/raw"
+	"github.com/vhdprep/vhdprep/raw/volume"
+)
+
+func diskRoot(t *testing.T, recipe string) *Root {
+	t.Helper()
+	f, err := os.Open(testimage.Path(t, recipe))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	st, _ := f.Stat()
+	l, err := volume.List(raw.NewFile(f, st.Size()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Assemble(VolumesOf(l))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestDebianRootOnExt4(t *testing.T) {
+	r := diskRoot(t, "disk-debian-mbr")
+	if len(r.Mounts) != 1 || r.Mounts[0].Volume != "p1" || r.Mounts[0].Spec != "UUID=6b8f4c64-1c1e-4f0e-9a0b-00000000d12a" || len(r.Warnings) != 0 {
+		t.Fatalf("mounts %+v warnings %v", r.Mounts, r.Warnings)
+	}
+	b, err := r.ReadFile("etc/os-release")
+	if err != nil || !strings.Contains(string(b), "ID=debian") {
+		t.Fatalf("os-release: %q %v", b, err)
+	}
+	// /bin -> usr/bin: a symlinked directory in the middle of a path.
+	if b, err := r.ReadFile("bin/true"); err != nil || len(b) < 1000 || string(b[1:4]) != "ELF" {
+		t.Fatalf("bin/true through the /bin symlink: %d bytes, %v", len(b), err)
+	}
+	// /usr/sbin/init -> ../lib/systemd/systemd: relative, through usr/lib.
+	if info, err := r.Stat("sbin/init"); err != nil || info.Mode()&fs.ModeSymlink != 0 {
+		t.Fatalf("stat sbin/init: %v %v", info, err)
+	}
+	if info, err := r.Lstat("bin"); err != nil || info.Mode()&fs.ModeSymlink == 0 {
+		t.Fatalf("lstat bin: %v %v", info, err)
+	}
+	ents, err := r.ReadDir("etc/conf.d") // an htree directory
+	if err != nil || len(ents) != 320 {
+		t.Fatalf("etc/conf.d: %d entries, %v", len(ents), err)
+	}
+	if _, err := r.ReadFile("etc/nonexistent"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("missing file: %v", err)
+	}
+	if err := fstest.TestFS(subFS(t, r, "etc/default"), "grub"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRHELRootOnLVMWithBoot(t *testing.T) {
+	r := diskRoot(t, "disk-rhel-lvm")
+	var at []string
+	for _, m := range r.Mounts {
+		at = append(at, m.Path+"="+m.Volume)
+	}
+	if strings.Join(at, " ") != "/=rhel/root /boot=p2" {
+		t.Fatalf("mounts %v", at)
+	}
+	// The ESP is vfat, which cannot be read yet: said, not hidden.
+	if len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0], "/boot/efi") {
+		t.Fatalf("warnings %v", r.Warnings)
+	}
+	if b, err := r.ReadFile("etc/redhat-release"); err != nil || !strings.Contains(string(b), "9.3") {
+		t.Fatalf("redhat-release from XFS: %q %v", b, err)
+	}
+	ents, err := r.ReadDir("boot/loader/entries")
+	if err != nil || len(ents) != 1 {
+		t.Fatalf("BLS entries on the /boot partition: %v %v", ents, err)
+	}
+	if _, err := r.ReadFile("boot/grub2/grubenv"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// subFS roots a Tree at dir, for fstest.
+func subFS(t *testing.T, r fs.FS, dir string) fs.FS {
+	s, err := fs.Sub(r, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestDirSymlinksStayInside(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+	os.MkdirAll(filepath.Join(root, "usr/bin"), 0o755)
+	os.WriteFile(filepath.Join(root, "usr/bin/tool"), []byte("guest"), 0o755)
+	os.Symlink("usr/bin", filepath.Join(root, "bin"))
+	os.Symlink("/etc/hostname-real", filepath.Join(root, "etc/hostname"))
+	os.WriteFile(filepath.Join(root, "etc/hostname-real"), []byte("guest-host"), 0o644)
+	os.Symlink("/etc/passwd", filepath.Join(root, "etc/escape")) // on the host this is the host's passwd
+	os.Symlink("../../../../../../../etc/shadow", filepath.Join(root, "etc/climb"))
+	os.Symlink("loop2", filepath.Join(root, "loop1"))
+	os.Symlink("loop1", filepath.Join(root, "loop2"))
+
+	d := Dir(root)
+	if b, err := d.ReadFile("bin/tool"); err != nil || string(b) != "guest" {
+		t.Fatalf("bin/tool: %q %v", b, err)
+	}
+	if b, err := d.ReadFile("etc/hostname"); err != nil || string(b) != "guest-host" {
+		t.Fatalf("absolute link inside the guest: %q %v", b, err)
+	}
+	for _, name := range []string{"etc/escape", "etc/climb"} {
+		if _, err := d.ReadFile(name); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s reached outside the guest: %v", name, err)
+		}
+	}
+	if _, err := d.ReadFile("loop1"); !errors.Is(err, ErrLoop) {
+		t.Fatalf("symlink loop: %v", err)
+	}
+	if _, err := d.ReadFile("/etc/hostname"); err == nil {
+		t.Fatal("an absolute fs.FS name was accepted")
+	}
+	if err := fstest.TestFS(subFS(t, d, "usr"), "bin/tool"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestParseFstab(t *testing.T) {
+	es, err := ParseFstab([]byte("# comment\n\nUUID=abc / ext4 errors=remount-ro 0 1\n/dev/sdb1 /mnt/data\\040disk xfs defaults,nofail 0 2\n/swapfile none swap sw 0 0\n"))
+	if err != nil || len(es) != 3 {
+		t.Fatalf("%+v %v", es, err)
+	}
+	if es[0].Line != 3 || es[1].File != "/mnt/data disk" || !es[1].HasOption("nofail") || !es[2].IsSwap() || es[0].Passno != 1 {
+		t.Fatalf("%+v", es)
+	}
+	if _, err := ParseFstab([]byte("UUID=abc /\n")); err == nil || !strings.Contains(err.Error(), "line 1") {
+		t.Fatalf("short line: %v", err)
+	}
+}
+
+func FuzzParseFstab(f *testing.F) {
+	f.Add([]byte("UUID=abc / ext4 defaults 0 1\n/dev/x\\040y /m\\0 swap sw\n"))
+	f.Fuzz(func(t *testing.T, b []byte) { ParseFstab(b) })
+}
