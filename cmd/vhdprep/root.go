@@ -59,8 +59,11 @@ hand-edited GRUB files, WALinuxAgent and azcopy.`,
 
 	root.AddCommand(
 		newCheckCmd(a),
+		newCatCmd(a),
 		newConvertCmd(a),
 		newInfoCmd(a),
+		newInspectCmd(a),
+		newLsCmd(a),
 		newResizeCmd(a),
 		newVersionCmd(a),
 	)
