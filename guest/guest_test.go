@@ -37,11 +37,15 @@ func TestInspectDebian(t *testing.T) {
 
 func TestInspectRHELOnLVM(t *testing.T) {
 	r := inspect(t, testimage.Path(t, "disk-rhel-lvm"))
-	if r.OS.Family != "rhel" || r.OS.Version != "9.3" || len(r.VGs) != 1 || len(r.Mounts) != 2 {
+	if r.OS.Family != "rhel" || r.OS.Version != "9.3" || len(r.VGs) != 1 {
 		t.Fatalf("report %+v", r)
 	}
-	if r.Table.Scheme != "gpt" || len(r.Volumes) != 5 {
-		t.Fatalf("table %+v volumes %+v", r.Table, r.Volumes)
+	if r.Table.Scheme != "gpt" || len(r.Volumes) != 5 || len(r.Mounts) != 3 {
+		t.Fatalf("table %+v volumes %+v mounts %+v", r.Table, r.Volumes, r.Mounts)
+	}
+	// UEFI's fallback loader on the ESP, but no BIOS boot path.
+	if r.Boot == nil || r.Boot.Gen1 || !r.Boot.Gen2 {
+		t.Fatalf("boot %+v", r.Boot)
 	}
 }
 

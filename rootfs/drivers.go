@@ -32,6 +32,12 @@ func OpenFS(r io.ReaderAt, size int64, fstype string) (*Tree, error) {
 			return nil, fmt.Errorf("reading xfs (only version 5 is supported): %w", err)
 		}
 		return newTree(libDriver{name: fstype, fsys: x, lstatFn: x.Stat}), nil
+	case probe.VFAT:
+		f, err := openFAT(r, size)
+		if err != nil {
+			return nil, fmt.Errorf("reading vfat: %w", err)
+		}
+		return newTree(f), nil
 	case "":
 		return nil, fmt.Errorf("%w: no filesystem signature found", ErrUnsupported)
 	}

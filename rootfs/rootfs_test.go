@@ -71,12 +71,14 @@ func TestRHELRootOnLVMWithBoot(t *testing.T) {
 	for _, m := range r.Mounts {
 		at = append(at, m.Path+"="+m.Volume)
 	}
-	if strings.Join(at, " ") != "/=rhel/root /boot=p2" {
-		t.Fatalf("mounts %v", at)
+	if strings.Join(at, " ") != "/=rhel/root /boot=p2 /boot/efi=p1" || len(r.Warnings) != 0 {
+		t.Fatalf("mounts %v, warnings %v", at, r.Warnings)
 	}
-	// The ESP is vfat, which cannot be read yet: said, not hidden.
-	if len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0], "/boot/efi") {
-		t.Fatalf("warnings %v", r.Warnings)
+	// The ESP: vfat, looked up case-insensitively as firmware does.
+	for _, p := range []string{"boot/efi/EFI/BOOT/BOOTX64.EFI", "boot/efi/efi/boot/bootx64.efi"} {
+		if b, err := r.ReadFile(p); err != nil || string(b) != "MZ not a real loader" {
+			t.Fatalf("%s: %q %v", p, b, err)
+		}
 	}
 	if b, err := r.ReadFile("etc/redhat-release"); err != nil || !strings.Contains(string(b), "9.3") {
 		t.Fatalf("redhat-release from XFS: %q %v", b, err)
