@@ -93,3 +93,28 @@ func TestUnreadableRootIsReportedNotFatal(t *testing.T) {
 		t.Fatalf("%+v", r)
 	}
 }
+
+func TestInspectUbuntuBootsBothWays(t *testing.T) {
+	r := inspect(t, testimage.Path(t, "disk-ubuntu-gpt"))
+	if r.OS.ID != "ubuntu" || r.OS.Family != "debian" || len(r.Mounts) != 3 || len(r.Warnings) != 0 {
+		t.Fatalf("os %+v mounts %+v warnings %v", r.OS, r.Mounts, r.Warnings)
+	}
+	if !r.Boot.Gen1 || !r.Boot.Gen2 {
+		t.Fatalf("boot %+v", r.Boot)
+	}
+	if len(r.Kernels) != 1 || r.Kernels[0].Image != "boot/vmlinuz-6.1.0-13-cloud-amd64" {
+		t.Fatalf("the kernel on the /boot partition: %+v", r.Kernels)
+	}
+}
+
+func TestInspectLogicalPartitionsAndSwap(t *testing.T) {
+	r := inspect(t, testimage.Path(t, "disk-mbr-logical"))
+	var swap, home bool
+	for _, v := range r.Volumes {
+		swap = swap || (v.Name == "p5" && v.FSType == "swap")
+		home = home || (v.Name == "p6" && v.Label == "home")
+	}
+	if !swap || !home || len(r.Mounts) != 2 || r.Mounts[1].Path != "/home" {
+		t.Fatalf("volumes %+v mounts %+v", r.Volumes, r.Mounts)
+	}
+}

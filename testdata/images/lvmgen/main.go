@@ -28,6 +28,9 @@ const (
 	mdaStart   = 4096
 	extentSize = 4 << 20
 	crcInitial = 0xf597a6cf
+
+	pvExtVersion = 2
+	pvExtUsed    = 1
 )
 
 type lvFlag []string
@@ -164,6 +167,10 @@ creation_time = 1700000000
 	le.PutUint64(h[40:], peStart)  // data area: offset, size 0 = to the end
 	le.PutUint64(h[72:], mdaStart) // metadata area after the data area's terminator
 	le.PutUint64(h[80:], peStart-mdaStart)
+	// Header extension after the metadata area list's terminator: version
+	// 2 with the "in a VG" flag, as LVM 2.02.116 and later write it.
+	le.PutUint32(h[104:], pvExtVersion)
+	le.PutUint32(h[108:], pvExtUsed)
 	le.PutUint32(label[16:], crc(label[20:]))
 	if _, err := f.WriteAt(label, sector); err != nil {
 		return err
