@@ -23,6 +23,7 @@ const (
 	mdaMagic        = " LVM2 x[5A%r0N*>"
 	mdaHeaderSize   = 512
 	crcInitial      = 0xf597a6cf
+	rawLocnIgnored  = 1
 	maxLocns        = 8       // data and metadata area lists are short; bound them
 	maxMetadataSize = 1 << 20 // LVM's own default metadata areas are 1 MiB
 )
@@ -137,10 +138,14 @@ func readMetadata(r io.ReaderAt, size int64, mda locn) ([]byte, error) {
 	if got, want := crc(hdr[4:]), le.Uint32(hdr[0:]); got != want {
 		return nil, fmt.Errorf("%w: metadata area header CRC %08x, header says %08x", ErrCorrupt, got, want)
 	}
-	// The first raw location is the committed metadata.
+	if start := le.Uint64(hdr[24:]); start != mda.offset {
+		return nil, fmt.Errorf("%w: metadata area header at %d says it is at %d", ErrCorrupt, mda.offset, start)
+	}
+	// The first raw location is the committed metadata; an area LVM was
+	// told to ignore (pvchange --metadataignore) may hold a stale copy.
 	loc := hdr[40:]
-	off, n, sum := le.Uint64(loc[0:]), le.Uint64(loc[8:]), le.Uint32(loc[16:])
-	if off == 0 || n == 0 {
+	off, n, sum, flags := le.Uint64(loc[0:]), le.Uint64(loc[8:]), le.Uint32(loc[16:]), le.Uint32(loc[20:])
+	if off == 0 || n == 0 || flags&rawLocnIgnored != 0 {
 		return nil, nil
 	}
 	area := mda.size - mdaHeaderSize

@@ -6,6 +6,10 @@ import (
 	"sort"
 )
 
+// maxExtentBytes bounds what metadata may claim (8 EiB would overflow
+// offsets; LVM itself stops far below this).
+const maxExtentBytes = 1 << 56
+
 // VG is a volume group as its metadata describes it.
 type VG struct {
 	Name       string
@@ -83,6 +87,9 @@ func ParseVG(text []byte) (*VG, error) {
 			if err != nil {
 				return nil, err
 			}
+			if start < 0 || start > maxExtentBytes/sectorSize || count < 0 || count > maxExtentBytes/vg.ExtentSize {
+				return nil, fmt.Errorf("%w: PV %s has pe_start %d and pe_count %d", ErrCorrupt, n, start, count)
+			}
 			vg.PVs = append(vg.PVs, PVInfo{Name: n, ID: p.str("id"), Device: p.str("device"), PEStart: start * sectorSize, PECount: count})
 		}
 	}
@@ -100,6 +107,7 @@ func ParseVG(text []byte) (*VG, error) {
 
 func parseLV(name string, s *section, extentSize int64) (LV, error) {
 	lv := LV{Name: name, ID: s.str("id"), Status: s.strings("status")}
+	var total int64
 	for _, segName := range s.order {
 		seg := s.sections[segName]
 		var sg Segment
@@ -112,7 +120,7 @@ func parseLV(name string, s *section, extentSize int64) (LV, error) {
 		}
 		sg.Type = seg.str("type")
 		if sg.Type == "striped" {
-			if size, ok := seg.values["stripe_size"].(int64); ok {
+			if size, ok := seg.values["stripe_size"].(int64); ok && size > 0 && size <= 1<<32 {
 				sg.StripeSize = size * sectorSize
 			}
 			list, _ := seg.values["stripes"].([]any)
@@ -122,9 +130,10 @@ func parseLV(name string, s *section, extentSize int64) (LV, error) {
 				sg.Stripes = append(sg.Stripes, Stripe{pv, start})
 			}
 		}
-		if sg.StartExtent < 0 || sg.ExtentCount <= 0 || sg.ExtentCount > 1<<40/extentSize {
+		if sg.StartExtent < 0 || sg.ExtentCount <= 0 || sg.ExtentCount > maxExtentBytes/extentSize-total {
 			return LV{}, fmt.Errorf("%w: LV %s segment %s has extents %d+%d", ErrCorrupt, name, segName, sg.StartExtent, sg.ExtentCount)
 		}
+		total += sg.ExtentCount
 		lv.Segments = append(lv.Segments, sg)
 	}
 	sort.Slice(lv.Segments, func(i, j int) bool { return lv.Segments[i].StartExtent < lv.Segments[j].StartExtent })
@@ -165,13 +174,21 @@ func (vg *VG) Open(name string, pvs map[string]io.ReaderAt) (io.ReaderAt, int64,
 	m := &lvReader{vg: vg}
 	var next int64
 	for _, s := range lv.Segments {
-		if s.Type != "striped" || len(s.Stripes) == 0 {
+		if s.Type != "striped" {
 			return nil, 0, fmt.Errorf("LV %s/%s: segment type %q is not supported (only linear and striped)", vg.Name, name, s.Type)
+		}
+		if len(s.Stripes) == 0 {
+			return nil, 0, fmt.Errorf("%w: LV %s/%s has a segment with no stripes", ErrCorrupt, vg.Name, name)
 		}
 		if s.StartExtent != next {
 			return nil, 0, fmt.Errorf("%w: LV %s/%s has a gap at extent %d", ErrCorrupt, vg.Name, name, next)
 		}
 		next = s.StartExtent + s.ExtentCount
+		// Each stripe holds an equal share of the segment's extents.
+		if s.ExtentCount%int64(len(s.Stripes)) != 0 {
+			return nil, 0, fmt.Errorf("%w: LV %s/%s has %d extents over %d stripes", ErrCorrupt, vg.Name, name, s.ExtentCount, len(s.Stripes))
+		}
+		perStripe := s.ExtentCount / int64(len(s.Stripes))
 		seg := mappedSegment{Segment: s}
 		for _, st := range s.Stripes {
 			info, ok := byName[st.PV]
@@ -182,8 +199,7 @@ func (vg *VG) Open(name string, pvs map[string]io.ReaderAt) (io.ReaderAt, int64,
 			if !ok {
 				return nil, 0, fmt.Errorf("LV %s/%s needs PV %s (%s), which is not on this disk: VG %s spans several disks", vg.Name, name, info.ID, info.Device, vg.Name)
 			}
-			perStripe := s.ExtentCount / int64(len(s.Stripes))
-			if st.StartExtent < 0 || st.StartExtent+perStripe > info.PECount {
+			if st.StartExtent < 0 || st.StartExtent > info.PECount-perStripe {
 				return nil, 0, fmt.Errorf("%w: LV %s/%s extends past the end of PV %s", ErrCorrupt, vg.Name, name, info.ID)
 			}
 			seg.pvs = append(seg.pvs, r)
