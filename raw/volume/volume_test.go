@@ -1,22 +1,32 @@
 package volume
 
 import (
+	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/vhdprep/vhdprep/internal/testimage"
 	"github.com/vhdprep/vhdprep/raw"
+	"github.com/vhdprep/vhdprep/raw/probe"
 )
 
-func layoutOf(t *testing.T, recipe string) *Layout {
+func open(t *testing.T, path string) raw.Disk {
 	t.Helper()
-	f, err := os.Open(testimage.Path(t, recipe))
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
 	st, _ := f.Stat()
-	l, err := List(raw.NewFile(f, st.Size()))
+	return raw.NewFile(f, st.Size())
+}
+
+func layoutOf(t *testing.T, recipe string) *Layout {
+	t.Helper()
+	l, err := List(open(t, testimage.Path(t, recipe)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,6 +41,32 @@ func byName(l *Layout) map[string]Volume {
 	return m
 }
 
+// blkid is the oracle: what `blkid -p` says of a volume's first bytes,
+// copied into a sparse file of the volume's size.
+func blkid(t *testing.T, v Volume) map[string]string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "vol")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := io.Copy(f, io.NewSectionReader(v.R, 0, min(v.Size, 1<<20))); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(v.Size); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := exec.Command("blkid", "-p", "-o", "export", path).Output()
+	kv := map[string]string{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if k, val, ok := strings.Cut(line, "="); ok {
+			kv[k] = val
+		}
+	}
+	return kv
+}
+
 func TestDebianMBR(t *testing.T) {
 	l := layoutOf(t, "disk-debian-mbr")
 	v := byName(l)
@@ -40,18 +76,85 @@ func TestDebianMBR(t *testing.T) {
 }
 
 func TestRHELWithLVM(t *testing.T) {
+	testimage.RequireTools(t, "blkid")
 	l := layoutOf(t, "disk-rhel-lvm")
 	v := byName(l)
-	want := map[string]string{"p1": "vfat", "p2": "ext4", "p3": "LVM2_member", "rhel/root": "xfs", "rhel/swap": "swap"}
-	for name, typ := range want {
-		if v[name].FS.Type != typ {
-			t.Errorf("%s is %q, want %q", name, v[name].FS.Type, typ)
+	want := map[string]probe.Result{
+		"p1":        {Type: "vfat", Version: "FAT16", Label: "EFI", UUID: "5A1E-0001"},
+		"p2":        {Type: "xfs", Version: "5", Label: "boot", UUID: "7b0a0000-0000-4000-8000-00000000b007"},
+		"p3":        {Type: "LVM2_member", Version: "LVM2 001", UUID: v["p3"].FS.UUID},
+		"rhel/root": {Type: "xfs", Version: "5", Label: "root", UUID: "7b0a0000-0000-4000-8000-0000000000ff"},
+		"rhel/swap": {Type: "swap", Version: "1", Label: "swap", UUID: "7b0a0000-0000-4000-8000-00000000005a"},
+	}
+	if len(l.Volumes) != len(want) {
+		t.Errorf("%d volumes, want %d: %+v", len(l.Volumes), len(want), l.Volumes)
+	}
+	for name, fs := range want {
+		if v[name].FS != fs {
+			t.Errorf("%s is %+v, want %+v", name, v[name].FS, fs)
+		}
+		if b := blkid(t, v[name]); b["TYPE"] != fs.Type || b["UUID"] != fs.UUID || b["LABEL"] != fs.Label {
+			t.Errorf("%s: blkid says %v, we say %+v", name, b, fs)
 		}
 	}
 	if len(l.VGs) != 1 || l.VGs[0].Name != "rhel" || len(l.Warnings) != 0 {
 		t.Fatalf("VGs %+v, warnings %v", l.VGs, l.Warnings)
 	}
-	if v["rhel/root"].FS.UUID != "7b0a0000-0000-4000-8000-0000000000ff" || v["p1"].FS.UUID != "5A1E-0001" {
-		t.Errorf("UUIDs: root %s, esp %s", v["rhel/root"].FS.UUID, v["p1"].FS.UUID)
+	root := v["rhel/root"]
+	if root.VG != "rhel" || root.LV != "root" || root.Partition != nil || root.Size != 320<<20 {
+		t.Errorf("root LV = %+v", root)
+	}
+	if p3 := v["p3"]; p3.Partition == nil || p3.Partition.Number != 3 || p3.Offset != 97*raw.MiB {
+		t.Errorf("p3 = %+v", p3)
+	}
+}
+
+// A disk that is a PV from its first sector (no partition table) is one
+// "disk" volume whose LVs are listed.
+func TestWholeDiskPV(t *testing.T) {
+	testimage.RequireTools(t, "mkswap")
+	dir := t.TempDir()
+	swap, pv := filepath.Join(dir, "swap"), filepath.Join(dir, "pv")
+	os.WriteFile(swap, nil, 0o644)
+	os.Truncate(swap, 4<<20)
+	for _, args := range [][]string{
+		{"mkswap", "-q", "-U", "aaaaaaaa-0000-4000-8000-000000000001", swap},
+		{"go", "run", "./testdata/images/lvmgen", "-out", pv, "-size", "16M", "-vg", "data", "-lv", "swap=" + swap},
+	} {
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Dir = testimage.RepoRoot(t)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+	}
+	l, err := List(open(t, pv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := byName(l)
+	if len(l.Volumes) != 2 || v["disk"].FS.Type != "LVM2_member" || v["data/swap"].FS.UUID != "aaaaaaaa-0000-4000-8000-000000000001" {
+		t.Fatalf("volumes %+v, warnings %v", l.Volumes, l.Warnings)
+	}
+}
+
+// A PV whose metadata is damaged costs its LVs, with a warning, not the
+// rest of the disk.
+func TestCorruptPVIsAWarning(t *testing.T) {
+	path := testimage.Copy(t, "disk-rhel-lvm")
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt([]byte("{{{"), 97*raw.MiB+4096+600); err != nil { // inside the VG's metadata text
+		t.Fatal(err)
+	}
+	l, err := List(open(t, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := byName(l)
+	if len(l.Warnings) != 1 || !strings.Contains(l.Warnings[0], "p3") || v["p2"].FS.Type != "xfs" || len(l.VGs) != 0 || len(l.Volumes) != 3 {
+		t.Fatalf("volumes %+v, warnings %q", l.Volumes, l.Warnings)
 	}
 }

@@ -1,7 +1,7 @@
-# A RHEL 9-like disk: GPT with an ESP (vfat, EFI/BOOT/BOOTX64.EFI), an ext4
+# A RHEL 9-like disk: GPT with an ESP (vfat, EFI/BOOT/BOOTX64.EFI), an XFS
 # /boot with BLS entries and grubenv, and an LVM PV holding VG "rhel" with an
 # XFS root LV and a swap LV (written by lvmgen: lvm2 needs devices).
-# tools: sfdisk mkfs.ext4 mkfs.xfs mkfs.vfat mcopy mkswap go
+# tools: sfdisk mkfs.xfs mkfs.vfat mcopy mkswap go
 . testdata/images/lib.sh
 . testdata/images/rootfs-rhel.sh
 out=$1
@@ -19,8 +19,9 @@ mcopy -i "$work/esp" "$work/BOOTX64.EFI" ::/EFI/redhat/shimx64.efi
 
 mkdir "$work/boot" "$work/root"
 rhel_boot_tree "$work/boot"
+xfs_proto "$work/boot" > "$work/boot.proto"
 truncate -s 64M "$work/bootfs"
-mkfs.ext4 -q -F -d "$work/boot" -U "$boot_uuid" -L boot "$work/bootfs"
+mkfs.xfs -q -f -L boot -m uuid="$boot_uuid" -p "$work/boot.proto" "$work/bootfs"
 
 rhel_root_tree "$work/root" "$boot_uuid" "$esp_uuid"
 xfs_proto "$work/root" > "$work/proto"
@@ -35,9 +36,9 @@ truncate -s 500M "$out"
 sfdisk -q "$out" <<SFDISK
 label: gpt
 label-id: 7B0A0000-0000-4000-8000-0000000D15C0
-size=32MiB, type=U, name="EFI System Partition"
-size=64MiB, type=L, name=boot
-size=400MiB, type=E6D6D379-F507-44C2-A23C-238F2A3DF928, name=lvm
+size=32MiB, type=U, name="EFI System Partition", uuid=7B0A0000-0000-4000-8000-0000000000E1
+size=64MiB, type=L, name=boot, uuid=7B0A0000-0000-4000-8000-0000000000B0
+size=400MiB, type=E6D6D379-F507-44C2-A23C-238F2A3DF928, name=lvm, uuid=7B0A0000-0000-4000-8000-00000000001F
 SFDISK
 place "$work/esp" "$out" $MiB
 place "$work/bootfs" "$out" $((33 * MiB))

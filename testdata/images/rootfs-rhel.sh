@@ -18,7 +18,7 @@ OS
   echo "Red Hat Enterprise Linux release 9.3 (Plow)" > "$d/etc/redhat-release"
   cat > "$d/etc/fstab" <<FSTAB
 /dev/mapper/rhel-root   /                       xfs     defaults        0 0
-UUID=$boot_uuid /boot                   ext4    defaults        1 2
+UUID=$boot_uuid /boot                   xfs     defaults        0 0
 UUID=$esp_uuid          /boot/efi               vfat    umask=0077,shortname=winnt 0 2
 /dev/mapper/rhel-swap   none                    swap    defaults        0 0
 FSTAB
