@@ -161,8 +161,10 @@ func probeSwap(r io.ReaderAt, size int64) (Result, bool, error) {
 		if sig == nil || (string(sig) != "SWAPSPACE2" && string(sig) != "SWAP-SPACE") {
 			continue
 		}
-		res := Result{Type: Swap, Version: "1"}
+		// Version 0 swap ("SWAP-SPACE", before Linux 2.2) has no UUID or label.
+		res := Result{Type: Swap, Version: "0"}
 		if string(sig) == "SWAPSPACE2" {
+			res.Version = "1"
 			hdr, err := read(r, size, 1024, 44)
 			if err != nil {
 				return Result{}, false, err
@@ -197,7 +199,12 @@ func probeLVM(r io.ReaderAt, size int64) (Result, bool, error) {
 			return Result{}, false, err
 		}
 		if string(sec[:8]) == "LABELONE" && string(sec[24:32]) == "LVM2 001" {
-			return Result{Type: LVM, Version: "LVM2 001", UUID: LVMUUID(string(sec[32:64]))}, true, nil
+			res := Result{Type: LVM, Version: "LVM2 001"}
+			// The PV header, which starts with the UUID, is where the label says.
+			if off := binary.LittleEndian.Uint32(sec[20:]); off >= 32 && off <= 512-32 {
+				res.UUID = LVMUUID(string(sec[off : off+32]))
+			}
+			return res, true, nil
 		}
 	}
 	return Result{}, false, nil

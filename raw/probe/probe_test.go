@@ -40,8 +40,11 @@ func probeFile(t *testing.T, path string) Result {
 }
 
 func TestAgreesWithBlkid(t *testing.T) {
-	testimage.RequireTools(t, "blkid", "mkfs.ext4", "mkfs.xfs", "mkfs.vfat", "mkswap", "genisoimage")
+	testimage.RequireTools(t, "blkid", "mkfs.xfs", "genisoimage")
 	dir := t.TempDir()
+	key := filepath.Join(dir, "key")
+	os.WriteFile(key, []byte("passphrase"), 0o600)
+	luks := []string{"cryptsetup", "luksFormat", "-q", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", "--key-file", key, "--uuid", "0c1a2b3c-0000-4000-8000-123456789abc"}
 	cases := map[string]struct {
 		size int64
 		cmd  []string
@@ -55,9 +58,14 @@ func TestAgreesWithBlkid(t *testing.T) {
 		"fat32":  {64 << 20, []string{"mkfs.vfat", "-F", "32", "-n", "EFI"}},
 		"swap":   {8 << 20, []string{"mkswap", "-L", "swap0", "-U", "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"}},
 		"noname": {32 << 20, []string{"mkfs.vfat", "-F", "16"}},
+		"xfs-v4": {320 << 20, []string{"mkfs.xfs", "-q", "-f", "-m", "crc=0", "-L", "old"}},
+		"btrfs":  {128 << 20, []string{"mkfs.btrfs", "-q", "-f", "-L", "data", "-U", "11111111-2222-3333-4444-666666666666"}},
+		"luks1":  {20 << 20, append(luks, "--type", "luks1")},
+		"luks2":  {20 << 20, append(luks, "--type", "luks2", "--label", "cryptroot")},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
+			testimage.RequireTools(t, c.cmd[0])
 			path := filepath.Join(dir, name)
 			os.WriteFile(path, nil, 0o644)
 			os.Truncate(path, c.size)
@@ -65,10 +73,23 @@ func TestAgreesWithBlkid(t *testing.T) {
 				t.Fatalf("%v: %v\n%s", c.cmd, err, out)
 			}
 			got, want := probeFile(t, path), blkid(t, path)
-			if got.Type != want["TYPE"] || got.UUID != want["UUID"] || got.Label != want["LABEL"] {
+			if got.Type != want["TYPE"] || got.UUID != want["UUID"] || got.Label != want["LABEL"] || (want["VERSION"] != "" && got.Version != want["VERSION"]) {
 				t.Fatalf("probe = %+v; blkid = %v", got, want)
 			}
 		})
+	}
+	if got := probeFile(t, filepath.Join(dir, "xfs-v4")); got.Version != "4" {
+		t.Errorf("mkfs.xfs -m crc=0 probes as XFS version %q, want 4", got.Version)
+	}
+	if got := probeFile(t, filepath.Join(dir, "xfs")); got.Version != "5" {
+		t.Errorf("mkfs.xfs probes as XFS version %q, want 5", got.Version)
+	}
+	// Version 0 swap can no longer be made by mkswap: write its signature.
+	swap0 := filepath.Join(dir, "swap0")
+	os.WriteFile(swap0, append(make([]byte, 4086), "SWAP-SPACE"...), 0o644)
+	os.Truncate(swap0, 1<<20)
+	if got, want := probeFile(t, swap0), blkid(t, swap0); got.Type != "swap" || got.Version != "0" || want["TYPE"] != "swap" || want["VERSION"] != got.Version {
+		t.Errorf("old swap: probe %+v, blkid %v", got, want)
 	}
 	iso := filepath.Join(dir, "cd.iso")
 	src := t.TempDir()
@@ -88,6 +109,7 @@ func TestHandMadeSignatures(t *testing.T) {
 	copy(luks[168:], "0c1a2b3c-0000-4000-8000-123456789abc")
 	lvm := make([]byte, 64<<10)
 	copy(lvm[512:], "LABELONE")
+	lvm[512+20] = 32 // the PV header's offset in the label sector
 	copy(lvm[512+24:], "LVM2 001")
 	copy(lvm[512+32:], "abcdefghijklmnopqrstuvwxyz012345")
 	for name, c := range map[string]struct {
