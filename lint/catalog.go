@@ -11,9 +11,19 @@ const (
 	srcPractice = "practice"
 )
 
-// notYet is the reason given for catalog rules whose check does not exist
-// yet: they are listed, never silently passed.
-const notYet = "not implemented yet: needs the image reader (issue 3)"
+// Reasons given for catalog rules whose check does not exist yet: they are
+// listed as such, never silently passed.
+const (
+	notDisk5         = "not implemented yet: needs each volume's root contents"
+	notInitrd        = "not implemented yet: needs the initramfs reader"
+	notCmdCompare    = "not implemented yet: needs grub.cfg regeneration semantics"
+	notKernelRelease = "not implemented yet: needs kernel release parsing"
+	notModprobe      = "not implemented yet: needs modprobe.d and module inventory"
+	notKernelConfig  = "not implemented yet: needs kernel config parsing"
+	notAgentConfig   = "not implemented yet: needs waagent.conf and cloud-init configuration parsing"
+	notNetwork       = "not implemented yet: needs network and firewall configuration parsing"
+	notVersions      = "not implemented yet: needs package version detection"
+)
 
 // Catalog returns every rule, in report order. Each call returns fresh
 // values, so callers may not change one another's rules.
@@ -42,117 +52,117 @@ func Catalog() []*Rule {
 		// Disk layout
 		{ID: "DSK001", Area: AreaDisk, Severity: Error, Title: "the partition table is readable and consistent",
 			Why: "a resized GPT disk whose backup header was not moved is corrupt to firmware", Source: srcPractice,
-			Fix: "vhdprep resize IMAGE --align (moves the backup GPT)", NotImplemented: notYet},
+			Fix: "vhdprep resize IMAGE --align (moves the backup GPT)", Check: checkPartitionTable},
 		{ID: "DSK002", Area: AreaDisk, Severity: Error, Title: "no swap on the OS disk",
 			Why: "swap on the OS disk hurts performance and is forbidden for Marketplace images", Source: srcGen + ", " + srcLISA + ", " + srcMkt,
-			Fix: "remove the swap partition or volume; put swap on the resource disk (SWP002)", NotImplemented: notYet},
+			Fix: "remove the swap partition or volume; put swap on the resource disk (SWP002)", Check: checkNoSwapOnDisk},
 		{ID: "DSK003", Area: AreaDisk, Severity: Warning, Title: "no LVM physical volume on the OS disk",
 			Why: "identical VG/LV names clash when the OS disk is attached to another VM of the same image", Source: srcGen,
-			NotImplemented: notYet},
+			Check: checkNoLVM},
 		{ID: "DSK004", Area: AreaDisk, Severity: Error, Title: "the disk boots as Gen1 (BIOS) and/or Gen2 (UEFI)",
 			Why: "Azure boots Gen1 through BIOS and Gen2 through UEFI's fallback path EFI/BOOT/BOOTX64.EFI", Source: srcGen + ", " + srcDistro,
-			NotImplemented: notYet},
+			Check: checkBootable},
 		{ID: "DSK005", Area: AreaDisk, Severity: Info, Title: "one root filesystem on the OS disk",
-			Why: "certification expects a single root filesystem", Source: srcMkt, NotImplemented: notYet},
+			Why: "certification expects a single root filesystem", Source: srcMkt, NotImplemented: notDisk5},
 
 		// Kernel command line
 		{ID: "KRN001", Area: AreaKernel, Severity: Error, Title: "console=ttyS0 (arm64: ttyAMA0) on the kernel command line",
 			Why: "the serial console log is the only boot diagnostic Azure offers", Source: srcGen + ", " + srcLISA + ", " + srcMkt,
-			Fixable: true, Options: map[string]string{"console": "the console device to require (default ttyS0, ttyAMA0 on arm64)"}, NotImplemented: notYet},
+			Fixable: true, Options: map[string]string{"console": "the console device to require (default ttyS0, ttyAMA0 on arm64)"}, Check: checkSerialConsole},
 		{ID: "KRN002", Area: AreaKernel, Severity: Warning, Title: "earlyprintk=ttyS0 on the kernel command line",
-			Why: "early boot messages reach the serial console", Source: srcGen + ", " + srcMkt, Fixable: true, NotImplemented: notYet},
+			Why: "early boot messages reach the serial console", Source: srcGen + ", " + srcMkt, Fixable: true, Check: checkEarlyPrintk},
 		{ID: "KRN003", Area: AreaKernel, Severity: Warning, Title: "rootdelay=300 on the kernel command line",
-			Why: "gives Azure storage time to appear", Source: srcGen + ", " + srcMkt, Fixable: true, NotImplemented: notYet},
+			Why: "gives Azure storage time to appear", Source: srcGen + ", " + srcMkt, Fixable: true, Check: checkRootDelay},
 		{ID: "KRN004", Area: AreaKernel, Severity: Warning, Title: "no rhgb, quiet or splash on the kernel command line",
-			Why: "they hide boot output from the serial console", Source: srcGen, Fixable: true, NotImplemented: notYet},
+			Why: "they hide boot output from the serial console", Source: srcGen, Fixable: true, Check: checkQuiet},
 		{ID: "KRN005", Area: AreaKernel, Severity: Info, Title: "no crashkernel=auto",
-			Why: "it reserves at least 128 MB of guest memory", Source: srcGen, Fixable: true, NotImplemented: notYet},
+			Why: "it reserves at least 128 MB of guest memory", Source: srcGen, Fixable: true, Check: checkCrashKernel},
 		{ID: "KRN006", Area: AreaKernel, Severity: Error, Title: "numa=off for kernels older than 2.6.37 (RHEL: 2.6.32-504)",
-			Why: "older kernels mishandle NUMA on Hyper-V", Source: srcGen + ", " + srcLISA, Fixable: true, NotImplemented: notYet},
+			Why: "older kernels mishandle NUMA on Hyper-V", Source: srcGen + ", " + srcLISA, Fixable: true, NotImplemented: notInitrd},
 		{ID: "KRN007", Area: AreaKernel, Severity: Error, Title: "no libata.atapi_enabled=0 or reserve=0x1f0,0x8",
-			Why: "they hide the provisioning media", Source: srcLISA, Fixable: true, NotImplemented: notYet},
+			Why: "they hide the provisioning media", Source: srcLISA, Fixable: true, Check: checkATAPI},
 		{ID: "KRN008", Area: AreaKernel, Severity: Warning, Title: "the generated boot configuration agrees with /etc/default/grub",
-			Why: "a mismatch means the defaults were edited but never regenerated", Source: srcPractice, Fixable: true, NotImplemented: notYet},
+			Why: "a mismatch means the defaults were edited but never regenerated", Source: srcPractice, Fixable: true, NotImplemented: notCmdCompare},
 		{ID: "KRN009", Area: AreaKernel, Severity: Warning, Title: "root= names the root by UUID, PARTUUID or LABEL",
-			Why: "device names differ on Hyper-V", Source: srcDistro, Fixable: true, NotImplemented: notYet},
+			Why: "device names differ on Hyper-V", Source: srcDistro, Fixable: true, Check: checkRootByID},
 		{ID: "KRN010", Area: AreaKernel, Severity: Error, Title: "the installed kernel supports Hyper-V",
-			Why: "RHEL 6.0-6.3 kernels need LIS; custom kernels older than 3.8 lack the drivers", Source: srcGen, NotImplemented: notYet},
+			Why: "RHEL 6.0-6.3 kernels need LIS; custom kernels older than 3.8 lack the drivers", Source: srcGen, NotImplemented: notKernelRelease},
 
 		// Drivers and initramfs
 		{ID: "DRV001", Area: AreaDrivers, Severity: Error, Title: "hv_vmbus built in or in the initramfs",
-			Why: "without VMBus the kernel sees no Hyper-V devices", Source: srcGen + ", " + srcLISA, Fixable: true, NotImplemented: notYet},
+			Why: "without VMBus the kernel sees no Hyper-V devices", Source: srcGen + ", " + srcLISA, Fixable: true, NotImplemented: notInitrd},
 		{ID: "DRV002", Area: AreaDrivers, Severity: Error, Title: "hv_storvsc built in or in the initramfs",
-			Why: "without it the root disk never appears and boot hangs", Source: srcGen + ", " + srcLISA, Fixable: true, NotImplemented: notYet},
+			Why: "without it the root disk never appears and boot hangs", Source: srcGen + ", " + srcLISA, Fixable: true, NotImplemented: notInitrd},
 		{ID: "DRV003", Area: AreaDrivers, Severity: Warning, Title: "hv_netvsc built in or in the initramfs",
-			Why: "the synthetic network adapter", Source: srcGen + ", " + srcLISA, Fixable: true, NotImplemented: notYet},
+			Why: "the synthetic network adapter", Source: srcGen + ", " + srcLISA, Fixable: true, NotImplemented: notInitrd},
 		{ID: "DRV004", Area: AreaDrivers, Severity: Error, Title: "UDF support present and not disabled",
-			Why: "the provisioning media is UDF", Source: srcGen, Fixable: true, NotImplemented: notYet},
+			Why: "the provisioning media is UDF", Source: srcGen, Fixable: true, NotImplemented: notModprobe},
 		{ID: "DRV005", Area: AreaDrivers, Severity: Error, Title: "VFAT support present and not disabled",
-			Why: "without vfat, provisioning and UEFI boot fail", Source: srcGen, Fixable: true, NotImplemented: notYet},
+			Why: "without vfat, provisioning and UEFI boot fail", Source: srcGen, Fixable: true, NotImplemented: notModprobe},
 		{ID: "DRV006", Area: AreaDrivers, Severity: Info, Title: "hyperv_keyboard, hid_hyperv present; nvme in the initramfs",
-			Why: "console input, and NVMe VM sizes (Gen2)", Source: srcLISA + ", " + srcDistro, Fixable: true, NotImplemented: notYet},
+			Why: "console input, and NVMe VM sizes (Gen2)", Source: srcLISA + ", " + srcDistro, Fixable: true, NotImplemented: notInitrd},
 		{ID: "DRV007", Area: AreaDrivers, Severity: Info, Title: "CONFIG_WATCHDOG and CONFIG_CIFS enabled",
-			Why: "essential kernel features on Azure", Source: srcLISA, NotImplemented: notYet},
+			Why: "essential kernel features on Azure", Source: srcLISA, NotImplemented: notKernelConfig},
 
 		// Swap and storage
 		{ID: "SWP001", Area: AreaStorage, Severity: Error, Title: "no swap activated on the OS disk",
-			Why: "swap belongs on the resource disk", Source: srcGen + ", " + srcLISA + ", " + srcMkt, Fixable: true, NotImplemented: notYet},
+			Why: "swap belongs on the resource disk", Source: srcGen + ", " + srcLISA + ", " + srcMkt, Fixable: true, Check: checkNoSwapInFstab},
 		{ID: "SWP002", Area: AreaStorage, Severity: Warning, Title: "swap, if wanted, goes to the resource disk",
-			Why: "the agent or cloud-init creates it on the temporary disk", Source: srcGen, Fixable: true, NotImplemented: notYet},
+			Why: "the agent or cloud-init creates it on the temporary disk", Source: srcGen, Fixable: true, NotImplemented: notAgentConfig},
 		{ID: "SWP003", Area: AreaStorage, Severity: Warning, Title: "not both waagent and cloud-init format the resource disk",
-			Why: "they race for the same disk", Source: srcDistro, Fixable: true, NotImplemented: notYet},
+			Why: "they race for the same disk", Source: srcDistro, Fixable: true, NotImplemented: notAgentConfig},
 		{ID: "FST001", Area: AreaStorage, Severity: Warning, Title: "fstab names filesystems by UUID, LABEL or PARTUUID; data disks carry nofail",
-			Why: "device names change between boots on Azure", Source: srcDistro + ", " + srcLISA, Fixable: true, NotImplemented: notYet},
+			Why: "device names change between boots on Azure", Source: srcDistro + ", " + srcLISA, Fixable: true, Check: checkFstabNames},
 
 		// Provisioning and extensions
 		{ID: "AGT001", Area: AreaAgent, Severity: Error, Title: "a provisioning agent is installed and enabled",
 			Why: "without one nothing reports Ready and Azure reboots the VM", Source: srcGen + ", " + srcNoAgent,
-			Fix: "vhdprep agent inject IMAGE", Fixable: true, NotImplemented: notYet},
+			Fix: "vhdprep agent inject IMAGE", Fixable: true, Check: checkAgent},
 		{ID: "AGT002", Area: AreaAgent, Severity: Warning, Title: "WALinuxAgent 2.2.53.1 or newer, or auto-update on",
-			Why: "older agents fail certification and extensions", Source: srcLISA + ", " + srcMkt, Fixable: true, NotImplemented: notYet},
+			Why: "older agents fail certification and extensions", Source: srcLISA + ", " + srcMkt, Fixable: true, NotImplemented: notAgentConfig},
 		{ID: "AGT003", Area: AreaAgent, Severity: Warning, Title: "Python >= 2.6 and /usr/bin/python where WALinuxAgent or Python extensions are used",
 			Why: "extensions fail without /usr/bin/python (Ubuntu 20.04 dropped it)", Source: srcGen + ", " + srcExt,
-			Fix: "vhdprep agent inject IMAGE (needs no Python)", NotImplemented: notYet},
+			Fix: "vhdprep agent inject IMAGE (needs no Python)", NotImplemented: notAgentConfig},
 		{ID: "AGT004", Area: AreaAgent, Severity: Info, Title: "WALinuxAgent next to NetworkManager",
-			Why: "older agents conflict with NetworkManager", Source: srcGen, NotImplemented: notYet},
+			Why: "older agents conflict with NetworkManager", Source: srcGen, NotImplemented: notAgentConfig},
 		{ID: "AGT005", Area: AreaAgent, Severity: Warning, Title: "cloud-init's datasource list includes Azure",
-			Why: "cloud-init cannot provision on Azure without it", Source: srcGen, Fixable: true, NotImplemented: notYet},
+			Why: "cloud-init cannot provision on Azure without it", Source: srcGen, Fixable: true, NotImplemented: notAgentConfig},
 		{ID: "AGT006", Area: AreaAgent, Severity: Error, Title: "only one agent provisions",
-			Why: "two provisioning agents race and one fails", Source: srcDistro, Fixable: true, NotImplemented: notYet},
+			Why: "two provisioning agents race and one fails", Source: srcDistro, Fixable: true, NotImplemented: notAgentConfig},
 		{ID: "NET001", Area: AreaAgent, Severity: Error, Title: "a DHCP client is installed and configured for the primary interface",
-			Why: "Azure gives addresses by DHCP only", Source: srcNoAgent + ", " + srcGen, NotImplemented: notYet},
+			Why: "Azure gives addresses by DHCP only", Source: srcNoAgent + ", " + srcGen, NotImplemented: notNetwork},
 		{ID: "NET002", Area: AreaAgent, Severity: Error, Title: "no saved firewall rule blocks 168.63.129.16",
-			Why: "the wire server at that address serves provisioning and extensions", Source: srcExt, NotImplemented: notYet},
+			Why: "the wire server at that address serves provisioning and extensions", Source: srcExt, NotImplemented: notNetwork},
 		{ID: "NET003", Area: AreaAgent, Severity: Warning, Title: "no persistent-net udev rules",
-			Why: "a new VM's NIC gets a new name and no network", Source: srcLISA + ", " + srcDistro, Fixable: true, NotImplemented: notYet},
+			Why: "a new VM's NIC gets a new name and no network", Source: srcLISA + ", " + srcDistro, Fixable: true, Check: checkPersistentNet},
 		{ID: "NET004", Area: AreaAgent, Severity: Info, Title: "dhclient timeout of at least 300 s",
-			Why: "DHCP can be slow on first boot", Source: srcLISA, Fixable: true, NotImplemented: notYet},
+			Why: "DHCP can be slow on first boot", Source: srcLISA, Fixable: true, NotImplemented: notNetwork},
 
 		// SSH, accounts and generalization
 		{ID: "SSH001", Area: AreaGeneralize, Severity: Error, Title: "an SSH server is installed and enabled at boot",
-			Why: "SSH is how Linux VMs are reached", Source: srcGen, Fixable: true, NotImplemented: notYet},
+			Why: "SSH is how Linux VMs are reached", Source: srcGen, Fixable: true, Check: checkSSHServer},
 		{ID: "SSH002", Area: AreaGeneralize, Severity: Warning, Title: "ClientAliveInterval between 30 and 235 (180 recommended)",
-			Why: "Azure's load balancer drops idle connections after 4 minutes", Source: srcMkt + ", " + srcLISA, Fixable: true, NotImplemented: notYet},
+			Why: "Azure's load balancer drops idle connections after 4 minutes", Source: srcMkt + ", " + srcLISA, Fixable: true, Check: checkClientAlive},
 		{ID: "SEC001", Area: AreaGeneralize, Severity: Error, Title: "no account but root has a usable password; no authorized_keys",
 			Why: "a generalized image carries no credentials", Source: srcLISA + ", " + srcGen,
-			Fix: "vhdprep deprovision IMAGE", Fixable: true, NotImplemented: notYet},
+			Fix: "vhdprep deprovision IMAGE", Fixable: true, Check: checkNoCredentials},
 		{ID: "SEC002", Area: AreaGeneralize, Severity: Warning, Title: "shell histories are empty",
 			Why: "histories leak the build's commands", Source: srcLISA + ", " + srcMkt,
-			Fix: "vhdprep deprovision IMAGE", Fixable: true, NotImplemented: notYet},
+			Fix: "vhdprep deprovision IMAGE", Fixable: true, Check: checkHistories},
 		{ID: "SEC003", Area: AreaGeneralize, Severity: Warning, Title: "no SSH host keys",
 			Why: "every VM must make its own", Source: srcGen,
-			Fix: "vhdprep deprovision IMAGE", Fixable: true, NotImplemented: notYet},
+			Fix: "vhdprep deprovision IMAGE", Fixable: true, Check: checkNoHostKeys},
 		{ID: "SEC004", Area: AreaGeneralize, Severity: Warning, Title: "/etc/machine-id empty or absent",
 			Why: "clones must not share a machine ID", Source: srcPractice,
-			Fix: "vhdprep deprovision IMAGE", Fixable: true, NotImplemented: notYet},
+			Fix: "vhdprep deprovision IMAGE", Fixable: true, Check: checkMachineID},
 		{ID: "SEC005", Area: AreaGeneralize, Severity: Error, Title: "sudoers has no Defaults targetpw and no ALL ALL=(ALL) ALL",
-			Why: "targetpw asks for root's password, which Azure users do not have", Source: srcLISA + ", " + srcDistro, Fixable: true, NotImplemented: notYet},
+			Why: "targetpw asks for root's password, which Azure users do not have", Source: srcLISA + ", " + srcDistro, Fixable: true, Check: checkSudoers},
 		{ID: "SEC006", Area: AreaGeneralize, Severity: Warning, Title: "no leftover agent state",
 			Why: "a provisioned marker stops the next VM from provisioning", Source: srcGen,
-			Fix: "vhdprep deprovision IMAGE", Fixable: true, NotImplemented: notYet},
+			Fix: "vhdprep deprovision IMAGE", Fixable: true, Check: checkAgentState},
 		{ID: "OS001", Area: AreaGeneralize, Severity: Error, Title: "64-bit userland (x86_64 or aarch64)",
-			Why: "Azure runs 64-bit guests only", Source: srcLISA + ", " + srcMkt, NotImplemented: notYet},
+			Why: "Azure runs 64-bit guests only", Source: srcLISA + ", " + srcMkt, Check: checkUserland64},
 		{ID: "OS002", Area: AreaGeneralize, Severity: Info, Title: "OpenSSL >= 1.0.2 and Python >= 3.9 where present",
-			Why: "older versions fail Azure's TLS endpoints and extensions", Source: srcLISA, NotImplemented: notYet},
+			Why: "older versions fail Azure's TLS endpoints and extensions", Source: srcLISA, NotImplemented: notVersions},
 	}
 }

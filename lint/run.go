@@ -100,10 +100,11 @@ func complete(findings []Finding, r *Rule, sev Severity, cfg *Config) []Finding 
 		if f.Severity == 0 || cfg.hasSeverity(r.ID) {
 			f.Severity = sev
 		}
+		// A finding with a fix of its own says itself whether vhdprep fix
+		// can apply it; otherwise the rule's fix and fixability hold.
 		if f.Fix == "" {
-			f.Fix = r.Fix
+			f.Fix, f.Fixable = r.Fix, r.Fixable
 		}
-		f.Fixable = f.Fixable || r.Fixable
 	}
 	return findings
 }

@@ -1,19 +1,29 @@
 package lint
 
 import (
+	"errors"
+	"io/fs"
+
 	"github.com/vhdprep/vhdprep/diskimage"
+	"github.com/vhdprep/vhdprep/guest"
+	"github.com/vhdprep/vhdprep/kernel"
+	"github.com/vhdprep/vhdprep/rootfs"
 	"github.com/vhdprep/vhdprep/vhd"
 )
 
-// Target is what the rules look at: the image's container and, as the
-// image reader grows, the guest inside it.
+// Target is what the rules look at: the image's container, its layout and
+// the guest's files, with the facts several rules share worked out once.
 type Target struct {
 	// Name is the image file or root directory, for reports.
 	Name string
 	// Container describes the image file; nil when checking a directory.
 	Container *Container
+	Guest     *guest.Guest
 
-	config *Config
+	config   *Config
+	cmdlines []kernel.Location
+	arch     string
+	facts    bool
 }
 
 // Container is what the container rules need to know of the image file.
@@ -26,17 +36,34 @@ type Container struct {
 
 // OpenImage opens an image file as a check target.
 func OpenImage(path string) (*Target, error) {
-	im, err := diskimage.Open(path)
+	g, err := guest.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	defer im.Close()
-	return &Target{Name: path, Container: &Container{
+	im := g.Image
+	return &Target{Name: path, Guest: g, Container: &Container{
 		Format:      im.Format,
 		FileSize:    im.FileSize,
 		VirtualSize: im.Disk.Size(),
 		Footer:      im.Footer,
 	}}, nil
+}
+
+// OpenDir opens a directory tree as a check target.
+func OpenDir(dir string) (*Target, error) {
+	g, err := guest.OpenDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &Target{Name: dir, Guest: g}, nil
+}
+
+// Close releases the image.
+func (t *Target) Close() error {
+	if t.Guest != nil {
+		return t.Guest.Close()
+	}
+	return nil
 }
 
 // option returns a rule's configured option, or def.
@@ -45,4 +72,49 @@ func (t *Target) option(rule, key, def string) string {
 		return def
 	}
 	return t.config.option(rule, key, def)
+}
+
+// root is the guest's file tree, or a skip saying why there is none.
+func (t *Target) root() (rootfs.FS, error) {
+	if t.Guest == nil || t.Guest.Root == nil {
+		if t.Guest != nil && t.Guest.RootErr != nil {
+			return nil, Skip("the root filesystem is not readable: %v", t.Guest.RootErr)
+		}
+		return nil, Skip("no guest file tree to check")
+	}
+	return t.Guest.Root, nil
+}
+
+// layout is the disk layout, or a skip for a directory.
+func (t *Target) layout() (*guest.Guest, error) {
+	if t.Guest == nil || t.Guest.Layout == nil {
+		return nil, Skip("a directory has no disk layout to check")
+	}
+	return t.Guest, nil
+}
+
+// learn works out the shared facts once.
+func (t *Target) learn() {
+	if t.facts || t.Guest == nil || t.Guest.Root == nil {
+		return
+	}
+	t.facts = true
+	t.cmdlines = kernel.FindCmdlines(t.Guest.Root)
+	t.arch, _ = guest.DetectArch(t.Guest.Root)
+}
+
+// readFile reads a guest file; a missing file is (nil, nil).
+func readFile(root rootfs.FS, name string) ([]byte, error) {
+	b, err := root.ReadFile(name)
+	if err != nil && isNotExist(err) {
+		return nil, nil
+	}
+	return b, err
+}
+
+func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
+
+func exists(root rootfs.FS, name string) bool {
+	_, err := root.Lstat(name)
+	return err == nil
 }

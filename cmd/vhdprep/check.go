@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -57,13 +56,14 @@ source) and how to fix it. Exit code 1 when a finding is at or above --fail-on.`
 			}
 			var target *lint.Target
 			if o.root != "" {
-				if st, err := os.Stat(o.root); err != nil || !st.IsDir() {
-					return fmt.Errorf("check --root %s: not a directory", o.root)
-				}
-				target = &lint.Target{Name: o.root}
-			} else if target, err = lint.OpenImage(args[0]); err != nil {
+				target, err = lint.OpenDir(o.root)
+			} else {
+				target, err = lint.OpenImage(args[0])
+			}
+			if err != nil {
 				return fmt.Errorf("check: %w", err)
 			}
+			defer target.Close()
 			rep := lint.Run(target, catalog, cfg)
 			if err := o.writeFiles(rep); err != nil {
 				return err

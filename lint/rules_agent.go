@@ -1,0 +1,63 @@
+package lint
+
+import (
+	"strings"
+
+	"github.com/vhdprep/vhdprep/guest"
+	"github.com/vhdprep/vhdprep/rootfs"
+)
+
+// provisioningAgent is an agent that can report Ready to Azure.
+type provisioningAgent struct {
+	name  string
+	units []string // systemd units that start it
+	rc    string   // its OpenRC service
+}
+
+var provisioningAgents = []provisioningAgent{
+	{"WALinuxAgent", []string{"walinuxagent.service", "waagent.service"}, "waagent"},
+	{"cloud-init", []string{"cloud-init.service", "cloud-init-local.service", "cloud-init.target"}, "cloud-init"},
+	{"azure-init", []string{"azure-init.service"}, "azure-init"},
+	{"vhdprep agent", []string{"vhdprep-agent.service"}, "vhdprep-agent"},
+}
+
+// enabledAgents lists the provisioning agents that start at boot.
+func enabledAgents(root rootfs.FS) ([]string, error) {
+	init := guest.DetectInit(root)
+	var out []string
+	for _, a := range provisioningAgents {
+		switch init {
+		case "systemd":
+			if unitEnabled(root, a.units...) {
+				out = append(out, a.name)
+			}
+		case "openrc":
+			if exists(root, "etc/runlevels/default/"+a.rc) || exists(root, "etc/runlevels/boot/"+a.rc) {
+				out = append(out, a.name)
+			}
+		default:
+			return nil, Skip("cannot tell which services start at boot: init system not recognized")
+		}
+	}
+	return out, nil
+}
+
+func checkAgent(t *Target) ([]Finding, error) {
+	root, err := t.root()
+	if err != nil {
+		return nil, err
+	}
+	agents, err := enabledAgents(root)
+	if err != nil || len(agents) > 0 {
+		return nil, err
+	}
+	return []Finding{{Message: "no provisioning agent (" + agentNames() + ") starts at boot: nothing will report Ready, and Azure reboots the VM"}}, nil
+}
+
+func agentNames() string {
+	var n []string
+	for _, a := range provisioningAgents {
+		n = append(n, a.name)
+	}
+	return strings.Join(n, ", ")
+}

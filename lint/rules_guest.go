@@ -1,0 +1,325 @@
+package lint
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/vhdprep/vhdprep/guest"
+	"github.com/vhdprep/vhdprep/rootfs"
+)
+
+// account is a line of /etc/passwd.
+type account struct {
+	name, home, shell string
+	uid               int
+}
+
+func accounts(root rootfs.FS) ([]account, error) {
+	b, err := readFile(root, "etc/passwd")
+	if err != nil || b == nil {
+		return nil, err
+	}
+	var out []account
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		f := strings.Split(sc.Text(), ":")
+		if len(f) < 7 {
+			continue
+		}
+		uid, _ := strconv.Atoi(f[2])
+		out = append(out, account{name: f[0], uid: uid, home: strings.TrimPrefix(f[5], "/"), shell: f[6]})
+	}
+	return out, nil
+}
+
+func loginShell(shell string) bool {
+	return shell != "" && !strings.HasSuffix(shell, "nologin") && !strings.HasSuffix(shell, "/false") && !strings.HasSuffix(shell, "/sync")
+}
+
+func checkNoCredentials(t *Target) ([]Finding, error) {
+	root, err := t.root()
+	if err != nil {
+		return nil, err
+	}
+	var fs []Finding
+	shadow, err := readFile(root, "etc/shadow")
+	if err != nil {
+		return nil, err
+	}
+	for i, line := range strings.Split(string(shadow), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) < 2 || f[0] == "root" {
+			continue
+		}
+		if h := f[1]; h != "" && !strings.HasPrefix(h, "!") && !strings.HasPrefix(h, "*") {
+			fs = append(fs, Finding{Message: fmt.Sprintf("account %s has a usable password", f[0]), Location: Location{File: "/etc/shadow", Line: i + 1}})
+		}
+	}
+	accts, err := accounts(root)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range accts {
+		if !loginShell(a.shell) || a.home == "" {
+			continue
+		}
+		keys := path.Join(a.home, ".ssh/authorized_keys")
+		if b, _ := readFile(root, keys); len(bytes.TrimSpace(b)) > 0 {
+			fs = append(fs, Finding{Message: fmt.Sprintf("account %s has SSH authorized_keys", a.name), Location: Location{File: "/" + keys}})
+		}
+	}
+	return fs, nil
+}
+
+var historyFiles = []string{".bash_history", ".zsh_history", ".sh_history", ".ash_history", ".history"}
+
+func checkHistories(t *Target) ([]Finding, error) {
+	root, err := t.root()
+	if err != nil {
+		return nil, err
+	}
+	homes := []string{"root"}
+	if ents, err := root.ReadDir("home"); err == nil {
+		for _, e := range ents {
+			homes = append(homes, "home/"+e.Name())
+		}
+	}
+	var fs []Finding
+	for _, h := range homes {
+		for _, name := range historyFiles {
+			p := h + "/" + name
+			if info, err := root.Stat(p); err == nil && info.Size() > 0 {
+				fs = append(fs, Finding{Message: fmt.Sprintf("shell history of %d bytes", info.Size()), Location: Location{File: "/" + p}})
+			}
+		}
+	}
+	return fs, nil
+}
+
+func checkNoHostKeys(t *Target) ([]Finding, error) {
+	root, err := t.root()
+	if err != nil {
+		return nil, err
+	}
+	ents, err := root.ReadDir("etc/ssh")
+	if err != nil {
+		if isNotExist(err) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var keys []string
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), "ssh_host_") && strings.HasSuffix(e.Name(), "_key") {
+			keys = append(keys, e.Name())
+		}
+	}
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	return []Finding{{Message: "SSH host keys are in the image: " + strings.Join(keys, ", "), Location: Location{File: "/etc/ssh"}}}, nil
+}
+
+func checkMachineID(t *Target) ([]Finding, error) {
+	root, err := t.root()
+	if err != nil {
+		return nil, err
+	}
+	b, err := readFile(root, "etc/machine-id")
+	if err != nil {
+		return nil, err
+	}
+	if len(bytes.TrimSpace(b)) > 0 && string(bytes.TrimSpace(b)) != "uninitialized" {
+		return []Finding{{Message: "/etc/machine-id is set; every VM made from the image would share it", Location: Location{File: "/etc/machine-id"}}}, nil
+	}
+	return nil, nil
+}
+
+func checkSudoers(t *Target) ([]Finding, error) {
+	root, err := t.root()
+	if err != nil {
+		return nil, err
+	}
+	files := []string{"etc/sudoers"}
+	if ents, err := root.ReadDir("etc/sudoers.d"); err == nil {
+		for _, e := range ents {
+			files = append(files, "etc/sudoers.d/"+e.Name())
+		}
+	}
+	var fs []Finding
+	for _, f := range files {
+		b, err := readFile(root, f)
+		if err != nil {
+			return nil, err
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			norm := strings.Join(strings.Fields(line), " ")
+			if strings.HasPrefix(norm, "#") {
+				continue
+			}
+			if norm == "Defaults targetpw" || norm == "ALL ALL=(ALL) ALL" || norm == "ALL ALL = (ALL) ALL" {
+				fs = append(fs, Finding{Message: fmt.Sprintf("%q asks for the target's (root's) password, which Azure users do not have", norm), Location: Location{File: "/" + f, Line: i + 1}})
+			}
+		}
+	}
+	return fs, nil
+}
+
+// agentState is what provisioning leaves behind.
+var agentState = []string{"var/lib/waagent/provisioned", "var/lib/waagent/ovf-env.xml", "var/lib/waagent/Certificates.pem", "var/lib/cloud/instance", "var/lib/cloud/instances", "var/lib/vhdprep-agent/provisioned"}
+
+func checkAgentState(t *Target) ([]Finding, error) {
+	root, err := t.root()
+	if err != nil {
+		return nil, err
+	}
+	var fs []Finding
+	for _, p := range agentState {
+		if exists(root, p) {
+			fs = append(fs, Finding{Message: "provisioning state left in the image", Location: Location{File: "/" + p}})
+		}
+	}
+	return fs, nil
+}
+
+var persistentNetRules = []string{"etc/udev/rules.d/70-persistent-net.rules", "etc/udev/rules.d/75-persistent-net-generator.rules", "lib/udev/rules.d/75-persistent-net-generator.rules"}
+
+func checkPersistentNet(t *Target) ([]Finding, error) {
+	root, err := t.root()
+	if err != nil {
+		return nil, err
+	}
+	var fs []Finding
+	for _, p := range persistentNetRules {
+		if exists(root, p) {
+			fs = append(fs, Finding{Message: "persistent network naming rules pin the build machine's NIC", Location: Location{File: "/" + p}})
+		}
+	}
+	return fs, nil
+}
+
+func checkUserland64(t *Target) ([]Finding, error) {
+	root, err := t.root()
+	if err != nil {
+		return nil, err
+	}
+	arch, from := guest.DetectArch(root)
+	switch arch {
+	case "":
+		return nil, Skip("no ELF binary found to tell the architecture")
+	case "x86_64", "aarch64":
+		return nil, nil
+	}
+	return []Finding{{Message: fmt.Sprintf("the userland is %s; Azure runs x86_64 and aarch64 guests", arch), Location: Location{File: from}}}, nil
+}
+
+// sshd config: the main file and the drop-ins it includes.
+func sshdConfig(root rootfs.FS) (map[string]Location, map[string]string, error) {
+	vals, locs := map[string]string{}, map[string]Location{}
+	files := []string{"etc/ssh/sshd_config"}
+	if ents, err := root.ReadDir("etc/ssh/sshd_config.d"); err == nil {
+		for _, e := range ents {
+			if strings.HasSuffix(e.Name(), ".conf") {
+				files = append(files, "etc/ssh/sshd_config.d/"+e.Name())
+			}
+		}
+	}
+	// sshd takes the first value it reads; drop-ins are included at the top
+	// of Debian's and RHEL's sshd_config, so they come first.
+	files = append(files[1:], files[0])
+	for _, f := range files {
+		b, err := readFile(root, f)
+		if err != nil {
+			return nil, nil, err
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			fl := strings.Fields(line)
+			if len(fl) < 2 || strings.HasPrefix(fl[0], "#") {
+				continue
+			}
+			k := strings.ToLower(fl[0])
+			if k == "match" {
+				break // the rest of the file is conditional
+			}
+			if _, seen := vals[k]; !seen {
+				vals[k], locs[k] = fl[1], Location{File: "/" + f, Line: i + 1}
+			}
+		}
+	}
+	return locs, vals, nil
+}
+
+func sshdInstalled(root rootfs.FS) bool {
+	return exists(root, "usr/sbin/sshd") || exists(root, "sbin/sshd")
+}
+
+func checkSSHServer(t *Target) ([]Finding, error) {
+	root, err := t.root()
+	if err != nil {
+		return nil, err
+	}
+	if !sshdInstalled(root) {
+		return []Finding{{Message: "no SSH server (sshd) is installed", Fix: "install openssh-server"}}, nil
+	}
+	switch guest.DetectInit(root) {
+	case "systemd":
+		if !unitEnabled(root, "ssh.service", "sshd.service", "ssh.socket", "sshd.socket") {
+			return []Finding{{Message: "sshd is installed but not enabled at boot", Fix: "systemctl enable ssh (or sshd)", Fixable: true}}, nil
+		}
+	case "openrc":
+		if !exists(root, "etc/runlevels/default/sshd") {
+			return []Finding{{Message: "sshd is installed but not in the default runlevel", Fix: "rc-update add sshd default", Fixable: true}}, nil
+		}
+	default:
+		return nil, Skip("cannot tell whether sshd starts at boot: init system not recognized")
+	}
+	return nil, nil
+}
+
+func checkClientAlive(t *Target) ([]Finding, error) {
+	root, err := t.root()
+	if err != nil {
+		return nil, err
+	}
+	if !sshdInstalled(root) {
+		return nil, Skip("no SSH server installed (see SSH001)")
+	}
+	locs, vals, err := sshdConfig(root)
+	if err != nil {
+		return nil, err
+	}
+	v, ok := vals["clientaliveinterval"]
+	if !ok {
+		return []Finding{{Message: "ClientAliveInterval is not set (0: idle sessions are dropped by Azure's load balancer after 4 minutes); set 180", Location: Location{File: "/etc/ssh/sshd_config"}}}, nil
+	}
+	if n, err := strconv.Atoi(v); err != nil || n < 30 || n > 235 {
+		return []Finding{{Message: fmt.Sprintf("ClientAliveInterval %s is outside 30-235; set 180", v), Location: locs["clientaliveinterval"]}}, nil
+	}
+	return nil, nil
+}
+
+// unitEnabled tells whether any of the systemd units is enabled: linked
+// into a .wants directory under /etc or the distribution's unit directory.
+func unitEnabled(root rootfs.FS, units ...string) bool {
+	for _, dir := range []string{"etc/systemd/system", "usr/lib/systemd/system", "lib/systemd/system"} {
+		ents, err := root.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			if !strings.HasSuffix(e.Name(), ".wants") {
+				continue
+			}
+			for _, u := range units {
+				if _, err := root.Lstat(dir + "/" + e.Name() + "/" + u); err == nil {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,70 @@
+package lint
+
+import (
+	"fmt"
+
+	"github.com/vhdprep/vhdprep/rootfs"
+)
+
+// fstab returns the guest's fstab entries, or a skip when it has none.
+func (t *Target) fstab() ([]rootfs.FstabEntry, error) {
+	root, err := t.root()
+	if err != nil {
+		return nil, err
+	}
+	b, err := readFile(root, "etc/fstab")
+	if err != nil {
+		return nil, err
+	}
+	if b == nil {
+		return nil, Skip("the guest has no /etc/fstab")
+	}
+	return rootfs.ParseFstab(b)
+}
+
+func checkNoSwapInFstab(t *Target) ([]Finding, error) {
+	es, err := t.fstab()
+	if err != nil {
+		return nil, err
+	}
+	var fs []Finding
+	for _, e := range es {
+		if e.IsSwap() {
+			fs = append(fs, Finding{Message: fmt.Sprintf("fstab activates swap on %s", e.Spec), Location: Location{File: "/etc/fstab", Line: e.Line},
+				Fix: "comment the line out and let the agent put swap on the resource disk (SWP002)", Fixable: true})
+		}
+	}
+	return fs, nil
+}
+
+func checkFstabNames(t *Target) ([]Finding, error) {
+	es, err := t.fstab()
+	if err != nil {
+		return nil, err
+	}
+	mounted := map[string]bool{}
+	for _, m := range t.Guest.Mounts {
+		mounted[m.Spec] = true
+	}
+	var fs []Finding
+	for _, e := range es {
+		loc := Location{File: "/etc/fstab", Line: e.Line}
+		switch {
+		case isDeviceName(e.Spec):
+			fs = append(fs, Finding{Message: fmt.Sprintf("%s is mounted by device name %s, which changes on Azure; use UUID=", e.File, e.Spec), Location: loc})
+		case t.Guest.Layout != nil && e.File != "/" && !e.IsSwap() && isLocalSpec(e.Spec) && !mounted[e.Spec] && !e.HasOption("nofail"):
+			fs = append(fs, Finding{Message: fmt.Sprintf("%s (%s) is not on the OS disk and lacks nofail: boot stops when that disk is missing", e.File, e.Spec), Location: loc})
+		}
+	}
+	return fs, nil
+}
+
+// isLocalSpec tells whether an fstab source names a block device.
+func isLocalSpec(spec string) bool {
+	for _, p := range []string{"UUID=", "LABEL=", "PARTUUID=", "PARTLABEL=", "/dev/"} {
+		if len(spec) > len(p) && spec[:len(p)] == p {
+			return true
+		}
+	}
+	return false
+}

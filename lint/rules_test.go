@@ -1,0 +1,202 @@
+package lint
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vhdprep/vhdprep/internal/testimage"
+)
+
+// tree builds a guest directory from files (path -> content; content
+// "->target" makes a symlink) and returns it as a check target.
+func tree(t *testing.T, files map[string]string) *Target {
+	t.Helper()
+	root := t.TempDir()
+	for p, content := range files {
+		full := filepath.Join(root, p)
+		os.MkdirAll(filepath.Dir(full), 0o755)
+		if target, ok := strings.CutPrefix(content, "->"); ok {
+			if err := os.Symlink(target, full); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	target, err := OpenDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return target
+}
+
+func ruleByID(id string) *Rule {
+	for _, r := range Catalog() {
+		if r.ID == id {
+			return r
+		}
+	}
+	panic("no rule " + id)
+}
+
+// outcome runs one rule.
+func outcome(t *testing.T, target *Target, id string) Outcome {
+	t.Helper()
+	return Run(target, []*Rule{ruleByID(id)}, nil).Outcomes[0]
+}
+
+// systemd marks a tree as booting with systemd.
+var systemd = map[string]string{"usr/lib/systemd/systemd": "", "sbin/init": "->/usr/lib/systemd/systemd"}
+
+func with(base map[string]string, more map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range more {
+		out[k] = v
+	}
+	return out
+}
+
+func TestTreeRules(t *testing.T) {
+	goodGrub := "GRUB_CMDLINE_LINUX=\"console=tty1 console=ttyS0,115200n8 earlyprintk=ttyS0,115200 rootdelay=300\"\n"
+	cases := []struct {
+		rule  string
+		files map[string]string
+		want  Status
+		msg   string // part of the first finding's message
+	}{
+		{"KRN001", map[string]string{"etc/default/grub": "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\n"}, Failed, "no console=ttyS0"},
+		{"KRN001", map[string]string{"etc/default/grub": goodGrub}, Passed, ""},
+		{"KRN001", map[string]string{"etc/hostname": "x"}, Skipped, ""},
+		{"KRN001", map[string]string{"boot/loader/entries/a.conf": "title A\noptions root=UUID=x console=ttyS0\n", "boot/grub/grub.cfg": "menuentry 'B' {\n linux /vmlinuz root=UUID=x quiet\n}\n"}, Failed, "entry \"B\""},
+		{"KRN002", map[string]string{"etc/default/grub": goodGrub}, Passed, ""},
+		{"KRN002", map[string]string{"etc/kernel/cmdline": "root=UUID=x console=ttyS0\n"}, Failed, "earlyprintk"},
+		{"KRN003", map[string]string{"etc/default/grub": goodGrub}, Passed, ""},
+		{"KRN003", map[string]string{"etc/kernel/cmdline": "rootdelay=30\n"}, Failed, "rootdelay=300"},
+		{"KRN004", map[string]string{"etc/default/grub": "GRUB_CMDLINE_LINUX=\"rhgb quiet\"\n"}, Failed, "rhgb, quiet are set"},
+		{"KRN004", map[string]string{"etc/default/grub": goodGrub}, Passed, ""},
+		{"KRN005", map[string]string{"etc/kernel/cmdline": "crashkernel=auto\n"}, Failed, "128 MB"},
+		{"KRN005", map[string]string{"etc/kernel/cmdline": "crashkernel=256M\n"}, Passed, ""},
+		{"KRN007", map[string]string{"etc/kernel/cmdline": "reserve=0x1f0,0x8\n"}, Failed, "CD-ROM"},
+		{"KRN007", map[string]string{"etc/kernel/cmdline": "root=UUID=x\n"}, Passed, ""},
+		{"KRN009", map[string]string{"etc/kernel/cmdline": "root=/dev/sda2 ro\n"}, Failed, "root=/dev/sda2"},
+		{"KRN009", map[string]string{"etc/kernel/cmdline": "root=/dev/mapper/rhel-root ro\n"}, Passed, ""},
+		{"SWP001", map[string]string{"etc/fstab": "UUID=a / ext4 defaults 0 1\n/swapfile none swap sw 0 0\n"}, Failed, "/swapfile"},
+		{"SWP001", map[string]string{"etc/fstab": "UUID=a / ext4 defaults 0 1\n#/swapfile none swap sw 0 0\n"}, Passed, ""},
+		{"SWP001", map[string]string{"etc/hostname": "x"}, Skipped, ""},
+		{"FST001", map[string]string{"etc/fstab": "/dev/sda1 / ext4 defaults 0 1\n"}, Failed, "device name /dev/sda1"},
+		{"FST001", map[string]string{"etc/fstab": "UUID=a / ext4 defaults 0 1\n"}, Passed, ""},
+		{"SEC001", map[string]string{"etc/shadow": "root:$6$x:1::\nbob:$6$salt$hash:1::\n"}, Failed, "bob has a usable password"},
+		{"SEC001", map[string]string{"etc/passwd": "bob:x:1000:1000::/home/bob:/bin/bash\n", "home/bob/.ssh/authorized_keys": "ssh-ed25519 AAAA bob\n"}, Failed, "authorized_keys"},
+		{"SEC001", map[string]string{"etc/shadow": "root:$6$x:1::\nbob:!:1::\nsvc:*:1::\n", "etc/passwd": "svc:x:999:999::/var/svc:/usr/sbin/nologin\n", "var/svc/.ssh/authorized_keys": "key"}, Passed, ""},
+		{"SEC002", map[string]string{"root/.bash_history": "ls\n"}, Failed, "shell history"},
+		{"SEC002", map[string]string{"root/.bash_history": ""}, Passed, ""},
+		{"SEC003", map[string]string{"etc/ssh/ssh_host_ed25519_key": "k", "etc/ssh/ssh_host_ed25519_key.pub": "k"}, Failed, "ssh_host_ed25519_key"},
+		{"SEC003", map[string]string{"etc/ssh/sshd_config": ""}, Passed, ""},
+		{"SEC004", map[string]string{"etc/machine-id": "0123456789abcdef0123456789abcdef\n"}, Failed, "machine-id"},
+		{"SEC004", map[string]string{"etc/machine-id": ""}, Passed, ""},
+		{"SEC005", map[string]string{"etc/sudoers": "Defaults   targetpw\nALL     ALL=(ALL) ALL\n"}, Failed, "targetpw"},
+		{"SEC005", map[string]string{"etc/sudoers": "# Defaults targetpw\n%wheel ALL=(ALL) ALL\n"}, Passed, ""},
+		{"SEC006", map[string]string{"var/lib/waagent/provisioned": ""}, Failed, "provisioning state"},
+		{"SEC006", map[string]string{"var/lib/waagent/waagent.log": ""}, Passed, ""},
+		{"NET003", map[string]string{"etc/udev/rules.d/70-persistent-net.rules": "SUBSYSTEM==\"net\""}, Failed, "persistent network"},
+		{"NET003", map[string]string{"etc/udev/rules.d/99-local.rules": ""}, Passed, ""},
+		{"OS001", map[string]string{"usr/bin/true": "\x7fELF\x01\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x03\x00"}, Failed, "i386"},
+		{"OS001", map[string]string{"usr/bin/true": "\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x3e\x00"}, Passed, ""},
+		{"OS001", map[string]string{"etc/hostname": "x"}, Skipped, ""},
+		{"SSH001", with(systemd, map[string]string{"etc/hostname": "x"}), Failed, "no SSH server"},
+		{"SSH001", with(systemd, map[string]string{"usr/sbin/sshd": ""}), Failed, "not enabled"},
+		{"SSH001", with(systemd, map[string]string{"usr/sbin/sshd": "", "etc/systemd/system/multi-user.target.wants/ssh.service": "->/usr/lib/systemd/system/ssh.service"}), Passed, ""},
+		{"SSH002", map[string]string{"usr/sbin/sshd": "", "etc/ssh/sshd_config": "Port 22\n"}, Failed, "not set"},
+		{"SSH002", map[string]string{"usr/sbin/sshd": "", "etc/ssh/sshd_config": "ClientAliveInterval 600\n"}, Failed, "outside 30-235"},
+		{"SSH002", map[string]string{"usr/sbin/sshd": "", "etc/ssh/sshd_config": "Include /etc/ssh/sshd_config.d/*.conf\nClientAliveInterval 600\n", "etc/ssh/sshd_config.d/50-azure.conf": "ClientAliveInterval 180\n"}, Passed, ""},
+		{"AGT001", with(systemd, map[string]string{"usr/sbin/waagent": ""}), Failed, "no provisioning agent"},
+		{"AGT001", with(systemd, map[string]string{"etc/systemd/system/multi-user.target.wants/walinuxagent.service": "->/lib/systemd/system/walinuxagent.service"}), Passed, ""},
+		{"AGT001", with(systemd, map[string]string{"etc/systemd/system/multi-user.target.wants/vhdprep-agent.service": "->/usr/lib/systemd/system/vhdprep-agent.service"}), Passed, ""},
+		{"AGT001", map[string]string{"etc/hostname": "x"}, Skipped, ""},
+	}
+	for _, c := range cases {
+		o := outcome(t, tree(t, c.files), c.rule)
+		if o.Status != c.want {
+			t.Errorf("%s on %v: %s (%v %s), want %s", c.rule, keys(c.files), o.Status, o.Findings, o.Reason, c.want)
+			continue
+		}
+		if c.msg != "" && !strings.Contains(o.Findings[0].Message, c.msg) {
+			t.Errorf("%s: finding %q lacks %q", c.rule, o.Findings[0].Message, c.msg)
+		}
+	}
+}
+
+func keys(m map[string]string) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// The disk rules on real disks.
+func TestDiskRules(t *testing.T) {
+	open := func(recipe string) *Target {
+		target, err := OpenImage(testimage.Path(t, recipe))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { target.Close() })
+		return target
+	}
+	blank := filepath.Join(t.TempDir(), "blank.raw")
+	os.WriteFile(blank, make([]byte, 32<<20), 0o644)
+	blankTarget, err := OpenImage(blank)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blankTarget.Close()
+	grown := filepath.Join(t.TempDir(), "grown.raw")
+	testimage.RequireTools(t, "sfdisk")
+	os.WriteFile(grown, nil, 0o644)
+	os.Truncate(grown, 40<<20)
+	sfdisk := exec.Command("sfdisk", "-q", grown)
+	sfdisk.Stdin = strings.NewReader("label: gpt\n,10M,L\n")
+	if out, err := sfdisk.CombinedOutput(); err != nil {
+		t.Fatalf("sfdisk: %v %s", err, out)
+	}
+	os.Truncate(grown, 64<<20) // grown the way truncate or qemu-img resize do it
+	grownTarget, err := OpenImage(grown)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer grownTarget.Close()
+	for _, c := range []struct {
+		target *Target
+		rule   string
+		want   Status
+	}{
+		{grownTarget, "DSK001", Failed},
+		{open("disk-debian-mbr"), "DSK001", Passed},
+		{open("disk-debian-mbr"), "DSK002", Passed},
+		{open("disk-debian-mbr"), "DSK003", Passed},
+		{open("disk-debian-mbr"), "DSK004", Passed},
+		{open("disk-mbr-logical"), "DSK002", Failed},
+		{open("disk-mbr-logical"), "SWP001", Failed},
+		{open("disk-rhel-lvm"), "DSK002", Failed},
+		{open("disk-rhel-lvm"), "DSK003", Failed},
+		{open("disk-rhel-lvm"), "DSK004", Passed},
+		{open("disk-rhel-lvm"), "KRN004", Failed},
+		{open("disk-rhel-lvm"), "KRN005", Failed},
+		{blankTarget, "DSK004", Failed},
+		{blankTarget, "KRN001", Skipped},
+		{tree(t, map[string]string{"etc/hostname": "x"}), "DSK001", Skipped},
+	} {
+		if o := outcome(t, c.target, c.rule); o.Status != c.want {
+			t.Errorf("%s on %s: %s (%v %s), want %s", c.rule, c.target.Name, o.Status, o.Findings, o.Reason, c.want)
+		}
+	}
+}
