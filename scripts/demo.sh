@@ -25,4 +25,6 @@ step "vhdprep info $work/sample.vhd"
 "$vhdprep" info "$work/sample.vhd"
 
 step "vhdprep check $work/sample.vhd"
-"$vhdprep" check "$work/sample.vhd"
+# The sample is a stock image, not yet prepared for Azure: check says what
+# is missing and exits 1.
+"$vhdprep" check "$work/sample.vhd" || echo "(check exited $?: the findings above are what 'vhdprep fix' and 'vhdprep agent inject' are for)"
