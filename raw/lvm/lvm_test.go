@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -213,48 +212,6 @@ func TestIgnoredMetadataArea(t *testing.T) {
 	pv, err := ReadPV(bytes.NewReader(img), int64(len(img)))
 	if err != nil || pv.VG != nil {
 		t.Fatalf("ignored area: VG %+v, %v", pv, err)
-	}
-}
-
-// LVM's own tools, on a read-only loop device, see the same VG, LVs and
-// extent ranges. Needs root and loop devices; device-mapper is not needed.
-func TestLVMToolsAgree(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("loop devices need root")
-	}
-	testimage.RequireTools(t, "losetup", "lvs")
-	img := pvImage(t)
-	path := filepath.Join(t.TempDir(), "pv")
-	if err := os.WriteFile(path, img, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command("losetup", "--find", "--show", "--read-only", path).Output()
-	if err != nil {
-		t.Skipf("no loop device: %v", err)
-	}
-	dev := strings.TrimSpace(string(out))
-	defer exec.Command("losetup", "--detach", dev).Run()
-	cmd := exec.Command("lvs", "--devices", dev, "--noheadings", "--nosuffix", "--units", "b", "--separator", ";", "-o", "vg_name,lv_name,lv_size,seg_pe_ranges")
-	cmd.Env = append(os.Environ(), "LVM_SUPPRESS_FD_WARNINGS=1")
-	out, err = cmd.Output()
-	if err != nil {
-		t.Fatalf("lvs: %v", err)
-	}
-	pv, err := ReadPV(bytes.NewReader(img), int64(len(img)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var want []string
-	for _, lv := range pv.VG.LVs {
-		s := lv.Segments[0]
-		want = append(want, fmt.Sprintf("%s;%s;%d;%s:%d-%d", pv.VG.Name, lv.Name, pv.VG.Size(&lv), dev, s.Stripes[0].StartExtent, s.Stripes[0].StartExtent+s.ExtentCount-1))
-	}
-	var got []string
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		got = append(got, strings.TrimSpace(line))
-	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Fatalf("lvs says\n%s\nwe read\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 
