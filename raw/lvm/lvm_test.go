@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/vhdprep/vhdprep/internal/testimage"
@@ -17,33 +19,56 @@ import (
 
 const rootUUID = "11111111-2222-3333-4444-555555555555"
 
-// pvImage builds a PV with a 20 MiB ext4 "root" LV and an 8 MiB swap LV,
-// written by the lvmgen generator (not by this package).
+// The test PV, built once per test process: a 20 MiB ext4 "root" LV and an
+// 8 MiB swap LV, written by the lvmgen generator (not by this package).
+var testPV struct {
+	once sync.Once
+	img  []byte
+	err  error
+}
+
+// pvImage returns the test PV, shared between tests: copy before changing it.
 func pvImage(t testing.TB) []byte {
 	t.Helper()
-	testimage.RequireTools(t, "mkfs.ext4", "mkswap")
-	dir := t.TempDir()
+	testimage.RequireTools(t, "mkfs.ext4", "mkswap", "go")
+	repo := testimage.RepoRoot(t)
+	testPV.once.Do(func() { testPV.img, testPV.err = buildPV(repo) })
+	if testPV.err != nil {
+		t.Fatal(testPV.err)
+	}
+	return testPV.img
+}
+
+func buildPV(repo string) ([]byte, error) {
+	dir, err := os.MkdirTemp("", "lvm-test-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
 	root, swap, pv := filepath.Join(dir, "root"), filepath.Join(dir, "swap"), filepath.Join(dir, "pv")
-	run := func(name string, args ...string) {
-		t.Helper()
-		cmd := exec.Command(name, args...)
-		cmd.Dir = testimage.RepoRoot(t)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("%s: %v\n%s", name, err, out)
+	for _, f := range []struct {
+		path string
+		size int64
+	}{{root, 20 << 20}, {swap, 8 << 20}} {
+		if err := os.WriteFile(f.path, nil, 0o644); err != nil {
+			return nil, err
+		}
+		if err := os.Truncate(f.path, f.size); err != nil {
+			return nil, err
 		}
 	}
-	os.WriteFile(root, nil, 0o644)
-	os.Truncate(root, 20<<20)
-	run("mkfs.ext4", "-q", "-F", "-U", rootUUID, root)
-	os.WriteFile(swap, nil, 0o644)
-	os.Truncate(swap, 8<<20)
-	run("mkswap", "-q", swap)
-	run("go", "run", "./testdata/images/lvmgen", "-out", pv, "-size", "64M", "-vg", "rhel", "-lv", "root="+root, "-lv", "swap="+swap)
-	b, err := os.ReadFile(pv)
-	if err != nil {
-		t.Fatal(err)
+	for _, args := range [][]string{
+		{"mkfs.ext4", "-q", "-F", "-U", rootUUID, root},
+		{"mkswap", "-q", swap},
+		{"go", "run", "./testdata/images/lvmgen", "-out", pv, "-size", "32M", "-vg", "rhel", "-lv", "root=" + root, "-lv", "swap=" + swap},
+	} {
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Dir = repo
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("%s: %v\n%s", args[0], err, out)
+		}
 	}
-	return b
+	return os.ReadFile(pv)
 }
 
 func TestReadPVAndOpenLVs(t *testing.T) {

@@ -105,19 +105,23 @@ func TestRealLVM(t *testing.T) {
 		os.Truncate(f, 16<<20)
 	}
 	devs := loopDevices(t, false, files...)
-	// A 64 KiB data alignment leaves a 60 KiB metadata area, which a few
-	// dozen commits of ~2 KiB go round.
+	// A 64 KiB data alignment leaves a 60 KiB metadata area.
 	lvm(t, devs, "pvcreate", "-q", "--metadatasize", "32k", "--dataalignment", "64k", devs[0], devs[1])
 	lvm(t, devs, "vgcreate", "-q", "-s", "1m", "real", devs[0], devs[1])
 	lvm(t, devs, "lvcreate", "-q", "-an", "-Zn", "-L", "2m", "-n", "lin", "real", devs[0])
 	lvm(t, devs, "lvcreate", "-q", "-an", "-Zn", "-L", "2m", "-n", "gap", "real", devs[0])
 	lvm(t, devs, "lvextend", "-q", "-L", "4m", "real/lin", devs[0])
 	lvm(t, devs, "lvcreate", "-q", "-an", "-Zn", "-i", "2", "-I", "64k", "-L", "4m", "-n", "str", "real")
+	// Each commit adds 1 KiB of tags, so the copies grow and soon wrap.
 	for i := 0; !wrapped(t, files[0]); i++ {
-		if i == 100 {
-			t.Fatal("100 commits and the metadata never wrapped around")
+		if i == 40 {
+			t.Fatal("40 commits and the metadata never wrapped around")
 		}
-		lvm(t, devs, "lvchange", "-q", "--addtag", fmt.Sprintf("commit%d", i), "real/gap")
+		args := []string{"lvchange", "-q"}
+		for j := range 8 {
+			args = append(args, "--addtag", fmt.Sprintf("c%d-%d-%s", i, j, strings.Repeat("x", 120)))
+		}
+		lvm(t, devs, append(args, "real/gap")...)
 	}
 	segments := lvs(t, devs)
 	peStart := map[string]int64{}
