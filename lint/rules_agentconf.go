@@ -1,0 +1,328 @@
+package lint
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+
+	"path"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/vhdprep/vhdprep/kernel"
+	"github.com/vhdprep/vhdprep/rootfs"
+)
+
+// waagentConf reads /etc/waagent.conf (Key=Value lines); nil when absent.
+func waagentConf(root rootfs.FS) (map[string]string, map[string]int, error) {
+	b, err := readFile(root, "etc/waagent.conf")
+	if err != nil || b == nil {
+		return nil, nil, err
+	}
+	vals, lines := map[string]string{}, map[string]int{}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+			vals[strings.TrimSpace(k)], lines[strings.TrimSpace(k)] = strings.TrimSpace(v), n
+		}
+	}
+	return vals, lines, nil
+}
+
+// waagentProvisions tells whether WALinuxAgent's config lets it provision
+// (Provisioning.Agent auto/waagent in 2.2.x+, Provisioning.Enabled before).
+func waagentProvisions(conf map[string]string) bool {
+	if a, ok := conf["Provisioning.Agent"]; ok {
+		return a == "auto" || a == "waagent"
+	}
+	return conf["Provisioning.Enabled"] != "n"
+}
+
+// cloudConfig merges /etc/cloud/cloud.cfg and cloud.cfg.d/*.cfg in the order
+// cloud-init reads them (later files win, key by key at the top level).
+func cloudConfig(root rootfs.FS) (map[string]any, error) {
+	files := []string{"etc/cloud/cloud.cfg"}
+	ents, _ := root.ReadDir("etc/cloud/cloud.cfg.d")
+	var extra []string
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".cfg") {
+			extra = append(extra, "etc/cloud/cloud.cfg.d/"+e.Name())
+		}
+	}
+	sort.Strings(extra)
+	merged := map[string]any{}
+	for _, f := range append(files, extra...) {
+		b, err := readFile(root, f)
+		if err != nil {
+			return nil, err
+		}
+		var m map[string]any
+		if err := yaml.Unmarshal(b, &m); err != nil {
+			return nil, Skip("/%s is not valid YAML: %v", f, err)
+		}
+		for k, v := range m {
+			merged[k] = v
+		}
+	}
+	return merged, nil
+}
+
+func checkResourceDiskSwap(t *Target) ([]Finding, error) {
+	root, err := t.root()
+	if err != nil {
+		return nil, err
+	}
+	conf, _, err := waagentConf(root)
+	if err != nil {
+		return nil, err
+	}
+	if conf["ResourceDisk.Format"] == "y" && conf["ResourceDisk.EnableSwap"] == "y" {
+		return nil, nil // WALinuxAgent makes swap on the resource disk
+	}
+	if exists(root, "etc/cloud") {
+		cfg, err := cloudConfig(root)
+		if err != nil {
+			return nil, err
+		}
+		if mentionsEphemeralSwap(cfg) {
+			return nil, nil // cloud-init's mounts/swap on ephemeral0
+		}
+	}
+	return []Finding{{Message: "no agent is configured to put swap on the resource disk (waagent ResourceDisk.EnableSwap=y, or cloud-init swap/mounts for ephemeral0); VMs from this image run without swap",
+		Location: Location{File: "/etc/waagent.conf"}}}, nil
+}
+
+func mentionsEphemeralSwap(cfg map[string]any) bool {
+	if _, ok := cfg["swap"]; ok {
+		return true
+	}
+	b, _ := yaml.Marshal(cfg["mounts"])
+	return bytes.Contains(b, []byte("swap"))
+}
+
+func checkOneResourceDiskOwner(t *Target) ([]Finding, error) {
+	root, err := t.root()
+	if err != nil {
+		return nil, err
+	}
+	conf, lines, err := waagentConf(root)
+	if err != nil || conf == nil {
+		return nil, err
+	}
+	if conf["ResourceDisk.Format"] == "y" && conf["Provisioning.Agent"] == "cloud-init" {
+		return []Finding{{Message: "cloud-init provisions but WALinuxAgent also formats the resource disk; set ResourceDisk.Format=n and let cloud-init do it",
+			Location: Location{File: "/etc/waagent.conf", Line: lines["ResourceDisk.Format"]}}}, nil
+	}
+	return nil, nil
+}
+
+// minWAAgent is the oldest WALinuxAgent the certification tests accept
+// without auto-update.
+var minWAAgent = []int{2, 2, 53, 1}
+
+var agentVersionRE = regexp.MustCompile(`AGENT_VERSION\s*=\s*['"]([0-9.]+)['"]`)
+
+// waagentVersion finds the installed WALinuxAgent's version in its Python
+// package; "" when it cannot be found.
+func waagentVersion(root rootfs.FS) string {
+	for _, lib := range []string{"usr/lib", "usr/lib64", "usr/local/lib"} {
+		ents, _ := root.ReadDir(lib)
+		for _, e := range ents {
+			if !strings.HasPrefix(e.Name(), "python") {
+				continue
+			}
+			for _, pkgs := range []string{"dist-packages", "site-packages"} {
+				b, _ := readFile(root, path.Join(lib, e.Name(), pkgs, "azurelinuxagent/common/version.py"))
+				if m := agentVersionRE.FindSubmatch(b); m != nil {
+					return string(m[1])
+				}
+			}
+		}
+	}
+	return ""
+}
+
+func versionLess(v string, min []int) bool {
+	parts := strings.Split(v, ".")
+	for i, m := range min {
+		n := 0
+		if i < len(parts) {
+			n, _ = strconv.Atoi(parts[i])
+		}
+		if n != m {
+			return n < m
+		}
+	}
+	return false
+}
+
+func checkWAAgentCurrent(t *Target) ([]Finding, error) {
+	root, err := t.root()
+	if err != nil {
+		return nil, err
+	}
+	conf, lines, err := waagentConf(root)
+	if err != nil {
+		return nil, err
+	}
+	if conf == nil && !exists(root, "usr/sbin/waagent") {
+		return nil, nil // no WALinuxAgent
+	}
+	if conf["AutoUpdate.Enabled"] != "n" {
+		return nil, nil // it updates itself
+	}
+	v := waagentVersion(root)
+	if v == "" {
+		return nil, Skip("WALinuxAgent's version could not be found, and AutoUpdate.Enabled=n")
+	}
+	if versionLess(v, minWAAgent) {
+		return []Finding{{Message: fmt.Sprintf("WALinuxAgent %s is older than 2.2.53.1 and AutoUpdate.Enabled=n", v),
+			Location: Location{File: "/etc/waagent.conf", Line: lines["AutoUpdate.Enabled"]}, Fix: "set AutoUpdate.Enabled=y", Fixable: true}}, nil
+	}
+	return nil, nil
+}
+
+func checkAgentNetworkManager(t *Target) ([]Finding, error) {
+	root, err := t.root()
+	if err != nil {
+		return nil, err
+	}
+	if exists(root, "usr/sbin/waagent") && (exists(root, "usr/sbin/NetworkManager") || exists(root, "sbin/NetworkManager")) {
+		return []Finding{{Message: "WALinuxAgent and NetworkManager are both installed; agents older than 2.2 conflict with NetworkManager"}}, nil
+	}
+	return nil, nil
+}
+
+func checkCloudInitAzure(t *Target) ([]Finding, error) {
+	root, err := t.root()
+	if err != nil {
+		return nil, err
+	}
+	if !exists(root, "usr/bin/cloud-init") {
+		return nil, nil
+	}
+	cfg, err := cloudConfig(root)
+	if err != nil {
+		return nil, err
+	}
+	list, ok := cfg["datasource_list"].([]any)
+	if !ok {
+		return nil, nil // cloud-init's built-in list includes Azure
+	}
+	for _, d := range list {
+		if s, _ := d.(string); s == "Azure" {
+			return nil, nil
+		}
+	}
+	return []Finding{{Message: fmt.Sprintf("cloud-init's datasource_list %v does not include Azure", list), Location: Location{File: "/etc/cloud/cloud.cfg.d"}}}, nil
+}
+
+func checkOneProvisioner(t *Target) ([]Finding, error) {
+	root, err := t.root()
+	if err != nil {
+		return nil, err
+	}
+	agents, err := enabledAgents(root)
+	if err != nil {
+		return nil, err
+	}
+	conf, _, err := waagentConf(root)
+	if err != nil {
+		return nil, err
+	}
+	var provisioners []string
+	for _, a := range agents {
+		if a == "WALinuxAgent" && conf != nil && !waagentProvisions(conf) {
+			continue // WALinuxAgent only handles extensions
+		}
+		provisioners = append(provisioners, a)
+	}
+	if len(provisioners) > 1 {
+		return []Finding{{Message: "more than one agent provisions at boot: " + strings.Join(provisioners, ", ") + "; they race and one fails"}}, nil
+	}
+	return nil, nil
+}
+
+// modprobeDirs hold modprobe.d configuration.
+var modprobeDirs = []string{"etc/modprobe.d", "usr/lib/modprobe.d", "lib/modprobe.d", "run/modprobe.d"}
+
+// moduleDisabled finds a modprobe.d line that stops module from loading.
+func moduleDisabled(root rootfs.FS, module string) (Location, bool) {
+	for _, dir := range modprobeDirs {
+		ents, _ := root.ReadDir(dir)
+		for _, e := range ents {
+			p := dir + "/" + e.Name()
+			b, _ := readFile(root, p)
+			for i, line := range strings.Split(string(b), "\n") {
+				f := strings.Fields(line)
+				if len(f) >= 2 && f[1] == module && (f[0] == "blacklist" || (f[0] == "install" && len(f) >= 3 && (strings.HasSuffix(f[2], "/true") || strings.HasSuffix(f[2], "/false")))) {
+					return Location{File: "/" + p, Line: i + 1}, true
+				}
+			}
+		}
+	}
+	return Location{}, false
+}
+
+// kernelHas tells whether a kernel has a filesystem driver built in or as a
+// module: CONFIG_<sym>=y or =m, modules.builtin, or the .ko file.
+func kernelHas(root rootfs.FS, k kernel.Kernel, sym, module, koDir string) bool {
+	if k.Config != "" {
+		b, _ := readFile(root, k.Config)
+		if bytes.Contains(b, []byte("\nCONFIG_"+sym+"=y")) || bytes.Contains(b, []byte("\nCONFIG_"+sym+"=m")) || bytes.HasPrefix(b, []byte("CONFIG_"+sym+"=")) {
+			return true
+		}
+	}
+	if k.ModulesDir == "" {
+		return false
+	}
+	if b, _ := readFile(root, k.ModulesDir+"/modules.builtin"); bytes.Contains(b, []byte("/"+module+".ko")) {
+		return true
+	}
+	ents, _ := root.ReadDir(k.ModulesDir + "/kernel/" + koDir)
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), module+".ko") {
+			return true
+		}
+	}
+	return false
+}
+
+func fsDriverRule(sym, module, koDir, why string) func(*Target) ([]Finding, error) {
+	return func(t *Target) ([]Finding, error) {
+		root, err := t.root()
+		if err != nil {
+			return nil, err
+		}
+		var fs []Finding
+		if loc, off := moduleDisabled(root, module); off {
+			fs = append(fs, Finding{Message: fmt.Sprintf("modprobe.d disables %s: %s", module, why), Location: loc, Fixable: true, Fix: "remove the line"})
+		}
+		kernels := kernel.Installed(root)
+		if len(kernels) == 0 {
+			if len(fs) > 0 {
+				return fs, nil
+			}
+			return nil, Skip("no installed kernel found")
+		}
+		for _, k := range kernels {
+			if k.Config == "" && k.ModulesDir == "" {
+				continue // an image without modules or config: nothing to tell
+			}
+			if !kernelHas(root, k, sym, module, koDir) {
+				fs = append(fs, Finding{Message: fmt.Sprintf("kernel %s has no %s support (CONFIG_%s, %s.ko): %s", k.Version, module, sym, module, why), Location: Location{Kernel: k.Version}, Fix: "use a kernel with CONFIG_" + sym + "=y or =m"})
+			}
+		}
+		return fs, nil
+	}
+}
+
+var (
+	checkUDF  = fsDriverRule("UDF_FS", "udf", "fs/udf", "the provisioning media is UDF")
+	checkVFAT = fsDriverRule("VFAT_FS", "vfat", "fs/fat", "provisioning and UEFI boot need vfat")
+)
