@@ -5,6 +5,7 @@ import (
 
 	"github.com/vhdprep/vhdprep/diskimage"
 	"github.com/vhdprep/vhdprep/raw"
+	"github.com/vhdprep/vhdprep/raw/part"
 )
 
 // Azure's size limits for an OS disk image.
@@ -89,7 +90,7 @@ func checkSizeLimits(t *Target) ([]Finding, error) {
 		return []Finding{{Severity: Error, Message: fmt.Sprintf("virtual size %d GiB is above the 4095 GiB an OS disk can have", size>>30),
 			Fix: fmt.Sprintf("vhdprep resize %s --size 4095G --shrink", t.Name)}}, nil
 	case size > mbrDiskLimit:
-		return nil, Skip("disks above 2 TiB must be GPT and boot as Gen2; reading the partition table is not implemented yet")
+		return checkLargeDisk(t, size)
 	case size > unusualDiskSize:
 		return []Finding{{Severity: Warning, Message: fmt.Sprintf("virtual size %d GiB is above 1023 GiB; most OS images are far smaller", size>>30)}}, nil
 	}
@@ -108,4 +109,20 @@ func checkCHSSize(t *Target) ([]Finding, error) {
 		return []Finding{{Message: fmt.Sprintf("creator %q: readers that trust the CHS geometry see %d bytes, not %d", c.Footer.CreatorApp, q, c.Footer.CurrentSize)}}, nil
 	}
 	return nil, nil
+}
+
+// checkLargeDisk: above 2 TiB a disk must be GPT and boot as Gen2, since MBR
+// and BIOS address no more.
+func checkLargeDisk(t *Target, size int64) ([]Finding, error) {
+	g, err := t.layout()
+	if err != nil {
+		return nil, err
+	}
+	if g.Layout.Table.Scheme == part.SchemeMBR {
+		return []Finding{{Severity: Error, Message: fmt.Sprintf("virtual size %d GiB is above the 2 TiB an MBR partition table can address; use GPT", size>>30)}}, nil
+	}
+	if b := g.DetectBoot(); !b.Gen2 {
+		return []Finding{{Severity: Error, Message: fmt.Sprintf("virtual size %d GiB is above 2 TiB, which only Gen2 (UEFI) VMs boot, and the disk has no UEFI boot path", size>>30)}}, nil
+	}
+	return []Finding{{Severity: Warning, Message: fmt.Sprintf("virtual size %d GiB is above 1023 GiB; most OS images are far smaller", size>>30)}}, nil
 }

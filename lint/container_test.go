@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/vhdprep/vhdprep/diskimage"
@@ -94,6 +95,25 @@ func TestContainerRulesSkipForADirectory(t *testing.T) {
 	for _, o := range rep.Outcomes {
 		if o.Status != Skipped {
 			t.Errorf("%s on a directory: %s, want skipped", o.ID, o.Status)
+		}
+	}
+}
+
+// A 3 TiB sparse disk: with an MBR it cannot be addressed; as a blank GPT
+// disk without a UEFI loader it cannot boot as Gen2.
+func TestLargeDisks(t *testing.T) {
+	testimage.RequireTools(t, "sfdisk")
+	for label, want := range map[string]string{"dos": "MBR", "gpt": "Gen2"} {
+		path := filepath.Join(t.TempDir(), "big.raw")
+		sparse(t, path, 3<<40)
+		cmd := exec.Command("sfdisk", "-q", path)
+		cmd.Stdin = strings.NewReader("label: " + label + "\n,100M,L\n")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("sfdisk: %v %s", err, out)
+		}
+		o := outcomes(t, path)["VHD005"]
+		if o.Status != Failed || !strings.Contains(o.Findings[0].Message, want) || o.Findings[0].Severity != Error {
+			t.Errorf("%s: %+v", label, o)
 		}
 	}
 }
