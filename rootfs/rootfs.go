@@ -150,7 +150,7 @@ func splitPath(p string) []string {
 // unwrapNotExist keeps fs.ErrNotExist recognizable through the libraries'
 // own error wrapping.
 func unwrapNotExist(err error) error {
-	if errors.Is(err, fs.ErrNotExist) || strings.Contains(err.Error(), "not exist") || strings.Contains(err.Error(), "not found") {
+	if errors.Is(err, fs.ErrNotExist) {
 		return fs.ErrNotExist
 	}
 	return err
