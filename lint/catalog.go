@@ -14,15 +14,11 @@ const (
 // Reasons given for catalog rules whose check does not exist yet: they are
 // listed as such, never silently passed.
 const (
-	notDisk5         = "not implemented yet: needs each volume's root contents"
-	notInitrd        = "not implemented yet: needs the initramfs reader"
-	notCmdCompare    = "not implemented yet: needs grub.cfg regeneration semantics"
-	notKernelRelease = "not implemented yet: needs kernel release parsing"
-	notModprobe      = "not implemented yet: needs modprobe.d and module inventory"
-	notKernelConfig  = "not implemented yet: needs kernel config parsing"
-	notAgentConfig   = "not implemented yet: needs waagent.conf and cloud-init configuration parsing"
-	notNetwork       = "not implemented yet: needs network and firewall configuration parsing"
-	notVersions      = "not implemented yet: needs package version detection"
+	notDisk5       = "not implemented yet: needs each volume's root contents"
+	notInitrd      = "not implemented yet: needs the initramfs reader"
+	notCmdCompare  = "not implemented yet: needs grub.cfg regeneration semantics"
+	notAgentConfig = "not implemented yet: needs waagent.conf and cloud-init configuration parsing"
+	notVersions    = "not implemented yet: needs package version detection"
 )
 
 // Catalog returns every rule, in report order. Each call returns fresh
@@ -78,7 +74,7 @@ func Catalog() []*Rule {
 		{ID: "KRN005", Area: AreaKernel, Severity: Info, Title: "no crashkernel=auto",
 			Why: "it reserves at least 128 MB of guest memory", Source: srcGen, Fixable: true, Check: checkCrashKernel},
 		{ID: "KRN006", Area: AreaKernel, Severity: Error, Title: "numa=off for kernels older than 2.6.37 (RHEL: 2.6.32-504)",
-			Why: "older kernels mishandle NUMA on Hyper-V", Source: srcGen + ", " + srcLISA, Fixable: true, NotImplemented: notInitrd},
+			Why: "older kernels mishandle NUMA on Hyper-V", Source: srcGen + ", " + srcLISA, Fixable: true, Check: checkNUMAOff},
 		{ID: "KRN007", Area: AreaKernel, Severity: Error, Title: "no libata.atapi_enabled=0 or reserve=0x1f0,0x8",
 			Why: "they hide the provisioning media", Source: srcLISA, Fixable: true, Check: checkATAPI},
 		{ID: "KRN008", Area: AreaKernel, Severity: Warning, Title: "the generated boot configuration agrees with /etc/default/grub",
@@ -86,7 +82,7 @@ func Catalog() []*Rule {
 		{ID: "KRN009", Area: AreaKernel, Severity: Warning, Title: "root= names the root by UUID, PARTUUID or LABEL",
 			Why: "device names differ on Hyper-V", Source: srcDistro, Fixable: true, Check: checkRootByID},
 		{ID: "KRN010", Area: AreaKernel, Severity: Error, Title: "the installed kernel supports Hyper-V",
-			Why: "RHEL 6.0-6.3 kernels need LIS; custom kernels older than 3.8 lack the drivers", Source: srcGen, NotImplemented: notKernelRelease},
+			Why: "RHEL 6.0-6.3 kernels need LIS; custom kernels older than 3.8 lack the drivers", Source: srcGen, Check: checkHyperVKernel},
 
 		// Drivers and initramfs
 		{ID: "DRV001", Area: AreaDrivers, Severity: Error, Title: "hv_vmbus built in or in the initramfs",
@@ -102,7 +98,7 @@ func Catalog() []*Rule {
 		{ID: "DRV006", Area: AreaDrivers, Severity: Info, Title: "hyperv_keyboard, hid_hyperv present; nvme in the initramfs",
 			Why: "console input, and NVMe VM sizes (Gen2)", Source: srcLISA + ", " + srcDistro, Fixable: true, NotImplemented: notInitrd},
 		{ID: "DRV007", Area: AreaDrivers, Severity: Info, Title: "CONFIG_WATCHDOG and CONFIG_CIFS enabled",
-			Why: "essential kernel features on Azure", Source: srcLISA, NotImplemented: notKernelConfig},
+			Why: "essential kernel features on Azure", Source: srcLISA, Check: checkEssentialConfig},
 
 		// Swap and storage
 		{ID: "SWP001", Area: AreaStorage, Severity: Error, Title: "no swap activated on the OS disk",
@@ -130,13 +126,13 @@ func Catalog() []*Rule {
 		{ID: "AGT006", Area: AreaAgent, Severity: Error, Title: "only one agent provisions",
 			Why: "two provisioning agents race and one fails", Source: srcDistro, Fixable: true, Check: checkOneProvisioner},
 		{ID: "NET001", Area: AreaAgent, Severity: Error, Title: "a DHCP client is installed and configured for the primary interface",
-			Why: "Azure gives addresses by DHCP only", Source: srcNoAgent + ", " + srcGen, NotImplemented: notNetwork},
+			Why: "Azure gives addresses by DHCP only", Source: srcNoAgent + ", " + srcGen, Check: checkDHCP},
 		{ID: "NET002", Area: AreaAgent, Severity: Error, Title: "no saved firewall rule blocks 168.63.129.16",
-			Why: "the wire server at that address serves provisioning and extensions", Source: srcExt, NotImplemented: notNetwork},
+			Why: "the wire server at that address serves provisioning and extensions", Source: srcExt, Check: checkWireServerReachable},
 		{ID: "NET003", Area: AreaAgent, Severity: Warning, Title: "no persistent-net udev rules",
 			Why: "a new VM's NIC gets a new name and no network", Source: srcLISA + ", " + srcDistro, Fixable: true, Check: checkPersistentNet},
 		{ID: "NET004", Area: AreaAgent, Severity: Info, Title: "dhclient timeout of at least 300 s",
-			Why: "DHCP can be slow on first boot", Source: srcLISA, Fixable: true, NotImplemented: notNetwork},
+			Why: "DHCP can be slow on first boot", Source: srcLISA, Fixable: true, Check: checkDHClientTimeout},
 
 		// SSH, accounts and generalization
 		{ID: "SSH001", Area: AreaGeneralize, Severity: Error, Title: "an SSH server is installed and enabled at boot",

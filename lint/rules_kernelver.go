@@ -1,0 +1,150 @@
+package lint
+
+import (
+	"bytes"
+	"fmt"
+	"regexp"
+	"strconv"
+
+	"github.com/vhdprep/vhdprep/kernel"
+)
+
+// release is a kernel version as the rules compare it.
+type release struct {
+	v    [3]int
+	rhel bool
+	// build is a RHEL kernel's build number: 504 in 2.6.32-504.el6.
+	build int
+}
+
+var (
+	releaseRE = regexp.MustCompile(`^(\d+)\.(\d+)(?:\.(\d+))?(?:-(\d+))?`)
+	rhelRE    = regexp.MustCompile(`\.el\d`)
+)
+
+func parseRelease(s string) (release, bool) {
+	m := releaseRE.FindStringSubmatch(s)
+	if m == nil {
+		return release{}, false
+	}
+	var r release
+	for i := 0; i < 3; i++ {
+		r.v[i], _ = strconv.Atoi(m[i+1])
+	}
+	r.build, _ = strconv.Atoi(m[4])
+	r.rhel = rhelRE.MatchString(s)
+	return r, true
+}
+
+func (r release) before(v ...int) bool {
+	for i, n := range v {
+		if r.v[i] != n {
+			return r.v[i] < n
+		}
+	}
+	return false
+}
+
+// kernelsOf lists the installed kernels, or a skip when there are none.
+func kernelsOf(t *Target) ([]kernel.Kernel, error) {
+	root, err := t.root()
+	if err != nil {
+		return nil, err
+	}
+	ks := kernel.Installed(root)
+	if len(ks) == 0 {
+		return nil, Skip("no installed kernel found")
+	}
+	return ks, nil
+}
+
+// needsNUMAOff: kernels before 2.6.37, and RHEL kernels before 2.6.32-504.
+func needsNUMAOff(r release) bool {
+	if r.rhel && r.v == [3]int{2, 6, 32} {
+		return r.build < 504
+	}
+	return r.before(2, 6, 37)
+}
+
+func checkNUMAOff(t *Target) ([]Finding, error) {
+	ks, err := kernelsOf(t)
+	if err != nil {
+		return nil, err
+	}
+	var old []string
+	for _, k := range ks {
+		if r, ok := parseRelease(k.Version); ok && needsNUMAOff(r) {
+			old = append(old, k.Version)
+		}
+	}
+	if len(old) == 0 {
+		return nil, nil
+	}
+	return perCmdline(t, func(c kernel.Cmdline) string {
+		if c.Values("numa") == nil || c.Values("numa")[0] != "off" {
+			return fmt.Sprintf("kernel %v needs numa=off", old)
+		}
+		return ""
+	})
+}
+
+func checkHyperVKernel(t *Target) ([]Finding, error) {
+	ks, err := kernelsOf(t)
+	if err != nil {
+		return nil, err
+	}
+	var fs []Finding
+	for _, k := range ks {
+		r, ok := parseRelease(k.Version)
+		switch {
+		case !ok:
+			continue
+		case r.rhel && r.v == [3]int{2, 6, 32} && r.build < 358:
+			fs = append(fs, Finding{Severity: Error, Message: fmt.Sprintf("kernel %s is a RHEL 6.0-6.3 kernel, which needs the Linux Integration Services (LIS) for Hyper-V", k.Version), Location: Location{Kernel: k.Version},
+				Fix: "install LIS, or move to RHEL 6.4 or later"})
+		case !r.rhel && r.before(3, 8):
+			fs = append(fs, Finding{Severity: Warning, Message: fmt.Sprintf("kernel %s is older than 3.8, before Hyper-V's drivers were complete upstream", k.Version), Location: Location{Kernel: k.Version}})
+		}
+	}
+	return fs, nil
+}
+
+func checkEssentialConfig(t *Target) ([]Finding, error) {
+	ks, err := kernelsOf(t)
+	if err != nil {
+		return nil, err
+	}
+	root, _ := t.root()
+	var fs []Finding
+	checked := 0
+	for _, k := range ks {
+		if k.Config == "" {
+			continue
+		}
+		b, err := readFile(root, k.Config)
+		if err != nil {
+			return nil, err
+		}
+		checked++
+		for _, sym := range []string{"WATCHDOG", "CIFS"} {
+			if !configEnabled(b, sym) {
+				fs = append(fs, Finding{Message: fmt.Sprintf("kernel %s lacks CONFIG_%s", k.Version, sym), Location: Location{File: "/" + k.Config, Kernel: k.Version}})
+			}
+		}
+	}
+	if checked == 0 {
+		return nil, Skip("no kernel config file (boot/config-V) found")
+	}
+	return fs, nil
+}
+
+// configEnabled tells whether a kernel config sets CONFIG_<sym> to y or m.
+func configEnabled(config []byte, sym string) bool {
+	for _, v := range []string{"=y", "=m"} {
+		key := []byte("CONFIG_" + sym + v)
+		if bytes.HasPrefix(config, key) || bytes.Contains(config, append([]byte("\n"), key...)) {
+			return true
+		}
+	}
+	return false
+}

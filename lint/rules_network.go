@@ -1,0 +1,122 @@
+package lint
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/vhdprep/vhdprep/rootfs"
+)
+
+// dhcpSetup finds what configures the primary interface by DHCP.
+func dhcpSetup(root rootfs.FS) string {
+	grepDir := func(dir, suffix string, re *regexp.Regexp) string {
+		ents, _ := root.ReadDir(dir)
+		for _, e := range ents {
+			if !strings.HasSuffix(e.Name(), suffix) {
+				continue
+			}
+			if b, _ := readFile(root, dir+"/"+e.Name()); re.Match(b) {
+				return "/" + dir + "/" + e.Name()
+			}
+		}
+		return ""
+	}
+	for _, c := range []struct {
+		dir, suffix string
+		re          *regexp.Regexp
+	}{
+		{"etc/netplan", ".yaml", regexp.MustCompile(`dhcp4:\s*(true|yes)`)},
+		{"etc/systemd/network", ".network", regexp.MustCompile(`(?m)^DHCP=(yes|ipv4|true)`)},
+		{"usr/lib/systemd/network", ".network", regexp.MustCompile(`(?m)^DHCP=(yes|ipv4|true)`)},
+		{"etc/sysconfig/network-scripts", "", regexp.MustCompile(`(?m)^BOOTPROTO=["']?dhcp`)},
+		{"etc/NetworkManager/system-connections", "", regexp.MustCompile(`(?m)^method=auto`)},
+		{"etc/network", "interfaces", regexp.MustCompile(`(?m)^\s*iface\s+\S+\s+inet\s+dhcp`)},
+		{"etc/sysconfig/network", "", regexp.MustCompile(`(?m)^BOOTPROTO=["']?dhcp`)},
+	} {
+		if f := grepDir(c.dir, c.suffix, c.re); f != "" {
+			return f
+		}
+	}
+	// NetworkManager with no connection files makes a DHCP connection for
+	// every wired interface by itself.
+	if exists(root, "usr/sbin/NetworkManager") && unitEnabled(root, "NetworkManager.service") {
+		return "NetworkManager (automatic wired connections)"
+	}
+	return ""
+}
+
+func checkDHCP(t *Target) ([]Finding, error) {
+	root, err := t.root()
+	if err != nil {
+		return nil, err
+	}
+	if dhcpSetup(root) != "" {
+		return nil, nil
+	}
+	return []Finding{{Message: "nothing configures the network by DHCP (netplan, systemd-networkd, ifupdown, ifcfg, NetworkManager); the VM gets no address"}}, nil
+}
+
+// firewallFiles hold saved firewall rules.
+var firewallFiles = []string{
+	"etc/iptables/rules.v4", "etc/sysconfig/iptables", "etc/nftables.conf", "etc/sysconfig/nftables.conf",
+	"etc/firewalld/direct.xml", "etc/ufw/before.rules", "etc/ufw/user.rules",
+}
+
+var wireServerBlocked = regexp.MustCompile(`168\.63\.129\.16.*(?i:drop|reject)|(?i:drop|reject).*168\.63\.129\.16`)
+
+func checkWireServerReachable(t *Target) ([]Finding, error) {
+	root, err := t.root()
+	if err != nil {
+		return nil, err
+	}
+	var fs []Finding
+	for _, f := range firewallFiles {
+		b, err := readFile(root, f)
+		if err != nil {
+			return nil, err
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			if !strings.HasPrefix(strings.TrimSpace(line), "#") && wireServerBlocked.MatchString(line) {
+				fs = append(fs, Finding{Message: "a saved firewall rule blocks the wire server 168.63.129.16: " + strings.TrimSpace(line), Location: Location{File: "/" + f, Line: i + 1}})
+			}
+		}
+	}
+	return fs, nil
+}
+
+var dhclientTimeout = regexp.MustCompile(`(?m)^\s*timeout\s+(\d+)\s*;`)
+
+func checkDHClientTimeout(t *Target) ([]Finding, error) {
+	root, err := t.root()
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range []string{"etc/dhcp/dhclient.conf", "etc/dhclient.conf"} {
+		b, err := readFile(root, f)
+		if err != nil || b == nil {
+			continue
+		}
+		m := dhclientTimeout.FindSubmatch(b)
+		if n, _ := strconv.Atoi(string(submatch(m))); m == nil || n < 300 {
+			return []Finding{{Message: fmt.Sprintf("dhclient's timeout is %s; set timeout 300;", orDefault(submatch(m), "its default of 60 s")), Location: Location{File: "/" + f}}}, nil
+		}
+		return nil, nil
+	}
+	return nil, Skip("dhclient is not configured in this image")
+}
+
+func submatch(m [][]byte) []byte {
+	if m == nil {
+		return nil
+	}
+	return m[1]
+}
+
+func orDefault(b []byte, def string) string {
+	if b == nil {
+		return def
+	}
+	return string(b) + " s"
+}
