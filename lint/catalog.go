@@ -14,11 +14,9 @@ const (
 // Reasons given for catalog rules whose check does not exist yet: they are
 // listed as such, never silently passed.
 const (
-	notDisk5       = "not implemented yet: needs each volume's root contents"
-	notInitrd      = "not implemented yet: needs the initramfs reader"
-	notCmdCompare  = "not implemented yet: needs grub.cfg regeneration semantics"
-	notAgentConfig = "not implemented yet: needs waagent.conf and cloud-init configuration parsing"
-	notVersions    = "not implemented yet: needs package version detection"
+	notInitrd     = "not implemented yet: needs the initramfs reader"
+	notCmdCompare = "not implemented yet: needs grub.cfg regeneration semantics"
+	notVersions   = "not implemented yet: needs package version detection"
 )
 
 // Catalog returns every rule, in report order. Each call returns fresh
@@ -59,7 +57,7 @@ func Catalog() []*Rule {
 			Why: "Azure boots Gen1 through BIOS and Gen2 through UEFI's fallback path EFI/BOOT/BOOTX64.EFI", Source: srcGen + ", " + srcDistro,
 			Check: checkBootable},
 		{ID: "DSK005", Area: AreaDisk, Severity: Info, Title: "one root filesystem on the OS disk",
-			Why: "certification expects a single root filesystem", Source: srcMkt, NotImplemented: notDisk5},
+			Why: "certification expects a single root filesystem", Source: srcMkt, Check: checkOneRoot},
 
 		// Kernel command line
 		{ID: "KRN001", Area: AreaKernel, Severity: Error, Title: "console=ttyS0 (arm64: ttyAMA0) on the kernel command line",
@@ -118,7 +116,7 @@ func Catalog() []*Rule {
 			Why: "older agents fail certification and extensions", Source: srcLISA + ", " + srcMkt, Fixable: true, Check: checkWAAgentCurrent},
 		{ID: "AGT003", Area: AreaAgent, Severity: Warning, Title: "Python >= 2.6 and /usr/bin/python where WALinuxAgent or Python extensions are used",
 			Why: "extensions fail without /usr/bin/python (Ubuntu 20.04 dropped it)", Source: srcGen + ", " + srcExt,
-			Fix: "vhdprep agent inject IMAGE (needs no Python)", NotImplemented: notAgentConfig},
+			Fix: "vhdprep agent inject IMAGE (needs no Python)", Check: checkPythonForAgent},
 		{ID: "AGT004", Area: AreaAgent, Severity: Info, Title: "WALinuxAgent next to NetworkManager",
 			Why: "older agents conflict with NetworkManager", Source: srcGen, Check: checkAgentNetworkManager},
 		{ID: "AGT005", Area: AreaAgent, Severity: Warning, Title: "cloud-init's datasource list includes Azure",

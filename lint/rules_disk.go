@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/vhdprep/vhdprep/raw/probe"
+	"github.com/vhdprep/vhdprep/rootfs"
 )
 
 func checkPartitionTable(t *Target) ([]Finding, error) {
@@ -68,6 +69,27 @@ func checkBootable(t *Target) ([]Finding, error) {
 	if b := g.DetectBoot(); !b.Gen1 && !b.Gen2 {
 		return []Finding{{Message: "the disk boots neither as Gen1 (BIOS) nor as Gen2 (UEFI): " + b.Detail,
 			Fix: "install GRUB for BIOS to the disk, or a UEFI loader at EFI/BOOT/BOOTX64.EFI on the ESP"}}, nil
+	}
+	return nil, nil
+}
+
+func checkOneRoot(t *Target) ([]Finding, error) {
+	g, err := t.layout()
+	if err != nil {
+		return nil, err
+	}
+	var roots []string
+	for _, v := range rootfs.VolumesOf(g.Layout) {
+		tree, err := rootfs.OpenFS(v.R, v.Size, v.FSType)
+		if err != nil {
+			continue
+		}
+		if _, err := tree.Stat("etc/os-release"); err == nil {
+			roots = append(roots, v.Name)
+		}
+	}
+	if len(roots) > 1 {
+		return []Finding{{Message: fmt.Sprintf("%d root filesystems on the OS disk (%s)", len(roots), strings.Join(roots, ", "))}}, nil
 	}
 	return nil, nil
 }

@@ -159,6 +159,9 @@ func TestTreeRules(t *testing.T) {
 		{"NET004", map[string]string{"etc/dhcp/dhclient.conf": "send host-name = gethostname();\n"}, Failed, "default of 60 s"},
 		{"NET004", map[string]string{"etc/dhcp/dhclient.conf": "timeout 300;\n"}, Passed, ""},
 		{"NET004", map[string]string{"etc/hostname": "x"}, Skipped, ""},
+		{"AGT003", map[string]string{"usr/sbin/waagent": "", "usr/bin/python3": ""}, Failed, "/usr/bin/python is missing"},
+		{"AGT003", map[string]string{"usr/sbin/waagent": "", "usr/bin/python3": "", "usr/bin/python": "->python3"}, Passed, ""},
+		{"AGT003", map[string]string{"etc/hostname": "x"}, Passed, ""},
 	}
 	for _, c := range cases {
 		o := outcome(t, tree(t, c.files), c.rule)
@@ -222,6 +225,8 @@ func TestDiskRules(t *testing.T) {
 		{open("disk-debian-mbr"), "DSK002", Passed},
 		{open("disk-debian-mbr"), "DSK003", Passed},
 		{open("disk-debian-mbr"), "DSK004", Passed},
+		{open("disk-debian-mbr"), "DSK005", Passed},
+		{open("disk-rhel-lvm"), "DSK005", Passed},
 		{open("disk-mbr-logical"), "DSK002", Failed},
 		{open("disk-mbr-logical"), "SWP001", Failed},
 		{open("disk-rhel-lvm"), "DSK002", Failed},
@@ -236,5 +241,40 @@ func TestDiskRules(t *testing.T) {
 		if o := outcome(t, c.target, c.rule); o.Status != c.want {
 			t.Errorf("%s on %s: %s (%v %s), want %s", c.rule, c.target.Name, o.Status, o.Findings, o.Reason, c.want)
 		}
+	}
+}
+
+// Two partitions each holding an OS root: DSK005 says so.
+func TestTwoRoots(t *testing.T) {
+	testimage.RequireTools(t, "sfdisk", "mkfs.ext4")
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "tree")
+	os.MkdirAll(filepath.Join(tree, "etc"), 0o755)
+	os.WriteFile(filepath.Join(tree, "etc/os-release"), []byte("ID=debian\n"), 0o644)
+	disk := filepath.Join(dir, "disk.raw")
+	os.WriteFile(disk, nil, 0o644)
+	os.Truncate(disk, 40<<20)
+	run := func(stdin, name string, args ...string) {
+		cmd := exec.Command(name, args...)
+		cmd.Stdin = strings.NewReader(stdin)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v %s", name, err, out)
+		}
+	}
+	run("label: dos\n1MiB,16MiB,L\n,16MiB,L\n", "sfdisk", "-q", disk)
+	for _, off := range []string{"1", "17"} {
+		fs := filepath.Join(dir, "fs"+off)
+		os.WriteFile(fs, nil, 0o644)
+		os.Truncate(fs, 16<<20)
+		run("", "mkfs.ext4", "-q", "-F", "-d", tree, fs)
+		run("", "dd", "if="+fs, "of="+disk, "bs=1M", "seek="+off, "conv=notrunc", "status=none")
+	}
+	target, err := OpenImage(disk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	if o := outcome(t, target, "DSK005"); o.Status != Failed || !strings.Contains(o.Findings[0].Message, "p1, p2") {
+		t.Fatalf("%+v", o)
 	}
 }
