@@ -20,14 +20,14 @@ func OpenFS(r io.ReaderAt, size int64, fstype string) (*Tree, error) {
 	switch fstype {
 	case probe.Ext2, probe.Ext3, probe.Ext4:
 		var e *ext4.FileSystem
-		err := safely(func() (err error) { e, err = ext4.NewFS(*sr, nil); return err })
+		err := safely(func() (err error) { e, err = ext4.NewFS(*sr, newLibCache()); return err })
 		if err != nil {
 			return nil, fmt.Errorf("reading %s: %w", fstype, err)
 		}
 		return newTree(libDriver{name: fstype, fsys: e, lstatFn: e.Lstat, readLinkFn: e.ReadLink}), nil
 	case probe.XFS:
 		var x *xfs.FileSystem
-		err := safely(func() (err error) { x, err = xfs.NewFS(*sr, nil); return err })
+		err := safely(func() (err error) { x, err = xfs.NewFS(*sr, newLibCache()); return err })
 		if err != nil {
 			return nil, fmt.Errorf("reading xfs (only version 5 is supported): %w", err)
 		}

@@ -1,0 +1,226 @@
+package write
+
+import (
+	"crypto/sha256"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vhdprep/vhdprep/internal/testimage"
+	"github.com/vhdprep/vhdprep/rootfs"
+)
+
+// The Debian test disk's root: partition 1, at 1 MiB, 95 MiB long.
+const (
+	rootOffset = 1 << 20
+	rootSize   = 95 << 20
+)
+
+func disk(t *testing.T) string {
+	t.Helper()
+	testimage.RequireTools(t, "debugfs", "e2fsck", "e2undo")
+	return testimage.Copy(t, "disk-debian-mbr")
+}
+
+func fileSum(t *testing.T, path string) [32]byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha256.Sum256(b)
+}
+
+// listing is every file of the root with a checksum of its content.
+func listing(t *testing.T, image string) map[string][32]byte {
+	t.Helper()
+	f, err := os.Open(image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tree, err := rootfs.OpenFS(sectionReader(f), rootSize, "ext4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][32]byte{}
+	fs.WalkDir(tree, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || d.Type()&fs.ModeSymlink != 0 {
+			return nil
+		}
+		b, _ := tree.ReadFile(p)
+		out[p] = sha256.Sum256(b)
+		return nil
+	})
+	return out
+}
+
+func TestExt4ChangesAreAppliedAndNothingElseMoves(t *testing.T) {
+	img := disk(t)
+	before := listing(t, img)
+	e, err := OpenExt4(img, rootOffset, rootSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	e.Mkdir("/etc/default", 0o755, 0, 0) // exists: nothing to do
+	e.Mkdir("/etc/vhdprep", 0o755, 0, 0)
+	e.WriteFile("/etc/vhdprep/agent.conf", []byte("Provisioning.Enabled=y\n"), 0o600, 0, 0)
+	e.WriteFile("/etc/hostname", []byte("azure\n"), 0o644, 0, 0) // replaces
+	e.Symlink("/etc/vhdprep/agent.conf", "/etc/vhdprep-agent.conf")
+	e.Remove("/etc/machine-id")
+	e.Remove("/etc/does-not-exist")
+	if err := e.Apply(); err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+	if out, err := exec.Command("e2fsck", "-fn", img+"?offset=1048576").CombinedOutput(); err != nil {
+		t.Fatalf("e2fsck: %v\n%s", err, out)
+	}
+	after := listing(t, img)
+	changed := map[string]bool{"etc/vhdprep/agent.conf": true, "etc/hostname": true, "etc/machine-id": true}
+	for p, sum := range before {
+		if !changed[p] && after[p] != sum {
+			t.Errorf("%s changed though no change touched it", p)
+		}
+	}
+	if _, ok := after["etc/machine-id"]; ok {
+		t.Error("etc/machine-id was not removed")
+	}
+	for _, leftover := range []string{lockSuffix, pendingSuffix, undoSuffix} {
+		if _, err := os.Stat(img + leftover); err == nil {
+			t.Errorf("%s left behind", leftover)
+		}
+	}
+}
+
+func TestExt4FailureRestoresEveryByte(t *testing.T) {
+	img := disk(t)
+	sum := fileSum(t, img)
+	e, err := OpenExt4(img, rootOffset, rootSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	e.WriteFile("/etc/first", []byte("written before the failure"), 0o644, 0, 0)
+	e.WriteFile("/etc/huge", make([]byte, 200<<20), 0o644, 0, 0) // more than the filesystem holds
+	err = e.Apply()
+	if err == nil || !strings.Contains(err.Error(), "restored") {
+		t.Fatalf("Apply = %v; want a failure that restored the image", err)
+	}
+	if fileSum(t, img) != sum {
+		t.Fatal("the image differs from before the failed change")
+	}
+}
+
+// A change killed half way leaves a pending record; the next opener
+// restores the image before doing anything else.
+func TestInterruptedChangeIsRolledBack(t *testing.T) {
+	img := disk(t)
+	sum := fileSum(t, img)
+	undo := img + undoSuffix
+	sb := make([]byte, superblockSize)
+	f, _ := os.Open(img)
+	f.ReadAt(sb, rootOffset+superblockOffset)
+	f.Close()
+	if err := writeSynced(img+pendingSuffix, pending{Offset: rootOffset, Undo: undo, Superblock: sb}); err != nil {
+		t.Fatal(err)
+	}
+	host := filepath.Join(t.TempDir(), "x")
+	os.WriteFile(host, []byte("half a change"), 0o644)
+	// What Apply runs, as if it were killed right after debugfs.
+	if out, err := exec.Command("debugfs", "-w", "-z", undo, "-R", "write "+host+" /etc/half", img+"?offset=1048576").CombinedOutput(); err != nil {
+		t.Fatalf("debugfs: %v %s", err, out)
+	}
+	if fileSum(t, img) == sum {
+		t.Fatal("the simulated change changed nothing")
+	}
+	e, err := OpenExt4(img, rootOffset, rootSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+	if fileSum(t, img) != sum {
+		t.Fatal("the interrupted change was not rolled back")
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	img := disk(t)
+	e, err := OpenExt4(img, rootOffset, rootSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenExt4(img, rootOffset, rootSize); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second writer: %v", err)
+	}
+	e.Close()
+	// A lock whose process is gone is taken over.
+	os.WriteFile(img+lockSuffix, []byte("999999999\n"), 0o600)
+	e, err = OpenExt4(img, rootOffset, rootSize)
+	if err != nil {
+		t.Fatalf("stale lock: %v", err)
+	}
+	e.Close()
+
+	if out, err := exec.Command("debugfs", "-w", "-R", "feature needs_recovery", img+"?offset=1048576").CombinedOutput(); err != nil {
+		t.Fatalf("debugfs: %v %s", err, out)
+	}
+	sum := fileSum(t, img)
+	if _, err := OpenExt4(img, rootOffset, rootSize); !errors.Is(err, ErrNeedsRecovery) {
+		t.Fatalf("journal needing recovery: %v", err)
+	}
+	if fileSum(t, img) != sum {
+		t.Fatal("a refused image was changed")
+	}
+}
+
+func TestDir(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "etc/default"), 0o755)
+	os.WriteFile(filepath.Join(root, "etc/default/grub"), []byte("old"), 0o644)
+	os.WriteFile(filepath.Join(root, "etc/machine-id"), []byte("id"), 0o644)
+	d, err := OpenDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.WriteFile("/etc/default/grub", []byte("new"), 0o644, os.Getuid(), os.Getgid())
+	d.Mkdir("/etc/default", 0o755, 0, 0)
+	d.Symlink("default/grub", "/etc/grub-link")
+	d.Remove("/etc/machine-id")
+	if err := d.Apply(); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(root, "etc/grub-link")); string(b) != "new" {
+		t.Fatalf("grub via link = %q", b)
+	}
+	if _, err := os.Stat(filepath.Join(root, "etc/machine-id")); err == nil {
+		t.Fatal("machine-id not removed")
+	}
+	// A failing change undoes the ones before it.
+	d.WriteFile("/etc/default/grub", []byte("newer"), 0o644, 0, 0)
+	d.WriteFile("/no/such/dir/file", []byte("x"), 0o644, 0, 0)
+	if err := d.Apply(); err == nil {
+		t.Fatal("a write into a missing directory succeeded")
+	}
+	if b, _ := os.ReadFile(filepath.Join(root, "etc/default/grub")); string(b) != "new" {
+		t.Fatalf("grub after a failed change = %q, want it rolled back to %q", b, "new")
+	}
+	// Paths through symlinks are refused, so nothing lands outside the tree.
+	outside := t.TempDir()
+	os.Symlink(outside, filepath.Join(root, "escape"))
+	d.WriteFile("/escape/file", []byte("x"), 0o644, 0, 0)
+	if err := d.Apply(); err == nil {
+		t.Fatal("a write through a symlink succeeded")
+	}
+	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+		t.Fatal("a file was written outside the tree")
+	}
+}
+
+func sectionReader(f *os.File) *io.SectionReader { return io.NewSectionReader(f, rootOffset, rootSize) }
