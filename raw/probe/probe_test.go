@@ -128,10 +128,48 @@ func TestHandMadeSignatures(t *testing.T) {
 	}
 }
 
+// placed is a volume of zeros with b at off: it lets fuzz inputs stay
+// small while reaching signatures that sit far into a volume.
+type placed struct {
+	off int64
+	b   []byte
+}
+
+func (p placed) ReadAt(buf []byte, off int64) (int, error) {
+	clear(buf)
+	if lo, hi := max(off, p.off), min(off+int64(len(buf)), p.off+int64(len(p.b))); lo < hi {
+		copy(buf[lo-off:hi-off], p.b[lo-p.off:hi-p.off])
+	}
+	return len(buf), nil
+}
+
+// Where signatures live: the start, the ext superblock, ISO9660's volume
+// descriptors, btrfs's superblock.
+var fuzzRegions = []int64{0, extSuperOff, isoDescriptorOff, btrfsSuperOff}
+
+// sig returns size zero bytes with each string written at its offset.
+func sig(size int, at map[int]string) []byte {
+	b := make([]byte, size)
+	for off, s := range at {
+		copy(b[off:], s)
+	}
+	return b
+}
+
 func FuzzProbe(f *testing.F) {
-	f.Add(make([]byte, 4096))
-	f.Add(append(make([]byte, 1080), 0x53, 0xef))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		Probe(bytes.NewReader(b), int64(len(b)))
+	// region, extra size past the placed bytes, the placed bytes
+	f.Add(uint8(0), uint16(0), make([]byte, 4096))
+	f.Add(uint8(1), uint16(0), sig(1024, map[int]string{56: "\x53\xef", 92: "\x04"})) // ext3
+	f.Add(uint8(0), uint16(0), sig(512, map[int]string{0: "XFSB", 100: "\xb4\xa5", 108: "root"}))
+	f.Add(uint8(0), uint16(0), sig(512, map[int]string{11: "\x00\x02\x08", 16: "\x02", 54: "FAT12", 510: "\x55\xaa"}))
+	f.Add(uint8(0), uint16(0), sig(512, map[int]string{11: "\x00\x02\x08", 16: "\x02", 71: "EFI        ", 510: "\x55\xaa"}))
+	f.Add(uint8(3), uint16(0), sig(0x300, map[int]string{0x40: "_BHRfS_M"}))
+	f.Add(uint8(2), uint16(0), sig(2048, map[int]string{1: "CD001", 40: "CDROM"}))
+	f.Add(uint8(0), uint16(0), sig(4096, map[int]string{1024: "\x01", 4086: "SWAPSPACE2"}))
+	f.Add(uint8(0), uint16(0), sig(1024, map[int]string{0: "LUKS\xba\xbe\x00\x01", 168: "0c1a2b3c-0000-4000-8000-123456789abc"}))
+	f.Add(uint8(0), uint16(0), sig(2048, map[int]string{512: "LABELONE", 532: "\x20", 536: "LVM2 001"}))
+	f.Fuzz(func(t *testing.T, region uint8, extra uint16, b []byte) {
+		off := fuzzRegions[int(region)%len(fuzzRegions)]
+		Probe(placed{off, b}, off+int64(len(b))+int64(extra))
 	})
 }
