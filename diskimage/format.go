@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/vhdprep/vhdprep/vhd"
 )
@@ -99,3 +100,26 @@ func unsupportedHint(f Format, path string) error {
 	}
 	return fmt.Errorf("%s: format %s is not supported", path, f)
 }
+
+// DetectFile tells the container format of the file at path and its size.
+func DetectFile(path string) (Format, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "", 0, err
+	}
+	format, err := Detect(f, st.Size())
+	return format, st.Size(), err
+}
+
+// Readable tells whether vhdprep reads the format's disk.
+func (f Format) Readable() bool {
+	return f == Raw || f == VHDFixed || f == VHDDynamic || f == QCOW2
+}
+
+// ConvertHint says how to make a format vhdprep cannot read readable.
+func ConvertHint(f Format, path string) string { return unsupportedHint(f, path).Error() }

@@ -25,10 +25,24 @@ func container(t *Target) (*Container, error) {
 	return t.Container, nil
 }
 
+// readableContainer is the container of a disk vhdprep can read: the
+// virtual size of the others is unknown.
+func readableContainer(t *Target) (*Container, error) {
+	c, err := container(t)
+	if err == nil && !c.Format.Readable() {
+		return nil, Skip("vhdprep does not read %s images (see VHD001)", c.Format)
+	}
+	return c, err
+}
+
 func checkFixedVHD(t *Target) ([]Finding, error) {
 	c, err := container(t)
 	if err != nil || c.Format == diskimage.VHDFixed {
 		return nil, err
+	}
+	if !c.Format.Readable() {
+		return []Finding{{Message: fmt.Sprintf("%s is a %s image; Azure takes only fixed VHDs", t.Name, c.Format),
+			Fix: diskimage.ConvertHint(c.Format, t.Name) + ", then vhdprep convert disk.raw disk.vhd"}}, nil
 	}
 	return []Finding{{
 		Message: fmt.Sprintf("%s is a %s image; Azure takes only fixed VHDs", t.Name, c.Format),
@@ -66,7 +80,7 @@ func checkFooterSize(t *Target) ([]Finding, error) {
 }
 
 func checkMiBAligned(t *Target) ([]Finding, error) {
-	c, err := container(t)
+	c, err := readableContainer(t)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +91,7 @@ func checkMiBAligned(t *Target) ([]Finding, error) {
 }
 
 func checkSizeLimits(t *Target) ([]Finding, error) {
-	c, err := container(t)
+	c, err := readableContainer(t)
 	if err != nil {
 		return nil, err
 	}

@@ -34,8 +34,17 @@ type Container struct {
 	Footer      *vhd.Footer // nil unless the file is a VHD
 }
 
-// OpenImage opens an image file as a check target.
+// OpenImage opens an image file as a check target. A container vhdprep
+// cannot read (VHDX, VMDK, a differencing VHD) is still a target: the
+// container rules report it, with the command that converts it.
 func OpenImage(path string) (*Target, error) {
+	format, size, err := diskimage.DetectFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if !format.Readable() {
+		return &Target{Name: path, Container: &Container{Format: format, FileSize: size}}, nil
+	}
 	g, err := guest.Open(path)
 	if err != nil {
 		return nil, err
