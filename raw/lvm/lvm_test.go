@@ -71,6 +71,8 @@ func buildPV(repo string) ([]byte, error) {
 	return os.ReadFile(pv)
 }
 
+func pvBytes(b []byte) *io.SectionReader { return io.NewSectionReader(bytes.NewReader(b), 0, int64(len(b))) }
+
 func TestReadPVAndOpenLVs(t *testing.T) {
 	img := pvImage(t)
 	pv, err := ReadPV(bytes.NewReader(img), int64(len(img)))
@@ -84,7 +86,7 @@ func TestReadPVAndOpenLVs(t *testing.T) {
 	if vg.PVs[0].ID != pv.UUID {
 		t.Fatalf("the metadata's PV ID %s differs from the label's %s", vg.PVs[0].ID, pv.UUID)
 	}
-	pvs := map[string]io.ReaderAt{pv.UUID: bytes.NewReader(img)}
+	pvs := map[string]*io.SectionReader{pv.UUID: pvBytes(img)}
 	r, size, err := vg.Open("root", pvs)
 	if err != nil {
 		t.Fatal(err)
@@ -105,8 +107,14 @@ func TestReadPVAndOpenLVs(t *testing.T) {
 	if _, _, err := vg.Open("home", pvs); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("missing LV: %v", err)
 	}
-	if _, _, err := vg.Open("root", map[string]io.ReaderAt{}); err == nil || !strings.Contains(err.Error(), "spans several disks") {
+	if _, _, err := vg.Open("root", map[string]*io.SectionReader{}); err == nil || !strings.Contains(err.Error(), "spans several disks") {
 		t.Fatalf("LV on a PV that is not here: %v", err)
+	}
+	// The swap LV's extents start past 21 MiB: a PV cut at 16 MiB holds
+	// the root LV's superblock but not the swap LV.
+	cut := map[string]*io.SectionReader{pv.UUID: pvBytes(img[:16<<20])}
+	if _, _, err := vg.Open("swap", cut); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "truncated") {
+		t.Fatalf("LV past the end of a truncated PV: %v", err)
 	}
 }
 
@@ -175,7 +183,7 @@ func TestStripedLV(t *testing.T) {
 	}
 	// Extents are 4 KiB, stripes 1 KiB: the LV alternates A and B per KiB.
 	a, b := bytes.Repeat([]byte{'A'}, 16<<10), bytes.Repeat([]byte{'B'}, 16<<10)
-	r, size, err := vg.Open("data", map[string]io.ReaderAt{"A": bytes.NewReader(a), "B": bytes.NewReader(b)})
+	r, size, err := vg.Open("data", map[string]*io.SectionReader{"A": pvBytes(a), "B": pvBytes(b)})
 	if err != nil || size != 16<<10 {
 		t.Fatalf("open: %v, size %d", err, size)
 	}
@@ -208,7 +216,7 @@ func TestOpenRejectsBadMappings(t *testing.T) {
 		return `v { seqno = 1 extent_size = 8 physical_volumes { pv0 { id = "A" pe_start = 0 pe_count = 4 } }
 logical_volumes { l { segment1 { start_extent = 0 type = "striped" ` + seg + ` } } } }`
 	}
-	pvs := map[string]io.ReaderAt{"A": bytes.NewReader(make([]byte, 16<<10))}
+	pvs := map[string]*io.SectionReader{"A": pvBytes(make([]byte, 16<<10))}
 	for name, seg := range map[string]string{
 		"past the PV":      `extent_count = 3 stripes = [ "pv0", 2 ]`,
 		"overflowing":      `extent_count = 3 stripes = [ "pv0", 9223372036854775807 ]`,
@@ -248,9 +256,9 @@ func FuzzParseMetadata(f *testing.F) {
 		if err != nil {
 			return
 		}
-		pvs := map[string]io.ReaderAt{}
+		pvs := map[string]*io.SectionReader{}
 		for _, p := range vg.PVs {
-			pvs[p.ID] = bytes.NewReader(make([]byte, 1<<16))
+			pvs[p.ID] = pvBytes(make([]byte, 1<<16))
 		}
 		for _, lv := range vg.LVs {
 			if r, size, err := vg.Open(lv.Name, pvs); err == nil {
@@ -293,7 +301,7 @@ func FuzzReadPV(f *testing.F) {
 			return
 		}
 		for _, lv := range pv.VG.LVs {
-			if r, size, err := pv.VG.Open(lv.Name, map[string]io.ReaderAt{pv.UUID: bytes.NewReader(b)}); err == nil {
+			if r, size, err := pv.VG.Open(lv.Name, map[string]*io.SectionReader{pv.UUID: pvBytes(b)}); err == nil {
 				readEnds(r, size)
 			}
 		}

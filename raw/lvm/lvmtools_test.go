@@ -150,12 +150,12 @@ func TestRealLVM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pvs := map[string]io.ReaderAt{}
+	pvs := map[string]*io.SectionReader{}
 	for _, info := range pv.VG.PVs {
 		for i, d := range devs {
 			// The metadata names each PV by the device LVM saw it on.
 			if info.Device == d {
-				pvs[info.ID] = bytes.NewReader(images[devs[i]])
+				pvs[info.ID] = pvBytes(images[devs[i]])
 			}
 		}
 	}

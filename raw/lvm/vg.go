@@ -159,10 +159,11 @@ func (vg *VG) LV(name string) (*LV, error) {
 	return nil, fmt.Errorf("LV %s/%s: %w", vg.Name, name, ErrNotFound)
 }
 
-// Open returns the bytes of a linear or striped LV. pvs gives each PV's
-// bytes by its UUID (as LVM prints it); a PV that is missing means the VG
-// spans disks that are not here.
-func (vg *VG) Open(name string, pvs map[string]io.ReaderAt) (io.ReaderAt, int64, error) {
+// Open returns the bytes of a linear or striped LV and its size. pvs gives
+// each PV's bytes by its UUID (as LVM prints it); a PV that is missing
+// means the VG spans disks that are not here, and a PV shorter than the LV
+// needs means the disk is truncated.
+func (vg *VG) Open(name string, pvs map[string]*io.SectionReader) (io.ReaderAt, int64, error) {
 	lv, err := vg.LV(name)
 	if err != nil {
 		return nil, 0, err
@@ -201,6 +202,9 @@ func (vg *VG) Open(name string, pvs map[string]io.ReaderAt) (io.ReaderAt, int64,
 			}
 			if st.StartExtent < 0 || st.StartExtent > info.PECount-perStripe {
 				return nil, 0, fmt.Errorf("%w: LV %s/%s extends past the end of PV %s", ErrCorrupt, vg.Name, name, info.ID)
+			}
+			if end := info.PEStart + (st.StartExtent+perStripe)*vg.ExtentSize; end > r.Size() {
+				return nil, 0, fmt.Errorf("%w: LV %s/%s needs %d bytes of PV %s, which has %d: the disk image is truncated", ErrCorrupt, vg.Name, name, end, info.ID, r.Size())
 			}
 			seg.pvs = append(seg.pvs, r)
 			seg.bases = append(seg.bases, info.PEStart+st.StartExtent*vg.ExtentSize)

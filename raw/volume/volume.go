@@ -35,7 +35,8 @@ type Volume struct {
 }
 
 // List reads the disk's layout. Damage that leaves the rest readable (a
-// broken EBR chain, a PV whose metadata is corrupt) becomes a warning.
+// broken EBR chain, a PV whose metadata is corrupt, a volume that cannot
+// be read) becomes a warning.
 func List(d raw.Disk) (*Layout, error) {
 	t, err := part.Read(d, d.Size())
 	if err != nil {
@@ -43,9 +44,7 @@ func List(d raw.Disk) (*Layout, error) {
 	}
 	l := &Layout{Table: t, Warnings: append([]string{}, t.Warnings...)}
 	if t.Scheme == part.SchemeNone {
-		if err := l.add(Volume{Name: "disk", Size: d.Size(), R: d}); err != nil {
-			return nil, err
-		}
+		l.add(Volume{Name: "disk", Size: d.Size(), R: d})
 	}
 	for i := range t.Partitions {
 		p := &t.Partitions[i]
@@ -53,27 +52,26 @@ func List(d raw.Disk) (*Layout, error) {
 			continue
 		}
 		size := min(p.Size, max(0, d.Size()-p.Start)) // a partition past the end is cut, and warned about
-		v := Volume{Name: fmt.Sprintf("p%d", p.Number), Partition: p, Offset: p.Start, Size: size, R: io.NewSectionReader(d, p.Start, size)}
-		if err := l.add(v); err != nil {
-			return nil, err
-		}
+		l.add(Volume{Name: fmt.Sprintf("p%d", p.Number), Partition: p, Offset: p.Start, Size: size, R: io.NewSectionReader(d, p.Start, size)})
 	}
-	return l, l.addLVs()
+	l.addLVs()
+	return l, nil
 }
 
-func (l *Layout) add(v Volume) error {
+// add probes a volume and lists it; one that cannot be read is listed
+// with no type, and warned about.
+func (l *Layout) add(v Volume) {
 	res, err := probe.Probe(v.R, v.Size)
 	if err != nil {
-		return fmt.Errorf("probing %s: %w", v.Name, err)
+		l.Warnings = append(l.Warnings, fmt.Sprintf("%s: cannot read its signature: %v", v.Name, err))
 	}
 	v.FS = res
 	l.Volumes = append(l.Volumes, v)
-	return nil
 }
 
 // addLVs opens every PV found and adds the logical volumes of its VG.
-func (l *Layout) addLVs() error {
-	pvs := map[string]io.ReaderAt{}
+func (l *Layout) addLVs() {
+	pvs := map[string]*io.SectionReader{}
 	var vgs []*lvm.VG
 	for _, v := range l.Volumes {
 		if v.FS.Type != probe.LVM {
@@ -84,7 +82,7 @@ func (l *Layout) addLVs() error {
 			l.Warnings = append(l.Warnings, fmt.Sprintf("LVM physical volume on %s: %v", v.Name, err))
 			continue
 		}
-		pvs[pv.UUID] = v.R
+		pvs[pv.UUID] = io.NewSectionReader(v.R, 0, v.Size)
 		if pv.VG != nil && !hasVG(vgs, pv.VG) {
 			vgs = append(vgs, pv.VG)
 		}
@@ -97,12 +95,9 @@ func (l *Layout) addLVs() error {
 				l.Warnings = append(l.Warnings, err.Error())
 				continue
 			}
-			if err := l.add(Volume{Name: vg.Name + "/" + lv.Name, VG: vg.Name, LV: lv.Name, Size: size, R: r}); err != nil {
-				return err
-			}
+			l.add(Volume{Name: vg.Name + "/" + lv.Name, VG: vg.Name, LV: lv.Name, Size: size, R: r})
 		}
 	}
-	return nil
 }
 
 func hasVG(vgs []*lvm.VG, vg *lvm.VG) bool {

@@ -1,6 +1,7 @@
 package volume
 
 import (
+	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -155,6 +156,62 @@ func TestCorruptPVIsAWarning(t *testing.T) {
 	}
 	v := byName(l)
 	if len(l.Warnings) != 1 || !strings.Contains(l.Warnings[0], "p3") || v["p2"].FS.Type != "xfs" || len(l.VGs) != 0 || len(l.Volumes) != 3 {
+		t.Fatalf("volumes %+v, warnings %q", l.Volumes, l.Warnings)
+	}
+}
+
+// A disk image cut short inside the PV: the partitions before it are
+// still listed, and each LV that needs the missing bytes is warned about.
+func TestTruncatedDisk(t *testing.T) {
+	path := testimage.Copy(t, "disk-rhel-lvm")
+	if err := os.Truncate(path, 297*raw.MiB); err != nil { // 200 MiB into the PV
+		t.Fatal(err)
+	}
+	l, err := List(open(t, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := byName(l)
+	if v["p1"].FS.Type != "vfat" || v["p2"].FS.Type != "xfs" || v["p3"].FS.Type != "LVM2_member" || len(l.VGs) != 1 {
+		t.Fatalf("volumes %+v", l.Volumes)
+	}
+	var truncated int
+	for _, w := range l.Warnings {
+		if strings.Contains(w, "rhel/") && strings.Contains(w, "truncated") {
+			truncated++
+		}
+	}
+	if truncated != 2 || len(l.Volumes) != 3 {
+		t.Fatalf("want both LVs warned about, got volumes %d, warnings %q", len(l.Volumes), l.Warnings)
+	}
+}
+
+// badSector is a disk whose reads fail at one offset, as a damaged image
+// or an unreadable cluster would.
+type badSector struct {
+	raw.Disk
+	at int64
+}
+
+var errBadSector = errors.New("bad sector")
+
+func (b badSector) ReadAt(p []byte, off int64) (int, error) {
+	if off <= b.at && b.at < off+int64(len(p)) {
+		return 0, errBadSector
+	}
+	return b.Disk.ReadAt(p, off)
+}
+
+// A volume that cannot be read is listed untyped, with a warning, and the
+// rest of the disk is still read.
+func TestUnreadableVolume(t *testing.T) {
+	d := badSector{open(t, testimage.Path(t, "disk-rhel-lvm")), 33 * raw.MiB} // p2's first sector
+	l, err := List(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := byName(l)
+	if v["p2"].FS.Type != "" || v["rhel/root"].FS.Type != "xfs" || len(l.Warnings) != 1 || !strings.Contains(l.Warnings[0], "p2") || !strings.Contains(l.Warnings[0], "bad sector") {
 		t.Fatalf("volumes %+v, warnings %q", l.Volumes, l.Warnings)
 	}
 }
