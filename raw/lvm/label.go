@@ -25,7 +25,7 @@ const (
 	crcInitial      = 0xf597a6cf
 	rawLocnIgnored  = 1
 	maxLocns        = 8       // data and metadata area lists are short; bound them
-	maxMetadataSize = 1 << 20 // LVM's own default metadata areas are 1 MiB
+	maxMetadataSize = 4 << 20 // 4x LVM's default metadata area, and thousands of LVs
 )
 
 // Errors.

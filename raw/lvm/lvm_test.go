@@ -71,7 +71,9 @@ func buildPV(repo string) ([]byte, error) {
 	return os.ReadFile(pv)
 }
 
-func pvBytes(b []byte) *io.SectionReader { return io.NewSectionReader(bytes.NewReader(b), 0, int64(len(b))) }
+func pvBytes(b []byte) *io.SectionReader {
+	return io.NewSectionReader(bytes.NewReader(b), 0, int64(len(b)))
+}
 
 func TestReadPVAndOpenLVs(t *testing.T) {
 	img := pvImage(t)
@@ -202,6 +204,7 @@ func TestParseRejectsHostileText(t *testing.T) {
 		"two VGs":     "a { seqno = 1 extent_size = 8 } b { seqno = 1 extent_size = 8 }",
 		"bad extents": `vg { seqno = 1 extent_size = 8 logical_volumes { l { segment1 { start_extent = 0 extent_count = -5 type = "striped" } } } }`,
 		"no seqno":    "vg { extent_size = 8 }",
+		"twice":       "vg { seqno = 1 extent_size = 8 logical_volumes { l { } l { } } }",
 	} {
 		if _, err := ParseVG([]byte(text)); err == nil {
 			t.Errorf("%s: accepted", name)

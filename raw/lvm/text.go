@@ -12,7 +12,7 @@ import (
 // Limits that keep hostile metadata from costing more than its size.
 const (
 	maxDepth = 16
-	maxItems = 1 << 16
+	maxItems = 1 << 18
 )
 
 // section is a parsed `name { ... }`.
@@ -68,6 +68,9 @@ func (p *parser) body(depth int, top bool) (*section, error) {
 		p.skipSpace()
 		switch {
 		case p.eat('{'):
+			if sec.sections[name] != nil {
+				return nil, fmt.Errorf("section %q appears twice", name)
+			}
 			child, err := p.body(depth+1, false)
 			if err != nil {
 				return nil, err
