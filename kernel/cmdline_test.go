@@ -66,3 +66,22 @@ func FuzzParseCmdline(f *testing.F) {
 		}
 	})
 }
+
+func TestEditParams(t *testing.T) {
+	for _, c := range []struct {
+		in, want string
+		add      []string
+		remove   []string
+	}{
+		{"quiet", "console=ttyS0,115200n8", []string{"console=ttyS0,115200n8"}, []string{"quiet"}},
+		{"root=UUID=x ro  quiet splash", "root=UUID=x ro console=ttyS0", []string{"console=ttyS0"}, []string{"quiet", "splash"}},
+		{"rhgb quiet crashkernel=auto", "crashkernel=auto", nil, []string{"rhgb", "quiet"}},
+		{"console=tty1 console=ttyS0,9600", "console=tty1 console=ttyS0,9600 rootdelay=300", []string{"console=ttyS0,115200n8", "rootdelay=300"}, nil},
+		{`a="x quiet y" quiet`, `a="x quiet y"`, nil, []string{"quiet"}},
+		{"", "earlyprintk=ttyS0", []string{"earlyprintk=ttyS0"}, nil},
+	} {
+		if got := EditParams(c.in, c.add, c.remove); got != c.want {
+			t.Errorf("EditParams(%q, %v, %v) = %q, want %q", c.in, c.add, c.remove, got, c.want)
+		}
+	}
+}

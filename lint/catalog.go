@@ -62,13 +62,13 @@ func Catalog() []*Rule {
 		// Kernel command line
 		{ID: "KRN001", Area: AreaKernel, Severity: Error, Title: "console=ttyS0 (arm64: ttyAMA0) on the kernel command line",
 			Why: "the serial console log is the only boot diagnostic Azure offers", Source: srcGen + ", " + srcLISA + ", " + srcMkt,
-			Fixable: true, Options: map[string]string{"console": "the console device to require (default ttyS0, ttyAMA0 on arm64)"}, Check: checkSerialConsole},
+			Fixable: true, Options: map[string]string{"console": "the console device to require (default ttyS0, ttyAMA0 on arm64)"}, Check: checkSerialConsole, Repair: repairSerialConsole},
 		{ID: "KRN002", Area: AreaKernel, Severity: Warning, Title: "earlyprintk=ttyS0 on the kernel command line",
-			Why: "early boot messages reach the serial console", Source: srcGen + ", " + srcMkt, Fixable: true, Check: checkEarlyPrintk},
+			Why: "early boot messages reach the serial console", Source: srcGen + ", " + srcMkt, Fixable: true, Check: checkEarlyPrintk, Repair: repairEarlyPrintk},
 		{ID: "KRN003", Area: AreaKernel, Severity: Warning, Title: "rootdelay=300 on the kernel command line",
-			Why: "gives Azure storage time to appear", Source: srcGen + ", " + srcMkt, Fixable: true, Check: checkRootDelay},
+			Why: "gives Azure storage time to appear", Source: srcGen + ", " + srcMkt, Fixable: true, Check: checkRootDelay, Repair: repairRootDelay},
 		{ID: "KRN004", Area: AreaKernel, Severity: Warning, Title: "no rhgb, quiet or splash on the kernel command line",
-			Why: "they hide boot output from the serial console", Source: srcGen, Fixable: true, Check: checkQuiet},
+			Why: "they hide boot output from the serial console", Source: srcGen, Fixable: true, Check: checkQuiet, Repair: repairQuiet},
 		{ID: "KRN005", Area: AreaKernel, Severity: Info, Title: "no crashkernel=auto",
 			Why: "it reserves at least 128 MB of guest memory", Source: srcGen, Fixable: true, Check: checkCrashKernel},
 		{ID: "KRN006", Area: AreaKernel, Severity: Error, Title: "numa=off for kernels older than 2.6.37 (RHEL: 2.6.32-504)",
@@ -100,7 +100,7 @@ func Catalog() []*Rule {
 
 		// Swap and storage
 		{ID: "SWP001", Area: AreaStorage, Severity: Error, Title: "no swap activated on the OS disk",
-			Why: "swap belongs on the resource disk", Source: srcGen + ", " + srcLISA + ", " + srcMkt, Fixable: true, Check: checkNoSwapInFstab},
+			Why: "swap belongs on the resource disk", Source: srcGen + ", " + srcLISA + ", " + srcMkt, Fixable: true, Check: checkNoSwapInFstab, Repair: repairSwapFstab},
 		{ID: "SWP002", Area: AreaStorage, Severity: Warning, Title: "swap, if wanted, goes to the resource disk",
 			Why: "the agent or cloud-init creates it on the temporary disk", Source: srcGen, Fixable: true, Check: checkResourceDiskSwap},
 		{ID: "SWP003", Area: AreaStorage, Severity: Warning, Title: "not both waagent and cloud-init format the resource disk",
@@ -128,7 +128,7 @@ func Catalog() []*Rule {
 		{ID: "NET002", Area: AreaAgent, Severity: Error, Title: "no saved firewall rule blocks 168.63.129.16",
 			Why: "the wire server at that address serves provisioning and extensions", Source: srcExt, Check: checkWireServerReachable},
 		{ID: "NET003", Area: AreaAgent, Severity: Warning, Title: "no persistent-net udev rules",
-			Why: "a new VM's NIC gets a new name and no network", Source: srcLISA + ", " + srcDistro, Fixable: true, Check: checkPersistentNet},
+			Why: "a new VM's NIC gets a new name and no network", Source: srcLISA + ", " + srcDistro, Fixable: true, Check: checkPersistentNet, Repair: repairPersistentNet},
 		{ID: "NET004", Area: AreaAgent, Severity: Info, Title: "dhclient timeout of at least 300 s",
 			Why: "DHCP can be slow on first boot", Source: srcLISA, Fixable: true, Check: checkDHClientTimeout},
 

@@ -92,6 +92,9 @@ type Rule struct {
 	// implemented, with NotImplemented as the reason.
 	Check          func(*Target) ([]Finding, error)
 	NotImplemented string
+	// Repair makes the changes that fix the rule's findings in an overlay
+	// of the guest's files; nil where vhdprep fix cannot do it yet.
+	Repair func(*Target, *Overlay) error
 }
 
 // Finding is one thing a rule found wrong.

@@ -38,13 +38,19 @@ func perCmdline(t *Target, bad func(kernel.Cmdline) string) ([]Finding, error) {
 	return fs, nil
 }
 
-func checkSerialConsole(t *Target) ([]Finding, error) {
+// serialDevice is the console KRN001 requires: ttyS0, ttyAMA0 on arm64,
+// or what the configuration says.
+func serialDevice(t *Target) string {
 	t.learn()
 	want := "ttyS0"
 	if t.arch == "aarch64" {
 		want = "ttyAMA0"
 	}
-	want = t.option("KRN001", "console", want)
+	return t.option("KRN001", "console", want)
+}
+
+func checkSerialConsole(t *Target) ([]Finding, error) {
+	want := serialDevice(t)
 	return perCmdline(t, func(c kernel.Cmdline) string {
 		if !c.HasValuePrefix("console", want) {
 			return "no console=" + want

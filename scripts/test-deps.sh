@@ -11,7 +11,7 @@ declare -A pkg_of=(
   [sfdisk]=fdisk [cpio]=cpio [zstd]=zstd [xz]=xz-utils [lz4]=lz4 [bzip2]=bzip2
   [gzip]=gzip [mcopy]=mtools [mkfs.vfat]=dosfstools [genisoimage]=genisoimage
   [mkudffs]=udftools [openssl]=openssl [socat]=socat [node]=nodejs [npm]=npm
-  [blkid]=util-linux [mkswap]=util-linux [pvck]=lvm2
+  [blkid]=util-linux [mkswap]=util-linux [pvck]=lvm2 [patch]=patch [e2undo]=e2fsprogs
 )
 missing=()
 for prog in "${!pkg_of[@]}"; do

@@ -47,19 +47,11 @@ source) and how to fix it. Exit code 1 when a finding is at or above --fail-on.`
 			if o.listRules {
 				return listRules(a, catalog)
 			}
-			if (len(args) == 1) == (o.root != "") {
-				return usageError{fmt.Errorf("give an IMAGE or --root DIR")}
-			}
 			cfg, failOn, err := o.config(catalog)
 			if err != nil {
 				return err
 			}
-			var target *lint.Target
-			if o.root != "" {
-				target, err = lint.OpenDir(o.root)
-			} else {
-				target, err = lint.OpenImage(args[0])
-			}
+			target, err := openTarget(args, o.root)
 			if err != nil {
 				return fmt.Errorf("check: %w", err)
 			}

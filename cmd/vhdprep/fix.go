@@ -1,0 +1,133 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vhdprep/vhdprep/internal/textdiff"
+	"github.com/vhdprep/vhdprep/lint"
+)
+
+func newFixCmd(a *app) *cobra.Command {
+	var root, configPath string
+	var only []string
+	var dryRun bool
+	cmd := &cobra.Command{
+		Use:   "fix (IMAGE | --root DIR)",
+		Short: "Repair what check finds, inside the image file",
+		Long: `Fix runs check, and for every finding vhdprep can repair changes the files inside the
+image directly: no mount, no root, no VM. Each filesystem's changes are made together
+through e2fsprogs' debugfs, checked with e2fsck and read back; on any failure the image
+is restored to its previous bytes. --dry-run shows every change as a unified diff and
+changes nothing. Fix ends by running check on the result.
+
+Repairs today: the kernel command line in every place it lives (KRN001-KRN004), swap in
+fstab (SWP001), persistent network rules (NET003). Images: raw and fixed VHD with ext2/3/4
+filesystems on partitions; anything else: fix --root on the mounted tree.`,
+		Example: `  vhdprep fix disk.vhd --dry-run
+  vhdprep fix disk.vhd
+  vhdprep fix disk.vhd --only KRN001,KRN004,SWP001
+  vhdprep fix --root ./rootfs`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			catalog := lint.Catalog()
+			cfg := &lint.Config{}
+			if configPath != "" {
+				c, err := lint.LoadConfig(configPath, catalog)
+				if err != nil {
+					return usageError{fmt.Errorf("--config %w", err)}
+				}
+				cfg = c
+			}
+			if err := (&lint.Config{Disable: only}).Validate(catalog); err != nil {
+				return usageError{fmt.Errorf("--only: %w", err)}
+			}
+			target, err := openTarget(args, root)
+			if err != nil {
+				return err
+			}
+			plan, err := lint.PlanFix(target, catalog, cfg, only)
+			if err != nil {
+				target.Close()
+				return fmt.Errorf("fix %s: %w", target.Name, err)
+			}
+			printPlan(a, plan, dryRun)
+			if dryRun {
+				target.Close()
+				return nil
+			}
+			err = plan.Apply(target)
+			target.Close()
+			if err != nil {
+				return fmt.Errorf("fix %s: %w", target.Name, err)
+			}
+			// Check again, on a fresh view of what was written.
+			after, err := openTarget(args, root)
+			if err != nil {
+				return err
+			}
+			defer after.Close()
+			rep := lint.Run(after, catalog, cfg)
+			if a.jsonOutput() {
+				return a.printJSON(struct {
+					Fixes []lint.RuleFix `json:"fixes"`
+					Check lint.Summary   `json:"check"`
+				}{plan.Rules, rep.Summary})
+			}
+			s := rep.Summary
+			fmt.Fprintf(a.io.Out, "\ncheck after fix: %d errors, %d warnings, %d info (vhdprep check %s for details)\n", s.Errors, s.Warnings, s.Infos, target.Name)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&root, "root", "", "fix a directory tree instead of an image")
+	cmd.Flags().StringVar(&configPath, "config", "", "rule configuration file (.vhdprep.yaml)")
+	cmd.Flags().StringSliceVar(&only, "only", nil, "repair only these rule IDs (comma-separated)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show every change as a unified diff; change nothing")
+	return cmd
+}
+
+func openTarget(args []string, root string) (*lint.Target, error) {
+	switch {
+	case root != "" && len(args) == 0:
+		return lint.OpenDir(root)
+	case root == "" && len(args) == 1:
+		return lint.OpenImage(args[0])
+	}
+	return nil, usageError{fmt.Errorf("give an IMAGE or --root DIR")}
+}
+
+func printPlan(a *app, plan *lint.Plan, diffs bool) {
+	if a.jsonOutput() && diffs {
+		a.printJSON(plan.Rules)
+		return
+	}
+	if a.jsonOutput() || a.quiet {
+		return
+	}
+	if len(plan.Rules) == 0 {
+		fmt.Fprintln(a.io.Out, "nothing to fix")
+		return
+	}
+	for _, r := range plan.Rules {
+		switch {
+		case r.Error != "":
+			fmt.Fprintf(a.io.Out, "%s: cannot fix: %s\n", r.ID, r.Error)
+		case len(r.Files) == 0:
+			fmt.Fprintf(a.io.Out, "%s: nothing to change\n", r.ID)
+		default:
+			fmt.Fprintf(a.io.Out, "%s: %v\n", r.ID, r.Files)
+		}
+	}
+	if !diffs {
+		return
+	}
+	for _, c := range plan.Changes {
+		fmt.Fprintln(a.io.Out)
+		if c.Removed {
+			fmt.Fprintf(a.io.Out, "remove %s\n", c.Path)
+			continue
+		}
+		textdiff.Unified(a.io.Out, "a"+c.Path, "b"+c.Path, c.Old, c.New)
+	}
+}

@@ -1,0 +1,33 @@
+package main
+
+import (
+	"crypto/sha256"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/vhdprep/vhdprep/internal/testimage"
+)
+
+func TestFixDryRunThenFix(t *testing.T) {
+	testimage.RequireTools(t, "debugfs", "e2fsck", "e2undo")
+	img := testimage.Copy(t, "disk-debian-mbr")
+	sum := func() [32]byte { b, _ := os.ReadFile(img); return sha256.Sum256(b) }
+	before := sum()
+	code, out := runBin(t, "fix", img, "--dry-run")
+	if code != 0 || !strings.Contains(out, "+GRUB_CMDLINE_LINUX=\"console=ttyS0,115200n8") || !strings.Contains(out, "--- a/boot/grub/grub.cfg") {
+		t.Fatalf("fix --dry-run: exit %d\n%s", code, out)
+	}
+	if sum() != before {
+		t.Fatal("--dry-run changed the image")
+	}
+	if code, out = runBin(t, "fix", img, "--only", "KRN001"); code != 0 || !strings.Contains(out, "check after fix") {
+		t.Fatalf("fix: exit %d\n%s", code, out)
+	}
+	if code, out = runBin(t, "check", img, "--output", "json"); !strings.Contains(out, `"id": "KRN001",`+"\n"+`      "severity": "error",`+"\n"+`      "status": "pass"`) {
+		t.Fatalf("KRN001 after fix:\n%s", out)
+	}
+	if code, out = runBin(t, "fix", img, "--only", "NOPE42"); code != exitUsage {
+		t.Fatalf("fix --only NOPE42: exit %d", code)
+	}
+}

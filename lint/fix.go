@@ -1,0 +1,168 @@
+package lint
+
+import (
+	"fmt"
+	"io/fs"
+	"strings"
+
+	"github.com/vhdprep/vhdprep/diskimage"
+	"github.com/vhdprep/vhdprep/raw/probe"
+	"github.com/vhdprep/vhdprep/raw/volume"
+	"github.com/vhdprep/vhdprep/rootfs/write"
+)
+
+// Plan is what vhdprep fix would change.
+type Plan struct {
+	Report  *Report   // the check the plan answers
+	Rules   []RuleFix // per rule: what its repair touched, or why it could not
+	Changes []Change  // every file change, merged
+	overlay *Overlay
+}
+
+// RuleFix is one rule's part of a plan.
+type RuleFix struct {
+	ID    string   `json:"id"`
+	Files []string `json:"files"`
+	Error string   `json:"error,omitempty"`
+}
+
+// PlanFix checks the target and lets every failing rule that can repair
+// itself (only those named in only, when given) edit an overlay.
+func PlanFix(t *Target, catalog []*Rule, cfg *Config, only []string) (*Plan, error) {
+	root, err := t.root()
+	if err != nil {
+		return nil, fmt.Errorf("fix needs the guest's files: %w", err)
+	}
+	rep := Run(t, catalog, cfg)
+	p := &Plan{Report: rep, overlay: NewOverlay(root)}
+	for _, o := range rep.Outcomes {
+		if o.Status != Failed || o.Rule.Repair == nil || (len(only) > 0 && !contains(only, o.ID)) {
+			continue
+		}
+		before := p.overlay.Changes()
+		rf := RuleFix{ID: o.ID}
+		if err := o.Rule.Repair(t, p.overlay); err != nil {
+			rf.Error = err.Error()
+		}
+		rf.Files = newPaths(before, p.overlay.Changes())
+		p.Rules = append(p.Rules, rf)
+	}
+	p.Changes = p.overlay.Changes()
+	return p, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// newPaths lists the files after touches that before did not, or that
+// changed since.
+func newPaths(before, after []Change) []string {
+	old := map[string]string{}
+	for _, c := range before {
+		old[c.Path] = string(c.New)
+	}
+	var out []string
+	for _, c := range after {
+		if prev, ok := old[c.Path]; !ok || prev != string(c.New) {
+			out = append(out, c.Path)
+		}
+	}
+	return out
+}
+
+// Apply writes the plan into the image (ext2/3/4 filesystems of a raw image
+// or fixed VHD) or the directory. Each filesystem's changes are applied
+// together, verified, and undone on failure.
+func (p *Plan) Apply(t *Target) error {
+	if len(p.Changes) == 0 {
+		return nil
+	}
+	if t.Guest.Image == nil {
+		d, err := write.OpenDir(t.Name)
+		if err != nil {
+			return err
+		}
+		return applyTo(d, p.Changes, "/", t)
+	}
+	if f := t.Container.Format; f != diskimage.Raw && f != diskimage.VHDFixed {
+		return fmt.Errorf("%s is %s; vhdprep fix writes raw images and fixed VHDs: run 'vhdprep convert' first", t.Name, f)
+	}
+	byMount := map[string][]Change{}
+	for _, c := range p.Changes {
+		m := mountOf(t, c.Path)
+		byMount[m] = append(byMount[m], c)
+	}
+	for mountPath, changes := range byMount {
+		v, err := volumeAt(t, mountPath)
+		if err != nil {
+			return err
+		}
+		w, err := write.OpenExt4(t.Name, v.Offset, v.Size)
+		if err != nil {
+			return err
+		}
+		err = applyTo(w, changes, mountPath, t)
+		w.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mountOf is the mount point holding a guest path (the longest match).
+func mountOf(t *Target, p string) string {
+	best := "/"
+	for _, m := range t.Guest.Mounts {
+		if (p == m.Path || strings.HasPrefix(p, strings.TrimSuffix(m.Path, "/")+"/")) && len(m.Path) > len(best) {
+			best = m.Path
+		}
+	}
+	return best
+}
+
+// volumeAt finds the writable partition mounted at mountPath.
+func volumeAt(t *Target, mountPath string) (volume.Volume, error) {
+	for _, m := range t.Guest.Mounts {
+		if m.Path != mountPath {
+			continue
+		}
+		for _, v := range t.Guest.Layout.Volumes {
+			if v.Name != m.Volume {
+				continue
+			}
+			switch {
+			case v.Partition == nil:
+				return v, fmt.Errorf("%s is on LVM logical volume %s; writing into logical volumes is not supported yet: run 'vhdprep fix --root' on the mounted tree", mountPath, v.Name)
+			case v.FS.Type != probe.Ext2 && v.FS.Type != probe.Ext3 && v.FS.Type != probe.Ext4:
+				return v, fmt.Errorf("%s is %s, which vhdprep cannot write (only ext2/3/4): run 'vhdprep fix --root' on the mounted tree", mountPath, v.FS.Type)
+			}
+			return v, nil
+		}
+	}
+	return volume.Volume{}, fmt.Errorf("no volume is mounted at %s", mountPath)
+}
+
+// applyTo queues the changes under one mount point and applies them,
+// keeping the permissions of the files they replace.
+func applyTo(w write.FS, changes []Change, mountPath string, t *Target) error {
+	for _, c := range changes {
+		rel := strings.TrimPrefix(c.Path, strings.TrimSuffix(mountPath, "/"))
+		if c.Removed {
+			w.Remove(rel)
+			continue
+		}
+		perm := fs.FileMode(0o644)
+		if info, err := t.Guest.Root.Lstat(strings.TrimPrefix(c.Path, "/")); err == nil {
+			perm = info.Mode().Perm()
+		}
+		w.WriteFile(rel, c.New, perm, 0, 0)
+	}
+	return w.Apply()
+}

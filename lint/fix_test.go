@@ -1,0 +1,149 @@
+package lint
+
+import (
+	"crypto/sha256"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vhdprep/vhdprep/internal/testimage"
+)
+
+func statuses(t *testing.T, target *Target, ids ...string) map[string]Status {
+	t.Helper()
+	out := map[string]Status{}
+	for _, o := range Run(target, Catalog(), nil).Outcomes {
+		if contains(ids, o.ID) {
+			out[o.ID] = o.Status
+		}
+	}
+	return out
+}
+
+// guestSums checksums every regular file of a target's guest.
+func guestSums(t *testing.T, target *Target) map[string][32]byte {
+	t.Helper()
+	out := map[string][32]byte{}
+	fs.WalkDir(target.Guest.Root, ".", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			b, _ := target.Guest.Root.ReadFile(p)
+			out[p] = sha256.Sum256(b)
+		}
+		return nil
+	})
+	return out
+}
+
+func TestFixKernelCommandLineInAnImage(t *testing.T) {
+	testimage.RequireTools(t, "debugfs", "e2fsck", "e2undo")
+	img := testimage.Copy(t, "disk-debian-mbr")
+	target, err := OpenImage(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := guestSums(t, target)
+	plan, err := PlanFix(target, Catalog(), nil, []string{"KRN001", "KRN004"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Rules) != 2 || len(plan.Changes) != 2 {
+		t.Fatalf("plan %+v", plan.Rules)
+	}
+	if err := plan.Apply(target); err != nil {
+		t.Fatal(err)
+	}
+	target.Close()
+
+	after, err := OpenImage(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer after.Close()
+	got := statuses(t, after, "KRN001", "KRN002", "KRN004")
+	if got["KRN001"] != Passed || got["KRN004"] != Passed || got["KRN002"] != Failed {
+		t.Fatalf("after fixing KRN001 and KRN004 only: %v", got)
+	}
+	if out, err := exec.Command("e2fsck", "-fn", img+"?offset=1048576").CombinedOutput(); err != nil {
+		t.Fatalf("e2fsck: %v\n%s", err, out)
+	}
+	for p, sum := range guestSums(t, after) {
+		if p != "etc/default/grub" && p != "boot/grub/grub.cfg" && before[p] != sum {
+			t.Errorf("%s changed though no repair touched it", p)
+		}
+	}
+	b, _ := after.Guest.Root.ReadFile("etc/default/grub")
+	if !strings.Contains(string(b), `GRUB_CMDLINE_LINUX="console=ttyS0,115200n8"`) || !strings.Contains(string(b), "GRUB_DISTRIBUTOR=`lsb_release -i -s 2> /dev/null || echo Debian`") {
+		t.Fatalf("/etc/default/grub:\n%s", b)
+	}
+	// Run twice: nothing left to change.
+	again, err := PlanFix(after, Catalog(), nil, []string{"KRN001", "KRN004"})
+	if err != nil || len(again.Changes) != 0 {
+		t.Fatalf("second fix: %v %+v", err, again.Changes)
+	}
+}
+
+func TestFixRHELBootEntriesAndGrubenv(t *testing.T) {
+	root := t.TempDir()
+	files := map[string]string{
+		"boot/loader/entries/a.conf": "title RHEL\noptions $kernelopts\n",
+		"boot/grub2/grubenv":         "# GRUB Environment Block\nkernelopts=root=/dev/mapper/rhel-root ro rhgb quiet\n" + strings.Repeat("#", 950),
+		"etc/default/grub":           "GRUB_CMDLINE_LINUX=\"rhgb quiet\"\n",
+		"etc/fstab":                  "/dev/mapper/rhel-root / xfs defaults 0 0\n/dev/mapper/rhel-swap none swap defaults 0 0\n",
+		"etc/udev/rules.d/70-persistent-net.rules": "x",
+	}
+	for p, c := range files {
+		os.MkdirAll(filepath.Join(root, filepath.Dir(p)), 0o755)
+		os.WriteFile(filepath.Join(root, p), []byte(c), 0o644)
+	}
+	os.Truncate(filepath.Join(root, "boot/grub2/grubenv"), 1024)
+	target, err := OpenDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := PlanFix(target, Catalog(), nil, []string{"KRN001", "KRN004", "SWP001", "NET003"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := plan.Apply(target); err != nil {
+		t.Fatal(err)
+	}
+	env, _ := os.ReadFile(filepath.Join(root, "boot/grub2/grubenv"))
+	if len(env) != 1024 || !strings.Contains(string(env), "kernelopts=root=/dev/mapper/rhel-root ro console=ttyS0,115200n8\n") {
+		t.Fatalf("grubenv (%d bytes):\n%s", len(env), env)
+	}
+	fstab, _ := os.ReadFile(filepath.Join(root, "etc/fstab"))
+	if !strings.Contains(string(fstab), "\n# disabled by vhdprep (SWP001") || !strings.HasPrefix(string(fstab), "/dev/mapper/rhel-root") {
+		t.Fatalf("fstab:\n%s", fstab)
+	}
+	if _, err := os.Stat(filepath.Join(root, "etc/udev/rules.d/70-persistent-net.rules")); err == nil {
+		t.Fatal("persistent-net rules not removed")
+	}
+	fresh, err := OpenDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := statuses(t, fresh, "KRN001", "KRN004", "SWP001", "NET003")
+	for id, s := range got {
+		if s != Passed {
+			t.Errorf("%s after fix: %s", id, s)
+		}
+	}
+}
+
+func TestFixRefusesLogicalVolumes(t *testing.T) {
+	target, err := OpenImage(testimage.Copy(t, "disk-rhel-lvm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	plan, err := PlanFix(target, Catalog(), nil, []string{"SWP001"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := plan.Apply(target); err == nil || !strings.Contains(err.Error(), "fix --root") {
+		t.Fatalf("apply on an LVM root: %v", err)
+	}
+}

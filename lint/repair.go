@@ -1,0 +1,220 @@
+package lint
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/vhdprep/vhdprep/kernel"
+	"github.com/vhdprep/vhdprep/rootfs"
+)
+
+// Overlay holds the guest files repairs have changed, over the guest's own
+// files, so several repairs can edit one file in turn.
+type Overlay struct {
+	root    rootfs.FS
+	files   map[string][]byte // path without leading slash -> new content
+	removed map[string]bool
+	orig    map[string][]byte
+}
+
+// NewOverlay starts an overlay on a guest tree.
+func NewOverlay(root rootfs.FS) *Overlay {
+	return &Overlay{root: root, files: map[string][]byte{}, removed: map[string]bool{}, orig: map[string][]byte{}}
+}
+
+// Read returns a file as the repairs so far left it.
+func (o *Overlay) Read(name string) ([]byte, error) {
+	if b, ok := o.files[name]; ok {
+		return b, nil
+	}
+	b, err := o.root.ReadFile(name)
+	if err == nil {
+		o.orig[name] = b
+	}
+	return b, err
+}
+
+// Write replaces a file's content.
+func (o *Overlay) Write(name string, b []byte) { o.files[name] = b; delete(o.removed, name) }
+
+// Remove deletes a file.
+func (o *Overlay) Remove(name string) { o.removed[name] = true; delete(o.files, name) }
+
+// Change is one file's change.
+type Change struct {
+	Path     string // with a leading slash
+	Old, New []byte
+	Removed  bool
+}
+
+// Changes lists what differs from the guest, sorted by path.
+func (o *Overlay) Changes() []Change {
+	var out []Change
+	for name, b := range o.files {
+		if old, ok := o.orig[name]; !ok || string(old) != string(b) {
+			out = append(out, Change{Path: "/" + name, Old: o.orig[name], New: b})
+		}
+	}
+	for name := range o.removed {
+		old, _ := o.root.ReadFile(name)
+		out = append(out, Change{Path: "/" + name, Old: old, Removed: true})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out
+}
+
+// editLine rewrites line n (1-based) of a file in the overlay.
+func (o *Overlay) editLine(name string, n int, edit func(string) (string, error)) error {
+	b, err := o.Read(name)
+	if err != nil {
+		return err
+	}
+	lines := strings.Split(string(b), "\n")
+	if n < 1 || n > len(lines) {
+		return fmt.Errorf("/%s has no line %d", name, n)
+	}
+	nl, err := edit(lines[n-1])
+	if err != nil {
+		return err
+	}
+	lines[n-1] = nl
+	o.Write(name, []byte(strings.Join(lines, "\n")))
+	return nil
+}
+
+// Command-line parameters each KRN repair adds or removes.
+var (
+	serialParams = []string{"console=ttyS0,115200n8"}
+	earlyParams  = []string{"earlyprintk=ttyS0,115200"}
+	delayParams  = []string{"rootdelay=300"}
+	quietParams  = []string{"rhgb", "quiet", "splash"}
+	paramsPartRE = map[string]*regexp.Regexp{
+		kernel.KindGrubCfg:       regexp.MustCompile(`^(\s*\S+\s+\S+)(.*)$`),
+		kernel.KindBLS:           regexp.MustCompile(`^(\s*options)(.*)$`),
+		kernel.KindExtlinux:      regexp.MustCompile(`(?i)^(\s*append)(.*)$`),
+		kernel.KindKernelCmdline: regexp.MustCompile(`^()(.*)$`),
+		kernel.KindGrubenv:       regexp.MustCompile(`^(kernelopts=)(.*)$`),
+	}
+	defaultGrubRE = regexp.MustCompile(`^(\s*(GRUB_CMDLINE_LINUX(?:_DEFAULT)?)=)(["']?)(.*?)(["']?)(\s*)$`)
+)
+
+// grubenvSize is the fixed size of GRUB's environment block.
+const grubenvSize = 1024
+
+// repairCmdlines edits every place a command line lives: the params of
+// each boot entry, GRUB_CMDLINE_LINUX (adds) and both GRUB_CMDLINE
+// variables (removes) in /etc/default/grub, so the image boots right now
+// and after the next grub-mkconfig alike.
+func repairCmdlines(t *Target, o *Overlay, add, remove []string) error {
+	locs, err := t.cmdlineLocations()
+	if err != nil {
+		return err
+	}
+	for _, l := range locs {
+		name := strings.TrimPrefix(l.Path, "/")
+		if l.Kind == kernel.KindDefaultGrub {
+			if err := repairDefaultGrub(o, name, add, remove); err != nil {
+				return err
+			}
+			continue
+		}
+		re := paramsPartRE[l.Kind]
+		err := o.editLine(name, l.Line, func(line string) (string, error) {
+			m := re.FindStringSubmatch(line)
+			if m == nil {
+				return "", fmt.Errorf("%s:%d no longer looks like a %s line", l.Path, l.Line, l.Kind)
+			}
+			return m[1] + kernel.EditParams(m[2], add, remove), nil
+		})
+		if err != nil {
+			return err
+		}
+		if l.Kind == kernel.KindGrubenv {
+			if err := repadGrubenv(o, name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func repairDefaultGrub(o *Overlay, name string, add, remove []string) error {
+	b, err := o.Read(name)
+	if err != nil {
+		return err
+	}
+	lines := strings.Split(string(b), "\n")
+	sawLinux := false
+	for i, line := range lines {
+		m := defaultGrubRE.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		var adds []string
+		if m[2] == "GRUB_CMDLINE_LINUX" {
+			adds, sawLinux = add, true
+		}
+		lines[i] = m[1] + m[3] + kernel.EditParams(m[4], adds, remove) + m[5] + m[6]
+	}
+	if !sawLinux && len(add) > 0 {
+		lines = append(lines[:len(lines)-1], fmt.Sprintf("GRUB_CMDLINE_LINUX=%q", strings.Join(add, " ")), lines[len(lines)-1])
+	}
+	o.Write(name, []byte(strings.Join(lines, "\n")))
+	return nil
+}
+
+// repadGrubenv keeps GRUB's environment block exactly 1024 bytes, padded
+// with '#', as grub-editenv writes it.
+func repadGrubenv(o *Overlay, name string) error {
+	b, _ := o.Read(name)
+	body := strings.TrimRight(string(b), "#")
+	if len(body) > grubenvSize {
+		return fmt.Errorf("/%s would outgrow GRUB's 1024-byte environment block", name)
+	}
+	o.Write(name, []byte(body+strings.Repeat("#", grubenvSize-len(body))))
+	return nil
+}
+
+func repairSerialConsole(t *Target, o *Overlay) error {
+	console := "console=" + serialDevice(t)
+	if serialDevice(t) == "ttyS0" {
+		console += ",115200n8"
+	}
+	return repairCmdlines(t, o, []string{console}, nil)
+}
+func repairEarlyPrintk(t *Target, o *Overlay) error { return repairCmdlines(t, o, earlyParams, nil) }
+func repairRootDelay(t *Target, o *Overlay) error   { return repairCmdlines(t, o, delayParams, nil) }
+func repairQuiet(t *Target, o *Overlay) error       { return repairCmdlines(t, o, nil, quietParams) }
+
+// repairSwapFstab comments out every swap line of fstab; nothing is deleted.
+func repairSwapFstab(t *Target, o *Overlay) error {
+	es, err := t.fstab()
+	if err != nil {
+		return err
+	}
+	for _, e := range es {
+		if e.IsSwap() {
+			if err := o.editLine("etc/fstab", e.Line, func(line string) (string, error) {
+				return "# disabled by vhdprep (SWP001: swap belongs on the resource disk): " + line, nil
+			}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func repairPersistentNet(t *Target, o *Overlay) error {
+	root, err := t.root()
+	if err != nil {
+		return err
+	}
+	for _, p := range persistentNetRules {
+		if exists(root, p) {
+			o.Remove(p)
+		}
+	}
+	return nil
+}
