@@ -88,10 +88,10 @@ func TestFixKernelCommandLineInAnImage(t *testing.T) {
 func TestFixRHELBootEntriesAndGrubenv(t *testing.T) {
 	root := t.TempDir()
 	files := map[string]string{
-		"boot/loader/entries/a.conf": "title RHEL\noptions $kernelopts\n",
-		"boot/grub2/grubenv":         "# GRUB Environment Block\nkernelopts=root=/dev/mapper/rhel-root ro rhgb quiet\n" + strings.Repeat("#", 950),
-		"etc/default/grub":           "GRUB_CMDLINE_LINUX=\"rhgb quiet\"\n",
-		"etc/fstab":                  "/dev/mapper/rhel-root / xfs defaults 0 0\n/dev/mapper/rhel-swap none swap defaults 0 0\n",
+		"boot/loader/entries/a.conf":               "title RHEL\noptions $kernelopts\n",
+		"boot/grub2/grubenv":                       "# GRUB Environment Block\nkernelopts=root=/dev/mapper/rhel-root ro rhgb quiet\n" + strings.Repeat("#", 950),
+		"etc/default/grub":                         "GRUB_CMDLINE_LINUX=\"rhgb quiet\"\n",
+		"etc/fstab":                                "/dev/mapper/rhel-root / xfs defaults 0 0\n/dev/mapper/rhel-swap none swap defaults 0 0\n",
 		"etc/udev/rules.d/70-persistent-net.rules": "x",
 	}
 	for p, c := range files {
