@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make demo: the main job on a small sample image the repository builds
-# itself (a Debian-like MBR disk with an ext4 root, from testdata/images).
+# itself (a stock Debian-like MBR disk with an ext4 root, from
+# testdata/images): check it, fix it, convert it, check it again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 vhdprep=${1:-bin/vhdprep}
@@ -14,17 +15,30 @@ if [ ! -f "$work/sample.raw" ]; then
   TMPDIR=$(mktemp -d) bash testdata/images/disk-debian-mbr.sh "$work/sample.raw.tmp"
   mv "$work/sample.raw.tmp" "$work/sample.raw"
 fi
+# Every run starts from the stock sample: fix changes the image it is given.
+cp --sparse=always "$work/sample.raw" "$work/disk.raw"
+img=$work/disk.raw
 
-step "vhdprep info $work/sample.raw"
-"$vhdprep" info "$work/sample.raw"
+step "vhdprep inspect $img"
+"$vhdprep" inspect "$img"
 
-step "vhdprep convert --force $work/sample.raw $work/sample.vhd"
-"$vhdprep" convert --force "$work/sample.raw" "$work/sample.vhd"
+step "vhdprep check $img"
+# A stock image, not yet prepared for Azure: check says what is missing and exits 1.
+"$vhdprep" check "$img" || echo "(check exited $?)"
 
-step "vhdprep info $work/sample.vhd"
-"$vhdprep" info "$work/sample.vhd"
+step "vhdprep fix $img --dry-run"
+"$vhdprep" fix "$img" --dry-run
 
-step "vhdprep check $work/sample.vhd"
-# The sample is a stock image, not yet prepared for Azure: check says what
-# is missing and exits 1.
-"$vhdprep" check "$work/sample.vhd" || echo "(check exited $?: the findings above are what 'vhdprep fix' and 'vhdprep agent inject' are for)"
+step "vhdprep fix $img"
+"$vhdprep" fix "$img"
+
+step "vhdprep convert --force $img $work/disk.vhd"
+"$vhdprep" convert --force "$img" "$work/disk.vhd"
+
+step "vhdprep info $work/disk.vhd"
+"$vhdprep" info "$work/disk.vhd"
+
+step "vhdprep check $work/disk.vhd"
+# What is left needs 'vhdprep agent inject' and 'vhdprep deprovision', and
+# an SSH server in the image.
+"$vhdprep" check "$work/disk.vhd" || echo "(check exited $?)"

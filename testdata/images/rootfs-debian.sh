@@ -44,6 +44,8 @@ CFG
   printf 'kernel/fs/ext4/ext4.ko\n' > "$d/usr/lib/modules/$kver/modules.builtin"
   printf 'kernel/drivers/hv/hv_vmbus.ko:\n' > "$d/usr/lib/modules/$kver/modules.dep"
   printf 'Port 22\nInclude /etc/ssh/sshd_config.d/*.conf\n' > "$d/etc/ssh/sshd_config"
+  mkdir -p "$d/etc/network"
+  printf 'auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet dhcp\n' > "$d/etc/network/interfaces"
   # Enough entries that ext4 indexes /etc as an htree directory.
   mkdir -p "$d/etc/conf.d"
   for i in $(seq 1 320); do echo "setting $i" > "$d/etc/conf.d/item-$i.conf"; done
