@@ -79,6 +79,8 @@ func TestEditParams(t *testing.T) {
 		{"console=tty1 console=ttyS0,9600", "console=tty1 console=ttyS0,9600 rootdelay=300", []string{"console=ttyS0,115200n8", "rootdelay=300"}, nil},
 		{`a="x quiet y" quiet`, `a="x quiet y"`, nil, []string{"quiet"}},
 		{"", "earlyprintk=ttyS0", []string{"earlyprintk=ttyS0"}, nil},
+		{"crashkernel=auto ro", "ro", nil, []string{"crashkernel=auto"}},
+		{"crashkernel=256M ro", "crashkernel=256M ro", nil, []string{"crashkernel=auto"}},
 	} {
 		if got := EditParams(c.in, c.add, c.remove); got != c.want {
 			t.Errorf("EditParams(%q, %v, %v) = %q, want %q", c.in, c.add, c.remove, got, c.want)

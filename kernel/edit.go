@@ -5,8 +5,9 @@ import (
 )
 
 // EditParams changes the parameters in a command-line text, keeping every
-// other byte as it was: params whose key is in remove go (with one run of
-// white space next to them), and add are appended, each unless a param with
+// other byte as it was: params whose key is in remove go (an entry with a
+// value, such as crashkernel=auto, removes only that exact word), each with
+// one run of white space next to it, and add are appended, each unless a param with
 // the same key (and, for console=, the same device) is already there.
 func EditParams(text string, add []string, remove []string) string {
 	out := text
@@ -59,7 +60,8 @@ func removeKey(text, key string) string {
 	}
 }
 
-// findWord finds the first unquoted word whose key (before =) is key.
+// findWord finds the first unquoted word whose key (before =) is key, or
+// that is exactly key when key has a value.
 func findWord(text, key string) (int, int) {
 	quoted := false
 	start := -1
@@ -71,7 +73,7 @@ func findWord(text, key string) (int, int) {
 		if sep {
 			if start >= 0 {
 				w := text[start:i]
-				if k, _, _ := strings.Cut(w, "="); k == key {
+				if k, _, _ := strings.Cut(w, "="); w == key || (!strings.Contains(key, "=") && k == key) {
 					return start, i
 				}
 			}

@@ -3,6 +3,7 @@ package lint
 import (
 	"fmt"
 	"io/fs"
+	"path"
 	"strings"
 
 	"github.com/vhdprep/vhdprep/diskimage"
@@ -150,8 +151,21 @@ func volumeAt(t *Target, mountPath string) (volume.Volume, error) {
 }
 
 // applyTo queues the changes under one mount point and applies them,
-// keeping the permissions of the files they replace.
+// keeping the permissions of the files they replace and making the
+// directories new files need.
 func applyTo(w write.FS, changes []Change, mountPath string, t *Target) error {
+	made := map[string]bool{}
+	for _, c := range changes {
+		if c.Removed || c.Old != nil {
+			continue
+		}
+		for _, dir := range parents(c.Path, mountPath) {
+			if _, err := t.Guest.Root.Lstat(strings.TrimPrefix(dir, "/")); err != nil && !made[dir] {
+				made[dir] = true
+				w.Mkdir(strings.TrimPrefix(dir, strings.TrimSuffix(mountPath, "/")), 0o755, 0, 0)
+			}
+		}
+	}
 	for _, c := range changes {
 		rel := strings.TrimPrefix(c.Path, strings.TrimSuffix(mountPath, "/"))
 		if c.Removed {
@@ -165,4 +179,14 @@ func applyTo(w write.FS, changes []Change, mountPath string, t *Target) error {
 		w.WriteFile(rel, c.New, perm, 0, 0)
 	}
 	return w.Apply()
+}
+
+// parents lists the directories between a mount point and a path, outermost
+// first.
+func parents(p, mountPath string) []string {
+	var out []string
+	for dir := path.Dir(p); dir != "/" && dir != "." && dir != mountPath; dir = path.Dir(dir) {
+		out = append([]string{dir}, out...)
+	}
+	return out
 }

@@ -147,3 +147,46 @@ func TestFixRefusesLogicalVolumes(t *testing.T) {
 		t.Fatalf("apply on an LVM root: %v", err)
 	}
 }
+
+// Every repair: a tree that fails the rule passes after fix, and a second
+// fix changes nothing.
+func TestRepairsMakeTheirRulePassAndAreIdempotent(t *testing.T) {
+	cases := map[string]map[string]string{
+		"KRN001": {"etc/kernel/cmdline": "root=UUID=x ro quiet\n"},
+		"KRN002": {"boot/extlinux/extlinux.conf": "LABEL l\n  APPEND root=UUID=x\n"},
+		"KRN003": {"etc/default/grub": "GRUB_TIMEOUT=1\nGRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\n"},
+		"KRN004": {"etc/default/grub": "GRUB_CMDLINE_LINUX_DEFAULT='quiet splash'\n"},
+		"KRN005": {"boot/loader/entries/e.conf": "title e\noptions root=UUID=x crashkernel=auto ro\n"},
+		"SWP001": {"etc/fstab": "UUID=a / ext4 defaults 0 1\n/swap.img none swap sw 0 0\n"},
+		"NET003": {"etc/udev/rules.d/70-persistent-net.rules": "x"},
+		"SSH002": {"usr/sbin/sshd": "", "etc/ssh/sshd_config": "Include /etc/ssh/sshd_config.d/*.conf\nClientAliveInterval 0\n", "etc/ssh/sshd_config.d/keep": ""},
+		"SEC005": {"etc/sudoers": "Defaults targetpw\nroot ALL=(ALL) ALL\n"},
+		"DRV004": {"etc/modprobe.d/cis.conf": "install udf /bin/true\nblacklist udf\ninstall cramfs /bin/true\n", "boot/vmlinuz-6.1": "", "boot/config-6.1": "CONFIG_UDF_FS=m\n"},
+		"DRV005": {"usr/lib/modprobe.d/x.conf": "blacklist vfat\n", "boot/vmlinuz-6.1": "", "boot/config-6.1": "CONFIG_VFAT_FS=y\n"},
+		"AGT002": {"etc/waagent.conf": "AutoUpdate.Enabled=n\n", "usr/lib/python3/dist-packages/azurelinuxagent/common/version.py": "AGENT_VERSION = '2.2.40'\n"},
+		"AGT005": {"usr/bin/cloud-init": "", "etc/cloud/cloud.cfg": "datasource_list: [NoCloud]\n"},
+	}
+	for id, files := range cases {
+		t.Run(id, func(t *testing.T) {
+			target := tree(t, files)
+			if o := outcome(t, target, id); o.Status != Failed {
+				t.Fatalf("the tree does not fail %s: %+v", id, o)
+			}
+			plan, err := PlanFix(target, Catalog(), nil, []string{id})
+			if err != nil || len(plan.Rules) != 1 || plan.Rules[0].Error != "" || len(plan.Changes) == 0 {
+				t.Fatalf("plan: %v %+v", err, plan.Rules)
+			}
+			if err := plan.Apply(target); err != nil {
+				t.Fatal(err)
+			}
+			fresh, _ := OpenDir(target.Name)
+			if o := outcome(t, fresh, id); o.Status != Passed {
+				t.Fatalf("after fix %s: %+v", id, o)
+			}
+			again, err := PlanFix(fresh, Catalog(), nil, []string{id})
+			if err != nil || len(again.Changes) != 0 {
+				t.Fatalf("second fix changes %+v (%v)", again.Changes, err)
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package lint
 
 import (
+	"bytes"
 	"fmt"
 	"regexp"
 	"sort"
@@ -216,5 +217,115 @@ func repairPersistentNet(t *Target, o *Overlay) error {
 			o.Remove(p)
 		}
 	}
+	return nil
+}
+
+// commentLines comments out, in a file of the overlay, the lines match
+// selects, saying which rule did it.
+func commentLines(o *Overlay, name, rule string, match func(string) bool) error {
+	b, err := o.Read(name)
+	if err != nil {
+		return err
+	}
+	lines := strings.Split(string(b), "\n")
+	for i, l := range lines {
+		if match(l) {
+			lines[i] = "# disabled by vhdprep (" + rule + "): " + l
+		}
+	}
+	o.Write(name, []byte(strings.Join(lines, "\n")))
+	return nil
+}
+
+func repairCrashKernel(t *Target, o *Overlay) error {
+	return repairCmdlines(t, o, nil, []string{"crashkernel=auto"})
+}
+
+func repairClientAlive(t *Target, o *Overlay) error {
+	root, err := t.root()
+	if err != nil {
+		return err
+	}
+	main, err := o.Read("etc/ssh/sshd_config")
+	if err != nil {
+		return err
+	}
+	// sshd takes the first value it reads: a drop-in read before the main
+	// file's settings wins, and leaves the distribution's file untouched.
+	if regexp.MustCompile(`(?mi)^\s*Include\s+/etc/ssh/sshd_config\.d/\*\.conf`).Match(main) {
+		o.Write("etc/ssh/sshd_config.d/05-vhdprep-azure.conf", []byte("# Azure's load balancer drops idle connections after 4 minutes (SSH002).\nClientAliveInterval 180\n"))
+		return nil
+	}
+	locs, _, err := sshdConfig(root)
+	if err != nil {
+		return err
+	}
+	if l, ok := locs["clientaliveinterval"]; ok && l.File == "/etc/ssh/sshd_config" {
+		return o.editLine("etc/ssh/sshd_config", l.Line, func(string) (string, error) { return "ClientAliveInterval 180", nil })
+	}
+	o.Write("etc/ssh/sshd_config", append([]byte("# Azure's load balancer drops idle connections after 4 minutes (SSH002).\nClientAliveInterval 180\n"), main...))
+	return nil
+}
+
+func repairSudoers(t *Target, o *Overlay) error {
+	fs, err := checkSudoers(t)
+	if err != nil {
+		return err
+	}
+	for _, f := range fs {
+		if err := o.editLine(strings.TrimPrefix(f.Location.File, "/"), f.Location.Line, func(l string) (string, error) {
+			return "# disabled by vhdprep (SEC005): " + l, nil
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// repairModule comments out the modprobe.d lines that disable a module; a
+// kernel without the driver is not something fix can change.
+func repairModule(rule, module string) func(*Target, *Overlay) error {
+	return func(t *Target, o *Overlay) error {
+		root, err := t.root()
+		if err != nil {
+			return err
+		}
+		for _, dir := range modprobeDirs {
+			ents, _ := root.ReadDir(dir)
+			for _, e := range ents {
+				name := dir + "/" + e.Name()
+				b, _ := o.Read(name)
+				if !bytes.Contains(b, []byte(module)) {
+					continue
+				}
+				if err := commentLines(o, name, rule, func(l string) bool { return disablesModule(l, module) }); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+}
+
+func repairAutoUpdate(t *Target, o *Overlay) error {
+	root, err := t.root()
+	if err != nil {
+		return err
+	}
+	_, lines, err := waagentConf(root)
+	if err != nil {
+		return err
+	}
+	if n, ok := lines["AutoUpdate.Enabled"]; ok {
+		return o.editLine("etc/waagent.conf", n, func(string) (string, error) { return "AutoUpdate.Enabled=y", nil })
+	}
+	b, _ := o.Read("etc/waagent.conf")
+	o.Write("etc/waagent.conf", append(b, []byte("AutoUpdate.Enabled=y\n")...))
+	return nil
+}
+
+func repairCloudInitAzure(t *Target, o *Overlay) error {
+	// cloud.cfg.d files are read in name order and the last wins.
+	o.Write("etc/cloud/cloud.cfg.d/99-vhdprep-azure.cfg", []byte("# Added by vhdprep (AGT005): provision from Azure.\ndatasource_list: [ Azure ]\n"))
 	return nil
 }

@@ -259,14 +259,21 @@ func moduleDisabled(root rootfs.FS, module string) (Location, bool) {
 			p := dir + "/" + e.Name()
 			b, _ := readFile(root, p)
 			for i, line := range strings.Split(string(b), "\n") {
-				f := strings.Fields(line)
-				if len(f) >= 2 && f[1] == module && (f[0] == "blacklist" || (f[0] == "install" && len(f) >= 3 && (strings.HasSuffix(f[2], "/true") || strings.HasSuffix(f[2], "/false")))) {
+				if disablesModule(line, module) {
 					return Location{File: "/" + p, Line: i + 1}, true
 				}
 			}
 		}
 	}
 	return Location{}, false
+}
+
+// disablesModule tells whether a modprobe.d line stops module from loading:
+// "blacklist m", or "install m /bin/true" (or /bin/false).
+func disablesModule(line, module string) bool {
+	f := strings.Fields(line)
+	return len(f) >= 2 && f[1] == module && (f[0] == "blacklist" ||
+		(f[0] == "install" && len(f) >= 3 && (strings.HasSuffix(f[2], "/true") || strings.HasSuffix(f[2], "/false"))))
 }
 
 // kernelHas tells whether a kernel has a filesystem driver built in or as a

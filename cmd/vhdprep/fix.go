@@ -22,9 +22,12 @@ through e2fsprogs' debugfs, checked with e2fsck and read back; on any failure th
 is restored to its previous bytes. --dry-run shows every change as a unified diff and
 changes nothing. Fix ends by running check on the result.
 
-Repairs today: the kernel command line in every place it lives (KRN001-KRN004), swap in
-fstab (SWP001), persistent network rules (NET003). Images: raw and fixed VHD with ext2/3/4
-filesystems on partitions; anything else: fix --root on the mounted tree.`,
+Repairs today: the kernel command line in every place it lives (KRN001-KRN005), swap in
+fstab (SWP001), persistent network rules (NET003), sshd's ClientAliveInterval (SSH002),
+sudoers targetpw (SEC005), modprobe.d lines disabling udf or vfat (DRV004, DRV005),
+WALinuxAgent auto-update (AGT002), cloud-init's Azure datasource (AGT005). Images: raw and
+fixed VHD with ext2/3/4 filesystems on partitions; anything else: fix --root on the
+mounted tree.`,
 		Example: `  vhdprep fix disk.vhd --dry-run
   vhdprep fix disk.vhd
   vhdprep fix disk.vhd --only KRN001,KRN004,SWP001
