@@ -6,13 +6,14 @@ package qcow2
 
 import (
 	"bytes"
-	"compress/flate"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
 
+	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/vhdprep/vhdprep/raw"
@@ -20,24 +21,34 @@ import (
 
 // Header layout and flags.
 const (
-	magic           = "QFI\xfb"
-	v2HeaderLen     = 72
-	v3MinHeaderLen  = 104
-	minClusterBits  = 9
-	maxClusterBits  = 21
-	maxVirtualSize  = 64 << 40 // above any disk Azure takes; keeps arithmetic safe
-	offsetMask      = 0x00fffffffffffe00
-	l2Compressed    = 1 << 62
-	l2ZeroFlag      = 1 << 0
+	magic          = "QFI\xfb"
+	v2HeaderLen    = 72
+	v3MinHeaderLen = 104
+	minClusterBits = 9
+	maxClusterBits = 21
+	maxBackingName = 1023
+	// maxVirtualSize is above any disk Azure takes and keeps the offset
+	// arithmetic far from overflow.
+	maxVirtualSize = 64 << 40
+
+	offsetMask   = 0x00fffffffffffe00 // host offset in L1 and standard L2 entries
+	l2Compressed = 1 << 62
+	l2ZeroFlag   = 1 << 0 // version 3 only
+	sectorSize   = 512    // unit of compressed cluster lengths
+
 	incompatDirty   = 1 << 0
 	incompatCorrupt = 1 << 1
 	incompatExtData = 1 << 2
 	incompatCompr   = 1 << 3
 	incompatExtL2   = 1 << 4
-	compressZlib    = 0
-	compressZstd    = 1
-	// maxCacheBytes bounds the L2 tables kept in memory.
-	maxCacheBytes = 8 << 20
+
+	compressZlib = 0
+	compressZstd = 1
+
+	// The caches hold a few MiB each, and always at least one table or
+	// cluster, whatever the cluster size.
+	l2CacheBytes      = 4 << 20
+	clusterCacheBytes = 4 << 20
 )
 
 // Errors.
@@ -56,55 +67,58 @@ type Image struct {
 	version     int
 	clusterBits uint
 	clusterSize int64
-	l2Entries   int64
+	l2Entries   int64 // entries per L2 table
 	size        int64
 	compression int
-	l1          []uint64
+	l1          []uint64 // only the entries the virtual size needs
 
-	mu      sync.Mutex
-	l2Cache map[uint64][]uint64 // by host offset of the table
-	l2Order []uint64            // insertion order, for eviction
-	// The last cluster decompressed: small reads (a filesystem's 4 KiB
-	// blocks) would otherwise decompress the same cluster again and again.
-	lastOffset int64
-	lastData   []byte
+	l2s      *cache    // L2 tables, by host offset
+	clusters *cache    // decompressed clusters, by host offset
+	decoders sync.Pool // *decoder, reused: making one costs more than a cluster
 }
 
-// Open reads the header and L1 table of a qcow2 image.
+// Open reads the header and L1 table of a qcow2 image of fileSize bytes.
 func Open(r io.ReaderAt, fileSize int64) (*Image, error) {
 	h := make([]byte, v3MinHeaderLen+8)
 	n, err := r.ReadAt(h, 0)
-	if n < v2HeaderLen {
-		if err == nil || err == io.EOF {
-			err = fmt.Errorf("%w: the file is too short for a header", ErrCorrupt)
+	if n < len(magic) || string(h[:len(magic)]) != magic {
+		if err != nil && err != io.EOF {
+			return nil, err
 		}
-		return nil, err
+		return nil, ErrNotQcow2
+	}
+	if n < v2HeaderLen {
+		return nil, fmt.Errorf("%w: the file ends inside the header (%d bytes)", ErrCorrupt, n)
 	}
 	h = h[:n]
 	be := binary.BigEndian
-	if string(h[:4]) != magic {
-		return nil, ErrNotQcow2
+	im := &Image{
+		r:        r,
+		fileSize: fileSize,
+		version:  int(be.Uint32(h[4:])),
+		l2s:      newCache(l2CacheBytes),
+		clusters: newCache(clusterCacheBytes),
 	}
-	im := &Image{r: r, fileSize: fileSize, version: int(be.Uint32(h[4:])), l2Cache: map[uint64][]uint64{}}
 	if im.version != 2 && im.version != 3 {
-		return nil, fmt.Errorf("%w: version %d", ErrUnsupported, im.version)
+		return nil, fmt.Errorf("%w: version %d (only 2 and 3 exist)", ErrUnsupported, im.version)
 	}
 	if off := be.Uint64(h[8:]); off != 0 {
-		return nil, fmt.Errorf("%w (%s); flatten it first: qemu-img convert -O qcow2 image.qcow2 flat.qcow2", ErrBackingFile, backingName(r, off, be.Uint32(h[16:]), fileSize))
+		return nil, fmt.Errorf("%w (%s); flatten it into a standalone image first: qemu-img convert -O qcow2 in.qcow2 out.qcow2",
+			ErrBackingFile, backingName(r, off, be.Uint32(h[16:]), fileSize))
 	}
 	im.clusterBits = uint(be.Uint32(h[20:]))
 	if im.clusterBits < minClusterBits || im.clusterBits > maxClusterBits {
-		return nil, fmt.Errorf("%w: cluster bits %d", ErrCorrupt, im.clusterBits)
+		return nil, fmt.Errorf("%w: cluster bits %d, outside %d..%d", ErrCorrupt, im.clusterBits, minClusterBits, maxClusterBits)
 	}
 	im.clusterSize = 1 << im.clusterBits
 	im.l2Entries = im.clusterSize / 8
 	size := be.Uint64(h[24:])
 	if size > maxVirtualSize {
-		return nil, fmt.Errorf("%w: virtual size %d", ErrCorrupt, size)
+		return nil, fmt.Errorf("%w: virtual size %d is above %d", ErrCorrupt, size, int64(maxVirtualSize))
 	}
 	im.size = int64(size)
 	if crypt := be.Uint32(h[32:]); crypt != 0 {
-		return nil, fmt.Errorf("%w: encrypted (method %d); decrypt it first: qemu-img convert --object secret,... -O qcow2", ErrUnsupported, crypt)
+		return nil, fmt.Errorf("%w: encrypted (method %d); decrypt it first: qemu-img convert --object secret,id=s,file=KEYFILE --image-opts encrypt.key-secret=s,file.filename=in.qcow2 -O qcow2 out.qcow2", ErrUnsupported, crypt)
 	}
 	if im.version == 3 {
 		if err := im.readV3Header(h); err != nil {
@@ -120,40 +134,49 @@ func Open(r io.ReaderAt, fileSize int64) (*Image, error) {
 func (im *Image) readV3Header(h []byte) error {
 	be := binary.BigEndian
 	if len(h) < v3MinHeaderLen {
-		return fmt.Errorf("%w: version 3 header too short", ErrCorrupt)
+		return fmt.Errorf("%w: the file ends inside the version 3 header", ErrCorrupt)
 	}
 	incompat := be.Uint64(h[72:])
 	switch {
 	case incompat&incompatCorrupt != 0:
-		return fmt.Errorf("%w: qemu marked the image corrupt; repair it first: qemu-img check -r all", ErrCorrupt)
+		return fmt.Errorf("%w: qemu marked it corrupt; repair it first: qemu-img check -r all in.qcow2", ErrCorrupt)
 	case incompat&incompatExtData != 0:
-		return fmt.Errorf("%w: external data file", ErrUnsupported)
+		return fmt.Errorf("%w: the data is in an external file; make a standalone image: qemu-img convert -O qcow2 in.qcow2 out.qcow2", ErrUnsupported)
 	case incompat&incompatExtL2 != 0:
-		return fmt.Errorf("%w: extended L2 entries (subclusters); rewrite it: qemu-img convert -O qcow2 in.qcow2 out.qcow2", ErrUnsupported)
+		return fmt.Errorf("%w: extended L2 entries (subclusters); rewrite it without: qemu-img convert -O qcow2 in.qcow2 out.qcow2", ErrUnsupported)
 	case incompat&^(incompatDirty|incompatCompr) != 0:
-		return fmt.Errorf("%w: incompatible feature bits %#x", ErrUnsupported, incompat)
+		return fmt.Errorf("%w: incompatible feature bits %#x", ErrUnsupported, incompat&^(incompatDirty|incompatCompr))
 	}
 	headerLen := be.Uint32(h[100:])
+	if headerLen < v3MinHeaderLen {
+		return fmt.Errorf("%w: version 3 header length %d is below %d", ErrCorrupt, headerLen, v3MinHeaderLen)
+	}
+	// The compression type byte exists only when the feature bit says so;
+	// without it the clusters are zlib.
 	if incompat&incompatCompr != 0 {
 		if headerLen <= v3MinHeaderLen || len(h) <= v3MinHeaderLen {
-			return fmt.Errorf("%w: compression type flagged but missing", ErrCorrupt)
+			return fmt.Errorf("%w: the compression type feature is set but the header has no compression type", ErrCorrupt)
 		}
-		im.compression = int(h[104])
+		im.compression = int(h[v3MinHeaderLen])
 	}
 	if im.compression != compressZlib && im.compression != compressZstd {
-		return fmt.Errorf("%w: compression type %d", ErrUnsupported, im.compression)
+		return fmt.Errorf("%w: compression type %d (zlib 0 and zstd 1 are known)", ErrUnsupported, im.compression)
 	}
 	return nil
 }
 
+// readL1 reads the L1 entries the virtual size needs. The table must fit the
+// file, which bounds the allocation by the file's real size.
 func (im *Image) readL1(entries int64, offset uint64) error {
-	needed := (im.size + im.clusterSize*im.l2Entries - 1) / (im.clusterSize * im.l2Entries)
+	perEntry := im.clusterSize * im.l2Entries
+	needed := (im.size + perEntry - 1) / perEntry
 	if entries < needed || entries*8 > im.fileSize || offset > uint64(im.fileSize-entries*8) {
-		return fmt.Errorf("%w: L1 table of %d entries at %d does not fit the image", ErrCorrupt, entries, offset)
+		return fmt.Errorf("%w: L1 table of %d entries at offset %d does not fit a %d-byte file holding %d bytes of disk",
+			ErrCorrupt, entries, offset, im.fileSize, im.size)
 	}
 	b := make([]byte, needed*8)
 	if _, err := im.r.ReadAt(b, int64(offset)); err != nil {
-		return fmt.Errorf("reading the L1 table: %w", err)
+		return fmt.Errorf("reading the qcow2 L1 table at offset %d: %w", offset, err)
 	}
 	im.l1 = make([]uint64, needed)
 	for i := range im.l1 {
@@ -162,13 +185,14 @@ func (im *Image) readL1(entries int64, offset uint64) error {
 	return nil
 }
 
+// backingName reads the backing file's name for the error that refuses it.
 func backingName(r io.ReaderAt, off uint64, n uint32, fileSize int64) string {
-	if n == 0 || n > 1023 || off >= uint64(fileSize) {
-		return "unreadable name"
+	if n == 0 || n > maxBackingName || off >= uint64(fileSize) {
+		return "name unreadable"
 	}
 	b := make([]byte, n)
-	if _, err := r.ReadAt(b, int64(off)); err != nil && err != io.EOF {
-		return "unreadable name"
+	if m, err := r.ReadAt(b, int64(off)); m < len(b) && err != nil {
+		return "name unreadable"
 	}
 	return fmt.Sprintf("%q", bytes.TrimRight(b, "\x00"))
 }
@@ -182,7 +206,7 @@ func (im *Image) Size() int64 { return im.size }
 // cluster is what one L2 entry says of a guest cluster.
 type cluster struct {
 	kind   clusterKind
-	offset int64 // host offset of the data (or compressed data)
+	offset int64 // host offset of the data or of the compressed data
 	length int64 // compressed length
 }
 
@@ -195,74 +219,68 @@ const (
 	compressed
 )
 
-// lookup finds where guest cluster index vc lives.
+// lookup finds where guest cluster vc lives.
 func (im *Image) lookup(vc int64) (cluster, error) {
-	l1e := im.l1[vc/im.l2Entries] & offsetMask
-	if l1e == 0 {
-		return cluster{}, nil
-	}
-	l2, err := im.l2Table(l1e)
-	if err != nil {
+	t, err := im.l2Table(im.l1[vc/im.l2Entries])
+	if err != nil || t == nil {
 		return cluster{}, err
 	}
-	e := l2[vc%im.l2Entries]
+	return im.decode(binary.BigEndian.Uint64(t[8*(vc%im.l2Entries):]))
+}
+
+// decode interprets an L2 entry.
+func (im *Image) decode(e uint64) (cluster, error) {
 	if e&l2Compressed != 0 {
+		// The descriptor holds the offset in its low x bits and, above
+		// them, the number of 512-byte sectors after the first that the
+		// compressed data touches.
 		x := 62 - (im.clusterBits - 8)
 		off := int64(e & (1<<x - 1))
-		sectors := int64((e >> x) & (1<<(62-x) - 1))
-		length := (sectors+1)*512 - off%512
-		if off+length > im.fileSize {
-			length = im.fileSize - off // the last cluster's sector count may overshoot the file
+		sectors := int64(e>>x&(1<<(62-x)-1)) + 1
+		length := sectors*sectorSize - off%sectorSize
+		if off >= im.fileSize {
+			return cluster{}, fmt.Errorf("%w: a compressed cluster at offset %d is past the end of the %d-byte file", ErrCorrupt, off, im.fileSize)
 		}
-		if off >= im.fileSize || length <= 0 {
-			return cluster{}, fmt.Errorf("%w: compressed cluster at %d is past the end", ErrCorrupt, off)
-		}
-		return cluster{kind: compressed, offset: off, length: length}, nil
+		// The last cluster's sector count may reach past the file's end.
+		return cluster{kind: compressed, offset: off, length: min(length, im.fileSize-off)}, nil
 	}
 	if im.version == 3 && e&l2ZeroFlag != 0 {
 		return cluster{kind: zero}, nil
 	}
 	off := int64(e & offsetMask)
-	if off == 0 {
+	switch {
+	case off == 0:
 		return cluster{}, nil
-	}
-	if off%im.clusterSize != 0 || off+im.clusterSize > im.fileSize+im.clusterSize {
-		return cluster{}, fmt.Errorf("%w: data cluster at %d", ErrCorrupt, off)
+	case off%im.clusterSize != 0 || off >= im.fileSize:
+		return cluster{}, fmt.Errorf("%w: a data cluster at offset %d is unaligned or past the end of the %d-byte file", ErrCorrupt, off, im.fileSize)
 	}
 	return cluster{kind: data, offset: off}, nil
 }
 
-// l2Table returns the L2 table at a host offset, from the cache or the file.
-func (im *Image) l2Table(off uint64) ([]uint64, error) {
-	im.mu.Lock()
-	defer im.mu.Unlock()
-	if t, ok := im.l2Cache[off]; ok {
+// l2Table returns the L2 table an L1 entry points to, nil for none.
+func (im *Image) l2Table(l1e uint64) ([]byte, error) {
+	off := int64(l1e & offsetMask)
+	if off == 0 {
+		return nil, nil
+	}
+	if t, ok := im.l2s.get(off); ok {
 		return t, nil
 	}
-	if off%uint64(im.clusterSize) != 0 || int64(off) > im.fileSize-im.clusterSize {
-		return nil, fmt.Errorf("%w: L2 table at %d", ErrCorrupt, off)
+	if off%im.clusterSize != 0 || off > im.fileSize-im.clusterSize {
+		return nil, fmt.Errorf("%w: an L2 table at offset %d is unaligned or past the end of the %d-byte file", ErrCorrupt, off, im.fileSize)
 	}
-	b := make([]byte, im.clusterSize)
-	if _, err := im.r.ReadAt(b, int64(off)); err != nil {
-		return nil, fmt.Errorf("reading an L2 table: %w", err)
+	t := make([]byte, im.clusterSize)
+	if _, err := im.r.ReadAt(t, off); err != nil {
+		return nil, fmt.Errorf("reading a qcow2 L2 table at offset %d: %w", off, err)
 	}
-	t := make([]uint64, im.l2Entries)
-	for i := range t {
-		t[i] = binary.BigEndian.Uint64(b[8*i:])
-	}
-	for int64(len(im.l2Order)+1)*im.clusterSize > maxCacheBytes && len(im.l2Order) > 0 {
-		delete(im.l2Cache, im.l2Order[0])
-		im.l2Order = im.l2Order[1:]
-	}
-	im.l2Cache[off] = t
-	im.l2Order = append(im.l2Order, off)
+	im.l2s.put(off, t)
 	return t, nil
 }
 
 // ReadAt reads guest bytes.
 func (im *Image) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
-		return 0, fmt.Errorf("qcow2: negative offset")
+		return 0, fmt.Errorf("qcow2: read at negative offset %d", off)
 	}
 	if off >= im.size {
 		return 0, io.EOF
@@ -271,38 +289,94 @@ func (im *Image) ReadAt(p []byte, off int64) (int, error) {
 	if rest := im.size - off; int64(len(p)) > rest {
 		p, eof = p[:rest], io.EOF
 	}
+	im.prefetch(off, off+int64(len(p)))
 	for n := 0; n < len(p); {
 		pos := off + int64(n)
-		within := pos % im.clusterSize
-		chunk := p[n:min(len(p), n+int(im.clusterSize-within))]
-		c, err := im.lookup(pos / im.clusterSize)
-		if err == nil {
-			err = im.readCluster(chunk, c, within)
-		}
+		vc, within := pos/im.clusterSize, pos%im.clusterSize
+		c, err := im.lookup(vc)
 		if err != nil {
 			return n, err
 		}
-		n += len(chunk)
+		span := min(int64(len(p)-n), im.clusterSize-within)
+		if c.kind == data {
+			span += im.contiguous(vc+1, c.offset+im.clusterSize, int64(len(p)-n)-span)
+		}
+		if err := im.readCluster(p[n:n+int(span)], c, within); err != nil {
+			return n, err
+		}
+		n += int(span)
 	}
 	return len(p), eof
 }
 
+// contiguous is how many of the up to limit bytes from guest cluster vc on
+// are data stored at host offset next and after, so that one read of the
+// file serves them all.
+func (im *Image) contiguous(vc, next, limit int64) int64 {
+	var n int64
+	for n < limit {
+		c, err := im.lookup(vc)
+		if err != nil || c.kind != data || c.offset != next {
+			break // an error shows when ReadAt reaches that cluster
+		}
+		n += min(limit-n, im.clusterSize)
+		vc, next = vc+1, next+im.clusterSize
+	}
+	return n
+}
+
+// prefetch decompresses the compressed clusters of guest bytes [off, end)
+// side by side into the cache, so that a large read uses every core: one
+// core inflates zlib at under half the speed of a disk. Errors are left for
+// ReadAt to meet and report.
+func (im *Image) prefetch(off, end int64) {
+	first, last := off/im.clusterSize, (end-1)/im.clusterSize
+	// No more than the cache holds, or the first would be gone before use.
+	last = min(last, first+int64(clusterCacheBytes/im.clusterSize)-1)
+	var todo []cluster
+	for vc := first; vc <= last; vc++ {
+		if c, err := im.lookup(vc); err == nil && c.kind == compressed {
+			todo = append(todo, c)
+		}
+	}
+	if len(todo) < 2 {
+		return
+	}
+	work := make(chan cluster)
+	var wg sync.WaitGroup
+	for range min(len(todo), runtime.GOMAXPROCS(0)) {
+		wg.Go(func() {
+			for c := range work {
+				im.inflate(c)
+			}
+		})
+	}
+	for _, c := range todo {
+		work <- c
+	}
+	close(work)
+	wg.Wait()
+}
+
+// readCluster fills p from cluster c (or from data clusters stored after
+// it), starting within bytes into it.
 func (im *Image) readCluster(p []byte, c cluster, within int64) error {
 	switch c.kind {
 	case data:
-		_, err := im.r.ReadAt(p, c.offset+within)
-		if err == io.EOF {
+		start := c.offset + within
+		m, err := im.r.ReadAt(p, start)
+		if err == io.EOF && start+int64(m) >= im.fileSize {
 			// qemu does not always extend the file to the end of the
-			// last cluster: what is missing reads as zeros.
-			avail := max(0, im.fileSize-(c.offset+within))
-			if avail < int64(len(p)) {
-				clear(p[avail:])
-				return nil
-			}
+			// last cluster: the missing part reads as zeros.
+			clear(p[m:])
+			return nil
 		}
-		return err
+		if err != nil {
+			return fmt.Errorf("reading a qcow2 data cluster at offset %d: %w", start, err)
+		}
+		return nil
 	case compressed:
-		buf, err := im.cachedInflate(c)
+		buf, err := im.inflate(c)
 		if err != nil {
 			return err
 		}
@@ -313,47 +387,70 @@ func (im *Image) readCluster(p []byte, c cluster, within int64) error {
 	return nil
 }
 
-func (im *Image) cachedInflate(c cluster) ([]byte, error) {
-	im.mu.Lock()
-	if im.lastData != nil && im.lastOffset == c.offset {
-		defer im.mu.Unlock()
-		return im.lastData, nil
+// decoder is a reusable decompressor for the image's compression type.
+type decoder struct {
+	src  bytes.Reader
+	zlib io.ReadCloser // also a flate.Resetter
+	zstd *zstd.Decoder
+}
+
+func (im *Image) newDecoder() (*decoder, error) {
+	d := &decoder{}
+	if im.compression == compressZlib {
+		d.zlib = flate.NewReader(&d.src)
+		return d, nil
 	}
-	im.mu.Unlock()
-	buf, err := im.inflate(c)
+	// Never more memory than a few clusters, whatever the frame claims.
+	z, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(uint64(max(4*im.clusterSize, 1<<20))))
 	if err != nil {
 		return nil, err
 	}
-	im.mu.Lock()
-	im.lastOffset, im.lastData = c.offset, buf
-	im.mu.Unlock()
-	return buf, nil
+	d.zstd = z
+	return d, nil
 }
 
-// inflate decompresses one cluster, never producing more than a cluster.
+// inflate returns the decompressed cluster c, from the cache or the file.
+// It never produces more than one cluster.
 func (im *Image) inflate(c cluster) ([]byte, error) {
-	comp := make([]byte, c.length)
-	if n, err := im.r.ReadAt(comp, c.offset); err != nil && !(err == io.EOF && n > 0) {
-		return nil, fmt.Errorf("reading a compressed cluster: %w", err)
+	if buf, ok := im.clusters.get(c.offset); ok {
+		return buf, nil
 	}
-	out := make([]byte, im.clusterSize)
-	var rd io.Reader
-	switch im.compression {
-	case compressZlib:
-		rd = flate.NewReader(bytes.NewReader(comp)) // raw deflate, as qemu writes it
-	case compressZstd:
-		// The sectors holding a cluster end in padding after the frame,
-		// so decode as a stream and stop at one cluster, as qemu does.
-		dec, err := zstd.NewReader(bytes.NewReader(comp), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(uint64(4*im.clusterSize)))
-		if err != nil {
+	d, _ := im.decoders.Get().(*decoder)
+	if d == nil {
+		var err error
+		if d, err = im.newDecoder(); err != nil {
 			return nil, err
 		}
-		defer dec.Close()
-		rd = dec
 	}
+	defer im.decoders.Put(d)
+	comp := make([]byte, c.length)
+	if m, err := im.r.ReadAt(comp, c.offset); m < len(comp) {
+		if err == nil || err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("reading a qcow2 compressed cluster at offset %d: %w", c.offset, err)
+	}
+	d.src.Reset(comp)
+	var rd io.Reader
+	if d.zstd != nil {
+		// The sectors holding a cluster end in padding after the frame:
+		// decode as a stream and stop at one cluster, as qemu does.
+		if err := d.zstd.Reset(&d.src); err != nil {
+			return nil, err
+		}
+		rd = d.zstd
+	} else {
+		// qemu writes raw deflate, without a zlib header.
+		if err := d.zlib.(flate.Resetter).Reset(&d.src, nil); err != nil {
+			return nil, err
+		}
+		rd = d.zlib
+	}
+	out := make([]byte, im.clusterSize)
 	if _, err := io.ReadFull(rd, out); err != nil {
-		return nil, fmt.Errorf("%w: compressed cluster at %d: %v", ErrCorrupt, c.offset, err)
+		return nil, fmt.Errorf("%w: the compressed cluster at offset %d does not decompress: %v", ErrCorrupt, c.offset, err)
 	}
+	im.clusters.put(c.offset, out)
 	return out, nil
 }
 
@@ -362,26 +459,35 @@ func (im *Image) inflate(c cluster) ([]byte, error) {
 func (im *Image) Extents() ([]raw.Extent, error) {
 	var exts []raw.Extent
 	clusters := (im.size + im.clusterSize - 1) / im.clusterSize
-	for l1i, l1e := range im.l1 {
-		if l1e&offsetMask == 0 {
+	// An L2 table used twice would make this walk cost more than the file
+	// holds; qemu never shares one within an L1 table.
+	seen := make(map[uint64]bool)
+	for i, l1e := range im.l1 {
+		t, err := im.l2Table(l1e)
+		if err != nil {
+			return nil, err
+		}
+		if t == nil {
 			continue
 		}
-		for j := int64(0); j < im.l2Entries; j++ {
-			vc := int64(l1i)*im.l2Entries + j
-			if vc >= clusters {
-				break
-			}
-			c, err := im.lookup(vc)
+		if seen[l1e&offsetMask] {
+			return nil, fmt.Errorf("%w: the L2 table at offset %d is used twice", ErrCorrupt, l1e&offsetMask)
+		}
+		seen[l1e&offsetMask] = true
+		first := int64(i) * im.l2Entries
+		for j := range min(im.l2Entries, clusters-first) {
+			c, err := im.decode(binary.BigEndian.Uint64(t[8*j:]))
 			if err != nil {
 				return nil, err
 			}
 			if c.kind != data && c.kind != compressed {
 				continue
 			}
-			if n := len(exts); n > 0 && exts[n-1].End() == vc*im.clusterSize {
+			off := (first + j) * im.clusterSize
+			if n := len(exts); n > 0 && exts[n-1].End() == off {
 				exts[n-1].Length += im.clusterSize
 			} else {
-				exts = append(exts, raw.Extent{Offset: vc * im.clusterSize, Length: im.clusterSize})
+				exts = append(exts, raw.Extent{Offset: off, Length: im.clusterSize})
 			}
 		}
 	}

@@ -31,7 +31,7 @@ func source(t *testing.T, size int64) (string, []byte) {
 	return path, data
 }
 
-func qemu(t *testing.T, tool string, args ...string) {
+func qemu(t testing.TB, tool string, args ...string) {
 	t.Helper()
 	testimage.RequireTools(t, tool)
 	if out, err := exec.Command(tool, args...).CombinedOutput(); err != nil {
@@ -39,7 +39,7 @@ func qemu(t *testing.T, tool string, args ...string) {
 	}
 }
 
-func open(t *testing.T, path string) *Image {
+func open(t testing.TB, path string) *Image {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
