@@ -241,8 +241,8 @@ logical_volumes { l { segment1 { start_extent = 0 type = "striped" ` + seg + ` }
 
 // A metadata area LVM was told to ignore is skipped, not parsed.
 func TestIgnoredMetadataArea(t *testing.T) {
-	img := compactPV(pvImage(t))
-	mda := img[4096:4608]
+	img := compactPV(pvImage(t), nil)
+	mda := img[compactMDA : compactMDA+512]
 	binary.LittleEndian.PutUint32(mda[40+20:], rawLocnIgnored)
 	binary.LittleEndian.PutUint32(mda[0:], crc(mda[4:]))
 	pv, err := ReadPV(bytes.NewReader(img), int64(len(img)))
@@ -279,26 +279,69 @@ func readEnds(r io.ReaderAt, size int64) {
 	r.ReadAt(buf, max(0, size-1000))
 }
 
-// compactPV cuts a PV image to its first 8 KiB, shrinking the metadata
-// area to fit, so a fuzz seed reaches the text parser and the LV mapping.
-func compactPV(img []byte) []byte {
-	b := append([]byte{}, img[:8192]...)
+// compactMDA is where compactPV puts the metadata area.
+const compactMDA = 512
+
+// compactPV rewrites a PV as its label (moved to sector 0), its metadata
+// area right after, shrunk to hold just the text, and no data: a fuzz seed
+// small enough for the fuzzer's minimizer. A nil text keeps the PV's own.
+func compactPV(img, text []byte) []byte {
 	le := binary.LittleEndian
-	label, mda := b[512:1024], b[4096:4608]
-	le.PutUint64(label[32+80:], 4096) // the metadata area's size
-	le.PutUint32(label[16:], crc(label[20:]))
-	le.PutUint64(mda[32:], 4096)
-	le.PutUint32(mda[0:], crc(mda[4:]))
+	if text == nil {
+		text = img[4096+512:][:le.Uint64(img[4096+48:])]
+	}
+	b := make([]byte, compactMDA+512+len(text))
+	label, mda := b[:512], b[compactMDA:compactMDA+512]
+	copy(label, img[512:1024])
+	copy(mda, img[4096:4608])
+	copy(b[compactMDA+512:], text)
+	le.PutUint64(label[8:], 0)              // the label's own sector
+	le.PutUint64(label[32+72:], compactMDA) // the metadata area's place and size
+	le.PutUint64(label[32+80:], uint64(len(b)-compactMDA))
+	le.PutUint64(mda[24:], compactMDA)
+	le.PutUint64(mda[32:], uint64(len(b)-compactMDA))
+	le.PutUint64(mda[48:], uint64(len(text)))
+	fixCRCs(b)
 	return b
 }
 
-func FuzzReadPV(f *testing.F) {
-	seed := compactPV(pvImage(f))
-	if pv, err := ReadPV(bytes.NewReader(seed), int64(len(seed))); err != nil || pv.VG == nil {
-		f.Fatalf("the compact seed does not read: %v", err)
+// fixCRCs recomputes the checksums of a compact PV (whatever its fields
+// now say), so the fuzzer can explore past them.
+func fixCRCs(b []byte) {
+	if len(b) < compactMDA+512 {
+		return
 	}
-	f.Add(seed)
-	f.Fuzz(func(t *testing.T, b []byte) {
+	le := binary.LittleEndian
+	label, mda := b[:512], b[compactMDA:compactMDA+512]
+	if off, n := le.Uint64(mda[40:]), le.Uint64(mda[48:]); off < uint64(len(b)-compactMDA) && n <= uint64(len(b)-compactMDA)-off {
+		le.PutUint32(mda[56:], crc(b[compactMDA+off:][:n]))
+	}
+	le.PutUint32(mda[0:], crc(mda[4:]))
+	le.PutUint32(label[16:], crc(label[20:]))
+}
+
+func FuzzReadPV(f *testing.F) {
+	img := pvImage(f)
+	pv, err := ReadPV(bytes.NewReader(img), int64(len(img)))
+	if err != nil {
+		f.Fatal(err)
+	}
+	// A VG whose one-sector extents lie inside the seed itself, so that
+	// opened LVs read real bytes.
+	small := fmt.Sprintf(`vg { id = "v" seqno = 1 extent_size = 1
+physical_volumes { pv0 { id = "%s" pe_start = 0 pe_count = 3 } }
+logical_volumes { lv { segment1 { start_extent = 0 extent_count = 2 type = "striped" stripe_count = 1 stripes = [ "pv0", 1 ] } } } }`, pv.UUID)
+	for _, seed := range [][]byte{compactPV(img, nil), compactPV(img, []byte(small))} {
+		if pv, err := ReadPV(bytes.NewReader(seed), int64(len(seed))); err != nil || pv.VG == nil {
+			f.Fatalf("a compact seed does not read: %v", err)
+		}
+		f.Add(false, seed)
+		f.Add(true, seed)
+	}
+	f.Fuzz(func(t *testing.T, fix bool, b []byte) {
+		if fix {
+			fixCRCs(b)
+		}
 		pv, err := ReadPV(bytes.NewReader(b), int64(len(b)))
 		if err != nil || pv.VG == nil {
 			return
