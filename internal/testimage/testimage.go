@@ -4,14 +4,16 @@
 //
 // A recipe is testdata/images/NAME.sh, run as `bash NAME.sh OUT` with the
 // repository root as working directory; it writes the image to OUT. A line
-// `# tools: a b c` names the programs it needs. testdata/images/lib.sh, if
-// present, is part of every recipe's cache key, so recipes may source it.
+// `# tools: a b c` names the programs it needs. Every file under
+// testdata/images is part of every recipe's cache key, since recipes
+// source shared scripts and run generators kept there.
 package testimage
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,8 +32,10 @@ func Path(t testing.TB, name string) string {
 		t.Fatalf("testimage: no recipe %s: %v", recipe, err)
 	}
 	RequireTools(t, toolsOf(script)...)
-	lib, _ := os.ReadFile(filepath.Join(root, "testdata", "images", "lib.sh"))
-	sum := sha256.Sum256(append(script, lib...))
+	sum, err := recipesHash(filepath.Join(root, "testdata", "images"), name)
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := filepath.Join(root, ".cache", "testimages")
 	out := filepath.Join(dir, name+"-"+hex.EncodeToString(sum[:6])+".img")
 	if _, err := os.Stat(out); err == nil {
@@ -111,6 +115,28 @@ func RepoRoot(t testing.TB) string {
 		}
 		dir = parent
 	}
+}
+
+// recipesHash hashes the recipe's name and every file of the recipes
+// folder, so a change to anything a recipe uses rebuilds its image.
+func recipesHash(dir, name string) ([sha256.Size]byte, error) {
+	h := sha256.New()
+	h.Write([]byte(name))
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s %d\n", p[len(dir):], len(b))
+		h.Write(b)
+		return nil
+	})
+	var sum [sha256.Size]byte
+	copy(sum[:], h.Sum(nil))
+	return sum, err
 }
 
 func toolsOf(script []byte) []string {
