@@ -161,7 +161,12 @@ func Recover(image string) error {
 }
 
 func writeAt(name string, b []byte, off int64) error {
-	f, err := os.OpenFile(name, os.O_WRONLY, 0)
+	return writeSyncedAt(name, os.O_WRONLY, b, off)
+}
+
+// writeSyncedAt writes b at off and syncs it to disk before returning.
+func writeSyncedAt(name string, flag int, b []byte, off int64) error {
+	f, err := os.OpenFile(name, flag, 0o600)
 	if err != nil {
 		return err
 	}
@@ -398,24 +403,13 @@ func (e *Ext4) Close() error {
 	return os.Remove(name)
 }
 
+// writeSynced writes v as JSON to a new file and syncs it.
 func writeSynced(name string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return writeSyncedAt(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, b, 0)
 }
 
 func lastLine(out []byte) string {
