@@ -47,6 +47,11 @@ func (d *Dir) Remove(name string) error {
 	return nil
 }
 
+func (d *Dir) Rmdir(name string) error {
+	d.ops = append(d.ops, op{kind: "rmdir", name: clean(name)})
+	return nil
+}
+
 func (d *Dir) Close() error { return nil }
 
 // host maps a guest path into the tree. Intermediate symlinks are refused
@@ -82,7 +87,7 @@ func (d *Dir) Apply() (err error) {
 					os.Rename(s.tmp, s.path)
 				}
 			} else if s.tmp != "" {
-				os.Remove(s.tmp)
+				os.RemoveAll(s.tmp) // a removed directory's copy holds its files' copies
 			}
 		}
 	}()
@@ -125,7 +130,7 @@ func (d *Dir) do(o op, p string) error {
 	case "symlink":
 		return os.Symlink(o.target, p)
 	}
-	return nil // rm: moving it aside was the removal
+	return nil // rm, rmdir: moving it aside was the removal
 }
 
 // chown sets ownership where the caller may; an ordinary user's tree keeps

@@ -228,6 +228,11 @@ func (e *Ext4) Remove(name string) error {
 	return nil
 }
 
+func (e *Ext4) Rmdir(name string) error {
+	e.ops = append(e.ops, op{kind: "rmdir", name: clean(name)})
+	return nil
+}
+
 func clean(name string) string { return "/" + strings.TrimPrefix(path.Clean("/"+name), "/") }
 
 // Apply runs the queued changes as one debugfs script, then verifies the
@@ -317,6 +322,8 @@ func (e *Ext4) script(work string) (string, error) {
 			fmt.Fprintf(&b, "rm %s\nsymlink %s %s\n", o.name, o.name, o.target)
 		case "rm":
 			fmt.Fprintf(&b, "rm %s\n", o.name)
+		case "rmdir":
+			fmt.Fprintf(&b, "rmdir %s\n", o.name)
 		}
 	}
 	p := filepath.Join(work, "script")
@@ -367,7 +374,14 @@ func (e *Ext4) verify() error {
 		return err
 	}
 	defer closeTree()
-	for _, o := range e.ops {
+	// Only the last change to a path says what must be there now.
+	seen := map[string]bool{}
+	for i := len(e.ops) - 1; i >= 0; i-- {
+		o := e.ops[i]
+		if seen[o.name] {
+			continue
+		}
+		seen[o.name] = true
 		name := strings.TrimPrefix(o.name, "/")
 		switch o.kind {
 		case "write":
@@ -383,7 +397,7 @@ func (e *Ext4) verify() error {
 			if got, err := tree.ReadLink(name); err != nil || got != o.target {
 				return fmt.Errorf("symlink %s reads back as %q (%v)", o.name, got, err)
 			}
-		case "rm":
+		case "rm", "rmdir":
 			if _, err := tree.Lstat(name); err == nil {
 				return fmt.Errorf("%s was not removed", o.name)
 			}

@@ -20,6 +20,8 @@ type FS interface {
 	Symlink(target, name string) error
 	// Remove removes a file or symlink; a missing one is not an error.
 	Remove(name string) error
+	// Rmdir removes an empty directory (queue its contents' removal first).
+	Rmdir(name string) error
 	// Apply carries out the queued changes, verifies them and, on any
 	// failure, leaves the tree as it was.
 	Apply() error

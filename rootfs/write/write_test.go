@@ -75,6 +75,11 @@ func TestExt4ChangesAreAppliedAndNothingElseMoves(t *testing.T) {
 	e.Symlink("/etc/vhdprep/agent.conf", "/etc/vhdprep-agent.conf")
 	e.Remove("/etc/machine-id")
 	e.Remove("/etc/does-not-exist")
+	e.Remove("/etc/conf.d/item-1.conf")
+	e.Mkdir("/var/lib", 0o755, 0, 0)
+	e.Mkdir("/var/lib/cloud", 0o755, 0, 0)
+	e.Mkdir("/var/lib/cloud/instances", 0o755, 0, 0)
+	e.Rmdir("/var/lib/cloud/instances")
 	if err := e.Apply(); err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +88,7 @@ func TestExt4ChangesAreAppliedAndNothingElseMoves(t *testing.T) {
 		t.Fatalf("e2fsck: %v\n%s", err, out)
 	}
 	after := listing(t, img)
-	changed := map[string]bool{"etc/vhdprep/agent.conf": true, "etc/hostname": true, "etc/machine-id": true}
+	changed := map[string]bool{"etc/vhdprep/agent.conf": true, "etc/hostname": true, "etc/machine-id": true, "etc/conf.d/item-1.conf": true}
 	for p, sum := range before {
 		if !changed[p] && after[p] != sum {
 			t.Errorf("%s changed though no change touched it", p)
@@ -201,6 +206,18 @@ func TestDir(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(root, "etc/machine-id")); err == nil {
 		t.Fatal("machine-id not removed")
+	}
+	// Removing a tree: its files, then the directory.
+	os.MkdirAll(filepath.Join(root, "var/lib/cloud/instances/i-1"), 0o755)
+	os.WriteFile(filepath.Join(root, "var/lib/cloud/instances/i-1/obj.pkl"), []byte("x"), 0o644)
+	d.Remove("/var/lib/cloud/instances/i-1/obj.pkl")
+	d.Rmdir("/var/lib/cloud/instances/i-1")
+	d.Rmdir("/var/lib/cloud/instances")
+	if err := d.Apply(); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(root, "var/lib/cloud")); len(ents) != 0 {
+		t.Fatalf("var/lib/cloud still holds %v", ents)
 	}
 	// A failing change undoes the ones before it.
 	d.WriteFile("/etc/default/grub", []byte("newer"), 0o644, 0, 0)
