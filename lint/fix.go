@@ -168,7 +168,11 @@ func applyTo(w write.FS, changes []Change, mountPath string, t *Target) error {
 	}
 	for _, c := range changes {
 		rel := strings.TrimPrefix(c.Path, strings.TrimSuffix(mountPath, "/"))
-		if c.Removed {
+		switch {
+		case c.Dir:
+			w.Rmdir(rel)
+			continue
+		case c.Removed:
 			w.Remove(rel)
 			continue
 		}

@@ -17,12 +17,13 @@ type Overlay struct {
 	root    rootfs.FS
 	files   map[string][]byte // path without leading slash -> new content
 	removed map[string]bool
+	dirs    map[string]bool // removed directories
 	orig    map[string][]byte
 }
 
 // NewOverlay starts an overlay on a guest tree.
 func NewOverlay(root rootfs.FS) *Overlay {
-	return &Overlay{root: root, files: map[string][]byte{}, removed: map[string]bool{}, orig: map[string][]byte{}}
+	return &Overlay{root: root, files: map[string][]byte{}, removed: map[string]bool{}, dirs: map[string]bool{}, orig: map[string][]byte{}}
 }
 
 // Read returns a file as the repairs so far left it.
@@ -43,11 +44,33 @@ func (o *Overlay) Write(name string, b []byte) { o.files[name] = b; delete(o.rem
 // Remove deletes a file.
 func (o *Overlay) Remove(name string) { o.removed[name] = true; delete(o.files, name) }
 
+// RemoveTree deletes a directory and everything in it (symlinks inside are
+// removed, never followed).
+func (o *Overlay) RemoveTree(name string) error {
+	ents, err := o.root.ReadDir(name)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		p := name + "/" + e.Name()
+		if e.IsDir() {
+			if err := o.RemoveTree(p); err != nil {
+				return err
+			}
+			continue
+		}
+		o.Remove(p)
+	}
+	o.dirs[name] = true
+	return nil
+}
+
 // Change is one file's change.
 type Change struct {
 	Path     string // with a leading slash
 	Old, New []byte
 	Removed  bool
+	Dir      bool // a removed directory
 }
 
 // Changes lists what differs from the guest, sorted by path.
@@ -62,7 +85,21 @@ func (o *Overlay) Changes() []Change {
 		old, _ := o.root.ReadFile(name)
 		out = append(out, Change{Path: "/" + name, Old: old, Removed: true})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	for name := range o.dirs {
+		out = append(out, Change{Path: "/" + name, Removed: true, Dir: true})
+	}
+	// Paths in order, except that a removed directory comes after everything
+	// inside it, as its removal must.
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Dir && strings.HasPrefix(b.Path, a.Path+"/") {
+			return false
+		}
+		if b.Dir && strings.HasPrefix(a.Path, b.Path+"/") {
+			return true
+		}
+		return a.Path < b.Path
+	})
 	return out
 }
 

@@ -31,3 +31,23 @@ func TestFixDryRunThenFix(t *testing.T) {
 		t.Fatalf("fix --only NOPE42: exit %d", code)
 	}
 }
+
+func TestDeprovision(t *testing.T) {
+	testimage.RequireTools(t, "debugfs", "e2fsck", "e2undo")
+	img := testimage.Copy(t, "disk-debian-mbr")
+	sum := func() [32]byte { b, _ := os.ReadFile(img); return sha256.Sum256(b) }
+	before := sum()
+	code, out := runBin(t, "deprovision", img, "--dry-run")
+	if code != 0 || !strings.Contains(out, "accounts kept (use --remove-users to remove them): debian") || sum() != before {
+		t.Fatalf("deprovision --dry-run: exit %d\n%s", code, out)
+	}
+	if code, out = runBin(t, "deprovision", img, "--remove-users"); code != 0 {
+		t.Fatalf("deprovision: exit %d\n%s", code, out)
+	}
+	code, out = runBin(t, "check", img, "--output", "json")
+	for _, id := range []string{"SEC001", "SEC004"} {
+		if !strings.Contains(out, `"id": "`+id+`",`+"\n"+`      "severity": "`) || strings.Contains(out, `"rule": "`+id+`"`) {
+			t.Errorf("%s still has findings after deprovision", id)
+		}
+	}
+}

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vhdprep/vhdprep/lint"
+)
+
+func newDeprovisionCmd(a *app) *cobra.Command {
+	var root string
+	var removeUsers, dryRun bool
+	cmd := &cobra.Command{
+		Use:   "deprovision (IMAGE | --root DIR)",
+		Short: "Generalize an image so every VM made from it starts fresh",
+		Long: `Deprovision removes what ties an image to the machine it was built on: SSH host keys,
+the machine ID (emptied, so systemd makes a new one), shell histories, WALinuxAgent and
+cloud-init instance state, DHCP leases; it locks root's password. Accounts other than
+system accounts are listed, and removed with their home directories only with
+--remove-users. Changes are made, verified and undone on failure as 'vhdprep fix' does.`,
+		Example: `  vhdprep deprovision disk.vhd --dry-run
+  vhdprep deprovision disk.vhd --remove-users
+  vhdprep deprovision --root ./rootfs`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			target, err := openTarget(args, root)
+			if err != nil {
+				return err
+			}
+			defer target.Close()
+			plan, users, err := lint.PlanDeprovision(target, removeUsers)
+			if err != nil {
+				return fmt.Errorf("deprovision %s: %w", target.Name, err)
+			}
+			if !a.jsonOutput() && !a.quiet && len(users) > 0 {
+				verb := "kept (use --remove-users to remove them)"
+				if removeUsers {
+					verb = "removed"
+				}
+				fmt.Fprintf(a.io.Out, "accounts %s: %s\n", verb, strings.Join(users, ", "))
+			}
+			printPlan(a, plan, dryRun)
+			if dryRun {
+				return nil
+			}
+			if err := plan.Apply(target); err != nil {
+				return fmt.Errorf("deprovision %s: %w", target.Name, err)
+			}
+			if a.jsonOutput() {
+				return a.printJSON(struct {
+					Steps []lint.RuleFix `json:"steps"`
+					Users []string       `json:"accounts"`
+				}{plan.Rules, users})
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&root, "root", "", "deprovision a directory tree instead of an image")
+	cmd.Flags().BoolVar(&removeUsers, "remove-users", false, "also remove accounts other than system ones, with their home directories")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show every change; change nothing")
+	return cmd
+}
