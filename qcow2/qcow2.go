@@ -118,7 +118,7 @@ func Open(r io.ReaderAt, fileSize int64) (*Image, error) {
 	}
 	im.size = int64(size)
 	if crypt := be.Uint32(h[32:]); crypt != 0 {
-		return nil, fmt.Errorf("%w: encrypted (method %d); decrypt it first: qemu-img convert --object secret,id=s,file=KEYFILE --image-opts encrypt.key-secret=s,file.filename=in.qcow2 -O qcow2 out.qcow2", ErrUnsupported, crypt)
+		return nil, fmt.Errorf("%w: encrypted (method %d); decrypt it first: qemu-img convert --object secret,id=s,file=KEYFILE --image-opts driver=qcow2,file.filename=in.qcow2,encrypt.key-secret=s -O qcow2 out.qcow2", ErrUnsupported, crypt)
 	}
 	if im.version == 3 {
 		if err := im.readV3Header(h); err != nil {
