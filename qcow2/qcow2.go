@@ -114,7 +114,7 @@ func Open(r io.ReaderAt, fileSize int64) (*Image, error) {
 	im.l2Entries = im.clusterSize / 8
 	size := be.Uint64(h[24:])
 	if size > maxVirtualSize {
-		return nil, fmt.Errorf("%w: virtual size %d is above %d", ErrCorrupt, size, int64(maxVirtualSize))
+		return nil, fmt.Errorf("%w: virtual size %d is above the %d bytes this reader takes", ErrUnsupported, size, int64(maxVirtualSize))
 	}
 	im.size = int64(size)
 	if crypt := be.Uint32(h[32:]); crypt != 0 {

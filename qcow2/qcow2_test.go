@@ -171,6 +171,18 @@ func TestZeroClustersAndHoles(t *testing.T) {
 	}
 }
 
+// TestInternalSnapshot reads the current state of an image whose older
+// state lives in an internal snapshot sharing its clusters.
+func TestInternalSnapshot(t *testing.T) {
+	src, want := source(t, 4<<20)
+	img := filepath.Join(t.TempDir(), "s.qcow2")
+	qemu(t, "qemu-img", "convert", "-f", "raw", "-O", "qcow2", src, img)
+	qemu(t, "qemu-img", "snapshot", "-c", "before", img)
+	qemu(t, "qemu-io", "-f", "qcow2", "-c", "write -P 0xaa 32k 64k", img)
+	copy(want[32<<10:96<<10], bytes.Repeat([]byte{0xaa}, 64<<10))
+	assertSame(t, open(t, img), want)
+}
+
 func TestRefusesWhatItCannotRead(t *testing.T) {
 	dir := t.TempDir()
 	base := filepath.Join(dir, "base.qcow2")
