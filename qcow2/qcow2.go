@@ -335,7 +335,11 @@ func (im *Image) prefetch(off, end int64) {
 	last = min(last, first+int64(clusterCacheBytes/im.clusterSize)-1)
 	var todo []cluster
 	for vc := first; vc <= last; vc++ {
-		if c, err := im.lookup(vc); err == nil && c.kind == compressed {
+		c, err := im.lookup(vc)
+		if err != nil || c.kind != compressed {
+			continue
+		}
+		if _, ok := im.clusters.get(c.offset); !ok {
 			todo = append(todo, c)
 		}
 	}
