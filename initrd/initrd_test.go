@@ -122,13 +122,13 @@ func TestWalkEntries(t *testing.T) {
 		mode   fs.FileMode
 		target string
 	}{
-		".":                                    {None, fs.ModeDir | 0o755, ""},
-		"early_cpio":                           {None, 0o644, ""},
+		".":                                     {None, fs.ModeDir | 0o755, ""},
+		"early_cpio":                            {None, 0o644, ""},
 		"kernel/x86/microcode/GenuineIntel.bin": {None, 0o644, ""},
-		"init":                                 {XZ, 0o755, ""},
-		"bin/ash":                              {XZ, fs.ModeSymlink | 0o777, "sh"},
-		"lib":                                  {XZ, fs.ModeSymlink | 0o777, "usr/lib"},
-		"usr/lib/modules":                      {XZ, fs.ModeDir | 0o755, ""},
+		"init":                                  {XZ, 0o755, ""},
+		"bin/ash":                               {XZ, fs.ModeSymlink | 0o777, "sh"},
+		"lib":                                   {XZ, fs.ModeSymlink | 0o777, "usr/lib"},
+		"usr/lib/modules":                       {XZ, fs.ModeDir | 0o755, ""},
 	} {
 		w, ok := byName[name]
 		if !ok {
