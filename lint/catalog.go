@@ -14,7 +14,6 @@ const (
 // Reasons given for catalog rules whose check does not exist yet: they are
 // listed as such, never silently passed.
 const (
-	notInitrd     = "not implemented yet: needs the initramfs reader"
 	notCmdCompare = "not implemented yet: needs grub.cfg regeneration semantics"
 	notVersions   = "not implemented yet: needs package version detection"
 )
@@ -84,17 +83,17 @@ func Catalog() []*Rule {
 
 		// Drivers and initramfs
 		{ID: "DRV001", Area: AreaDrivers, Severity: Error, Title: "hv_vmbus built in or in the initramfs",
-			Why: "without VMBus the kernel sees no Hyper-V devices", Source: srcGen + ", " + srcLISA, Fixable: true, NotImplemented: notInitrd},
+			Why: "without VMBus the kernel sees no Hyper-V devices", Source: srcGen + ", " + srcLISA, Fixable: true, Check: checkVMBus},
 		{ID: "DRV002", Area: AreaDrivers, Severity: Error, Title: "hv_storvsc built in or in the initramfs",
-			Why: "without it the root disk never appears and boot hangs", Source: srcGen + ", " + srcLISA, Fixable: true, NotImplemented: notInitrd},
+			Why: "without it the root disk never appears and boot hangs", Source: srcGen + ", " + srcLISA, Fixable: true, Check: checkStorVSC},
 		{ID: "DRV003", Area: AreaDrivers, Severity: Warning, Title: "hv_netvsc built in or in the initramfs",
-			Why: "the synthetic network adapter", Source: srcGen + ", " + srcLISA, Fixable: true, NotImplemented: notInitrd},
+			Why: "the synthetic network adapter", Source: srcGen + ", " + srcLISA, Fixable: true, Check: checkNetVSC},
 		{ID: "DRV004", Area: AreaDrivers, Severity: Error, Title: "UDF support present and not disabled",
 			Why: "the provisioning media is UDF", Source: srcGen, Fixable: true, Check: checkUDF, Repair: repairModule("DRV004", "udf")},
 		{ID: "DRV005", Area: AreaDrivers, Severity: Error, Title: "VFAT support present and not disabled",
 			Why: "without vfat, provisioning and UEFI boot fail", Source: srcGen, Fixable: true, Check: checkVFAT, Repair: repairModule("DRV005", "vfat")},
 		{ID: "DRV006", Area: AreaDrivers, Severity: Info, Title: "hyperv_keyboard, hid_hyperv present; nvme in the initramfs",
-			Why: "console input, and NVMe VM sizes (Gen2)", Source: srcLISA + ", " + srcDistro, Fixable: true, NotImplemented: notInitrd},
+			Why: "console input, and NVMe VM sizes (Gen2)", Source: srcLISA + ", " + srcDistro, Fixable: true, Check: checkHyperVExtras},
 		{ID: "DRV007", Area: AreaDrivers, Severity: Info, Title: "CONFIG_WATCHDOG and CONFIG_CIFS enabled",
 			Why: "essential kernel features on Azure", Source: srcLISA, Check: checkEssentialConfig},
 

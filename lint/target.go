@@ -6,6 +6,7 @@ import (
 
 	"github.com/vhdprep/vhdprep/diskimage"
 	"github.com/vhdprep/vhdprep/guest"
+	"github.com/vhdprep/vhdprep/initrd"
 	"github.com/vhdprep/vhdprep/kernel"
 	"github.com/vhdprep/vhdprep/rootfs"
 	"github.com/vhdprep/vhdprep/vhd"
@@ -24,6 +25,7 @@ type Target struct {
 	cmdlines []kernel.Location
 	arch     string
 	facts    bool
+	initrds  map[string]*initrd.Inventory // by path, read once per check
 }
 
 // Container is what the container rules need to know of the image file.

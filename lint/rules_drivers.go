@@ -1,0 +1,143 @@
+package lint
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/vhdprep/vhdprep/initrd"
+	"github.com/vhdprep/vhdprep/kernel"
+	"github.com/vhdprep/vhdprep/rootfs"
+)
+
+// maxInitramfs bounds the initramfs a check reads into memory.
+const maxInitramfs = 512 << 20
+
+// inventory reads an initramfs's module inventory, once per check.
+func (t *Target) inventory(root rootfs.FS, name string) (*initrd.Inventory, error) {
+	if inv, ok := t.initrds[name]; ok {
+		return inv, nil
+	}
+	f, err := root.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxInitramfs+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxInitramfs {
+		return nil, fmt.Errorf("/%s is larger than %d MiB", name, maxInitramfs>>20)
+	}
+	inv, err := initrd.Modules(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		return nil, fmt.Errorf("/%s: %w", name, err)
+	}
+	if t.initrds == nil {
+		t.initrds = map[string]*initrd.Inventory{}
+	}
+	t.initrds[name] = inv
+	return inv, nil
+}
+
+// builtIn tells whether a kernel has module compiled in: CONFIG_<sym>=y in
+// its config, or the module listed in modules.builtin.
+func builtIn(root rootfs.FS, k kernel.Kernel, sym, module string) bool {
+	if k.Config != "" {
+		b, _ := readFile(root, k.Config)
+		if bytes.HasPrefix(b, []byte("CONFIG_"+sym+"=y")) || bytes.Contains(b, []byte("\nCONFIG_"+sym+"=y")) {
+			return true
+		}
+	}
+	if k.ModulesDir != "" {
+		b, _ := readFile(root, k.ModulesDir+"/modules.builtin")
+		return bytes.Contains(b, []byte("/"+module+".ko"))
+	}
+	return false
+}
+
+// rebuildHint says how the guest's family adds drivers to its initramfs.
+func rebuildHint(t *Target, version string, modules []string) string {
+	root, _ := t.root()
+	list := strings.Join(modules, " ")
+	switch {
+	case exists(root, "etc/dracut.conf.d") || exists(root, "usr/bin/dracut") || exists(root, "usr/sbin/dracut"):
+		return fmt.Sprintf(`add 'add_drivers+=" %s "' to /etc/dracut.conf.d/azure.conf, then: dracut -f --kver %s`, list, version)
+	case exists(root, "etc/initramfs-tools"):
+		return fmt.Sprintf("add %s to /etc/initramfs-tools/modules (one a line), then: update-initramfs -u -k %s", list, version)
+	case exists(root, "etc/mkinitcpio.conf"):
+		return fmt.Sprintf("add %s to MODULES=() in /etc/mkinitcpio.conf, then: mkinitcpio -P", list)
+	case exists(root, "etc/mkinitfs/mkinitfs.conf"):
+		return fmt.Sprintf("add a feature listing %s in /etc/mkinitfs/features.d and to features= in /etc/mkinitfs/mkinitfs.conf, then: mkinitfs %s", list, version)
+	}
+	return fmt.Sprintf("rebuild the initramfs of kernel %s with %s in it", version, list)
+}
+
+// driverRule: the driver is built into every installed kernel, or in the
+// initramfs that kernel boots with.
+func driverRule(module, sym, why string) func(*Target) ([]Finding, error) {
+	return func(t *Target) ([]Finding, error) {
+		ks, err := kernelsOf(t)
+		if err != nil {
+			return nil, err
+		}
+		root, _ := t.root()
+		var fs []Finding
+		for _, k := range ks {
+			if k.Image == "" || builtIn(root, k, sym, module) {
+				continue // leftover modules without a kernel, or built in
+			}
+			loc := Location{Kernel: k.Version}
+			if k.Initrd == "" {
+				fs = append(fs, Finding{Message: fmt.Sprintf("kernel %s has no initramfs and %s is not built in: %s", k.Version, module, why), Location: loc,
+					Fix: rebuildHint(t, k.Version, []string{module})})
+				continue
+			}
+			loc.File = "/" + k.Initrd
+			inv, err := t.inventory(root, k.Initrd)
+			if err != nil {
+				return nil, Skip("cannot read the initramfs of kernel %s: %v", k.Version, err)
+			}
+			if !inv.Has(module) {
+				fs = append(fs, Finding{Message: fmt.Sprintf("%s is neither built into kernel %s nor in its initramfs: %s", module, k.Version, why), Location: loc,
+					Fix: rebuildHint(t, k.Version, []string{"hv_vmbus", "hv_storvsc", "hv_netvsc"})})
+			}
+		}
+		return fs, nil
+	}
+}
+
+var (
+	checkVMBus   = driverRule("hv_vmbus", "HYPERV", "without VMBus the kernel sees no Hyper-V device")
+	checkStorVSC = driverRule("hv_storvsc", "HYPERV_STORAGE", "the root disk never appears and boot hangs")
+	checkNetVSC  = driverRule("hv_netvsc", "HYPERV_NET", "the VM has no network in early boot")
+)
+
+// checkHyperVExtras: keyboard and HID drivers present at all, nvme in the
+// initramfs for NVMe VM sizes.
+func checkHyperVExtras(t *Target) ([]Finding, error) {
+	ks, err := kernelsOf(t)
+	if err != nil {
+		return nil, err
+	}
+	root, _ := t.root()
+	var fs []Finding
+	for _, k := range ks {
+		if k.Image == "" {
+			continue
+		}
+		for _, m := range []struct{ module, sym, dir string }{{"hyperv_keyboard", "HYPERV_KEYBOARD", "drivers/input/serio"}, {"hid_hyperv", "HID_HYPERV_MOUSE", "drivers/hid"}} {
+			if !builtIn(root, k, m.sym, m.module) && !kernelHas(root, k, m.sym, m.module, m.dir) {
+				fs = append(fs, Finding{Message: fmt.Sprintf("kernel %s has no %s", k.Version, m.module), Location: Location{Kernel: k.Version}})
+			}
+		}
+		if k.Initrd != "" && !builtIn(root, k, "BLK_DEV_NVME", "nvme") {
+			if inv, err := t.inventory(root, k.Initrd); err == nil && !inv.Has("nvme") {
+				fs = append(fs, Finding{Message: fmt.Sprintf("the initramfs of kernel %s has no nvme: NVMe VM sizes (Gen2) cannot boot", k.Version), Location: Location{Kernel: k.Version, File: "/" + k.Initrd}})
+			}
+		}
+	}
+	return fs, nil
+}

@@ -1,0 +1,57 @@
+package lint
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/vhdprep/vhdprep/internal/testimage"
+)
+
+func TestDriverRules(t *testing.T) {
+	read := func(recipe string) string {
+		b, err := os.ReadFile(testimage.Path(t, recipe))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	full, noStorvsc := read("initrd-debian-zstd"), read("initrd-nostorvsc-gzip")
+	const v = "6.1.0-13-cloud-amd64"
+	kernelWith := func(initramfs string, extra map[string]string) map[string]string {
+		files := map[string]string{"boot/vmlinuz-" + v: "", "etc/initramfs-tools/modules": ""}
+		if initramfs != "" {
+			files["boot/initrd.img-"+v] = initramfs
+		}
+		for k, c := range extra {
+			files[k] = c
+		}
+		return files
+	}
+	for _, c := range []struct {
+		rule  string
+		files map[string]string
+		want  Status
+		msg   string
+	}{
+		{"DRV001", kernelWith(full, nil), Passed, ""},
+		{"DRV002", kernelWith(full, nil), Passed, ""},
+		{"DRV003", kernelWith(full, nil), Passed, ""},
+		{"DRV002", kernelWith(noStorvsc, nil), Failed, "update-initramfs -u -k " + v},
+		{"DRV001", kernelWith(noStorvsc, nil), Passed, ""},
+		{"DRV002", kernelWith(noStorvsc, map[string]string{"boot/config-" + v: "CONFIG_HYPERV_STORAGE=y\n"}), Passed, ""},
+		{"DRV002", kernelWith("", nil), Failed, "has no initramfs"},
+		{"DRV002", kernelWith("not an initramfs at all", nil), Skipped, ""},
+		{"DRV002", map[string]string{"etc/hostname": "x"}, Skipped, ""},
+		{"DRV006", kernelWith(full, map[string]string{"boot/config-" + v: "CONFIG_HYPERV_KEYBOARD=y\nCONFIG_HID_HYPERV_MOUSE=m\n"}), Failed, "no nvme"},
+	} {
+		o := outcome(t, tree(t, c.files), c.rule)
+		if o.Status != c.want {
+			t.Errorf("%s: %s (%+v %s), want %s", c.rule, o.Status, o.Findings, o.Reason, c.want)
+			continue
+		}
+		if c.msg != "" && !strings.Contains(o.Findings[0].Message+" "+o.Findings[0].Fix, c.msg) {
+			t.Errorf("%s: finding %+v lacks %q", c.rule, o.Findings[0], c.msg)
+		}
+	}
+}
