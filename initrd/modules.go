@@ -32,8 +32,12 @@ type Inventory struct {
 // Modules walks the initramfs in r and lists its segments, kernel modules
 // (.ko, .ko.xz, .ko.zst, .ko.gz) and module index.
 func Modules(r io.ReaderAt, size int64) (*Inventory, error) {
+	return modules(r, size, MaxDecompressed)
+}
+
+func modules(r io.ReaderAt, size, budget int64) (*Inventory, error) {
 	inv := &Inventory{Modules: map[string]string{}, Builtin: map[string]bool{}}
-	w := &walker{r: r, size: size, budget: MaxDecompressed}
+	w := &walker{r: r, size: size, budget: budget}
 	w.onSegment = func(s Segment) { inv.Segments = append(inv.Segments, s) }
 	w.fn = func(_ Segment, e Entry, content io.Reader) error {
 		if !e.Mode.IsRegular() {
