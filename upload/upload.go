@@ -1,0 +1,224 @@
+// Package upload writes a fixed VHD to an Azure page blob or managed disk,
+// sending only the 512-byte pages that hold data: holes are skipped without
+// being read (SEEK_DATA/SEEK_HOLE) and zero pages inside data without being
+// sent. Requests run in parallel with transactional MD5s, are retried with
+// backoff that honours Retry-After, and run fewer at a time when the service
+// throttles. An interrupted upload resumes from the blob's page ranges, and
+// the whole file's MD5, computed in the same pass that reads the data, is
+// recorded as the blob's Content-MD5.
+package upload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/vhdprep/vhdprep/internal/progress"
+	"github.com/vhdprep/vhdprep/raw"
+)
+
+// Azure's rules for Put Page, which vhdprep enforces itself since the local
+// emulator is more lenient than the service.
+const (
+	PageSize   = 512     // every range starts and ends on a page boundary
+	MaxPutPage = 4 << 20 // the largest body one Put Page takes
+)
+
+// Defaults.
+const (
+	DefaultConcurrency = 16 // 64 MiB of requests in flight: enough for a 1 Gbit/s link at 40 ms
+	DefaultMaxAttempts = 10
+	DefaultRetryDelay  = time.Second
+	DefaultMaxDelay    = time.Minute
+	DefaultTryTimeout  = 3 * time.Minute // one 4 MiB request, at ~25 KiB/s at worst
+)
+
+// Errors.
+var (
+	ErrNotFound    = errors.New("blob not found")
+	ErrOtherFile   = errors.New("the blob holds another file")
+	ErrDiskSize    = errors.New("the managed disk's size differs from the file's")
+	ErrInterrupted = errors.New("upload interrupted")
+	ErrMismatch    = errors.New("the blob differs from the file")
+)
+
+// Properties is what an upload needs to know about an existing blob.
+type Properties struct {
+	Size     int64
+	Metadata map[string]string // keys in lower case
+}
+
+// Blob is the destination: a page blob or a managed disk. Offsets and
+// lengths given to it are multiples of PageSize; Upload checks that, and
+// MaxPutPage, before calling PutPages.
+type Blob interface {
+	// String names the blob for messages, without secrets.
+	String() string
+	// Properties returns the blob's size and metadata, or ErrNotFound.
+	Properties(ctx context.Context) (*Properties, error)
+	// Create makes an empty page blob of size bytes, replacing any blob of
+	// that name.
+	Create(ctx context.Context, size int64, metadata map[string]string) error
+	// PageRanges lists, in ascending order, the ranges that hold data.
+	PageRanges(ctx context.Context) ([]raw.Extent, error)
+	// PutPages writes p at off; md5 is p's MD5, for the service to check.
+	PutPages(ctx context.Context, off int64, p []byte, md5 []byte) error
+	// ClearPages turns n bytes at off back into zeros.
+	ClearPages(ctx context.Context, off, n int64) error
+	// SetContentMD5 records the MD5 of the whole blob.
+	SetContentMD5(ctx context.Context, sum []byte) error
+	// ReadAt fills p from the blob at off.
+	ReadAt(ctx context.Context, p []byte, off int64) error
+}
+
+// Options say what to upload where.
+type Options struct {
+	File string // a fixed VHD
+	Blob Blob
+
+	// ManagedDisk: the destination exists with the file's exact size; it is
+	// not created, and has neither metadata nor a Content-MD5.
+	ManagedDisk bool
+	// Overwrite replaces a blob that holds another file.
+	Overwrite bool
+	// Verify reads the blob back and compares it with the file.
+	Verify bool
+
+	Concurrency   int           // requests in flight at most; DefaultConcurrency if 0
+	MaxAttempts   int           // tries per request; DefaultMaxAttempts if 0
+	RetryDelay    time.Duration // first backoff; DefaultRetryDelay if 0
+	MaxRetryDelay time.Duration // backoff cap (Retry-After may ask for more); DefaultMaxDelay if 0
+	TryTimeout    time.Duration // one request's deadline; DefaultTryTimeout if 0
+
+	// sleep waits between tries; tests replace it to see the delays.
+	sleep func(ctx context.Context, d time.Duration) error
+}
+
+// Summary says what an upload did. On error it holds what was done so far.
+type Summary struct {
+	File        string `json:"file"`
+	Blob        string `json:"blob"`
+	VirtualSize int64  `json:"virtual_size"` // the disk, without the footer
+	FileSize    int64  `json:"file_size"`    // what the blob holds: disk and footer
+
+	DataBytes    int64 `json:"data_bytes"`    // bytes the file's data extents cover
+	ZeroBytes    int64 `json:"zero_bytes"`    // zero pages inside those extents, not sent
+	PresentBytes int64 `json:"present_bytes"` // data already in the blob (resume), not sent
+	SentBytes    int64 `json:"sent_bytes"`    // request bodies, retries included
+	ClearedBytes int64 `json:"cleared_bytes"` // destination data cleared where the file is zero
+
+	Requests  int64 `json:"requests"`  // Put Page and Clear Pages requests that succeeded
+	Retries   int64 `json:"retries"`   // tries that failed and were repeated
+	Throttled int64 `json:"throttled"` // of those, the ones the service refused as too busy
+
+	Concurrency    int `json:"concurrency"`     // at the start
+	MinConcurrency int `json:"min_concurrency"` // lowest it went after throttling
+
+	Resumed    bool    `json:"resumed"`
+	ContentMD5 []byte  `json:"content_md5,omitempty"` // base64 in JSON, as Azure shows it
+	Verified   bool    `json:"verified"`
+	Seconds    float64 `json:"seconds"`
+	Throughput float64 `json:"throughput"` // data bytes (sent or found present) per second
+}
+
+// Upload writes o.File to o.Blob. Progress counts the bytes of the file's
+// data extents as they are sent, found present, or found to be zeros.
+func Upload(ctx context.Context, o Options, pr progress.Reporter) (*Summary, error) {
+	start := time.Now()
+	o.defaults()
+	sum := &Summary{File: o.File, Blob: o.Blob.String(), Concurrency: o.Concurrency, MinConcurrency: o.Concurrency}
+	defer func() {
+		sum.Seconds = time.Since(start).Seconds()
+		if sum.Seconds > 0 {
+			sum.Throughput = float64(sum.DataBytes-sum.ZeroBytes) / sum.Seconds
+		}
+	}()
+
+	f, err := os.Open(o.File)
+	if err != nil {
+		return sum, fmt.Errorf("upload: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return sum, fmt.Errorf("upload: %w", err)
+	}
+	size := st.Size()
+	footer, err := checkFixedForAzure(f, size)
+	if err != nil {
+		return sum, fmt.Errorf("upload %s: %w", o.File, err)
+	}
+	sum.FileSize, sum.VirtualSize = size, footer.CurrentSize
+	id, err := identify(f, size, st.ModTime())
+	if err != nil {
+		return sum, fmt.Errorf("upload %s: %w", o.File, err)
+	}
+
+	dest, err := prepare(ctx, o, id, sum)
+	if err != nil {
+		return sum, fmt.Errorf("upload %s to %s: %w", o.File, o.Blob, err)
+	}
+	// The blob holds the whole file, footer included: extents of all of it.
+	exts, err := raw.NewFile(f, size).Extents()
+	if err != nil {
+		return sum, fmt.Errorf("upload: %w", err)
+	}
+	p := newPipeline(o, f, size, exts, dest, sum, progress.Or(pr))
+	md5sum, err := p.run(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return sum, fmt.Errorf("upload %s to %s: %w (%w)", o.File, o.Blob, ErrInterrupted, ctx.Err())
+		}
+		return sum, fmt.Errorf("upload %s to %s: %w", o.File, o.Blob, err)
+	}
+	sum.ContentMD5 = md5sum
+	if !o.ManagedDisk {
+		err := retry(ctx, &o, &p.stats, "set Content-MD5", func(ctx context.Context) error {
+			return o.Blob.SetContentMD5(ctx, md5sum)
+		})
+		if err != nil {
+			return sum, fmt.Errorf("upload %s to %s: %w", o.File, o.Blob, err)
+		}
+	}
+	if o.Verify {
+		if err := verify(ctx, &o, f, size, exts); err != nil {
+			return sum, fmt.Errorf("verify %s against %s: %w", o.File, o.Blob, err)
+		}
+		sum.Verified = true
+	}
+	return sum, nil
+}
+
+func (o *Options) defaults() {
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = DefaultMaxAttempts
+	}
+	if o.RetryDelay <= 0 {
+		o.RetryDelay = DefaultRetryDelay
+	}
+	if o.MaxRetryDelay <= 0 {
+		o.MaxRetryDelay = DefaultMaxDelay
+	}
+	if o.TryTimeout <= 0 {
+		o.TryTimeout = DefaultTryTimeout
+	}
+	if o.sleep == nil {
+		o.sleep = sleep
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
