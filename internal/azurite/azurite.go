@@ -1,0 +1,204 @@
+// Package azurite runs Azure Storage's emulator for tests: azurite-blob on a
+// free loopback port, in memory, stopped when the test ends; and a strict,
+// fault-injecting proxy to put between a client and it.
+//
+// Azurite is installed by scripts/test-deps.sh into .cache/azurite. Tests
+// skip without it, and fail under VHDPREP_REQUIRE_TOOLS=1.
+package azurite
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/pageblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
+
+	"github.com/vhdprep/vhdprep/internal/testimage"
+)
+
+// Azurite's well-known development account.
+const (
+	Account = "devstoreaccount1"
+	Key     = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+// startTimeout bounds how long Azurite may take to listen.
+const startTimeout = 60 * time.Second
+
+// Server is a running azurite-blob.
+type Server struct {
+	// Endpoint is the account's blob endpoint, http://127.0.0.1:PORT/devstoreaccount1.
+	Endpoint string
+	Addr     string // host:port
+}
+
+// Start runs azurite-blob for the test, with what Azure would refuse left
+// refused: no --loose, so headers Azurite does not support are errors, not
+// ignored. --skipApiVersionCheck lets the SDK use an API version newer than
+// Azurite's.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	bin := filepath.Join(testimage.RepoRoot(t), ".cache", "azurite", "node_modules", ".bin", "azurite-blob")
+	if _, err := os.Stat(bin); err != nil {
+		msg := "azurite is not installed in .cache/azurite (make deps installs it)"
+		if os.Getenv("VHDPREP_REQUIRE_TOOLS") == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	testimage.RequireTools(t, "node")
+	port := freePort(t)
+	dir := t.TempDir()
+	cmd := exec.Command(bin, "--blobHost", "127.0.0.1", "--blobPort", strconv.Itoa(port),
+		"--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck", "--silent",
+		"--location", dir)
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("azurite: %v", err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	for deadline := time.Now().Add(startTimeout); ; {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) || cmd.ProcessState != nil {
+			t.Fatalf("azurite did not listen on %s: %v\n%s", addr, err, log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return &Server{Endpoint: "http://" + addr + "/" + Account, Addr: addr}
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// ConnectionString is the account's, for endpoint (the server's, or a
+// proxy's in front of it).
+func ConnectionString(endpoint string) string {
+	return fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;BlobEndpoint=%s;", Account, Key, endpoint)
+}
+
+func clientOptions() azcore.ClientOptions {
+	return azcore.ClientOptions{Retry: policy.RetryOptions{MaxRetries: 2}}
+}
+
+// CreateContainer makes a container.
+func (s *Server) CreateContainer(t testing.TB, name string) {
+	t.Helper()
+	c, err := container.NewClientFromConnectionString(ConnectionString(s.Endpoint), name, &container.ClientOptions{ClientOptions: clientOptions()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Create(context.Background(), nil); err != nil {
+		t.Fatalf("creating container %s: %v", name, err)
+	}
+}
+
+// PageBlob is a client for a blob with the account key, for tests to set up
+// and read back what the code under test did.
+func (s *Server) PageBlob(t testing.TB, containerName, blobName string) *pageblob.Client {
+	t.Helper()
+	c, err := pageblob.NewClientFromConnectionString(ConnectionString(s.Endpoint), containerName, blobName, &pageblob.ClientOptions{ClientOptions: clientOptions()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// SASURL is a blob URL at endpoint with a SAS that allows what an upload
+// does (read, create, write) for an hour.
+func (s *Server) SASURL(t testing.TB, endpoint, containerName, blobName string) string {
+	t.Helper()
+	cred, err := blob.NewSharedKeyCredential(Account, Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := sas.BlobSignatureValues{
+		Protocol:      sas.ProtocolHTTPSandHTTP,
+		StartTime:     time.Now().Add(-time.Minute).UTC(),
+		ExpiryTime:    time.Now().Add(time.Hour).UTC(),
+		Permissions:   (&sas.BlobPermissions{Read: true, Create: true, Write: true}).String(),
+		ContainerName: containerName,
+		BlobName:      blobName,
+	}.SignWithSharedKey(cred)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("%s/%s/%s?%s", endpoint, containerName, blobName, q.Encode())
+}
+
+// Download writes the blob to a new file in the test's temporary directory
+// and returns its path.
+func (s *Server) Download(t testing.TB, containerName, blobName string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), blobName)
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := s.PageBlob(t, containerName, blobName).DownloadFile(context.Background(), f, nil); err != nil {
+		t.Fatalf("downloading %s/%s: %v", containerName, blobName, err)
+	}
+	return path
+}
+
+// SameFiles fails the test unless files a and b hold the same bytes.
+func SameFiles(t testing.TB, a, b string) {
+	t.Helper()
+	fa, err := os.Open(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fa.Close()
+	fb, err := os.Open(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fb.Close()
+	ba, bb := make([]byte, 1<<20), make([]byte, 1<<20)
+	for off := int64(0); ; off += int64(len(ba)) {
+		na, ea := io.ReadFull(fa, ba)
+		nb, eb := io.ReadFull(fb, bb)
+		if !bytes.Equal(ba[:na], bb[:nb]) {
+			i := 0
+			for i < min(na, nb) && ba[i] == bb[i] {
+				i++
+			}
+			t.Fatalf("%s and %s differ at byte %d", a, b, off+int64(i))
+		}
+		if ea != nil || eb != nil {
+			if (ea == nil) != (eb == nil) {
+				t.Fatalf("%s and %s differ in length", a, b)
+			}
+			return
+		}
+	}
+}
