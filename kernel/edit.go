@@ -4,83 +4,92 @@ import (
 	"strings"
 )
 
-// EditParams changes the parameters in a command-line text, keeping every
-// other byte as it was: params whose key is in remove go (an entry with a
-// value, such as crashkernel=auto, removes only that exact word), each with
-// one run of white space next to it, and add are appended, each unless a param with
-// the same key (and, for console=, the same device) is already there.
-func EditParams(text string, add []string, remove []string) string {
-	out := text
-	for _, key := range remove {
-		out = removeKey(out, key)
+// Add appends param (key or key=value) after the kernel's last parameter,
+// unless the command line has it already: a parameter with the same key,
+// or for console= the same device. Every other byte stays as it was.
+func (c Cmdline) Add(param string) Cmdline {
+	key, val, _ := strings.Cut(param, "=")
+	if key == "console" {
+		dev, _, _ := strings.Cut(val, ",")
+		if c.HasValuePrefix("console", dev) {
+			return c
+		}
+	} else if c.Has(key) {
+		return c
 	}
-	have := ParseCmdline(out)
-	for _, p := range add {
-		key, val, _ := strings.Cut(p, "=")
-		if key == "console" {
-			dev, _, _ := strings.Cut(val, ",")
-			if have.HasValuePrefix("console", dev) {
+	var at int
+	var insert string
+	switch {
+	case c.dash > 0:
+		at, insert = c.words[c.dash-1].end, " "+param
+	case c.dashAt >= 0:
+		// Only init's arguments: the parameter goes before the "--".
+		at, insert = c.dashAt, param+" "
+	default:
+		at, insert = len(strings.TrimRight(c.text, " \t\n\v\f\r")), param
+		if at > 0 {
+			insert = " " + param
+		}
+	}
+	if c.openAt >= 0 && c.openAt < at {
+		// An unclosed quote would swallow the parameter: it goes before.
+		at, insert = c.openAt, param+" "
+	}
+	return ParseCmdline(c.text[:at] + insert + c.text[at:])
+}
+
+// Remove drops every kernel parameter with key key, each with the white
+// space after it (or, for the last, before it). A key with a value, such
+// as crashkernel=auto, removes only parameters written exactly so.
+func (c Cmdline) Remove(key string) Cmdline {
+	text := c.text
+	for i := c.dash - 1; i >= 0; i-- {
+		w := c.words[i]
+		raw := c.text[w.start:w.end]
+		if strings.Contains(key, "=") {
+			if raw != key {
 				continue
 			}
-		} else if have.Has(key) {
+		} else if !sameKey(w.Key, key) {
 			continue
 		}
-		if strings.TrimSpace(out) == "" {
-			out = strings.TrimRight(out, " \t") + p
-		} else {
-			out = strings.TrimRight(out, " \t") + " " + p
+		start, end := w.start, skipBlank(text, w.end)
+		if end == w.end || end == len(text) {
+			// Nothing but a line's end follows: keep that, and take the
+			// blanks before the word instead.
+			end = w.end
+			for start > 0 && isBlank(text[start-1]) {
+				start--
+			}
 		}
-		have = ParseCmdline(out)
+		text = text[:start] + text[end:]
 	}
-	return out
+	if text == c.text {
+		return c
+	}
+	return ParseCmdline(text)
 }
 
-// removeKey drops every word whose key is key.
-func removeKey(text, key string) string {
-	for {
-		start, end := findWord(text, key)
-		if start < 0 {
-			return text
-		}
-		// Take the white space after the word, or else the one before it.
-		e := end
-		for e < len(text) && (text[e] == ' ' || text[e] == '\t') {
-			e++
-		}
-		s := start
-		if e == end || e == len(text) {
-			for s > 0 && (text[s-1] == ' ' || text[s-1] == '\t') {
-				s--
-			}
-			if e == len(text) {
-				e = end
-			}
-		}
-		text = text[:s] + text[e:]
+// isBlank is space or tab: the separators an edit takes with a word,
+// leaving line ends alone.
+func isBlank(b byte) bool { return b == ' ' || b == '\t' }
+
+func skipBlank(s string, i int) int {
+	for i < len(s) && isBlank(s[i]) {
+		i++
 	}
+	return i
 }
 
-// findWord finds the first unquoted word whose key (before =) is key, or
-// that is exactly key when key has a value.
-func findWord(text, key string) (int, int) {
-	quoted := false
-	start := -1
-	for i := 0; i <= len(text); i++ {
-		sep := i == len(text) || (!quoted && (text[i] == ' ' || text[i] == '\t'))
-		if i < len(text) && text[i] == '"' {
-			quoted = !quoted
-		}
-		if sep {
-			if start >= 0 {
-				w := text[start:i]
-				if k, _, _ := strings.Cut(w, "="); w == key || (!strings.Contains(key, "=") && k == key) {
-					return start, i
-				}
-			}
-			start = -1
-		} else if start < 0 {
-			start = i
-		}
+// EditParams changes the parameters in a command-line text: each of
+// remove goes (see Remove), then each of add comes (see Add).
+func EditParams(text string, add []string, remove []string) string {
+	c := ParseCmdline(text)
+	for _, key := range remove {
+		c = c.Remove(key)
 	}
-	return -1, -1
+	for _, p := range add {
+		c = c.Add(p)
+	}
+	return c.String()
 }
