@@ -4,7 +4,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"testing/fstest"
 )
 
 func TestParseCmdline(t *testing.T) {
@@ -94,40 +93,6 @@ func TestAddRemove(t *testing.T) {
 		if got.String() != c.want {
 			t.Errorf("%q remove %q add %q = %q, want %q", c.in, c.remove, c.add, got.String(), c.want)
 		}
-	}
-}
-
-func TestFindCmdlines(t *testing.T) {
-	fsys := fstest.MapFS{
-		"etc/default/grub":                {Data: []byte("GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT=\"quiet splash\"\nGRUB_CMDLINE_LINUX='console=tty1'\n")},
-		"boot/grub/grub.cfg":              {Data: []byte("menuentry 'Ubuntu' --class ubuntu {\n\tlinux\t/boot/vmlinuz-6.5 root=UUID=abc ro  quiet splash\n}\nsubmenu 'Advanced' {\n\tmenuentry 'Ubuntu, recovery' {\n\t\tlinux /boot/vmlinuz-6.5 root=UUID=abc ro recovery nomodeset\n\t}\n}\n")},
-		"boot/grub2/grubenv":              {Data: []byte("# GRUB Environment Block\nkernelopts=root=/dev/mapper/rhel-root ro crashkernel=auto rhgb quiet\n#####")},
-		"boot/loader/entries/a-5.14.conf": {Data: []byte("title RHEL 8\nversion 5.14\nlinux /vmlinuz-5.14\noptions $kernelopts console=ttyS0\n")},
-		"boot/extlinux/extlinux.conf":     {Data: []byte("DEFAULT linux\nLABEL linux\n  LINUX /boot/vmlinuz-lts\n  APPEND root=/dev/sda1 modules=sd-mod,ext4 quiet\n")},
-		"etc/kernel/cmdline":              {Data: []byte("root=UUID=abc rw\n")},
-	}
-	locs := FindCmdlines(fsys)
-	byKind := map[string][]Location{}
-	for _, l := range locs {
-		byKind[l.Kind] = append(byKind[l.Kind], l)
-	}
-	d := byKind[KindDefaultGrub]
-	if len(d) != 1 || d[0].Text != "console=tty1 quiet splash" || d[0].Line != 2 {
-		t.Fatalf("default-grub: %+v", d)
-	}
-	g := byKind[KindGrubCfg]
-	if len(g) != 2 || g[0].Entry != "Ubuntu" || g[0].Line != 2 || g[1].Entry != "Ubuntu, recovery" || !g[1].Cmdline.Has("nomodeset") {
-		t.Fatalf("grub.cfg: %+v", g)
-	}
-	b := byKind[KindBLS]
-	if len(b) != 1 || b[0].Entry != "RHEL 8" || !b[0].Cmdline.Has("rhgb") || !b[0].Cmdline.HasValuePrefix("console", "ttyS0") {
-		t.Fatalf("BLS with $kernelopts expanded: %+v", b)
-	}
-	if len(byKind[KindGrubenv]) != 1 || len(byKind[KindExtlinux]) != 1 || len(byKind[KindKernelCmdline]) != 1 {
-		t.Fatalf("locations %+v", byKind)
-	}
-	if n := len(BootEntries(locs)); n != len(locs)-1 {
-		t.Fatalf("BootEntries kept %d of %d", n, len(locs))
 	}
 }
 

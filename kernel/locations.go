@@ -24,34 +24,46 @@ type Location struct {
 	Path    string // inside the guest, with a leading slash
 	Line    int
 	Kind    string
-	Entry   string // the menu entry or BLS title it belongs to
+	Entry   string // the menu entry ("submenu>entry" when nested), BLS title or extlinux label
+	Kernel  string // the kernel it boots: a version (BLS) or an image path
+	Var     string // the variable holding it: GRUB_CMDLINE_LINUX, kernelopts
 	Cmdline Cmdline
-	Text    string
 }
 
-var grubCfgPaths = []string{"boot/grub/grub.cfg", "boot/grub2/grub.cfg"}
+// Where GRUB's generated menu lives: BIOS installs, and the ESP
+// (boot/efi/EFI/VENDOR/grub.cfg) on EFI ones.
+var (
+	grubCfgPaths = [...]string{"boot/grub/grub.cfg", "boot/grub2/grub.cfg"}
+	espGrubCfgs  = "boot/efi/EFI/*/grub.cfg"
+	grubenvPaths = [...]string{"boot/grub2/grubenv", "boot/grub/grubenv", "boot/efi/EFI/*/grubenv"}
+)
+
+// varKernelopts is the grubenv variable RHEL 8's BLS entries expand.
+const varKernelopts = "kernelopts"
 
 // FindCmdlines finds every kernel command line in a guest: the defaults
 // in /etc/default/grub (GRUB_CMDLINE_LINUX and GRUB_CMDLINE_LINUX_DEFAULT
 // together, as grub-mkconfig combines them for the default entry), each
 // linux line of grub.cfg, grubenv's kernelopts, BLS entries (with
-// $kernelopts expanded), /etc/kernel/cmdline and extlinux APPEND lines.
+// $kernelopts expanded), /etc/kernel/cmdline and extlinux APPEND lines
+// (Alpine's /boot/extlinux.conf among them).
+// Files that cannot be read are left out.
 func FindCmdlines(fsys fs.FS) []Location {
 	var out []Location
 	out = append(out, defaultGrub(fsys)...)
 	kernelopts := ""
-	for _, p := range []string{"boot/grub2/grubenv", "boot/grub/grubenv", "boot/efi/EFI/redhat/grubenv"} {
+	for _, p := range globAll(fsys, grubenvPaths[:]...) {
 		if b, err := fs.ReadFile(fsys, p); err == nil {
 			for i, line := range strings.Split(string(b), "\n") {
-				if v, ok := strings.CutPrefix(line, "kernelopts="); ok {
+				if v, ok := strings.CutPrefix(line, varKernelopts+"="); ok {
 					kernelopts = v
-					out = append(out, Location{Path: "/" + p, Line: i + 1, Kind: KindGrubenv, Cmdline: ParseCmdline(v), Text: v})
+					out = append(out, Location{Path: "/" + p, Line: i + 1, Kind: KindGrubenv, Var: varKernelopts, Cmdline: ParseCmdline(v)})
 				}
 			}
 			break
 		}
 	}
-	for _, p := range grubCfgPaths {
+	for _, p := range globAll(fsys, append(grubCfgPaths[:], espGrubCfgs)...) {
 		out = append(out, grubCfg(fsys, p)...)
 	}
 	ents, _ := fs.ReadDir(fsys, "boot/loader/entries")
@@ -61,11 +73,22 @@ func FindCmdlines(fsys fs.FS) []Location {
 		}
 	}
 	if b, err := fs.ReadFile(fsys, "etc/kernel/cmdline"); err == nil {
-		text := strings.TrimSpace(string(b))
-		out = append(out, Location{Path: "/etc/kernel/cmdline", Line: 1, Kind: KindKernelCmdline, Cmdline: ParseCmdline(text), Text: text})
+		text := strings.TrimRight(string(b), "\n")
+		out = append(out, Location{Path: "/etc/kernel/cmdline", Line: 1, Kind: KindKernelCmdline, Cmdline: ParseCmdline(text)})
 	}
-	for _, p := range []string{"boot/extlinux/extlinux.conf", "boot/syslinux/syslinux.cfg", "extlinux.conf"} {
+	for _, p := range []string{"boot/extlinux.conf", "boot/extlinux/extlinux.conf", "boot/syslinux/syslinux.cfg", "extlinux.conf"} {
 		out = append(out, extlinux(fsys, p)...)
+	}
+	return out
+}
+
+// globAll expands each pattern (a plain path matches itself if it
+// exists), in order.
+func globAll(fsys fs.FS, patterns ...string) []string {
+	var out []string
+	for _, p := range patterns {
+		m, _ := fs.Glob(fsys, p)
+		out = append(out, m...)
 	}
 	return out
 }
@@ -84,47 +107,40 @@ func lines(fsys fs.FS, p string) []string {
 	return out
 }
 
-// defaultGrub reads the two GRUB_CMDLINE variables (shell assignments,
-// last one wins) and reports them as one line at the first's position.
+// defaultGrub reads the two GRUB_CMDLINE variables (the last assignment
+// of each wins) and reports them as one line, at GRUB_CMDLINE_LINUX's
+// assignment, where additions belong since every entry gets it.
 func defaultGrub(fsys fs.FS) []Location {
+	b, err := fs.ReadFile(fsys, "etc/default/grub")
+	if err != nil {
+		return nil
+	}
+	return defaultGrubText(string(b))
+}
+
+func defaultGrubText(text string) []Location {
 	vals, at := map[string]string{}, map[string]int{}
-	for i, line := range lines(fsys, "etc/default/grub") {
-		k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
-		if !ok || (k != "GRUB_CMDLINE_LINUX" && k != "GRUB_CMDLINE_LINUX_DEFAULT") {
-			continue
+	for _, a := range parseShellAssignments(text) {
+		if a.name == VarCmdlineLinux || a.name == VarCmdlineDefault {
+			vals[a.name], at[a.name] = a.value, a.line
 		}
-		vals[k], at[k] = shellUnquote(v), i+1
 	}
 	if len(at) == 0 {
 		return nil
 	}
-	line := at["GRUB_CMDLINE_LINUX"]
-	if line == 0 || (at["GRUB_CMDLINE_LINUX_DEFAULT"] != 0 && at["GRUB_CMDLINE_LINUX_DEFAULT"] < line) {
-		line = at["GRUB_CMDLINE_LINUX_DEFAULT"]
+	line, v := at[VarCmdlineLinux], VarCmdlineLinux
+	if line == 0 {
+		line, v = at[VarCmdlineDefault], VarCmdlineDefault
 	}
-	text := strings.TrimSpace(vals["GRUB_CMDLINE_LINUX"] + " " + vals["GRUB_CMDLINE_LINUX_DEFAULT"])
-	return []Location{{Path: "/etc/default/grub", Line: line, Kind: KindDefaultGrub, Entry: "defaults for grub-mkconfig", Cmdline: ParseCmdline(text), Text: text}}
+	joined := strings.TrimSpace(vals[VarCmdlineLinux] + " " + vals[VarCmdlineDefault])
+	return []Location{{Path: "/etc/default/grub", Line: line, Kind: KindDefaultGrub, Entry: "defaults for grub-mkconfig", Var: v, Cmdline: ParseCmdline(joined)}}
 }
 
-// shellUnquote reads a shell word: 'single', "double" (with \ escapes) or bare.
-func shellUnquote(v string) string {
-	v = strings.TrimSpace(v)
-	if i := strings.Index(v, " #"); i >= 0 && !strings.HasPrefix(v, `"`) && !strings.HasPrefix(v, "'") {
-		v = v[:i]
-	}
-	switch {
-	case len(v) >= 2 && v[0] == '\'' && v[len(v)-1] == '\'':
-		return v[1 : len(v)-1]
-	case len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"':
-		return strings.NewReplacer(`\"`, `"`, `\\`, `\`, `\$`, `$`).Replace(v[1 : len(v)-1])
-	}
-	return v
-}
-
-// grubCfg reports each linux line with the menu entry it belongs to.
+// grubCfg reports each linux line with the menu entry it belongs to,
+// submenus joined with ">" as GRUB_DEFAULT names them.
 func grubCfg(fsys fs.FS, p string) []Location {
 	var out []Location
-	entry := ""
+	var stack []string // titles of the open menuentry and submenu blocks
 	for i, line := range lines(fsys, p) {
 		f := strings.Fields(line)
 		if len(f) == 0 {
@@ -132,24 +148,32 @@ func grubCfg(fsys fs.FS, p string) []Location {
 		}
 		switch f[0] {
 		case "menuentry", "submenu":
-			if q := quotedTitle(line); q != "" {
-				entry = q
+			if strings.HasSuffix(strings.TrimSpace(line), "{") {
+				stack = append(stack, quotedTitle(line))
+			}
+		case "}":
+			if len(stack) > 0 {
+				stack = stack[:len(stack)-1]
 			}
 		case "linux", "linux16", "linuxefi":
 			if len(f) < 2 {
 				continue
 			}
-			text := strings.TrimSpace(strings.SplitN(strings.TrimSpace(line), f[1], 2)[1])
-			out = append(out, Location{Path: "/" + p, Line: i + 1, Kind: KindGrubCfg, Entry: entry, Cmdline: ParseCmdline(text), Text: text})
+			// The parameters follow the image path, spaced as written.
+			rest := strings.TrimLeft(line, " \t")[len(f[0]):]
+			rest = strings.TrimLeft(rest, " \t")[len(f[1]):]
+			text := strings.TrimLeft(rest, " \t")
+			out = append(out, Location{Path: "/" + p, Line: i + 1, Kind: KindGrubCfg, Entry: strings.Join(stack, ">"), Kernel: f[1], Cmdline: ParseCmdline(text)})
 		}
 	}
 	return out
 }
 
+// quotedTitle is a menu entry's title: its first quoted word.
 func quotedTitle(line string) string {
-	for _, q := range []string{"'", `"`} {
-		if i := strings.Index(line, q); i >= 0 {
-			if j := strings.Index(line[i+1:], q); j >= 0 {
+	for i := 0; i < len(line); i++ {
+		if q := line[i]; q == '\'' || q == '"' {
+			if j := strings.IndexByte(line[i+1:], q); j >= 0 {
 				return line[i+1 : i+1+j]
 			}
 		}
@@ -161,34 +185,45 @@ func quotedTitle(line string) string {
 func bls(fsys fs.FS, p, kernelopts string) []Location {
 	title := strings.TrimSuffix(path.Base(p), ".conf")
 	var loc *Location
+	version, image := "", ""
 	for i, line := range lines(fsys, p) {
 		k, v, _ := strings.Cut(strings.TrimSpace(line), " ")
+		v = strings.TrimSpace(v)
 		switch k {
 		case "title":
-			title = strings.TrimSpace(v)
+			title = v
+		case "version":
+			version = v
+		case "linux":
+			image = v
 		case "options":
-			text := strings.TrimSpace(strings.ReplaceAll(v, "$kernelopts", kernelopts))
-			loc = &Location{Path: "/" + p, Line: i + 1, Kind: KindBLS, Cmdline: ParseCmdline(text), Text: text}
+			text := strings.ReplaceAll(v, "$"+varKernelopts, kernelopts)
+			loc = &Location{Path: "/" + p, Line: i + 1, Kind: KindBLS, Cmdline: ParseCmdline(text)}
 		}
 	}
 	if loc == nil {
 		return nil
 	}
-	loc.Entry = title
+	loc.Entry, loc.Kernel = title, version
+	if version == "" {
+		loc.Kernel = image
+	}
 	return []Location{*loc}
 }
 
 func extlinux(fsys fs.FS, p string) []Location {
 	var out []Location
-	label := ""
+	label, image := "", ""
 	for i, line := range lines(fsys, p) {
 		k, v, _ := strings.Cut(strings.TrimSpace(line), " ")
+		v = strings.TrimSpace(v)
 		switch strings.ToUpper(k) {
 		case "LABEL":
-			label = strings.TrimSpace(v)
+			label, image = v, ""
+		case "LINUX", "KERNEL":
+			image = v
 		case "APPEND":
-			text := strings.TrimSpace(v)
-			out = append(out, Location{Path: "/" + p, Line: i + 1, Kind: KindExtlinux, Entry: label, Cmdline: ParseCmdline(text), Text: text})
+			out = append(out, Location{Path: "/" + p, Line: i + 1, Kind: KindExtlinux, Entry: label, Kernel: image, Cmdline: ParseCmdline(v)})
 		}
 	}
 	return out

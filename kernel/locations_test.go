@@ -1,0 +1,152 @@
+package kernel
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"testing/fstest"
+)
+
+// loc is what a test expects of a Location.
+type loc struct {
+	path   string
+	line   int
+	kind   string
+	entry  string
+	kernel string
+	text   string
+}
+
+func TestFindCmdlines(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		fsys fstest.MapFS
+		want []loc
+	}{
+		{"debian update-grub", fstest.MapFS{
+			"etc/default/grub": {Data: []byte("GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\nGRUB_CMDLINE_LINUX=\"\"\n")},
+			"boot/grub/grub.cfg": {Data: []byte(`### BEGIN /etc/grub.d/10_linux ###
+menuentry 'Debian GNU/Linux' --class debian --class gnu-linux $menuentry_id_option 'gnulinux-simple-abc' {
+	load_video
+	linux	/boot/vmlinuz-6.1.0-13-amd64 root=UUID=abc ro  quiet
+	initrd	/boot/initrd.img-6.1.0-13-amd64
+}
+submenu 'Advanced options for Debian GNU/Linux' $menuentry_id_option 'gnulinux-advanced-abc' {
+	menuentry 'Debian GNU/Linux, with Linux 6.1.0-13-amd64' --class debian {
+		linux	/boot/vmlinuz-6.1.0-13-amd64 root=UUID=abc ro  quiet
+	}
+	menuentry 'Debian GNU/Linux, with Linux 6.1.0-13-amd64 (recovery mode)' --class debian {
+		linux	/boot/vmlinuz-6.1.0-13-amd64 root=UUID=abc ro single
+	}
+}
+menuentry 'UEFI Firmware Settings' $menuentry_id_option 'uefi-firmware' {
+	fwsetup
+}
+`)},
+		}, []loc{
+			{"/etc/default/grub", 3, KindDefaultGrub, "defaults for grub-mkconfig", "", "quiet"},
+			{"/boot/grub/grub.cfg", 4, KindGrubCfg, "Debian GNU/Linux", "/boot/vmlinuz-6.1.0-13-amd64", "root=UUID=abc ro  quiet"},
+			{"/boot/grub/grub.cfg", 9, KindGrubCfg, "Advanced options for Debian GNU/Linux>Debian GNU/Linux, with Linux 6.1.0-13-amd64", "/boot/vmlinuz-6.1.0-13-amd64", "root=UUID=abc ro  quiet"},
+			{"/boot/grub/grub.cfg", 12, KindGrubCfg, "Advanced options for Debian GNU/Linux>Debian GNU/Linux, with Linux 6.1.0-13-amd64 (recovery mode)", "/boot/vmlinuz-6.1.0-13-amd64", "root=UUID=abc ro single"},
+		}},
+		{"rhel 8 BLS and grubenv", fstest.MapFS{
+			"etc/default/grub":    {Data: []byte("GRUB_TIMEOUT=5\nGRUB_CMDLINE_LINUX=\"crashkernel=auto resume=/dev/mapper/rhel-swap rd.lvm.lv=rhel/root rhgb quiet\"\nGRUB_ENABLE_BLSCFG=true\n")},
+			"boot/grub2/grubenv":  {Data: []byte("# GRUB Environment Block\nsaved_entry=abc-4.18.0-513.el8.x86_64\nkernelopts=root=/dev/mapper/rhel-root ro crashkernel=auto rhgb quiet \nboot_success=0\n" + strings.Repeat("#", 900))},
+			"boot/grub2/grub.cfg": {Data: []byte("set default=\"${saved_entry}\"\ninsmod blscfg\nblscfg\n")},
+			"boot/loader/entries/abc-4.18.0-513.el8.x86_64.conf": {Data: []byte("title Red Hat Enterprise Linux (4.18.0-513.el8.x86_64) 8.9 (Ootpa)\nversion 4.18.0-513.el8.x86_64\nlinux /vmlinuz-4.18.0-513.el8.x86_64\ninitrd /initramfs-4.18.0-513.el8.x86_64.img $tuned_initrd\noptions $kernelopts $tuned_params\nid rhel-20231012-4.18.0-513.el8.x86_64\n")},
+		}, []loc{
+			{"/etc/default/grub", 2, KindDefaultGrub, "defaults for grub-mkconfig", "", "crashkernel=auto resume=/dev/mapper/rhel-swap rd.lvm.lv=rhel/root rhgb quiet"},
+			{"/boot/grub2/grubenv", 3, KindGrubenv, "", "", "root=/dev/mapper/rhel-root ro crashkernel=auto rhgb quiet "},
+			{"/boot/loader/entries/abc-4.18.0-513.el8.x86_64.conf", 5, KindBLS, "Red Hat Enterprise Linux (4.18.0-513.el8.x86_64) 8.9 (Ootpa)", "4.18.0-513.el8.x86_64", "root=/dev/mapper/rhel-root ro crashkernel=auto rhgb quiet  $tuned_params"},
+		}},
+		{"rhel 9 BLS, grub.cfg on the ESP", fstest.MapFS{
+			"boot/efi/EFI/redhat/grub.cfg":                     {Data: []byte("search --no-floppy --fs-uuid --set=dev abc\nset prefix=($dev)/grub2\nexport $prefix\nconfigfile $prefix/grub.cfg\n")},
+			"boot/loader/entries/x-5.14.0-362.el9.x86_64.conf": {Data: []byte("title RHEL 9\nversion 5.14.0-362.el9.x86_64\nlinux /vmlinuz-5.14.0-362.el9.x86_64\noptions root=UUID=abc ro console=ttyS0,115200n8\n")},
+		}, []loc{
+			{"/boot/loader/entries/x-5.14.0-362.el9.x86_64.conf", 4, KindBLS, "RHEL 9", "5.14.0-362.el9.x86_64", "root=UUID=abc ro console=ttyS0,115200n8"},
+		}},
+		{"arch grub on the ESP", fstest.MapFS{
+			"boot/efi/EFI/arch/grub.cfg": {Data: []byte("menuentry \"Arch Linux\" {\n\tlinux /vmlinuz-linux root=UUID=abc rw loglevel=3 quiet\n\tinitrd /initramfs-linux.img\n}\n")},
+		}, []loc{
+			{"/boot/efi/EFI/arch/grub.cfg", 2, KindGrubCfg, "Arch Linux", "/vmlinuz-linux", "root=UUID=abc rw loglevel=3 quiet"},
+		}},
+		{"alpine extlinux", fstest.MapFS{
+			"boot/extlinux.conf": {Data: []byte("DEFAULT menu.c32\nLABEL lts\n  MENU LABEL Linux lts\n  LINUX vmlinuz-lts\n  INITRD initramfs-lts\n  APPEND root=UUID=abc modules=sd-mod,usb-storage,ext4 quiet rootfstype=ext4\n")},
+		}, []loc{
+			{"/boot/extlinux.conf", 6, KindExtlinux, "lts", "vmlinuz-lts", "root=UUID=abc modules=sd-mod,usb-storage,ext4 quiet rootfstype=ext4"},
+		}},
+		{"systemd-boot and UKI", fstest.MapFS{
+			"etc/kernel/cmdline":                 {Data: []byte("root=UUID=abc rw console=ttyS0\n")},
+			"boot/loader/entries/abc-6.5.0.conf": {Data: []byte("title      Fedora Linux\nversion    6.5.0\nlinux      /abc/6.5.0/linux\noptions    root=UUID=abc rw console=ttyS0\n")},
+		}, []loc{
+			{"/boot/loader/entries/abc-6.5.0.conf", 4, KindBLS, "Fedora Linux", "6.5.0", "root=UUID=abc rw console=ttyS0"},
+			{"/etc/kernel/cmdline", 1, KindKernelCmdline, "", "", "root=UUID=abc rw console=ttyS0"},
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := FindCmdlines(c.fsys)
+			if len(got) != len(c.want) {
+				t.Fatalf("found %d command lines, want %d: %+v", len(got), len(c.want), got)
+			}
+			for i, w := range c.want {
+				g := got[i]
+				if (loc{g.Path, g.Line, g.Kind, g.Entry, g.Kernel, g.Cmdline.String()}) != w {
+					t.Errorf("location %d:\n got %+v\nwant %+v", i, loc{g.Path, g.Line, g.Kind, g.Entry, g.Kernel, g.Cmdline.String()}, w)
+				}
+			}
+		})
+	}
+}
+
+func TestDefaultGrub(t *testing.T) {
+	for _, c := range []struct {
+		name, text string
+		line       int
+		want       string
+	}{
+		{"double quotes", `GRUB_CMDLINE_LINUX="console=tty1 console=ttyS0,115200"`, 1, "console=tty1 console=ttyS0,115200"},
+		{"single quotes keep $", "GRUB_CMDLINE_LINUX='a=$x \"b\"'", 1, `a=$x "b"`},
+		{"escapes", `GRUB_CMDLINE_LINUX="a=\"x y\" \$z \\"`, 1, `a="x y" $z \`},
+		{"bare with comment", "GRUB_CMDLINE_LINUX=quiet # the rest is a comment", 1, "quiet"},
+		{"export", "export GRUB_CMDLINE_LINUX=\"ro\"", 1, "ro"},
+		{"continued by backslash", "x=1\nGRUB_CMDLINE_LINUX=\"a \\\nb\"", 2, "a b"},
+		{"continued in quotes", "GRUB_CMDLINE_LINUX=\"a\nb\"\nGRUB_TIMEOUT=1", 1, "a\nb"},
+		{"expands earlier variables", "GRUB_CMDLINE_LINUX=\"ro\"\nGRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX ${EXTRA}console=ttyS0\"", 2, "ro console=ttyS0"},
+		{"last wins, both joined", "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet splash\"\nGRUB_CMDLINE_LINUX=\"a\"\nGRUB_CMDLINE_LINUX=\"b\"", 3, "b quiet splash"},
+		{"only the default", "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"", 1, "quiet"},
+		{"cloud-init drop-in style", "GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX console=ttyS0 earlyprintk=ttyS0\"", 1, "console=ttyS0 earlyprintk=ttyS0"},
+		{"commented out", "#GRUB_CMDLINE_LINUX=\"quiet\"\nGRUB_CMDLINE_LINUX=\"ro\"", 2, "ro"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			locs := defaultGrubText(c.text)
+			if len(locs) != 1 || locs[0].Line != c.line || locs[0].Cmdline.String() != c.want {
+				t.Fatalf("got %+v, want line %d %q", locs, c.line, c.want)
+			}
+		})
+	}
+	if locs := defaultGrubText("GRUB_TIMEOUT=5\n"); len(locs) != 0 {
+		t.Fatalf("no GRUB_CMDLINE variable, got %+v", locs)
+	}
+}
+
+// FuzzDefaultGrub: any text parses without panicking, to a line inside
+// it; a plain double-quoted value comes back as written.
+func FuzzDefaultGrub(f *testing.F) {
+	f.Add("GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX console=ttyS0\"\n", "quiet splash")
+	f.Add("export GRUB_CMDLINE_LINUX_DEFAULT='a \\\nb' # c\n", "ro")
+	f.Add("GRUB_CMDLINE_LINUX=\"a\\\n${X}b\n", "root=/dev/sda1")
+	f.Fuzz(func(t *testing.T, text, value string) {
+		for _, l := range defaultGrubText(text) {
+			if l.Line < 1 || l.Line > strings.Count(text, "\n")+1 {
+				t.Fatalf("line %d of %q", l.Line, text)
+			}
+		}
+		if strings.ContainsAny(value, "\"\\$`\n") {
+			return
+		}
+		locs := defaultGrubText(fmt.Sprintf("%s\nGRUB_CMDLINE_LINUX=\"%s\"\n", "# header", value))
+		if len(locs) != 1 || locs[0].Cmdline.String() != strings.TrimSpace(value) || locs[0].Line != 2 {
+			t.Fatalf("value %q read as %+v", value, locs)
+		}
+	})
+}
