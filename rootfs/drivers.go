@@ -1,16 +1,17 @@
 package rootfs
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 
-	"github.com/masahiro331/go-ext4-filesystem/ext4"
 	"github.com/masahiro331/go-xfs-filesystem/xfs"
 
 	"github.com/vhdprep/vhdprep/raw/probe"
+	"github.com/vhdprep/vhdprep/rootfs/internal/ext4"
 )
 
 // OpenFS opens the filesystem of type fstype (as raw/probe names it) held
@@ -19,12 +20,14 @@ func OpenFS(r io.ReaderAt, size int64, fstype string) (*Tree, error) {
 	sr := io.NewSectionReader(r, 0, size)
 	switch fstype {
 	case probe.Ext2, probe.Ext3, probe.Ext4:
-		var e *ext4.FileSystem
-		err := safely(func() (err error) { e, err = ext4.NewFS(*sr, newLibCache()); return err })
+		e, err := ext4.Open(r, size)
+		if errors.Is(err, ext4.ErrUnsupported) {
+			return nil, fmt.Errorf("%w: reading %s: %w", ErrUnsupported, fstype, err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("reading %s: %w", fstype, err)
 		}
-		return newTree(libDriver{name: fstype, fsys: e, lstatFn: e.Lstat, readLinkFn: e.ReadLink}), nil
+		return newTree(newInodeDriver(e)), nil
 	case probe.XFS:
 		var x *xfs.FileSystem
 		err := safely(func() (err error) { x, err = xfs.NewFS(*sr, newLibCache()); return err })
