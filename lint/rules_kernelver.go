@@ -3,47 +3,24 @@ package lint
 import (
 	"bytes"
 	"fmt"
-	"regexp"
-	"strconv"
 
 	"github.com/vhdprep/vhdprep/kernel"
 )
 
-// release is a kernel version as the rules compare it.
-type release struct {
-	v    [3]int
-	rhel bool
-	// build is a RHEL kernel's build number: 504 in 2.6.32-504.el6.
-	build int
+// rhelBuild is a RHEL kernel's build number: 504 in 2.6.32-504.el6.
+func rhelBuild(r kernel.Release) int {
+	if len(r.Build) == 0 {
+		return 0
+	}
+	return r.Build[0]
 }
 
-var (
-	releaseRE = regexp.MustCompile(`^(\d+)\.(\d+)(?:\.(\d+))?(?:-(\d+))?`)
-	rhelRE    = regexp.MustCompile(`\.el\d`)
-)
-
-func parseRelease(s string) (release, bool) {
-	m := releaseRE.FindStringSubmatch(s)
-	if m == nil {
-		return release{}, false
-	}
-	var r release
-	for i := 0; i < 3; i++ {
-		r.v[i], _ = strconv.Atoi(m[i+1])
-	}
-	r.build, _ = strconv.Atoi(m[4])
-	r.rhel = rhelRE.MatchString(s)
-	return r, true
+// before tells whether r is older than the upstream version major.minor.patch.
+func before(r kernel.Release, major, minor, patch int) bool {
+	return r.Less(kernel.Release{Major: major, Minor: minor, Patch: patch})
 }
 
-func (r release) before(v ...int) bool {
-	for i, n := range v {
-		if r.v[i] != n {
-			return r.v[i] < n
-		}
-	}
-	return false
-}
+func is2632(r kernel.Release) bool { return r.Major == 2 && r.Minor == 6 && r.Patch == 32 }
 
 // kernelsOf lists the installed kernels, or a skip when there are none.
 func kernelsOf(t *Target) ([]kernel.Kernel, error) {
@@ -59,11 +36,11 @@ func kernelsOf(t *Target) ([]kernel.Kernel, error) {
 }
 
 // needsNUMAOff: kernels before 2.6.37, and RHEL kernels before 2.6.32-504.
-func needsNUMAOff(r release) bool {
-	if r.rhel && r.v == [3]int{2, 6, 32} {
-		return r.build < 504
+func needsNUMAOff(r kernel.Release) bool {
+	if r.RHEL && is2632(r) {
+		return rhelBuild(r) < 504
 	}
-	return r.before(2, 6, 37)
+	return before(r, 2, 6, 37)
 }
 
 func checkNUMAOff(t *Target) ([]Finding, error) {
@@ -73,7 +50,7 @@ func checkNUMAOff(t *Target) ([]Finding, error) {
 	}
 	var old []string
 	for _, k := range ks {
-		if r, ok := parseRelease(k.Version); ok && needsNUMAOff(r) {
+		if r, err := kernel.ParseRelease(k.Version); err == nil && needsNUMAOff(r) {
 			old = append(old, k.Version)
 		}
 	}
@@ -95,14 +72,14 @@ func checkHyperVKernel(t *Target) ([]Finding, error) {
 	}
 	var fs []Finding
 	for _, k := range ks {
-		r, ok := parseRelease(k.Version)
+		r, err := kernel.ParseRelease(k.Version)
 		switch {
-		case !ok:
+		case err != nil:
 			continue
-		case r.rhel && r.v == [3]int{2, 6, 32} && r.build < 358:
+		case r.RHEL && is2632(r) && rhelBuild(r) < 358:
 			fs = append(fs, Finding{Severity: Error, Message: fmt.Sprintf("kernel %s is a RHEL 6.0-6.3 kernel, which needs the Linux Integration Services (LIS) for Hyper-V", k.Version), Location: Location{Kernel: k.Version},
 				Fix: "install LIS, or move to RHEL 6.4 or later"})
-		case !r.rhel && r.before(3, 8):
+		case !r.RHEL && before(r, 3, 8, 0):
 			fs = append(fs, Finding{Severity: Warning, Message: fmt.Sprintf("kernel %s is older than 3.8, before Hyper-V's drivers were complete upstream", k.Version), Location: Location{Kernel: k.Version}})
 		}
 	}
