@@ -57,13 +57,58 @@ func (d dirDriver) host(name string) string {
 	return filepath.Join(string(d), filepath.FromSlash(name))
 }
 
-func (d dirDriver) lstat(name string) (fs.FileInfo, error)     { return os.Lstat(d.host(name)) }
-func (d dirDriver) readDir(name string) ([]fs.DirEntry, error) { return os.ReadDir(d.host(name)) }
-func (d dirDriver) readLink(name string) (string, error)       { return os.Readlink(d.host(name)) }
+func (d dirDriver) lstat(name string) (fs.FileInfo, error) {
+	info, err := os.Lstat(d.host(name))
+	if err != nil {
+		return nil, err
+	}
+	return hostInfo{info}, nil
+}
+
+func (d dirDriver) readDir(name string) ([]fs.DirEntry, error) {
+	ents, err := os.ReadDir(d.host(name))
+	for i, e := range ents {
+		ents[i] = hostDirEntry{e}
+	}
+	return ents, err
+}
+
+func (d dirDriver) readLink(name string) (string, error) { return os.Readlink(d.host(name)) }
 
 // open opens a resolved path: every directory on the way is real and the
 // file itself is not a symlink, so the host's kernel follows nothing.
-func (d dirDriver) open(name string) (fs.File, error) { return os.Open(d.host(name)) }
+func (d dirDriver) open(name string) (fs.File, error) {
+	f, err := os.Open(d.host(name))
+	if err != nil {
+		return nil, err
+	}
+	return hostFile{f}, nil
+}
+
+// hostInfo is a host file's FileInfo with Sys giving *Stat.
+type hostInfo struct{ fs.FileInfo }
+
+func (h hostInfo) Sys() any { return hostStat(h.FileInfo) }
+
+type hostDirEntry struct{ fs.DirEntry }
+
+func (e hostDirEntry) Info() (fs.FileInfo, error) {
+	info, err := e.DirEntry.Info()
+	if err != nil {
+		return nil, err
+	}
+	return hostInfo{info}, nil
+}
+
+type hostFile struct{ *os.File }
+
+func (f hostFile) Stat() (fs.FileInfo, error) {
+	info, err := f.File.Stat()
+	if err != nil {
+		return nil, err
+	}
+	return hostInfo{info}, nil
+}
 
 // libDriver adapts a third-party read-only filesystem. The libraries may
 // panic on corrupt input; every call turns a panic into an error.

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf16"
+
+	"github.com/vhdprep/vhdprep/rootfs/internal/inode"
 )
 
 // A small read-only FAT12/16/32 reader for EFI system partitions: 8.3 and
@@ -154,11 +156,16 @@ type fatEntry struct {
 	mtime   time.Time
 }
 
-func (e fatEntry) Name() string               { return e.name }
-func (e fatEntry) Size() int64                { return e.size }
-func (e fatEntry) ModTime() time.Time         { return e.mtime }
-func (e fatEntry) IsDir() bool                { return e.dir }
-func (e fatEntry) Sys() any                   { return nil }
+func (e fatEntry) Name() string       { return e.name }
+func (e fatEntry) Size() int64        { return e.size }
+func (e fatEntry) ModTime() time.Time { return e.mtime }
+func (e fatEntry) IsDir() bool        { return e.dir }
+func (e fatEntry) Sys() any {
+	if e.dir {
+		return &Stat{Mode: inode.TypeDir | 0o755, Nlink: 1}
+	}
+	return &Stat{Mode: inode.TypeReg | 0o644, Nlink: 1}
+}
 func (e fatEntry) Type() fs.FileMode          { return e.Mode().Type() }
 func (e fatEntry) Info() (fs.FileInfo, error) { return e, nil }
 func (e fatEntry) Mode() fs.FileMode {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -66,12 +67,15 @@ func (d *inodeDriver) list(ino uint64) (map[string]inode.Dirent, error) {
 	return m, nil
 }
 
-// lookup finds the inode of a resolved path ("." is the root).
+// lookup finds the inode of a resolved path ("." is the root). A
+// directory met twice on one path is a loop (a corrupt filesystem), which
+// would otherwise let a walk go on forever.
 func (d *inodeDriver) lookup(name string) (uint64, error) {
 	ino := d.fsys.Root()
 	if name == "." {
 		return ino, nil
 	}
+	seen := []uint64{ino}
 	for _, comp := range strings.Split(name, "/") {
 		m, err := d.list(ino)
 		if err != nil {
@@ -81,7 +85,11 @@ func (d *inodeDriver) lookup(name string) (uint64, error) {
 		if !ok {
 			return 0, fs.ErrNotExist
 		}
+		if slices.Contains(seen, e.Ino) {
+			return 0, ErrDirLoop
+		}
 		ino = e.Ino
+		seen = append(seen, ino)
 	}
 	return ino, nil
 }

@@ -23,6 +23,7 @@ const maxSymlinkHops = 40
 var (
 	ErrUnsupported = errors.New("filesystem not readable by vhdprep")
 	ErrLoop        = errors.New("too many levels of symbolic links")
+	ErrDirLoop     = errors.New("directory loop: a directory holds itself (corrupt filesystem; run fsck)")
 )
 
 // FS is a read-only file tree: fs.FS plus what checking an OS needs.
