@@ -108,7 +108,18 @@ func NewAzureBlob(t Target) (Blob, error) {
 	if err != nil {
 		return nil, red.error(fmt.Errorf("%w: %w", ErrTarget, err))
 	}
-	return &azureBlob{c: c, name: red.string(c.URL()), redact: red}, nil
+	return &azureBlob{c: c, name: red.string(withoutQuery(c.URL())), redact: red}, nil
+}
+
+// withoutQuery names a blob by its URL without the SAS, which is noise
+// in messages even with its signature redacted.
+func withoutQuery(u string) string {
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return Redact(u)
+	}
+	parsed.RawQuery, parsed.Fragment = "", ""
+	return parsed.String()
 }
 
 func hasSAS(u string) bool {

@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,18 +62,22 @@ func Start(t testing.TB) *Server {
 	}
 	testimage.RequireTools(t, "node")
 	port := freePort(t)
-	dir := t.TempDir()
 	cmd := exec.Command(bin, "--blobHost", "127.0.0.1", "--blobPort", strconv.Itoa(port),
-		"--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck", "--silent",
-		"--location", dir)
-	var log bytes.Buffer
+		"--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck", "--silent")
+	cmd.Dir = t.TempDir() // where it would put debug logs
+	var log syncBuffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("azurite: %v", err)
 	}
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(exited)
+	}()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
-		cmd.Wait()
+		<-exited
 	})
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	for deadline := time.Now().Add(startTimeout); ; {
@@ -81,12 +86,34 @@ func Start(t testing.TB) *Server {
 			c.Close()
 			break
 		}
-		if time.Now().After(deadline) || cmd.ProcessState != nil {
-			t.Fatalf("azurite did not listen on %s: %v\n%s", addr, err, log.String())
+		select {
+		case <-exited:
+			t.Fatalf("azurite exited: %s", log.String())
+		case <-time.After(50 * time.Millisecond):
 		}
-		time.Sleep(50 * time.Millisecond)
+		if time.Now().After(deadline) {
+			t.Fatalf("azurite did not listen on %s in %v: %v\n%s", addr, startTimeout, err, log.String())
+		}
 	}
 	return &Server{Endpoint: "http://" + addr + "/" + Account, Addr: addr}
+}
+
+// syncBuffer collects a process's output while the test may read it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func freePort(t testing.TB) int {
