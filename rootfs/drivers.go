@@ -8,16 +8,14 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/masahiro331/go-xfs-filesystem/xfs"
-
 	"github.com/vhdprep/vhdprep/raw/probe"
 	"github.com/vhdprep/vhdprep/rootfs/internal/ext4"
+	"github.com/vhdprep/vhdprep/rootfs/internal/xfs"
 )
 
 // OpenFS opens the filesystem of type fstype (as raw/probe names it) held
 // by r as a read-only tree.
 func OpenFS(r io.ReaderAt, size int64, fstype string) (*Tree, error) {
-	sr := io.NewSectionReader(r, 0, size)
 	switch fstype {
 	case probe.Ext2, probe.Ext3, probe.Ext4:
 		e, err := ext4.Open(r, size)
@@ -29,12 +27,14 @@ func OpenFS(r io.ReaderAt, size int64, fstype string) (*Tree, error) {
 		}
 		return newTree(newInodeDriver(e)), nil
 	case probe.XFS:
-		var x *xfs.FileSystem
-		err := safely(func() (err error) { x, err = xfs.NewFS(*sr, newLibCache()); return err })
-		if err != nil {
-			return nil, fmt.Errorf("reading xfs (only version 5 is supported): %w", err)
+		x, err := xfs.Open(r, size)
+		if errors.Is(err, xfs.ErrUnsupported) {
+			return nil, fmt.Errorf("%w: reading xfs: %w", ErrUnsupported, err)
 		}
-		return newTree(libDriver{name: fstype, fsys: x, lstatFn: x.Stat}), nil
+		if err != nil {
+			return nil, fmt.Errorf("reading xfs: %w", err)
+		}
+		return newTree(newInodeDriver(x)), nil
 	case probe.VFAT:
 		f, err := openFAT(r, size)
 		if err != nil {
@@ -108,56 +108,4 @@ func (f hostFile) Stat() (fs.FileInfo, error) {
 		return nil, err
 	}
 	return hostInfo{info}, nil
-}
-
-// libDriver adapts a third-party read-only filesystem. The libraries may
-// panic on corrupt input; every call turns a panic into an error.
-type libDriver struct {
-	name string
-	fsys interface {
-		fs.FS
-		ReadDir(string) ([]fs.DirEntry, error)
-	}
-	lstatFn    func(string) (fs.FileInfo, error)
-	readLinkFn func(string) (string, error) // nil: the library cannot read symlinks
-}
-
-func (l libDriver) path(name string) string {
-	if name == "." {
-		return "/"
-	}
-	return name
-}
-
-func (l libDriver) lstat(name string) (info fs.FileInfo, err error) {
-	err = safely(func() (err error) { info, err = l.lstatFn(l.path(name)); return err })
-	return info, err
-}
-
-func (l libDriver) readDir(name string) (ents []fs.DirEntry, err error) {
-	err = safely(func() (err error) { ents, err = l.fsys.ReadDir(l.path(name)); return err })
-	return ents, err
-}
-
-func (l libDriver) open(name string) (f fs.File, err error) {
-	err = safely(func() (err error) { f, err = l.fsys.Open(name); return err })
-	return f, err
-}
-
-func (l libDriver) readLink(name string) (target string, err error) {
-	if l.readLinkFn == nil {
-		return "", fmt.Errorf("%w: reading symlinks on %s is not supported yet", ErrUnsupported, l.name)
-	}
-	err = safely(func() (err error) { target, err = l.readLinkFn(name); return err })
-	return target, err
-}
-
-// safely runs fn, turning a panic into an error.
-func safely(fn func() error) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("corrupt or unsupported filesystem structure (%v)", p)
-		}
-	}()
-	return fn()
 }

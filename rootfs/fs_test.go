@@ -80,10 +80,15 @@ func checkFSTree(t *testing.T, tr *Tree, sparse bool) {
 	if err != nil || len(ents) != 400 || ents[0].Name() != "entry-1.conf" || ents[0].Type() != 0 {
 		t.Errorf("etc/many: %d entries, %v", len(ents), err)
 	}
-	if ents, err := tr.ReadDir("inl"); err != nil || len(ents) != 8 {
-		t.Errorf("inl: %d entries, %v", len(ents), err)
+	for dir, n := range map[string]int{"inl": 8, "blockdir": 40, "nodedir": 3000} {
+		if ents, err := tr.ReadDir(dir); err != nil || len(ents) != n {
+			t.Errorf("%s: %d entries, %v; want %d", dir, len(ents), err, n)
+		}
 	}
-	long := strings.Repeat("long/", 40) + "target"
+	if b, err := tr.ReadFile("nodedir/f2999"); err != nil || len(b) != 0 {
+		t.Errorf("nodedir/f2999: %q %v", b, err)
+	}
+	long := strings.Repeat("long/", 100) + "target"
 	if target, err := tr.ReadLink("slowlink"); err != nil || target != long {
 		t.Errorf("slow symlink: %q %v", target, err)
 	}
@@ -167,6 +172,10 @@ func checkSparse(t *testing.T, tr *Tree) {
 			t.Errorf("island %d: %q", i, got)
 		}
 	}
+}
+
+func TestXFS(t *testing.T) {
+	checkFSTree(t, openImage(t, "rootfs-fs-xfs", "xfs"), false)
 }
 
 func TestExtFamily(t *testing.T) {

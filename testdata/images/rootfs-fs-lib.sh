@@ -2,7 +2,9 @@
 # image holds, and the owners and modes set afterwards without root.
 
 # rootfs_fs_tree DIR [nosparse]: a small guest tree with what a reader must
-# get right: a directory of 400 entries (an htree once indexed), a 3.4 MB
+# get right: directories of 40, 400 (an htree once indexed) and 3000
+# entries (XFS block, leaf, and node form with an extent B+tree), a slow symlink of 506 bytes
+# (remote on XFS), a 3.4 MB
 # file (seq 1 500000), empty, 4-byte and 100-byte files and a directory of
 # 8 entries (inline data, with an xattr part), a 100 MiB sparse file with
 # data in the middle and at the end, a file of 40 islands (many extents),
@@ -20,6 +22,9 @@ rootfs_fs_tree() {
   : > "$d/etc/empty"
   echo secret > "$d/etc/shadow"
   for i in $(seq 1 400); do echo "$i" > "$d/etc/many/entry-$i.conf"; done
+  mkdir "$d/blockdir" "$d/nodedir"
+  for i in $(seq 1 40); do : > "$d/blockdir/block-entry-$i"; done
+  for i in $(seq 1 3000); do : > "$d/nodedir/f$i"; done
   seq 1 500000 > "$d/usr/bin/big"
   echo deep > "$d/deep/a/b/c/d/e/file"
   if [ "${2:-}" != nosparse ]; then
@@ -33,7 +38,7 @@ rootfs_fs_tree() {
   fi
   ln -s usr/bin "$d/bin"
   ln -s /etc/hostname "$d/hostname-abs"
-  ln -s "$(printf 'long/%.0s' $(seq 1 40))target" "$d/slowlink"
+  ln -s "$(printf 'long/%.0s' $(seq 1 100))target" "$d/slowlink"
   ln -s deep/a/b/c/d/e "$d/deeplink"
   ln -s loop-b "$d/loop-a"
   ln -s loop-a "$d/loop-b"
