@@ -67,6 +67,7 @@ hand-edited GRUB files, WALinuxAgent and azcopy.`,
 		newInspectCmd(a),
 		newLsCmd(a),
 		newResizeCmd(a),
+		newUploadCmd(a),
 		newVersionCmd(a),
 	)
 	return root

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vhdprep/vhdprep/lint"
+	"github.com/vhdprep/vhdprep/upload"
+)
+
+// Environment variables that may hold a destination, so that secrets need
+// not be on the command line (where ps and shell histories show them).
+const (
+	envBlobURL          = "VHDPREP_BLOB_URL"
+	envConnectionString = "AZURE_STORAGE_CONNECTION_STRING"
+	envManagedDiskSAS   = "VHDPREP_MANAGED_DISK_SAS"
+)
+
+type uploadOptions struct {
+	blobURL, connectionString, managedDiskSAS string
+	container, blob                           string
+	check                                     bool
+}
+
+func newUploadCmd(a *app) *cobra.Command {
+	var o uploadOptions
+	opts := upload.Options{}
+	cmd := &cobra.Command{
+		Use:   "upload VHD (--blob-url URL | --connection-string CS --container C [--blob B] | --managed-disk-sas URL)",
+		Short: "Upload a fixed VHD to an Azure page blob or managed disk, sending only data",
+		Long: `Upload writes a fixed VHD to a page blob (created with the file's length) or to a
+managed disk created for upload. Only 512-byte pages holding data are sent: holes are
+skipped without being read, zero pages inside data without being sent. Requests run in
+parallel, each with an MD5 the service checks, and are retried with backoff (honouring
+Retry-After), fewer at a time when Azure throttles. The file's MD5 becomes the blob's
+Content-MD5; --verify reads the blob back and compares.
+
+An interrupted upload resumes: run the same command again and only what is missing is
+sent (the blob's metadata records the file's size, modification time and a fingerprint
+of its footer, first and last MiB). A blob holding another file is refused without
+--overwrite. A managed disk (--managed-disk-sas) must exist with the file's exact size;
+its old data is cleared where the file is zero.
+
+A plain --blob-url signs in with Azure AD (az login, managed identity, environment,
+workload identity). Secrets can come from the environment instead of the command line:
+` + envBlobURL + `, ` + envConnectionString + `, ` + envManagedDiskSAS + `, or from a
+file with @PATH as the flag's value. SAS signatures and account keys never appear in
+vhdprep's output.`,
+		Example: `  vhdprep upload disk.vhd --blob-url https://ACCOUNT.blob.core.windows.net/vhds/disk.vhd
+  VHDPREP_BLOB_URL="$SAS_URL" vhdprep upload disk.vhd
+  vhdprep upload disk.vhd --blob-url @sas-url.txt --verify
+  vhdprep upload disk.vhd --connection-string "$CONN" --container vhds --blob disk.vhd
+  vhdprep upload disk.vhd --managed-disk-sas "$DISK_SAS"
+  vhdprep upload disk.vhd --blob-url "$SAS_URL" --concurrency 32 --check`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			target, err := o.target(args[0])
+			if err != nil {
+				return err
+			}
+			if o.check {
+				if err := checkGate(a, args[0]); err != nil {
+					return err
+				}
+			}
+			if opts.Concurrency < 1 || opts.Concurrency > 256 {
+				return usageError{fmt.Errorf("--concurrency must be 1 to 256, not %d", opts.Concurrency)}
+			}
+			blob, err := upload.NewAzureBlob(target)
+			if err != nil {
+				if errors.Is(err, upload.ErrTarget) {
+					return usageError{err}
+				}
+				return err
+			}
+			opts.File, opts.Blob, opts.ManagedDisk = args[0], blob, target.ManagedDisk()
+			sum, err := upload.Upload(cmd.Context(), opts, a.progress())
+			if errors.Is(err, upload.ErrInterrupted) {
+				again := "run the same command again to resume: the blob keeps what arrived"
+				if opts.ManagedDisk {
+					again = "run the same command again (a managed disk's upload starts over)"
+				}
+				return fmt.Errorf("%w; %s of %s of data done; %s", err,
+					humanBytes(sum.SentBytes+sum.PresentBytes+sum.ZeroBytes), humanBytes(sum.DataBytes), again)
+			}
+			if err != nil {
+				return err
+			}
+			if a.jsonOutput() {
+				return a.printJSON(sum)
+			}
+			if !a.quiet {
+				printUploadSummary(a, sum)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.blobURL, "blob-url", "", "page blob URL, with a SAS or plain (Azure AD); @FILE reads it from FILE (env "+envBlobURL+")")
+	f.StringVar(&o.connectionString, "connection-string", "", "storage account connection string; @FILE reads it from FILE (env "+envConnectionString+")")
+	f.StringVar(&o.container, "container", "", "container, with --connection-string")
+	f.StringVar(&o.blob, "blob", "", "blob name, with --connection-string (default: the VHD's file name)")
+	f.StringVar(&o.managedDiskSAS, "managed-disk-sas", "", "write SAS of a managed disk created for upload; @FILE reads it from FILE (env "+envManagedDiskSAS+")")
+	f.IntVar(&opts.Concurrency, "concurrency", upload.DefaultConcurrency, "requests in flight at most (each up to 4 MiB)")
+	f.BoolVar(&opts.Overwrite, "overwrite", false, "replace a blob that holds another file")
+	f.BoolVar(&opts.Verify, "verify", false, "read the blob back and compare it with the file")
+	f.BoolVar(&o.check, "check", false, "run vhdprep check first and refuse to upload on errors")
+	return cmd
+}
+
+// target builds the destination from flags, or else the environment.
+func (o *uploadOptions) target(file string) (upload.Target, error) {
+	if o.blobURL == "" && o.connectionString == "" && o.managedDiskSAS == "" {
+		o.blobURL, o.connectionString, o.managedDiskSAS = os.Getenv(envBlobURL), os.Getenv(envConnectionString), os.Getenv(envManagedDiskSAS)
+	}
+	t := upload.Target{Container: o.container, Blob: o.blob}
+	for _, v := range []struct {
+		flag string
+		val  string
+		dst  *string
+	}{
+		{"--blob-url", o.blobURL, &t.BlobURL},
+		{"--connection-string", o.connectionString, &t.ConnectionString},
+		{"--managed-disk-sas", o.managedDiskSAS, &t.ManagedDiskSAS},
+	} {
+		s, err := secretValue(v.val)
+		if err != nil {
+			return t, usageError{fmt.Errorf("%s: %w", v.flag, err)}
+		}
+		*v.dst = s
+	}
+	given := 0
+	for _, s := range []string{t.BlobURL, t.ConnectionString, t.ManagedDiskSAS} {
+		if s != "" {
+			given++
+		}
+	}
+	switch {
+	case given == 0:
+		return t, usageError{fmt.Errorf("give --blob-url, --connection-string or --managed-disk-sas (or set %s, %s or %s)", envBlobURL, envConnectionString, envManagedDiskSAS)}
+	case given > 1:
+		return t, usageError{errors.New("give only one of --blob-url, --connection-string and --managed-disk-sas")}
+	case t.ConnectionString == "" && (o.container != "" || o.blob != ""):
+		return t, usageError{errors.New("--container and --blob go with --connection-string; a URL names the blob itself")}
+	case t.ConnectionString != "" && o.container == "":
+		return t, usageError{errors.New("--connection-string needs --container")}
+	case t.ConnectionString != "" && o.blob == "":
+		t.Blob = filepath.Base(file)
+	}
+	return t, nil
+}
+
+// secretValue is v, or with @PATH the content of the file PATH.
+func secretValue(v string) (string, error) {
+	path, ok := strings.CutPrefix(v, "@")
+	if !ok {
+		return strings.TrimSpace(v), nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// checkGate runs check with its default rules and refuses on errors,
+// showing the findings on stderr.
+func checkGate(a *app, image string) error {
+	t, err := lint.OpenImage(image)
+	if err != nil {
+		return fmt.Errorf("check: %w", err)
+	}
+	defer t.Close()
+	rep := lint.Run(t, lint.Catalog(), &lint.Config{})
+	if !rep.Fails(lint.Error) {
+		a.logf("check: no errors")
+		return nil
+	}
+	if err := lint.WriteText(a.io.ErrOut, rep, false); err != nil {
+		return err
+	}
+	return fmt.Errorf("upload %s: check found errors; fix them (vhdprep fix) or upload without --check", image)
+}
+
+func printUploadSummary(a *app, s *upload.Summary) {
+	w := a.io.Out
+	fmt.Fprintf(w, "uploaded %s to %s\n", s.File, s.Blob)
+	if s.Resumed {
+		fmt.Fprintf(w, "  resumed       %s were already in the blob\n", humanBytes(s.PresentBytes))
+	}
+	fmt.Fprintf(w, "  virtual size  %s\n", humanBytes(s.VirtualSize))
+	fmt.Fprintf(w, "  data          %s, of which %s zero pages not sent\n", humanBytes(s.DataBytes), humanBytes(s.ZeroBytes))
+	fmt.Fprintf(w, "  sent          %s in %d requests (%d retries, %d throttled)\n", humanBytes(s.SentBytes), s.Requests, s.Retries, s.Throttled)
+	if s.ClearedBytes > 0 {
+		fmt.Fprintf(w, "  cleared       %s of old data where the file is zero\n", humanBytes(s.ClearedBytes))
+	}
+	if s.MinConcurrency < s.Concurrency {
+		fmt.Fprintf(w, "  concurrency   %d, lowered to %d by throttling\n", s.Concurrency, s.MinConcurrency)
+	}
+	elapsed := time.Duration(s.Seconds * float64(time.Second)).Round(time.Millisecond)
+	fmt.Fprintf(w, "  elapsed       %s, %s/s of data\n", elapsed, humanBytes(int64(s.Throughput)))
+	fmt.Fprintf(w, "  MD5           %s\n", base64.StdEncoding.EncodeToString(s.ContentMD5))
+	if s.Verified {
+		fmt.Fprintln(w, "  verified      the blob reads back as the file")
+	}
+}
