@@ -232,12 +232,16 @@ func (t *Tree) ReadFile(name string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
+	tooBig := &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("larger than %d MiB", maxReadFile>>20)}
+	if info, err := f.Stat(); err == nil && info.Size() > maxReadFile {
+		return nil, tooBig // without reading the first 64 MiB of it
+	}
 	b, err := io.ReadAll(io.LimitReader(f, maxReadFile+1))
 	if err != nil {
 		return nil, &fs.PathError{Op: "read", Path: name, Err: err}
 	}
 	if len(b) > maxReadFile {
-		return nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("larger than %d MiB", maxReadFile>>20)}
+		return nil, tooBig
 	}
 	return b, nil
 }
