@@ -11,7 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"time"
+
+	"github.com/vhdprep/vhdprep/raw"
 )
 
 // FooterSize is the size of the footer at the end of every VHD.
@@ -45,12 +48,17 @@ const (
 // vhdEpoch is the origin of footer timestamps.
 var vhdEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// Errors.
+// Errors. Validate's and CheckFixedForAzure's errors wrap the last five.
 var (
 	ErrNoCookie     = errors.New("no VHD footer (cookie \"conectix\" missing)")
 	ErrShort        = errors.New("file too short for a VHD footer")
 	ErrSize         = errors.New("disk size must be a positive multiple of 512")
 	ErrDifferencing = errors.New("differencing VHD")
+	ErrChecksum     = errors.New("footer checksum mismatch")
+	ErrInvalid      = errors.New("footer departs from the VHD specification")
+	ErrNotFixed     = errors.New("not a fixed VHD")
+	ErrSizeMismatch = errors.New("footer size differs from the file's data")
+	ErrAzureSize    = errors.New("size Azure does not accept")
 )
 
 // DiskType is the footer's disk type.
@@ -165,7 +173,7 @@ func (f *Footer) MarshalBinary() ([]byte, error) {
 	be.PutUint32(b[8:], f.Features)
 	be.PutUint32(b[12:], f.FormatVersion)
 	be.PutUint64(b[16:], f.DataOffset)
-	be.PutUint32(b[24:], uint32(f.Timestamp.Sub(vhdEpoch)/time.Second))
+	be.PutUint32(b[24:], timestamp(f.Timestamp))
 	copy(b[28:32], padded(f.CreatorApp))
 	be.PutUint32(b[32:], f.CreatorVersion)
 	copy(b[36:40], padded(f.CreatorHostOS))
@@ -181,6 +189,12 @@ func (f *Footer) MarshalBinary() ([]byte, error) {
 	f.Checksum = checksum(b, 64)
 	be.PutUint32(b[64:], f.Checksum)
 	return b, nil
+}
+
+// timestamp is t in the footer's unit, clamped to what the field can hold.
+func timestamp(t time.Time) uint32 {
+	secs := t.Sub(vhdEpoch) / time.Second
+	return uint32(max(0, min(secs, math.MaxUint32)))
 }
 
 func padded(s string) []byte { return []byte((s + "\x00\x00\x00\x00")[:4]) }
@@ -214,13 +228,15 @@ func ReadFooter(r io.ReaderAt, fileSize int64) (*Footer, error) {
 // rule VHD002 reports); it is empty for a valid footer.
 func (f *Footer) Validate() []error {
 	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...))
+	}
 	if f.Cookie != cookie {
 		bad("cookie is %q, not %q", f.Cookie, cookie)
 	}
 	recomputed := *f // MarshalBinary sets Checksum; keep f as read
 	if _, err := recomputed.MarshalBinary(); err == nil && recomputed.Checksum != f.Checksum {
-		bad("checksum is %08x, should be %08x", f.Checksum, recomputed.Checksum)
+		errs = append(errs, fmt.Errorf("%w: %08x, should be %08x", ErrChecksum, f.Checksum, recomputed.Checksum))
 	}
 	if f.Features&featureReserved == 0 {
 		bad("features %#x lack the reserved bit 1 every VHD must set", f.Features)
@@ -243,21 +259,62 @@ func (f *Footer) Validate() []error {
 	return errs
 }
 
-// trustedCreators are the creator applications for which qemu-img takes the
-// footer's current size as the disk's size instead of C*H*S*512.
+// trustedCreators are the creator applications for which qemu-img (7.2,
+// block/vpc.c) takes the footer's current size as the disk's size instead of
+// C*H*S*512. It compares all four bytes, so "tap" is "tap\x00".
 var trustedCreators = [][]byte{[]byte("win "), []byte("qem2"), []byte("d2v "), []byte("CTXS"), []byte("tap\x00")}
 
-// QemuSize is the virtual size qemu-img (and Virtual PC, which also goes
-// by the geometry) derives from this footer: the current size when the
-// creator is one it trusts or the geometry is the maximum, else C*H*S*512.
+// QemuSize is the virtual size qemu-img derives from this footer (what rule
+// VHD006 compares with the current size): the current size when the creator
+// is one it trusts or C*H*S is the maximum geometry's, else C*H*S*512, which
+// Virtual PC also uses. qemu-img 7.2 refuses to open any VHD above 2040 GiB.
 func (f *Footer) QemuSize() int64 {
 	for _, c := range trustedCreators {
 		if bytes.Equal(padded(f.CreatorApp), c) {
 			return f.CurrentSize
 		}
 	}
-	if f.Geometry == maxGeometry {
+	// qemu compares the product, not the three fields.
+	if f.Geometry.Size() == maxGeometry.Size() {
 		return f.CurrentSize
 	}
 	return f.Geometry.Size()
+}
+
+// Azure's bounds on an uploaded VHD's virtual size.
+const (
+	AzureMinSize = 20 << 20
+	AzureMaxSize = 4095 << 30
+)
+
+// CheckFixedForAzure checks the footer at the end of a file of fileSize bytes
+// for everything Azure requires of an uploaded VHD: a valid fixed-disk footer
+// whose current size is the data before it, a whole number of MiB, between
+// AzureMinSize and AzureMaxSize. It returns the footer, or one error that
+// names the first problem and the vhdprep command that fixes it.
+func CheckFixedForAzure(r io.ReaderAt, fileSize int64) (*Footer, error) {
+	const convert = "run 'vhdprep convert' to make a fixed VHD"
+	f, err := ReadFooter(r, fileSize)
+	if err != nil {
+		return nil, fmt.Errorf("not a VHD: %w; %s", err, convert)
+	}
+	if f.DiskType != DiskFixed {
+		return nil, fmt.Errorf("%w: the footer says %s; %s", ErrNotFixed, f.DiskType, convert)
+	}
+	if errs := f.Validate(); len(errs) > 0 {
+		return nil, fmt.Errorf("%w; %s", errs[0], convert)
+	}
+	data := fileSize - FooterSize
+	if f.CurrentSize != data {
+		return nil, fmt.Errorf("%w: the footer says %d bytes, the file holds %d before it; %s", ErrSizeMismatch, f.CurrentSize, data, convert)
+	}
+	switch {
+	case f.CurrentSize < AzureMinSize:
+		return nil, fmt.Errorf("%w: %d bytes is below Azure's minimum of 20 MiB; run 'vhdprep resize --size 20M'", ErrAzureSize, f.CurrentSize)
+	case f.CurrentSize > AzureMaxSize:
+		return nil, fmt.Errorf("%w: %d bytes is above Azure's maximum of 4095 GiB; shrink it with 'vhdprep resize --shrink --size 4095G' if its partitions allow", ErrAzureSize, f.CurrentSize)
+	case !raw.IsMiBAligned(f.CurrentSize):
+		return nil, fmt.Errorf("%w: %d bytes is not a whole number of MiB; run 'vhdprep resize --align'", ErrAzureSize, f.CurrentSize)
+	}
+	return f, nil
 }
