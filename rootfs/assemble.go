@@ -108,13 +108,13 @@ var ErrNoRoot = errors.New("no root filesystem found")
 func Assemble(vols []Volume) (*Root, error) {
 	var fallback *Root
 	fallbackIdx := -1
-	var skipped []string
+	var unreadable []error // volumes that may hold the root but cannot be read
 	for i := range vols {
 		v := &vols[i]
 		t, err := OpenFS(v.R, v.Size, v.FSType)
 		if err != nil {
 			if v.FSType != "" && v.FSType != "swap" && v.FSType != "LVM2_member" {
-				skipped = append(skipped, fmt.Sprintf("%s (%s): %v", v.Name, v.FSType, err))
+				unreadable = append(unreadable, fmt.Errorf("%s: %w", v.Name, err))
 			}
 			continue
 		}
@@ -138,11 +138,10 @@ func Assemble(vols []Volume) (*Root, error) {
 	if fallback != nil {
 		return fallback.mountAll(vols, fallbackIdx), nil
 	}
-	msg := ErrNoRoot.Error()
-	if len(skipped) > 0 {
-		msg += "; unreadable: " + strings.Join(skipped, "; ")
+	if len(unreadable) > 0 {
+		return nil, fmt.Errorf("%w; unreadable: %w", ErrNoRoot, errors.Join(unreadable...))
 	}
-	return nil, errors.New(msg)
+	return nil, ErrNoRoot
 }
 
 // Filesystem types that are not on the disk (or not files at all).

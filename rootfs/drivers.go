@@ -44,7 +44,7 @@ func OpenFS(r io.ReaderAt, size int64, fstype string) (*Tree, error) {
 	case "":
 		return nil, fmt.Errorf("%w: no filesystem signature found", ErrUnsupported)
 	}
-	return nil, fmt.Errorf("%w: the volume holds %s; run vhdprep with --root on the mounted tree instead", ErrUnsupported, fstype)
+	return nil, fmt.Errorf("%w: vhdprep cannot read %s; run with --root on a mounted tree", ErrUnsupported, fstype)
 }
 
 // Dir is a host directory tree as a Tree. Its symlinks resolve inside it,

@@ -21,7 +21,7 @@ const maxSymlinkHops = 40
 
 // Errors.
 var (
-	ErrUnsupported = errors.New("filesystem not readable by vhdprep")
+	ErrUnsupported = errors.New("unsupported filesystem")
 	ErrLoop        = errors.New("too many levels of symbolic links")
 	ErrDirLoop     = errors.New("directory loop: a directory holds itself (corrupt filesystem; run fsck)")
 )

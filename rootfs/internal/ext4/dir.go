@@ -88,9 +88,13 @@ func (f *FS) parseDirBlock(ents []inode.Dirent, b []byte, dir uint64) ([]inode.D
 		if recLen < dirEntryHeaderSize || recLen%4 != 0 || off+recLen > len(b) || (ino != 0 && dirEntryHeaderSize+nameLen > recLen) {
 			return nil, fmt.Errorf("%w: directory inode %d: bad entry at byte %d (record length %d)", ErrCorrupt, dir, off, recLen)
 		}
+		if ino == 0 { // unused space, or an htree index block
+			off += recLen
+			continue
+		}
 		name := string(b[off+dirEntryHeaderSize : off+dirEntryHeaderSize+nameLen])
 		switch {
-		case ino == 0 || name == "." || name == "..":
+		case name == "." || name == "..":
 		case name == "" || strings.ContainsAny(name, "/\x00"):
 			return nil, fmt.Errorf("%w: directory inode %d: entry name %q", ErrCorrupt, dir, name)
 		default:
