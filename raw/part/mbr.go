@@ -28,7 +28,7 @@ type mbrResult struct {
 }
 
 type mbrEntry struct {
-	active bool
+	status byte
 	typ    byte
 	start  uint32 // LBA
 	count  uint32 // sectors
@@ -39,7 +39,7 @@ func parseMBREntries(sector []byte) [mbrPrimaryCount]mbrEntry {
 	for i := range es {
 		b := sector[mbrEntriesOff+i*mbrEntrySize:]
 		es[i] = mbrEntry{
-			active: b[0] == mbrActive,
+			status: b[0],
 			typ:    b[4],
 			start:  binary.LittleEndian.Uint32(b[8:]),
 			count:  binary.LittleEndian.Uint32(b[12:]),
@@ -60,10 +60,18 @@ func readMBR(r io.ReaderAt, size int64) (*mbrResult, error) {
 	if binary.LittleEndian.Uint16(sector[mbrSignatureOff:]) != mbrBootSignature {
 		return nil, nil
 	}
+	es := parseMBREntries(sector)
+	for _, e := range es {
+		// A boot sector of a filesystem written to the whole disk (FAT,
+		// NTFS) also ends in 55 AA; its "entries" have other status bytes.
+		if e.status != 0 && e.status != mbrActive {
+			return nil, nil
+		}
+	}
 	sig := binary.LittleEndian.Uint32(sector[mbrDiskIDOff:])
 	t := &Table{Scheme: SchemeMBR, SectorSize: mbrSectorSize, DiskID: fmt.Sprintf("%08x", sig)}
 	res := &mbrResult{table: t}
-	for i, e := range parseMBREntries(sector) {
+	for i, e := range es {
 		switch {
 		case e.typ == 0 || e.count == 0:
 			continue
@@ -77,7 +85,7 @@ func readMBR(r io.ReaderAt, size int64) (*mbrResult, error) {
 			Size:     int64(e.count) * mbrSectorSize,
 			Type:     mbrType(e.typ),
 			TypeName: mbrTypeName(e.typ),
-			Bootable: e.active,
+			Bootable: e.status == mbrActive,
 		}
 		t.Partitions = append(t.Partitions, p)
 		if p.IsExtended() {
@@ -98,8 +106,9 @@ func readLogicals(r io.ReaderAt, size int64, t *Table, ext Partition) {
 	seen := map[int64]bool{}
 	ebr := ext.Start
 	sector := make([]byte, mbrSize)
-	for n := firstLogicalNum; ; n++ {
-		if n-firstLogicalNum >= maxLogicals {
+	n := firstLogicalNum // as Linux numbers them: only EBRs that hold a partition count
+	for links := 0; ; links++ {
+		if links >= maxLogicals {
 			t.warnf("the extended partition's EBR chain has more than %d links; the rest is ignored", maxLogicals)
 			return
 		}
@@ -128,9 +137,10 @@ func readLogicals(r io.ReaderAt, size int64, t *Table, ext Partition) {
 				Size:     int64(es[0].count) * mbrSectorSize,
 				Type:     mbrType(es[0].typ),
 				TypeName: mbrTypeName(es[0].typ),
-				Bootable: es[0].active,
+				Bootable: es[0].status == mbrActive,
 				Logical:  true,
 			})
+			n++
 		}
 		if es[1].typ == 0 || es[1].start == 0 {
 			return

@@ -39,12 +39,19 @@ func MoveGPTBackup(rw ReadWriterAt, newSize int64) error {
 		return err
 	}
 	arraySectors := (h.entriesRawSize + ss - 1) / ss
+	primaryEnd := int64(h.entriesLBA) + arraySectors // first LBA after the primary array
+	if newSize/ss < primaryEnd+arraySectors+2 {
+		return fmt.Errorf("%w: a %d-byte disk has no room for the backup GPT after the primary one", ErrTooSmall, newSize)
+	}
 	newLast := uint64(newSize/ss - 1)
 	backupArrayLBA := newLast - uint64(arraySectors)
 	newLastUsable := backupArrayLBA - 1
+	if newLastUsable < h.firstUsable {
+		return fmt.Errorf("%w: a %d-byte disk ends before the GPT's first usable LBA %d", ErrTooSmall, newSize, h.firstUsable)
+	}
 	for _, p := range t.Partitions {
 		if uint64((p.End()-1)/ss) > newLastUsable {
-			return fmt.Errorf("partition %d ends at LBA %d, past the last usable LBA %d of a %d-byte disk", p.Number, (p.End()-1)/ss, newLastUsable, newSize)
+			return fmt.Errorf("%w: partition %d ends at LBA %d, past the last usable LBA %d of a %d-byte disk; keep the disk at least %d bytes", ErrTooSmall, p.Number, (p.End()-1)/ss, newLastUsable, newSize, p.End()+(arraySectors+1)*ss)
 		}
 	}
 

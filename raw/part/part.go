@@ -25,6 +25,8 @@ const (
 var (
 	ErrCorrupt = errors.New("corrupt partition table")
 	ErrNoGPT   = errors.New("no valid GPT")
+	// ErrTooSmall is returned by MoveGPTBackup for a size that cannot hold the table.
+	ErrTooSmall = errors.New("disk too small for its partition table")
 )
 
 // Table is a disk's partition table.
