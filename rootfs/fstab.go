@@ -1,6 +1,7 @@
 package rootfs
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -32,9 +33,11 @@ func (e FstabEntry) IsSwap() bool { return e.Type == "swap" }
 
 // ParseFstab parses fstab(5): comments and blank lines are skipped, fields
 // are separated by white space, and octal escapes (\040) are decoded.
-// Lines with fewer than three fields are errors, with their line number.
+// Lines with fewer than three fields are errors, with their line number;
+// the well-formed entries are returned with them, as mount -a uses those.
 func ParseFstab(b []byte) ([]FstabEntry, error) {
 	var out []FstabEntry
+	var bad []error
 	for i, line := range strings.Split(string(b), "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
@@ -42,7 +45,8 @@ func ParseFstab(b []byte) ([]FstabEntry, error) {
 		}
 		f := strings.Fields(line)
 		if len(f) < 3 {
-			return nil, fmt.Errorf("fstab line %d: %q has fewer than 3 fields", i+1, line)
+			bad = append(bad, fmt.Errorf("fstab line %d: %q has fewer than 3 fields", i+1, line))
+			continue
 		}
 		e := FstabEntry{Line: i + 1, Spec: unescape(f[0]), File: unescape(f[1]), Type: f[2], Options: []string{"defaults"}}
 		if len(f) > 3 {
@@ -56,7 +60,7 @@ func ParseFstab(b []byte) ([]FstabEntry, error) {
 		}
 		out = append(out, e)
 	}
-	return out, nil
+	return out, errors.Join(bad...)
 }
 
 // unescape decodes fstab's \ooo octal escapes.

@@ -145,8 +145,9 @@ func TestParseFstab(t *testing.T) {
 	if es[0].Line != 3 || es[1].File != "/mnt/data disk" || !es[1].HasOption("nofail") || !es[2].IsSwap() || es[0].Passno != 1 {
 		t.Fatalf("%+v", es)
 	}
-	if _, err := ParseFstab([]byte("UUID=abc /\n")); err == nil || !strings.Contains(err.Error(), "line 1") {
-		t.Fatalf("short line: %v", err)
+	es, err = ParseFstab([]byte("UUID=abc /\n/dev/sda1 /boot ext4\nnone\n"))
+	if err == nil || !strings.Contains(err.Error(), "line 1") || !strings.Contains(err.Error(), "line 3") || len(es) != 1 || es[0].File != "/boot" || es[0].Line != 2 {
+		t.Fatalf("short lines: %+v %v", es, err)
 	}
 }
 
