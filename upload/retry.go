@@ -65,11 +65,13 @@ func transient(err error) (retry, throttled bool, after time.Duration) {
 	}
 	var ne net.Error
 	var ue *url.Error
+	var dns *net.DNSError
 	switch {
+	case errors.Is(err, syscall.ECONNREFUSED), errors.As(err, &dns) && dns.IsNotFound:
+		return false, false, 0 // a wrong address, not a passing fault: Azure does not refuse connections
 	case errors.Is(err, context.DeadlineExceeded), // the try's own deadline
 		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF),
-		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNREFUSED),
-		errors.Is(err, syscall.EPIPE), errors.As(err, &ne):
+		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.As(err, &ne):
 		return true, false, 0
 	case errors.As(err, &ue) && !errors.Is(err, context.Canceled):
 		return true, false, 0

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vhdprep/vhdprep/internal/azurite"
+	"github.com/vhdprep/vhdprep/upload"
+	"github.com/vhdprep/vhdprep/vhd"
+)
+
+// chunkyVHD writes a fixed VHD of size bytes holding n chunks of 64 KiB of
+// random data, one every size/n bytes, holes between: n Put Page requests.
+func chunkyVHD(t *testing.T, size int64, n int) (path string, data int64) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "disk.vhd")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	chunk := make([]byte, 64<<10)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range n {
+		for j := range chunk {
+			chunk[j] = byte(rng.Uint32()) | 1
+		}
+		if _, err := f.WriteAt(chunk, int64(i)*(size/int64(n))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	footer, err := vhd.NewFixedFooter(size, time.Unix(1700000000, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := footer.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(b, size); err != nil {
+		t.Fatal(err)
+	}
+	return path, int64(n)*int64(len(chunk)) + int64(len(b))
+}
+
+func TestUploadCommand(t *testing.T) {
+	srv := azurite.Start(t)
+	srv.CreateContainer(t, "vhds")
+	file, data := chunkyVHD(t, 32<<20, 8)
+	t.Setenv(envConnectionString, azurite.ConnectionString(srv.Endpoint))
+
+	code, out, errOut := runCLI(t, "upload", file, "--container", "vhds", "--verify", "-o", "json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var sum upload.Summary
+	if err := json.Unmarshal([]byte(out), &sum); err != nil {
+		t.Fatalf("--output json: %v\n%s", err, out)
+	}
+	if sum.SentBytes != data || !sum.Verified || sum.VirtualSize != 32<<20 {
+		t.Errorf("summary %+v: want %d bytes sent, verified", sum, data)
+	}
+	azurite.SameFiles(t, file, srv.Download(t, "vhds", "disk.vhd")) // --blob defaults to the file's name
+
+	// Again: nothing to send, and the text summary says so.
+	code, out, errOut = runCLI(t, "upload", file, "--container", "vhds")
+	if code != exitOK || !strings.Contains(out, "resumed") || !strings.Contains(out, "0 bytes in 0 requests") {
+		t.Errorf("second upload: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+func TestUploadCommandUsage(t *testing.T) {
+	file, _ := chunkyVHD(t, 32<<20, 1)
+	raw := filepath.Join(t.TempDir(), "disk.raw")
+	if err := os.WriteFile(raw, make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(envConnectionString, "")
+	t.Setenv(envBlobURL, "")
+	t.Setenv(envManagedDiskSAS, "")
+	sas := "http://127.0.0.1:9/devstoreaccount1/vhds/disk.vhd?sv=2024-01-01&sig=c2VjcmV0c2VjcmV0"
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"upload", file}, exitUsage, "give --blob-url"},
+		{[]string{"upload", file, "--blob-url", sas, "--managed-disk-sas", sas}, exitUsage, "only one"},
+		{[]string{"upload", file, "--blob-url", sas, "--container", "x"}, exitUsage, "--container and --blob go with"},
+		{[]string{"upload", file, "--connection-string", "AccountName=a;AccountKey=a2V5a2V5a2V5"}, exitUsage, "needs --container"},
+		{[]string{"upload", file, "--blob-url", sas, "--concurrency", "0"}, exitUsage, "--concurrency"},
+		{[]string{"upload", file, "--blob-url", "@/nonexistent"}, exitUsage, "--blob-url"},
+		{[]string{"upload", raw, "--blob-url", sas}, exitFailed, "convert"},
+		{[]string{"upload", file, "--blob-url", sas}, exitFailed, "sig=REDACTED"},
+	} {
+		code, out := runBin(t, tc.args...)
+		if code != tc.code || !strings.Contains(out, tc.want) {
+			t.Errorf("vhdprep %v: exit %d, %q; want exit %d and %q", tc.args, code, out, tc.code, tc.want)
+		}
+		if strings.Contains(out, "c2VjcmV0c2VjcmV0") || strings.Contains(out, "a2V5a2V5a2V5") {
+			t.Errorf("vhdprep %v printed a secret: %s", tc.args, out)
+		}
+	}
+}
+
+// TestUploadInterruptAndResume stops the real binary with Ctrl-C, then
+// kills it, then lets it finish: each run sends only what the blob lacks.
+func TestUploadInterruptAndResume(t *testing.T) {
+	srv := azurite.Start(t)
+	srv.CreateContainer(t, "vhds")
+	px := azurite.NewProxy(t, srv, azurite.Faults{Delay: 40 * time.Millisecond})
+	const chunks = 48
+	file, data := chunkyVHD(t, 48<<20, chunks)
+	sasURL := srv.SASURL(t, px.Endpoint, "vhds", "disk.vhd")
+	sasFile := filepath.Join(t.TempDir(), "sas")
+	if err := os.WriteFile(sasFile, []byte(sasURL+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"upload", file, "--blob-url", "@" + sasFile, "--concurrency", "2"}
+
+	// stopAt starts an upload and sends sig once the proxy has passed n
+	// more Put Page requests.
+	stopAt := func(n int, sig syscall.Signal) (int, string) {
+		px.ResetStats()
+		cmd := exec.Command(vhdprepBin, args...)
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		for px.Stats().PutPages < n {
+			time.Sleep(5 * time.Millisecond)
+		}
+		cmd.Process.Signal(sig)
+		err := cmd.Wait()
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode(), out.String()
+		}
+		return 0, out.String()
+	}
+	present := func() int64 {
+		var n int64
+		blob, err := upload.NewAzureBlob(upload.Target{BlobURL: srv.SASURL(t, srv.Endpoint, "vhds", "disk.vhd")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ranges, err := blob.PageRanges(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range ranges {
+			n += r.Length
+		}
+		return n
+	}
+
+	code, out := stopAt(8, syscall.SIGINT)
+	if code != exitFailed || !strings.Contains(out, "interrupted") || !strings.Contains(out, "run the same command again to resume") {
+		t.Fatalf("Ctrl-C: exit %d, %q; want exit 1 and how to resume", code, out)
+	}
+	afterInterrupt := present()
+
+	code, out = stopAt(8, syscall.SIGKILL)
+	if code != -1 {
+		t.Fatalf("SIGKILL: exit %d, %s", code, out)
+	}
+	time.Sleep(100 * time.Millisecond) // let requests in flight land or fail
+	afterKill := present()
+	if afterInterrupt == 0 || afterKill < afterInterrupt+8*64<<10 || afterKill >= data {
+		t.Fatalf("blob holds %d bytes after Ctrl-C, %d after SIGKILL, of %d", afterInterrupt, afterKill, data)
+	}
+
+	px.ResetStats()
+	code, out = runBin(t, append(args, "--verify", "-o", "json")...)
+	if code != exitOK {
+		t.Fatalf("resume: exit %d: %s", code, out)
+	}
+	if got := px.Stats().PutBytes; got != data-afterKill {
+		t.Errorf("resume sent %d bytes; the blob lacked %d", got, data-afterKill)
+	}
+	if v := px.Stats().Violations; len(v) > 0 {
+		t.Errorf("requests Azure would refuse: %v", v)
+	}
+	azurite.SameFiles(t, file, srv.Download(t, "vhds", "disk.vhd"))
+}
