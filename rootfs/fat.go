@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf16"
@@ -268,9 +269,11 @@ func fatTime(date, tm uint16) time.Time {
 	return time.Date(1980+int(date>>9), time.Month(date>>5&0xf), int(date&0x1f), int(tm>>11), int(tm>>5&0x3f), int(tm&0x1f)*2, 0, time.UTC)
 }
 
-// find looks a clean relative path up, case-insensitively.
+// find looks a clean relative path up, case-insensitively. A directory
+// met twice on one path (by its first cluster) is a loop.
 func (f *fatFS) find(name string) (fatEntry, error) {
 	cur := fatEntry{name: ".", dir: true, cluster: f.rootCluster}
+	seen := []uint32{cur.cluster}
 	for _, comp := range splitPath(name) {
 		if !cur.dir {
 			return fatEntry{}, fs.ErrNotExist
@@ -288,6 +291,12 @@ func (f *fatFS) find(name string) (fatEntry, error) {
 		}
 		if !found {
 			return fatEntry{}, fs.ErrNotExist
+		}
+		if cur.dir {
+			if slices.Contains(seen, cur.cluster) {
+				return fatEntry{}, ErrDirLoop
+			}
+			seen = append(seen, cur.cluster)
 		}
 	}
 	return cur, nil

@@ -3,6 +3,8 @@ package rootfs
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -95,6 +97,38 @@ func TestFATLoopingChain(t *testing.T) {
 	}
 	if _, err := tr.ReadFile("EFI/debian/grubx64.efi"); err == nil {
 		t.Fatal("a looping cluster chain was read")
+	}
+}
+
+func TestFATDirectoryLoop(t *testing.T) {
+	img := fatImage(t, "16", 32<<20, 1000)
+	f, err := openFAT(bytes.NewReader(img), int64(len(img)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	efi, _ := f.find("EFI")
+	boot, _ := f.find("EFI/BOOT")
+	// Turn EFI/BOOT/BOOTX64.EFI into a directory that is EFI again.
+	at := f.dataStart + int64(boot.cluster-2)*f.clusterSize
+	i := bytes.Index(img[at:at+f.clusterSize], []byte("BOOTX64 EFI"))
+	if i < 0 {
+		t.Fatal("no BOOTX64.EFI entry")
+	}
+	img[at+int64(i)+11] = 0x10
+	binary.LittleEndian.PutUint16(img[at+int64(i)+26:], uint16(efi.cluster))
+	tr, err := OpenFS(bytes.NewReader(img), int64(len(img)), "vfat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	walked := 0
+	err = fs.WalkDir(tr, ".", func(p string, d fs.DirEntry, err error) error {
+		if walked++; walked > 1000 {
+			return fs.SkipAll
+		}
+		return err
+	})
+	if walked > 1000 || !errors.Is(err, ErrDirLoop) {
+		t.Fatalf("walk over a directory loop: %d entries, %v", walked, err)
 	}
 }
 
