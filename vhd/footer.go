@@ -100,7 +100,13 @@ type Footer struct {
 	Checksum       uint32
 	UniqueID       [16]byte
 	SavedState     bool
+
+	// The reserved bytes as read: the checksum covers them.
+	reserved [FooterSize - reservedOffset]byte
 }
+
+// reservedOffset is where the footer's zero padding starts.
+const reservedOffset = 85
 
 // NewFixedFooter returns the footer of a fixed disk of size bytes, with a
 // random unique ID.
@@ -159,6 +165,7 @@ func ParseFooter(b []byte) (*Footer, error) {
 		SavedState:     b[84] != 0,
 	}
 	copy(f.UniqueID[:], b[68:84])
+	copy(f.reserved[:], b[reservedOffset:])
 	return f, nil
 }
 
@@ -186,6 +193,7 @@ func (f *Footer) MarshalBinary() ([]byte, error) {
 	if f.SavedState {
 		b[84] = 1
 	}
+	copy(b[reservedOffset:], f.reserved[:])
 	f.Checksum = checksum(b, 64)
 	be.PutUint32(b[64:], f.Checksum)
 	return b, nil

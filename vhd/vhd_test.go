@@ -6,12 +6,15 @@ import (
 	"errors"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/vhdprep/vhdprep/internal/testimage"
+	"github.com/vhdprep/vhdprep/raw"
 )
 
 func TestFooterRoundTrip(t *testing.T) {
@@ -24,11 +27,21 @@ func TestFooterRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	be := binary.BigEndian
 	if len(b) != FooterSize || string(b[:8]) != "conectix" || string(b[28:32]) != "win " || string(b[36:40]) != "Wi2k" {
 		t.Fatalf("encoded footer head: %q", b[:40])
 	}
-	if got := binary.BigEndian.Uint64(b[16:]); got != 0xFFFFFFFFFFFFFFFF {
-		t.Fatalf("data offset %#x", got)
+	if be.Uint32(b[8:]) != 2 || be.Uint32(b[12:]) != 0x00010000 || be.Uint64(b[16:]) != 0xFFFFFFFFFFFFFFFF || be.Uint32(b[60:]) != 2 {
+		t.Fatalf("features, version, data offset or disk type wrong: % x", b[8:24])
+	}
+	if be.Uint64(b[40:]) != 30<<30 || be.Uint64(b[48:]) != 30<<30 {
+		t.Fatalf("sizes: % x", b[40:56])
+	}
+	if got := be.Uint32(b[24:]); got != uint32(now.Sub(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC))/time.Second) {
+		t.Fatalf("timestamp %d", got)
+	}
+	if b[68+6]>>4 != 4 || b[68+8]>>6 != 2 {
+		t.Fatalf("unique ID %x is not a version 4 UUID", b[68:84])
 	}
 	g, err := ParseFooter(b)
 	if err != nil {
@@ -49,19 +62,64 @@ func TestFooterRoundTrip(t *testing.T) {
 	}
 }
 
+func TestChecksum(t *testing.T) {
+	// Only the cookie is non-zero: the sum is that of "conectix", 861.
+	b := make([]byte, FooterSize)
+	copy(b, "conectix")
+	if got := checksum(b, 64); got != 0xFFFFFCA2 {
+		t.Fatalf("checksum %08x, want fffffca2", got)
+	}
+	// The checksum field itself does not count.
+	binary.BigEndian.PutUint32(b[64:], 0x12345678)
+	if got := checksum(b, 64); got != 0xFFFFFCA2 {
+		t.Fatalf("checksum counts its own field: %08x", got)
+	}
+
+	f, _ := NewFixedFooter(20<<20, time.Now())
+	good, _ := f.MarshalBinary()
+	bad := bytes.Clone(good)
+	bad[100]++ // a reserved byte: nothing else changes
+	g, err := ParseFooter(bad)
+	if err != nil {
+		t.Fatalf("a bad checksum must still decode (info shows it): %v", err)
+	}
+	errs := g.Validate()
+	if len(errs) != 1 || !errors.Is(errs[0], ErrChecksum) {
+		t.Fatalf("Validate = %v, want one ErrChecksum", errs)
+	}
+	if _, err := CheckFixedForAzure(bytes.NewReader(append(make([]byte, 20<<20), bad...)), 20<<20+FooterSize); !errors.Is(err, ErrChecksum) || !strings.Contains(err.Error(), "vhdprep convert") {
+		t.Fatalf("CheckFixedForAzure with a bad checksum: %v", err)
+	}
+}
+
 func TestValidateNamesEveryProblem(t *testing.T) {
 	f, _ := NewFixedFooter(20<<20, time.Now())
 	b, _ := f.MarshalBinary()
 	b[11] = 0                               // features without the reserved bit
 	binary.BigEndian.PutUint32(b[12:], 0x2) // version
 	binary.BigEndian.PutUint64(b[16:], 512) // data offset of a dynamic disk
-	binary.BigEndian.PutUint32(b[60:], 9)   // disk type
+	binary.BigEndian.PutUint64(b[48:], 700) // current size not whole sectors
 	g, err := ParseFooter(b)                // checksum now stale too
 	if err != nil {
 		t.Fatal(err)
 	}
-	if errs := g.Validate(); len(errs) != 4 {
-		t.Fatalf("want 4 problems (checksum, features, version, disk type), got %d: %v", len(errs), errs)
+	errs := g.Validate()
+	var invalid, sum int
+	for _, err := range errs {
+		switch {
+		case errors.Is(err, ErrInvalid):
+			invalid++
+		case errors.Is(err, ErrChecksum):
+			sum++
+		}
+	}
+	if len(errs) != 5 || invalid != 4 || sum != 1 {
+		t.Fatalf("want checksum, features, version, data offset, size; got %d: %v", len(errs), errs)
+	}
+	binary.BigEndian.PutUint32(b[60:], 9) // disk type
+	g, _ = ParseFooter(b)
+	if errs := g.Validate(); !strings.Contains(errs[len(errs)-2].Error(), "disk type is 9") {
+		t.Fatalf("disk type 9 not named: %v", errs)
 	}
 	if _, err := ParseFooter(make([]byte, 512)); !errors.Is(err, ErrNoCookie) {
 		t.Fatalf("zero footer: %v", err)
@@ -69,53 +127,133 @@ func TestValidateNamesEveryProblem(t *testing.T) {
 	if _, err := ParseFooter(b[:100]); !errors.Is(err, ErrShort) {
 		t.Fatalf("short footer: %v", err)
 	}
-	if _, err := NewFixedFooter(1000, time.Now()); !errors.Is(err, ErrSize) {
-		t.Fatalf("size not a multiple of 512: %v", err)
+	if _, err := ReadFooter(bytes.NewReader(b[:300]), 300); !errors.Is(err, ErrShort) {
+		t.Fatalf("300-byte file: %v", err)
 	}
 }
 
-// For footers qemu-img writes (creator "qemu", geometry rounded up so the
-// disk grows to C*H*S), QemuSize predicts exactly what qemu-img reports.
-// qemu's geometry is its own (rounded up); ours is the specification's.
-func TestCHSAgainstQemu(t *testing.T) {
-	testimage.RequireTools(t, "qemu-img")
-	dir := t.TempDir()
-	for _, size := range []int64{20 << 20, 100 << 20, 1 << 30, 31<<30 + 3<<20, 127 << 30, 200 << 30} {
-		path := filepath.Join(dir, "q.vhd")
-		os.Remove(path)
-		if out, err := exec.Command("qemu-img", "create", "-q", "-f", "vpc", "-o", "subformat=dynamic", path, itoa(size)).CombinedOutput(); err != nil {
-			t.Fatalf("qemu-img create: %v %s", err, out)
+func TestFooterSizes(t *testing.T) {
+	for _, size := range []int64{0, -512, 1<<20 - 1, 1<<20 + 1, 1000} {
+		if _, err := NewFixedFooter(size, time.Now()); !errors.Is(err, ErrSize) {
+			t.Errorf("NewFixedFooter(%d) = %v, want ErrSize", size, err)
 		}
-		fh, _ := os.Open(path)
-		st, _ := fh.Stat()
-		f, err := ReadFooter(fh, st.Size())
-		fh.Close()
-		if err != nil {
-			t.Fatal(err)
+	}
+	for _, size := range []int64{512, 1<<20 - 512, 1 << 20, 1<<20 + 512, 20 << 20} {
+		f, err := NewFixedFooter(size, time.Now())
+		if err != nil || f.CurrentSize != size || f.OriginalSize != size || f.Geometry != CHS(size) {
+			t.Errorf("NewFixedFooter(%d) = %+v, %v", size, f, err)
 		}
-		if errs := f.Validate(); len(errs) != 0 {
-			t.Errorf("size %d: qemu's footer invalid: %v", size, errs)
-		}
-		var info struct {
-			VirtualSize int64 `json:"virtual-size"`
-		}
-		out, _ := exec.Command("qemu-img", "info", "--output", "json", path).Output()
-		if err := jsonUnmarshal(out, &info); err != nil || info.VirtualSize != f.QemuSize() {
-			t.Errorf("size %d: qemu-img says %d, QemuSize %d (%v)", size, info.VirtualSize, f.QemuSize(), err)
-		}
+	}
+	// Timestamps outside the field's range are clamped, not wrapped.
+	f, _ := NewFixedFooter(1<<20, time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC))
+	b, _ := f.MarshalBinary()
+	if ts := binary.BigEndian.Uint32(b[24:]); ts != 0 {
+		t.Fatalf("a 1990 timestamp encodes as %d", ts)
 	}
 }
 
 // Values worked by hand from the specification's algorithm.
 func TestCHSKnownValues(t *testing.T) {
 	for size, want := range map[int64]Geometry{
-		20 << 20:  {602, 4, 17},     // 40960 sectors / 17 = 2409 -> 4 heads
-		100 << 20: {1003, 12, 17},   // 204800 / 17 = 12047 -> 12 heads
-		1 << 30:   {2080, 16, 63},   // too many cylinders for 17 and 31 sectors
-		1 << 40:   {65535, 16, 255}, // clamped to the maximum
+		1 << 20:     {30, 4, 17},      // 2048 sectors / 17 = 120 -> 4 heads (the minimum)
+		20 << 20:    {602, 4, 17},     // 40960 / 17 = 2409 -> 3 heads, raised to 4
+		100 << 20:   {1003, 12, 17},   // 204800 / 17 = 12047 -> 12 heads
+		200 << 20:   {825, 16, 31},    // 409600 / 17 = 24094 -> 24 heads > 16: 31 sectors
+		500 << 20:   {1015, 16, 63},   // 1024000 / 31 = 33032 cylinders*heads: too many for 31
+		1 << 30:     {2080, 16, 63},   // too many cylinders for 17 and 31 sectors
+		127 << 30:   {65278, 16, 255}, // at least 65535*16*63 sectors: 255 per track
+		1 << 40:     {65535, 16, 255}, // clamped to the maximum
+		1<<20 - 512: {30, 4, 17},
 	} {
 		if got := CHS(size); got != want {
 			t.Errorf("CHS(%d) = %+v, want %+v", size, got, want)
+		}
+	}
+}
+
+// vhdprep's footers read back in qemu-img with exactly the size written,
+// including sizes whose geometry addresses less, and up to qemu's own limit
+// of 2040 GiB.
+func TestOurVHDsReadBackInQemu(t *testing.T) {
+	testimage.RequireTools(t, "qemu-img")
+	for _, size := range []int64{1<<20 - 512, 1 << 20, 1<<20 + 512, 20 << 20, 100 << 20, 1 << 30, 127 << 30, 200 << 30, 2040 << 30} {
+		f, err := NewFixedFooter(size, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := qemuSize(t, writeFixed(t, f)); got != size || f.QemuSize() != size {
+			t.Errorf("size %d: qemu-img reads %d, QemuSize %d", size, got, f.QemuSize())
+		}
+	}
+	// The creator is what makes it so: the same 20 MiB footer from "vpc "
+	// reads as its geometry, which QemuSize predicts.
+	f, _ := NewFixedFooter(20<<20, time.Now())
+	if f.Geometry.Size() == 20<<20 {
+		t.Fatal("20 MiB no longer a size whose CHS rounding differs")
+	}
+	f.CreatorApp = "vpc "
+	if got := qemuSize(t, writeFixed(t, f)); got != f.Geometry.Size() || f.QemuSize() != got {
+		t.Errorf("creator vpc: qemu-img reads %d, geometry %d, QemuSize %d", got, f.Geometry.Size(), f.QemuSize())
+	}
+	// qemu takes the current size when C*H*S is the maximum geometry's,
+	// whatever the fields.
+	f.Geometry = Geometry{65535, 255, 16}
+	if got := qemuSize(t, writeFixed(t, f)); got != 20<<20 || f.QemuSize() != got {
+		t.Errorf("maximum C*H*S: qemu-img reads %d, QemuSize %d", got, f.QemuSize())
+	}
+}
+
+// VHDs qemu-img writes, fixed and dynamic, with and without force_size:
+// vhdprep reads their footers as valid, reports their true size, and
+// predicts the size qemu-img derives; without force_size qemu grows the
+// disk to its geometry, which is the specification's CHS of that size.
+func TestReadsQemuVHDs(t *testing.T) {
+	testimage.RequireTools(t, "qemu-img")
+	dir := t.TempDir()
+	for _, sub := range []string{"fixed", "dynamic"} {
+		for _, force := range []string{"off", "on"} {
+			for _, size := range []int64{1 << 20, 20 << 20, 100<<20 + 512, 1 << 30, 31<<30 + 3<<20, 200 << 30} {
+				path := filepath.Join(dir, sub+force+itoa(size)+".vhd")
+				qemuImg(t, "create", "-q", "-f", "vpc", "-o", "subformat="+sub+",force_size="+force, path, itoa(size))
+				fh, err := os.Open(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				st, _ := fh.Stat()
+				f, err := ReadFooter(fh, st.Size())
+				if err != nil {
+					t.Fatal(err)
+				}
+				name := sub + " force_size=" + force + " " + itoa(size)
+				if errs := f.Validate(); len(errs) != 0 {
+					t.Errorf("%s: qemu's footer invalid: %v", name, errs)
+				}
+				if got := qemuSize(t, path); got != f.QemuSize() {
+					t.Errorf("%s: qemu-img reads %d, QemuSize %d", name, got, f.QemuSize())
+				}
+				switch {
+				case force == "on":
+					if f.CurrentSize != size || f.Geometry != maxGeometry || f.CreatorApp != "qem2" {
+						t.Errorf("%s: size %d, geometry %+v, creator %q", name, f.CurrentSize, f.Geometry, f.CreatorApp)
+					}
+				case f.Geometry != CHS(f.CurrentSize) || f.CurrentSize < size:
+					t.Errorf("%s: size %d, geometry %+v, CHS says %+v", name, f.CurrentSize, f.Geometry, CHS(f.CurrentSize))
+				case size < 127<<30 && f.CurrentSize != f.Geometry.Size():
+					t.Errorf("%s: size %d is not its geometry's %d", name, f.CurrentSize, f.Geometry.Size())
+				}
+				if sub == "dynamic" {
+					d, err := OpenDynamic(fh, st.Size())
+					if err != nil {
+						t.Fatalf("%s: %v", name, err)
+					}
+					exts, _ := d.Extents()
+					if d.Size() != f.CurrentSize || len(exts) != 0 {
+						t.Errorf("%s: size %d, extents %v of an empty disk", name, d.Size(), exts)
+					}
+				}
+				fh.Close()
+				os.Remove(path)
+			}
 		}
 	}
 }
@@ -140,76 +278,140 @@ func patterned(t *testing.T, size int64) (string, []byte) {
 func TestDynamicReadsWhatQemuWrote(t *testing.T) {
 	testimage.RequireTools(t, "qemu-img")
 	const size = 9<<20 + 3*512
-	src, want := patterned(t, size)
-	dyn := filepath.Join(t.TempDir(), "d.vhd")
-	if out, err := exec.Command("qemu-img", "convert", "-f", "raw", "-O", "vpc", "-o", "subformat=dynamic,force_size=on", src, dyn).CombinedOutput(); err != nil {
-		t.Fatalf("qemu-img: %v %s", err, out)
-	}
-	fh, _ := os.Open(dyn)
-	defer fh.Close()
-	st, _ := fh.Stat()
-	d, err := OpenDynamic(fh, st.Size())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d.Size() != size {
-		t.Fatalf("size %d, want %d", d.Size(), size)
-	}
-	got := make([]byte, size)
-	if n, err := d.ReadAt(got, 0); n != size || (err != nil && err != io.EOF) {
-		t.Fatalf("ReadAt = %d, %v", n, err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatal("dynamic VHD bytes differ from the raw source")
-	}
-	// Unaligned reads across block and sector boundaries.
-	for _, off := range []int64{511, 2<<20 - 3, 5<<20 - 1001} {
-		buf := make([]byte, 5000)
-		d.ReadAt(buf, off)
-		if !bytes.Equal(buf, want[off:off+5000]) {
-			t.Fatalf("unaligned read at %d differs", off)
+	src, data := patterned(t, size)
+	for _, force := range []string{"on", "off"} {
+		dyn := filepath.Join(t.TempDir(), "d.vhd")
+		qemuImg(t, "convert", "-f", "raw", "-O", "vpc", "-o", "subformat=dynamic,force_size="+force, src, dyn)
+		fh, _ := os.Open(dyn)
+		defer fh.Close()
+		st, _ := fh.Stat()
+		d, err := OpenDynamic(fh, st.Size())
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	exts, _ := d.Extents()
-	covered := func(i int64) bool {
-		for _, e := range exts {
-			if i >= e.Offset && i < e.End() {
-				return true
+		// Without force_size qemu grows the disk to its geometry.
+		if d.Size() != qemuSize(t, dyn) || d.Size() < size || (force == "on" && d.Size() != size) {
+			t.Fatalf("force_size=%s: size %d, qemu-img says %d", force, d.Size(), qemuSize(t, dyn))
+		}
+		want := append(bytes.Clone(data), make([]byte, d.Size()-size)...)
+		got := make([]byte, d.Size()+100)
+		if n, err := d.ReadAt(got, 0); n != int(d.Size()) || err != io.EOF {
+			t.Fatalf("ReadAt past the end = %d, %v; want %d, EOF", n, err, d.Size())
+		}
+		if !bytes.Equal(got[:d.Size()], want) {
+			t.Fatal("dynamic VHD bytes differ from the raw source")
+		}
+		// Unaligned reads across block and sector boundaries.
+		for _, off := range []int64{511, 2<<20 - 3, 5<<20 - 1001, size - 5000} {
+			buf := make([]byte, 5000)
+			if n, err := d.ReadAt(buf, off); n != len(buf) || err != nil {
+				t.Fatalf("ReadAt(%d) = %d, %v", off, n, err)
+			}
+			if !bytes.Equal(buf, want[off:off+5000]) {
+				t.Fatalf("unaligned read at %d differs", off)
 			}
 		}
-		return false
-	}
-	var total int64
-	for _, e := range exts {
-		total += e.Length
-	}
-	for i, b := range want {
-		if b != 0 && !covered(int64(i)) {
-			t.Fatalf("non-zero byte at %d outside every extent %v", i, exts)
+		exts, _ := d.Extents()
+		covered := func(i int64) bool {
+			for _, e := range exts {
+				if i >= e.Offset && i < e.End() {
+					return true
+				}
+			}
+			return false
 		}
-	}
-	if total >= size {
-		t.Fatalf("extents cover the whole disk (%d bytes): unallocated blocks not skipped", total)
+		for i, b := range want {
+			if b != 0 && !covered(int64(i)) {
+				t.Fatalf("non-zero byte at %d outside every extent %v", i, exts)
+			}
+		}
+		// Block 3 (6-8 MiB) holds only zeros: qemu leaves it unallocated.
+		if covered(6<<20) || covered(8<<20-1) {
+			t.Fatalf("extents %v cover the unallocated block at 6 MiB", exts)
+		}
 	}
 }
 
-// hostile builds a dynamic VHD header by hand.
+// A dynamic VHD built by hand with small blocks, and qemu-img reading it:
+// the same bytes, so the layout (bitmap size, BAT units) is understood alike.
+func TestDynamicSmallBlocksAgreeWithQemu(t *testing.T) {
+	testimage.RequireTools(t, "qemu-img")
+	const size, bs = 64 << 10, 4096
+	blocks := map[int][]byte{}
+	for _, i := range []int{0, 3, 4, 15} {
+		blocks[i] = bytes.Repeat([]byte{byte(i + 1), 0xA5}, bs/2)
+	}
+	im := buildDynamic(DiskDynamic, size, bs, blocks)
+	path := filepath.Join(t.TempDir(), "small.vhd")
+	os.WriteFile(path, im.img, 0o644)
+	out := filepath.Join(t.TempDir(), "small.raw")
+	qemuImg(t, "convert", "-f", "vpc", "-O", "raw", path, out)
+	want, _ := os.ReadFile(out)
+
+	d, err := OpenDynamic(bytes.NewReader(im.img), int64(len(im.img)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, size)
+	if n, err := d.ReadAt(got, 0); n != size || err != nil {
+		t.Fatalf("ReadAt = %d, %v", n, err)
+	}
+	if len(want) != size || !bytes.Equal(got, want) {
+		t.Fatalf("our bytes differ from qemu-img's (%d bytes)", len(want))
+	}
+	exts, _ := d.Extents()
+	wantExts := []raw.Extent{{Offset: 0, Length: 4096}, {Offset: 12288, Length: 8192}, {Offset: 61440, Length: 4096}}
+	if !slices.Equal(exts, wantExts) {
+		t.Fatalf("extents %v, want %v", exts, wantExts)
+	}
+}
+
+// Sectors the bitmap does not mark read as zeros, whatever the file holds
+// there; reads past the end stop at the size.
+func TestDynamicBitmap(t *testing.T) {
+	const size, bs = 16 << 10, 4096
+	im := buildDynamic(DiskDynamic, size, bs, map[int][]byte{1: bytes.Repeat([]byte{7}, bs)})
+	im.img[im.blockAt[1]] = 0b10100000 // sectors 0 and 2 of block 1 written
+	d, err := OpenDynamic(bytes.NewReader(im.img), int64(len(im.img)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 3*bs)
+	if n, err := d.ReadAt(got, 100); n != len(got) || err != nil {
+		t.Fatalf("ReadAt = %d, %v", n, err)
+	}
+	for i, b := range got {
+		off := int64(i) + 100
+		want := byte(0)
+		if off >= bs && off < 2*bs && ((off-bs)/512 == 0 || (off-bs)/512 == 2) {
+			want = 7
+		}
+		if b != want {
+			t.Fatalf("byte %d = %d, want %d", off, b, want)
+		}
+	}
+	if n, err := d.ReadAt(make([]byte, 10), size-4); n != 4 || err != io.EOF {
+		t.Fatalf("read across the end = %d, %v", n, err)
+	}
+	if n, err := d.ReadAt(make([]byte, 10), size); n != 0 || err != io.EOF {
+		t.Fatalf("read at the end = %d, %v", n, err)
+	}
+	if _, err := d.ReadAt(make([]byte, 10), -1); err == nil {
+		t.Fatal("negative offset accepted")
+	}
+}
+
+// hostile is a one-block dynamic image whose header fields a test then
+// overwrites: header at 512, BAT at 1536.
 func hostile(diskType DiskType, size int64, entries, blockSize uint32, batOffset uint64) []byte {
-	f, _ := NewFixedFooter(size, time.Now())
-	f.DiskType, f.DataOffset = diskType, 512
-	fb, _ := f.MarshalBinary()
-	h := make([]byte, headerSize)
-	copy(h, headerCookie)
-	binary.BigEndian.PutUint64(h[8:], 0xFFFFFFFFFFFFFFFF)
+	img := buildDynamic(diskType, 512, 512, map[int][]byte{0: {1}}).img
+	editFooters(img, func(f *Footer) { f.CurrentSize = size })
+	h := img[FooterSize : FooterSize+headerSize]
 	binary.BigEndian.PutUint64(h[16:], batOffset)
-	binary.BigEndian.PutUint32(h[24:], headerVersion)
 	binary.BigEndian.PutUint32(h[28:], entries)
 	binary.BigEndian.PutUint32(h[32:], blockSize)
-	name := []byte{0, 'p', 0, 'a', 0, 'r', 0, 'e', 0, 'n', 0, 't', 0, '.', 0, 'v', 0, 'h', 0, 'd'}
-	copy(h[64:], name)
 	binary.BigEndian.PutUint32(h[36:], checksum(h, 36))
-	img := append(append(append([]byte{}, fb...), h...), bytes.Repeat([]byte{0xff}, 4096)...)
-	return append(img, fb...)
+	return img
 }
 
 func TestDynamicRefusesBadInput(t *testing.T) {
@@ -217,25 +419,155 @@ func TestDynamicRefusesBadInput(t *testing.T) {
 		img  []byte
 		want error
 	}{
-		"differencing":         {hostile(DiskDifferencing, 1<<20, 1, 2<<20, 1536), ErrDifferencing},
+		"differencing":         {hostile(DiskDifferencing, 512, 1, 512, 1536), ErrDifferencing},
 		"10 TB in a tiny file": {hostile(DiskDynamic, 10<<40, 5<<20, 2<<20, 1536), ErrBAT},
-		"bat past the end":     {hostile(DiskDynamic, 1<<20, 1, 2<<20, 1<<30), ErrBAT},
-		"block size 3000":      {hostile(DiskDynamic, 1<<20, 1, 3000, 1536), ErrHeader},
+		"too few entries":      {hostile(DiskDynamic, 10<<20, 4, 2<<20, 1536), ErrBAT},
+		"bat past the end":     {hostile(DiskDynamic, 512, 1, 512, 1<<30), ErrBAT},
+		"block size 3000":      {hostile(DiskDynamic, 512, 1, 3000, 1536), ErrHeader},
+		"block size 1 GiB":     {hostile(DiskDynamic, 512, 1, 1<<30, 1536), ErrHeader},
 		"block past the end": {func() []byte {
 			b := hostile(DiskDynamic, 1<<20, 1, 2<<20, 1536)
 			binary.BigEndian.PutUint32(b[1536:], 7)
 			return b
 		}(), ErrBAT},
-		"too short": {make([]byte, 600), ErrHeader},
+		"header checksum": {func() []byte {
+			b := hostile(DiskDynamic, 512, 1, 512, 1536)
+			b[FooterSize+200]++
+			return b
+		}(), ErrHeader},
+		"header cookie": {func() []byte {
+			b := hostile(DiskDynamic, 512, 1, 512, 1536)
+			b[FooterSize] = 'X'
+			return b
+		}(), ErrHeader},
+		"header past the end": {func() []byte {
+			b := hostile(DiskDynamic, 512, 1, 512, 1536)
+			editFooters(b, func(f *Footer) { f.DataOffset = 1 << 40 })
+			return b
+		}(), ErrHeader},
+		"fixed footer at the start": {func() []byte {
+			b := hostile(DiskDynamic, 512, 1, 512, 1536)
+			f, _ := NewFixedFooter(512, time.Now())
+			fb, _ := f.MarshalBinary()
+			copy(b, fb)
+			return b
+		}(), ErrHeader},
+		"too short":   {make([]byte, 600), ErrHeader},
+		"no footer":   {make([]byte, 4096), ErrNoCookie},
+		"zero blocks": {hostile(DiskDynamic, 512, 0, 512, 1536), ErrBAT},
 	}
 	for name, c := range cases {
 		_, err := OpenDynamic(bytes.NewReader(c.img), int64(len(c.img)))
 		if !errors.Is(err, c.want) {
 			t.Errorf("%s: err = %v, want %v", name, err, c.want)
 		}
+		if err != nil && strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: error is not one line: %q", name, err)
+		}
 	}
-	_, err := OpenDynamic(bytes.NewReader(cases["differencing"].img), int64(len(cases["differencing"].img)))
-	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("parent.vhd")) {
-		t.Errorf("differencing error does not name the parent: %v", err)
+	diff := cases["differencing"].img
+	_, err := OpenDynamic(bytes.NewReader(diff), int64(len(diff)))
+	if err == nil || !strings.Contains(err.Error(), `"parent.vhd"`) || !strings.Contains(err.Error(), "qemu-img convert") {
+		t.Errorf("differencing error does not name the parent and the fix: %v", err)
+	}
+}
+
+// A 10 TB disk claimed by a small file allocates nothing near its claim.
+func TestDynamicHugeClaimDoesNotAllocate(t *testing.T) {
+	img := hostile(DiskDynamic, 10<<40, 1<<30/4, 2<<20, 1536) // a 1 GiB BAT
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := OpenDynamic(bytes.NewReader(img), int64(len(img)))
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrBAT) {
+		t.Fatalf("err = %v", err)
+	}
+	if grown := after.TotalAlloc - before.TotalAlloc; grown > 1<<20 {
+		t.Fatalf("opening allocated %d bytes", grown)
+	}
+}
+
+// A qemu-made dynamic VHD cut short anywhere is an error, never a panic or
+// a silent short disk.
+func TestDynamicTruncated(t *testing.T) {
+	testimage.RequireTools(t, "qemu-img")
+	src, _ := patterned(t, 5<<20)
+	dyn := filepath.Join(t.TempDir(), "d.vhd")
+	qemuImg(t, "convert", "-f", "raw", "-O", "vpc", "-o", "subformat=dynamic,force_size=on", src, dyn)
+	full, _ := os.ReadFile(dyn)
+	for _, n := range []int{0, 511, 512, 1000, 1536, 2000, 2560, 4096, len(full) / 2, len(full) - 513, len(full) - 512 - 100} {
+		cut := full[:n]
+		d, err := OpenDynamic(bytes.NewReader(cut), int64(len(cut)))
+		if err == nil {
+			t.Errorf("%d of %d bytes: opened (size %d)", n, len(full), d.Size())
+		}
+	}
+	// Losing only the trailing footer copy loses nothing the reader needs.
+	if _, err := OpenDynamic(bytes.NewReader(full[:len(full)-512]), int64(len(full)-512)); err != nil {
+		t.Errorf("without the trailing footer: %v", err)
+	}
+}
+
+// tail is a sparse file of size bytes that ends with a footer.
+type tail struct {
+	size   int64
+	footer []byte
+}
+
+func (r tail) ReadAt(p []byte, off int64) (int, error) {
+	clear(p)
+	start := r.size - FooterSize
+	for i := range p {
+		if pos := off + int64(i); pos >= start && pos < r.size {
+			p[i] = r.footer[pos-start]
+		}
+	}
+	return len(p), nil
+}
+
+func TestCheckFixedForAzure(t *testing.T) {
+	footer := func(size int64, edit func(*Footer)) []byte {
+		f, err := NewFixedFooter(size, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if edit != nil {
+			edit(f)
+		}
+		b, _ := f.MarshalBinary()
+		return b
+	}
+	cases := []struct {
+		name     string
+		fileSize int64
+		footer   []byte
+		want     error
+		fix      string
+	}{
+		{"30 GiB", 30<<30 + 512, footer(30<<30, nil), nil, ""},
+		{"20 MiB", 20<<20 + 512, footer(20<<20, nil), nil, ""},
+		{"4095 GiB", 4095<<30 + 512, footer(4095<<30, nil), nil, ""},
+		{"not a VHD", 30 << 30, make([]byte, 512), ErrNoCookie, "vhdprep convert"},
+		{"tiny file", 100, make([]byte, 512), ErrShort, "vhdprep convert"},
+		{"dynamic", 30<<30 + 512, footer(30<<30, func(f *Footer) { f.DiskType, f.DataOffset = DiskDynamic, 512 }), ErrNotFixed, "vhdprep convert"},
+		{"version 2", 30<<30 + 512, footer(30<<30, func(f *Footer) { f.FormatVersion = 0x00020000 }), ErrInvalid, "vhdprep convert"},
+		{"footer says more", 30<<30 + 512, footer(31<<30, nil), ErrSizeMismatch, "vhdprep convert"},
+		{"footer says less", 30<<30 + 1<<20 + 512, footer(30<<30, nil), ErrSizeMismatch, "vhdprep convert"},
+		{"not MiB", 30<<30 + 4096 + 512, footer(30<<30+4096, nil), ErrAzureSize, "vhdprep resize --align"},
+		{"19 MiB", 19<<20 + 512, footer(19<<20, nil), ErrAzureSize, "vhdprep resize --size 20M"},
+		{"4096 GiB", 4096<<30 + 512, footer(4096<<30, nil), ErrAzureSize, "--shrink"},
+	}
+	for _, c := range cases {
+		r := tail{c.fileSize, c.footer}
+		if c.fileSize < FooterSize {
+			r = tail{FooterSize, c.footer}
+		}
+		f, err := CheckFixedForAzure(r, c.fileSize)
+		switch {
+		case c.want == nil && (err != nil || f == nil || f.CurrentSize != c.fileSize-FooterSize):
+			t.Errorf("%s: %+v, %v", c.name, f, err)
+		case c.want != nil && (!errors.Is(err, c.want) || !strings.Contains(err.Error(), c.fix) || f != nil):
+			t.Errorf("%s: err = %v, want %v naming %q", c.name, err, c.want, c.fix)
+		}
 	}
 }
