@@ -42,10 +42,10 @@ truncate -s 200M "$out"
 sfdisk -q "$out" <<SFDISK
 label: gpt
 label-id: 0B0B0000-0000-4000-8000-0000000D15C0
-size=1MiB, type=21686148-6449-6E6F-744E-656564454649
-size=32MiB, type=U
-size=64MiB, type=BC13C2FF-59E6-4262-A352-B275FD6F7172
-size=96MiB, type=L, name=root
+size=1MiB, type=21686148-6449-6E6F-744E-656564454649, uuid=0B0B0000-0000-4000-8000-0000000000B1
+size=32MiB, type=U, uuid=0B0B0000-0000-4000-8000-0000000000E1
+size=64MiB, type=BC13C2FF-59E6-4262-A352-B275FD6F7172, uuid=0B0B0000-0000-4000-8000-0000000000B0
+size=96MiB, type=L, name=root, uuid=0B0B0000-0000-4000-8000-0000000000F1
 SFDISK
 place "$work/esp" "$out" $((2 * MiB))
 place "$work/bootfs" "$out" $((34 * MiB))
