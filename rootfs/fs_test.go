@@ -272,3 +272,77 @@ func TestExt4BadInput(t *testing.T) {
 		}
 	})
 }
+
+// smallXFS makes a 16 MiB XFS (1 KiB blocks) holding f ("hello\n") and a
+// directory, with mkfs options, then runs xfs_db -x commands on it.
+func smallXFS(t *testing.T, mkfs []string, xfsdb ...string) string {
+	t.Helper()
+	testimage.RequireTools(t, "mkfs.xfs", "xfs_db")
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "tree")
+	os.MkdirAll(filepath.Join(tree, "d"), 0o755)
+	os.WriteFile(filepath.Join(tree, "f"), []byte("hello\n"), 0o644)
+	img := filepath.Join(dir, "small.xfs")
+	os.WriteFile(img, nil, 0o644)
+	os.Truncate(img, 16<<20)
+	script := `. testdata/images/lib.sh; t=$1; shift; xfs_proto "$t" > "$t.proto" && mkfs.xfs -q -f -b size=1024 -p "$t.proto" "$@"`
+	cmd := exec.Command("bash", append([]string{"-c", script, "mkxfs", tree}, append(mkfs, img)...)...)
+	cmd.Dir = ".."
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.xfs: %v\n%s", err, out)
+	}
+	if len(xfsdb) > 0 {
+		args := []string{"-x"}
+		for _, c := range xfsdb {
+			args = append(args, "-c", c)
+		}
+		if out, err := exec.Command("xfs_db", append(args, img)...).CombinedOutput(); err != nil {
+			t.Fatalf("xfs_db: %v\n%s", err, out)
+		}
+	}
+	return img
+}
+
+func TestXFSBadInput(t *testing.T) {
+	t.Run("version 4", func(t *testing.T) {
+		img := smallXFS(t, []string{"-m", "crc=0"})
+		f, _ := os.Open(img)
+		defer f.Close()
+		_, err := OpenFS(f, 16<<20, "xfs")
+		if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "version 4") {
+			t.Fatalf("XFS v4: %v", err)
+		}
+	})
+	t.Run("10 TB claimed by a file in a 16 MiB filesystem", func(t *testing.T) {
+		tr := openFile(t, smallXFS(t, nil, "path /f", "write core.size 10995116277760"), "xfs")
+		if info, err := tr.Stat("f"); err != nil || info.Size() != 10995116277760 {
+			t.Fatalf("stat: %v %v", info, err)
+		}
+		if _, err := tr.ReadFile("f"); err == nil || !strings.Contains(err.Error(), "larger than") {
+			t.Fatalf("ReadFile of 10 TB: %v", err)
+		}
+		f, _ := tr.Open("f")
+		b := make([]byte, 4096)
+		if n, err := f.(io.ReaderAt).ReadAt(b, 9<<40); n != len(b) || err != nil || !bytes.Equal(b, make([]byte, 4096)) {
+			t.Fatalf("read far into the hole: %d %v", n, err)
+		}
+		if n, err := f.(io.ReaderAt).ReadAt(b[:6], 0); n != 6 || err != nil || string(b[:6]) != "hello\n" {
+			t.Fatalf("the real data: %q %v", b[:6], err)
+		}
+	})
+	t.Run("extent past the end", func(t *testing.T) {
+		tr := openFile(t, smallXFS(t, nil, "path /f", "write u3.bmx[0].startblock 999999"), "xfs")
+		if _, err := tr.ReadFile("f"); err == nil || !strings.Contains(err.Error(), "outside the filesystem") {
+			t.Fatalf("extent past the end: %v", err)
+		}
+	})
+	t.Run("bad inode", func(t *testing.T) {
+		tr := openFile(t, smallXFS(t, nil, "path /d", "write -d core.magic 0"), "xfs")
+		if _, err := tr.ReadDir("d"); err == nil || !strings.Contains(err.Error(), "bad header") {
+			t.Fatalf("bad inode magic: %v", err)
+		}
+		if b, err := tr.ReadFile("f"); err != nil || string(b) != "hello\n" {
+			t.Fatalf("the rest of the filesystem: %q %v", b, err)
+		}
+	})
+}
