@@ -61,12 +61,8 @@ func readMBR(r io.ReaderAt, size int64) (*mbrResult, error) {
 		return nil, nil
 	}
 	es := parseMBREntries(sector)
-	for _, e := range es {
-		// A boot sector of a filesystem written to the whole disk (FAT,
-		// NTFS) also ends in 55 AA; its "entries" have other status bytes.
-		if e.status != 0 && e.status != mbrActive {
-			return nil, nil
-		}
+	if isVolumeBootSector(sector, es) {
+		return nil, nil
 	}
 	sig := binary.LittleEndian.Uint32(sector[mbrDiskIDOff:])
 	t := &Table{Scheme: SchemeMBR, SectorSize: mbrSectorSize, DiskID: fmt.Sprintf("%08x", sig)}
@@ -97,6 +93,27 @@ func readMBR(r io.ReaderAt, size int64) (*mbrResult, error) {
 	}
 	t.checkBounds(size)
 	return res, nil
+}
+
+// isVolumeBootSector tells a FAT, exFAT or NTFS boot sector of a
+// filesystem written to the whole disk from an MBR: it too ends in 55 AA.
+// As in Linux, entries with status bytes other than 0 and 0x80 are no MBR;
+// as in blkid, a table without entries in a sector naming such a filesystem
+// is none either.
+func isVolumeBootSector(sector []byte, es [mbrPrimaryCount]mbrEntry) bool {
+	empty := true
+	for _, e := range es {
+		if e.status != 0 && e.status != mbrActive {
+			return true
+		}
+		empty = empty && e.typ == 0
+	}
+	if !empty {
+		return false
+	}
+	oem := string(sector[3:11])
+	return oem == "NTFS    " || oem == "EXFAT   " ||
+		string(sector[0x36:0x39]) == "FAT" || string(sector[0x52:0x57]) == "FAT32"
 }
 
 // readLogicals follows the EBR chain inside an extended partition. Each EBR

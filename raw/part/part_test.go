@@ -55,6 +55,7 @@ func readTable(t *testing.T, path string) *Table {
 }
 
 func TestMBR(t *testing.T) {
+	t.Parallel()
 	tab := readTable(t, sfdiskImage(t, 64*mib, "label: dos\nlabel-id: 0x1dea5e11\n1MiB,20MiB,L,*\n,10MiB,S\n,,8e\n"))
 	if tab.Scheme != SchemeMBR || tab.DiskID != "1dea5e11" || len(tab.Partitions) != 3 || len(tab.Warnings) != 0 {
 		t.Fatalf("table = %+v", tab)
@@ -72,6 +73,7 @@ func TestMBR(t *testing.T) {
 }
 
 func TestExtendedAndLogical(t *testing.T) {
+	t.Parallel()
 	tab := readTable(t, sfdiskImage(t, 64*mib, "label: dos\n1MiB,20MiB,L\n,,E\n,10MiB,L\n,10MiB,S\n,,L\n"))
 	var nums []int
 	for _, p := range tab.Partitions {
@@ -86,6 +88,7 @@ func TestExtendedAndLogical(t *testing.T) {
 }
 
 func TestSfdiskAgrees(t *testing.T) {
+	t.Parallel()
 	for _, script := range []string{
 		"label: dos\n1MiB,20MiB,L\n,,E\n,10MiB,L\n,10MiB,S\n,,L\n",
 		"label: gpt\n,1MiB,21686148-6449-6E6F-744E-656564454649\n,20MiB,U\n,,L\n",
@@ -114,6 +117,7 @@ func TestSfdiskAgrees(t *testing.T) {
 }
 
 func TestGPT(t *testing.T) {
+	t.Parallel()
 	path := sfdiskImage(t, 64*mib, "label: gpt\nlabel-id: 11111111-2222-3333-4444-555555555555\nsize=1MiB, type=21686148-6449-6E6F-744E-656564454649\nsize=20MiB, type=U, name=esp\ntype=L, uuid=aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee, name=root\n")
 	tab := readTable(t, path)
 	if tab.Scheme != SchemeGPT || !tab.Protective || tab.Hybrid || tab.BackupUsed || len(tab.Warnings) != 0 {
@@ -129,6 +133,7 @@ func TestGPT(t *testing.T) {
 }
 
 func TestGPTDamagedPrimaryUsesBackup(t *testing.T) {
+	t.Parallel()
 	path := sfdiskImage(t, 64*mib, "label: gpt\n,20MiB,L\n,,L\n")
 	b, _ := os.ReadFile(path)
 	copy(b[512:1024], make([]byte, 512)) // wipe the primary header
@@ -147,6 +152,7 @@ func TestGPTDamagedPrimaryUsesBackup(t *testing.T) {
 }
 
 func TestGPTCorruptEntriesAndGrownDisk(t *testing.T) {
+	t.Parallel()
 	path := sfdiskImage(t, 64*mib, "label: gpt\n,20MiB,L\n")
 	b, _ := os.ReadFile(path)
 	grown := append(append([]byte{}, b...), make([]byte, 16*mib)...)
@@ -162,6 +168,7 @@ func TestGPTCorruptEntriesAndGrownDisk(t *testing.T) {
 }
 
 func TestEBRLoopAndPartitionPastEnd(t *testing.T) {
+	t.Parallel()
 	path := sfdiskImage(t, 64*mib, "label: dos\n1MiB,20MiB,L\n,,E\n,10MiB,L\n,10MiB,L\n")
 	b, _ := os.ReadFile(path)
 	tab := readTable(t, path)
@@ -184,6 +191,7 @@ func TestEBRLoopAndPartitionPastEnd(t *testing.T) {
 }
 
 func TestNoTable(t *testing.T) {
+	t.Parallel()
 	b := make([]byte, 4*mib)
 	tab, err := Read(bytes.NewReader(b), int64(len(b)))
 	if err != nil || tab.Scheme != SchemeNone {
@@ -198,6 +206,7 @@ func (m memDisk) ReadAt(p []byte, off int64) (int, error)  { return bytes.NewRea
 func (m memDisk) WriteAt(p []byte, off int64) (int, error) { return copy(m[off:], p), nil }
 
 func TestMoveGPTBackupSatisfiesSfdisk(t *testing.T) {
+	t.Parallel()
 	path := sfdiskImage(t, 40*mib, "label: gpt\n,10MiB,L\n,10MiB,S\n")
 	before, _ := exec.Command("sfdisk", "-d", path).Output()
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
@@ -226,6 +235,12 @@ func TestMoveGPTBackupSatisfiesSfdisk(t *testing.T) {
 	if strip(before) != strip(after) {
 		t.Fatalf("partitions changed:\n%s\n---\n%s", before, after)
 	}
+	if _, err := exec.LookPath("sgdisk"); err == nil {
+		out, err := exec.Command("sgdisk", "-v", path).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "No problems found") {
+			t.Fatalf("sgdisk -v after MoveGPTBackup: %v\n%s", err, out)
+		}
+	}
 	tab := readTable(t, path)
 	if len(tab.Warnings) != 0 {
 		t.Fatalf("warnings after the move: %v", tab.Warnings)
@@ -243,4 +258,126 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// fdisk4K makes a 64 MiB disk with 4096-byte sectors partitioned by fdisk
+// (sfdisk 2.38 has no sector-size option): an 8 MiB ESP and a Linux
+// partition filling the rest.
+func fdisk4K(t *testing.T) string {
+	t.Helper()
+	testimage.RequireTools(t, "fdisk")
+	path := filepath.Join(t.TempDir(), "disk4k.img")
+	if err := os.Truncate(createEmpty(t, path), 64*mib); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("fdisk", "-b", "4096", path)
+	cmd.Stdin = strings.NewReader("g\nn\n\n\n+8M\nt\n1\nn\n\n\n\nw\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("fdisk: %v\n%s", err, out)
+	}
+	return path
+}
+
+func TestGPT4KSectors(t *testing.T) {
+	t.Parallel()
+	path := fdisk4K(t)
+	tab := readTable(t, path)
+	if tab.Scheme != SchemeGPT || tab.SectorSize != 4096 || !tab.Protective || len(tab.Warnings) != 0 || len(tab.Partitions) != 2 {
+		t.Fatalf("table = %+v", tab)
+	}
+	p := tab.Partitions
+	if !p[0].IsESP() || p[0].Start != mib || p[0].Size != 8*mib || p[1].Start != 9*mib || p[1].TypeName != "Linux filesystem" {
+		t.Errorf("partitions = %+v", p)
+	}
+	b := mustRead(t, path)
+	copy(b[4096:8192], make([]byte, 4096))
+	damaged, err := Read(bytes.NewReader(b), int64(len(b)))
+	if err != nil || !damaged.BackupUsed || damaged.SectorSize != 4096 || len(damaged.Partitions) != 2 || damaged.Partitions[1].Start != 9*mib {
+		t.Fatalf("4K disk with its primary header wiped: %v %+v", err, damaged)
+	}
+}
+
+func TestMoveGPTBackup4K(t *testing.T) {
+	t.Parallel()
+	path := fdisk4K(t)
+	before := readTable(t, path)
+	if err := os.Truncate(path, 80*mib); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := MoveGPTBackup(f, 80*mib); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("fdisk", "-b", "4096", "-l", path).CombinedOutput()
+	if err != nil || strings.Contains(string(out), "mismatch") || strings.Contains(string(out), "not on the end") {
+		t.Fatalf("fdisk -l after the move: %v\n%s", err, out)
+	}
+	after := readTable(t, path)
+	if len(after.Warnings) != 0 || after.BackupUsed || len(after.Partitions) != len(before.Partitions) || after.Partitions[1] != before.Partitions[1] {
+		t.Fatalf("after the move: %+v, before: %+v", after, before)
+	}
+	// The backup alone must now describe the same disk.
+	b := mustRead(t, path)
+	copy(b[4096:8192], make([]byte, 4096))
+	backup, err := Read(bytes.NewReader(b), int64(len(b)))
+	if err != nil || !backup.BackupUsed || backup.Partitions[1] != before.Partitions[1] {
+		t.Fatalf("the moved backup: %v %+v", err, backup)
+	}
+}
+
+func TestHybridMBR(t *testing.T) {
+	t.Parallel()
+	testimage.RequireTools(t, "sgdisk")
+	path := sfdiskImage(t, 64*mib, "label: gpt\n,8MiB,L\n,8MiB,S\n")
+	// sgdisk -h puts GPT partition 1 into the MBR beside the 0xEE entry.
+	if out, err := exec.Command("sgdisk", "-h", "1:EE", path).CombinedOutput(); err != nil {
+		t.Fatalf("sgdisk -h: %v\n%s", err, out)
+	}
+	tab := readTable(t, path)
+	if tab.Scheme != SchemeGPT || !tab.Protective || !tab.Hybrid || len(tab.Partitions) != 2 || !tab.Partitions[1].IsSwap() {
+		t.Fatalf("table = %+v", tab)
+	}
+}
+
+func TestGPTWithoutProtectiveMBR(t *testing.T) {
+	t.Parallel()
+	b := mustRead(t, sfdiskImage(t, 64*mib, "label: gpt\n,8MiB,L\n"))
+	copy(b[:512], make([]byte, 512))
+	tab, err := Read(bytes.NewReader(b), int64(len(b)))
+	if err != nil || tab.Scheme != SchemeGPT || tab.Protective || len(tab.Partitions) != 1 || len(tab.Warnings) != 1 {
+		t.Fatalf("GPT without an MBR: %v %+v", err, tab)
+	}
+}
+
+// A FAT filesystem written to a whole disk ends its boot sector in 55 AA
+// too; it has no partition table.
+func TestWholeDiskFAT(t *testing.T) {
+	t.Parallel()
+	testimage.RequireTools(t, "mkfs.vfat")
+	path := filepath.Join(t.TempDir(), "fat.img")
+	if out, err := exec.Command("mkfs.vfat", "-C", path, "8192").CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.vfat: %v\n%s", err, out)
+	}
+	if tab := readTable(t, path); tab.Scheme != SchemeNone {
+		t.Fatalf("a FAT superfloppy read as %+v", tab)
+	}
+}
+
+// An EBR whose own entry is empty only links on: Linux gives the next
+// logical partition the number it would have had.
+func TestEmptyEBRTakesNoNumber(t *testing.T) {
+	t.Parallel()
+	path := sfdiskImage(t, 64*mib, "label: dos\n1MiB,20MiB,L\n,,E\n,10MiB,L\n,10MiB,S\n")
+	tab := readTable(t, path)
+	b := mustRead(t, path)
+	ebr5 := tab.Partitions[2].Start - mib // sfdisk puts each EBR 1 MiB before its partition
+	copy(b[ebr5+446:ebr5+446+16], make([]byte, 16))
+	tab, err := Read(bytes.NewReader(b), int64(len(b)))
+	if err != nil || len(tab.Partitions) != 3 || tab.Partitions[2].Number != 5 || !tab.Partitions[2].IsSwap() {
+		t.Fatalf("after emptying the first EBR: %v %+v", err, tab)
+	}
 }
