@@ -191,6 +191,31 @@ func TestExtFamily(t *testing.T) {
 	}
 }
 
+// TestExt4MetaBG reads a filesystem whose group descriptors are spread
+// over meta block groups (64 groups of 1024 blocks, 16 descriptors per
+// block), with 16 inodes a group so the files lie in the later ones.
+func TestExt4MetaBG(t *testing.T) {
+	testimage.RequireTools(t, "mkfs.ext4")
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "tree")
+	for i := range 200 {
+		os.MkdirAll(filepath.Join(tree, fmt.Sprint("d", i)), 0o755)
+		os.WriteFile(filepath.Join(tree, fmt.Sprint("d", i), "f"), []byte(fmt.Sprint(i)), 0o644)
+	}
+	img := filepath.Join(dir, "metabg.ext4")
+	os.WriteFile(img, nil, 0o644)
+	os.Truncate(img, 64<<20)
+	if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-b", "1024", "-g", "1024", "-N", "1024", "-O", "meta_bg,^resize_inode", "-d", tree, img).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
+	}
+	tr := openFile(t, img, "ext4")
+	for i := range 200 {
+		if b, err := tr.ReadFile(fmt.Sprint("d", i, "/f")); err != nil || string(b) != fmt.Sprint(i) {
+			t.Fatalf("d%d/f: %q %v", i, b, err)
+		}
+	}
+}
+
 // smallExt4 makes a 1 MiB ext4 holding etc/hostname, then runs debugfs
 // commands on it (which may corrupt it on purpose).
 func smallExt4(t testing.TB, debugfs ...string) string {
