@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"path"
 	"strings"
 
@@ -70,9 +69,14 @@ func (v *Volume) matches(spec string) bool {
 		}
 		return false
 	}
-	for prefix, field := range map[string]string{"/dev/disk/by-uuid/": v.UUID, "/dev/disk/by-label/": v.Label, "/dev/disk/by-partuuid/": v.PartUUID} {
+	for prefix, field := range map[string]string{"/dev/disk/by-uuid/": v.UUID, "/dev/disk/by-partuuid/": v.PartUUID} {
 		if rest, ok := strings.CutPrefix(spec, prefix); ok {
 			return field != "" && strings.EqualFold(rest, field)
+		}
+	}
+	for prefix, field := range map[string]string{"/dev/disk/by-label/": v.Label, "/dev/disk/by-partlabel/": v.PartLabel} {
+		if rest, ok := strings.CutPrefix(spec, prefix); ok {
+			return field != "" && rest == field // labels are case-sensitive
 		}
 	}
 	for _, d := range v.Device {
@@ -182,4 +186,7 @@ func (r *Root) mountAll(vols []Volume, rootIdx int) *Root {
 	return r
 }
 
-var _ fs.StatFS = (*Root)(nil)
+var (
+	_ FS = (*Tree)(nil)
+	_ FS = (*Root)(nil)
+)

@@ -94,3 +94,30 @@ func TestAssembleNoRoot(t *testing.T) {
 		t.Fatalf("btrfs root: %v", err)
 	}
 }
+
+func TestVolumeMatches(t *testing.T) {
+	v := Volume{UUID: "6b8f4c64-1c1e-4f0e-9a0b-00000000d12a", Label: "root", PartUUID: "1dea5e11-01", PartLabel: "EFI System", Device: []string{"/dev/sda1", "/dev/vda1"}}
+	for spec, want := range map[string]bool{
+		"UUID=6B8F4C64-1C1E-4F0E-9A0B-00000000D12A":              true,
+		`UUID="6b8f4c64-1c1e-4f0e-9a0b-00000000d12a"`:            true,
+		"/dev/disk/by-uuid/6b8f4c64-1c1e-4f0e-9a0b-00000000d12a": true,
+		"LABEL=root":                        true,
+		"LABEL=ROOT":                        false,
+		"/dev/disk/by-label/root":           true,
+		"PARTUUID=1DEA5E11-01":              true,
+		"/dev/disk/by-partuuid/1dea5e11-01": true,
+		"PARTLABEL=EFI System":              true,
+		"/dev/disk/by-partlabel/EFI System": true,
+		"/dev/vda1":                         true,
+		"/dev/sda2":                         false,
+		"UUID=":                             false,
+		"tmpfs":                             false,
+	} {
+		if got := v.matches(spec); got != want {
+			t.Errorf("%s: %v, want %v", spec, got, want)
+		}
+	}
+	if (&Volume{}).matches("LABEL=") {
+		t.Error("an empty label matched a volume without one")
+	}
+}
