@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,6 +18,15 @@ import (
 )
 
 const testSize = 24 << 20
+
+// shared is the Azurite server of this package's tests.
+var shared azurite.Shared
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	shared.Stop()
+	os.Exit(code)
+}
 
 // roundTrip checks that the blob holds exactly the file, by downloading it.
 func roundTrip(t *testing.T, srv *azurite.Server, file, containerName, blobName string) {
@@ -32,17 +42,17 @@ func noViolations(t *testing.T, px *azurite.Proxy) {
 }
 
 func TestUploadSendsOnlyData(t *testing.T) {
-	srv := azurite.Start(t)
-	srv.CreateContainer(t, "vhds")
+	srv := shared.Get(t)
+	vhds := srv.NewContainer(t)
 	px := azurite.NewProxy(t, srv, azurite.Faults{})
 	file := makeVHD(t, testSize, sampleWrites(testSize))
 
-	sum, err := Upload(context.Background(), Options{File: file, Blob: connect(t, px.Endpoint, "vhds", "disk.vhd"), Verify: true, Concurrency: 4}, nil)
+	sum, err := Upload(context.Background(), Options{File: file, Blob: connect(t, px.Endpoint, vhds, "disk.vhd"), Verify: true, Concurrency: 4}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	noViolations(t, px)
-	roundTrip(t, srv, file, "vhds", "disk.vhd")
+	roundTrip(t, srv, file, vhds, "disk.vhd")
 
 	want := nonZeroBytes(t, file)
 	st := px.Stats()
@@ -59,7 +69,7 @@ func TestUploadSendsOnlyData(t *testing.T) {
 	if !sum.Verified || !bytes.Equal(sum.ContentMD5, fileMD5(t, file)) {
 		t.Errorf("verified %v, Content-MD5 %x, want %x", sum.Verified, sum.ContentMD5, fileMD5(t, file))
 	}
-	props, err := srv.PageBlob(t, "vhds", "disk.vhd").GetProperties(context.Background(), nil)
+	props, err := srv.PageBlob(t, vhds, "disk.vhd").GetProperties(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,34 +80,34 @@ func TestUploadSendsOnlyData(t *testing.T) {
 
 func TestUploadQemuMadeVHD(t *testing.T) {
 	file := testimage.Path(t, "upload-debian-fixed")
-	srv := azurite.Start(t)
-	srv.CreateContainer(t, "vhds")
+	srv := shared.Get(t)
+	vhds := srv.NewContainer(t)
 	px := azurite.NewProxy(t, srv, azurite.Faults{})
-	sum, err := Upload(context.Background(), Options{File: file, Blob: connect(t, px.Endpoint, "vhds", "debian.vhd")}, nil)
+	sum, err := Upload(context.Background(), Options{File: file, Blob: connect(t, px.Endpoint, vhds, "debian.vhd")}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	noViolations(t, px)
-	roundTrip(t, srv, file, "vhds", "debian.vhd")
+	roundTrip(t, srv, file, vhds, "debian.vhd")
 	if want := nonZeroBytes(t, file); sum.SentBytes != want {
 		t.Errorf("sent %d bytes, want %d", sum.SentBytes, want)
 	}
 }
 
 func TestUploadThroughFaults(t *testing.T) {
-	srv := azurite.Start(t)
-	srv.CreateContainer(t, "vhds")
+	srv := shared.Get(t)
+	vhds := srv.NewContainer(t)
 	px := azurite.NewProxy(t, srv, azurite.Faults{
 		Status500Every: 3, Status503Every: 5, DropEvery: 7, SlowEvery: 4,
 	})
 	file := makeVHD(t, testSize, sampleWrites(testSize))
-	o := fastRetries(Options{File: file, Blob: connect(t, px.Endpoint, "vhds", "disk.vhd"), Concurrency: 4})
+	o := fastRetries(Options{File: file, Blob: connect(t, px.Endpoint, vhds, "disk.vhd"), Concurrency: 4})
 	sum, err := Upload(context.Background(), o, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	noViolations(t, px)
-	roundTrip(t, srv, file, "vhds", "disk.vhd")
+	roundTrip(t, srv, file, vhds, "disk.vhd")
 	st := px.Stats()
 	if sum.Retries < int64(st.Faults) || sum.Throttled == 0 {
 		t.Errorf("%d retries (%d throttled) for %d injected faults", sum.Retries, sum.Throttled, st.Faults)
@@ -111,11 +121,11 @@ func TestUploadThroughFaults(t *testing.T) {
 }
 
 func TestUploadSAS(t *testing.T) {
-	srv := azurite.Start(t)
-	srv.CreateContainer(t, "vhds")
+	srv := shared.Get(t)
+	vhds := srv.NewContainer(t)
 	px := azurite.NewProxy(t, srv, azurite.Faults{})
 	file := makeVHD(t, testSize, sampleWrites(testSize))
-	sasURL := srv.SASURL(t, px.Endpoint, "vhds", "disk.vhd")
+	sasURL := srv.SASURL(t, px.Endpoint, vhds, "disk.vhd")
 	b, err := NewAzureBlob(Target{BlobURL: sasURL})
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +139,7 @@ func TestUploadSAS(t *testing.T) {
 		t.Fatal(err)
 	}
 	noViolations(t, px)
-	roundTrip(t, srv, file, "vhds", "disk.vhd")
+	roundTrip(t, srv, file, vhds, "disk.vhd")
 	if strings.Contains(sum.Blob, sig) {
 		t.Errorf("the summary shows the SAS signature: %s", sum.Blob)
 	}
@@ -138,10 +148,10 @@ func TestUploadSAS(t *testing.T) {
 // TestSecretsRedacted makes requests fail in ways whose messages would
 // carry the URL or connection string, and looks for the secrets.
 func TestSecretsRedacted(t *testing.T) {
-	srv := azurite.Start(t)
-	srv.CreateContainer(t, "vhds")
+	srv := shared.Get(t)
+	vhds := srv.NewContainer(t)
 	file := makeVHD(t, testSize, sampleWrites(testSize))
-	sasURL := srv.SASURL(t, srv.Endpoint, "vhds", "disk.vhd")
+	sasURL := srv.SASURL(t, srv.Endpoint, vhds, "disk.vhd")
 	sig := mustQuery(t, sasURL).Get("sig")
 	// Nothing listens at port 9 of the loopback: connection refused, with the URL in the message.
 	deadSAS := strings.Replace(sasURL, srv.Addr, "127.0.0.1:9", 1)
@@ -152,7 +162,7 @@ func TestSecretsRedacted(t *testing.T) {
 	}{
 		"sas refused":         {Target{BlobURL: wrongSig}, []string{"AAAA" + sig[4:]}},
 		"sas unreachable":     {Target{BlobURL: deadSAS}, []string{sig}},
-		"key unreachable":     {Target{ConnectionString: azurite.ConnectionString("http://127.0.0.1:9/" + azurite.Account), Container: "vhds", Blob: "x"}, []string{azurite.Key}},
+		"key unreachable":     {Target{ConnectionString: azurite.ConnectionString("http://127.0.0.1:9/" + azurite.Account), Container: vhds, Blob: "x"}, []string{azurite.Key}},
 		"key, no container":   {Target{ConnectionString: azurite.ConnectionString(srv.Endpoint), Container: "none", Blob: "x"}, []string{azurite.Key}},
 		"managed disk absent": {Target{ManagedDiskSAS: sasURL}, []string{sig}},
 	} {
@@ -205,13 +215,13 @@ func (s *stopAfter) PutPages(ctx context.Context, off int64, p []byte, md5 []byt
 }
 
 func TestUploadResumes(t *testing.T) {
-	srv := azurite.Start(t)
-	srv.CreateContainer(t, "vhds")
+	srv := shared.Get(t)
+	vhds := srv.NewContainer(t)
 	px := azurite.NewProxy(t, srv, azurite.Faults{})
 	file := makeVHD(t, testSize, sampleWrites(testSize))
 
 	ctx, cancel := context.WithCancel(context.Background())
-	stop := &stopAfter{Blob: connect(t, px.Endpoint, "vhds", "disk.vhd"), n: 3, cancel: cancel}
+	stop := &stopAfter{Blob: connect(t, px.Endpoint, vhds, "disk.vhd"), n: 3, cancel: cancel}
 	sum1, err := Upload(ctx, Options{File: file, Blob: stop, Concurrency: 1}, nil)
 	if !errors.Is(err, ErrInterrupted) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("first run: %v, want an interruption", err)
@@ -222,12 +232,12 @@ func TestUploadResumes(t *testing.T) {
 	}
 
 	px.ResetStats()
-	sum2, err := Upload(context.Background(), Options{File: file, Blob: connect(t, px.Endpoint, "vhds", "disk.vhd"), Verify: true}, nil)
+	sum2, err := Upload(context.Background(), Options{File: file, Blob: connect(t, px.Endpoint, vhds, "disk.vhd"), Verify: true}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	noViolations(t, px)
-	roundTrip(t, srv, file, "vhds", "disk.vhd")
+	roundTrip(t, srv, file, vhds, "disk.vhd")
 	second := px.Stats()
 	if !sum2.Resumed || second.PutBytes+first.PutBytes != nonZeroBytes(t, file) || sum2.PresentBytes != first.PutBytes {
 		t.Errorf("resumed %v: second run sent %d bytes and found %d present after the first sent %d; the file has %d",
@@ -239,11 +249,11 @@ func TestUploadResumes(t *testing.T) {
 }
 
 func TestUploadRefusesAnotherFile(t *testing.T) {
-	srv := azurite.Start(t)
-	srv.CreateContainer(t, "vhds")
+	srv := shared.Get(t)
+	vhds := srv.NewContainer(t)
 	a := makeVHD(t, testSize, sampleWrites(testSize))
 	b := makeVHD(t, testSize, []write{{Offset: 5 << 20, Length: 1 << 20}}) // another unique ID too
-	dest := connect(t, srv.Endpoint, "vhds", "disk.vhd")
+	dest := connect(t, srv.Endpoint, vhds, "disk.vhd")
 	if _, err := Upload(context.Background(), Options{File: a, Blob: dest}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -255,32 +265,32 @@ func TestUploadRefusesAnotherFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	roundTrip(t, srv, b, "vhds", "disk.vhd")
+	roundTrip(t, srv, b, vhds, "disk.vhd")
 	if sum.Resumed || sum.SentBytes != nonZeroBytes(t, b) {
 		t.Errorf("overwrite: resumed %v, sent %d bytes, want a fresh upload of %d", sum.Resumed, sum.SentBytes, nonZeroBytes(t, b))
 	}
 
 	// A page blob vhdprep did not write is another file too.
-	foreign := srv.PageBlob(t, "vhds", "foreign.vhd")
+	foreign := srv.PageBlob(t, vhds, "foreign.vhd")
 	if _, err := foreign.Create(context.Background(), testSize+PageSize, nil); err != nil {
 		t.Fatal(err)
 	}
-	_, err = Upload(context.Background(), Options{File: b, Blob: connect(t, srv.Endpoint, "vhds", "foreign.vhd")}, nil)
+	_, err = Upload(context.Background(), Options{File: b, Blob: connect(t, srv.Endpoint, vhds, "foreign.vhd")}, nil)
 	if !errors.Is(err, ErrOtherFile) {
 		t.Fatalf("uploading over a foreign blob: %v, want ErrOtherFile", err)
 	}
 }
 
 func TestUploadManagedDisk(t *testing.T) {
-	srv := azurite.Start(t)
-	srv.CreateContainer(t, "disks")
+	srv := shared.Get(t)
+	disks := srv.NewContainer(t)
 	px := azurite.NewProxy(t, srv, azurite.Faults{})
 	file := makeVHD(t, testSize, sampleWrites(testSize))
 	ctx := context.Background()
 
 	// A disk as Azure makes it for upload: the exact size, here with old
 	// data where the file has data, zeros and holes.
-	disk := srv.PageBlob(t, "disks", "md")
+	disk := srv.PageBlob(t, disks, "md")
 	if _, err := disk.Create(ctx, testSize+PageSize, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +300,7 @@ func TestUploadManagedDisk(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	target := Target{ManagedDiskSAS: srv.SASURL(t, px.Endpoint, "disks", "md")}
+	target := Target{ManagedDiskSAS: srv.SASURL(t, px.Endpoint, disks, "md")}
 	b, err := NewAzureBlob(target)
 	if err != nil {
 		t.Fatal(err)
@@ -300,7 +310,7 @@ func TestUploadManagedDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	noViolations(t, px)
-	roundTrip(t, srv, file, "disks", "md")
+	roundTrip(t, srv, file, disks, "md")
 	if sum.ClearedBytes == 0 || px.Stats().Clears == 0 {
 		t.Errorf("cleared %d bytes of old data where the file is zero", sum.ClearedBytes)
 	}
@@ -313,12 +323,12 @@ func TestUploadManagedDisk(t *testing.T) {
 	}
 
 	// The wrong size, and no disk at all, are refused before any write.
-	small := srv.PageBlob(t, "disks", "small")
+	small := srv.PageBlob(t, disks, "small")
 	if _, err := small.Create(ctx, testSize, nil); err != nil {
 		t.Fatal(err)
 	}
 	for name, want := range map[string]error{"small": ErrDiskSize, "absent": ErrNotFound} {
-		b, err := NewAzureBlob(Target{ManagedDiskSAS: srv.SASURL(t, srv.Endpoint, "disks", name)})
+		b, err := NewAzureBlob(Target{ManagedDiskSAS: srv.SASURL(t, srv.Endpoint, disks, name)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,13 +9,16 @@ package azurite
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -46,39 +49,94 @@ type Server struct {
 	Addr     string // host:port
 }
 
-// Start runs azurite-blob for the test, with what Azure would refuse left
-// refused: no --loose, so headers Azurite does not support are errors, not
-// ignored. --skipApiVersionCheck lets the SDK use an API version newer than
-// Azurite's.
+// ErrNotInstalled means scripts/test-deps.sh has not installed Azurite.
+var ErrNotInstalled = errors.New("azurite is not installed in .cache/azurite (make deps installs it)")
+
+// Start runs azurite-blob for the test and stops it when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	bin := filepath.Join(testimage.RepoRoot(t), ".cache", "azurite", "node_modules", ".bin", "azurite-blob")
-	if _, err := os.Stat(bin); err != nil {
-		msg := "azurite is not installed in .cache/azurite (make deps installs it)"
-		if os.Getenv("VHDPREP_REQUIRE_TOOLS") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+	s, stop, err := Launch(testimage.RepoRoot(t))
+	if err != nil {
+		skipOrFail(t, err)
 	}
-	testimage.RequireTools(t, "node")
-	port := freePort(t)
+	t.Cleanup(stop)
+	return s
+}
+
+// Shared is one server for all the tests of a package, started by the
+// first that asks: Azurite takes seconds to start on a busy machine. The
+// package's TestMain calls Stop after m.Run.
+type Shared struct {
+	once sync.Once
+	srv  *Server
+	stop func()
+	err  error
+}
+
+// Get returns the shared server, starting it if needed.
+func (s *Shared) Get(t testing.TB) *Server {
+	t.Helper()
+	s.once.Do(func() { s.srv, s.stop, s.err = Launch(testimage.RepoRoot(t)) })
+	if s.err != nil {
+		skipOrFail(t, s.err)
+	}
+	return s.srv
+}
+
+// Stop ends the shared server, if one was started.
+func (s *Shared) Stop() {
+	if s.stop != nil {
+		s.stop()
+	}
+}
+
+func skipOrFail(t testing.TB, err error) {
+	t.Helper()
+	if errors.Is(err, ErrNotInstalled) && os.Getenv("VHDPREP_REQUIRE_TOOLS") != "1" {
+		t.Skip(err)
+	}
+	t.Fatal(err)
+}
+
+// Launch runs azurite-blob from the repository at root, with what Azure
+// would refuse left refused: no --loose, so headers Azurite does not
+// support are errors, not ignored. --skipApiVersionCheck lets the SDK use
+// an API version newer than Azurite's.
+func Launch(root string) (*Server, func(), error) {
+	bin := filepath.Join(root, ".cache", "azurite", "node_modules", ".bin", "azurite-blob")
+	if _, err := os.Stat(bin); err != nil {
+		return nil, nil, ErrNotInstalled
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		return nil, nil, fmt.Errorf("%w: no node", ErrNotInstalled)
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, nil, err
+	}
+	dir, err := os.MkdirTemp("", "azurite-") // where it would put debug logs
+	if err != nil {
+		return nil, nil, err
+	}
 	cmd := exec.Command(bin, "--blobHost", "127.0.0.1", "--blobPort", strconv.Itoa(port),
 		"--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck", "--silent")
-	cmd.Dir = t.TempDir() // where it would put debug logs
+	cmd.Dir = dir
 	var log syncBuffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("azurite: %v", err)
+		os.RemoveAll(dir)
+		return nil, nil, fmt.Errorf("azurite: %w", err)
 	}
 	exited := make(chan struct{})
 	go func() {
 		cmd.Wait()
 		close(exited)
 	}()
-	t.Cleanup(func() {
+	stop := func() {
 		cmd.Process.Kill()
 		<-exited
-	})
+		os.RemoveAll(dir)
+	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	for deadline := time.Now().Add(startTimeout); ; {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
@@ -88,14 +146,16 @@ func Start(t testing.TB) *Server {
 		}
 		select {
 		case <-exited:
-			t.Fatalf("azurite exited: %s", log.String())
+			stop()
+			return nil, nil, fmt.Errorf("azurite exited: %s", log.String())
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("azurite did not listen on %s in %v: %v\n%s", addr, startTimeout, err, log.String())
+			stop()
+			return nil, nil, fmt.Errorf("azurite did not listen on %s in %v: %v\n%s", addr, startTimeout, err, log.String())
 		}
 	}
-	return &Server{Endpoint: "http://" + addr + "/" + Account, Addr: addr}
+	return &Server{Endpoint: "http://" + addr + "/" + Account, Addr: addr}, stop, nil
 }
 
 // syncBuffer collects a process's output while the test may read it.
@@ -116,14 +176,13 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
+func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // ConnectionString is the account's, for endpoint (the server's, or a
@@ -146,6 +205,22 @@ func (s *Server) CreateContainer(t testing.TB, name string) {
 	if _, err := c.Create(context.Background(), nil); err != nil {
 		t.Fatalf("creating container %s: %v", name, err)
 	}
+}
+
+// NewContainer makes a container named after the test, so tests sharing a
+// server do not meet.
+func (s *Server) NewContainer(t testing.TB) string {
+	t.Helper()
+	name := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '-'
+	}, strings.ToLower(t.Name()))
+	name = fmt.Sprintf("%.40s-%x", strings.Trim(name, "-"), rand.Uint32())
+	name = strings.ReplaceAll(name, "--", "-")
+	s.CreateContainer(t, name)
+	return name
 }
 
 // PageBlob is a client for a blob with the account key, for tests to set up
