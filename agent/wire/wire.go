@@ -154,7 +154,8 @@ func (c *Client) CheckVersion(ctx context.Context) (*Versions, error) {
 }
 
 // maxRoleInstanceTries bounds the refetches of a goal state that lacks a
-// role instance (WALinuxAgent tries 6 times, 0.5 s apart).
+// role instance (WALinuxAgent tries 6 times, 0.5 s apart; this client waits
+// as its retry policy says).
 const maxRoleInstanceTries = 6
 
 // GoalState fetches the current goal state and remembers it for health
@@ -180,7 +181,7 @@ func (c *Client) GoalState(ctx context.Context) (*GoalState, error) {
 		if try == maxRoleInstanceTries {
 			return nil, fmt.Errorf("%w (incarnation %s, %d tries)", ErrNoRoleInstance, g.Incarnation, try)
 		}
-		if err := sleep(ctx, 500*time.Millisecond); err != nil {
+		if err := sleep(ctx, c.backoff(try)); err != nil {
 			return nil, err
 		}
 	}
