@@ -153,5 +153,18 @@ func TestParseFstab(t *testing.T) {
 
 func FuzzParseFstab(f *testing.F) {
 	f.Add([]byte("UUID=abc / ext4 defaults 0 1\n/dev/x\\040y /m\\0 swap sw\n"))
-	f.Fuzz(func(t *testing.T, b []byte) { ParseFstab(b) })
+	f.Add([]byte("# /etc/fstab: static file system information.\n#\n# <file system> <mount point>   <type>  <options>       <dump>  <pass>\n" +
+		"UUID=6b8f4c64-1c1e-4f0e-9a0b-00000000d12a /               ext4    errors=remount-ro 0       1\n" +
+		"UUID=ABCD-1234  /boot/efi       vfat    umask=0077      0       1\n/swapfile none swap sw 0 0\n" +
+		"/dev/mapper/rhel-root   /                       xfs     defaults        0 0\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		es, _ := ParseFstab(b)
+		last := 0
+		for _, e := range es {
+			if e.Line <= last || e.Spec == "" || e.File == "" || e.Type == "" || len(e.Options) == 0 {
+				t.Fatalf("entry %+v after line %d", e, last)
+			}
+			last = e.Line
+		}
+	})
 }
