@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/vhdprep/vhdprep/internal/testimage"
 )
@@ -216,9 +217,10 @@ func TestExt4MetaBG(t *testing.T) {
 	}
 }
 
-// smallExt4 makes a 1 MiB ext4 holding etc/hostname, then runs debugfs
-// commands on it (which may corrupt it on purpose).
-func smallExt4(t testing.TB, debugfs ...string) string {
+// smallExt4 makes a 1 MiB ext4 holding etc/hostname, with extra mkfs
+// options, then runs debugfs commands on it (which may corrupt it on
+// purpose).
+func smallExt4(t testing.TB, mkfs []string, debugfs ...string) string {
 	t.Helper()
 	testimage.RequireTools(t, "mkfs.ext4", "debugfs")
 	dir := t.TempDir()
@@ -230,7 +232,8 @@ func smallExt4(t testing.TB, debugfs ...string) string {
 		t.Fatal(err)
 	}
 	os.Truncate(img, 1<<20)
-	if out, err := exec.Command("mkfs.ext4", "-q", "-F", "-b", "1024", "-N", "32", "-d", tree, img).CombinedOutput(); err != nil {
+	args := append([]string{"-q", "-F", "-b", "1024", "-N", "32", "-d", tree}, mkfs...)
+	if out, err := exec.Command("mkfs.ext4", append(args, img)...).CombinedOutput(); err != nil {
 		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
 	}
 	if len(debugfs) > 0 {
@@ -243,9 +246,26 @@ func smallExt4(t testing.TB, debugfs ...string) string {
 	return img
 }
 
+// TestExt4Attributes reads owners above 65535 and timestamps from large
+// and from 128-byte inodes (which have no room for nanoseconds).
+func TestExt4Attributes(t *testing.T) {
+	for _, inodeSize := range []string{"128", "256"} {
+		img := smallExt4(t, []string{"-I", inodeSize}, "sif /etc/hostname mtime 20200102030405", "sif /etc/hostname uid 70000",
+			"sif /etc/hostname gid 131079")
+		info, err := openFile(t, img, "ext4").Stat("etc/hostname")
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := info.Sys().(*Stat)
+		if st.UID != 70000 || st.GID != 2<<16|7 || !info.ModTime().Equal(time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)) || info.Size() != 6 {
+			t.Errorf("%s-byte inodes: %+v, mtime %v", inodeSize, st, info.ModTime())
+		}
+	}
+}
+
 func TestExt4BadInput(t *testing.T) {
 	t.Run("10 TB claimed by a file in a 1 MiB filesystem", func(t *testing.T) {
-		tr := openFile(t, smallExt4(t, "sif /etc/hostname size 10995116277760"), "ext4")
+		tr := openFile(t, smallExt4(t, nil, "sif /etc/hostname size 10995116277760"), "ext4")
 		info, err := tr.Stat("etc/hostname")
 		if err != nil || info.Size() != 10995116277760 {
 			t.Fatalf("stat: %v %v", info, err)
@@ -260,7 +280,7 @@ func TestExt4BadInput(t *testing.T) {
 		}
 	})
 	t.Run("directory loop", func(t *testing.T) {
-		tr := openFile(t, smallExt4(t, "ln /etc /etc/sub/back"), "ext4")
+		tr := openFile(t, smallExt4(t, nil, "ln /etc /etc/sub/back"), "ext4")
 		walked := 0
 		err := fs.WalkDir(tr, ".", func(p string, d fs.DirEntry, err error) error {
 			if walked++; walked > 1000 {
@@ -273,19 +293,19 @@ func TestExt4BadInput(t *testing.T) {
 		}
 	})
 	t.Run("corrupt extent header", func(t *testing.T) {
-		tr := openFile(t, smallExt4(t, "sif /etc/hostname block[0] 0x1234"), "ext4")
+		tr := openFile(t, smallExt4(t, nil, "sif /etc/hostname block[0] 0x1234"), "ext4")
 		if _, err := tr.ReadFile("etc/hostname"); err == nil || !strings.Contains(err.Error(), "extent header") {
 			t.Fatalf("corrupt extent header: %v", err)
 		}
 	})
 	t.Run("extent past the end", func(t *testing.T) {
-		tr := openFile(t, smallExt4(t, "sif /etc/hostname block[5] 0x7fffff"), "ext4")
+		tr := openFile(t, smallExt4(t, nil, "sif /etc/hostname block[5] 0x7fffff"), "ext4")
 		if _, err := tr.ReadFile("etc/hostname"); err == nil || !strings.Contains(err.Error(), "past the end") {
 			t.Fatalf("extent past the end: %v", err)
 		}
 	})
 	t.Run("2 TB claimed by a directory", func(t *testing.T) {
-		tr := openFile(t, smallExt4(t, "sif /etc size 2199023255552"), "ext4")
+		tr := openFile(t, smallExt4(t, nil, "sif /etc size 2199023255552"), "ext4")
 		ents, err := tr.ReadDir("etc") // the holes are skipped, not read
 		if err != nil || len(ents) != 2 || ents[0].Name() != "hostname" {
 			t.Fatalf("%v %v", ents, err)
