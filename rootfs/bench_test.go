@@ -10,21 +10,22 @@ import (
 	"github.com/vhdprep/vhdprep/internal/testimage"
 )
 
-// countingReader counts the bytes read through it.
+// countingReader counts the reads and bytes read through it.
 type countingReader struct {
-	r io.ReaderAt
-	n atomic.Int64
+	r           io.ReaderAt
+	n, requests atomic.Int64
 }
 
 func (c *countingReader) ReadAt(p []byte, off int64) (int, error) {
 	n, err := c.r.ReadAt(p, off)
 	c.n.Add(int64(n))
+	c.requests.Add(1)
 	return n, err
 }
 
 // benchWalk opens a bare filesystem image and walks all of it, stating
 // every entry (metadata only, as inspect and check do), and reports the
-// bytes read from the image per walk.
+// bytes read from the image per walk and in how many reads.
 func benchWalk(b *testing.B, recipe, fstype string) {
 	f, err := os.Open(testimage.Path(b, recipe))
 	if err != nil {
@@ -33,7 +34,7 @@ func benchWalk(b *testing.B, recipe, fstype string) {
 	defer f.Close()
 	st, _ := f.Stat()
 	var entries int
-	var read int64
+	var read, requests int64
 	for b.Loop() {
 		c := &countingReader{r: f}
 		tr, err := OpenFS(c, st.Size(), fstype)
@@ -54,10 +55,11 @@ func benchWalk(b *testing.B, recipe, fstype string) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		read = c.n.Load()
+		read, requests = c.n.Load(), c.requests.Load()
 	}
 	b.ReportMetric(float64(entries), "entries/op")
 	b.ReportMetric(float64(read)/(1<<20), "MiB-read/op")
+	b.ReportMetric(float64(requests), "reads/op")
 }
 
 func BenchmarkWalkExt4(b *testing.B) { benchWalk(b, "rootfs-fs-ext4", "ext4") }

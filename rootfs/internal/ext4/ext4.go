@@ -82,23 +82,24 @@ const (
 // FS is an opened ext2/3/4 filesystem. Its methods are safe for
 // concurrent use.
 type FS struct {
-	r          io.ReaderAt
-	size       int64 // bytes readable through r
-	bs         int64
-	blocks     uint64
-	firstData  uint64
-	perGroup   uint64 // blocks per group
-	inoPer     uint64 // inodes per group
-	inodes     uint64
-	inodeSize  int64
-	descSize   int64
-	compat     uint32
-	roCompat   uint32
-	incompat   uint32
-	firstMeta  uint64
-	backupBGs  [2]uint64
-	mu         sync.Mutex
-	inodeTable map[uint64]uint64 // group -> first block of its inode table
+	r           io.ReaderAt
+	size        int64 // bytes readable through r
+	bs          int64
+	blocks      uint64
+	firstData   uint64
+	perGroup    uint64 // blocks per group
+	inoPer      uint64 // inodes per group
+	inodes      uint64
+	inodeSize   int64
+	descSize    int64
+	compat      uint32
+	roCompat    uint32
+	incompat    uint32
+	firstMeta   uint64
+	backupBGs   [2]uint64
+	mu          sync.Mutex
+	inodeTable  map[uint64]uint64 // group -> first block of its inode table
+	inodeBlocks *inode.BlockCache
 }
 
 // Open reads the superblock of the filesystem r holds (size bytes).
@@ -133,6 +134,7 @@ func Open(r io.ReaderAt, size int64) (*FS, error) {
 		return nil, fmt.Errorf("%w: block size 2^%d KiB", ErrCorrupt, logBS)
 	}
 	f.bs = 1024 << logBS
+	f.inodeBlocks = inode.NewBlockCache(f.bs)
 	if f.incompat&incompatNotReadable != 0 || f.incompat&^(incompatReadable|incompatNotReadable) != 0 {
 		return nil, fmt.Errorf("%w: incompatible feature flags %#x", ErrUnsupported, f.incompat&^incompatReadable)
 	}
@@ -278,7 +280,9 @@ func (f *FS) inode(ino uint64) (*rawInode, error) {
 		return nil, err
 	}
 	b := make([]byte, f.inodeSize)
-	if err := f.readAt(b, int64(table)*f.bs+int64(idx)*f.inodeSize, fmt.Sprintf("inode %d", ino)); err != nil {
+	what := fmt.Sprintf("inode %d", ino)
+	err = f.inodeBlocks.ReadAt(b, int64(table)*f.bs+int64(idx)*f.inodeSize, func(b []byte, off int64) error { return f.readAt(b, off, what) })
+	if err != nil {
 		return nil, err
 	}
 	le := binary.LittleEndian

@@ -6,6 +6,7 @@ package inode
 import (
 	"io"
 	"io/fs"
+	"sync"
 	"time"
 )
 
@@ -113,4 +114,46 @@ type FS interface {
 type File interface {
 	io.ReaderAt
 	Size() int64
+}
+
+// maxCachedBlocks bounds a BlockCache; past it the cache starts afresh.
+const maxCachedBlocks = 64
+
+// BlockCache keeps recently read inode-table blocks, so reading the inodes
+// of one directory costs a few block reads rather than one read each.
+type BlockCache struct {
+	size   int64
+	mu     sync.Mutex
+	blocks map[int64][]byte
+}
+
+// NewBlockCache caches blocks of size bytes (a power of two).
+func NewBlockCache(size int64) *BlockCache {
+	return &BlockCache{size: size, blocks: map[int64][]byte{}}
+}
+
+// ReadAt fills b, which must lie inside one block, from the block at off's
+// block boundary, reading the block with read on a miss.
+func (c *BlockCache) ReadAt(b []byte, off int64, read func(block []byte, off int64) error) error {
+	start := off &^ (c.size - 1)
+	if off+int64(len(b)) > start+c.size {
+		return read(b, off) // straddles blocks: not worth caching
+	}
+	c.mu.Lock()
+	blk, ok := c.blocks[start]
+	c.mu.Unlock()
+	if !ok {
+		blk = make([]byte, c.size)
+		if err := read(blk, start); err != nil {
+			return err
+		}
+		c.mu.Lock()
+		if len(c.blocks) >= maxCachedBlocks {
+			clear(c.blocks)
+		}
+		c.blocks[start] = blk
+		c.mu.Unlock()
+	}
+	copy(b, blk[off-start:])
+	return nil
 }

@@ -82,6 +82,8 @@ type FS struct {
 	rootIno   uint64
 	dirBlock  int64 // directory block size in bytes
 	ftype     bool
+
+	inodeBlocks *inode.BlockCache
 }
 
 // Open reads the primary superblock of the filesystem r holds.
@@ -133,6 +135,7 @@ func Open(r io.ReaderAt, size int64) (*FS, error) {
 		return nil, fmt.Errorf("%w: directory block size 2^%d", ErrCorrupt, f.blockLog+dirBlkLog)
 	}
 	f.dirBlock = f.bs << dirBlkLog
+	f.inodeBlocks = inode.NewBlockCache(f.bs)
 	return f, nil
 }
 
@@ -179,7 +182,8 @@ func (f *FS) inode(ino uint64) (*rawInode, error) {
 	}
 	off := int64(ag*f.agBlocks+agbno)<<f.blockLog + int64(agino&(1<<f.inoPBLog-1))*f.inodeSize
 	b := make([]byte, f.inodeSize)
-	if err := f.readAt(b, off, fmt.Sprintf("inode %d", ino)); err != nil {
+	what := fmt.Sprintf("inode %d", ino)
+	if err := f.inodeBlocks.ReadAt(b, off, func(b []byte, off int64) error { return f.readAt(b, off, what) }); err != nil {
 		return nil, err
 	}
 	be := binary.BigEndian
