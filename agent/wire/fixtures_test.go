@@ -1,49 +1,16 @@
 package wire
 
 import (
-	"os"
-	"path/filepath"
-	"runtime"
 	"testing"
+
+	"github.com/vhdprep/vhdprep/agent/internal/fixtures"
 )
-
-// fixtures returns WALinuxAgent's test data folder (../shared/fixtures/
-// walinuxagent from the repository root) or skips the test.
-func fixtures(t testing.TB) string {
-	t.Helper()
-	dir := fixturesDir()
-	if dir == "" {
-		t.Skip("WALinuxAgent fixtures not found: conformance tests need ../shared/fixtures/walinuxagent beside the repository root")
-	}
-	return dir
-}
-
-// fixturesDir returns the fixtures folder, or "" when it is absent.
-func fixturesDir() string {
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "fixtures", "walinuxagent")
-	if _, err := os.Stat(filepath.Join(dir, "wire", "goal_state.xml")); err != nil {
-		return ""
-	}
-	return dir
-}
-
-func readFile(dir, name string) ([]byte, error) { return os.ReadFile(filepath.Join(dir, name)) }
-
-func readFixture(t testing.TB, dir, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 const fixtureBase = "http://168.63.129.16:80/machine/865a6683-91d8-450f-99ae/bc8b9d47%2Db5ed%2D4704%2D85d9%2Dfd74cc967ec2.%5Fcanary"
 const hibernateBase = "http://168.63.129.16:80/machine/06185f00-1f00-4545-abaa-4b7baa121869/8cd0ae53%2D1ac5%2D4fe5%2D9356%2Da4e1a34f234c.%5Ftest%2Dvm"
 
 func TestGoalStateFixtures(t *testing.T) {
-	dir := fixtures(t)
+	dir := fixtures.Require(t)
 	full := GoalState{
 		Version:                  "2010-12-15",
 		Incarnation:              "1",
@@ -82,7 +49,7 @@ func TestGoalStateFixtures(t *testing.T) {
 		"hibernate/goal_state_1/GoalState.xml": hibernate,
 	} {
 		t.Run(name, func(t *testing.T) {
-			g, err := ParseGoalState(readFixture(t, dir, name))
+			g, err := ParseGoalState(fixtures.Read(t, dir, name))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -97,8 +64,8 @@ func TestGoalStateFixtures(t *testing.T) {
 }
 
 func TestHostingEnvFixtures(t *testing.T) {
-	dir := fixtures(t)
-	h, err := ParseHostingEnv(readFixture(t, dir, "wire/hosting_env.xml"))
+	dir := fixtures.Require(t)
+	h, err := ParseHostingEnv(fixtures.Read(t, dir, "wire/hosting_env.xml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +76,7 @@ func TestHostingEnvFixtures(t *testing.T) {
 		t.Errorf("hosting_env.xml certificates: %+v", h.StoredCertificates)
 	}
 
-	h, err = ParseHostingEnv(readFixture(t, dir, "hibernate/goal_state_1/HostingEnvironmentConfig.xml"))
+	h, err = ParseHostingEnv(fixtures.Read(t, dir, "hibernate/goal_state_1/HostingEnvironmentConfig.xml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,8 +87,8 @@ func TestHostingEnvFixtures(t *testing.T) {
 }
 
 func TestSharedConfigFixtures(t *testing.T) {
-	dir := fixtures(t)
-	s, err := ParseSharedConfig(readFixture(t, dir, "wire/shared_config.xml"))
+	dir := fixtures.Require(t)
+	s, err := ParseSharedConfig(fixtures.Read(t, dir, "wire/shared_config.xml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +96,7 @@ func TestSharedConfigFixtures(t *testing.T) {
 		len(s.Instances) != 1 || s.Instances[0] != (Instance{ID: "MachineRole_IN_0", Address: "10.115.153.75"}) {
 		t.Errorf("shared_config.xml: %+v", s)
 	}
-	s, err = ParseSharedConfig(readFixture(t, dir, "hibernate/goal_state_1/SharedConfig.xml"))
+	s, err = ParseSharedConfig(fixtures.Read(t, dir, "hibernate/goal_state_1/SharedConfig.xml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,8 +106,8 @@ func TestSharedConfigFixtures(t *testing.T) {
 }
 
 func TestVersionsFixture(t *testing.T) {
-	dir := fixtures(t)
-	v, err := ParseVersions(readFixture(t, dir, "wire/version_info.xml"))
+	dir := fixtures.Require(t)
+	v, err := ParseVersions(fixtures.Read(t, dir, "wire/version_info.xml"))
 	if err != nil {
 		t.Fatal(err)
 	}

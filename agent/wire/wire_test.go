@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/vhdprep/vhdprep/agent/internal/fixtures"
 	"github.com/vhdprep/vhdprep/internal/wiresim"
 )
 
@@ -231,12 +232,8 @@ func FuzzParseGoalState(f *testing.F) {
 	s := wiresim.New()
 	f.Add([]byte(s.GoalStateXML()))
 	s.Close()
-	if dir := fixturesDir(); dir != "" {
-		for _, n := range []string{"wire/goal_state.xml", "wire/goal_state_noop.xml", "wire/hosting_env.xml", "wire/shared_config.xml", "wire/version_info.xml"} {
-			if b, err := readFile(dir, n); err == nil {
-				f.Add(b)
-			}
-		}
+	for _, b := range fixtures.Seeds("wire/goal_state.xml", "wire/goal_state_noop.xml", "wire/hosting_env.xml", "wire/shared_config.xml", "wire/version_info.xml") {
+		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		if g, err := ParseGoalState(doc); err == nil {
