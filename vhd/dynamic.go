@@ -50,15 +50,15 @@ func OpenDynamic(r io.ReaderAt, fileSize int64) (*Dynamic, error) {
 	// The copy at the start is authoritative for reading; the one at the end
 	// is the one a truncated file loses first.
 	head := make([]byte, FooterSize)
-	if _, err := r.ReadAt(head, 0); err != nil {
-		return nil, err
+	if err := readFull(r, head, 0); err != nil {
+		return nil, fmt.Errorf("vhd: reading the footer copy at 0: %w", err)
 	}
 	footer, err := ParseFooter(head)
 	if err != nil {
 		return nil, err
 	}
 	if footer.DiskType != DiskDynamic && footer.DiskType != DiskDifferencing {
-		return nil, fmt.Errorf("%w: footer copy says disk type %s", ErrHeader, footer.DiskType)
+		return nil, fmt.Errorf("%w: the footer copy at 0 says disk type %s, not dynamic", ErrHeader, footer.DiskType)
 	}
 	if footer.CurrentSize <= 0 || footer.CurrentSize%sectorSize != 0 {
 		return nil, fmt.Errorf("%w: current size %d", ErrHeader, footer.CurrentSize)
@@ -67,11 +67,11 @@ func OpenDynamic(r io.ReaderAt, fileSize int64) (*Dynamic, error) {
 		return nil, fmt.Errorf("%w: header offset %d is past the end of the file", ErrHeader, footer.DataOffset)
 	}
 	h := make([]byte, headerSize)
-	if _, err := r.ReadAt(h, int64(footer.DataOffset)); err != nil {
-		return nil, err
+	if err := readFull(r, h, int64(footer.DataOffset)); err != nil {
+		return nil, fmt.Errorf("vhd: reading the dynamic header at %d: %w", footer.DataOffset, err)
 	}
 	if string(h[:8]) != headerCookie {
-		return nil, fmt.Errorf("%w: cookie %q, want %q", ErrHeader, h[:8], headerCookie)
+		return nil, fmt.Errorf("%w: cookie %q at %d, want %q", ErrHeader, h[:8], footer.DataOffset, headerCookie)
 	}
 	be := binary.BigEndian
 	if sum, want := be.Uint32(h[36:]), checksum(h, 36); sum != want {
@@ -94,8 +94,8 @@ func OpenDynamic(r io.ReaderAt, fileSize int64) (*Dynamic, error) {
 		return nil, fmt.Errorf("%w: %d entries at offset %d do not fit in a %d-byte file", ErrBAT, entries, batOffset, fileSize)
 	}
 	batBytes := make([]byte, entries*4)
-	if _, err := r.ReadAt(batBytes, batOffset); err != nil {
-		return nil, err
+	if err := readFull(r, batBytes, batOffset); err != nil {
+		return nil, fmt.Errorf("vhd: reading the block allocation table at %d: %w", batOffset, err)
 	}
 	d := &Dynamic{
 		r:         r,
@@ -108,7 +108,7 @@ func OpenDynamic(r io.ReaderAt, fileSize int64) (*Dynamic, error) {
 	for i := range d.bat {
 		d.bat[i] = be.Uint32(batBytes[4*i:])
 		if d.bat[i] != batUnused && int64(d.bat[i])*sectorSize+d.bitmapLen+blockSize > fileSize {
-			return nil, fmt.Errorf("%w: block %d lies past the end of the file", ErrBAT, i)
+			return nil, fmt.Errorf("%w: block %d at %d lies past the end of the %d-byte file (truncated?)", ErrBAT, i, int64(d.bat[i])*sectorSize, fileSize)
 		}
 	}
 	return d, nil
@@ -171,8 +171,8 @@ func (d *Dynamic) readBlockPart(p []byte, block, within int64) error {
 	blockStart := int64(entry) * sectorSize
 	first, last := within/sectorSize, (within+int64(len(p))-1)/sectorSize
 	bitmap := make([]byte, last/8-first/8+1)
-	if _, err := d.r.ReadAt(bitmap, blockStart+first/8); err != nil {
-		return err
+	if err := readFull(d.r, bitmap, blockStart+first/8); err != nil {
+		return fmt.Errorf("vhd: reading the sector bitmap of block %d: %w", block, err)
 	}
 	written := func(sector int64) bool { return bitmap[sector/8-first/8]&(0x80>>(sector%8)) != 0 }
 	for pos := int64(0); pos < int64(len(p)); {
@@ -184,15 +184,25 @@ func (d *Dynamic) readBlockPart(p []byte, block, within int64) error {
 		end := min(int64(len(p)), (run+1)*sectorSize-within)
 		if !written(sector) {
 			clear(p[pos:end])
-		} else if _, err := d.r.ReadAt(p[pos:end], blockStart+d.bitmapLen+within+pos); err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return err
+		} else if err := readFull(d.r, p[pos:end], blockStart+d.bitmapLen+within+pos); err != nil {
+			return fmt.Errorf("vhd: reading block %d: %w", block, err)
 		}
 		pos = end
 	}
 	return nil
+}
+
+// readFull reads len(p) bytes at off; running out of input is
+// io.ErrUnexpectedEOF, since every caller reads what the header says exists.
+func readFull(r io.ReaderAt, p []byte, off int64) error {
+	n, err := r.ReadAt(p, off)
+	if n == len(p) {
+		return nil
+	}
+	if err == nil || err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // Extents lists the allocated blocks, coalesced.

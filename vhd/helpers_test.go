@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/vhdprep/vhdprep/raw"
 )
 
 // qemuSize is the virtual size qemu-img reports for a VHD.
@@ -124,4 +126,14 @@ func editFooters(img []byte, edit func(*Footer)) {
 		b, _ := f.MarshalBinary()
 		copy(img[at:], b)
 	}
+}
+
+// inExtents tells whether off lies in one of exts.
+func inExtents(exts []raw.Extent, off int64) bool {
+	for _, e := range exts {
+		if off >= e.Offset && off < e.End() {
+			return true
+		}
+	}
+	return false
 }

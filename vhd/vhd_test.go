@@ -312,14 +312,7 @@ func TestDynamicReadsWhatQemuWrote(t *testing.T) {
 			}
 		}
 		exts, _ := d.Extents()
-		covered := func(i int64) bool {
-			for _, e := range exts {
-				if i >= e.Offset && i < e.End() {
-					return true
-				}
-			}
-			return false
-		}
+		covered := func(i int64) bool { return inExtents(exts, i) }
 		for i, b := range want {
 			if b != 0 && !covered(int64(i)) {
 				t.Fatalf("non-zero byte at %d outside every extent %v", i, exts)
