@@ -30,15 +30,18 @@ const (
 
 // vhdprep's creator fields. Readers decide from the creator application
 // whether the footer's current size or the CHS geometry gives the disk's
-// size: qemu-img (block/vpc.c) trusts the size only for "win ", "qem2",
-// "d2v ", "CTXS" and "tap\0" (or the maximum geometry), and uses C*H*S*512
-// for everything else, which is smaller than the real size for most sizes.
-// "win " is the Hyper-V marker, and Azure is Hyper-V: every reader takes it
-// to mean exactly what vhdprep writes, "the current size is the size".
-// The geometry stays the specification's, so CHS-based paths stay right.
-// (A creator of our own would need the maximum geometry 65535/16/255 to be
-// read right by qemu, which misstates the geometry of every disk below
-// 127 GiB.)
+// size: qemu-img 7.2 (block/vpc.c) trusts the size only for "win ", "qem2",
+// "d2v ", "CTXS" and "tap\0", or when C*H*S is the maximum geometry's, and
+// otherwise uses C*H*S*512, which is less than the real size for most sizes
+// (20 MiB has 602/4/17, 20955136 bytes). Newer qemu trusts every creator but
+// "vpc " and "qemu". "win " is Hyper-V's marker, and Azure runs on Hyper-V:
+// every reader takes it to mean "the current size is the size", which is
+// what vhdprep writes, and TestOurVHDsReadBackInQemu checks it against the
+// installed qemu-img for sizes from 512 bytes to qemu's limit of 2040 GiB.
+// The geometry stays the specification's, so readers that go by CHS see
+// the disk they always would. (A creator of our own would need the maximum
+// geometry to be read right by qemu 7.2, which misstates the geometry of
+// every disk below 127 GiB.)
 const (
 	creatorApp     = "win "
 	creatorVersion = 0x00010000
