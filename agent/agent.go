@@ -1,0 +1,192 @@
+// Package agent is vhdprep's guest agent as a library: it provisions a VM
+// on its first boot, reports Ready to the Azure wire server on every boot,
+// and keeps reporting while it runs. cmd/vhdprep-agent is its command.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/vhdprep/vhdprep/agent/imds"
+	"github.com/vhdprep/vhdprep/agent/provision"
+	"github.com/vhdprep/vhdprep/agent/wire"
+)
+
+// Version is the agent's version, set by the command at build time.
+var Version = "dev"
+
+// Agent runs provisioning and health reporting.
+type Agent struct {
+	Config Config
+	Prov   *provision.Provisioner
+	Wire   *wire.Client
+	IMDS   *imds.Client // nil: no fallback when the media is missing
+	Log    *slog.Logger
+
+	// PollInterval is how often the daemon fetches the goal state (6 s,
+	// as WALinuxAgent, when zero). ReportInterval is how often it reports
+	// health again when nothing changed (10 min when zero).
+	PollInterval   time.Duration
+	ReportInterval time.Duration
+}
+
+// Outcome says what Provision did.
+type Outcome int
+
+// The outcomes of Provision.
+const (
+	Provisioned        Outcome = iota // this boot provisioned the VM
+	AlreadyProvisioned                // the marker names this VM: nothing to do
+	ProvisioningOff                   // configured off: only Ready reported
+)
+
+func (o Outcome) String() string {
+	return [...]string{"provisioned", "already provisioned", "provisioning disabled"}[o]
+}
+
+// Provision provisions the VM unless the marker says this VM already was,
+// then reports Ready. While it works it reports NotReady/Provisioning; when
+// a step fails it reports NotReady/ProvisioningFailed with the reason and
+// returns the failure. The marker is written only after every step
+// succeeded, so a failed provisioning is tried again at the next boot.
+func (a *Agent) Provision(ctx context.Context) (Outcome, error) {
+	o, perr, rerr := a.provision(ctx)
+	return o, errors.Join(perr, rerr)
+}
+
+// provision returns provisioning's own failure apart from the failure to
+// report: only the first changes the state the daemon keeps reporting.
+func (a *Agent) provision(ctx context.Context) (o Outcome, provErr, reportErr error) {
+	if !a.Config.ProvisioningEnabled {
+		a.log().Info("provisioning is disabled in the configuration")
+		return ProvisioningOff, nil, a.ReportReady(ctx)
+	}
+	fail := func(err error) (Outcome, error, error) {
+		a.log().Error("provisioning failed", "err", err)
+		return Provisioned, err, a.report(ctx, failedHealth(err))
+	}
+	vmID, err := a.Prov.VMID()
+	if err != nil {
+		return fail(err)
+	}
+	done, err := a.Prov.IsProvisioned(vmID)
+	if err != nil {
+		return fail(err)
+	}
+	if done {
+		a.log().Info("VM already provisioned", "vm_id", vmID)
+		return AlreadyProvisioned, nil, a.ReportReady(ctx)
+	}
+	if rec, _ := a.Prov.ProvisionedFor(); rec != "" {
+		a.log().Warn("image was provisioned in another VM; provisioning again", "was", rec, "vm_id", vmID)
+	}
+	a.log().Info("provisioning", "vm_id", vmID)
+	if err := a.report(ctx, wire.Health{State: wire.NotReady, SubStatus: wire.Provisioning, Description: "Starting"}); err != nil {
+		// Keep going: provisioning matters more than this report.
+		a.log().Warn("reporting NotReady/Provisioning failed", "err", err)
+	}
+	s, err := a.Prov.LoadSettings(ctx, a.IMDS)
+	if err != nil {
+		return fail(err)
+	}
+	if err := a.Prov.Apply(ctx, s); err != nil {
+		return fail(err)
+	}
+	if err := a.Prov.MarkProvisioned(vmID); err != nil {
+		return fail(err)
+	}
+	a.log().Info("provisioning done", "vm_id", vmID)
+	return Provisioned, nil, a.ReportReady(ctx)
+}
+
+func failedHealth(err error) wire.Health {
+	return wire.Health{State: wire.NotReady, SubStatus: wire.ProvisioningFailed, Description: err.Error()}
+}
+
+// ReportReady fetches the goal state and reports Ready for it.
+func (a *Agent) ReportReady(ctx context.Context) error {
+	return a.report(ctx, wire.Health{State: wire.Ready})
+}
+
+func (a *Agent) report(ctx context.Context, h wire.Health) error {
+	if _, err := a.Wire.GoalState(ctx); err != nil {
+		return fmt.Errorf("health report: %w", err)
+	}
+	return a.Wire.ReportHealth(ctx, h)
+}
+
+// Daemon provisions if needed and reports, then keeps watching the goal
+// state until ctx ends: it reports again when the incarnation changes, when
+// ReportInterval has passed, and after a failed report. A provisioning
+// failure keeps being reported, so the operator sees it in the portal.
+func (a *Agent) Daemon(ctx context.Context) error {
+	if _, err := a.Wire.CheckVersion(ctx); errors.Is(err, wire.ErrUnsupportedVersion) {
+		return err
+	} else if err != nil {
+		a.log().Warn("wire server version check failed; going on", "err", err)
+	}
+	_, perr, rerr := a.provision(ctx)
+	health := wire.Health{State: wire.Ready}
+	if perr != nil {
+		health = failedHealth(perr)
+	}
+	reported, lastReport := rerr == nil, time.Now()
+	incarnation := ""
+	if g := a.Wire.Current(); g != nil {
+		incarnation = g.Incarnation
+	}
+	poll, every := orDefault(a.PollInterval, 6*time.Second), orDefault(a.ReportInterval, 10*time.Minute)
+	wait := poll
+	for {
+		if err := sleep(ctx, wait); err != nil {
+			return nil
+		}
+		g, err := a.Wire.GoalState(ctx)
+		if err != nil {
+			a.log().Warn("fetching the goal state failed", "err", err)
+			wait = min(wait*2, time.Minute)
+			continue
+		}
+		wait = poll
+		if reported && g.Incarnation == incarnation && time.Since(lastReport) < every {
+			continue
+		}
+		if g.Incarnation != incarnation {
+			a.log().Info("new goal state", "incarnation", g.Incarnation)
+		}
+		incarnation = g.Incarnation
+		err = a.Wire.ReportHealth(ctx, health)
+		reported, lastReport = err == nil, time.Now()
+		if err != nil {
+			a.log().Warn("health report failed", "err", err)
+		}
+	}
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func (a *Agent) log() *slog.Logger {
+	if a.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return a.Log
+}

@@ -1,0 +1,137 @@
+package agent
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"log/slog"
+	"path"
+	"strconv"
+	"strings"
+)
+
+// ConfigFile is where the agent reads its configuration.
+const ConfigFile = "/etc/vhdprep-agent.conf"
+
+// DefaultConfigText is the documented configuration file `agent inject`
+// writes: every key with its default.
+const DefaultConfigText = `# vhdprep-agent configuration. One KEY=VALUE per line; '#' starts a comment.
+# A missing key takes the default shown; an unknown key or a bad value is
+# logged and ignored, so a typo never keeps the VM from reporting Ready.
+#
+# Provision the VM on its first boot in each new VM (host name, admin user,
+# SSH keys, password, custom data) from the provisioning media or IMDS.
+# With n the agent only reports Ready.
+Provisioning.Enabled=y
+#
+# Format the resource (temporary) disk, mount it and put a swap file on it.
+ResourceDisk.Format=n
+ResourceDisk.Filesystem=ext4
+ResourceDisk.MountPoint=/mnt/resource
+# Swap file size on the resource disk in MiB; 0 for none.
+ResourceDisk.SwapSizeMB=0
+#
+# Log level: debug, info, warn or error.
+Logs.Level=info
+`
+
+// Config is the agent's configuration. The wire server and IMDS addresses
+// are not configurable: the agent always finds them as Azure defines them.
+type Config struct {
+	ProvisioningEnabled    bool
+	ResourceDiskFormat     bool
+	ResourceDiskFilesystem string
+	ResourceDiskMountPoint string
+	ResourceDiskSwapMB     int
+	LogLevel               slog.Level
+}
+
+// DefaultConfig is the configuration DefaultConfigText spells out.
+func DefaultConfig() Config {
+	return Config{
+		ProvisioningEnabled:    true,
+		ResourceDiskFilesystem: "ext4",
+		ResourceDiskMountPoint: "/mnt/resource",
+		LogLevel:               slog.LevelInfo,
+	}
+}
+
+// maxSwapMB bounds the swap file (1 TiB); a larger value is a typo.
+const maxSwapMB = 1 << 20
+
+// ParseConfig reads a configuration file over the defaults. It never fails:
+// each line it cannot use is returned as a problem, to be logged, and the
+// key keeps its default.
+func ParseConfig(data []byte) (Config, []error) {
+	c := DefaultConfig()
+	var problems []error
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		bad := func(why string) {
+			problems = append(problems, fmt.Errorf("%s line %d: %s=%q: %s", ConfigFile, n, k, v, why))
+		}
+		if !ok {
+			problems = append(problems, fmt.Errorf("%s line %d: not KEY=VALUE", ConfigFile, n))
+			continue
+		}
+		switch k {
+		case "Provisioning.Enabled":
+			if b, ok := parseBool(v); ok {
+				c.ProvisioningEnabled = b
+			} else {
+				bad("want y or n")
+			}
+		case "ResourceDisk.Format":
+			if b, ok := parseBool(v); ok {
+				c.ResourceDiskFormat = b
+			} else {
+				bad("want y or n")
+			}
+		case "ResourceDisk.Filesystem":
+			switch v {
+			case "ext4", "ext3", "ext2", "xfs":
+				c.ResourceDiskFilesystem = v
+			default:
+				bad("want ext4, ext3, ext2 or xfs")
+			}
+		case "ResourceDisk.MountPoint":
+			if path.IsAbs(v) && path.Clean(v) == v && v != "/" {
+				c.ResourceDiskMountPoint = v
+			} else {
+				bad("want a clean absolute path other than /")
+			}
+		case "ResourceDisk.SwapSizeMB":
+			if i, err := strconv.Atoi(v); err == nil && i >= 0 && i <= maxSwapMB {
+				c.ResourceDiskSwapMB = i
+			} else {
+				bad(fmt.Sprintf("want a whole number of MiB from 0 to %d", maxSwapMB))
+			}
+		case "Logs.Level":
+			var l slog.Level
+			if err := l.UnmarshalText([]byte(v)); err == nil {
+				c.LogLevel = l
+			} else {
+				bad("want debug, info, warn or error")
+			}
+		default:
+			problems = append(problems, fmt.Errorf("%s line %d: unknown key %q", ConfigFile, n, k))
+		}
+	}
+	return c, problems
+}
+
+func parseBool(v string) (bool, bool) {
+	switch strings.ToLower(v) {
+	case "y", "yes", "true", "1":
+		return true, true
+	case "n", "no", "false", "0":
+		return false, true
+	}
+	return false, false
+}
