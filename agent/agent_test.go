@@ -1,0 +1,256 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vhdprep/vhdprep/agent/provision"
+	"github.com/vhdprep/vhdprep/agent/provision/provisiontest"
+	"github.com/vhdprep/vhdprep/agent/wire"
+	"github.com/vhdprep/vhdprep/internal/wiresim"
+)
+
+const ovfEnv = `<?xml version="1.0" encoding="utf-8"?>
+<Environment xmlns="http://schemas.dmtf.org/ovf/environment/1" xmlns:wa="http://schemas.microsoft.com/windowsazure">
+<wa:ProvisioningSection><wa:Version>1.0</wa:Version>
+<LinuxProvisioningConfigurationSet xmlns="http://schemas.microsoft.com/windowsazure">
+<ConfigurationSetType>LinuxProvisioningConfiguration</ConfigurationSetType>
+<HostName>e2e-vm</HostName><UserName>azureuser</UserName>
+<DisableSshPasswordAuthentication>true</DisableSshPasswordAuthentication>
+<SSH><PublicKeys><PublicKey><Fingerprint>EB0C0AB4B2D5FC35F2F0658D19F44C8283E2DD62</Fingerprint><Path>/home/azureuser/.ssh/authorized_keys</Path>
+<Value>ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEnb2K2VZb1u0J6k5zGqWv1xF2J0x3l8ZC7bX1ZcHq9J e2e@example</Value></PublicKey></PublicKeys></SSH>
+<CustomData>IyEvYmluL3NoCg==</CustomData>
+</LinuxProvisioningConfigurationSet></wa:ProvisioningSection>
+<wa:PlatformSettingsSection><wa:Version>1.0</wa:Version><wa:PlatformSettings><wa:ProvisionGuestAgent>true</wa:ProvisionGuestAgent></wa:PlatformSettings></wa:PlatformSettingsSection>
+</Environment>`
+
+type env struct {
+	sim   *wiresim.Server
+	sys   *provisiontest.System
+	agent *Agent
+	root  string
+}
+
+// newEnv is a VM: a root with sshd and a provisioning CD-ROM, the test
+// System, and the simulated wire server.
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	root := t.TempDir()
+	media := t.TempDir()
+	for rel, data := range map[string]string{
+		"etc/ssh/sshd_config":       "Include /etc/ssh/sshd_config.d/*.conf\n",
+		"dev/sr0":                   "",
+		"sys/block/sr0/device/type": "5\n",
+	} {
+		mustWrite(t, filepath.Join(root, rel), data)
+	}
+	mustWrite(t, filepath.Join(media, "ovf-env.xml"), ovfEnv)
+	sys := provisiontest.New(root, provisiontest.Debian...)
+	sys.Media[filepath.Join(root, "dev/sr0")] = media
+	sim := wiresim.New()
+	t.Cleanup(sim.Close)
+	return &env{sim: sim, sys: sys, root: root, agent: newAgent(root, sys, sim)}
+}
+
+func newAgent(root string, sys provision.System, sim *wiresim.Server) *Agent {
+	return &Agent{
+		Config:         DefaultConfig(),
+		Prov:           &provision.Provisioner{Root: root, Sys: sys},
+		Wire:           wire.New(sim.Endpoint(), wire.Options{Retry: wire.Retry{Initial: time.Millisecond, Max: 5 * time.Millisecond, Attempts: 5}}),
+		PollInterval:   5 * time.Millisecond,
+		ReportInterval: time.Hour,
+	}
+}
+
+func mustWrite(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func states(h []wiresim.HealthReport) string {
+	var s []string
+	for _, r := range h {
+		x := r.State
+		if r.SubStatus != "" {
+			x += "/" + r.SubStatus
+		}
+		s = append(s, x+"@"+r.Incarnation)
+	}
+	return strings.Join(s, " ")
+}
+
+func TestProvisionThenReady(t *testing.T) {
+	e := newEnv(t)
+	e.sim.SetIncarnation(3)
+	o, err := e.agent.Provision(context.Background())
+	if err != nil || o != Provisioned {
+		t.Fatalf("Provision = %v, %v", o, err)
+	}
+	if got := states(e.sim.Health()); got != "NotReady/Provisioning@3 Ready@3" {
+		t.Errorf("reports: %s", got)
+	}
+	if e.sys.Hostname() != "e2e-vm" {
+		t.Errorf("hostname %q", e.sys.Hostname())
+	}
+	if b, err := os.ReadFile(filepath.Join(e.root, "home/azureuser/.ssh/authorized_keys")); err != nil || !strings.Contains(string(b), "e2e@example") {
+		t.Errorf("authorized_keys %q, %v", b, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(e.root, provision.MarkerFile)); err != nil || strings.TrimSpace(string(b)) != "d0df4c54-4ecb-4a4b-9954-5bdf3ed5c3b8" {
+		t.Errorf("marker %q, %v", b, err)
+	}
+}
+
+func TestProvisioningFailedReported(t *testing.T) {
+	e := newEnv(t)
+	e.sys.Fail["useradd"] = errors.New("useradd: cannot lock /etc/passwd")
+	_, err := e.agent.Provision(context.Background())
+	var se *provision.StepError
+	if !errors.As(err, &se) || se.Step != "user" {
+		t.Fatalf("err = %v, want the user step's failure", err)
+	}
+	h := e.sim.Health()
+	if got := states(h); got != "NotReady/Provisioning@1 NotReady/ProvisioningFailed@1" {
+		t.Fatalf("reports: %s", got)
+	}
+	if !strings.Contains(h[1].Description, "cannot lock /etc/passwd") || !strings.Contains(h[1].Description, "step user") {
+		t.Errorf("description %q lacks the reason", h[1].Description)
+	}
+	if _, err := os.Stat(filepath.Join(e.root, provision.MarkerFile)); !os.IsNotExist(err) {
+		t.Error("a failed provisioning wrote the marker")
+	}
+}
+
+func TestRetriedAfter503(t *testing.T) {
+	e := newEnv(t)
+	e.sim.Fail(1, 503, "/machine")
+	if _, err := e.agent.Provision(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := states(e.sim.Health()); got != "NotReady/Provisioning@1 Ready@1" {
+		t.Errorf("reports: %s", got)
+	}
+	if r := e.sim.Requests(); r[0].Status != 503 {
+		t.Errorf("first request answered %d, want the injected 503", r[0].Status)
+	}
+}
+
+func TestSecondBootAndClone(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if _, err := e.agent.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	calls := len(e.sys.Calls())
+
+	// Second boot: same VM, Ready without provisioning again.
+	e.sim.SetIncarnation(2)
+	o, err := newAgent(e.root, e.sys, e.sim).Provision(ctx)
+	if err != nil || o != AlreadyProvisioned {
+		t.Fatalf("second boot: %v, %v", o, err)
+	}
+	if got := states(e.sim.Health()); got != "NotReady/Provisioning@1 Ready@1 Ready@2" {
+		t.Errorf("reports: %s", got)
+	}
+	if len(e.sys.Calls()) != calls {
+		t.Errorf("second boot ran %v", e.sys.Calls()[calls:])
+	}
+
+	// The image cloned into a new VM: a new VM ID provisions again.
+	e.sys.UUID = "11111111-2222-3333-4444-555555555555"
+	e.sys.Fail["useradd"] = nil
+	o, err = newAgent(e.root, e.sys, e.sim).Provision(ctx)
+	if err != nil || o != Provisioned {
+		t.Fatalf("new VM: %v, %v", o, err)
+	}
+	if got := states(e.sim.Health()); !strings.HasSuffix(got, "Ready@2 NotReady/Provisioning@2 Ready@2") {
+		t.Errorf("reports: %s", got)
+	}
+	if b, _ := os.ReadFile(filepath.Join(e.root, provision.MarkerFile)); strings.TrimSpace(string(b)) != "11111111-2222-3333-4444-555555555555" {
+		t.Errorf("marker %q", b)
+	}
+}
+
+func TestProvisioningDisabled(t *testing.T) {
+	e := newEnv(t)
+	e.agent.Config.ProvisioningEnabled = false
+	e.sys.UUID = ""
+	if o, err := e.agent.Provision(context.Background()); err != nil || o != ProvisioningOff {
+		t.Fatalf("Provision = %v, %v", o, err)
+	}
+	if got := states(e.sim.Health()); got != "Ready@1" || len(e.sys.Calls()) != 0 {
+		t.Errorf("reports %s, calls %v", got, e.sys.Calls())
+	}
+}
+
+// The daemon reports Ready, then again for each new incarnation; a
+// provisioning failure keeps being reported.
+func TestDaemon(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- e.agent.Daemon(ctx) }()
+	waitFor(t, func() bool { return states(e.sim.Health()) == "NotReady/Provisioning@1 Ready@1" })
+	e.sim.SetIncarnation(2)
+	waitFor(t, func() bool { return strings.HasSuffix(states(e.sim.Health()), "Ready@1 Ready@2") })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	f := newEnv(t)
+	f.sys.Fail["useradd"] = errors.New("no space left")
+	ctx, cancel = context.WithCancel(context.Background())
+	go func() { done <- f.agent.Daemon(ctx) }()
+	waitFor(t, func() bool { return strings.HasSuffix(states(f.sim.Health()), "ProvisioningFailed@1") })
+	f.sim.SetIncarnation(5)
+	waitFor(t, func() bool { return strings.HasSuffix(states(f.sim.Health()), "ProvisioningFailed@1 NotReady/ProvisioningFailed@5") })
+	cancel()
+	<-done
+	if h := f.sim.Health(); !strings.Contains(h[len(h)-1].Description, "no space left") {
+		t.Errorf("description %q", h[len(h)-1].Description)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 10 s")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func TestConfig(t *testing.T) {
+	c, problems := ParseConfig([]byte(DefaultConfigText))
+	if len(problems) != 0 || c != DefaultConfig() {
+		t.Errorf("the documented file does not parse to the defaults: %+v %v", c, problems)
+	}
+	c, problems = ParseConfig([]byte("Provisioning.Enabled=n\nResourceDisk.Format = y\nResourceDisk.SwapSizeMB=2048\nLogs.Level=debug\n" +
+		"ResourceDisk.MountPoint=relative\nResourceDisk.SwapSizeMB=-1\nNoSuch.Key=1\ngarbage\n"))
+	want := DefaultConfig()
+	want.ProvisioningEnabled, want.ResourceDiskFormat, want.ResourceDiskSwapMB, want.LogLevel = false, true, 2048, slog.LevelDebug
+	if c != want {
+		t.Errorf("config %+v, want %+v", c, want)
+	}
+	if len(problems) != 4 {
+		t.Errorf("problems %v, want 4 (bad mount point, bad swap, unknown key, not KEY=VALUE)", problems)
+	}
+	for _, p := range problems {
+		if !strings.Contains(p.Error(), ConfigFile+" line ") {
+			t.Errorf("problem %q does not say where", p)
+		}
+	}
+}
