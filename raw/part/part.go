@@ -6,9 +6,11 @@
 package part
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // Scheme is a partitioning scheme.
@@ -122,11 +124,32 @@ func (t *Table) warnf(format string, args ...any) {
 	t.Warnings = append(t.Warnings, fmt.Sprintf(format, args...))
 }
 
-// checkBounds warns about partitions that reach past the disk's end.
+// checkBounds warns about partitions that reach past the disk's end, that
+// overlap, and logical partitions outside their extended partition.
 func (t *Table) checkBounds(size int64) {
-	for _, p := range t.Partitions {
+	var ext *Partition
+	var data []Partition
+	for i, p := range t.Partitions {
 		if p.End() > size {
 			t.warnf("partition %d (%d bytes at %d) ends %d bytes past the end of the disk", p.Number, p.Size, p.Start, p.End()-size)
+		}
+		if p.IsExtended() {
+			ext = &t.Partitions[i]
+			continue
+		}
+		if p.Logical && ext != nil && (p.Start < ext.Start || p.End() > ext.End()) {
+			t.warnf("logical partition %d lies outside extended partition %d", p.Number, ext.Number)
+		}
+		data = append(data, p)
+	}
+	slices.SortFunc(data, func(a, b Partition) int { return cmp.Compare(a.Start, b.Start) })
+	// reach is the partition reaching furthest among those starting earlier.
+	for i, reach := 1, 0; i < len(data); i++ {
+		if data[i].Start < data[reach].End() {
+			t.warnf("partitions %d and %d overlap", data[reach].Number, data[i].Number)
+		}
+		if data[i].End() > data[reach].End() {
+			reach = i
 		}
 	}
 }

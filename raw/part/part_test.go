@@ -3,6 +3,7 @@ package part
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -202,8 +203,13 @@ func TestNoTable(t *testing.T) {
 // memDisk is an in-memory ReadWriterAt.
 type memDisk []byte
 
-func (m memDisk) ReadAt(p []byte, off int64) (int, error)  { return bytes.NewReader(m).ReadAt(p, off) }
-func (m memDisk) WriteAt(p []byte, off int64) (int, error) { return copy(m[off:], p), nil }
+func (m memDisk) ReadAt(p []byte, off int64) (int, error) { return bytes.NewReader(m).ReadAt(p, off) }
+func (m memDisk) WriteAt(p []byte, off int64) (int, error) {
+	if off < 0 || off+int64(len(p)) > int64(len(m)) {
+		return 0, fmt.Errorf("write of %d bytes at %d past the end of a %d-byte disk", len(p), off, len(m))
+	}
+	return copy(m[off:], p), nil
+}
 
 func TestMoveGPTBackupSatisfiesSfdisk(t *testing.T) {
 	t.Parallel()
@@ -252,7 +258,7 @@ func TestMoveGPTBackupSatisfiesSfdisk(t *testing.T) {
 	}
 }
 
-func mustRead(t *testing.T, path string) []byte {
+func mustRead(t testing.TB, path string) []byte {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -379,5 +385,25 @@ func TestEmptyEBRTakesNoNumber(t *testing.T) {
 	tab, err := Read(bytes.NewReader(b), int64(len(b)))
 	if err != nil || len(tab.Partitions) != 3 || tab.Partitions[2].Number != 5 || !tab.Partitions[2].IsSwap() {
 		t.Fatalf("after emptying the first EBR: %v %+v", err, tab)
+	}
+}
+
+func TestOverlapsAreWarnings(t *testing.T) {
+	t.Parallel()
+	path := sfdiskImage(t, 64*mib, "label: dos\n1MiB,20MiB,L\n,10MiB,L\n,,E\n,10MiB,L\n")
+	b := mustRead(t, path)
+	// Partition 2 starts inside partition 1; partition 5 is moved past the
+	// extended partition's end.
+	binary.LittleEndian.PutUint32(b[446+16+8:], 2048+100)
+	tab := readTable(t, path)
+	ebr := tab.Partitions[3].Start - mib
+	binary.LittleEndian.PutUint32(b[ebr+446+8:], 200*2048)
+	tab, err := Read(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := strings.Join(tab.Warnings, ";")
+	if len(tab.Partitions) != 4 || !strings.Contains(w, "partitions 1 and 2 overlap") || !strings.Contains(w, "logical partition 5 lies outside extended partition 3") {
+		t.Fatalf("warnings %q, partitions %+v", tab.Warnings, tab.Partitions)
 	}
 }
