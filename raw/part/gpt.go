@@ -128,7 +128,7 @@ func readGPTHeader(r io.ReaderAt, size, ss int64, lba uint64) (*gptHeader, error
 	}
 	sector := make([]byte, ss)
 	if _, err := r.ReadAt(sector, int64(lba)*ss); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reading the GPT header at LBA %d: %w", lba, err)
 	}
 	if string(sector[:8]) != gptSignature {
 		return nil, fmt.Errorf("no GPT signature at LBA %d", lba)

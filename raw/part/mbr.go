@@ -55,7 +55,7 @@ func readMBR(r io.ReaderAt, size int64) (*mbrResult, error) {
 	}
 	sector := make([]byte, mbrSize)
 	if _, err := r.ReadAt(sector, 0); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reading the MBR: %w", err)
 	}
 	if binary.LittleEndian.Uint16(sector[mbrSignatureOff:]) != mbrBootSignature {
 		return nil, nil

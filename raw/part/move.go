@@ -27,7 +27,7 @@ func MoveGPTBackup(rw ReadWriterAt, newSize int64) error {
 		return nil
 	}
 	if t.BackupUsed {
-		return fmt.Errorf("%w: the primary GPT is damaged; repair it first (sgdisk -b / gdisk recovery)", ErrCorrupt)
+		return fmt.Errorf("%w: the primary GPT is damaged; rebuild it from the backup first (gdisk's recovery menu: b, c, then w)", ErrCorrupt)
 	}
 	ss := int64(t.SectorSize)
 	h, err := readGPTHeader(rw, newSize, ss, 1)
@@ -36,7 +36,7 @@ func MoveGPTBackup(rw ReadWriterAt, newSize int64) error {
 	}
 	array := make([]byte, h.entriesRawSize)
 	if _, err := rw.ReadAt(array, int64(h.entriesLBA)*ss); err != nil {
-		return err
+		return fmt.Errorf("reading the GPT entries: %w", err)
 	}
 	arraySectors := (h.entriesRawSize + ss - 1) / ss
 	primaryEnd := int64(h.entriesLBA) + arraySectors // first LBA after the primary array
@@ -70,13 +70,18 @@ func MoveGPTBackup(rw ReadWriterAt, newSize int64) error {
 
 	// Backup first: until the primary points at it, readers use the old one.
 	if _, err := rw.WriteAt(array, int64(backupArrayLBA)*ss); err != nil {
-		return err
+		return fmt.Errorf("writing the backup GPT entries: %w", err)
 	}
 	if _, err := rw.WriteAt(padSector(backup, ss), int64(newLast)*ss); err != nil {
-		return err
+		return fmt.Errorf("writing the backup GPT header: %w", err)
 	}
 	if _, err := rw.WriteAt(padSector(primary, ss), ss); err != nil {
-		return err
+		return fmt.Errorf("writing the primary GPT header: %w", err)
+	}
+	if t.Hybrid {
+		// A hybrid MBR's 0xEE entry covers only the GPT's own sectors,
+		// not the disk; sgdisk -e leaves it alone too.
+		return nil
 	}
 	return resizeProtectiveMBR(rw, newSize/ss)
 }
@@ -92,7 +97,7 @@ func padSector(b []byte, ss int64) []byte {
 func resizeProtectiveMBR(rw ReadWriterAt, sectors int64) error {
 	mbr := make([]byte, mbrSize)
 	if _, err := rw.ReadAt(mbr, 0); err != nil {
-		return err
+		return fmt.Errorf("reading the protective MBR: %w", err)
 	}
 	for i := 0; i < mbrPrimaryCount; i++ {
 		e := mbr[mbrEntriesOff+i*mbrEntrySize:]
@@ -100,8 +105,10 @@ func resizeProtectiveMBR(rw ReadWriterAt, sectors int64) error {
 			continue
 		}
 		binary.LittleEndian.PutUint32(e[12:], uint32(min(sectors-1, 0xffffffff)))
-		_, err := rw.WriteAt(mbr, 0)
-		return err
+		if _, err := rw.WriteAt(mbr, 0); err != nil {
+			return fmt.Errorf("writing the protective MBR: %w", err)
+		}
+		return nil
 	}
 	return nil
 }

@@ -113,7 +113,7 @@ func Read(r io.ReaderAt, size int64) (*Table, error) {
 	}
 	t, err := readGPT(r, size)
 	if err != nil {
-		return nil, fmt.Errorf("the MBR says GPT, but %w", err)
+		return nil, fmt.Errorf("the protective MBR says GPT, but %w; repair the table (gdisk's recovery menu) or rewrite it with sfdisk", err)
 	}
 	t.Protective = true
 	t.Hybrid = len(mbr.table.Partitions) > 0

@@ -347,6 +347,22 @@ func TestHybridMBR(t *testing.T) {
 	if tab.Scheme != SchemeGPT || !tab.Protective || !tab.Hybrid || len(tab.Partitions) != 2 || !tab.Partitions[1].IsSwap() {
 		t.Fatalf("table = %+v", tab)
 	}
+	// Growing keeps the hybrid MBR as it is, as sgdisk -e does.
+	mbrBefore := mustRead(t, path)[:512]
+	d := memDisk(append(mustRead(t, path), make([]byte, 16*mib)...))
+	if err := MoveGPTBackup(d, int64(len(d))); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(d[:512], mbrBefore) {
+		t.Fatal("MoveGPTBackup changed a hybrid MBR")
+	}
+	if err := os.WriteFile(path, d, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("sgdisk", "-v", path).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "No problems found") {
+		t.Fatalf("sgdisk -v after moving a hybrid GPT's backup: %v\n%s", err, out)
+	}
 }
 
 func TestGPTWithoutProtectiveMBR(t *testing.T) {
