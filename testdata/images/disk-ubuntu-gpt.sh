@@ -32,6 +32,9 @@ printf 'MZ shim' > "$work/shim"
 mmd -i "$work/esp" ::/EFI ::/EFI/BOOT ::/EFI/ubuntu
 mcopy -i "$work/esp" "$work/shim" ::/EFI/BOOT/BOOTX64.EFI
 mcopy -i "$work/esp" "$work/shim" ::/EFI/ubuntu/shimx64.efi
+# Ubuntu's ESP grub.cfg hands over to the one on /boot, found by UUID.
+printf "search.fs_uuid %s root\nset prefix=(\$root)'/grub'\nconfigfile \$prefix/grub.cfg\n" "$boot_uuid" > "$work/esp-grub.cfg"
+mcopy -i "$work/esp" "$work/esp-grub.cfg" ::/EFI/ubuntu/grub.cfg
 
 truncate -s 64M "$work/bootfs"
 mkfs.ext4 -q -F -d "$work/boot" -U "$boot_uuid" -L boot "$work/bootfs"
