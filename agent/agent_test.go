@@ -214,7 +214,9 @@ func TestDaemon(t *testing.T) {
 	go func() { done <- f.agent.Daemon(ctx) }()
 	waitFor(t, func() bool { return strings.HasSuffix(states(f.sim.Health()), "ProvisioningFailed@1") })
 	f.sim.SetIncarnation(5)
-	waitFor(t, func() bool { return strings.HasSuffix(states(f.sim.Health()), "ProvisioningFailed@1 NotReady/ProvisioningFailed@5") })
+	waitFor(t, func() bool {
+		return strings.HasSuffix(states(f.sim.Health()), "ProvisioningFailed@1 NotReady/ProvisioningFailed@5")
+	})
 	cancel()
 	<-done
 	if h := f.sim.Health(); !strings.Contains(h[len(h)-1].Description, "no space left") {
