@@ -213,20 +213,23 @@ func (m memDisk) WriteAt(p []byte, off int64) (int, error) {
 
 func TestMoveGPTBackupSatisfiesSfdisk(t *testing.T) {
 	t.Parallel()
+	testimage.RequireTools(t, "sgdisk")
 	path := sfdiskImage(t, 40*mib, "label: gpt\n,10MiB,L\n,10MiB,S\n")
 	before, _ := exec.Command("sfdisk", "-d", path).Output()
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.Truncate(64 * mib)
+	if err := f.Truncate(64 * mib); err != nil {
+		t.Fatal(err)
+	}
 	if err := MoveGPTBackup(f, 64*mib); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()
-	out, _ := exec.Command("sfdisk", "--verify", path).CombinedOutput()
-	if !strings.Contains(string(out), "No errors detected") || strings.Contains(string(out), "mismatch") {
-		t.Fatalf("sfdisk --verify after MoveGPTBackup:\n%s", out)
+	out, err := exec.Command("sfdisk", "--verify", path).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "No errors detected") || strings.Contains(string(out), "mismatch") {
+		t.Fatalf("sfdisk --verify after MoveGPTBackup: %v\n%s", err, out)
 	}
 	after, _ := exec.Command("sfdisk", "-d", path).Output()
 	strip := func(b []byte) string {
@@ -241,11 +244,9 @@ func TestMoveGPTBackupSatisfiesSfdisk(t *testing.T) {
 	if strip(before) != strip(after) {
 		t.Fatalf("partitions changed:\n%s\n---\n%s", before, after)
 	}
-	if _, err := exec.LookPath("sgdisk"); err == nil {
-		out, err := exec.Command("sgdisk", "-v", path).CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "No problems found") {
-			t.Fatalf("sgdisk -v after MoveGPTBackup: %v\n%s", err, out)
-		}
+	out, err = exec.Command("sgdisk", "-v", path).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "No problems found") {
+		t.Fatalf("sgdisk -v after MoveGPTBackup: %v\n%s", err, out)
 	}
 	tab := readTable(t, path)
 	if len(tab.Warnings) != 0 {
