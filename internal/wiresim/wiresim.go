@@ -10,6 +10,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -65,17 +66,37 @@ type Server struct {
 }
 
 // New starts a server at incarnation 1 with a fixed container and role
-// instance.
+// instance, on a free local port.
 func New() *Server {
-	s := &Server{
+	s := newServer()
+	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	return s
+}
+
+// NewAt starts a server like New listening on addr, such as
+// "127.0.0.1:80", where a real agent process finds it through a DHCP lease
+// (the wire server's port is always 80).
+func NewAt(addr string) (*Server, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	s := newServer()
+	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	s.srv.Listener.Close()
+	s.srv.Listener = l
+	s.srv.Start()
+	return s, nil
+}
+
+func newServer() *Server {
+	return &Server{
 		incarnation: 1,
 		containerID: "c6d5526c-5ac2-4200-b6e2-56f2b70c5ab2",
 		instanceID:  "b61f93d0-e1ed-40b2-b067-22c243233448.vhdprep-test",
 		docs:        map[string]string{},
 		handlers:    map[string]http.Handler{},
 	}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
-	return s
 }
 
 // Close shuts the server down.
