@@ -12,7 +12,7 @@ declare -A pkg_of=(
   [gzip]=gzip [mcopy]=mtools [mkfs.vfat]=dosfstools [genisoimage]=genisoimage
   [mkudffs]=udftools [openssl]=openssl [socat]=socat [node]=nodejs [npm]=npm
   [blkid]=util-linux [mkswap]=util-linux [pvck]=lvm2 [patch]=patch [e2undo]=e2fsprogs
-  [mkfs.btrfs]=btrfs-progs [cryptsetup]=cryptsetup-bin [lvm]=lvm2
+  [mkfs.btrfs]=btrfs-progs [cryptsetup]=cryptsetup-bin [lvm]=lvm2 [sgdisk]=gdisk
 )
 missing=()
 for prog in "${!pkg_of[@]}"; do
