@@ -138,6 +138,7 @@ func (p *Provisioner) Apply(ctx context.Context, s Settings) error {
 		{"ssh-keys", func() error { return p.deployKeys(s.UserName, s.PublicKeys, s.KeyPairs) }},
 		{"custom-data", func() error { return p.saveCustomData(s.CustomData) }},
 		{"ssh-host-keys", func() error { return p.ensureHostKeys(ctx) }},
+		{"sshd-reload", func() error { p.reloadSSHD(ctx); return nil }},
 	}
 	for _, st := range steps {
 		if err := ctx.Err(); err != nil {

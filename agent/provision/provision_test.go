@@ -78,7 +78,7 @@ func settings() Settings {
 }
 
 func TestApplyDebian(t *testing.T) {
-	p, sys := setup(t, provisiontest.Debian...)
+	p, sys := setup(t, append(provisiontest.Debian, "systemctl")...)
 	root := p.Root
 	writeFile(t, root, "etc/ssh/sshd_config", "Include /etc/ssh/sshd_config.d/*.conf\nPermitRootLogin no\n")
 	s := settings()
@@ -141,6 +141,9 @@ func TestApplyDebian(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(root, "etc/ssh/ssh_host_ed25519_key")); err != nil {
 		t.Errorf("host keys not generated: %v", err)
+	}
+	if c := sys.Calls(); c[len(c)-1].Name != "systemctl" || strings.Join(c[len(c)-1].Args, " ") != "try-reload-or-restart ssh.service sshd.service" {
+		t.Errorf("sshd not reloaded last: %+v", c[len(c)-1])
 	}
 
 	// Idempotent: a second run changes nothing that matters and duplicates nothing.

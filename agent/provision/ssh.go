@@ -298,3 +298,15 @@ func (p *Provisioner) ensureHostKeys(ctx context.Context) error {
 	p.log().Info("generated SSH host keys", "output", string(bytes.TrimSpace(out)))
 	return nil
 }
+
+// reloadSSHD makes a running sshd read its new settings and host keys, as
+// WALinuxAgent restarts it after provisioning; an sshd not yet running
+// reads them when it starts. Debian names the unit ssh, others sshd.
+func (p *Provisioner) reloadSSHD(ctx context.Context) {
+	if _, err := p.Sys.LookPath("systemctl"); err != nil {
+		return
+	}
+	if out, err := p.Sys.Run(ctx, "systemctl", []string{"try-reload-or-restart", "ssh.service", "sshd.service"}, nil); err != nil {
+		p.log().Warn("reloading sshd failed", "err", err, "output", string(bytes.TrimSpace(out)))
+	}
+}
