@@ -17,10 +17,10 @@ import (
 // server when it is not at DefaultEndpoint.
 const dhcpOptionWireServer = 245
 
-// LeaseGlobs are where the DHCP clients a Linux guest may run keep their
+// leaseGlobs are where the DHCP clients a Linux guest may run keep their
 // leases: dhclient (also as NetworkManager's client), systemd-networkd,
 // NetworkManager's internal client and dhcpcd.
-var LeaseGlobs = []string{
+var leaseGlobs = []string{
 	"/var/lib/dhcp/dhclient*.leases",
 	"/var/lib/dhclient/*.lease*",
 	"/var/lib/NetworkManager/*.lease",
@@ -39,7 +39,7 @@ const maxLeaseSize = 1 << 20
 // one, or DefaultEndpoint. source names the lease file, or is empty.
 func Discover(root string, now time.Time) (endpoint, source string) {
 	var newest time.Time
-	for _, g := range LeaseGlobs {
+	for _, g := range leaseGlobs {
 		files, _ := filepath.Glob(filepath.Join(root, g))
 		for _, f := range files {
 			fi, err := os.Stat(f)

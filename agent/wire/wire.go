@@ -87,9 +87,9 @@ type Retry struct {
 	Attempts int
 }
 
-// DefaultRetry gives a request about three minutes before it fails, enough
-// for a wire server that is restarting.
-var DefaultRetry = Retry{Initial: 500 * time.Millisecond, Max: 20 * time.Second, Attempts: 12}
+// defaultRetry gives a request about three minutes before it fails, enough
+// for a wire server that is restarting: 12 tries, 0.5 s doubling to 20 s.
+var defaultRetry = Retry{Initial: 500 * time.Millisecond, Max: 20 * time.Second, Attempts: 12}
 
 // Client talks to one wire server. Its zero value is not usable: call New.
 // A Client is safe for concurrent use.
@@ -108,7 +108,7 @@ type Client struct {
 type Options struct {
 	AgentName string       // x-ms-agent-name; DefaultAgentName when empty
 	HTTP      *http.Client // must not use a proxy; a proxy-free client with a 30 s timeout when nil
-	Retry     Retry        // DefaultRetry when zero
+	Retry     Retry        // 12 tries, 0.5 s doubling to 20 s, when zero
 	Log       *slog.Logger // discarded when nil
 }
 
@@ -124,7 +124,7 @@ func New(endpoint string, o Options) *Client {
 		c.http = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{Proxy: nil}}
 	}
 	if c.retry == (Retry{}) {
-		c.retry = DefaultRetry
+		c.retry = defaultRetry
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
