@@ -15,9 +15,6 @@ import (
 	"github.com/vhdprep/vhdprep/agent/wire"
 )
 
-// Version is the agent's version, set by the command at build time.
-var Version = "dev"
-
 // Agent runs provisioning and health reporting.
 type Agent struct {
 	Config Config

@@ -70,7 +70,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		usage(stderr)
 		return exitUsage
 	}
-	agent.Version = version
 	cmd := fs.Arg(0)
 	if cmd == "version" {
 		fmt.Fprintln(stdout, "vhdprep-agent", version)
