@@ -10,6 +10,8 @@ export CGO_ENABLED := 0
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/vhdprep ./cmd/vhdprep
+	GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/vhdprep-agent-linux-amd64 ./cmd/vhdprep-agent
+	GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/vhdprep-agent-linux-arm64 ./cmd/vhdprep-agent
 
 deps:
 	./scripts/test-deps.sh
