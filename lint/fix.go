@@ -175,10 +175,16 @@ func applyTo(w write.FS, changes []Change, mountPath string, t *Target) error {
 		case c.Removed:
 			w.Remove(rel)
 			continue
+		case c.Link != "":
+			w.Symlink(c.Link, rel)
+			continue
 		}
 		perm := fs.FileMode(0o644)
 		if info, err := t.Guest.Root.Lstat(strings.TrimPrefix(c.Path, "/")); err == nil {
 			perm = info.Mode().Perm()
+		}
+		if c.Mode != 0 {
+			perm = c.Mode
 		}
 		w.WriteFile(rel, c.New, perm, 0, 0)
 	}

@@ -3,6 +3,7 @@ package lint
 import (
 	"bytes"
 	"fmt"
+	"io/fs"
 	"regexp"
 	"sort"
 	"strings"
@@ -19,11 +20,14 @@ type Overlay struct {
 	removed map[string]bool
 	dirs    map[string]bool // removed directories
 	orig    map[string][]byte
+	modes   map[string]fs.FileMode // permissions a write sets
+	links   map[string]string      // symlinks to make -> target
 }
 
 // NewOverlay starts an overlay on a guest tree.
 func NewOverlay(root rootfs.FS) *Overlay {
-	return &Overlay{root: root, files: map[string][]byte{}, removed: map[string]bool{}, dirs: map[string]bool{}, orig: map[string][]byte{}}
+	return &Overlay{root: root, files: map[string][]byte{}, removed: map[string]bool{}, dirs: map[string]bool{}, orig: map[string][]byte{},
+		modes: map[string]fs.FileMode{}, links: map[string]string{}}
 }
 
 // Read returns a file as the repairs so far left it.
@@ -39,10 +43,31 @@ func (o *Overlay) Read(name string) ([]byte, error) {
 }
 
 // Write replaces a file's content.
-func (o *Overlay) Write(name string, b []byte) { o.files[name] = b; delete(o.removed, name) }
+func (o *Overlay) Write(name string, b []byte) {
+	o.files[name] = b
+	delete(o.removed, name)
+	delete(o.links, name)
+}
 
-// Remove deletes a file.
-func (o *Overlay) Remove(name string) { o.removed[name] = true; delete(o.files, name) }
+// WriteMode replaces a file's content and sets its permissions.
+func (o *Overlay) WriteMode(name string, b []byte, mode fs.FileMode) {
+	o.Write(name, b)
+	o.modes[name] = mode.Perm()
+}
+
+// Symlink makes name a symbolic link to target.
+func (o *Overlay) Symlink(name, target string) {
+	o.links[name] = target
+	delete(o.files, name)
+	delete(o.removed, name)
+}
+
+// Remove deletes a file or symlink.
+func (o *Overlay) Remove(name string) {
+	o.removed[name] = true
+	delete(o.files, name)
+	delete(o.links, name)
+}
 
 // RemoveTree deletes a directory and everything in it (symlinks inside are
 // removed, never followed).
@@ -70,15 +95,22 @@ type Change struct {
 	Path     string // with a leading slash
 	Old, New []byte
 	Removed  bool
-	Dir      bool // a removed directory
+	Dir      bool        // a removed directory
+	Mode     fs.FileMode // permissions of New; 0 keeps the file's own (0644 when new)
+	Link     string      // the target, when the change makes a symlink
 }
 
 // Changes lists what differs from the guest, sorted by path.
 func (o *Overlay) Changes() []Change {
 	var out []Change
 	for name, b := range o.files {
-		if old, ok := o.orig[name]; !ok || string(old) != string(b) {
-			out = append(out, Change{Path: "/" + name, Old: o.orig[name], New: b})
+		if old, ok := o.orig[name]; !ok || string(old) != string(b) || !o.hasMode(name) {
+			out = append(out, Change{Path: "/" + name, Old: o.orig[name], New: b, Mode: o.modes[name]})
+		}
+	}
+	for name, target := range o.links {
+		if cur, err := o.root.ReadLink(name); err != nil || cur != target {
+			out = append(out, Change{Path: "/" + name, Link: target})
 		}
 	}
 	for name := range o.removed {
@@ -101,6 +133,17 @@ func (o *Overlay) Changes() []Change {
 		return a.Path < b.Path
 	})
 	return out
+}
+
+// hasMode tells whether a file already has the permissions a write sets
+// (or the write sets none).
+func (o *Overlay) hasMode(name string) bool {
+	mode, ok := o.modes[name]
+	if !ok {
+		return true
+	}
+	info, err := o.root.Lstat(name)
+	return err == nil && info.Mode().Perm() == mode
 }
 
 // editLine rewrites line n (1-based) of a file in the overlay.
