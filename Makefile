@@ -2,16 +2,19 @@
 # every test (installing what they need first).
 GO      ?= go
 BIN     := bin
+AGENTS  := agent/inject/bin
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 export CGO_ENABLED := 0
 
 .PHONY: build test deps demo bench lint fuzz clean
 
+# The guest agents first: vhdprep embeds them from $(AGENTS) for agent inject.
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/vhdprep ./cmd/vhdprep
 	GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/vhdprep-agent-linux-amd64 ./cmd/vhdprep-agent
 	GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/vhdprep-agent-linux-arm64 ./cmd/vhdprep-agent
+	cp $(BIN)/vhdprep-agent-linux-amd64 $(BIN)/vhdprep-agent-linux-arm64 $(AGENTS)/
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/vhdprep ./cmd/vhdprep
 
 deps:
 	./scripts/test-deps.sh
@@ -35,4 +38,4 @@ lint:
 	$(GO) vet ./...
 
 clean:
-	rm -rf $(BIN) .cache/testimages .cache/demo
+	rm -rf $(BIN) .cache/testimages .cache/demo $(AGENTS)/vhdprep-agent-linux-*

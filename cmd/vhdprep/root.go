@@ -58,6 +58,7 @@ hand-edited GRUB files, WALinuxAgent and azcopy.`,
 	root.SetErr(a.io.ErrOut)
 
 	root.AddCommand(
+		newAgentCmd(a),
 		newCheckCmd(a),
 		newCatCmd(a),
 		newConvertCmd(a),

@@ -1,0 +1,321 @@
+// Package inject installs vhdprep's guest agent into an image or a
+// directory tree: the static binary for the guest's architecture, its
+// systemd units and their enable links, and its configuration. It writes
+// through lint's overlay and plan, so an image changes as `vhdprep fix`
+// changes it (debugfs, e2fsck, undone on failure). A record of what it
+// created, replaced and disabled lets Remove put back exactly that.
+package inject
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/vhdprep/vhdprep/agent"
+	"github.com/vhdprep/vhdprep/guest"
+	"github.com/vhdprep/vhdprep/lint"
+	"github.com/vhdprep/vhdprep/rootfs"
+)
+
+// Options says how to inject.
+type Options struct {
+	// ReplaceAgents disables the other provisioning agents that start at
+	// boot (WALinuxAgent, azure-init, cloud-init with the Azure
+	// datasource) instead of refusing.
+	ReplaceAgents bool
+	// Binary is the agent to install; nil means the one built into vhdprep
+	// for the guest's architecture.
+	Binary []byte
+}
+
+// Plan is what Inject or Remove changes.
+type Plan struct {
+	Changes []lint.Change
+	Arch    string   // the guest's architecture (inject only)
+	Agents  []string // provisioning agents inject disables, or remove enables again
+}
+
+// Apply writes the plan into the target: an image's ext2/3/4 filesystems
+// (verified, undone on failure) or a directory.
+func (p *Plan) Apply(t *lint.Target) error {
+	return (&lint.Plan{Changes: p.Changes}).Apply(t)
+}
+
+// editor edits a guest through an overlay and notes in rec what it found.
+type editor struct {
+	root rootfs.FS
+	o    *lint.Overlay
+	rec  *Record
+}
+
+// PlanInject works out what installing the agent changes; nothing, when it
+// is installed as this vhdprep would install it.
+func PlanInject(t *lint.Target, opt Options) (*Plan, error) {
+	root, err := guestRoot(t)
+	if err != nil {
+		return nil, err
+	}
+	if init := guest.DetectInit(root); init != "systemd" {
+		if init == "" {
+			init = "not recognized"
+		}
+		return nil, fmt.Errorf("%s: the guest's init system is %s; agent inject installs systemd units, so it supports systemd guests only", t.Name, init)
+	}
+	arch, _ := guest.DetectArch(root)
+	bin := opt.Binary
+	if bin == nil {
+		if bin, err = EmbeddedBinary(arch); err != nil {
+			return nil, fmt.Errorf("%s: %w", t.Name, err)
+		}
+	} else if err := CheckBinary(bin, arch); err != nil {
+		return nil, fmt.Errorf("%s: the agent binary given is %w", t.Name, err)
+	}
+	rec, err := readRecord(root)
+	if errors.Is(err, fs.ErrNotExist) {
+		rec, err = &Record{Version: recordVersion}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", t.Name, err)
+	}
+	e := &editor{root: root, o: lint.NewOverlay(root), rec: rec}
+	p := &Plan{Arch: arch}
+	if p.Agents, err = e.disableOthers(opt.ReplaceAgents); err != nil {
+		return nil, fmt.Errorf("%s: %w", t.Name, err)
+	}
+	units := unitDir(root)
+	e.write(BinaryPath, bin, 0o755)
+	e.write(units+"/"+ProvisionUnit, []byte(provisionUnitText), 0o644)
+	e.write(units+"/"+DaemonUnit, []byte(daemonUnitText), 0o644)
+	if !e.exists(agent.ConfigFile) {
+		e.write(agent.ConfigFile, []byte(agent.DefaultConfigText), 0o644)
+	}
+	e.link(wantsDir+"/"+ProvisionUnit, units+"/"+ProvisionUnit)
+	e.link(wantsDir+"/"+DaemonUnit, units+"/"+DaemonUnit)
+	e.madeDirs(RecordPath)
+	e.o.Read(strings.TrimPrefix(RecordPath, "/"))
+	e.o.WriteMode(strings.TrimPrefix(RecordPath, "/"), rec.marshal(), 0o644)
+	p.Changes = e.o.Changes()
+	return p, nil
+}
+
+// PlanRemove works out what puts back what inject changed, from its record.
+func PlanRemove(t *lint.Target) (*Plan, error) {
+	root, err := guestRoot(t)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := readRecord(root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: no %s: the vhdprep agent was not injected here, nothing to remove", t.Name, RecordPath)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", t.Name, err)
+	}
+	o := lint.NewOverlay(root)
+	gone := map[string]bool{}
+	for _, p := range append([]string{RecordPath}, rec.Created...) {
+		if _, err := root.Lstat(strings.TrimPrefix(p, "/")); err == nil {
+			o.Remove(strings.TrimPrefix(p, "/"))
+			gone[p] = true
+		}
+	}
+	for _, s := range append(rec.Replaced, rec.Disabled...) {
+		restore(o, s)
+	}
+	// Directories inject made go too, deepest first, unless something else
+	// (the agent's state, once the image has booted) is in them now.
+	dirs := append([]string(nil), rec.Dirs...)
+	sort.Slice(dirs, func(i, j int) bool { return strings.Count(dirs[i], "/") > strings.Count(dirs[j], "/") })
+	for _, d := range dirs {
+		ents, err := root.ReadDir(strings.TrimPrefix(d, "/"))
+		if err != nil {
+			continue
+		}
+		empty := true
+		for _, ent := range ents {
+			empty = empty && gone[d+"/"+ent.Name()]
+		}
+		if empty {
+			o.RemoveTree(strings.TrimPrefix(d, "/"))
+			gone[d] = true
+		}
+	}
+	return &Plan{Changes: o.Changes(), Agents: rec.Agents}, nil
+}
+
+func restore(o *lint.Overlay, s Saved) {
+	name := strings.TrimPrefix(s.Path, "/")
+	if s.Link != "" {
+		o.Symlink(name, s.Link)
+		return
+	}
+	o.Read(name)
+	o.WriteMode(name, s.Data, s.Mode)
+}
+
+func guestRoot(t *lint.Target) (rootfs.FS, error) {
+	switch {
+	case t.Guest != nil && t.Guest.Root != nil:
+		return t.Guest.Root, nil
+	case t.Guest != nil && t.Guest.RootErr != nil:
+		return nil, fmt.Errorf("%s: the root filesystem is not readable: %v", t.Name, t.Guest.RootErr)
+	}
+	return nil, fmt.Errorf("%s: vhdprep cannot read this image's files: run 'vhdprep info %s' to see why", t.Name, t.Name)
+}
+
+func readRecord(root rootfs.FS) (*Record, error) {
+	name := strings.TrimPrefix(RecordPath, "/")
+	info, err := root.Lstat(name)
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() || info.Size() > maxRecord {
+		return nil, fmt.Errorf("%s is not a record agent inject wrote; remove it by hand", RecordPath)
+	}
+	b, err := root.ReadFile(name)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRecord(b)
+}
+
+// unitDir is where the guest's packages keep their units: /lib/systemd/system
+// when /lib is a directory of its own that has them, else /usr/lib/systemd/system.
+func unitDir(root rootfs.FS) string {
+	if info, err := root.Lstat("lib"); err == nil && info.IsDir() {
+		if info, err := root.Lstat("lib/systemd/system"); err == nil && info.IsDir() {
+			return "/lib/systemd/system"
+		}
+	}
+	return "/usr/lib/systemd/system"
+}
+
+// disableOthers turns off the other provisioning agents that start at
+// boot, or refuses when replace is false. It returns their names.
+func (e *editor) disableOthers(replace bool) ([]string, error) {
+	var names []string
+	type unitLinks struct {
+		unit  string
+		links []string
+		mask  bool
+	}
+	var todo []unitLinks
+	for _, a := range unitAgents {
+		found := false
+		for _, u := range a.units {
+			ul := unitLinks{unit: u, links: enableLinks(e.root, maskDir, u), mask: vendorEnabled(e.root, u)}
+			if ul.mask {
+				_, err := e.root.ReadLink(strings.TrimPrefix(maskDir+"/"+u, "/"))
+				ul.mask = err != nil // not masked yet
+			}
+			if len(ul.links) > 0 || ul.mask {
+				todo, found = append(todo, ul), true
+			}
+		}
+		if found {
+			names = append(names, a.name)
+		}
+	}
+	cloudInit := cloudInitProvisions(e.root)
+	if cloudInit {
+		names = append(names, "cloud-init")
+	}
+	if len(names) == 0 {
+		return nil, nil
+	}
+	if !replace {
+		return nil, fmt.Errorf("%s starts at boot and would race the vhdprep agent to provision the VM: pass --replace-waagent to disable it (agent remove enables it again)", strings.Join(names, " and "))
+	}
+	for _, ul := range todo {
+		for _, l := range ul.links {
+			target, _ := e.root.ReadLink(strings.TrimPrefix(l, "/"))
+			e.rec.Disabled = append(e.rec.Disabled, Saved{Path: l, Link: target})
+			e.o.Remove(strings.TrimPrefix(l, "/"))
+		}
+		if ul.mask {
+			e.link(maskDir+"/"+ul.unit, "/dev/null")
+		}
+	}
+	if cloudInit {
+		e.write(cloudInitDisabled, []byte("# written by vhdprep agent inject: the vhdprep agent provisions this VM\n"), 0o644)
+	}
+	e.rec.Agents = append(e.rec.Agents, names...)
+	return names, nil
+}
+
+func (e *editor) exists(p string) bool {
+	_, err := e.root.Lstat(strings.TrimPrefix(p, "/"))
+	return err == nil
+}
+
+// recorded tells whether an earlier inject already noted p.
+func (e *editor) recorded(p string) bool {
+	for _, c := range e.rec.Created {
+		if c == p {
+			return true
+		}
+	}
+	for _, s := range e.rec.Replaced {
+		if s.Path == p {
+			return true
+		}
+	}
+	return false
+}
+
+// write puts a file in place, noting what was there before.
+func (e *editor) write(p string, data []byte, mode fs.FileMode) {
+	name := strings.TrimPrefix(p, "/")
+	switch info, err := e.root.Lstat(name); {
+	case e.recorded(p):
+	case err != nil:
+		e.madeDirs(p)
+		e.rec.Created = append(e.rec.Created, p)
+	case info.Mode()&fs.ModeSymlink != 0:
+		target, _ := e.root.ReadLink(name)
+		e.rec.Replaced = append(e.rec.Replaced, Saved{Path: p, Link: target})
+	default:
+		old, _ := e.root.ReadFile(name)
+		if !bytes.Equal(old, data) || info.Mode().Perm() != mode {
+			e.rec.Replaced = append(e.rec.Replaced, Saved{Path: p, Data: old, Mode: info.Mode().Perm()})
+		}
+	}
+	e.o.Read(name)
+	e.o.WriteMode(name, data, mode)
+}
+
+// link makes a symlink, noting what was there before.
+func (e *editor) link(p, target string) {
+	name := strings.TrimPrefix(p, "/")
+	cur, err := e.root.ReadLink(name)
+	switch {
+	case e.recorded(p) || err == nil && cur == target:
+	case !e.exists(p):
+		e.madeDirs(p)
+		e.rec.Created = append(e.rec.Created, p)
+	case err == nil:
+		e.rec.Replaced = append(e.rec.Replaced, Saved{Path: p, Link: cur})
+	default:
+		old, _ := e.root.ReadFile(name)
+		e.rec.Replaced = append(e.rec.Replaced, Saved{Path: p, Data: old, Mode: 0o644})
+	}
+	e.o.Symlink(name, target)
+}
+
+// madeDirs notes the directories a new file at p needs that the guest
+// lacks.
+func (e *editor) madeDirs(p string) {
+	for d := path.Dir(p); d != "/" && !e.exists(d); d = path.Dir(d) {
+		known := false
+		for _, k := range e.rec.Dirs {
+			known = known || k == d
+		}
+		if !known {
+			e.rec.Dirs = append(e.rec.Dirs, d)
+		}
+	}
+}

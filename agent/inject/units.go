@@ -1,0 +1,48 @@
+package inject
+
+// Where inject installs the agent.
+const (
+	BinaryPath    = "/usr/sbin/vhdprep-agent"
+	ProvisionUnit = "vhdprep-agent-provision.service"
+	DaemonUnit    = "vhdprep-agent.service" // the name lint's AGT001 looks for
+	wantsDir      = "/etc/systemd/system/multi-user.target.wants"
+)
+
+// provisionUnitText runs `vhdprep-agent provision` once per boot: it
+// provisions a new VM and reports Ready. It must finish before anyone can
+// log in with the credentials it sets up. provision gives up after 20
+// minutes (and reports ProvisioningFailed), so systemd waits a little more.
+const provisionUnitText = `[Unit]
+Description=vhdprep agent: provision this VM and report Ready to Azure
+Documentation=https://github.com/vhdprep/vhdprep
+After=network-online.target
+Wants=network-online.target
+Before=systemd-user-sessions.service ssh.service sshd.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=` + BinaryPath + ` provision
+TimeoutStartSec=21min
+
+[Install]
+WantedBy=multi-user.target
+`
+
+// daemonUnitText keeps `vhdprep-agent daemon` running: it reports health
+// as the goal state changes (and handles extensions). It starts after the
+// provisioning unit so the two never provision at once.
+const daemonUnitText = `[Unit]
+Description=vhdprep agent: keep reporting to Azure and handle VM extensions
+Documentation=https://github.com/vhdprep/vhdprep
+After=network-online.target ` + ProvisionUnit + `
+Wants=network-online.target
+
+[Service]
+ExecStart=` + BinaryPath + ` daemon
+Restart=always
+RestartSec=5
+
+[Install]
+WantedBy=multi-user.target
+`
