@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,8 +13,13 @@ import (
 	"github.com/vhdprep/vhdprep/internal/iostreams"
 )
 
-// vhdprepBin is the real binary, built once for the tests that run it.
-var vhdprepBin string
+// vhdprepBin is the real binary, built once for the tests that run it, with
+// the guest agents (agentBins, by GOARCH) embedded as `make build` embeds
+// them.
+var (
+	vhdprepBin string
+	agentBins  = map[string]string{}
+)
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "vhdprep-bin-")
@@ -21,12 +27,45 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	vhdprepBin = filepath.Join(dir, "vhdprep")
-	if out, err := exec.Command("go", "build", "-o", vhdprepBin, ".").CombinedOutput(); err != nil {
-		panic("building vhdprep: " + err.Error() + "\n" + string(out))
+	if err := buildWithAgents(dir); err != nil {
+		panic(err)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// buildWithAgents builds the agent for each architecture and vhdprep with
+// them in agent/inject/bin, through a build overlay: the source tree stays
+// as it is, so a fresh clone tests agent inject for real without make.
+func buildWithAgents(dir string) error {
+	embedDir, err := filepath.Abs("../../agent/inject/bin")
+	if err != nil {
+		return err
+	}
+	replace := map[string]string{}
+	for _, arch := range []string{"amd64", "arm64"} {
+		name := "vhdprep-agent-linux-" + arch
+		agentBins[arch] = filepath.Join(dir, name)
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", agentBins[arch], "../vhdprep-agent")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("building %s: %v\n%s", name, err, out)
+		}
+		replace[filepath.Join(embedDir, name)] = agentBins[arch]
+	}
+	overlay, err := json.Marshal(map[string]any{"Replace": replace})
+	if err != nil {
+		return err
+	}
+	overlayFile := filepath.Join(dir, "overlay.json")
+	if err := os.WriteFile(overlayFile, overlay, 0o600); err != nil {
+		return err
+	}
+	if out, err := exec.Command("go", "build", "-overlay", overlayFile, "-o", vhdprepBin, ".").CombinedOutput(); err != nil {
+		return fmt.Errorf("building vhdprep: %v\n%s", err, out)
+	}
+	return nil
 }
 
 // runCLI runs vhdprep in-process and returns exit code, stdout and stderr.
