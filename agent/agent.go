@@ -12,6 +12,7 @@ import (
 
 	"github.com/vhdprep/vhdprep/agent/imds"
 	"github.com/vhdprep/vhdprep/agent/provision"
+	"github.com/vhdprep/vhdprep/agent/resourcedisk"
 	"github.com/vhdprep/vhdprep/agent/wire"
 )
 
@@ -22,6 +23,9 @@ type Agent struct {
 	Wire   *wire.Client
 	IMDS   *imds.Client // nil: no fallback when the media is missing
 	Log    *slog.Logger
+	// ResourceDisk is prepared as configured when the daemon starts (after
+	// provisioning, as WALinuxAgent does); nil leaves it alone.
+	ResourceDisk *resourcedisk.Disk
 
 	// PollInterval is how often the daemon fetches the goal state (6 s,
 	// as WALinuxAgent, when zero). ReportInterval is how often it reports
@@ -126,6 +130,9 @@ func (a *Agent) Daemon(ctx context.Context) error {
 		a.log().Warn("wire server version check failed; going on", "err", err)
 	}
 	_, perr, rerr := a.provision(ctx)
+	if a.ResourceDisk != nil {
+		go a.setupResourceDisk(ctx)
+	}
 	health := wire.Health{State: wire.Ready}
 	if perr != nil {
 		health = failedHealth(perr)
@@ -178,6 +185,17 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	case <-t.C:
 		return nil
+	}
+}
+
+// setupResourceDisk runs beside health reporting: formatting a large disk
+// takes a while, and its failure only costs the disk.
+func (a *Agent) setupResourceDisk(ctx context.Context) {
+	switch err := a.ResourceDisk.Setup(ctx); {
+	case errors.Is(err, resourcedisk.ErrNoResourceDisk):
+		a.log().Info("resource disk not set up", "reason", err)
+	case err != nil:
+		a.log().Error("resource disk", "err", err)
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"path"
 	"strconv"
 	"strings"
+
+	"github.com/vhdprep/vhdprep/agent/resourcedisk"
 )
 
 // ConfigFile is where the agent reads its configuration.
@@ -24,11 +26,16 @@ const DefaultConfigText = `# vhdprep-agent configuration. One KEY=VALUE per line
 # With n the agent only reports Ready.
 Provisioning.Enabled=y
 #
-# Format the resource (temporary) disk, mount it and put a swap file on it.
+# The resource (temporary) disk, as WALinuxAgent's keys of the same names:
+# with Format=y the agent gives it a filesystem if it has none (Azure hands
+# it out NTFS-formatted), mounts it at MountPoint (mount -o MountOptions) and,
+# with EnableSwap=y, puts a swap file of SwapSizeMB MiB on it. Its data can
+# be lost whenever the VM moves.
 ResourceDisk.Format=n
 ResourceDisk.Filesystem=ext4
 ResourceDisk.MountPoint=/mnt/resource
-# Swap file size on the resource disk in MiB; 0 for none.
+ResourceDisk.MountOptions=
+ResourceDisk.EnableSwap=n
 ResourceDisk.SwapSizeMB=0
 #
 # Log level: debug, info, warn or error.
@@ -38,12 +45,26 @@ Logs.Level=info
 // Config is the agent's configuration. The wire server and IMDS addresses
 // are not configurable: the agent always finds them as Azure defines them.
 type Config struct {
-	ProvisioningEnabled    bool
-	ResourceDiskFormat     bool
-	ResourceDiskFilesystem string
-	ResourceDiskMountPoint string
-	ResourceDiskSwapMB     int
-	LogLevel               slog.Level
+	ProvisioningEnabled      bool
+	ResourceDiskFormat       bool
+	ResourceDiskFilesystem   string
+	ResourceDiskMountPoint   string
+	ResourceDiskMountOptions string
+	ResourceDiskEnableSwap   bool
+	ResourceDiskSwapMB       int
+	LogLevel                 slog.Level
+}
+
+// ResourceDisk is the resource disk's part of the configuration.
+func (c Config) ResourceDisk() resourcedisk.Config {
+	return resourcedisk.Config{
+		Format:       c.ResourceDiskFormat,
+		Filesystem:   c.ResourceDiskFilesystem,
+		MountPoint:   c.ResourceDiskMountPoint,
+		MountOptions: c.ResourceDiskMountOptions,
+		EnableSwap:   c.ResourceDiskEnableSwap,
+		SwapSizeMB:   c.ResourceDiskSwapMB,
+	}
 }
 
 // DefaultConfig is the configuration DefaultConfigText spells out.
@@ -105,6 +126,18 @@ func ParseConfig(data []byte) (Config, []error) {
 				c.ResourceDiskMountPoint = v
 			} else {
 				bad("want a clean absolute path other than /")
+			}
+		case "ResourceDisk.MountOptions":
+			if strings.ContainsAny(v, " \t") {
+				bad("want mount options without spaces, such as noatime,nodev")
+			} else {
+				c.ResourceDiskMountOptions = v
+			}
+		case "ResourceDisk.EnableSwap":
+			if b, ok := parseBool(v); ok {
+				c.ResourceDiskEnableSwap = b
+			} else {
+				bad("want y or n")
 			}
 		case "ResourceDisk.SwapSizeMB":
 			if i, err := strconv.Atoi(v); err == nil && i >= 0 && i <= maxSwapMB {

@@ -27,6 +27,7 @@ import (
 	"github.com/vhdprep/vhdprep/agent"
 	"github.com/vhdprep/vhdprep/agent/imds"
 	"github.com/vhdprep/vhdprep/agent/provision"
+	"github.com/vhdprep/vhdprep/agent/resourcedisk"
 	"github.com/vhdprep/vhdprep/agent/wire"
 )
 
@@ -91,11 +92,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	endpoint, source := wire.Discover(*root, time.Now())
 	a := &agent.Agent{
-		Config: cfg,
-		Prov:   &provision.Provisioner{Root: *root, Sys: provision.Host{}, Log: log},
-		Wire:   wire.New(endpoint, wire.Options{AgentName: "vhdprep-agent/" + version, Log: log}),
-		IMDS:   &imds.Client{},
-		Log:    log,
+		Config:       cfg,
+		Prov:         &provision.Provisioner{Root: *root, Sys: provision.Host{}, Log: log},
+		Wire:         wire.New(endpoint, wire.Options{AgentName: "vhdprep-agent/" + version, Log: log}),
+		IMDS:         &imds.Client{},
+		Log:          log,
+		ResourceDisk: &resourcedisk.Disk{Root: *root, Sys: provision.Host{}, Log: log, Config: cfg.ResourceDisk()},
 	}
 	log.Debug("wire server", "endpoint", endpoint, "lease", source)
 
