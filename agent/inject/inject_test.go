@@ -200,7 +200,7 @@ func TestInjectIntoDirectoryThenRemove(t *testing.T) {
 		t.Errorf("config:\n%s", conf)
 	}
 	unit, _ := os.ReadFile(filepath.Join(d, "usr/lib/systemd/system", ProvisionUnit))
-	for _, line := range []string{"Type=oneshot", "After=network-online.target", "Wants=network-online.target", "ExecStart=/usr/sbin/vhdprep-agent provision", "TimeoutStartSec=21min", "Before=systemd-user-sessions.service ssh.service sshd.service"} {
+	for _, line := range []string{"Type=oneshot", "After=network-online.target", "Wants=network-online.target", "ExecStart=/usr/sbin/vhdprep-agent provision", "TimeoutStartSec=21min", "Before=systemd-user-sessions.service ssh.service ssh.socket sshd.service", "StandardOutput=journal+console"} {
 		if !strings.Contains(string(unit), line+"\n") {
 			t.Errorf("%s lacks %q", ProvisionUnit, line)
 		}

@@ -12,18 +12,20 @@ const (
 // provisions a new VM and reports Ready. It must finish before anyone can
 // log in with the credentials it sets up. provision gives up after 20
 // minutes (and reports ProvisioningFailed), so systemd waits a little more.
+// Its log also goes to the console: Azure's boot diagnostics show it.
 const provisionUnitText = `[Unit]
 Description=vhdprep agent: provision this VM and report Ready to Azure
 Documentation=https://github.com/vhdprep/vhdprep
 After=network-online.target
 Wants=network-online.target
-Before=systemd-user-sessions.service ssh.service sshd.service
+Before=systemd-user-sessions.service ssh.service ssh.socket sshd.service
 
 [Service]
 Type=oneshot
 RemainAfterExit=yes
 ExecStart=` + BinaryPath + ` provision
 TimeoutStartSec=21min
+StandardOutput=journal+console
 
 [Install]
 WantedBy=multi-user.target
