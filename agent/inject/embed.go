@@ -51,6 +51,12 @@ func CheckBinary(b []byte, arch string) error {
 	if f.Machine != ga.machine || f.Type != elf.ET_EXEC && f.Type != elf.ET_DYN {
 		return fmt.Errorf("an ELF %s for %s; the guest is %s: build it with GOARCH=%s", f.Type, f.Machine, arch, ga.name)
 	}
+	// The guest's C library may be anything, or missing.
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return fmt.Errorf("dynamically linked; build it static with CGO_ENABLED=0")
+		}
+	}
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -18,19 +19,29 @@ import (
 // trees below are made of host binaries.
 var hostArch = map[string]string{"amd64": "x86_64", "arm64": "aarch64"}[runtime.GOARCH]
 
-// agentBinary is a real ELF executable of the host's architecture.
-func agentBinary(t *testing.T) []byte {
-	t.Helper()
-	exe, err := os.Executable()
+// agentBin is the real agent, static, built for the host's architecture by
+// TestMain (the trees below are made of host binaries).
+var agentBin []byte
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "vhdprep-agent-")
 	if err != nil {
-		t.Fatal(err)
+		panic(err)
 	}
-	b, err := os.ReadFile(exe)
-	if err != nil {
-		t.Fatal(err)
+	bin := filepath.Join(dir, "vhdprep-agent")
+	cmd := exec.Command("go", "build", "-o", bin, "../../cmd/vhdprep-agent")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		panic("building vhdprep-agent: " + err.Error() + "\n" + string(out))
 	}
-	return b
+	if agentBin, err = os.ReadFile(bin); err != nil {
+		panic(err)
+	}
+	os.RemoveAll(dir)
+	os.Exit(m.Run())
 }
+
+func agentBinary(t *testing.T) []byte { return agentBin }
 
 // systemdTree makes a small merged-/usr systemd guest.
 func systemdTree(t *testing.T) string {
@@ -47,14 +58,21 @@ func systemdTree(t *testing.T) string {
 			t.Fatal(err)
 		}
 	}
-	true_, err := os.ReadFile("/bin/true")
-	if err != nil {
-		t.Skip("no /bin/true to give the tree an architecture")
-	}
-	writeFile(t, d, "usr/bin/true", string(true_), 0o755)
+	writeFile(t, d, "usr/bin/true", string(true_(t)), 0o755)
 	writeFile(t, d, "usr/lib/systemd/systemd", "#!/bin/sh\n", 0o755)
 	writeFile(t, d, "etc/os-release", "ID=debian\nVERSION_ID=12\n", 0o644)
 	return d
+}
+
+// true_ is the host's /bin/true: a dynamically linked ELF of its
+// architecture, as a distribution's are.
+func true_(t *testing.T) []byte {
+	t.Helper()
+	b, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Skip("no /bin/true to give the tree an architecture")
+	}
+	return b
 }
 
 func mkdir(t *testing.T, root, dir string) {
@@ -305,6 +323,9 @@ func TestRefusals(t *testing.T) {
 	d = systemdTree(t)
 	if _, err := PlanInject(open(t, d), Options{Binary: []byte("#!/bin/sh\n")}); err == nil || !strings.Contains(err.Error(), "not an ELF executable") {
 		t.Fatalf("a script as the agent: %v", err)
+	}
+	if _, err := PlanInject(open(t, d), Options{Binary: true_(t)}); err == nil || !strings.Contains(err.Error(), "dynamically linked") {
+		t.Fatalf("a dynamically linked agent: %v", err)
 	}
 	other := map[string]string{"x86_64": "aarch64", "aarch64": "x86_64"}[hostArch]
 	if err := CheckBinary(agentBinary(t), other); err == nil || !strings.Contains(err.Error(), "GOARCH=") {

@@ -145,6 +145,9 @@ func runAgentPlan(a *app, args []string, root string, dryRun bool, verb string, 
 		fmt.Fprintln(a.io.Out, "nothing to change")
 		return nil
 	}
+	if plan.Arch != "" {
+		fmt.Fprintf(a.io.Out, "guest architecture: %s\n", plan.Arch)
+	}
 	if len(plan.Agents) > 0 {
 		what := map[string]string{"inject": "disabled", "remove": "enabled again"}[verb]
 		fmt.Fprintf(a.io.Out, "%s: %v\n", what, plan.Agents)
