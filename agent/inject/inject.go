@@ -197,32 +197,36 @@ func unitDir(root rootfs.FS) string {
 // disableOthers turns off the other provisioning agents that start at
 // boot, or refuses when replace is false. It returns their names.
 func (e *editor) disableOthers(replace bool) ([]string, error) {
-	var names []string
-	type unitLinks struct {
-		unit  string
-		links []string
-		mask  bool
+	type unit struct {
+		name  string
+		links []string // enable links, the administrator's and the package's
+		mask  bool     // enabled by its package, which may enable it again
 	}
-	var todo []unitLinks
-	for _, a := range unitAgents {
+	var names []string
+	var todo []unit
+	cloudInit := false
+	for _, r := range rivals {
+		if r.cloudInit && cloudInitOff(e.root) {
+			continue
+		}
 		found := false
-		for _, u := range a.units {
-			ul := unitLinks{unit: u, links: enableLinks(e.root, maskDir, u), mask: vendorEnabled(e.root, u)}
-			if ul.mask {
-				_, err := e.root.ReadLink(strings.TrimPrefix(maskDir+"/"+u, "/"))
-				ul.mask = err != nil // not masked yet
+		for _, name := range r.units {
+			if _, err := e.root.ReadLink(strings.TrimPrefix(maskDir+"/"+name, "/")); err == nil {
+				continue // masked: it never starts
 			}
-			if len(ul.links) > 0 || ul.mask {
-				todo, found = append(todo, ul), true
+			u := unit{name: name, links: enableLinks(e.root, maskDir, name)}
+			for _, dir := range packageUnitDirs(e.root) {
+				vendor := enableLinks(e.root, dir, name)
+				u.links, u.mask = append(u.links, vendor...), u.mask || len(vendor) > 0
+			}
+			if len(u.links) > 0 {
+				todo, found = append(todo, u), true
 			}
 		}
 		if found {
-			names = append(names, a.name)
+			names = append(names, r.name)
+			cloudInit = cloudInit || r.cloudInit
 		}
-	}
-	cloudInit := cloudInitProvisions(e.root)
-	if cloudInit {
-		names = append(names, "cloud-init")
 	}
 	if len(names) == 0 {
 		return nil, nil
@@ -230,14 +234,14 @@ func (e *editor) disableOthers(replace bool) ([]string, error) {
 	if !replace {
 		return nil, fmt.Errorf("%s starts at boot and would race the vhdprep agent to provision the VM: pass --replace-waagent to disable it (agent remove enables it again)", strings.Join(names, " and "))
 	}
-	for _, ul := range todo {
-		for _, l := range ul.links {
+	for _, u := range todo {
+		for _, l := range u.links {
 			target, _ := e.root.ReadLink(strings.TrimPrefix(l, "/"))
 			e.rec.Disabled = append(e.rec.Disabled, Saved{Path: l, Link: target})
 			e.o.Remove(strings.TrimPrefix(l, "/"))
 		}
-		if ul.mask {
-			e.link(maskDir+"/"+ul.unit, "/dev/null")
+		if u.mask {
+			e.link(maskDir+"/"+u.name, "/dev/null")
 		}
 	}
 	if cloudInit {

@@ -170,21 +170,21 @@ func injectWith(opt Options) func(*lint.Target) (*Plan, error) {
 	return func(t *lint.Target) (*Plan, error) { return PlanInject(t, opt) }
 }
 
-func agt001(t *testing.T, dir string) lint.Status {
+func status(t *testing.T, dir, id string) lint.Status {
 	t.Helper()
 	for _, o := range lint.Run(open(t, dir), lint.Catalog(), nil).Outcomes {
-		if o.ID == "AGT001" {
+		if o.ID == id {
 			return o.Status
 		}
 	}
-	t.Fatal("no AGT001 in the catalog")
+	t.Fatalf("no %s in the catalog", id)
 	return ""
 }
 
 func TestInjectIntoDirectoryThenRemove(t *testing.T) {
 	d := systemdTree(t)
 	before := listing(t, d)
-	if got := agt001(t, d); got != lint.Failed {
+	if got := status(t, d, "AGT001"); got != lint.Failed {
 		t.Fatalf("AGT001 before inject: %v", got)
 	}
 	bin := agentBinary(t)
@@ -192,7 +192,7 @@ func TestInjectIntoDirectoryThenRemove(t *testing.T) {
 	if p.Arch != hostArch || len(p.Agents) != 0 {
 		t.Fatalf("plan arch %q agents %v", p.Arch, p.Agents)
 	}
-	if got := agt001(t, d); got != lint.Passed {
+	if got := status(t, d, "AGT001"); got != lint.Passed {
 		t.Fatalf("AGT001 after inject: %v", got)
 	}
 	got, err := os.ReadFile(filepath.Join(d, "usr/sbin/vhdprep-agent"))
@@ -281,11 +281,21 @@ func TestOtherAgentsAreRefusedOrReplaced(t *testing.T) {
 	if _, ok := after["etc/systemd/system/multi-user.target.wants/walinuxagent.service"]; ok {
 		t.Error("WALinuxAgent's enable link is still there")
 	}
+	if _, ok := after["usr/lib/systemd/system/multi-user.target.wants/azure-init.service"]; ok {
+		t.Error("azure-init's package enable link is still there")
+	}
 	if after["etc/systemd/system/azure-init.service"] != "link /dev/null" {
 		t.Errorf("azure-init, enabled by its package, is not masked: %q", after["etc/systemd/system/azure-init.service"])
 	}
 	if !strings.HasPrefix(after["etc/cloud/cloud-init.disabled"], "file") {
 		t.Error("no /etc/cloud/cloud-init.disabled")
+	}
+	if _, ok := after["etc/systemd/system/cloud-init.target.wants/cloud-init.service"]; ok {
+		t.Error("cloud-init's enable link is still there")
+	}
+	// check agrees: one agent provisions, and it is ours.
+	if a1, a6 := status(t, d, "AGT001"), status(t, d, "AGT006"); a1 != lint.Passed || a6 != lint.Passed {
+		t.Errorf("after inject --replace-waagent: AGT001 %s, AGT006 %s", a1, a6)
 	}
 	if again := apply(t, d, injectWith(Options{Binary: agentBinary(t)})); len(again.Changes) != 0 {
 		t.Fatalf("a second inject (without --replace-waagent) changed %+v", again.Changes)

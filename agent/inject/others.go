@@ -10,20 +10,20 @@ import (
 	"github.com/vhdprep/vhdprep/rootfs"
 )
 
-// unitAgents are the other provisioning agents, started by their own units.
-// Each reports Ready and provisions, so it would race the vhdprep agent.
-var unitAgents = []struct {
-	name  string
-	units []string
+// rivals are the other provisioning agents. Each reports Ready and
+// provisions, so it would race the vhdprep agent. They are turned off by
+// their units' enable links (and lint's AGT006 looks at those); cloud-init
+// also by the file its generator and units check.
+var rivals = []struct {
+	name      string
+	units     []string
+	cloudInit bool
 }{
-	{"WALinuxAgent", []string{"walinuxagent.service", "waagent.service"}},
-	{"azure-init", []string{"azure-init.service"}},
+	{"WALinuxAgent", []string{"walinuxagent.service", "waagent.service"}, false},
+	{"azure-init", []string{"azure-init.service"}, false},
+	{"cloud-init", []string{"cloud-init-local.service", "cloud-init.service", "cloud-init-main.service",
+		"cloud-init-network.service", "cloud-config.service", "cloud-final.service", "cloud-init.target"}, true},
 }
-
-// cloud-init is turned off by one file, which its systemd generator and
-// units check; its units stay as the distribution installed them.
-var cloudInitUnits = []string{"cloud-init-local.service", "cloud-init.service", "cloud-init-main.service",
-	"cloud-init-network.service", "cloud-config.service", "cloud-final.service", "cloud-init.target"}
 
 const (
 	cloudInitDisabled = "/etc/cloud/cloud-init.disabled"
@@ -50,28 +50,21 @@ func enableLinks(root rootfs.FS, dir, unit string) []string {
 	return out
 }
 
-// vendorEnabled tells whether a package enables unit itself (a link in a
-// *.wants directory beside its unit file), which only a mask undoes.
-func vendorEnabled(root rootfs.FS, unit string) bool {
-	for _, dir := range unitDirs {
-		if len(enableLinks(root, dir, unit)) > 0 {
-			return true
-		}
+// packageUnitDirs are where the guest's packages install units (and the
+// *.wants links of the units they enable themselves): one directory when
+// /lib links to /usr/lib.
+func packageUnitDirs(root rootfs.FS) []string {
+	if info, err := root.Lstat("lib"); err == nil && info.IsDir() {
+		return unitDirs
 	}
-	return false
+	return unitDirs[:1]
 }
 
-// cloudInitProvisions tells whether cloud-init starts at boot and may pick
-// the Azure datasource.
-func cloudInitProvisions(root rootfs.FS) bool {
-	if _, err := root.Lstat(strings.TrimPrefix(cloudInitDisabled, "/")); err == nil {
-		return false
-	}
-	enabled := false
-	for _, u := range cloudInitUnits {
-		enabled = enabled || len(enableLinks(root, maskDir, u)) > 0 || vendorEnabled(root, u)
-	}
-	return enabled && azureDatasource(root)
+// cloudInitOff tells whether cloud-init is disabled, or would not choose
+// Azure as its datasource.
+func cloudInitOff(root rootfs.FS) bool {
+	_, err := root.Lstat(strings.TrimPrefix(cloudInitDisabled, "/"))
+	return err == nil || !azureDatasource(root)
 }
 
 // azureDatasource reads datasource_list as cloud-init does (cloud.cfg, then

@@ -86,8 +86,8 @@ func ownPaths() []string {
 	for _, dir := range unitDirs {
 		out = append(out, dir+"/"+ProvisionUnit, dir+"/"+DaemonUnit)
 	}
-	for _, a := range unitAgents {
-		for _, u := range a.units {
+	for _, r := range rivals {
+		for _, u := range r.units {
 			out = append(out, maskDir+"/"+u)
 		}
 	}
@@ -116,14 +116,22 @@ func ownDir(d string) bool {
 	return false
 }
 
-// enableLink: another agent's enable symlink under /etc/systemd/system.
+// enableLink: another agent's enable symlink in a *.wants directory.
 func enableLink(p string) bool {
 	dir, unit := path.Split(p)
-	if m, _ := path.Match(maskDir+"/*.wants/", dir); !m || path.Clean(p) != p {
+	if path.Clean(p) != p {
 		return false
 	}
-	for _, a := range unitAgents {
-		for _, u := range a.units {
+	ok := false
+	for _, d := range append([]string{maskDir}, unitDirs...) {
+		m, _ := path.Match(d+"/*.wants/", dir)
+		ok = ok || m
+	}
+	if !ok {
+		return false
+	}
+	for _, r := range rivals {
+		for _, u := range r.units {
 			if u == unit {
 				return true
 			}
