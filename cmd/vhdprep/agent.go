@@ -42,9 +42,9 @@ change as with fix: through debugfs, checked with e2fsck, restored on any failur
 
 An image where WALinuxAgent, azure-init or cloud-init (with the Azure datasource) starts
 at boot is refused: two agents would race to provision. --replace-waagent disables them
-(their enable links removed or the unit masked; cloud-init through
-/etc/cloud/cloud-init.disabled), and agent remove enables them again. Running inject
-again changes nothing.`,
+(their enable links removed, a unit its package enables also masked; cloud-init also
+through /etc/cloud/cloud-init.disabled), and agent remove enables them again. Running
+inject again changes nothing.`,
 		Example: `  vhdprep agent inject disk.vhd --dry-run
   vhdprep agent inject disk.vhd
   vhdprep agent inject disk.vhd --replace-waagent

@@ -249,6 +249,9 @@ func TestAgentInjectReplacesWALinuxAgentInAnImage(t *testing.T) {
 	if _, still := guestEntries(t, img)[strings.TrimPrefix(wants, "/")]; still {
 		t.Fatal("WALinuxAgent's enable link is still there")
 	}
+	if a1, a6 := checkStatus(t, img, "AGT001"), checkStatus(t, img, "AGT006"); a1 != "pass" || a6 != "pass" {
+		t.Fatalf("check after inject --replace-waagent: AGT001 %s, AGT006 %s", a1, a6)
+	}
 	if code, out := runBin(t, "agent", "remove", img); code != 0 || !strings.Contains(out, "enabled again: [WALinuxAgent]") {
 		t.Fatalf("remove: exit %d\n%s", code, out)
 	}
