@@ -17,6 +17,7 @@ import (
 
 	"github.com/vhdprep/vhdprep/internal/progress"
 	"github.com/vhdprep/vhdprep/raw"
+	"github.com/vhdprep/vhdprep/vhd"
 )
 
 // Azure's rules for Put Page, which vhdprep enforces itself since the local
@@ -146,7 +147,7 @@ func Upload(ctx context.Context, o Options, pr progress.Reporter) (*Summary, err
 		return sum, fmt.Errorf("upload: %w", err)
 	}
 	size := st.Size()
-	footer, err := checkFixedForAzure(f, size)
+	footer, err := vhd.CheckFixedForAzure(f, size)
 	if err != nil {
 		return sum, fmt.Errorf("upload %s: %w", o.File, err)
 	}

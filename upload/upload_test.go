@@ -233,18 +233,32 @@ func TestCheckRange(t *testing.T) {
 	}
 }
 
+// TestPreflightRefuses: what Azure would refuse is refused before anything
+// is created, with an error naming the file and the command that fixes it
+// (vhd.CheckFixedForAzure, which check's VHD rules share).
 func TestPreflightRefuses(t *testing.T) {
 	dir := t.TempDir()
 	rawDisk := filepath.Join(dir, "disk.raw")
 	if err := os.WriteFile(rawDisk, make([]byte, testSize), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	unaligned := makeVHD(t, testSize+PageSize, nil)
-	for _, file := range []string{rawDisk, unaligned, filepath.Join(dir, "missing.vhd")} {
+	for _, tc := range []struct {
+		file, fix string
+	}{
+		{rawDisk, "vhdprep convert"},
+		{makeVHD(t, testSize+PageSize, nil), "vhdprep resize"},
+		{makeVHD(t, 16<<20, nil), "vhdprep resize"},
+		{filepath.Join(dir, "missing.vhd"), "missing.vhd"},
+	} {
 		mb := newMemBlob(0)
 		mb.exists = false
-		if _, err := Upload(context.Background(), Options{File: file, Blob: mb}, nil); err == nil || mb.exists {
-			t.Errorf("%s: uploaded (%v)", filepath.Base(file), err)
+		_, err := Upload(context.Background(), Options{File: tc.file, Blob: mb}, nil)
+		if err == nil || mb.exists {
+			t.Errorf("%s: uploaded (%v)", filepath.Base(tc.file), err)
+			continue
+		}
+		if msg := err.Error(); !strings.Contains(msg, tc.file) || !strings.Contains(msg, tc.fix) {
+			t.Errorf("%s: error %q does not name the file and %q", filepath.Base(tc.file), msg, tc.fix)
 		}
 	}
 }
