@@ -66,6 +66,10 @@ func TestUploadSendsOnlyData(t *testing.T) {
 	if sum.ZeroBytes < 1<<20-200<<10-4096 || sum.DataBytes >= testSize/2 {
 		t.Errorf("data %d bytes, zero pages %d: the zeros inside data were sent or the holes read", sum.DataBytes, sum.ZeroBytes)
 	}
+	// --verify read back the blob's data ranges, not the whole blob.
+	if st.ReadBytes != spanBytes(pageRanges(t, connect(t, srv.Endpoint, vhds, "disk.vhd"))) || st.ReadBytes >= testSize/2 {
+		t.Errorf("--verify read %d bytes of a %d-byte blob holding %d bytes of data", st.ReadBytes, testSize, want)
+	}
 	if !sum.Verified || !bytes.Equal(sum.ContentMD5, fileMD5(t, file)) {
 		t.Errorf("verified %v, Content-MD5 %x, want %x", sum.Verified, sum.ContentMD5, fileMD5(t, file))
 	}

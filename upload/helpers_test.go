@@ -125,3 +125,12 @@ func pageRanges(t testing.TB, b Blob) []raw.Extent {
 	}
 	return r
 }
+
+// spanBytes is how many bytes the ranges cover.
+func spanBytes(ranges []raw.Extent) int64 {
+	var n int64
+	for _, r := range ranges {
+		n += r.Length
+	}
+	return n
+}

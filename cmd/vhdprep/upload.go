@@ -83,12 +83,12 @@ vhdprep's output.`,
 			opts.File, opts.Blob, opts.ManagedDisk = args[0], blob, target.ManagedDisk()
 			sum, err := upload.Upload(cmd.Context(), opts, a.progress())
 			if errors.Is(err, upload.ErrInterrupted) {
-				again := "run the same command again to resume: the blob keeps what arrived"
+				again := "to resume (the blob keeps what arrived), run"
 				if opts.ManagedDisk {
-					again = "run the same command again (a managed disk's upload starts over)"
+					again = "to upload again (a managed disk's upload starts over), run"
 				}
-				return fmt.Errorf("%w; %s of %s of data done; %s", err,
-					humanBytes(sum.SentBytes+sum.PresentBytes+sum.ZeroBytes), humanBytes(sum.DataBytes), again)
+				return fmt.Errorf("%w; %s of %s of data done; %s: %s", err,
+					humanBytes(sum.SentBytes+sum.PresentBytes+sum.ZeroBytes), humanBytes(sum.DataBytes), again, resumeCommand())
 			}
 			if err != nil {
 				return err
@@ -155,6 +155,33 @@ func (o *uploadOptions) target(file string) (upload.Target, error) {
 		t.Blob = filepath.Base(file)
 	}
 	return t, nil
+}
+
+// resumeCommand is the command line that was run, quoted for a shell, with
+// any secret in it redacted (secrets from @FILE or the environment are
+// found there again).
+func resumeCommand() string {
+	words := make([]string, len(os.Args))
+	redacted := false
+	for i, arg := range os.Args {
+		if r := upload.Redact(arg); r != arg {
+			arg, redacted = r, true
+		}
+		words[i] = shellQuote(arg)
+	}
+	line := strings.Join(words, " ")
+	if redacted {
+		line += fmt.Sprintf(" (with the secret where it says %s, or given through %s, %s or %s)", upload.Redacted, envBlobURL, envConnectionString, envManagedDiskSAS)
+	}
+	return line
+}
+
+// shellQuote quotes s for a POSIX shell, if it needs quoting.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./-_") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // secretValue is v, or with @PATH the content of the file PATH.

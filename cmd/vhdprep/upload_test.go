@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vhdprep/vhdprep/internal/azurite"
+	"github.com/vhdprep/vhdprep/internal/testimage"
 	"github.com/vhdprep/vhdprep/upload"
 	"github.com/vhdprep/vhdprep/vhd"
 )
@@ -163,8 +164,9 @@ func TestUploadInterruptAndResume(t *testing.T) {
 	}
 
 	code, out := stopAt(8, syscall.SIGINT)
-	if code != exitFailed || !strings.Contains(out, "interrupted") || !strings.Contains(out, "run the same command again to resume") {
-		t.Fatalf("Ctrl-C: exit %d, %q; want exit 1 and how to resume", code, out)
+	resume := vhdprepBin + " " + strings.Join(args, " ")
+	if code != exitFailed || !strings.Contains(out, "interrupted") || !strings.Contains(out, "to resume (the blob keeps what arrived), run: "+resume+"\n") {
+		t.Fatalf("Ctrl-C: exit %d, %q; want exit 1 and the command that resumes: %s", code, out, resume)
 	}
 	afterInterrupt := present()
 
@@ -190,4 +192,32 @@ func TestUploadInterruptAndResume(t *testing.T) {
 		t.Errorf("requests Azure would refuse: %v", v)
 	}
 	azurite.SameFiles(t, file, srv.Download(t, "vhds", "disk.vhd"))
+}
+
+// TestUploadCheckRefusesErrors: --check runs the whole check gate first and
+// refuses an image with errors, printing them, before any request is sent.
+func TestUploadCheckRefusesErrors(t *testing.T) {
+	img := testimage.Path(t, "upload-debian-fixed") // a qemu-made fixed VHD of a disk with no agent, no sshd
+	srv := azurite.Start(t)
+	srv.CreateContainer(t, "vhds")
+	px := azurite.NewProxy(t, srv, azurite.Faults{})
+	t.Setenv(envConnectionString, "")
+	t.Setenv(envManagedDiskSAS, "")
+	t.Setenv(envBlobURL, srv.SASURL(t, px.Endpoint, "vhds", "disk.vhd"))
+
+	code, out := runBin(t, "upload", img, "--check")
+	for _, want := range []string{"error   AGT001", "error   SSH001", "check found errors"} {
+		if code != exitFailed || !strings.Contains(out, want) {
+			t.Errorf("upload --check: exit %d, want exit 1 and %q in\n%s", code, want, out)
+		}
+	}
+	if n := px.Stats().Requests; n != 0 {
+		t.Errorf("upload --check sent %d requests after check found errors", n)
+	}
+
+	// Without --check the same image uploads: the refusal was the gate's.
+	if code, out := runBin(t, "upload", img); code != exitOK {
+		t.Fatalf("upload without --check: exit %d\n%s", code, out)
+	}
+	azurite.SameFiles(t, img, srv.Download(t, "vhds", "disk.vhd"))
 }

@@ -36,9 +36,11 @@ type Faults struct {
 
 // Stats is what the proxy saw.
 type Stats struct {
+	Requests   int   // every request received, whatever became of it
 	PutPages   int   // Put Page requests forwarded that succeeded
 	PutBytes   int64 // their bodies' bytes
 	Clears     int   // Clear Pages requests that succeeded
+	ReadBytes  int64 // blob content read back (Get Blob)
 	Faults     int   // requests spoiled on purpose
 	Violations []string
 }
@@ -102,6 +104,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the client went away
 	}
+	p.mu.Lock()
+	p.stats.Requests++
+	p.mu.Unlock()
 	q := r.URL.Query()
 	kind := ""
 	if r.Method == http.MethodPut && q.Get("comp") == "page" {
@@ -246,6 +251,8 @@ func (p *Proxy) learn(r *http.Request, resp *http.Response, kind string, n int) 
 		if size, err := strconv.ParseInt(r.Header.Get("x-ms-blob-content-length"), 10, 64); err == nil {
 			p.sizes[r.URL.Path] = size
 		}
+	case r.Method == http.MethodGet && r.URL.Query().Get("comp") == "" && r.URL.Query().Get("restype") == "":
+		p.stats.ReadBytes += max(resp.ContentLength, 0)
 	case r.Method == http.MethodHead && r.URL.Query().Get("comp") == "":
 		if size, err := strconv.ParseInt(resp.Header.Get("Content-Length"), 10, 64); err == nil {
 			p.sizes[r.URL.Path] = size
