@@ -9,11 +9,20 @@ package azurite
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	cryptorand "crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,9 +53,12 @@ const startTimeout = 60 * time.Second
 
 // Server is a running azurite-blob.
 type Server struct {
-	// Endpoint is the account's blob endpoint, http://127.0.0.1:PORT/devstoreaccount1.
+	// Endpoint is the account's blob endpoint, http://127.0.0.1:PORT/devstoreaccount1
+	// (https with StartOAuth).
 	Endpoint string
 	Addr     string // host:port
+	// Client trusts the server's test certificate (StartOAuth); nil over HTTP.
+	Client *http.Client
 }
 
 // ErrNotInstalled means scripts/test-deps.sh has not installed Azurite.
@@ -61,6 +73,66 @@ func Start(t testing.TB) *Server {
 	}
 	t.Cleanup(stop)
 	return s
+}
+
+// StartOAuth runs azurite-blob for the test over HTTPS, with a certificate
+// made for it, accepting Azure AD bearer tokens as well as shared keys.
+// Azurite's --oauth basic checks a token's issuer, audience and lifetime,
+// not its signature.
+func StartOAuth(t testing.TB) *Server {
+	t.Helper()
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	pool, err := writeTestCert(cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, stop, err := launch(testimage.RepoRoot(t), "--oauth", "basic", "--cert", cert, "--key", key)
+	if err != nil {
+		skipOrFail(t, err)
+	}
+	t.Cleanup(stop)
+	s.Endpoint = strings.Replace(s.Endpoint, "http:", "https:", 1)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+	s.Client = &http.Client{Transport: tr}
+	return s
+}
+
+// writeTestCert writes a self-signed certificate for 127.0.0.1 and its key
+// as PEM files, and returns a pool that trusts it.
+func writeTestCert(certFile, keyFile string) (*x509.CertPool, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), cryptorand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "azurite test"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(cryptorand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	return pool, nil
 }
 
 // Shared is one server for all the tests of a package, started by the
@@ -102,7 +174,9 @@ func skipOrFail(t testing.TB, err error) {
 // would refuse left refused: no --loose, so headers Azurite does not
 // support are errors, not ignored. --skipApiVersionCheck lets the SDK use
 // an API version newer than Azurite's.
-func Launch(root string) (*Server, func(), error) {
+func Launch(root string) (*Server, func(), error) { return launch(root) }
+
+func launch(root string, args ...string) (*Server, func(), error) {
 	bin := filepath.Join(root, ".cache", "azurite", "node_modules", ".bin", "azurite-blob")
 	if _, err := os.Stat(bin); err != nil {
 		return nil, nil, ErrNotInstalled
@@ -118,8 +192,8 @@ func Launch(root string) (*Server, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	cmd := exec.Command(bin, "--blobHost", "127.0.0.1", "--blobPort", strconv.Itoa(port),
-		"--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck", "--silent")
+	cmd := exec.Command(bin, append([]string{"--blobHost", "127.0.0.1", "--blobPort", strconv.Itoa(port),
+		"--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck", "--silent"}, args...)...)
 	cmd.Dir = dir
 	var log syncBuffer
 	cmd.Stdout, cmd.Stderr = &log, &log
@@ -191,14 +265,18 @@ func ConnectionString(endpoint string) string {
 	return fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;BlobEndpoint=%s;", Account, Key, endpoint)
 }
 
-func clientOptions() azcore.ClientOptions {
-	return azcore.ClientOptions{Retry: policy.RetryOptions{MaxRetries: 2}}
+func (s *Server) clientOptions() azcore.ClientOptions {
+	o := azcore.ClientOptions{Retry: policy.RetryOptions{MaxRetries: 2}}
+	if s.Client != nil {
+		o.Transport = s.Client
+	}
+	return o
 }
 
 // CreateContainer makes a container.
 func (s *Server) CreateContainer(t testing.TB, name string) {
 	t.Helper()
-	c, err := container.NewClientFromConnectionString(ConnectionString(s.Endpoint), name, &container.ClientOptions{ClientOptions: clientOptions()})
+	c, err := container.NewClientFromConnectionString(ConnectionString(s.Endpoint), name, &container.ClientOptions{ClientOptions: s.clientOptions()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +305,7 @@ func (s *Server) NewContainer(t testing.TB) string {
 // and read back what the code under test did.
 func (s *Server) PageBlob(t testing.TB, containerName, blobName string) *pageblob.Client {
 	t.Helper()
-	c, err := pageblob.NewClientFromConnectionString(ConnectionString(s.Endpoint), containerName, blobName, &pageblob.ClientOptions{ClientOptions: clientOptions()})
+	c, err := pageblob.NewClientFromConnectionString(ConnectionString(s.Endpoint), containerName, blobName, &pageblob.ClientOptions{ClientOptions: s.clientOptions()})
 	if err != nil {
 		t.Fatal(err)
 	}
