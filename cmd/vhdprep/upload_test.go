@@ -75,6 +75,13 @@ func TestUploadCommand(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &sum); err != nil {
 		t.Fatalf("--output json: %v\n%s", err, out)
 	}
+	var fields map[string]any
+	json.Unmarshal([]byte(out), &fields)
+	for _, k := range []string{"virtual_size", "data_bytes", "sent_bytes", "requests", "retries", "seconds", "throughput", "content_md5", "verified"} {
+		if _, ok := fields[k]; !ok {
+			t.Errorf("--output json has no %q: %s", k, out)
+		}
+	}
 	if sum.SentBytes != data || !sum.Verified || sum.VirtualSize != 32<<20 {
 		t.Errorf("summary %+v: want %d bytes sent, verified", sum, data)
 	}
@@ -205,8 +212,12 @@ func TestUploadInterruptAndResume(t *testing.T) {
 
 // TestUploadCheckRefusesErrors: --check runs the whole check gate first and
 // refuses an image with errors, printing them, before any request is sent.
+// The image is a test image made a VHD by vhdprep convert.
 func TestUploadCheckRefusesErrors(t *testing.T) {
-	img := testimage.Path(t, "upload-debian-fixed") // a qemu-made fixed VHD of a disk with no agent, no sshd
+	img := filepath.Join(t.TempDir(), "disk.vhd")
+	if code, out := runBin(t, "convert", testimage.Path(t, "disk-debian-mbr"), img); code != exitOK { // a disk with no agent, no sshd
+		t.Fatalf("convert: exit %d\n%s", code, out)
+	}
 	srv := azurite.Start(t)
 	srv.CreateContainer(t, "vhds")
 	px := azurite.NewProxy(t, srv, azurite.Faults{})
@@ -225,7 +236,7 @@ func TestUploadCheckRefusesErrors(t *testing.T) {
 	}
 
 	// Without --check the same image uploads: the refusal was the gate's.
-	if code, out := runBin(t, "upload", img); code != exitOK {
+	if code, out := runBin(t, "upload", img, "--verify"); code != exitOK || !strings.Contains(out, "verified") {
 		t.Fatalf("upload without --check: exit %d\n%s", code, out)
 	}
 	azurite.SameFiles(t, img, srv.Download(t, "vhds", "disk.vhd"))
