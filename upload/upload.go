@@ -159,7 +159,7 @@ func Upload(ctx context.Context, o Options, pr progress.Reporter) (*Summary, err
 
 	dest, err := prepare(ctx, o, id, sum)
 	if err != nil {
-		return sum, fmt.Errorf("upload %s to %s: %w", o.File, o.Blob, err)
+		return sum, fmt.Errorf("upload %s to %s: %w", o.File, o.Blob, interrupted(ctx, err))
 	}
 	// The blob holds the whole file, footer included: extents of all of it.
 	exts, err := raw.NewFile(f, size).Extents()
@@ -169,10 +169,7 @@ func Upload(ctx context.Context, o Options, pr progress.Reporter) (*Summary, err
 	p := newPipeline(o, f, size, exts, dest, sum, progress.Or(pr))
 	md5sum, err := p.run(ctx)
 	if err != nil {
-		if ctx.Err() != nil {
-			return sum, fmt.Errorf("upload %s to %s: %w (%w)", o.File, o.Blob, ErrInterrupted, ctx.Err())
-		}
-		return sum, fmt.Errorf("upload %s to %s: %w", o.File, o.Blob, err)
+		return sum, fmt.Errorf("upload %s to %s: %w", o.File, o.Blob, interrupted(ctx, err))
 	}
 	sum.ContentMD5 = md5sum
 	if !o.ManagedDisk {
@@ -180,16 +177,25 @@ func Upload(ctx context.Context, o Options, pr progress.Reporter) (*Summary, err
 			return o.Blob.SetContentMD5(ctx, md5sum)
 		})
 		if err != nil {
-			return sum, fmt.Errorf("upload %s to %s: %w", o.File, o.Blob, err)
+			return sum, fmt.Errorf("upload %s to %s: %w", o.File, o.Blob, interrupted(ctx, err))
 		}
 	}
 	if o.Verify {
 		if err := verify(ctx, &o, f, size, exts); err != nil {
-			return sum, fmt.Errorf("verify %s against %s: %w", o.File, o.Blob, err)
+			return sum, fmt.Errorf("verify %s against %s: %w", o.File, o.Blob, interrupted(ctx, err))
 		}
 		sum.Verified = true
 	}
 	return sum, nil
+}
+
+// interrupted is err, or ErrInterrupted when ctx was cancelled: whatever
+// failed then failed because of that.
+func interrupted(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w (%w)", ErrInterrupted, ctx.Err())
+	}
+	return err
 }
 
 func (o *Options) defaults() {

@@ -53,6 +53,59 @@ func TestUploadMemBlob(t *testing.T) {
 	}
 }
 
+// cancelIn is a Blob that cancels the upload, as Ctrl-C would, when the
+// named step begins, and fails that step with the context's error.
+type cancelIn struct {
+	*memBlob
+	step   string
+	cancel context.CancelFunc
+}
+
+func (c *cancelIn) stop(ctx context.Context, step string) error {
+	if step != c.step {
+		return nil
+	}
+	c.cancel()
+	return ctx.Err()
+}
+
+func (c *cancelIn) Properties(ctx context.Context) (*Properties, error) {
+	if err := c.stop(ctx, "properties"); err != nil {
+		return nil, err
+	}
+	return c.memBlob.Properties(ctx)
+}
+
+func (c *cancelIn) SetContentMD5(ctx context.Context, sum []byte) error {
+	if err := c.stop(ctx, "md5"); err != nil {
+		return err
+	}
+	return c.memBlob.SetContentMD5(ctx, sum)
+}
+
+func (c *cancelIn) ReadAt(ctx context.Context, p []byte, off int64) error {
+	if err := c.stop(ctx, "verify"); err != nil {
+		return err
+	}
+	return c.memBlob.ReadAt(ctx, p, off)
+}
+
+// TestInterruptedAtEveryStep: Ctrl-C before, during and after the data
+// is ErrInterrupted, which the command turns into how to resume.
+func TestInterruptedAtEveryStep(t *testing.T) {
+	file := makeVHD(t, testSize, sampleWrites(testSize))
+	for _, step := range []string{"properties", "md5", "verify"} {
+		ctx, cancel := context.WithCancel(context.Background())
+		mb := newMemBlob(0)
+		mb.exists = false
+		_, err := Upload(ctx, Options{File: file, Blob: &cancelIn{memBlob: mb, step: step, cancel: cancel}, Verify: true}, nil)
+		cancel()
+		if !errors.Is(err, ErrInterrupted) {
+			t.Errorf("cancelled in %s: %v, want ErrInterrupted", step, err)
+		}
+	}
+}
+
 func TestRetryHonoursRetryAfter(t *testing.T) {
 	file := makeVHD(t, testSize, []write{{Offset: 0, Length: 4096}})
 	mb := newMemBlob(0)

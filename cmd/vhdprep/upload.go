@@ -65,13 +65,13 @@ vhdprep's output.`,
 			if err != nil {
 				return err
 			}
+			if opts.Concurrency < 1 || opts.Concurrency > 256 {
+				return usageError{fmt.Errorf("--concurrency must be 1 to 256, not %d", opts.Concurrency)}
+			}
 			if o.check {
 				if err := checkGate(a, args[0]); err != nil {
 					return err
 				}
-			}
-			if opts.Concurrency < 1 || opts.Concurrency > 256 {
-				return usageError{fmt.Errorf("--concurrency must be 1 to 256, not %d", opts.Concurrency)}
 			}
 			blob, err := upload.NewAzureBlob(target)
 			if err != nil {
