@@ -352,3 +352,15 @@ func naiveUpload(b *testing.B, srv *azurite.Server, file, name string, n int) (t
 	wg.Wait()
 	return time.Since(start), sent.Load(), requests.Load()
 }
+
+// TestResumeCommand: the command Ctrl-C prints runs again as typed, quoted
+// for a shell, with a secret on the command line redacted.
+func TestResumeCommand(t *testing.T) {
+	defer func(args []string) { os.Args = args }(os.Args)
+	os.Args = []string{"vhdprep", "upload", "my disk.vhd", "--blob-url", "https://a.blob.core.windows.net/c/b?sv=1&sig=c2VjcmV0", "--concurrency", "4"}
+	got := resumeCommand()
+	want := "vhdprep upload 'my disk.vhd' --blob-url 'https://a.blob.core.windows.net/c/b?sv=1&sig=REDACTED' --concurrency 4 (with the secret where it says REDACTED"
+	if !strings.HasPrefix(got, want) || strings.Contains(got, "c2VjcmV0") {
+		t.Errorf("resumeCommand() = %q, want it to start %q", got, want)
+	}
+}
