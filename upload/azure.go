@@ -103,13 +103,43 @@ func NewAzureBlob(t Target) (Blob, error) {
 				return nil, red.error(fmt.Errorf("signing in to Azure: %w", err))
 			}
 		}
-		c, err = pageblob.NewClient(t.BlobURL, cred, opts)
+		c, err = pageblob.NewClient(t.BlobURL, signIn{cred}, opts)
 	}
 	if err != nil {
 		return nil, red.error(fmt.Errorf("%w: %w", ErrTarget, err))
 	}
 	return &azureBlob{c: c, name: red.string(withoutQuery(c.URL())), redact: red}, nil
 }
+
+// signIn marks the credential's errors, which the SDK returns as a page of
+// text, so that fail can make them one line that says what to do.
+type signIn struct{ azcore.TokenCredential }
+
+func (s signIn) GetToken(ctx context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	tok, err := s.TokenCredential.GetToken(ctx, o)
+	if err != nil {
+		err = &signInError{err}
+	}
+	return tok, err
+}
+
+type signInError struct{ err error }
+
+// Error keeps what each credential said, one after another, without the
+// SDK's rules and troubleshooting links.
+func (e *signInError) Error() string {
+	var parts []string
+	for line := range strings.Lines(e.err.Error()) {
+		line = strings.TrimSpace(line)
+		if line != "" && strings.Trim(line, "-") != "" && !strings.HasPrefix(line, "To troubleshoot") {
+			parts = append(parts, line)
+		}
+	}
+	return "signing in to Azure AD: " + strings.Join(parts, " ") +
+		"; sign in with az login (or a managed or workload identity with Storage Blob Data Contributor), or give a SAS URL"
+}
+
+func (e *signInError) Unwrap() error { return e.err }
 
 // withoutQuery names a blob by its URL without the SAS, which is noise
 // in messages even with its signature redacted.

@@ -51,6 +51,10 @@ func isNotFound(err error) bool {
 // transient tells whether a failed try is worth repeating, and whether the
 // service said it was too busy (then fewer requests should run at once).
 func transient(err error) (retry, throttled bool, after time.Duration) {
+	var si *signInError
+	if errors.As(err, &si) {
+		return false, false, 0 // the credential retried what it could
+	}
 	var re *ResponseError
 	if errors.As(err, &re) {
 		switch re.StatusCode {

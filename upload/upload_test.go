@@ -176,6 +176,7 @@ func TestTransient(t *testing.T) {
 		{&url.Error{Op: "Put", URL: "u", Err: errors.New("EOF")}, true, false},
 		{&url.Error{Op: "Get", URL: "u", Err: &net.DNSError{Err: "no such host", IsNotFound: true}}, false, false},
 		{errors.New("signing in: no credential"), false, false},
+		{&url.Error{Op: "Put", URL: "u", Err: &signInError{&url.Error{Op: "Get", URL: "imds", Err: errors.New("EOF")}}}, false, false},
 	} {
 		retry, throttled, _ := transient(tc.err)
 		if retry != tc.retry || throttled != tc.throttled {
@@ -341,6 +342,13 @@ func (c tokenCredential) GetToken(context.Context, policy.TokenRequestOptions) (
 	return azcore.AccessToken{Token: string(c), ExpiresOn: time.Now().Add(time.Hour)}, nil
 }
 
+// failingCredential fails as the SDK's credentials do: a page of text.
+type failingCredential struct{}
+
+func (failingCredential) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return azcore.AccessToken{}, errors.New("FakeCredential: failed.\n\tno identity here\n\t-----\n\tTo troubleshoot, visit https://example.com")
+}
+
 // bearerServer is an HTTPS blob endpoint that records the Authorization
 // header and knows no blobs.
 func bearerServer(t *testing.T) (*httptest.Server, func() string) {
@@ -373,6 +381,20 @@ func TestPlainURLSignsInWithAzureAD(t *testing.T) {
 		}
 		if got := auth(); got != "Bearer given-token" {
 			t.Errorf("Authorization %q", got)
+		}
+	})
+	t.Run("sign-in fails", func(t *testing.T) {
+		srv, auth := bearerServer(t)
+		b, err := NewAzureBlob(Target{BlobURL: srv.URL + "/vhds/disk.vhd", Credential: failingCredential{}, HTTPClient: srv.Client()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = b.Properties(context.Background())
+		if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "no identity here") || !strings.Contains(err.Error(), "az login") {
+			t.Errorf("error %q: want one line with the credential's reason and what to do", err)
+		}
+		if auth() != "" {
+			t.Errorf("a request went out without a token: Authorization %q", auth())
 		}
 	})
 	t.Run("DefaultAzureCredential", func(t *testing.T) {
