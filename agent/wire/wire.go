@@ -94,11 +94,12 @@ var defaultRetry = Retry{Initial: 500 * time.Millisecond, Max: 20 * time.Second,
 // Client talks to one wire server. Its zero value is not usable: call New.
 // A Client is safe for concurrent use.
 type Client struct {
-	endpoint  string
-	agentName string
-	http      *http.Client
-	retry     Retry
-	log       *slog.Logger
+	endpoint   string
+	agentName  string
+	http       *http.Client
+	retry      Retry
+	log        *slog.Logger
+	hostPlugin string // host:port of the HostGAPlugin
 
 	mu sync.Mutex
 	gs *GoalState // the last goal state fetched
@@ -110,6 +111,9 @@ type Options struct {
 	HTTP      *http.Client // must not use a proxy; a proxy-free client with a 30 s timeout when nil
 	Retry     Retry        // 12 tries, 0.5 s doubling to 20 s, when zero
 	Log       *slog.Logger // discarded when nil
+	// HostPluginPort is the HostGAPlugin's port on the wire server's host;
+	// DefaultHostPluginPort when zero. Tests point it at a simulator.
+	HostPluginPort int
 }
 
 // New returns a client of the wire server at endpoint (a host or
@@ -129,6 +133,7 @@ func New(endpoint string, o Options) *Client {
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
+	c.hostPlugin = hostPluginAddr(endpoint, o.HostPluginPort)
 	return c
 }
 
