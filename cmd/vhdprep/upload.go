@@ -40,10 +40,11 @@ managed disk created for upload. Only 512-byte pages holding data are sent: hole
 skipped without being read, zero pages inside data without being sent. Requests run in
 parallel, each with an MD5 the service checks, and are retried with backoff (honouring
 Retry-After), fewer at a time when Azure throttles. The file's MD5 becomes the blob's
-Content-MD5; --verify reads the blob back and compares.
+Content-MD5; --verify reads the blob's data back and compares. --check runs vhdprep
+check first and refuses to upload an image with errors.
 
-An interrupted upload resumes: run the same command again and only what is missing is
-sent (the blob's metadata records the file's size, modification time and a fingerprint
+An interrupted upload resumes: run the same command again (Ctrl-C prints it) and only
+what is missing is sent (the blob's metadata records the file's size, modification time and a fingerprint
 of its footer, first and last MiB). A blob holding another file is refused without
 --overwrite. A managed disk (--managed-disk-sas) must exist with the file's exact size;
 its old data is cleared where the file is zero.
