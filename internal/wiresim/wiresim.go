@@ -32,6 +32,8 @@ type Request struct {
 	Header http.Header
 	Body   []byte
 	Status int // the status answered; 0 when the connection was dropped
+	// HostPlugin marks a request to the HostGAPlugin listener.
+	HostPlugin bool
 }
 
 // HealthReport is one accepted health report.
@@ -50,6 +52,7 @@ const Drop = -1
 // Server is the simulated wire server. Create it with New; Close it.
 type Server struct {
 	srv *httptest.Server
+	hp  *httptest.Server // the HostGAPlugin
 
 	mu          sync.Mutex
 	incarnation int
@@ -63,6 +66,7 @@ type Server struct {
 	requests    []Request
 	health      []HealthReport
 	onRequest   func(Request)
+	blob        statusBlob
 }
 
 // New starts a server at incarnation 1 with a fixed container and role
@@ -70,23 +74,46 @@ type Server struct {
 func New() *Server {
 	s := newServer()
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.hp = httptest.NewServer(http.HandlerFunc(s.serveHostPlugin))
 	return s
 }
 
 // NewAt starts a server like New listening on addr, such as
 // "127.0.0.1:80", where a real agent process finds it through a DHCP lease
-// (the wire server's port is always 80).
+// (the wire server's port is always 80); its HostGAPlugin listens on a
+// free port of the same host.
 func NewAt(addr string) (*Server, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	return NewAtWithHostPlugin(addr, net.JoinHostPort(host, "0"))
+}
+
+// NewAtWithHostPlugin starts a server like NewAt with its HostGAPlugin
+// listening on hostPluginAddr, such as "127.0.0.1:32526".
+func NewAtWithHostPlugin(addr, hostPluginAddr string) (*Server, error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
+	hl, err := net.Listen("tcp", hostPluginAddr)
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
 	s := newServer()
-	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
-	s.srv.Listener.Close()
-	s.srv.Listener = l
-	s.srv.Start()
+	s.srv = startOn(l, s.serve)
+	s.hp = startOn(hl, s.serveHostPlugin)
 	return s, nil
+}
+
+func startOn(l net.Listener, h http.HandlerFunc) *httptest.Server {
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener.Close()
+	srv.Listener = l
+	srv.Start()
+	return srv
 }
 
 func newServer() *Server {
@@ -100,7 +127,10 @@ func newServer() *Server {
 }
 
 // Close shuts the server down.
-func (s *Server) Close() { s.srv.Close() }
+func (s *Server) Close() {
+	s.srv.Close()
+	s.hp.Close()
+}
 
 // Endpoint is the address to give the client (host:port).
 func (s *Server) Endpoint() string { return strings.TrimPrefix(s.srv.URL, "http://") }
@@ -248,21 +278,35 @@ const versionsXML = `<?xml version="1.0" encoding="utf-8"?>
 <Versions><Preferred><Version>2012-11-30</Version></Preferred><Supported><Version>2010-12-15</Version><Version>2010-28-10</Version></Supported></Versions>
 `
 
-// maxBody bounds a request body the simulator reads.
-const maxBody = 1 << 20
+// maxBody bounds a request body the simulator reads: a 4 MiB page write
+// relayed through the HostGAPlugin in base64 fits.
+const maxBody = 8 << 20
 
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) { s.serveOn(w, r, false) }
+
+func (s *Server) serveHostPlugin(w http.ResponseWriter, r *http.Request) { s.serveOn(w, r, true) }
+
+// serveOn answers a request to the wire server or, with hostPlugin, to the
+// HostGAPlugin: a Fail first, then a Handle handler, then the protocol.
+func (s *Server) serveOn(w http.ResponseWriter, r *http.Request, hostPlugin bool) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, maxBody))
-	rec := Request{Method: r.Method, Path: r.URL.RequestURI(), Header: r.Header.Clone(), Body: body}
+	rec := Request{Method: r.Method, Path: r.URL.RequestURI(), Header: r.Header.Clone(), Body: body, HostPlugin: hostPlugin}
 
 	s.mu.Lock()
 	status, answer, handler := 0, "", http.Handler(nil)
-	if s.failCount > 0 && strings.HasPrefix(r.URL.Path, s.failPath) {
+	switch {
+	case s.failCount > 0 && strings.HasPrefix(r.URL.Path, s.failPath):
 		s.failCount--
 		status, answer = s.failStatus, "simulated failure"
-	} else {
+	case hostPlugin:
+		status, answer, handler, r = s.hostPluginLocked(r, body)
+	default:
 		handler = s.handlers[r.URL.Path]
-		if handler == nil {
+		switch {
+		case handler != nil:
+		case r.URL.Path == statusBlobPath:
+			status, answer = s.blob.put(r.Method, r.URL.Query(), r.Header, body, false)
+		default:
 			status, answer = s.routeLocked(r, body)
 		}
 	}
@@ -354,6 +398,9 @@ func (s *Server) routeLocked(r *http.Request, body []byte) (int, string) {
 		case "certificates":
 			if r.Header.Get("x-ms-guest-agent-public-x509-cert") == "" {
 				return http.StatusBadRequest, "no x-ms-guest-agent-public-x509-cert"
+			}
+			if c := r.Header.Get("x-ms-cipher-name"); c != "AES128_CBC" && c != "DES_EDE3_CBC" {
+				return http.StatusBadRequest, "x-ms-cipher-name " + c + ", want AES128_CBC or DES_EDE3_CBC"
 			}
 			doc, ok = s.docs["certificates"]
 		}
