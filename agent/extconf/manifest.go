@@ -1,6 +1,7 @@
 package extconf
 
 import (
+	"encoding/xml"
 	"fmt"
 	"strings"
 )
@@ -28,6 +29,7 @@ type xmlManifestPlugin struct {
 }
 
 type xmlManifest struct {
+	XMLName         xml.Name            `xml:"PluginVersionManifest"`
 	Plugins         []xmlManifestPlugin `xml:"Plugins>Plugin"`
 	InternalPlugins []xmlManifestPlugin `xml:"InternalPlugins>Plugin"`
 }
