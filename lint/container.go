@@ -6,14 +6,14 @@ import (
 	"github.com/vhdprep/vhdprep/diskimage"
 	"github.com/vhdprep/vhdprep/raw"
 	"github.com/vhdprep/vhdprep/raw/part"
+	"github.com/vhdprep/vhdprep/vhd"
 )
 
-// Azure's size limits for an OS disk image.
+// Size limits for an OS disk image beyond Azure's own (vhd.AzureMinSize and
+// vhd.AzureMaxSize, which upload's pre-flight enforces too).
 const (
-	minDiskSize       = 20 * raw.MiB
 	unusualDiskSize   = 1023 << 30
 	mbrDiskLimit      = 2 << 40
-	managedDiskLimit  = 4095 << 30
 	errNoContainer    = "a directory has no container to check"
 	errNoFooterReason = "the file has no VHD footer (see VHD001)"
 )
@@ -97,10 +97,10 @@ func checkSizeLimits(t *Target) ([]Finding, error) {
 	}
 	size := c.VirtualSize
 	switch {
-	case size < minDiskSize:
+	case size < vhd.AzureMinSize:
 		return []Finding{{Severity: Error, Message: fmt.Sprintf("virtual size %d is below Azure's minimum of 20 MiB", size),
 			Fix: fmt.Sprintf("vhdprep resize %s --size 20M", t.Name)}}, nil
-	case size > managedDiskLimit:
+	case size > vhd.AzureMaxSize:
 		return []Finding{{Severity: Error, Message: fmt.Sprintf("virtual size %d GiB is above the 4095 GiB an OS disk can have", size>>30),
 			Fix: fmt.Sprintf("vhdprep resize %s --size 4095G --shrink", t.Name)}}, nil
 	case size > mbrDiskLimit:
