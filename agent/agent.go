@@ -89,6 +89,12 @@ func (a *Agent) provision(ctx context.Context) (o Outcome, provErr, reportErr er
 		// Keep going: provisioning matters more than this report.
 		a.log().Warn("reporting NotReady/Provisioning failed", "err", err)
 	}
+	if g := a.Wire.Current(); g != nil {
+		// Before the settings: SSH keys may be given by fingerprint.
+		if err := a.SaveCertificates(ctx, g); err != nil {
+			return fail(&provision.StepError{Step: "certificates", Err: err})
+		}
+	}
 	s, err := a.Prov.LoadSettings(ctx, a.IMDS)
 	if err != nil {
 		return fail(err)
