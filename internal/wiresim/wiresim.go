@@ -67,6 +67,7 @@ type Server struct {
 	health      []HealthReport
 	onRequest   func(Request)
 	blob        statusBlob
+	pfx         []byte // SetCertificatesPFX
 }
 
 // New starts a server at incarnation 1 with a fixed container and role
@@ -399,8 +400,12 @@ func (s *Server) routeLocked(r *http.Request, body []byte) (int, string) {
 			if r.Header.Get("x-ms-guest-agent-public-x509-cert") == "" {
 				return http.StatusBadRequest, "no x-ms-guest-agent-public-x509-cert"
 			}
-			if c := r.Header.Get("x-ms-cipher-name"); c != "AES128_CBC" && c != "DES_EDE3_CBC" {
+			c := r.Header.Get("x-ms-cipher-name")
+			if c != "AES128_CBC" && c != "DES_EDE3_CBC" {
 				return http.StatusBadRequest, "x-ms-cipher-name " + c + ", want AES128_CBC or DES_EDE3_CBC"
+			}
+			if s.pfx != nil {
+				return s.certificatesLocked(r.Header.Get("x-ms-guest-agent-public-x509-cert"), c)
 			}
 			doc, ok = s.docs["certificates"]
 		}
