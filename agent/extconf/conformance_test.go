@@ -310,3 +310,11 @@ func TestConformanceManifest(t *testing.T) {
 		}
 	}
 }
+
+func TestConformanceArtifactsProfile(t *testing.T) {
+	dir := fixtures.Require(t)
+	onHold, err := ParseArtifactsProfile(fixtures.Read(t, dir, "wire/in_vm_artifacts_profile.json"))
+	if err != nil || !onHold {
+		t.Errorf("onHold %v, %v; the fixture holds true", onHold, err)
+	}
+}

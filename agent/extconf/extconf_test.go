@@ -180,3 +180,16 @@ func FuzzParseManifest(f *testing.F) {
 		}
 	})
 }
+
+func TestParseArtifactsProfile(t *testing.T) {
+	for d, want := range map[string]bool{`{"onHold":true}`: true, `{"onHold":"True"}`: true, `{"onHold":false}`: false, `{}`: false, `{"onHold":"FALSE"}`: false} {
+		if got, err := ParseArtifactsProfile([]byte(d)); err != nil || got != want {
+			t.Errorf("%s: %v, %v", d, got, err)
+		}
+	}
+	for _, d := range []string{`{"onHold":1}`, `{"onHold":"maybe"}`, `[`} {
+		if _, err := ParseArtifactsProfile([]byte(d)); err == nil {
+			t.Errorf("%s: no error", d)
+		}
+	}
+}

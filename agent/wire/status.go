@@ -7,7 +7,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -17,10 +16,6 @@ import (
 // HostGAPlugin and status blob constants, WALinuxAgent's
 // (azurelinuxagent/common/protocol/{hostplugin,wire}.py).
 const (
-	// DefaultHostPluginPort is the HostGAPlugin's port on the wire server.
-	DefaultHostPluginPort = 32526
-	// HostPluginAPIVersion is sent as x-ms-version to the HostGAPlugin.
-	HostPluginAPIVersion = "2015-09-01"
 	// StorageVersion is the Blob service version of status uploads.
 	StorageVersion = "2014-02-14"
 	// MaxPageWrite is the most one Put Page may write.
@@ -39,20 +34,6 @@ const (
 
 // ErrNoStatusBlob: the goal state gives no status blob to upload to.
 var ErrNoStatusBlob = errors.New("ExtensionsConfig has no StatusUploadBlob")
-
-func hostPluginAddr(endpoint string, port int) string {
-	if port == 0 {
-		port = DefaultHostPluginPort
-	}
-	host := endpoint
-	if h, _, err := net.SplitHostPort(endpoint); err == nil {
-		host = h
-	}
-	return net.JoinHostPort(host, strconv.Itoa(port))
-}
-
-// HostPlugin returns the HostGAPlugin's host:port.
-func (c *Client) HostPlugin() string { return c.hostPlugin }
 
 // ExtensionsConfig fetches g's ExtensionsConfig document.
 func (c *Client) ExtensionsConfig(ctx context.Context, g *GoalState) ([]byte, error) {
@@ -211,10 +192,8 @@ func (c *Client) putThroughHostPlugin(ctx context.Context, reqs []blobRequest) e
 	}
 	url := "http://" + c.hostPlugin + "/status"
 	h := http.Header{}
-	h.Set("x-ms-version", HostPluginAPIVersion)
+	c.setHostPluginHeaders(h, g)
 	h.Set("Content-Type", "application/json")
-	h.Set("x-ms-containerid", g.ContainerID)
-	h.Set("x-ms-host-config-name", g.RoleConfigName)
 	for _, r := range reqs {
 		body, err := json.Marshal(hostPluginBody(r))
 		if err != nil {

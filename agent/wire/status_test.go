@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/pem"
+	"io"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -148,5 +150,28 @@ func TestCertificatesRequestHeaders(t *testing.T) {
 	reqs = s.Requests()
 	if got := reqs[len(reqs)-1].Header.Get("x-ms-cipher-name"); got != "DES_EDE3_CBC" {
 		t.Errorf("fallback cipher %q", got)
+	}
+}
+
+func TestArtifactRequestThroughHostPlugin(t *testing.T) {
+	s := wiresim.New()
+	defer s.Close()
+	s.Handle("/packages/h.zip", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "zip") }))
+	c := newStatusClient(t, s)
+	g, err := c.GoalState(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := c.ArtifactRequest(context.Background(), g, s.URL()+"/packages/h.zip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if b, _ := io.ReadAll(resp.Body); resp.StatusCode != 200 || string(b) != "zip" {
+		t.Errorf("%d %q", resp.StatusCode, b)
 	}
 }
