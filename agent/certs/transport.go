@@ -5,7 +5,6 @@
 package certs
 
 import (
-	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
@@ -132,9 +131,6 @@ func (t *Transport) CertificatePEM() []byte { return t.certPEM }
 
 // Certificate is the parsed transport certificate.
 func (t *Transport) Certificate() *x509.Certificate { return t.cert }
-
-// Key is the transport private key.
-func (t *Transport) Key() crypto.Decrypter { return t.key }
 
 // parseRSAKey reads a PEM RSA private key, PKCS#8 or PKCS#1.
 func parseRSAKey(keyPEM []byte) (*rsa.PrivateKey, error) {

@@ -30,12 +30,14 @@ func summary(p Plugin) string {
 }
 
 // conformance is what each WALinuxAgent ExtensionsConfig fixture holds.
-var conformance = []struct {
+type conformanceCase struct {
 	file     string
 	blobType string
 	invalid  bool // some plugin is invalid (WALinuxAgent fails that handler)
 	plugins  []string
-}{
+}
+
+var conformance = []conformanceCase{
 	{"ext_conf-no_encoded_signature.xml", "BlockBlob", false, []string{
 		"OSTCExtensions.ExampleHandlerLinux 1.0.0 enabled locs=2 | :0::0",
 	}},
@@ -205,14 +207,7 @@ func TestConformanceExtensionsConfig(t *testing.T) {
 		}
 	}
 	for _, f := range all {
-		if !slices.ContainsFunc(conformance, func(c struct {
-			file     string
-			blobType string
-			invalid  bool
-			plugins  []string
-		}) bool {
-			return c.file == f
-		}) {
+		if !slices.ContainsFunc(conformance, func(c conformanceCase) bool { return c.file == f }) {
 			t.Errorf("fixture %s has no row in the conformance table", f)
 		}
 	}
