@@ -144,3 +144,16 @@ func TestNewAtWithHostPlugin(t *testing.T) {
 		t.Errorf("versions: %d %s", code, body)
 	}
 }
+
+func TestAdvertisedURL(t *testing.T) {
+	s := New()
+	defer s.Close()
+	s.SetDocument("extensionsConfig", "<Extensions/>")
+	s.SetAdvertisedURL("http://168.63.129.16/")
+	if !strings.Contains(s.GoalStateXML(), "<ExtensionsConfig>http://168.63.129.16/machine/") {
+		t.Errorf("goal state links:\n%s", s.GoalStateXML())
+	}
+	if !strings.HasPrefix(s.StatusBlobURL(), "http://168.63.129.16/blobs/") {
+		t.Errorf("status blob %s", s.StatusBlobURL())
+	}
+}

@@ -87,7 +87,7 @@ func (s *Server) relayStatusLocked(r *http.Request, body []byte) (int, string) {
 		return http.StatusBadRequest, "malformed status relay: " + err.Error()
 	}
 	u, err := url.Parse(st.RequestURI)
-	if err != nil || u.Path != statusBlobPath || u.Host != strings.TrimPrefix(s.srv.URL, "http://") {
+	if err != nil || u.Path != statusBlobPath || "http://"+u.Host != s.advertisedLocked() && "http://"+u.Host != s.srv.URL {
 		return http.StatusBadRequest, "requestUri is not the status blob"
 	}
 	h := http.Header{}

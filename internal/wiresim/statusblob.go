@@ -35,7 +35,9 @@ type statusBlob struct {
 var rangeRE = regexp.MustCompile(`^bytes=(\d+)-(\d+)$`)
 
 // StatusBlobURL is the status blob's SAS URL, for StatusUploadBlob.
-func (s *Server) StatusBlobURL() string { return s.srv.URL + statusBlobPath + "?" + statusBlobQuery }
+func (s *Server) StatusBlobURL() string {
+	return s.AdvertisedURL() + statusBlobPath + "?" + statusBlobQuery
+}
 
 // Statuses returns every complete status document uploaded, oldest first.
 func (s *Server) Statuses() [][]byte {

@@ -68,6 +68,7 @@ type Server struct {
 	onRequest   func(Request)
 	blob        statusBlob
 	pfx         []byte // SetCertificatesPFX
+	advertised  string // SetAdvertisedURL
 }
 
 // New starts a server at incarnation 1 with a fixed container and role
@@ -138,6 +139,30 @@ func (s *Server) Endpoint() string { return strings.TrimPrefix(s.srv.URL, "http:
 
 // URL is the server's base URL.
 func (s *Server) URL() string { return s.srv.URL }
+
+// SetAdvertisedURL sets the base URL the documents name the server by
+// (goal state links, the status blob), URL() until set: a guest that
+// reaches the server through a forward (QEMU's guestfwd to
+// http://168.63.129.16) must be given URLs it can reach.
+func (s *Server) SetAdvertisedURL(u string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advertised = strings.TrimSuffix(u, "/")
+}
+
+// AdvertisedURL is the base URL the documents name the server by.
+func (s *Server) AdvertisedURL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.advertisedLocked()
+}
+
+func (s *Server) advertisedLocked() string {
+	if s.advertised != "" {
+		return s.advertised
+	}
+	return s.srv.URL
+}
 
 // ContainerID and InstanceID are the names the goal state gives.
 func (s *Server) ContainerID() string { return s.containerID }
@@ -218,7 +243,7 @@ func (s *Server) GoalStateXML() string {
 
 func (s *Server) goalStateLocked() string {
 	inc := strconv.Itoa(s.incarnation)
-	base := s.srv.URL + "/machine/" + s.containerID + "/" + s.instanceID
+	base := s.advertisedLocked() + "/machine/" + s.containerID + "/" + s.instanceID
 	cfg := func(typ string) string {
 		return xmlEscape(base + "?comp=config&type=" + typ + "&incarnation=" + inc)
 	}
