@@ -2,6 +2,7 @@ package lint
 
 import (
 	"crypto/sha256"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -148,6 +149,60 @@ func TestFixRefusesLogicalVolumes(t *testing.T) {
 	}
 }
 
+func TestFixInsideALinearLogicalVolume(t *testing.T) {
+	testimage.RequireTools(t, "debugfs", "e2fsck", "e2undo")
+	img := testimage.Copy(t, "disk-debian-lvm")
+	target, err := OpenImage(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := volumeAt(target, "/")
+	if err != nil || v.Name != "vg0/root" || v.Offset <= 1<<20 {
+		t.Fatalf("root volume %s at %d: %v", v.Name, v.Offset, err)
+	}
+	before := guestSums(t, target)
+	plan, err := PlanFix(target, Catalog(), nil, []string{"KRN001"})
+	if err != nil || len(plan.Changes) == 0 {
+		t.Fatalf("plan: %v %+v", err, plan.Rules)
+	}
+	if err := plan.Apply(target); err != nil {
+		t.Fatal(err)
+	}
+	target.Close()
+	if out, err := exec.Command("e2fsck", "-fn", fmt.Sprintf("%s?offset=%d", img, v.Offset)).CombinedOutput(); err != nil {
+		t.Fatalf("e2fsck: %v\n%s", err, out)
+	}
+	after, err := OpenImage(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer after.Close()
+	if s := statuses(t, after, "KRN001"); s["KRN001"] != Passed {
+		t.Fatalf("KRN001 after fix: %v", s)
+	}
+	assertOnlyChanged(t, before, guestSums(t, after), plan.Changes)
+}
+
+// assertOnlyChanged fails when a file other than those the plan changes
+// differs, or appeared or vanished.
+func assertOnlyChanged(t *testing.T, before, after map[string][32]byte, changes []Change) {
+	t.Helper()
+	meant := map[string]bool{}
+	for _, c := range changes {
+		meant[strings.TrimPrefix(c.Path, "/")] = true
+	}
+	for p, sum := range before {
+		if a, ok := after[p]; !meant[p] && (!ok || a != sum) {
+			t.Errorf("%s changed though no repair meant to touch it", p)
+		}
+	}
+	for p := range after {
+		if _, ok := before[p]; !ok && !meant[p] {
+			t.Errorf("%s appeared though no repair meant to write it", p)
+		}
+	}
+}
+
 // Every repair: a tree that fails the rule passes after fix, and a second
 // fix changes nothing.
 func TestRepairsMakeTheirRulePassAndAreIdempotent(t *testing.T) {
@@ -172,6 +227,7 @@ func TestRepairsMakeTheirRulePassAndAreIdempotent(t *testing.T) {
 			if o := outcome(t, target, id); o.Status != Failed {
 				t.Fatalf("the tree does not fail %s: %+v", id, o)
 			}
+			before := guestSums(t, target)
 			plan, err := PlanFix(target, Catalog(), nil, []string{id})
 			if err != nil || len(plan.Rules) != 1 || plan.Rules[0].Error != "" || len(plan.Changes) == 0 {
 				t.Fatalf("plan: %v %+v", err, plan.Rules)
@@ -183,6 +239,7 @@ func TestRepairsMakeTheirRulePassAndAreIdempotent(t *testing.T) {
 			if o := outcome(t, fresh, id); o.Status != Passed {
 				t.Fatalf("after fix %s: %+v", id, o)
 			}
+			assertOnlyChanged(t, before, guestSums(t, fresh), plan.Changes)
 			again, err := PlanFix(fresh, Catalog(), nil, []string{id})
 			if err != nil || len(again.Changes) != 0 {
 				t.Fatalf("second fix changes %+v (%v)", again.Changes, err)
