@@ -2,7 +2,10 @@
 // the protocol strictly (headers checked, health reports validated against
 // the current goal state, stale documents answered 410), records every
 // request, and can be told to fail: answer a status or drop the connection
-// for the next N requests, or move to a new incarnation mid-run.
+// for the next N requests, or move to a new incarnation mid-run. Beside it
+// runs a HostGAPlugin (artifacts and status relayed), a status blob that
+// validates block and page blob uploads as the Blob service does, and a
+// Certificates document encrypted to each request's transport certificate.
 package wiresim
 
 import (
