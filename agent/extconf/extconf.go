@@ -144,9 +144,15 @@ func Parse(doc []byte) (*Config, error) {
 	for _, f := range x.RequiredFeatures {
 		c.RequiredFeatures = append(c.RequiredFeatures, Feature{Name: strings.TrimSpace(f.Name), Value: strings.TrimSpace(f.Value)})
 	}
+	// Settings belong to the plugin of the same name, whatever its case.
+	byName := map[string][]xmlPluginSettings{}
+	for _, ps := range x.PluginSettings {
+		k := strings.ToLower(ps.Name)
+		byName[k] = append(byName[k], ps)
+	}
 	var errs []error
 	for _, xp := range x.Plugins {
-		p := parsePlugin(xp, x.PluginSettings)
+		p := parsePlugin(xp, byName[strings.ToLower(xp.Name)])
 		if p.Err != nil {
 			errs = append(errs, p.Err)
 		}
@@ -155,7 +161,8 @@ func Parse(doc []byte) (*Config, error) {
 	return c, errors.Join(errs...)
 }
 
-func parsePlugin(xp xmlPlugin, settings []xmlPluginSettings) Plugin {
+// parsePlugin reads a plugin and the PluginSettings of its name.
+func parsePlugin(xp xmlPlugin, mine []xmlPluginSettings) Plugin {
 	p := Plugin{Name: xp.Name, Version: xp.Version, State: xp.State}
 	for _, l := range append([]string{xp.Location, xp.FailoverLocation}, xp.AdditionalLocations...) {
 		if l = strings.TrimSpace(l); l != "" {
@@ -176,18 +183,13 @@ func parsePlugin(xp xmlPlugin, settings []xmlPluginSettings) Plugin {
 		return fail("no state")
 	}
 
-	// Settings belong to the plugin of the same name, whatever its case, and
-	// must name the plugin's version.
-	var mine []xmlPluginSettings
-	var versions []string
-	for _, s := range settings {
-		if strings.EqualFold(s.Name, p.Name) {
-			mine = append(mine, s)
-			versions = append(versions, s.Version)
-		}
-	}
 	if len(mine) == 0 {
 		return p
+	}
+	// The settings must name the plugin's version.
+	var versions []string
+	for _, s := range mine {
+		versions = append(versions, s.Version)
 	}
 	for _, v := range versions {
 		if v != p.Version {
