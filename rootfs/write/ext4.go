@@ -32,6 +32,7 @@ const (
 	superblockOffset  = 1024
 	superblockSize    = 1024
 	incompatOffset    = 96
+	roCompatOffset    = 100
 	incompatRecover   = 0x4 // the journal needs replaying
 	minE2fsprogsMajor = 1
 	minE2fsprogsMinor = 43 // ?offset= for debugfs and e2fsck, e2undo -o
@@ -85,6 +86,10 @@ func OpenExt4(image string, offset, size int64) (*Ext4, error) {
 		return nil, err
 	}
 	if err := e.checkClean(); err != nil {
+		e.Close()
+		return nil, err
+	}
+	if err := e.checkFeatures(); err != nil {
 		e.Close()
 		return nil, err
 	}
@@ -204,6 +209,28 @@ func (e *Ext4) checkClean() error {
 	}
 	if binary.LittleEndian.Uint32(sb[incompatOffset:])&incompatRecover != 0 {
 		return fmt.Errorf("%s: %w; run e2fsck on it (or boot it once and shut it down cleanly) first", e.image, ErrNeedsRecovery)
+	}
+	return nil
+}
+
+// checkFeatures opens the filesystem read-only with the installed debugfs:
+// a filesystem with a feature this e2fsprogs does not know must not be
+// written by it.
+func (e *Ext4) checkFeatures() error {
+	var stderr bytes.Buffer
+	cmd := exec.Command("debugfs", "-R", "features", e.dev())
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil && !isExitError(err) {
+		return fmt.Errorf("%s: running debugfs: %v", e.image, err)
+	}
+	msg := debugfsError(stderr.Bytes())
+	switch {
+	case strings.Contains(msg, "unsupported feature"):
+		sb, _ := e.superblock()
+		return fmt.Errorf("%s: %w: its debugfs cannot open this filesystem (incompat features 0x%x, ro_compat 0x%x); install a newer e2fsprogs, or run 'vhdprep fix --root' on the mounted tree",
+			e.image, ErrTooOld, binary.LittleEndian.Uint32(sb[incompatOffset:]), binary.LittleEndian.Uint32(sb[roCompatOffset:]))
+	case msg != "":
+		return fmt.Errorf("%s: debugfs cannot open the filesystem at offset %d: %s", e.image, e.offset, msg)
 	}
 	return nil
 }

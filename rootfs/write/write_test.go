@@ -2,6 +2,8 @@ package write
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
+	"hash/crc32"
 	"errors"
 	"io"
 	"io/fs"
@@ -182,6 +184,35 @@ func TestRefusals(t *testing.T) {
 	}
 	if fileSum(t, img) != sum {
 		t.Fatal("a refused image was changed")
+	}
+}
+
+// A feature bit this e2fsprogs does not know (the superblock checksum
+// recomputed, as a newer mke2fs would write it) is refused before anything
+// is written.
+func TestRefusesFeaturesDebugfsDoesNotKnow(t *testing.T) {
+	img := disk(t)
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb := make([]byte, superblockSize)
+	f.ReadAt(sb, rootOffset+superblockOffset)
+	le := binary.LittleEndian
+	le.PutUint32(sb[incompatOffset:], le.Uint32(sb[incompatOffset:])|0x40000000)
+	le.PutUint32(sb[1020:], ^crc32.Checksum(sb[:1020], crc32.MakeTable(crc32.Castagnoli)))
+	f.WriteAt(sb, rootOffset+superblockOffset)
+	f.Close()
+	sum := fileSum(t, img)
+	_, err = OpenExt4(img, rootOffset, rootSize)
+	if !errors.Is(err, ErrTooOld) || !strings.Contains(err.Error(), "incompat features 0x4") || !strings.Contains(err.Error(), "fix --root") {
+		t.Fatalf("unknown feature: %v", err)
+	}
+	if fileSum(t, img) != sum {
+		t.Fatal("a refused image was changed")
+	}
+	if _, err := os.Stat(img + lockSuffix); err == nil {
+		t.Fatal("the lock was left behind")
 	}
 }
 
