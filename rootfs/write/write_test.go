@@ -3,8 +3,8 @@ package write
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"hash/crc32"
 	"errors"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"os"
