@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/vhdprep/vhdprep/internal/testimage"
+	"github.com/vhdprep/vhdprep/rootfs/write"
 )
 
 func statuses(t *testing.T, target *Target, ids ...string) map[string]Status {
@@ -207,22 +208,29 @@ func assertOnlyChanged(t *testing.T, before, after map[string][32]byte, changes 
 // fix changes nothing.
 func TestRepairsMakeTheirRulePassAndAreIdempotent(t *testing.T) {
 	cases := map[string]map[string]string{
-		"KRN001": {"etc/kernel/cmdline": "root=UUID=x ro quiet\n"},
-		"KRN002": {"boot/extlinux/extlinux.conf": "LABEL l\n  APPEND root=UUID=x\n"},
-		"KRN003": {"etc/default/grub": "GRUB_TIMEOUT=1\nGRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\n"},
-		"KRN004": {"etc/default/grub": "GRUB_CMDLINE_LINUX_DEFAULT='quiet splash'\n"},
-		"KRN005": {"boot/loader/entries/e.conf": "title e\noptions root=UUID=x crashkernel=auto ro\n"},
-		"SWP001": {"etc/fstab": "UUID=a / ext4 defaults 0 1\n/swap.img none swap sw 0 0\n"},
-		"NET003": {"etc/udev/rules.d/70-persistent-net.rules": "x"},
-		"SSH002": {"usr/sbin/sshd": "", "etc/ssh/sshd_config": "Include /etc/ssh/sshd_config.d/*.conf\nClientAliveInterval 0\n", "etc/ssh/sshd_config.d/keep": ""},
-		"SEC005": {"etc/sudoers": "Defaults targetpw\nroot ALL=(ALL) ALL\n"},
-		"DRV004": {"etc/modprobe.d/cis.conf": "install udf /bin/true\nblacklist udf\ninstall cramfs /bin/true\n", "boot/vmlinuz-6.1": "", "boot/config-6.1": "CONFIG_UDF_FS=m\n"},
-		"DRV005": {"usr/lib/modprobe.d/x.conf": "blacklist vfat\n", "boot/vmlinuz-6.1": "", "boot/config-6.1": "CONFIG_VFAT_FS=y\n"},
-		"AGT002": {"etc/waagent.conf": "AutoUpdate.Enabled=n\n", "usr/lib/python3/dist-packages/azurelinuxagent/common/version.py": "AGENT_VERSION = '2.2.40'\n"},
-		"AGT005": {"usr/bin/cloud-init": "", "etc/cloud/cloud.cfg": "datasource_list: [NoCloud]\n"},
+		"KRN001":            {"etc/kernel/cmdline": "root=UUID=x ro quiet\n"},
+		"KRN002":            {"boot/extlinux/extlinux.conf": "LABEL l\n  APPEND root=UUID=x\n"},
+		"KRN003":            {"etc/default/grub": "GRUB_TIMEOUT=1\nGRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\n"},
+		"KRN004":            {"etc/default/grub": "GRUB_CMDLINE_LINUX_DEFAULT='quiet splash'\n"},
+		"KRN005":            {"boot/loader/entries/e.conf": "title e\noptions root=UUID=x crashkernel=auto ro\n"},
+		"SWP001":            {"etc/fstab": "UUID=a / ext4 defaults 0 1\n/swap.img none swap sw 0 0\n"},
+		"NET003":            {"etc/udev/rules.d/70-persistent-net.rules": "x"},
+		"SSH002":            {"usr/sbin/sshd": "", "etc/ssh/sshd_config": "Include /etc/ssh/sshd_config.d/*.conf\nClientAliveInterval 0\n", "etc/ssh/sshd_config.d/keep": ""},
+		"SEC005":            {"etc/sudoers": "Defaults targetpw\nroot ALL=(ALL) ALL\n"},
+		"DRV004":            {"etc/modprobe.d/cis.conf": "install udf /bin/true\nblacklist udf\ninstall cramfs /bin/true\n", "boot/vmlinuz-6.1": "", "boot/config-6.1": "CONFIG_UDF_FS=m\n"},
+		"DRV005":            {"usr/lib/modprobe.d/x.conf": "blacklist vfat\n", "boot/vmlinuz-6.1": "", "boot/config-6.1": "CONFIG_VFAT_FS=y\n"},
+		"AGT002":            {"etc/waagent.conf": "AutoUpdate.Enabled=n\n", "usr/lib/python3/dist-packages/azurelinuxagent/common/version.py": "AGENT_VERSION = '2.2.40'\n"},
+		"AGT005":            {"usr/bin/cloud-init": "", "etc/cloud/cloud.cfg": "datasource_list: [NoCloud]\n"},
+		"KRN006":            {"boot/vmlinuz-2.6.32-220.el6.x86_64": "", "etc/kernel/cmdline": "root=UUID=x ro\n"},
+		"KRN007":            {"etc/default/grub": "GRUB_CMDLINE_LINUX=\"libata.atapi_enabled=0 reserve=0x1f0,0x8 ro\"\n"},
+		"NET004":            {"etc/dhcp/dhclient.conf": "# keep\ntimeout 60;\nrequest subnet-mask;\n"},
+		"SWP002":            {"etc/waagent.conf": "# keep\nResourceDisk.Format=n\nResourceDisk.SwapSizeMB=0\n"},
+		"SWP002/cloud-init": {"etc/cloud/cloud.cfg": "datasource_list: [Azure]\n"},
+		"SWP003":            {"etc/waagent.conf": "Provisioning.Agent=cloud-init\nResourceDisk.Format=y\n", "etc/cloud/cloud.cfg": "datasource_list: [Azure]\n"},
 	}
-	for id, files := range cases {
-		t.Run(id, func(t *testing.T) {
+	for name, files := range cases {
+		id, _, _ := strings.Cut(name, "/")
+		t.Run(name, func(t *testing.T) {
 			target := tree(t, files)
 			if o := outcome(t, target, id); o.Status != Failed {
 				t.Fatalf("the tree does not fail %s: %+v", id, o)
@@ -245,5 +253,76 @@ func TestRepairsMakeTheirRulePassAndAreIdempotent(t *testing.T) {
 				t.Fatalf("second fix changes %+v (%v)", again.Changes, err)
 			}
 		})
+	}
+}
+
+// The catalog's FIX column tells the truth: a rule marked fixable has a
+// repair, or its Fix names the vhdprep command that does it.
+func TestFixableRulesCanBeFixed(t *testing.T) {
+	for _, r := range Catalog() {
+		if r.Fixable && r.Repair == nil && !strings.HasPrefix(r.Fix, "vhdprep ") {
+			t.Errorf("%s is marked fixable but has no repair and names no command", r.ID)
+		}
+		if r.Repair != nil && !r.Fixable {
+			t.Errorf("%s has a repair but is not marked fixable", r.ID)
+		}
+	}
+}
+
+// KRN009 and FST001 need the image: the UUID that replaces /dev/sda1 is
+// read from partition 1's filesystem.
+func TestFixNamesDevicesByUUID(t *testing.T) {
+	testimage.RequireTools(t, "debugfs", "e2fsck", "e2undo")
+	img := testimage.Copy(t, "disk-debian-mbr")
+	target, err := OpenImage(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := target.Guest.Root.ReadFile("boot/grub/grub.cfg")
+	w, err := write.OpenExt4(img, 1<<20, 95<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.WriteFile("/etc/fstab", []byte("/dev/sda1  /  ext4  errors=remount-ro  0 1\nUUID=0000-data /data ext4 defaults 0 2\n"), 0o644, 0, 0)
+	w.WriteFile("/boot/grub/grub.cfg", []byte(strings.ReplaceAll(string(cfg), "root=UUID=6b8f4c64-1c1e-4f0e-9a0b-00000000d12a", "root=/dev/sda1")), 0o644, 0, 0)
+	if err := w.Apply(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	target.Close()
+	if target, err = OpenImage(img); err != nil {
+		t.Fatal(err)
+	}
+	if s := statuses(t, target, "KRN009", "FST001"); s["KRN009"] != Failed || s["FST001"] != Failed {
+		t.Fatalf("before fix: %v", s)
+	}
+	before := guestSums(t, target)
+	plan, err := PlanFix(target, Catalog(), nil, []string{"KRN009", "FST001"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := plan.Apply(target); err != nil {
+		t.Fatal(err)
+	}
+	target.Close()
+	if out, err := exec.Command("e2fsck", "-fn", img+"?offset=1048576").CombinedOutput(); err != nil {
+		t.Fatalf("e2fsck: %v\n%s", err, out)
+	}
+	after, err := OpenImage(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer after.Close()
+	if s := statuses(t, after, "KRN009", "FST001"); s["KRN009"] != Passed || s["FST001"] != Passed {
+		t.Fatalf("after fix: %v", s)
+	}
+	fstab, _ := after.Guest.Root.ReadFile("etc/fstab")
+	if want := "UUID=6b8f4c64-1c1e-4f0e-9a0b-00000000d12a  /  ext4  errors=remount-ro  0 1\nUUID=0000-data /data ext4 defaults,nofail 0 2\n"; string(fstab) != want {
+		t.Fatalf("fstab:\n%s", fstab)
+	}
+	assertOnlyChanged(t, before, guestSums(t, after), plan.Changes)
+	again, err := PlanFix(after, Catalog(), nil, []string{"KRN009", "FST001"})
+	if err != nil || len(again.Changes) != 0 {
+		t.Fatalf("second fix: %v %+v", err, again.Changes)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/vhdprep/vhdprep/kernel"
@@ -193,6 +194,11 @@ func repairCmdlines(t *Target, o *Overlay, add, remove []string) error {
 	if err != nil {
 		return err
 	}
+	return editCmdlines(o, locs, add, remove)
+}
+
+// editCmdlines edits the command lines at locs.
+func editCmdlines(o *Overlay, locs []kernel.Location, add, remove []string) error {
 	for _, l := range locs {
 		name := strings.TrimPrefix(l.Path, "/")
 		if l.Kind == kernel.KindDefaultGrub {
@@ -392,20 +398,236 @@ func repairAutoUpdate(t *Target, o *Overlay) error {
 	if err != nil {
 		return err
 	}
-	_, lines, err := waagentConf(root)
-	if err != nil {
+	if _, _, err := waagentConf(root); err != nil {
 		return err
 	}
-	if n, ok := lines["AutoUpdate.Enabled"]; ok {
-		return o.editLine("etc/waagent.conf", n, func(string) (string, error) { return "AutoUpdate.Enabled=y", nil })
-	}
-	b, _ := o.Read("etc/waagent.conf")
-	o.Write("etc/waagent.conf", append(b, []byte("AutoUpdate.Enabled=y\n")...))
-	return nil
+	return setKey(o, "etc/waagent.conf", "AutoUpdate.Enabled", "y")
 }
 
 func repairCloudInitAzure(t *Target, o *Overlay) error {
 	// cloud.cfg.d files are read in name order and the last wins.
 	o.Write("etc/cloud/cloud.cfg.d/99-vhdprep-azure.cfg", []byte("# Added by vhdprep (AGT005): provision from Azure.\ndatasource_list: [ Azure ]\n"))
+	return nil
+}
+
+func repairNUMAOff(t *Target, o *Overlay) error {
+	return repairCmdlines(t, o, []string{"numa=off"}, nil)
+}
+
+func repairATAPI(t *Target, o *Overlay) error {
+	return repairCmdlines(t, o, nil, []string{"libata.atapi_enabled=0", "reserve=0x1f0,0x8"})
+}
+
+// repairRootByID names the root by its filesystem's UUID wherever a
+// command line names it by device (root=/dev/sda1 becomes root=UUID=...).
+func repairRootByID(t *Target, o *Overlay) error {
+	locs, err := t.cmdlineLocations()
+	if err != nil {
+		return err
+	}
+	for _, l := range locs {
+		for _, dev := range l.Cmdline.Values("root") {
+			if !isDeviceName(dev) {
+				continue
+			}
+			uuid, err := uuidOfDevice(t, dev)
+			if err != nil {
+				return err
+			}
+			if err := editCmdlines(o, []kernel.Location{l}, []string{"root=UUID=" + uuid}, []string{"root=" + dev}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// deviceRE splits a kernel device name into its disk and partition number.
+var deviceRE = regexp.MustCompile(`^/dev/(?:(?:sd|vd|hd|xvd)([a-z]+)|nvme\d+n(\d+)p?)(\d+)$`)
+
+// uuidOfDevice finds the filesystem a device name means in this image: the
+// first disk (sda, vda, nvme0n1) is the image itself.
+func uuidOfDevice(t *Target, dev string) (string, error) {
+	if t.Guest.Layout == nil {
+		return "", fmt.Errorf("%s: the filesystem's UUID is known only from the disk image; run fix on the image, or set UUID= by hand", dev)
+	}
+	m := deviceRE.FindStringSubmatch(dev)
+	if m == nil || (m[1] != "" && m[1] != "a") || (m[2] != "" && m[2] != "1") {
+		return "", fmt.Errorf("%s is not a partition of this image's disk; name it by UUID= by hand", dev)
+	}
+	for _, v := range t.Guest.Layout.Volumes {
+		if v.Partition != nil && strconv.Itoa(v.Partition.Number) == m[3] {
+			if v.FS.UUID == "" {
+				return "", fmt.Errorf("%s (%s) holds no filesystem with a UUID", dev, v.Name)
+			}
+			return v.FS.UUID, nil
+		}
+	}
+	return "", fmt.Errorf("%s: this image has no partition %s", dev, m[3])
+}
+
+var (
+	fstabSpecRE    = regexp.MustCompile(`^(\s*)(\S+)(.*)$`)
+	fstabOptionsRE = regexp.MustCompile(`^(\s*\S+\s+\S+\s+\S+\s+)(\S+)(.*)$`)
+)
+
+// repairFstabNames names this disk's filesystems by UUID= and gives the
+// entries of other disks nofail, so a missing data disk does not stop boot.
+func repairFstabNames(t *Target, o *Overlay) error {
+	es, err := t.fstab()
+	if err != nil {
+		return err
+	}
+	mounted := map[string]bool{}
+	for _, m := range t.Guest.Mounts {
+		mounted[m.Spec] = true
+	}
+	for _, e := range es {
+		if isDeviceName(e.Spec) {
+			uuid, err := uuidOfDevice(t, e.Spec)
+			if err != nil {
+				return err
+			}
+			if err := o.editLine("etc/fstab", e.Line, func(l string) (string, error) {
+				m := fstabSpecRE.FindStringSubmatch(l)
+				return m[1] + "UUID=" + uuid + m[3], nil
+			}); err != nil {
+				return err
+			}
+			continue
+		}
+		if t.Guest.Layout != nil && e.File != "/" && !e.IsSwap() && isLocalSpec(e.Spec) && !mounted[e.Spec] && !e.HasOption("nofail") {
+			if err := o.editLine("etc/fstab", e.Line, func(l string) (string, error) {
+				m := fstabOptionsRE.FindStringSubmatch(l)
+				if m == nil {
+					return "", fmt.Errorf("/etc/fstab:%d has no options field", e.Line)
+				}
+				return m[1] + m[2] + ",nofail" + m[3], nil
+			}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// repairDHClientTimeout sets dhclient's timeout to 300 s in the first
+// dhclient.conf the image has.
+func repairDHClientTimeout(t *Target, o *Overlay) error {
+	for _, f := range []string{"etc/dhcp/dhclient.conf", "etc/dhclient.conf"} {
+		b, err := o.Read(f)
+		if err != nil {
+			continue
+		}
+		if dhclientTimeout.Match(b) {
+			o.Write(f, dhclientTimeout.ReplaceAll(b, []byte("timeout 300;")))
+		} else {
+			o.Write(f, append(b, []byte("# Added by vhdprep (NET004): DHCP can be slow on a VM's first boot.\ntimeout 300;\n")...))
+		}
+		return nil
+	}
+	return fmt.Errorf("no dhclient.conf to change")
+}
+
+// setKey sets key=value in a KEY=VALUE file (waagent.conf,
+// vhdprep-agent.conf): the last line setting it, or a new line at the end.
+func setKey(o *Overlay, name, key, value string) error {
+	b, err := o.Read(name)
+	if err != nil {
+		return err
+	}
+	re := regexp.MustCompile(`(?m)^[ \t]*` + regexp.QuoteMeta(key) + `[ \t]*=.*$`)
+	locs := re.FindAllIndex(b, -1)
+	line := []byte(key + "=" + value)
+	if len(locs) == 0 {
+		if len(b) > 0 && b[len(b)-1] != '\n' {
+			b = append(b, '\n')
+		}
+		o.Write(name, append(append(b, line...), '\n'))
+		return nil
+	}
+	last := locs[len(locs)-1]
+	o.Write(name, append(append(append([]byte{}, b[:last[0]]...), line...), b[last[1]:]...))
+	return nil
+}
+
+// Resource-disk swap: the size an agent is told to make when none is set,
+// and cloud-init's way of doing it (Azure's RHEL guide).
+const (
+	defaultSwapMB      = "2048"
+	cloudInitSwapFile  = "etc/cloud/cloud.cfg.d/99-vhdprep-swap.cfg"
+	cloudInitSwapSetup = `# Added by vhdprep (SWP002): cloud-init formats the resource disk and puts swap on it.
+disk_setup:
+  ephemeral0:
+    table_type: gpt
+    layout: [66, [33, 82]]
+    overwrite: true
+fs_setup:
+  - device: ephemeral0.1
+    filesystem: ext4
+  - device: ephemeral0.2
+    filesystem: swap
+mounts:
+  - ["ephemeral0.1", "/mnt/resource"]
+  - ["ephemeral0.2", "none", "swap", "sw,nofail,x-systemd.requires=cloud-init.service,x-systemd.device-timeout=2", "0", "0"]
+`
+)
+
+// repairResourceDiskSwap puts swap on the resource disk through whichever
+// agent formats it: cloud-init where it provisions, else WALinuxAgent, else
+// the vhdprep agent.
+func repairResourceDiskSwap(t *Target, o *Overlay) error {
+	root, err := t.root()
+	if err != nil {
+		return err
+	}
+	conf, _, err := waagentConf(root)
+	if err != nil {
+		return err
+	}
+	switch {
+	case exists(root, "etc/cloud") && (conf == nil || conf["Provisioning.Agent"] == "cloud-init"):
+		o.Write(cloudInitSwapFile, []byte(cloudInitSwapSetup))
+		return nil
+	case conf != nil:
+		return setResourceDiskSwap(t, o, "etc/waagent.conf", conf["ResourceDisk.SwapSizeMB"])
+	case exists(root, "etc/vhdprep-agent.conf"):
+		return setResourceDiskSwap(t, o, "etc/vhdprep-agent.conf", "")
+	}
+	return fmt.Errorf("no provisioning agent (WALinuxAgent, cloud-init, vhdprep's) to format the resource disk; run 'vhdprep agent inject' first")
+}
+
+func setResourceDiskSwap(t *Target, o *Overlay, name, size string) error {
+	if n, _ := strconv.Atoi(size); n <= 0 {
+		size = defaultSwapMB
+	}
+	for _, kv := range [][2]string{{"ResourceDisk.Format", "y"}, {"ResourceDisk.EnableSwap", "y"}, {"ResourceDisk.SwapSizeMB", size}} {
+		if err := setKey(o, name, kv[0], kv[1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// repairOneResourceDiskOwner leaves the resource disk to cloud-init, which
+// provisions: WALinuxAgent stops formatting it, and cloud-init puts swap
+// there unless its configuration already does.
+func repairOneResourceDiskOwner(t *Target, o *Overlay) error {
+	root, err := t.root()
+	if err != nil {
+		return err
+	}
+	for _, kv := range [][2]string{{"ResourceDisk.Format", "n"}, {"ResourceDisk.EnableSwap", "n"}} {
+		if err := setKey(o, "etc/waagent.conf", kv[0], kv[1]); err != nil {
+			return err
+		}
+	}
+	cfg, err := cloudConfig(root)
+	if err != nil {
+		return err
+	}
+	if !mentionsEphemeralSwap(cfg) {
+		o.Write(cloudInitSwapFile, []byte(cloudInitSwapSetup))
+	}
 	return nil
 }
