@@ -83,17 +83,17 @@ func Catalog() []*Rule {
 
 		// Drivers and initramfs
 		{ID: "DRV001", Area: AreaDrivers, Severity: Error, Title: "hv_vmbus built in or in the initramfs",
-			Why: "without VMBus the kernel sees no Hyper-V devices", Source: srcGen + ", " + srcLISA, Check: checkVMBus},
+			Why: "without VMBus the kernel sees no Hyper-V devices", Source: srcGen + ", " + srcLISA, Fixable: true, Check: checkVMBus, Repair: repairInitramfsDrivers(checkVMBus, "hv_vmbus")},
 		{ID: "DRV002", Area: AreaDrivers, Severity: Error, Title: "hv_storvsc built in or in the initramfs",
-			Why: "without it the root disk never appears and boot hangs", Source: srcGen + ", " + srcLISA, Check: checkStorVSC},
+			Why: "without it the root disk never appears and boot hangs", Source: srcGen + ", " + srcLISA, Fixable: true, Check: checkStorVSC, Repair: repairInitramfsDrivers(checkStorVSC, "hv_storvsc")},
 		{ID: "DRV003", Area: AreaDrivers, Severity: Warning, Title: "hv_netvsc built in or in the initramfs",
-			Why: "the synthetic network adapter", Source: srcGen + ", " + srcLISA, Check: checkNetVSC},
+			Why: "the synthetic network adapter", Source: srcGen + ", " + srcLISA, Fixable: true, Check: checkNetVSC, Repair: repairInitramfsDrivers(checkNetVSC, "hv_netvsc")},
 		{ID: "DRV004", Area: AreaDrivers, Severity: Error, Title: "UDF support present and not disabled",
 			Why: "the provisioning media is UDF", Source: srcGen, Fixable: true, Check: checkUDF, Repair: repairModule("DRV004", "udf")},
 		{ID: "DRV005", Area: AreaDrivers, Severity: Error, Title: "VFAT support present and not disabled",
 			Why: "without vfat, provisioning and UEFI boot fail", Source: srcGen, Fixable: true, Check: checkVFAT, Repair: repairModule("DRV005", "vfat")},
 		{ID: "DRV006", Area: AreaDrivers, Severity: Info, Title: "hyperv_keyboard, hid_hyperv present; nvme in the initramfs",
-			Why: "console input, and NVMe VM sizes (Gen2)", Source: srcLISA + ", " + srcDistro, Check: checkHyperVExtras},
+			Why: "console input, and NVMe VM sizes (Gen2)", Source: srcLISA + ", " + srcDistro, Fixable: true, Check: checkHyperVExtras, Repair: repairInitramfsDrivers(checkHyperVExtras, "nvme")},
 		{ID: "DRV007", Area: AreaDrivers, Severity: Info, Title: "CONFIG_WATCHDOG and CONFIG_CIFS enabled",
 			Why: "essential kernel features on Azure", Source: srcLISA, Check: checkEssentialConfig},
 
