@@ -9,6 +9,7 @@ import (
 	"github.com/vhdprep/vhdprep/initrd"
 	"github.com/vhdprep/vhdprep/kernel"
 	"github.com/vhdprep/vhdprep/rootfs"
+	"github.com/vhdprep/vhdprep/rootfs/write"
 	"github.com/vhdprep/vhdprep/vhd"
 )
 
@@ -40,6 +41,11 @@ type Container struct {
 // cannot read (VHDX, VMDK, a differencing VHD) is still a target: the
 // container rules report it, with the command that converts it.
 func OpenImage(path string) (*Target, error) {
+	// A change vhdprep fix, deprovision or agent inject did not finish is
+	// undone before anything reads the image.
+	if err := write.RecoverInterrupted(path); err != nil {
+		return nil, err
+	}
 	format, size, err := diskimage.DetectFile(path)
 	if err != nil {
 		return nil, err
