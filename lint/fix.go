@@ -25,6 +25,7 @@ type Plan struct {
 type RuleFix struct {
 	ID    string   `json:"id"`
 	Files []string `json:"files"`
+	Notes []string `json:"notes,omitempty"` // what the user must still do
 	Error string   `json:"error,omitempty"`
 }
 
@@ -41,12 +42,13 @@ func PlanFix(t *Target, catalog []*Rule, cfg *Config, only []string) (*Plan, err
 		if o.Status != Failed || o.Rule.Repair == nil || (len(only) > 0 && !contains(only, o.ID)) {
 			continue
 		}
-		before := p.overlay.Changes()
+		before, notes := p.overlay.Changes(), len(p.overlay.notes)
 		rf := RuleFix{ID: o.ID}
 		if err := o.Rule.Repair(t, p.overlay); err != nil {
 			rf.Error = err.Error()
 		}
 		rf.Files = newPaths(before, p.overlay.Changes())
+		rf.Notes = p.overlay.notes[notes:]
 		p.Rules = append(p.Rules, rf)
 	}
 	p.Changes = p.overlay.Changes()

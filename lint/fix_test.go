@@ -326,3 +326,74 @@ func TestFixNamesDevicesByUUID(t *testing.T) {
 		t.Fatalf("second fix: %v %+v", err, again.Changes)
 	}
 }
+
+// The driver repairs name the drivers for the next initramfs build in the
+// guest's own tool, and say that the present initramfs still lacks them and
+// which command rebuilds it; the rules keep failing until then.
+func TestFixInitramfsDriversPerTool(t *testing.T) {
+	initramfs, err := os.ReadFile(testimage.Path(t, "initrd-nostorvsc-gzip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const v = "6.1.0-13-cloud-amd64"
+	for _, c := range []struct {
+		tool    string
+		files   map[string]string
+		want    map[string]string
+		rebuild string
+	}{
+		{"dracut", map[string]string{"usr/bin/dracut": ""},
+			map[string]string{"etc/dracut.conf.d/90-vhdprep-azure.conf": "# Added by vhdprep: Hyper-V drivers for Azure (DRV001-DRV003, DRV006).\nadd_drivers+=\" hv_storvsc nvme \"\n"},
+			"dracut -f --kver " + v},
+		{"initramfs-tools", map[string]string{"etc/initramfs-tools/modules": "# keep\nvirtio_blk"},
+			map[string]string{"etc/initramfs-tools/modules": "# keep\nvirtio_blk\nhv_storvsc\nnvme\n"},
+			"update-initramfs -u -k " + v},
+		{"mkinitcpio", map[string]string{"etc/mkinitcpio.conf": "# keep\nMODULES=(ext4)\nHOOKS=(base udev)\n"},
+			map[string]string{"etc/mkinitcpio.conf": "# keep\nMODULES=(ext4 hv_storvsc nvme)\nHOOKS=(base udev)\n"},
+			"mkinitcpio -P"},
+		{"mkinitfs", map[string]string{"etc/mkinitfs/mkinitfs.conf": "features=\"ata base ext4\"\n"},
+			map[string]string{
+				"etc/mkinitfs/mkinitfs.conf":                    "features=\"ata base ext4 vhdprep-azure\"\n",
+				"etc/mkinitfs/features.d/vhdprep-azure.modules": "kernel/drivers/scsi/hv_storvsc.ko*\nkernel/drivers/nvme/host/nvme.ko*\n"},
+			"mkinitfs " + v},
+	} {
+		t.Run(c.tool, func(t *testing.T) {
+			c.files["boot/vmlinuz-"+v] = ""
+			c.files["boot/initrd.img-"+v] = string(initramfs)
+			target := tree(t, c.files)
+			ids := []string{"DRV001", "DRV002", "DRV003", "DRV006"}
+			if s := statuses(t, target, ids...); s["DRV002"] != Failed || s["DRV006"] != Failed || s["DRV001"] != Passed {
+				t.Fatalf("before fix: %v", s)
+			}
+			before := guestSums(t, target)
+			plan, err := PlanFix(target, Catalog(), nil, ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := plan.Apply(target); err != nil {
+				t.Fatal(err)
+			}
+			for name, want := range c.want {
+				if got, _ := os.ReadFile(filepath.Join(target.Name, name)); string(got) != want {
+					t.Errorf("/%s:\n%s\nwant:\n%s", name, got, want)
+				}
+			}
+			var notes []string
+			for _, r := range plan.Rules {
+				notes = append(notes, r.Notes...)
+			}
+			if len(notes) != 2 || !strings.Contains(notes[0], "kernel "+v+" still lacks hv_storvsc") || !strings.HasSuffix(notes[0], "run: "+c.rebuild) {
+				t.Fatalf("notes: %q", notes)
+			}
+			fresh, _ := OpenDir(target.Name)
+			assertOnlyChanged(t, before, guestSums(t, fresh), plan.Changes)
+			if s := statuses(t, fresh, "DRV002"); s["DRV002"] != Failed {
+				t.Fatalf("DRV002 passes though the initramfs was not rebuilt: %v", s)
+			}
+			again, err := PlanFix(fresh, Catalog(), nil, ids)
+			if err != nil || len(again.Changes) != 0 {
+				t.Fatalf("second fix: %v %+v", err, again.Changes)
+			}
+		})
+	}
+}

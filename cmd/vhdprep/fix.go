@@ -22,12 +22,16 @@ through e2fsprogs' debugfs, checked with e2fsck and read back; on any failure th
 is restored to its previous bytes. --dry-run shows every change as a unified diff and
 changes nothing. Fix ends by running check on the result.
 
-Repairs today: the kernel command line in every place it lives (KRN001-KRN005), swap in
-fstab (SWP001), persistent network rules (NET003), sshd's ClientAliveInterval (SSH002),
-sudoers targetpw (SEC005), modprobe.d lines disabling udf or vfat (DRV004, DRV005),
-WALinuxAgent auto-update (AGT002), cloud-init's Azure datasource (AGT005). Images: raw and
-fixed VHD with ext2/3/4 filesystems on partitions; anything else: fix --root on the
-mounted tree.`,
+Repairs today: the kernel command line in every place it lives (KRN001-KRN007, and
+root= by UUID: KRN009), fstab by UUID with nofail on data disks (FST001), swap in fstab
+(SWP001), resource-disk swap through the agent present and one owner of that disk
+(SWP002, SWP003), Hyper-V drivers named for the next initramfs build (DRV001-DRV003,
+DRV006: the current initramfs lacks them until the printed command rebuilds it),
+modprobe.d lines disabling udf or vfat (DRV004, DRV005), persistent network rules (NET003),
+dhclient's timeout (NET004), sshd's ClientAliveInterval (SSH002), sudoers targetpw
+(SEC005), WALinuxAgent auto-update (AGT002), cloud-init's Azure datasource (AGT005).
+Images: raw and fixed VHD with ext2/3/4 filesystems on partitions or linear LVM logical
+volumes; anything else: fix --root on the mounted tree.`,
 		Example: `  vhdprep fix disk.vhd --dry-run
   vhdprep fix disk.vhd
   vhdprep fix disk.vhd --only KRN001,KRN004,SWP001
@@ -78,6 +82,9 @@ mounted tree.`,
 					Check lint.Summary   `json:"check"`
 				}{plan.Rules, rep.Summary})
 			}
+			if !a.quiet {
+				printAfter(a, plan, rep)
+			}
 			s := rep.Summary
 			fmt.Fprintf(a.io.Out, "\ncheck after fix: %d errors, %d warnings, %d info (vhdprep check %s for details)\n", s.Errors, s.Warnings, s.Infos, target.Name)
 			return nil
@@ -121,6 +128,9 @@ func printPlan(a *app, plan *lint.Plan, diffs bool) {
 		default:
 			fmt.Fprintf(a.io.Out, "%s: %v\n", r.ID, r.Files)
 		}
+		for _, n := range r.Notes {
+			fmt.Fprintf(a.io.Out, "%s: note: %s\n", r.ID, n)
+		}
 	}
 	if !diffs {
 		return
@@ -132,5 +142,17 @@ func printPlan(a *app, plan *lint.Plan, diffs bool) {
 			continue
 		}
 		textdiff.Unified(a.io.Out, "a"+c.Path, "b"+c.Path, c.Old, c.New)
+	}
+}
+
+// printAfter says, per rule fix worked on, what check says of it now.
+func printAfter(a *app, plan *lint.Plan, rep *lint.Report) {
+	status := map[string]lint.Status{}
+	for _, o := range rep.Outcomes {
+		status[o.ID] = o.Status
+	}
+	fmt.Fprintln(a.io.Out)
+	for _, r := range plan.Rules {
+		fmt.Fprintf(a.io.Out, "%s after fix: %s\n", r.ID, status[r.ID])
 	}
 }

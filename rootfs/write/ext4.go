@@ -76,6 +76,9 @@ func OpenExt4(image string, offset, size int64) (*Ext4, error) {
 	if err := checkE2fsprogs(); err != nil {
 		return nil, err
 	}
+	if err := checkWritable(image); err != nil {
+		return nil, err
+	}
 	lock, err := takeLock(image)
 	if err != nil {
 		return nil, err
@@ -115,6 +118,20 @@ func checkE2fsprogs() error {
 	return nil
 }
 
+// checkWritable refuses, before anything is touched, an image this user
+// cannot change, or one whose directory cannot hold the lock and undo files.
+func checkWritable(image string) error {
+	f, err := os.OpenFile(image, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("%s: not writable (%v); fix changes the image in place: make it writable, or work on a copy", image, errors.Unwrap(err))
+	}
+	f.Close()
+	if err := syscall.Access(filepath.Dir(image), 2); err != nil { // W_OK
+		return fmt.Errorf("%s: its directory is not writable (%v), and vhdprep keeps its lock and undo files beside the image; work on a copy elsewhere", image, err)
+	}
+	return nil
+}
+
 // takeLock creates IMAGE.vhdprep-lock; a lock whose process is gone is
 // taken over.
 func takeLock(image string) (*os.File, error) {
@@ -136,6 +153,22 @@ func takeLock(image string) (*os.File, error) {
 		os.Remove(name) // stale: its process is gone
 	}
 	return nil, fmt.Errorf("%s: %w", image, ErrLocked)
+}
+
+// RecoverInterrupted restores an image whose change was interrupted, as
+// Recover does, under the image's lock: a change another vhdprep is making
+// right now is refused (ErrLocked), not undone. Commands that only read an
+// image call it first, so they never read a half-made change.
+func RecoverInterrupted(image string) error {
+	if _, err := os.Stat(image + pendingSuffix); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	lock, err := takeLock(image)
+	if err != nil {
+		return err
+	}
+	defer releaseLock(lock)
+	return Recover(image)
 }
 
 // Recover restores an image whose change was interrupted (a crash or a
@@ -438,10 +471,14 @@ func (e *Ext4) Close() error {
 	if e.lock == nil {
 		return nil
 	}
-	name := e.lock.Name()
-	e.lock.Close()
+	lock := e.lock
 	e.lock = nil
-	return os.Remove(name)
+	return releaseLock(lock)
+}
+
+func releaseLock(lock *os.File) error {
+	lock.Close()
+	return os.Remove(lock.Name())
 }
 
 // writeSynced writes v as JSON to a new file and syncs it.
