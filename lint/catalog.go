@@ -121,7 +121,7 @@ func Catalog() []*Rule {
 		{ID: "AGT005", Area: AreaAgent, Severity: Warning, Title: "cloud-init's datasource list includes Azure",
 			Why: "cloud-init cannot provision on Azure without it", Source: srcGen, Fixable: true, Check: checkCloudInitAzure, Repair: repairCloudInitAzure},
 		{ID: "AGT006", Area: AreaAgent, Severity: Error, Title: "only one agent provisions",
-			Why: "two provisioning agents race and one fails", Source: srcDistro, Check: checkOneProvisioner},
+			Why: "two provisioning agents race and one fails", Source: srcDistro, Fixable: true, Check: checkOneProvisioner, Repair: repairOneProvisioner},
 		{ID: "NET001", Area: AreaAgent, Severity: Error, Title: "a DHCP client is installed and configured for the primary interface",
 			Why: "Azure gives addresses by DHCP only", Source: srcNoAgent + ", " + srcGen, Check: checkDHCP},
 		{ID: "NET002", Area: AreaAgent, Severity: Error, Title: "no saved firewall rule blocks 168.63.129.16",
