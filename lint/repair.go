@@ -826,3 +826,25 @@ func addMkinitfsFeature(o *Overlay, modules []string) error {
 	}
 	return nil
 }
+
+// repairOneProvisioner settles the usual race, WALinuxAgent and cloud-init
+// both provisioning, the way Azure's guides configure cloud-init images:
+// cloud-init provisions and owns the resource disk, WALinuxAgent handles
+// extensions. Other pairs need an agent removed, which fix does not do.
+func repairOneProvisioner(t *Target, o *Overlay) error {
+	root, err := t.root()
+	if err != nil {
+		return err
+	}
+	agents, err := enabledAgents(root)
+	if err != nil {
+		return err
+	}
+	if len(agents) != 2 || !contains(agents, "WALinuxAgent") || !contains(agents, "cloud-init") {
+		return fmt.Errorf("%s all provision; keep one: disable the others' services, or run 'vhdprep agent inject --replace-waagent' to keep only vhdprep's", strings.Join(agents, ", "))
+	}
+	if err := setKey(o, "etc/waagent.conf", "Provisioning.Agent", "cloud-init"); err != nil {
+		return err
+	}
+	return repairOneResourceDiskOwner(t, o)
+}

@@ -29,7 +29,8 @@ root= by UUID: KRN009), fstab by UUID with nofail on data disks (FST001), swap i
 DRV006: the current initramfs lacks them until the printed command rebuilds it),
 modprobe.d lines disabling udf or vfat (DRV004, DRV005), persistent network rules (NET003),
 dhclient's timeout (NET004), sshd's ClientAliveInterval (SSH002), sudoers targetpw
-(SEC005), WALinuxAgent auto-update (AGT002), cloud-init's Azure datasource (AGT005).
+(SEC005), WALinuxAgent auto-update (AGT002), cloud-init's Azure datasource (AGT005),
+cloud-init alone provisioning where WALinuxAgent also did (AGT006).
 Images: raw and fixed VHD with ext2/3/4 filesystems on partitions or linear LVM logical
 volumes; anything else: fix --root on the mounted tree.`,
 		Example: `  vhdprep fix disk.vhd --dry-run
