@@ -10,6 +10,7 @@ import (
 	"github.com/vhdprep/vhdprep/raw/lvm"
 	"github.com/vhdprep/vhdprep/raw/probe"
 	"github.com/vhdprep/vhdprep/raw/volume"
+	"github.com/vhdprep/vhdprep/rootfs"
 	"github.com/vhdprep/vhdprep/rootfs/write"
 )
 
@@ -182,14 +183,19 @@ func applyTo(w write.FS, changes []Change, mountPath string, t *Target) error {
 			w.Symlink(c.Link, rel)
 			continue
 		}
-		perm := fs.FileMode(0o644)
+		// A replaced file keeps its permissions and owner; a new one is
+		// root's, 0644, unless the change says otherwise.
+		perm, uid, gid := fs.FileMode(0o644), 0, 0
 		if info, err := t.Guest.Root.Lstat(strings.TrimPrefix(c.Path, "/")); err == nil {
 			perm = info.Mode().Perm()
+			if st, ok := info.Sys().(*rootfs.Stat); ok {
+				uid, gid = int(st.UID), int(st.GID)
+			}
 		}
 		if c.Mode != 0 {
 			perm = c.Mode
 		}
-		w.WriteFile(rel, c.New, perm, 0, 0)
+		w.WriteFile(rel, c.New, perm, uid, gid)
 	}
 	return w.Apply()
 }

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/vhdprep/vhdprep/internal/testimage"
@@ -397,5 +398,30 @@ func TestFixInitramfsDriversPerTool(t *testing.T) {
 				t.Fatalf("second fix: %v %+v", err, again.Changes)
 			}
 		})
+	}
+}
+
+// A file a repair rewrites keeps its owner and permissions.
+func TestFixKeepsOwnerAndMode(t *testing.T) {
+	target := tree(t, map[string]string{"etc/dhcp/dhclient.conf": "timeout 60;\n"})
+	conf := filepath.Join(target.Name, "etc/dhcp/dhclient.conf")
+	if err := os.Chown(conf, 1000, 1001); err != nil {
+		t.Skipf("chown needs root: %v", err)
+	}
+	os.Chmod(conf, 0o640)
+	plan, err := PlanFix(target, Catalog(), nil, []string{"NET004"})
+	if err != nil || len(plan.Changes) != 1 {
+		t.Fatalf("plan: %v %+v", err, plan.Rules)
+	}
+	if err := plan.Apply(target); err != nil {
+		t.Fatal(err)
+	}
+	info, err := os.Stat(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := info.Sys().(*syscall.Stat_t)
+	if st.Uid != 1000 || st.Gid != 1001 || info.Mode().Perm() != 0o640 {
+		t.Fatalf("after fix: uid %d gid %d mode %v", st.Uid, st.Gid, info.Mode())
 	}
 }
