@@ -19,7 +19,13 @@ import (
 
 // waagentConf reads /etc/waagent.conf (Key=Value lines); nil when absent.
 func waagentConf(root rootfs.FS) (map[string]string, map[string]int, error) {
-	b, err := readFile(root, "etc/waagent.conf")
+	return keyValueConf(root, "etc/waagent.conf")
+}
+
+// keyValueConf reads a KEY=VALUE file (waagent.conf, vhdprep-agent.conf):
+// the values and the line that sets each.
+func keyValueConf(root rootfs.FS, name string) (map[string]string, map[string]int, error) {
+	b, err := readFile(root, name)
 	if err != nil || b == nil {
 		return nil, nil, err
 	}
@@ -83,6 +89,11 @@ func checkResourceDiskSwap(t *Target) ([]Finding, error) {
 	}
 	if conf["ResourceDisk.Format"] == "y" && conf["ResourceDisk.EnableSwap"] == "y" {
 		return nil, nil // WALinuxAgent makes swap on the resource disk
+	}
+	if own, _, err := keyValueConf(root, "etc/vhdprep-agent.conf"); err != nil {
+		return nil, err
+	} else if own["ResourceDisk.Format"] == "y" && own["ResourceDisk.EnableSwap"] == "y" {
+		return nil, nil // so does the vhdprep agent, with the same keys
 	}
 	if exists(root, "etc/cloud") {
 		cfg, err := cloudConfig(root)
