@@ -228,8 +228,9 @@ func TestRepairsMakeTheirRulePassAndAreIdempotent(t *testing.T) {
 		"SWP002": {"etc/waagent.conf": "# keep\nResourceDisk.Format=n\nResourceDisk.SwapSizeMB=0\n"},
 		"AGT006": {"etc/waagent.conf": "Provisioning.Enabled=y\nResourceDisk.Format=y\n", "etc/cloud/cloud.cfg": "datasource_list: [Azure]\n", "usr/lib/systemd/systemd": "",
 			"etc/systemd/system/multi-user.target.wants/walinuxagent.service": "", "etc/systemd/system/cloud-init.target.wants/cloud-init.service": ""},
-		"SWP002/cloud-init": {"etc/cloud/cloud.cfg": "datasource_list: [Azure]\n"},
-		"SWP003":            {"etc/waagent.conf": "Provisioning.Agent=cloud-init\nResourceDisk.Format=y\n", "etc/cloud/cloud.cfg": "datasource_list: [Azure]\n"},
+		"SWP002/vhdprep-agent": {"etc/vhdprep-agent.conf": "# keep\nResourceDisk.Format=n\nResourceDisk.EnableSwap=n\nResourceDisk.SwapSizeMB=0\n"},
+		"SWP002/cloud-init":    {"etc/cloud/cloud.cfg": "datasource_list: [Azure]\n"},
+		"SWP003":               {"etc/waagent.conf": "Provisioning.Agent=cloud-init\nResourceDisk.Format=y\n", "etc/cloud/cloud.cfg": "datasource_list: [Azure]\n"},
 	}
 	for name, files := range cases {
 		id, _, _ := strings.Cut(name, "/")
