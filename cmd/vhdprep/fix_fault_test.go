@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/sha256"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -172,5 +173,41 @@ func copyFile(t *testing.T, from, to string) {
 	}
 	if err := os.WriteFile(to, b, 0o755); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Killing vhdprep alone leaves no debugfs writing behind it.
+func TestFixKilledTakesDebugfsWithIt(t *testing.T) {
+	testimage.RequireTools(t, "debugfs", "e2fsck", "e2undo")
+	img := testimage.Copy(t, "disk-debian-mbr")
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	env, ready := shim(t, "debugfs", `case " $* " in *" -w "*) echo $$ > `+pidFile+`; touch "$READY"; exec sleep 600;; esac
+exec "$REAL" "$@"
+`)
+	cmd := exec.Command(vhdprepBin, "fix", img)
+	cmd.Env = env
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(ready); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatal("debugfs never started")
+		}
+	}
+	b, _ := os.ReadFile(pidFile)
+	var pid int
+	fmt.Sscan(string(b), &pid)
+	cmd.Process.Kill()
+	cmd.Wait()
+	for deadline := time.Now().Add(10 * time.Second); syscall.Kill(pid, 0) == nil; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("debugfs (pid %d) outlived the vhdprep that ran it", pid)
+		}
 	}
 }

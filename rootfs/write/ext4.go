@@ -334,6 +334,9 @@ func (e *Ext4) Apply() (err error) {
 	var stderr bytes.Buffer
 	cmd := exec.Command("debugfs", "-w", "-z", undo, "-f", script, e.dev())
 	cmd.Stderr = &stderr
+	// If vhdprep dies, debugfs dies with it: a debugfs left writing would
+	// race the next command's restore.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	runErr := cmd.Run()
 	if msg := debugfsError(stderr.Bytes()); msg != "" {
 		return fmt.Errorf("%s: debugfs: %s", e.image, msg)
