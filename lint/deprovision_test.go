@@ -86,15 +86,7 @@ func TestDeprovisionImageRemovesAHome(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := plan.Apply(target); err != nil {
-		t.Fatal(err)
-	}
-	target.Close()
-	if out, err := exec.Command("e2fsck", "-fn", img+"?offset=1048576").CombinedOutput(); err != nil {
-		t.Fatalf("e2fsck: %v\n%s", err, out)
-	}
-	after, _ := OpenImage(img)
-	defer after.Close()
+	after := applyToImage(t, plan, target, img, 1<<20)
 	if _, err := after.Guest.Root.Lstat("home/debian"); err == nil {
 		t.Fatal("home/debian is still there")
 	}

@@ -55,22 +55,10 @@ func TestFixKernelCommandLineInAnImage(t *testing.T) {
 	if len(plan.Rules) != 2 || len(plan.Changes) != 2 {
 		t.Fatalf("plan %+v", plan.Rules)
 	}
-	if err := plan.Apply(target); err != nil {
-		t.Fatal(err)
-	}
-	target.Close()
-
-	after, err := OpenImage(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer after.Close()
+	after := applyToImage(t, plan, target, img, 1<<20)
 	got := statuses(t, after, "KRN001", "KRN002", "KRN004")
 	if got["KRN001"] != Passed || got["KRN004"] != Passed || got["KRN002"] != Failed {
 		t.Fatalf("after fixing KRN001 and KRN004 only: %v", got)
-	}
-	if out, err := exec.Command("e2fsck", "-fn", img+"?offset=1048576").CombinedOutput(); err != nil {
-		t.Fatalf("e2fsck: %v\n%s", err, out)
 	}
 	for p, sum := range guestSums(t, after) {
 		if p != "etc/default/grub" && p != "boot/grub/grub.cfg" && before[p] != sum {
@@ -167,22 +155,30 @@ func TestFixInsideALinearLogicalVolume(t *testing.T) {
 	if err != nil || len(plan.Changes) == 0 {
 		t.Fatalf("plan: %v %+v", err, plan.Rules)
 	}
+	after := applyToImage(t, plan, target, img, v.Offset)
+	if s := statuses(t, after, "KRN001"); s["KRN001"] != Passed {
+		t.Fatalf("KRN001 after fix: %v", s)
+	}
+	assertOnlyChanged(t, before, guestSums(t, after), plan.Changes)
+}
+
+// applyToImage applies a plan to an image, closes the target, checks the
+// filesystem at offset with e2fsck -fn and opens the image afresh.
+func applyToImage(t *testing.T, plan interface{ Apply(*Target) error }, target *Target, img string, offset int64) *Target {
+	t.Helper()
 	if err := plan.Apply(target); err != nil {
 		t.Fatal(err)
 	}
 	target.Close()
-	if out, err := exec.Command("e2fsck", "-fn", fmt.Sprintf("%s?offset=%d", img, v.Offset)).CombinedOutput(); err != nil {
+	if out, err := exec.Command("e2fsck", "-fn", fmt.Sprintf("%s?offset=%d", img, offset)).CombinedOutput(); err != nil {
 		t.Fatalf("e2fsck: %v\n%s", err, out)
 	}
 	after, err := OpenImage(img)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer after.Close()
-	if s := statuses(t, after, "KRN001"); s["KRN001"] != Passed {
-		t.Fatalf("KRN001 after fix: %v", s)
-	}
-	assertOnlyChanged(t, before, guestSums(t, after), plan.Changes)
+	t.Cleanup(func() { after.Close() })
+	return after
 }
 
 // assertOnlyChanged fails when a file other than those the plan changes
@@ -305,18 +301,7 @@ func TestFixNamesDevicesByUUID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := plan.Apply(target); err != nil {
-		t.Fatal(err)
-	}
-	target.Close()
-	if out, err := exec.Command("e2fsck", "-fn", img+"?offset=1048576").CombinedOutput(); err != nil {
-		t.Fatalf("e2fsck: %v\n%s", err, out)
-	}
-	after, err := OpenImage(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer after.Close()
+	after := applyToImage(t, plan, target, img, 1<<20)
 	if s := statuses(t, after, "KRN009", "FST001"); s["KRN009"] != Passed || s["FST001"] != Passed {
 		t.Fatalf("after fix: %v", s)
 	}
