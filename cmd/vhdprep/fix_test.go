@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/sha256"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -49,5 +50,44 @@ func TestDeprovision(t *testing.T) {
 		if !strings.Contains(out, `"id": "`+id+`",`+"\n"+`      "severity": "`) || strings.Contains(out, `"rule": "`+id+`"`) {
 			t.Errorf("%s still has findings after deprovision", id)
 		}
+	}
+}
+
+// fix says what it changed per rule, what the user must still do (rebuild
+// the initramfs), and per rule what check says afterwards.
+func TestFixReportsNotesAndTheCheckAfter(t *testing.T) {
+	initramfs, err := os.ReadFile(testimage.Path(t, "initrd-nostorvsc-gzip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const v = "6.1.0-13-cloud-amd64"
+	root := t.TempDir()
+	for name, content := range map[string]string{
+		"boot/vmlinuz-" + v:      "",
+		"boot/initrd.img-" + v:   string(initramfs),
+		"usr/bin/dracut":         "",
+		"etc/dhcp/dhclient.conf": "timeout 60;\n",
+	} {
+		os.MkdirAll(filepath.Join(root, filepath.Dir(name)), 0o755)
+		os.WriteFile(filepath.Join(root, name), []byte(content), 0o644)
+	}
+	code, out := runBin(t, "fix", "--root", root, "--only", "DRV002,NET004")
+	for _, want := range []string{
+		"DRV002: [/etc/dracut.conf.d/90-vhdprep-azure.conf]",
+		"DRV002: note: the initramfs of kernel " + v + " still lacks hv_storvsc until it is rebuilt: boot the image (or chroot into it) and run: dracut -f --kver " + v,
+		"NET004: [/etc/dhcp/dhclient.conf]",
+		"DRV002 after fix: fail",
+		"NET004 after fix: pass",
+		"check after fix:",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("fix output lacks %q", want)
+		}
+	}
+	if code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	if t.Failed() {
+		t.Log(out)
 	}
 }
