@@ -133,17 +133,27 @@ func checkWritable(image string) error {
 }
 
 // takeLock creates IMAGE.vhdprep-lock; a lock whose process is gone is
-// taken over.
+// taken over. The lock appears with its pid already in it (written to a
+// temporary file, then linked into place), so no one ever reads an empty
+// lock and takes it for a stale one.
 func takeLock(image string) (*os.File, error) {
 	name := image + lockSuffix
+	tmp, err := os.CreateTemp(filepath.Dir(image), filepath.Base(name)+".*")
+	if err != nil {
+		return nil, fmt.Errorf("%s: cannot make its lock file: %w", image, err)
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	if _, err := fmt.Fprintf(tmp, "%d\n", os.Getpid()); err != nil {
+		return nil, err
+	}
 	for try := 0; try < 2; try++ {
-		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		err := os.Link(tmp.Name(), name)
 		if err == nil {
-			fmt.Fprintf(f, "%d\n", os.Getpid())
-			return f, nil
+			return os.Open(name)
 		}
 		if !errors.Is(err, fs.ErrExist) {
-			return nil, err
+			return nil, fmt.Errorf("%s: cannot take its lock: %w", image, err)
 		}
 		b, _ := os.ReadFile(name)
 		pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))

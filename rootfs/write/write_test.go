@@ -272,3 +272,29 @@ func TestDir(t *testing.T) {
 }
 
 func sectionReader(f *os.File) *io.SectionReader { return io.NewSectionReader(f, rootOffset, rootSize) }
+
+// Of writers racing for one image, exactly one gets the lock: the others
+// never find it empty and take it for a stale one.
+func TestOneLockHolderAmongRacers(t *testing.T) {
+	img := filepath.Join(t.TempDir(), "disk.img")
+	os.WriteFile(img, nil, 0o600)
+	for round := 0; round < 20; round++ {
+		results := make(chan *os.File, 8)
+		for i := 0; i < cap(results); i++ {
+			go func() {
+				f, _ := takeLock(img)
+				results <- f
+			}()
+		}
+		var held []*os.File
+		for i := 0; i < cap(results); i++ {
+			if f := <-results; f != nil {
+				held = append(held, f)
+			}
+		}
+		if len(held) != 1 {
+			t.Fatalf("round %d: %d writers hold the lock", round, len(held))
+		}
+		releaseLock(held[0])
+	}
+}
