@@ -411,3 +411,11 @@ func TestFixKeepsOwnerAndMode(t *testing.T) {
 		t.Fatalf("after fix: uid %d gid %d mode %v", st.Uid, st.Gid, info.Mode())
 	}
 }
+
+func TestDeviceNamesOfThisDisk(t *testing.T) {
+	for dev, part := range map[string]string{"/dev/sda1": "1", "/dev/vda15": "15", "/dev/xvda2": "2", "/dev/nvme0n1p3": "3", "/dev/sdb1": "", "/dev/sda": "", "/dev/nvme1n1p1": "", "/dev/nvme0n2p1": "", "/dev/mapper/x": ""} {
+		if got, _ := partitionOfThisDisk(dev); got != part {
+			t.Errorf("%s: partition %q of this disk, want %q", dev, got, part)
+		}
+	}
+}

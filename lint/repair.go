@@ -449,8 +449,9 @@ func repairRootByID(t *Target, o *Overlay) error {
 	return nil
 }
 
-// deviceRE splits a kernel device name into its disk and partition number.
-var deviceRE = regexp.MustCompile(`^/dev/(?:(?:sd|vd|hd|xvd)([a-z]+)|nvme\d+n(\d+)p?)(\d+)$`)
+// deviceRE splits a kernel device name into its disk (the letters, or the
+// namespace of NVMe controller 0) and partition number.
+var deviceRE = regexp.MustCompile(`^/dev/(?:(?:sd|vd|hd|xvd)([a-z]+)|nvme0n(\d+)p)(\d+)$`)
 
 // uuidOfDevice finds the filesystem a device name means in this image: the
 // first disk (sda, vda, nvme0n1) is the image itself.
@@ -458,19 +459,29 @@ func uuidOfDevice(t *Target, dev string) (string, error) {
 	if t.Guest.Layout == nil {
 		return "", fmt.Errorf("%s: the filesystem's UUID is known only from the disk image; run fix on the image, or set UUID= by hand", dev)
 	}
-	m := deviceRE.FindStringSubmatch(dev)
-	if m == nil || (m[1] != "" && m[1] != "a") || (m[2] != "" && m[2] != "1") {
+	n, ok := partitionOfThisDisk(dev)
+	if !ok {
 		return "", fmt.Errorf("%s is not a partition of this image's disk; name it by UUID= by hand", dev)
 	}
 	for _, v := range t.Guest.Layout.Volumes {
-		if v.Partition != nil && strconv.Itoa(v.Partition.Number) == m[3] {
+		if v.Partition != nil && strconv.Itoa(v.Partition.Number) == n {
 			if v.FS.UUID == "" {
 				return "", fmt.Errorf("%s (%s) holds no filesystem with a UUID", dev, v.Name)
 			}
 			return v.FS.UUID, nil
 		}
 	}
-	return "", fmt.Errorf("%s: this image has no partition %s", dev, m[3])
+	return "", fmt.Errorf("%s: this image has no partition %s", dev, n)
+}
+
+// partitionOfThisDisk gives the partition number a device name means on
+// the guest's first disk (sda, vda, xvda, nvme0n1), which is the image.
+func partitionOfThisDisk(dev string) (string, bool) {
+	m := deviceRE.FindStringSubmatch(dev)
+	if m == nil || (m[1] != "" && m[1] != "a") || (m[2] != "" && m[2] != "1") {
+		return "", false
+	}
+	return m[3], true
 }
 
 var (
