@@ -285,7 +285,7 @@ func TestFixNamesDevicesByUUID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.WriteFile("/etc/fstab", []byte("/dev/sda1  /  ext4  errors=remount-ro  0 1\nUUID=0000-data /data ext4 defaults 0 2\n"), 0o644, 0, 0)
+	w.WriteFile("/etc/fstab", []byte("/dev/sda1  /  ext4  errors=remount-ro  0 1\nUUID=0000-data /data ext4 defaults 0 2\n/dev/sda1 none swap sw 0 0\n"), 0o644, 0, 0)
 	w.WriteFile("/boot/grub/grub.cfg", []byte(strings.ReplaceAll(string(cfg), "root=UUID=6b8f4c64-1c1e-4f0e-9a0b-00000000d12a", "root=/dev/sda1")), 0o644, 0, 0)
 	if err := w.Apply(); err != nil {
 		t.Fatal(err)
@@ -299,20 +299,21 @@ func TestFixNamesDevicesByUUID(t *testing.T) {
 		t.Fatalf("before fix: %v", s)
 	}
 	before := guestSums(t, target)
-	plan, err := PlanFix(target, Catalog(), nil, []string{"KRN009", "FST001"})
+	plan, err := PlanFix(target, Catalog(), nil, []string{"KRN009", "SWP001", "FST001"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	after := applyToImage(t, plan, target, img, 1<<20)
-	if s := statuses(t, after, "KRN009", "FST001"); s["KRN009"] != Passed || s["FST001"] != Passed {
+	if s := statuses(t, after, "KRN009", "SWP001", "FST001"); s["KRN009"] != Passed || s["SWP001"] != Passed || s["FST001"] != Passed {
 		t.Fatalf("after fix: %v", s)
 	}
 	fstab, _ := after.Guest.Root.ReadFile("etc/fstab")
-	if want := "UUID=6b8f4c64-1c1e-4f0e-9a0b-00000000d12a  /  ext4  errors=remount-ro  0 1\nUUID=0000-data /data ext4 defaults,nofail 0 2\n"; string(fstab) != want {
+	if want := "UUID=6b8f4c64-1c1e-4f0e-9a0b-00000000d12a  /  ext4  errors=remount-ro  0 1\nUUID=0000-data /data ext4 defaults,nofail 0 2\n" +
+		"# disabled by vhdprep (SWP001: swap belongs on the resource disk): /dev/sda1 none swap sw 0 0\n"; string(fstab) != want {
 		t.Fatalf("fstab:\n%s", fstab)
 	}
 	assertOnlyChanged(t, before, guestSums(t, after), plan.Changes)
-	again, err := PlanFix(after, Catalog(), nil, []string{"KRN009", "FST001"})
+	again, err := PlanFix(after, Catalog(), nil, []string{"KRN009", "SWP001", "FST001"})
 	if err != nil || len(again.Changes) != 0 {
 		t.Fatalf("second fix: %v %+v", err, again.Changes)
 	}

@@ -500,7 +500,19 @@ func repairFstabNames(t *Target, o *Overlay) error {
 	for _, m := range t.Guest.Mounts {
 		mounted[m.Spec] = true
 	}
+	b, err := o.Read("etc/fstab")
+	if err != nil {
+		return err
+	}
+	lines := strings.Split(string(b), "\n")
 	for _, e := range es {
+		// A line an earlier repair commented out (SWP001) is left alone.
+		if e.Line > len(lines) {
+			continue
+		}
+		if f := strings.Fields(lines[e.Line-1]); len(f) == 0 || f[0] != e.Spec {
+			continue
+		}
 		if isDeviceName(e.Spec) {
 			uuid, err := uuidOfDevice(t, e.Spec)
 			if err != nil {
