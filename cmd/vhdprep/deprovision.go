@@ -25,6 +25,9 @@ system accounts are listed, and removed with their home directories only with
   vhdprep deprovision --root ./rootfs`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkWritable(args, dryRun); err != nil {
+				return err
+			}
 			target, err := openTarget(args, root)
 			if err != nil {
 				return err

@@ -7,6 +7,7 @@ import (
 
 	"github.com/vhdprep/vhdprep/internal/textdiff"
 	"github.com/vhdprep/vhdprep/lint"
+	"github.com/vhdprep/vhdprep/rootfs/write"
 )
 
 func newFixCmd(a *app) *cobra.Command {
@@ -50,6 +51,9 @@ volumes; anything else: fix --root on the mounted tree.`,
 			}
 			if err := (&lint.Config{Disable: only}).Validate(catalog); err != nil {
 				return usageError{fmt.Errorf("--only: %w", err)}
+			}
+			if err := checkWritable(args, dryRun); err != nil {
+				return err
 			}
 			target, err := openTarget(args, root)
 			if err != nil {
@@ -106,6 +110,15 @@ func openTarget(args []string, root string) (*lint.Target, error) {
 		return lint.OpenImage(args[0])
 	}
 	return nil, usageError{fmt.Errorf("give an IMAGE or --root DIR")}
+}
+
+// checkWritable refuses an image the change cannot be written to before
+// anything is planned or printed.
+func checkWritable(args []string, dryRun bool) error {
+	if dryRun || len(args) != 1 {
+		return nil
+	}
+	return write.CheckWritable(args[0])
 }
 
 func printPlan(a *app, plan *lint.Plan, diffs bool) {

@@ -76,7 +76,7 @@ func OpenExt4(image string, offset, size int64) (*Ext4, error) {
 	if err := checkE2fsprogs(); err != nil {
 		return nil, err
 	}
-	if err := checkWritable(image); err != nil {
+	if err := CheckWritable(image); err != nil {
 		return nil, err
 	}
 	lock, err := takeLock(image)
@@ -118,9 +118,9 @@ func checkE2fsprogs() error {
 	return nil
 }
 
-// checkWritable refuses, before anything is touched, an image this user
+// CheckWritable refuses, before anything is touched, an image this user
 // cannot change, or one whose directory cannot hold the lock and undo files.
-func checkWritable(image string) error {
+func CheckWritable(image string) error {
 	f, err := os.OpenFile(image, os.O_RDWR, 0)
 	if err != nil {
 		return fmt.Errorf("%s: not writable (%v); fix changes the image in place: make it writable, or work on a copy", image, errors.Unwrap(err))
