@@ -1,0 +1,195 @@
+package extension
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/vhdprep/vhdprep/agent/extconf"
+)
+
+// Handler states kept in config/HandlerState (WALinuxAgent's ExtHandlerState).
+const (
+	StateNotInstalled  = "NotInstalled"
+	StateInstalled     = "Installed"
+	StateEnabled       = "Enabled"
+	StateFailedUpgrade = "FailedUpgrade"
+)
+
+// Dirs are where handlers live: WALinuxAgent's lib dir (handlers in
+// <Lib>/<Name>-<Version>/, certificates as <Lib>/<THUMB>.crt/.prv) and the
+// extension log root (<Log>/<Name>/).
+type Dirs struct {
+	Lib, Log string
+}
+
+// DefaultDirs are WALinuxAgent's, which extensions hard-code.
+var DefaultDirs = Dirs{Lib: "/var/lib/waagent", Log: "/var/log/azure"}
+
+// handler is one version of a handler on disk.
+type handler struct {
+	name, version string
+	dir, logDir   string
+}
+
+func (d Dirs) handler(name, version string) *handler {
+	return &handler{name: name, version: version,
+		dir: filepath.Join(d.Lib, name+"-"+version), logDir: filepath.Join(d.Log, name)}
+}
+
+var versionPattern = regexp.MustCompile(`^[0-9]+(\.[0-9]+)*$`)
+
+// installed returns the version of name that is on disk in a state other
+// than NotInstalled, or nil: the handler an update starts from.
+func (d Dirs) installed(name string) *handler {
+	entries, _ := os.ReadDir(d.Lib)
+	for _, e := range entries {
+		v, ok := strings.CutPrefix(e.Name(), name+"-")
+		if !ok || !e.IsDir() || !versionPattern.MatchString(v) {
+			continue
+		}
+		if h := d.handler(name, v); h.state() != StateNotInstalled {
+			return h
+		}
+	}
+	return nil
+}
+
+func (h *handler) configDir() string { return filepath.Join(h.dir, "config") }
+func (h *handler) statusDir() string { return filepath.Join(h.dir, "status") }
+
+func (h *handler) state() string {
+	b, err := os.ReadFile(filepath.Join(h.configDir(), "HandlerState"))
+	if err != nil {
+		return StateNotInstalled
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func (h *handler) setState(s string) error {
+	return writeFile(filepath.Join(h.configDir(), "HandlerState"), []byte(s), 0o644)
+}
+
+func (h *handler) manifest() (*HandlerManifest, error) {
+	b, err := os.ReadFile(filepath.Join(h.dir, "HandlerManifest.json"))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v; the handler package is broken, ask its publisher", h.dir, err)
+	}
+	m, err := ParseHandlerManifest(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", h.dir, err)
+	}
+	return m, nil
+}
+
+// initialize creates the config, status and log directories and writes
+// HandlerEnvironment.json, which tells the handler where they are.
+func (h *handler) initialize() error {
+	for _, d := range []string{h.configDir(), h.statusDir(), h.logDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	env := []map[string]any{{
+		"name":    h.name,
+		"version": 1.0,
+		"handlerEnvironment": map[string]string{
+			"logFolder":     h.logDir,
+			"configFolder":  h.configDir(),
+			"statusFolder":  h.statusDir(),
+			"heartbeatFile": filepath.Join(h.dir, "heartbeat.log"),
+		},
+	}}
+	b, _ := json.Marshal(env)
+	return writeFile(filepath.Join(h.dir, "HandlerEnvironment.json"), b, 0o644)
+}
+
+// writeSettings writes config/<seq>.settings (0600: it carries the
+// protected settings, still encrypted, which the handler decrypts with
+// the .crt/.prv of their thumbprint) and records seq in mrseq.
+func (h *handler) writeSettings(e extconf.Extension) error {
+	type handlerSettings struct {
+		Thumbprint string          `json:"protectedSettingsCertThumbprint,omitempty"`
+		Protected  *string         `json:"protectedSettings"`
+		Public     json.RawMessage `json:"publicSettings"`
+	}
+	hs := handlerSettings{Thumbprint: e.ProtectedSettingsCertThumbprint, Public: e.PublicSettings}
+	if e.ProtectedSettings != "" {
+		hs.Protected = &e.ProtectedSettings
+	}
+	if hs.Public == nil {
+		hs.Public = json.RawMessage("null")
+	}
+	doc := map[string]any{"runtimeSettings": []any{map[string]any{"handlerSettings": hs}}}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return fmt.Errorf("%s settings %d: %v", h.name, e.SeqNo, err)
+	}
+	if err := writeFile(filepath.Join(h.configDir(), strconv.Itoa(e.SeqNo)+".settings"), b, 0o600); err != nil {
+		return err
+	}
+	return writeFile(filepath.Join(h.dir, "mrseq"), []byte(strconv.Itoa(e.SeqNo)), 0o644)
+}
+
+// lastSeq is the sequence number in mrseq, or -1.
+func (h *handler) lastSeq() int {
+	b, err := os.ReadFile(filepath.Join(h.dir, "mrseq"))
+	if n, perr := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && perr == nil {
+		return n
+	}
+	return -1
+}
+
+// copyStatus carries the old version's status files to the new one, as
+// WALinuxAgent's copy_status_files does before an update.
+func (h *handler) copyStatus(from *handler) error {
+	entries, _ := os.ReadDir(from.statusDir())
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(from.statusDir(), e.Name()))
+		if err == nil {
+			err = writeFile(filepath.Join(h.statusDir(), e.Name()), b, 0o644)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// remove deletes the handler's directory.
+func (h *handler) remove() error { return os.RemoveAll(h.dir) }
+
+// writeFile writes through a temporary file and a rename, so a crash never
+// leaves a half-written state or settings file.
+func writeFile(name string, data []byte, perm os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Chmod(perm)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), name)
+	}
+	if err != nil {
+		return errors.Join(fmt.Errorf("write %s", name), err)
+	}
+	return nil
+}
