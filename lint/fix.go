@@ -27,7 +27,10 @@ type RuleFix struct {
 	ID    string   `json:"id"`
 	Files []string `json:"files"`
 	Notes []string `json:"notes,omitempty"` // what the user must still do
-	Error string   `json:"error,omitempty"`
+	// Command is the other vhdprep command that fixes the rule (agent
+	// inject, deprovision), where fix itself does not.
+	Command string `json:"command,omitempty"`
+	Error   string `json:"error,omitempty"`
 }
 
 // PlanFix checks the target and lets every failing rule that can repair
@@ -40,7 +43,11 @@ func PlanFix(t *Target, catalog []*Rule, cfg *Config, only []string) (*Plan, err
 	rep := Run(t, catalog, cfg)
 	p := &Plan{Report: rep, overlay: NewOverlay(root)}
 	for _, o := range rep.Outcomes {
-		if o.Status != Failed || o.Rule.Repair == nil || (len(only) > 0 && !contains(only, o.ID)) {
+		if o.Status != Failed || !o.Rule.Fixable || (len(only) > 0 && !contains(only, o.ID)) {
+			continue
+		}
+		if o.Rule.Repair == nil {
+			p.Rules = append(p.Rules, RuleFix{ID: o.ID, Command: o.Rule.Fix})
 			continue
 		}
 		before, notes := p.overlay.Changes(), len(p.overlay.notes)

@@ -135,6 +135,8 @@ func printPlan(a *app, plan *lint.Plan, diffs bool) {
 	}
 	for _, r := range plan.Rules {
 		switch {
+		case r.Command != "":
+			fmt.Fprintf(a.io.Out, "%s: not for fix: run %s\n", r.ID, r.Command)
 		case r.Error != "":
 			fmt.Fprintf(a.io.Out, "%s: cannot fix: %s\n", r.ID, r.Error)
 		case len(r.Files) == 0:

@@ -63,21 +63,23 @@ func TestFixReportsNotesAndTheCheckAfter(t *testing.T) {
 	const v = "6.1.0-13-cloud-amd64"
 	root := t.TempDir()
 	for name, content := range map[string]string{
-		"boot/vmlinuz-" + v:      "",
-		"boot/initrd.img-" + v:   string(initramfs),
-		"usr/bin/dracut":         "",
-		"etc/dhcp/dhclient.conf": "timeout 60;\n",
+		"boot/vmlinuz-" + v:       "",
+		"boot/initrd.img-" + v:    string(initramfs),
+		"usr/bin/dracut":          "",
+		"usr/lib/systemd/systemd": "",
+		"etc/dhcp/dhclient.conf":  "timeout 60;\n",
 	} {
 		os.MkdirAll(filepath.Join(root, filepath.Dir(name)), 0o755)
 		os.WriteFile(filepath.Join(root, name), []byte(content), 0o644)
 	}
-	code, out := runBin(t, "fix", "--root", root, "--only", "DRV002,NET004")
+	code, out := runBin(t, "fix", "--root", root, "--only", "DRV002,NET004,AGT001")
 	for _, want := range []string{
 		"DRV002: [/etc/dracut.conf.d/90-vhdprep-azure.conf]",
 		"DRV002: note: the initramfs of kernel " + v + " still lacks hv_storvsc until it is rebuilt: boot the image (or chroot into it) and run: dracut -f --kver " + v,
 		"NET004: [/etc/dhcp/dhclient.conf]",
 		"DRV002 after fix: fail",
 		"NET004 after fix: pass",
+		"AGT001: not for fix: run vhdprep agent inject IMAGE",
 		"check after fix:",
 	} {
 		if !strings.Contains(out, want) {
