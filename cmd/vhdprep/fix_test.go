@@ -28,6 +28,14 @@ func TestFixDryRunThenFix(t *testing.T) {
 	if code, out = runBin(t, "check", img, "--output", "json"); !strings.Contains(out, `"id": "KRN001",`+"\n"+`      "severity": "error",`+"\n"+`      "status": "pass"`) {
 		t.Fatalf("KRN001 after fix:\n%s", out)
 	}
+	// All of it, then again: the second run finds nothing to change.
+	if code, out = runBin(t, "fix", img); code != 0 {
+		t.Fatalf("fix: exit %d\n%s", code, out)
+	}
+	fixed := sum()
+	if code, out = runBin(t, "fix", img); code != 0 || strings.Contains(out, ": [/") || sum() != fixed {
+		t.Fatalf("second fix changed something: exit %d\n%s", code, out)
+	}
 	if code, out = runBin(t, "fix", img, "--only", "NOPE42"); code != exitUsage {
 		t.Fatalf("fix --only NOPE42: exit %d", code)
 	}
