@@ -59,11 +59,15 @@ exec "$REAL" "$@"
 
 func TestFixKilledIsUndoneByTheNextCommand(t *testing.T) {
 	testimage.RequireTools(t, "debugfs", "e2fsck", "e2undo")
-	for _, c := range []struct{ name, tool, script string }{
-		{"before debugfs", "debugfs", beforeDebugfs},
-		{"mid debugfs", "debugfs", midDebugfs},
-		{"after debugfs", "debugfs", afterDebugfs},
-		{"during e2fsck", "e2fsck", duringE2fsck},
+	for _, c := range []struct {
+		name, tool, script string
+		killedRestoring    bool // and the restore was killed after e2undo
+	}{
+		{"before debugfs", "debugfs", beforeDebugfs, false},
+		{"mid debugfs", "debugfs", midDebugfs, false},
+		{"after debugfs", "debugfs", afterDebugfs, false},
+		{"during e2fsck", "e2fsck", duringE2fsck, false},
+		{"after debugfs, then during the restore", "debugfs", afterDebugfs, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			img := testimage.Copy(t, "disk-debian-mbr")
@@ -97,6 +101,12 @@ func TestFixKilledIsUndoneByTheNextCommand(t *testing.T) {
 			cmd.Wait()
 			if c.name != "before debugfs" && sum() == before {
 				t.Fatal("the kill point came before the image was changed")
+			}
+			if c.killedRestoring {
+				// What a restore killed before it cleared its record did.
+				if out, err := exec.Command("e2undo", "-o", "1048576", img+".vhdprep-undo", img).CombinedOutput(); err != nil {
+					t.Fatalf("e2undo: %v %s", err, out)
+				}
 			}
 			// The next command that opens the image, a read-only check,
 			// restores it first.
