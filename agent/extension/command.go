@@ -30,7 +30,6 @@ const maxOutputTail = 3200
 // (ExtCommandEnvVariable).
 const (
 	envPrefix              = "AZURE_GUEST_AGENT"
-	EnvExtensionName       = envPrefix + "_EXTENSION_NAME"
 	EnvExtensionPath       = envPrefix + "_EXTENSION_PATH"
 	EnvExtensionVersion    = envPrefix + "_EXTENSION_VERSION"
 	EnvSeqNumber           = "ConfigSequenceNumber" // as the Windows guest agent names it
@@ -38,6 +37,8 @@ const (
 	EnvUninstallReturnCode = envPrefix + "_UNINSTALL_CMD_EXIT_CODE"
 	EnvDisableReturnCode   = envPrefix + "_DISABLE_CMD_EXIT_CODE"
 	EnvUpdatingFromVersion = envPrefix + "_UPDATING_FROM_VERSION"
+	// notRun is the value of an exit-code variable whose command did not run.
+	notRun = "NOT_RUN"
 )
 
 // CommandError is a handler command that failed, timed out or could not start.

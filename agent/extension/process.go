@@ -253,7 +253,7 @@ func (p *Processor) enable(ctx context.Context, pl extconf.Plugin, ext *extconf.
 		if err := h.writeSettings(*ext); err != nil {
 			return &opError{"Install", codeInstallFailed, err}
 		}
-		if _, err := p.run(ctx, h, "Install", *ext, nil); err != nil {
+		if _, err := p.run(ctx, h, "Install", *ext, map[string]string{EnvUninstallReturnCode: notRun}); err != nil {
 			return err
 		}
 		if err := h.setState(StateInstalled); err != nil {
@@ -310,7 +310,7 @@ func (p *Processor) update(ctx context.Context, pl extconf.Plugin, old, h *handl
 	if err := h.initialize(); err != nil {
 		return &opError{"Update", codeUpdateFailed, err}
 	}
-	env := map[string]string{EnvUpdatingFromVersion: old.version}
+	env := map[string]string{EnvUpdatingFromVersion: old.version, "VERSION": h.version, EnvDisableReturnCode: notRun}
 	if old.state() == StateEnabled {
 		_, err := p.run(ctx, old, "Disable", ext, nil)
 		env[EnvDisableReturnCode] = strconv.Itoa(exitCode(err))

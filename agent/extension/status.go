@@ -9,18 +9,29 @@ import (
 	"strconv"
 )
 
-// MaxStatusFileSize bounds status/<seq>.status as WALinuxAgent's
-// _MAX_STATUS_FILE_SIZE_IN_BYTES does; a larger file is reported as an
-// error instead of being read.
-const MaxStatusFileSize = 128 << 10
+// Status file limits, WALinuxAgent's: a file over MaxStatusFileSize is
+// still read, but its message is cut to maxStatusMessage and its substatus
+// fields to maxSubstatusField, within the size limit. Files beyond
+// maxStatusFileRead are not read at all.
+const (
+	MaxStatusFileSize = 128 << 10
+	maxStatusMessage  = 1024
+	maxSubstatusField = 10 << 10
+	maxStatusFileRead = 16 << 20
+	truncatedSuffix   = " ... [TRUNCATED]"
+)
 
-// Extension status values (WALinuxAgent's ValidExtensionStatus).
+// Extension status values (WALinuxAgent's ExtensionStatusValue).
 const (
 	StatusTransitioning = "transitioning"
 	StatusError         = "error"
 	StatusSuccess       = "success"
 	StatusWarning       = "warning"
 )
+
+func validStatus(s string) bool {
+	return s == StatusTransitioning || s == StatusError || s == StatusSuccess || s == StatusWarning
+}
 
 // Message is a formattedMessage.
 type Message struct {
@@ -49,57 +60,133 @@ type ExtensionStatus struct {
 	SubStatus                []SubStatus `json:"substatus"`
 }
 
-// statusFile is the shape of status/<seq>.status: a list whose first
-// element holds status. Codes are numbers or numeric strings in the wild.
-type statusFile []struct {
-	Status *struct {
-		Name                     string          `json:"name"`
-		Operation                string          `json:"operation"`
-		Status                   *string         `json:"status"`
-		Code                     json.RawMessage `json:"code"`
-		ConfigurationAppliedTime string          `json:"configurationAppliedTime"`
-		FormattedMessage         *Message        `json:"formattedMessage"`
-		SubStatus                []struct {
-			Name             string          `json:"name"`
-			Status           string          `json:"status"`
-			Code             json.RawMessage `json:"code"`
-			FormattedMessage *Message        `json:"formattedMessage"`
-		} `json:"substatus"`
-	} `json:"status"`
+type fileMessage struct {
+	Lang    *string `json:"lang"`
+	Message *string `json:"message"`
 }
 
-// ParseStatus parses a status file the way WALinuxAgent's
-// parse_ext_status does: status.status must be one of the valid values;
-// codes may be numbers or strings.
-func ParseStatus(doc []byte) (ExtensionStatus, error) {
-	if len(doc) > MaxStatusFileSize {
-		return ExtensionStatus{}, fmt.Errorf("status file is %d bytes, more than %d", len(doc), MaxStatusFileSize)
+type fileStatus struct {
+	Name                     string          `json:"name"`
+	Operation                string          `json:"operation"`
+	Status                   *string         `json:"status"`
+	Code                     json.RawMessage `json:"code"`
+	ConfigurationAppliedTime string          `json:"configurationAppliedTime"`
+	FormattedMessage         *fileMessage    `json:"formattedMessage"`
+	SubStatus                []*struct {
+		Name             json.RawMessage `json:"name"`
+		Status           *string         `json:"status"`
+		Code             json.RawMessage `json:"code"`
+		FormattedMessage *fileMessage    `json:"formattedMessage"`
+	} `json:"substatus"`
+}
+
+// errMalformed marks a status file WALinuxAgent reports as invalid
+// (PluginSettingsStatusInvalid).
+var errMalformed = errors.New("invalid status file")
+
+// ParseStatus parses a status file as WALinuxAgent's parse_ext_status
+// does: a list whose first element's status.status is required (an
+// unknown value counts as error), codes are numbers or numeric strings, a
+// formattedMessage needs lang and message. An empty list is no status
+// (ok false). A file over MaxStatusFileSize has its fields truncated.
+func ParseStatus(doc []byte) (st ExtensionStatus, ok bool, err error) {
+	var list []struct {
+		Status *fileStatus `json:"status"`
 	}
-	var f statusFile
-	if err := json.Unmarshal(doc, &f); err != nil {
-		return ExtensionStatus{}, fmt.Errorf("status file is not valid JSON: %v", err)
+	if err := json.Unmarshal(doc, &list); err != nil {
+		return st, false, fmt.Errorf("%w: not a JSON list: %v", errMalformed, err)
 	}
-	if len(f) == 0 || f[0].Status == nil {
-		return ExtensionStatus{}, errors.New("status file has no status")
+	if len(list) == 0 {
+		return st, false, nil
 	}
-	s := f[0].Status
+	s := list[0].Status
+	if s == nil {
+		return st, false, fmt.Errorf("%w: missing status key", errMalformed)
+	}
 	if s.Status == nil {
-		return ExtensionStatus{}, errors.New("status file has no status.status")
+		return st, false, fmt.Errorf("%w: missing status/status key", errMalformed)
 	}
-	switch *s.Status {
-	case StatusTransitioning, StatusError, StatusSuccess, StatusWarning:
-	default:
-		return ExtensionStatus{}, fmt.Errorf("status file has an invalid status %q", truncate(*s.Status, 64))
+	st = ExtensionStatus{Name: s.Name, Operation: s.Operation, Status: *s.Status, Code: parseCode(s.Code),
+		ConfigurationAppliedTime: s.ConfigurationAppliedTime, SubStatus: []SubStatus{}}
+	if !validStatus(st.Status) {
+		st.Status = StatusError
 	}
-	out := ExtensionStatus{
-		Name: s.Name, Operation: s.Operation, Status: *s.Status, Code: parseCode(s.Code),
-		ConfigurationAppliedTime: s.ConfigurationAppliedTime, FormattedMessage: s.FormattedMessage,
-		SubStatus: []SubStatus{},
+	if st.FormattedMessage, err = parseMessage(s.FormattedMessage); err != nil {
+		return st, false, err
 	}
 	for _, sub := range s.SubStatus {
-		out.SubStatus = append(out.SubStatus, SubStatus{Name: sub.Name, Status: sub.Status, Code: parseCode(sub.Code), FormattedMessage: sub.FormattedMessage})
+		if sub == nil {
+			continue // some extensions write null entries
+		}
+		if sub.Status == nil || !validStatus(*sub.Status) {
+			return st, false, fmt.Errorf("%w: a substatus has no valid status", errMalformed)
+		}
+		m, err := parseMessage(sub.FormattedMessage)
+		if err != nil {
+			return st, false, err
+		}
+		st.SubStatus = append(st.SubStatus, SubStatus{Name: jsonText(sub.Name), Status: *sub.Status, Code: parseCode(sub.Code), FormattedMessage: m})
 	}
-	return out, nil
+	if len(doc) > MaxStatusFileSize {
+		st.truncate()
+	}
+	return st, true, nil
+}
+
+func parseMessage(m *fileMessage) (*Message, error) {
+	if m == nil {
+		return nil, nil
+	}
+	if m.Lang == nil || m.Message == nil {
+		return nil, fmt.Errorf("%w: formattedMessage needs lang and message", errMalformed)
+	}
+	return &Message{Lang: *m.Lang, Message: *m.Message}, nil
+}
+
+// jsonText is a JSON string's value, or the JSON itself for other values
+// (WALinuxAgent passes a substatus name through whatever its type).
+func jsonText(raw json.RawMessage) string {
+	var s string
+	if len(raw) == 0 || string(raw) == "null" {
+		return ""
+	}
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	return string(raw)
+}
+
+// truncate cuts an oversized status down to MaxStatusFileSize: the message
+// to 1 KiB, then substatus names and messages to 10 KiB each while they
+// fit, dropping the substatus entries that no longer do.
+func (st *ExtensionStatus) truncate() {
+	budget := MaxStatusFileSize
+	if st.FormattedMessage != nil {
+		st.FormattedMessage.Message = cut(st.FormattedMessage.Message, maxStatusMessage)
+		budget -= len(st.FormattedMessage.Message)
+	}
+	kept := st.SubStatus[:0]
+	for _, s := range st.SubStatus {
+		s.Name = cut(s.Name, maxSubstatusField)
+		if s.FormattedMessage != nil {
+			m := *s.FormattedMessage
+			m.Message = cut(m.Message, maxSubstatusField)
+			s.FormattedMessage = &m
+			budget -= len(m.Message)
+		}
+		if budget -= len(s.Name); budget < 0 {
+			break
+		}
+		kept = append(kept, s)
+	}
+	st.SubStatus = kept
+}
+
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-len(truncatedSuffix)] + truncatedSuffix
 }
 
 // parseCode reads 1 or "1"; anything else is 0, as WALinuxAgent defaults it.
@@ -117,37 +204,45 @@ func parseCode(raw json.RawMessage) int {
 	return 0
 }
 
-// readStatus reads a status file: a missing one is transitioning (the
-// handler has not written it yet), an unreadable one an error status.
+// readStatus reads a status file as WALinuxAgent's collect_ext_status
+// does: a missing one is transitioning, an unreadable one error
+// (PluginUnknownFailure), a malformed one error (PluginSettingsStatusInvalid).
 func readStatus(path, name, operation string) ExtensionStatus {
 	st := ExtensionStatus{Name: name, Operation: operation, SubStatus: []SubStatus{}}
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
-		st.Status, st.FormattedMessage = StatusTransitioning, english("the extension has not written a status file yet")
+		st.Status = StatusTransitioning
+		st.FormattedMessage = english("This status is being reported by the Guest Agent since no status file was reported by extension " + name)
 		return st
 	}
 	var doc []byte
 	if err == nil {
-		doc, err = io.ReadAll(io.LimitReader(f, MaxStatusFileSize+1))
+		doc, err = io.ReadAll(io.LimitReader(f, maxStatusFileRead+1))
 		f.Close()
-	}
-	if err == nil {
-		var parsed ExtensionStatus
-		if parsed, err = ParseStatus(doc); err == nil {
-			if parsed.Name == "" {
-				parsed.Name = name
-			}
-			return parsed
+		if err == nil && len(doc) > maxStatusFileRead {
+			err = fmt.Errorf("more than %d bytes", maxStatusFileRead)
 		}
 	}
-	st.Status, st.Code = StatusError, codeStatusFileError
-	st.FormattedMessage = english(fmt.Sprintf("%s: %v", path, err))
-	return st
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
+	if err != nil {
+		st.Status, st.Code = StatusError, -1
+		st.FormattedMessage = english(fmt.Sprintf("We couldn't read any status for %s extension: %s: %v", name, path, err))
+		return st
 	}
-	return s[:n] + "..."
+	parsed, ok, err := ParseStatus(doc)
+	switch {
+	case err != nil:
+		st.Status, st.Code = StatusError, codeStatusFileError
+		st.FormattedMessage = english(fmt.Sprintf("Could not get a valid status from the extension %s: %s: %v", name, path, err))
+		return st
+	case !ok:
+		st.Status = StatusTransitioning
+		return st
+	}
+	if parsed.Name == "" {
+		parsed.Name = name
+	}
+	if parsed.Operation == "" {
+		parsed.Operation = operation
+	}
+	return parsed
 }
