@@ -57,6 +57,62 @@ exec "$REAL" "$@"
 `
 )
 
+// killFix runs fix on img with a shim for tool and kills the whole job, as
+// a terminal or a service manager kills it (vhdprep and the tool it runs),
+// once the shim says it reached its kill point.
+func killFix(t *testing.T, img, tool, script string) {
+	t.Helper()
+	env, ready := shim(t, tool, script)
+	cmd := exec.Command(vhdprepBin, "fix", img)
+	cmd.Env = env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(ready); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the fix never reached the kill point")
+		}
+	}
+	if _, err := os.Stat(img + ".vhdprep-pending"); err != nil {
+		t.Fatalf("no record of the change in progress: %v", err)
+	}
+}
+
+// Every command that opens an image undoes an interrupted change first,
+// not only those that read the guest through lint.
+func TestEveryCommandRestoresAnInterruptedImage(t *testing.T) {
+	testimage.RequireTools(t, "debugfs", "e2fsck", "e2undo")
+	for name, argv := range map[string]func(img, dir string) []string{
+		"info":    func(img, _ string) []string { return []string{"info", img} },
+		"inspect": func(img, _ string) []string { return []string{"inspect", img} },
+		"ls":      func(img, _ string) []string { return []string{"ls", img, "/etc"} },
+		"convert": func(img, dir string) []string { return []string{"convert", img, filepath.Join(dir, "out.vhd")} },
+	} {
+		t.Run(name, func(t *testing.T) {
+			img := testimage.Copy(t, "disk-debian-mbr")
+			b, _ := os.ReadFile(img)
+			before := sha256.Sum256(b)
+			killFix(t, img, "debugfs", midDebugfs)
+			argv := argv(img, t.TempDir())
+			if code, out := runBin(t, argv...); code != 0 {
+				t.Fatalf("%v: exit %d\n%s", argv, code, out)
+			}
+			if b, _ := os.ReadFile(img); sha256.Sum256(b) != before {
+				t.Fatalf("%s did not restore the interrupted image", name)
+			}
+			if _, err := os.Stat(img + ".vhdprep-pending"); err == nil {
+				t.Error("the record of the interrupted change is still there")
+			}
+		})
+	}
+}
+
 func TestFixKilledIsUndoneByTheNextCommand(t *testing.T) {
 	testimage.RequireTools(t, "debugfs", "e2fsck", "e2undo")
 	for _, c := range []struct {
@@ -73,32 +129,7 @@ func TestFixKilledIsUndoneByTheNextCommand(t *testing.T) {
 			img := testimage.Copy(t, "disk-debian-mbr")
 			sum := func() [32]byte { b, _ := os.ReadFile(img); return sha256.Sum256(b) }
 			before := sum()
-			env, ready := shim(t, c.tool, c.script)
-			cmd := exec.Command(vhdprepBin, "fix", img)
-			cmd.Env = env
-			// The whole job is killed, as a terminal or a service manager
-			// kills it: vhdprep and the tool it runs.
-			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			deadline := time.Now().Add(60 * time.Second)
-			for {
-				if _, err := os.Stat(ready); err == nil {
-					break
-				}
-				if time.Now().After(deadline) {
-					syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-					cmd.Wait()
-					t.Fatal("the fix never reached the kill point")
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-			if _, err := os.Stat(img + ".vhdprep-pending"); err != nil {
-				t.Fatalf("no record of the change in progress: %v", err)
-			}
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			cmd.Wait()
+			killFix(t, img, c.tool, c.script)
 			if c.name != "before debugfs" && sum() == before {
 				t.Fatal("the kill point came before the image was changed")
 			}
