@@ -100,8 +100,12 @@ func (p *Processor) StatusDocument(a Agent, now time.Time) []byte {
 		} else if r.heartbeat {
 			hs.Status, hs.FormattedMessage = heartbeat(r.dir, now)
 		}
-		if r.hasSettings && r.dir != "" {
+		if r.hasSettings {
 			st := readStatus(statusPath(r.dir, r.seq), r.name, r.operation)
+			if !r.ready && st.Status == StatusTransitioning {
+				// It failed before it could write a status file.
+				st.Status, st.Code, st.FormattedMessage = StatusError, r.code, english(r.message)
+			}
 			hs.RuntimeSettingsStatus = &runtimeSettingsStatus{
 				SettingsStatus: settingsStatus{Status: st, Version: "1.0", TimestampUTC: ts},
 				SequenceNumber: r.seq,

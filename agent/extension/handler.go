@@ -1,6 +1,7 @@
 package extension
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -126,11 +127,14 @@ func (h *handler) writeSettings(e extconf.Extension) error {
 		hs.Public = json.RawMessage("null")
 	}
 	doc := map[string]any{"runtimeSettings": []any{map[string]any{"handlerSettings": hs}}}
-	b, err := json.Marshal(doc)
-	if err != nil {
+	// Handlers read commands from here: keep <, > and & as they are, as Python's json.dumps does.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(doc); err != nil {
 		return fmt.Errorf("%s settings %d: %v", h.name, e.SeqNo, err)
 	}
-	if err := writeFile(filepath.Join(h.configDir(), strconv.Itoa(e.SeqNo)+".settings"), b, 0o600); err != nil {
+	if err := writeFile(filepath.Join(h.configDir(), strconv.Itoa(e.SeqNo)+".settings"), buf.Bytes(), 0o600); err != nil {
 		return err
 	}
 	return writeFile(filepath.Join(h.dir, "mrseq"), []byte(strconv.Itoa(e.SeqNo)), 0o644)

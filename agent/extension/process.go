@@ -61,7 +61,7 @@ type result struct {
 func (p *Processor) Process(ctx context.Context, cfg *extconf.Config) error {
 	results := make([]*result, len(cfg.Plugins))
 	for i, pl := range cfg.Plugins {
-		results[i] = &result{name: pl.Name, version: pl.Version, state: pl.State, seq: -1}
+		results[i] = &result{name: pl.Name, version: pl.Version, state: pl.State, seq: -1, dir: p.Dirs.handler(pl.Name, pl.Version).dir}
 		if ext := single(pl); ext != nil {
 			results[i].seq, results[i].hasSettings = ext.SeqNo, true
 		}
@@ -227,7 +227,11 @@ func (p *Processor) handle(ctx context.Context, pl extconf.Plugin, r *result) er
 			r.ready = true
 			return nil
 		}
-		return p.uninstall(ctx, old, *ext)
+		if err := p.uninstall(ctx, old, *ext); err != nil {
+			return err
+		}
+		r.ready = true
+		return nil
 	}
 	return &opError{"Enable", codeProcessingError, fmt.Errorf("unknown state %q", pl.State)}
 }
@@ -428,12 +432,12 @@ func (p *Processor) fail(r *result, code int, err error) {
 	p.mu.Lock()
 	r.ready, r.code, r.message, r.operation = false, code, err.Error(), op
 	p.mu.Unlock()
-	if r.dir == "" || !r.hasSettings {
+	path := statusPath(r.dir, r.seq)
+	if _, serr := os.Stat(path); !r.hasSettings || !errors.Is(serr, os.ErrNotExist) {
 		return
 	}
-	path := statusPath(r.dir, r.seq)
-	if _, serr := os.Stat(path); !errors.Is(serr, os.ErrNotExist) {
-		return
+	if _, derr := os.Stat(r.dir); derr != nil {
+		return // never installed: the aggregate status reports the failure
 	}
 	doc, _ := json.Marshal([]any{map[string]any{
 		"version":      "1.0",

@@ -1,0 +1,189 @@
+package extension
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vhdprep/vhdprep/agent/extconf"
+)
+
+func TestInstallEnableNewSeqDisableUninstall(t *testing.T) {
+	h := newHarness(t)
+	h.serve(testHandlerName, "1.0", testHandlerZip(t, "1.0", ""))
+	cs := plugin{name: testHandlerName, version: "1.0", state: "enabled", seq: 0, command: "echo hello > marker; echo done"}
+
+	s, err := h.process(extconf.BlockBlob, cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := h.handlerDir("1.0")
+	wantCalls(t, h.calls(), "install 1.0 seq=0 from= uninstallrc=NOT_RUN", "enable 1.0 seq=0")
+	if b, _ := os.ReadFile(filepath.Join(dir, "marker")); string(b) != "hello\n" {
+		t.Errorf("commandToExecute did not run in the handler directory: marker %q", b)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "config", "0.settings"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("0.settings: %v %v, want mode 0600", fi, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "config", "HandlerState")); string(b) != StateEnabled {
+		t.Errorf("HandlerState %q", b)
+	}
+	var env []struct {
+		Name               string
+		HandlerEnvironment map[string]string
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "HandlerEnvironment.json"))
+	if json.Unmarshal(b, &env) != nil || len(env) != 1 || env[0].Name != testHandlerName ||
+		env[0].HandlerEnvironment["logFolder"] != filepath.Join(h.dirs.Log, testHandlerName) ||
+		env[0].HandlerEnvironment["statusFolder"] != filepath.Join(dir, "status") {
+		t.Errorf("HandlerEnvironment.json: %s", b)
+	}
+	if fi, err := os.Stat(filepath.Join(h.dirs.Log, testHandlerName)); err != nil || !fi.IsDir() {
+		t.Errorf("log dir: %v", err)
+	}
+	st, ext, seq := s.handler(t, testHandlerName)
+	if st != "Ready" || ext.Status != StatusSuccess || seq != 0 || ext.FormattedMessage.Message != "done" {
+		t.Errorf("status after enable: %s %+v seq %d", st, ext, seq)
+	}
+	if s.Version != "1.1" || s.AggregateStatus.GuestAgentStatus.Status != "Ready" || len(s.SupportedFeatures) != 0 || s.GuestOSInfo == nil {
+		t.Errorf("document: %+v", s)
+	}
+
+	// The same goal state again (an agent restart): enable again, no install.
+	if _, err := h.process(extconf.BlockBlob, cs); err != nil {
+		t.Fatal(err)
+	}
+	// A new sequence number: enable with it.
+	cs.seq, cs.command = 1, "echo second"
+	s, _ = h.process(extconf.BlockBlob, cs)
+	wantCalls(t, h.calls(), "install", "enable 1.0 seq=0", "enable 1.0 seq=0", "enable 1.0 seq=1")
+	if _, ext, seq := s.handler(t, testHandlerName); seq != 1 || ext.FormattedMessage.Message != "second" {
+		t.Errorf("status after seq 1: %+v seq %d", ext, seq)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "mrseq")); string(b) != "1" {
+		t.Errorf("mrseq %q", b)
+	}
+
+	cs.state = "disabled"
+	s, _ = h.process(extconf.BlockBlob, cs)
+	wantCalls(t, h.calls()[4:], "disable 1.0 seq=1")
+	if b, _ := os.ReadFile(filepath.Join(dir, "config", "HandlerState")); string(b) != StateInstalled {
+		t.Errorf("HandlerState after disable %q", b)
+	}
+	if st, _, _ := s.handler(t, testHandlerName); st != "Ready" {
+		t.Errorf("handler status after disable %s", st)
+	}
+	// Disabled again: nothing runs.
+	h.process(extconf.BlockBlob, cs)
+	if n := len(h.calls()); n != 5 {
+		t.Errorf("disable ran again: %v", h.calls())
+	}
+
+	cs.state = "uninstall"
+	s, _ = h.process(extconf.BlockBlob, cs)
+	wantCalls(t, h.calls()[5:], "uninstall 1.0")
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("handler directory left after uninstall: %v", err)
+	}
+	if len(s.AggregateStatus.Handlers) != 0 {
+		t.Errorf("uninstalled handler still reported: %+v", s.AggregateStatus.Handlers)
+	}
+}
+
+func TestUpdateRunsWALinuxAgentOrder(t *testing.T) {
+	h := newHarness(t)
+	h.serve(testHandlerName, "1.0", testHandlerZip(t, "1.0", ""))
+	h.serve(testHandlerName, "1.1", testHandlerZip(t, "1.1", ""))
+	if _, err := h.process(extconf.BlockBlob, plugin{name: testHandlerName, version: "1.0", state: "enabled", command: "true"}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := h.process(extconf.PageBlob, plugin{name: testHandlerName, version: "1.1", state: "enabled", seq: 1, command: "echo updated"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCalls(t, h.calls(), "install 1.0", "enable 1.0 seq=0",
+		"disable 1.0", "update 1.1 seq=1 from=1.0 uninstallrc= disablerc=0", "uninstall 1.0",
+		"install 1.1 seq=1 from= uninstallrc=0", "enable 1.1 seq=1")
+	if _, err := os.Stat(h.handlerDir("1.0")); !os.IsNotExist(err) {
+		t.Errorf("old version left: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(h.handlerDir("1.1"), "status", "0.status")); err != nil {
+		t.Errorf("old status files not carried over: %v", err)
+	}
+	st, ext, _ := s.handler(t, testHandlerName)
+	if st != "Ready" || ext.FormattedMessage.Message != "updated" || s.AggregateStatus.Handlers[0].HandlerVersion != "1.1" {
+		t.Errorf("status after update: %s %+v", st, ext)
+	}
+}
+
+func TestUpdateWithoutInstallAndFailingOldDisable(t *testing.T) {
+	h := newHarness(t)
+	broken := buildZip(t,
+		zipEntry{name: "HandlerManifest.json", body: `[{"handlerManifest":{"enableCommand":"./enable.sh","disableCommand":"exit 3","uninstallCommand":"true"}}]`},
+		zipEntry{name: "enable.sh", body: "#!/bin/sh\necho enable old >> ../calls.log\n", mode: 0o755})
+	h.serve(testHandlerName, "1.0", broken)
+	h.serve(testHandlerName, "2.0", testHandlerZip(t, "2.0", `,"updateMode":"UpdateWithoutInstall","continueOnUpdateFailure":true`))
+	h.process(extconf.BlockBlob, plugin{name: testHandlerName, version: "1.0", state: "enabled", command: "true"})
+	if _, err := h.process(extconf.BlockBlob, plugin{name: testHandlerName, version: "2.0", state: "enabled", seq: 1, command: "true"}); err != nil {
+		t.Fatal(err)
+	}
+	// The old disable failed with 3; continueOnUpdateFailure goes on; no install.
+	wantCalls(t, h.calls(), "enable old", "update 2.0 seq=1 from=1.0 uninstallrc= disablerc=3", "enable 2.0 seq=1")
+}
+
+func TestUpdateFailureWithoutContinueKeepsOldVersion(t *testing.T) {
+	h := newHarness(t)
+	h.serve(testHandlerName, "1.0", buildZip(t, zipEntry{name: "HandlerManifest.json", body: `[{"handlerManifest":{"enableCommand":"true","disableCommand":"exit 3"}}]`}))
+	h.serve(testHandlerName, "2.0", testHandlerZip(t, "2.0", ""))
+	h.process(extconf.BlockBlob, plugin{name: testHandlerName, version: "1.0", state: "enabled", command: "true"})
+	s, _ := h.process(extconf.BlockBlob, plugin{name: testHandlerName, version: "2.0", state: "enabled", seq: 1, command: "true"})
+	if st, ext, _ := s.handler(t, testHandlerName); st != "NotReady" || ext.Status != StatusError || ext.Code != codeDisableFailed {
+		t.Errorf("failed update status: %s %+v", st, ext)
+	}
+	if b, _ := os.ReadFile(filepath.Join(h.handlerDir("2.0"), "config", "HandlerState")); string(b) != StateFailedUpgrade {
+		t.Errorf("new version state %q, want FailedUpgrade", b)
+	}
+	if _, err := os.Stat(h.handlerDir("1.0")); err != nil {
+		t.Errorf("old version removed after a failed update: %v", err)
+	}
+}
+
+func TestDependencyLevels(t *testing.T) {
+	h := newHarness(t)
+	const other = "Vhdprep.Test.Second"
+	h.serve(testHandlerName, "1.0", testHandlerZip(t, "1.0", ""))
+	h.serve(other, "1.0", testHandlerZip(t, "1.0", ""))
+	// The second handler (level 1) is listed first but runs after the first (level 0) succeeded.
+	if _, err := h.process(extconf.BlockBlob,
+		plugin{name: other, version: "1.0", state: "enabled", level: 1, command: "echo second"},
+		plugin{name: testHandlerName, version: "1.0", state: "enabled", level: 0, command: "echo first"}); err != nil {
+		t.Fatal(err)
+	}
+	calls := h.calls()
+	wantCalls(t, calls, "install", "enable", "install", "enable")
+	if b, _ := os.ReadFile(filepath.Join(h.dirs.Lib, other+"-1.0", "status", "0.status")); !strings.Contains(string(b), "second") {
+		t.Errorf("second handler's status %s", b)
+	}
+	first, _ := os.Stat(filepath.Join(h.handlerDir("1.0"), "status", "0.status"))
+	second, _ := os.Stat(filepath.Join(h.dirs.Lib, other+"-1.0", "status", "0.status"))
+	if first == nil || second == nil || second.ModTime().Before(first.ModTime()) {
+		t.Errorf("second handler ran before the first finished")
+	}
+
+	// The level-0 handler fails: the level-1 handler waits, reported as an error.
+	s, _ := h.process(extconf.BlockBlob,
+		plugin{name: other, version: "1.0", state: "enabled", seq: 1, level: 1, command: "echo second"},
+		plugin{name: testHandlerName, version: "1.0", state: "enabled", seq: 1, level: 0, command: "exit 4"})
+	if n := len(h.calls()); n != 5 {
+		t.Errorf("the dependent handler ran: %v", h.calls())
+	}
+	if st, ext, _ := s.handler(t, other); st != "NotReady" || ext.Status != StatusError || !strings.Contains(ext.FormattedMessage.Message, "depends on failed") {
+		t.Errorf("dependent status: %s %+v", st, ext)
+	}
+	if st, ext, _ := s.handler(t, testHandlerName); st != "NotReady" || ext.Status != StatusError || ext.Code != 4 {
+		t.Errorf("failed handler status: %s %+v", st, ext)
+	}
+}

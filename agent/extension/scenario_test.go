@@ -1,0 +1,214 @@
+package extension
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vhdprep/vhdprep/agent/extconf"
+	"github.com/vhdprep/vhdprep/agent/wire"
+	"github.com/vhdprep/vhdprep/internal/wiresim"
+)
+
+// The test handler is Custom-Script-like and shell only: every command
+// appends a line to <lib>/calls.log; enable runs commandToExecute from its
+// settings and writes status/<seq>.status unless the command wrote one.
+const testHandlerName = "Vhdprep.Test.CustomScript"
+
+func testHandlerZip(t testing.TB, version string, manifestExtra string) []byte {
+	t.Helper()
+	logLine := func(op string) string {
+		return `echo "` + op + ` $AZURE_GUEST_AGENT_EXTENSION_VERSION seq=$ConfigSequenceNumber from=$AZURE_GUEST_AGENT_UPDATING_FROM_VERSION uninstallrc=$AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE disablerc=$AZURE_GUEST_AGENT_DISABLE_CMD_EXIT_CODE" >> ../calls.log` + "\n"
+	}
+	script := func(op string) string { return "#!/bin/sh\n" + logLine(op) }
+	enable := script("enable") + `s=config/$ConfigSequenceNumber.settings
+cmd=$(sed -n 's/.*"commandToExecute":"\([^"]*\)".*/\1/p' "$s")
+out=$(sh -c "$cmd" 2>&1); rc=$?; out=$(printf %s "$out" | tr '\n"' '  ')
+st=success; [ $rc -eq 0 ] || st=error
+[ -f status/$ConfigSequenceNumber.status ] || printf '[{"version":"1.0","timestampUTC":"2026-01-01T00:00:00Z","status":{"name":"%s","operation":"Enable","status":"%s","code":%d,"formattedMessage":{"lang":"en-US","message":"%s"}}}]' "` + testHandlerName + `" "$st" "$rc" "$out" > status/$ConfigSequenceNumber.status
+echo "enable ran: $out"
+exit $rc
+`
+	manifest := `[{"name":"` + testHandlerName + `","version":1.0,"handlerManifest":{"installCommand":"./install.sh","uninstallCommand":"./uninstall.sh","updateCommand":"./update.sh","enableCommand":"./enable.sh","disableCommand":"./disable.sh"` + manifestExtra + `}}]`
+	return buildZip(t,
+		zipEntry{name: "HandlerManifest.json", body: manifest},
+		zipEntry{name: "install.sh", body: script("install"), mode: 0o755},
+		zipEntry{name: "uninstall.sh", body: script("uninstall"), mode: 0o755},
+		zipEntry{name: "update.sh", body: script("update"), mode: 0o755},
+		zipEntry{name: "disable.sh", body: script("disable"), mode: 0o755},
+		zipEntry{name: "enable.sh", body: enable, mode: 0o755},
+	)
+}
+
+// harness is a wire server with a HostGAPlugin and status blob, a wire
+// client of it and a Processor on a temporary root.
+type harness struct {
+	t        *testing.T
+	sim      *wiresim.Server
+	wire     *wire.Client
+	proc     *Processor
+	dirs     Dirs
+	versions map[string][]string // handler -> versions served
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	sim := wiresim.New()
+	t.Cleanup(sim.Close)
+	_, port, _ := net.SplitHostPort(sim.HostPluginEndpoint())
+	p, _ := strconv.Atoi(port)
+	client := wire.New(sim.Endpoint(), wire.Options{Retry: wire.Retry{Initial: time.Millisecond, Max: 2 * time.Millisecond, Attempts: 2}, HostPluginPort: p})
+	root := t.TempDir()
+	h := &harness{t: t, sim: sim, wire: client, versions: map[string][]string{},
+		dirs: Dirs{Lib: filepath.Join(root, "var/lib/waagent"), Log: filepath.Join(root, "var/log/azure")}}
+	h.proc = &Processor{Dirs: h.dirs, WireAddress: sim.Endpoint(), Limits: Limits{Enable: 20 * time.Second, Other: 20 * time.Second},
+		DependencyWait: 5 * time.Second, Fetch: h.fetcher()}
+	return h
+}
+
+func (h *harness) fetcher() *Fetcher {
+	return &Fetcher{ViaHostPlugin: func(ctx context.Context, url string) (*http.Request, error) {
+		g := h.wire.Current()
+		if g == nil {
+			var err error
+			if g, err = h.wire.GoalState(ctx); err != nil {
+				return nil, err
+			}
+		}
+		return h.wire.ArtifactRequest(ctx, g, url)
+	}}
+}
+
+// serve publishes a handler version: its zip and a manifest listing every version served.
+func (h *harness) serve(name, version string, pkg []byte) {
+	h.sim.Handle("/packages/"+name+"-"+version+".zip", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(pkg) }))
+	h.versions[name] = append(h.versions[name], version)
+	var b strings.Builder
+	b.WriteString("<PluginVersionManifest><Plugins>")
+	for _, v := range h.versions[name] {
+		fmt.Fprintf(&b, "<Plugin><Version>%s</Version><Uris><Uri>%s/packages/%s-%s.zip?sv=x&amp;sig=secret</Uri></Uris></Plugin>", v, h.sim.URL(), name, v)
+	}
+	b.WriteString("</Plugins></PluginVersionManifest>")
+	doc := b.String()
+	h.sim.Handle("/manifests/"+name+".xml", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(doc)) }))
+}
+
+// plugin is one handler of a test ExtensionsConfig.
+type plugin struct {
+	name, version, state string
+	seq, level           int
+	command              string
+}
+
+func (h *harness) extensionsConfig(blobType string, plugins ...plugin) string {
+	var ps, ss strings.Builder
+	for _, p := range plugins {
+		fmt.Fprintf(&ps, `<Plugin name="%s" version="%s" location="%s/manifests/%s.xml" state="%s" autoUpgrade="false" />`, p.name, p.version, h.sim.URL(), p.name, p.state)
+		var settings strings.Builder
+		enc := json.NewEncoder(&settings)
+		enc.SetEscapeHTML(false)
+		enc.Encode(map[string]any{"runtimeSettings": []any{map[string]any{"handlerSettings": map[string]any{
+			"publicSettings": map[string]string{"commandToExecute": p.command}}}}})
+		fmt.Fprintf(&ss, `<Plugin name="%s" version="%s"><DependsOn dependencyLevel="%d"/><RuntimeSettings seqNo="%d">%s</RuntimeSettings></Plugin>`,
+			p.name, p.version, p.level, p.seq, xmlText(strings.TrimSpace(settings.String())))
+	}
+	return `<?xml version="1.0" encoding="utf-8"?><Extensions version="1.0.0.0" goalStateIncarnation="1"><Plugins>` + ps.String() +
+		`</Plugins><PluginSettings>` + ss.String() + `</PluginSettings><StatusUploadBlob statusBlobType="` + blobType + `">` +
+		xmlText(h.sim.StatusBlobURL()) + `</StatusUploadBlob></Extensions>`
+}
+
+func xmlText(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// process runs the handlers of an ExtensionsConfig, then uploads the status
+// document the way the daemon does and returns it as the blob holds it.
+func (h *harness) process(blobType string, plugins ...plugin) (statusDoc, error) {
+	h.t.Helper()
+	cfg, err := extconf.Parse([]byte(h.extensionsConfig(blobType, plugins...)))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	perr := h.proc.Process(context.Background(), cfg)
+	return h.upload(cfg), perr
+}
+
+func (h *harness) upload(cfg *extconf.Config) statusDoc {
+	h.t.Helper()
+	doc := h.proc.StatusDocument(Agent{Name: "vhdprep-agent", Version: "1.0", Status: "Ready", Message: "Guest Agent is running"}, time.Now())
+	if err := h.wire.UploadStatus(context.Background(), cfg.StatusUploadBlob, cfg.StatusBlobType, doc); err != nil {
+		h.t.Fatal(err)
+	}
+	ups := h.sim.StatusUploads()
+	last := ups[len(ups)-1]
+	if last.BlobType != cfg.StatusBlobType {
+		h.t.Errorf("status uploaded as %s, want %s", last.BlobType, cfg.StatusBlobType)
+	}
+	var s statusDoc
+	if err := json.Unmarshal(last.Doc, &s); err != nil {
+		h.t.Fatalf("uploaded status is not JSON: %v\n%s", err, last.Doc)
+	}
+	return s
+}
+
+// statusDoc is the uploaded document as a reader of the blob sees it.
+type statusDoc struct {
+	Version         string `json:"version"`
+	AggregateStatus struct {
+		GuestAgentStatus struct{ Status, Version string }
+		Handlers         []struct {
+			HandlerName, HandlerVersion, Status string
+			Code                                int
+			FormattedMessage                    *Message
+			RuntimeSettingsStatus               *struct {
+				SequenceNumber int
+				SettingsStatus struct{ Status ExtensionStatus }
+			}
+		} `json:"handlerAggregateStatus"`
+	}
+	GuestOSInfo       map[string]string `json:"guestOSInfo"`
+	SupportedFeatures []map[string]string
+}
+
+func (s statusDoc) handler(t *testing.T, name string) (status string, ext ExtensionStatus, seq int) {
+	t.Helper()
+	for _, h := range s.AggregateStatus.Handlers {
+		if h.HandlerName == name {
+			if h.RuntimeSettingsStatus == nil {
+				return h.Status, ExtensionStatus{}, -1
+			}
+			return h.Status, h.RuntimeSettingsStatus.SettingsStatus.Status, h.RuntimeSettingsStatus.SequenceNumber
+		}
+	}
+	t.Fatalf("no status for %s in %+v", name, s.AggregateStatus.Handlers)
+	return
+}
+
+func (h *harness) calls() []string {
+	b, _ := os.ReadFile(filepath.Join(h.dirs.Lib, "calls.log"))
+	return strings.Split(strings.TrimSpace(string(b)), "\n")
+}
+
+func (h *harness) handlerDir(version string) string {
+	return filepath.Join(h.dirs.Lib, testHandlerName+"-"+version)
+}
+
+func wantCalls(t *testing.T, got []string, want ...string) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("calls:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Fatalf("call %d: %q, want prefix %q\nall:\n%s", i, got[i], want[i], strings.Join(got, "\n"))
+		}
+	}
+}
