@@ -2,6 +2,7 @@ package extension
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -31,6 +32,8 @@ func testHandlerZip(t testing.TB, version string, manifestExtra string) []byte {
 	script := func(op string) string { return "#!/bin/sh\n" + logLine(op) }
 	enable := script("enable") + `s=config/$ConfigSequenceNumber.settings
 cmd=$(sed -n 's/.*"commandToExecute":"\([^"]*\)".*/\1/p' "$s")
+script=$(sed -n 's/.*"script":"\([^"]*\)".*/\1/p' "$s")
+[ -z "$script" ] || cmd=$(printf %s "$script" | base64 -d)
 out=$(sh -c "$cmd" 2>&1); rc=$?; out=$(printf %s "$out" | tr '\n"' '  ')
 st=success; [ $rc -eq 0 ] || st=error
 [ -f status/$ConfigSequenceNumber.status ] || printf '[{"version":"1.0","timestampUTC":"2026-01-01T00:00:00Z","status":{"name":"%s","operation":"Enable","status":"%s","code":%d,"formattedMessage":{"lang":"en-US","message":"%s"}}}]' "` + testHandlerName + `" "$st" "$rc" "$out" > status/$ConfigSequenceNumber.status
@@ -106,6 +109,7 @@ type plugin struct {
 	name, version, state string
 	seq, level           int
 	command              string
+	script               string // sent base64-encoded as Custom Script's "script", for commands with quotes
 }
 
 func (h *harness) extensionsConfig(blobType string, plugins ...plugin) string {
@@ -116,7 +120,7 @@ func (h *harness) extensionsConfig(blobType string, plugins ...plugin) string {
 		enc := json.NewEncoder(&settings)
 		enc.SetEscapeHTML(false)
 		enc.Encode(map[string]any{"runtimeSettings": []any{map[string]any{"handlerSettings": map[string]any{
-			"publicSettings": map[string]string{"commandToExecute": p.command}}}}})
+			"publicSettings": publicSettings(p)}}}})
 		fmt.Fprintf(&ss, `<Plugin name="%s" version="%s"><DependsOn dependencyLevel="%d"/><RuntimeSettings seqNo="%d">%s</RuntimeSettings></Plugin>`,
 			p.name, p.version, p.level, p.seq, xmlText(strings.TrimSpace(settings.String())))
 	}
@@ -211,4 +215,12 @@ func wantCalls(t *testing.T, got []string, want ...string) {
 			t.Fatalf("call %d: %q, want prefix %q\nall:\n%s", i, got[i], want[i], strings.Join(got, "\n"))
 		}
 	}
+}
+
+func publicSettings(p plugin) map[string]string {
+	s := map[string]string{"commandToExecute": p.command}
+	if p.script != "" {
+		s["script"] = base64.StdEncoding.EncodeToString([]byte(p.script))
+	}
+	return s
 }
