@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/vhdprep/vhdprep/agent/extension"
 	"github.com/vhdprep/vhdprep/agent/imds"
 	"github.com/vhdprep/vhdprep/agent/provision"
 	"github.com/vhdprep/vhdprep/agent/resourcedisk"
@@ -26,6 +27,11 @@ type Agent struct {
 	// ResourceDisk is prepared as configured when the daemon starts (after
 	// provisioning, as WALinuxAgent does); nil leaves it alone.
 	ResourceDisk *resourcedisk.Disk
+	// Extensions runs VM extension handlers (see NewExtensionProcessor);
+	// nil, or Config.ExtensionsEnabled off, leaves them alone.
+	Extensions *extension.Processor
+	// Version is the agent's version, reported in the status document.
+	Version string
 
 	// PollInterval is how often the daemon fetches the goal state (6 s,
 	// as WALinuxAgent, when zero). ReportInterval is how often it reports
@@ -150,6 +156,7 @@ func (a *Agent) Daemon(ctx context.Context) error {
 	}
 	poll, every := orDefault(a.PollInterval, 6*time.Second), orDefault(a.ReportInterval, 10*time.Minute)
 	wait := poll
+	var ext extensionState
 	for {
 		if err := sleep(ctx, wait); err != nil {
 			return nil
@@ -161,6 +168,16 @@ func (a *Agent) Daemon(ctx context.Context) error {
 			continue
 		}
 		wait = poll
+		if a.extensionsOn() {
+			if err := a.handleExtensions(ctx, g, &ext); err != nil {
+				a.log().Warn("extensions", "err", err)
+				ext.failures++
+				wait = min(poll<<min(ext.failures, 10), time.Minute)
+			} else {
+				ext.failures = 0
+			}
+			a.reportExtensionStatus(ctx, &ext, health, every)
+		}
 		if reported && g.Incarnation == incarnation && time.Since(lastReport) < every {
 			continue
 		}

@@ -38,6 +38,11 @@ ResourceDisk.MountOptions=
 ResourceDisk.EnableSwap=n
 ResourceDisk.SwapSizeMB=0
 #
+# Run VM extensions (az vm extension set) as WALinuxAgent does: handlers in
+# /var/lib/waagent/<Name>-<Version>/, their logs in /var/log/azure/<Name>/.
+# With n the agent reports no extension status and runs no handler.
+Extensions.Enabled=y
+#
 # Log level: debug, info, warn or error.
 Logs.Level=info
 `
@@ -52,6 +57,7 @@ type Config struct {
 	ResourceDiskMountOptions string
 	ResourceDiskEnableSwap   bool
 	ResourceDiskSwapMB       int
+	ExtensionsEnabled        bool
 	LogLevel                 slog.Level
 }
 
@@ -71,6 +77,7 @@ func (c Config) ResourceDisk() resourcedisk.Config {
 func DefaultConfig() Config {
 	return Config{
 		ProvisioningEnabled:    true,
+		ExtensionsEnabled:      true,
 		ResourceDiskFilesystem: "ext4",
 		ResourceDiskMountPoint: "/mnt/resource",
 		LogLevel:               slog.LevelInfo,
@@ -144,6 +151,12 @@ func ParseConfig(data []byte) (Config, []error) {
 				c.ResourceDiskSwapMB = i
 			} else {
 				bad(fmt.Sprintf("want a whole number of MiB from 0 to %d", maxSwapMB))
+			}
+		case "Extensions.Enabled":
+			if b, ok := parseBool(v); ok {
+				c.ExtensionsEnabled = b
+			} else {
+				bad("want y or n")
 			}
 		case "Logs.Level":
 			var l slog.Level

@@ -24,8 +24,9 @@ type Fetcher struct {
 	ViaHostPlugin func(ctx context.Context, url string) (*http.Request, error)
 }
 
-// get returns the body of url, at most limit bytes.
-func (f *Fetcher) get(ctx context.Context, url string, limit int64) ([]byte, error) {
+// Get returns the body of url, at most limit bytes: directly, else through
+// the HostGAPlugin.
+func (f *Fetcher) Get(ctx context.Context, url string, limit int64) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, fmt.Errorf("download %s: %v", redact(url), err)
@@ -82,7 +83,7 @@ func (f *Fetcher) Package(ctx context.Context, p extconf.Plugin) ([]byte, error)
 	var errs []error
 	var m *extconf.Manifest
 	for _, loc := range p.Locations {
-		doc, err := f.get(ctx, loc, maxManifestDocSize)
+		doc, err := f.Get(ctx, loc, maxManifestDocSize)
 		if err == nil {
 			m, err = extconf.ParseManifest(doc)
 		}
@@ -100,7 +101,7 @@ func (f *Fetcher) Package(ctx context.Context, p extconf.Plugin) ([]byte, error)
 	}
 	errs = errs[:0]
 	for _, u := range v.URIs {
-		b, err := f.get(ctx, u, MaxPackageSize)
+		b, err := f.Get(ctx, u, MaxPackageSize)
 		if err == nil {
 			return b, nil
 		}

@@ -2,7 +2,6 @@ package extension
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -15,40 +14,16 @@ import (
 	"time"
 
 	"github.com/vhdprep/vhdprep/agent/extconf"
+	"github.com/vhdprep/vhdprep/agent/extension/extensiontest"
 	"github.com/vhdprep/vhdprep/agent/wire"
 	"github.com/vhdprep/vhdprep/internal/wiresim"
 )
 
-// The test handler is Custom-Script-like and shell only: every command
-// appends a line to <lib>/calls.log; enable runs commandToExecute from its
-// settings and writes status/<seq>.status unless the command wrote one.
+// testHandlerName is the extensiontest.CustomScript handler the scenarios run.
 const testHandlerName = "Vhdprep.Test.CustomScript"
 
-func testHandlerZip(t testing.TB, version string, manifestExtra string) []byte {
-	t.Helper()
-	logLine := func(op string) string {
-		return `echo "` + op + ` $AZURE_GUEST_AGENT_EXTENSION_VERSION seq=$ConfigSequenceNumber from=$AZURE_GUEST_AGENT_UPDATING_FROM_VERSION uninstallrc=$AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE disablerc=$AZURE_GUEST_AGENT_DISABLE_CMD_EXIT_CODE" >> ../calls.log` + "\n"
-	}
-	script := func(op string) string { return "#!/bin/sh\n" + logLine(op) }
-	enable := script("enable") + `s=config/$ConfigSequenceNumber.settings
-cmd=$(sed -n 's/.*"commandToExecute":"\([^"]*\)".*/\1/p' "$s")
-script=$(sed -n 's/.*"script":"\([^"]*\)".*/\1/p' "$s")
-[ -z "$script" ] || cmd=$(printf %s "$script" | base64 -d)
-out=$(sh -c "$cmd" 2>&1); rc=$?; out=$(printf %s "$out" | tr '\n"' '  ')
-st=success; [ $rc -eq 0 ] || st=error
-[ -f status/$ConfigSequenceNumber.status ] || printf '[{"version":"1.0","timestampUTC":"2026-01-01T00:00:00Z","status":{"name":"%s","operation":"Enable","status":"%s","code":%d,"formattedMessage":{"lang":"en-US","message":"%s"}}}]' "` + testHandlerName + `" "$st" "$rc" "$out" > status/$ConfigSequenceNumber.status
-echo "enable ran: $out"
-exit $rc
-`
-	manifest := `[{"name":"` + testHandlerName + `","version":1.0,"handlerManifest":{"installCommand":"./install.sh","uninstallCommand":"./uninstall.sh","updateCommand":"./update.sh","enableCommand":"./enable.sh","disableCommand":"./disable.sh"` + manifestExtra + `}}]`
-	return buildZip(t,
-		zipEntry{name: "HandlerManifest.json", body: manifest},
-		zipEntry{name: "install.sh", body: script("install"), mode: 0o755},
-		zipEntry{name: "uninstall.sh", body: script("uninstall"), mode: 0o755},
-		zipEntry{name: "update.sh", body: script("update"), mode: 0o755},
-		zipEntry{name: "disable.sh", body: script("disable"), mode: 0o755},
-		zipEntry{name: "enable.sh", body: enable, mode: 0o755},
-	)
+func testHandlerZip(t testing.TB, version, manifestExtra string) []byte {
+	return extensiontest.CustomScript(t, testHandlerName, manifestExtra)
 }
 
 // harness is a wire server with a HostGAPlugin and status blob, a wire
@@ -220,7 +195,7 @@ func wantCalls(t *testing.T, got []string, want ...string) {
 func publicSettings(p plugin) map[string]string {
 	s := map[string]string{"commandToExecute": p.command}
 	if p.script != "" {
-		s["script"] = base64.StdEncoding.EncodeToString([]byte(p.script))
+		s["script"] = extensiontest.Script(p.script)
 	}
 	return s
 }

@@ -99,6 +99,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Log:          log,
 		ResourceDisk: &resourcedisk.Disk{Root: *root, Sys: provision.Host{}, Log: log, Config: cfg.ResourceDisk()},
 	}
+	a.Version = version
+	a.Extensions = agent.NewExtensionProcessor(*root, a.Wire, log)
 	log.Debug("wire server", "endpoint", endpoint, "lease", source)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)

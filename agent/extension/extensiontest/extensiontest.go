@@ -1,0 +1,75 @@
+// Package extensiontest builds extension handler packages for tests: zips
+// of given files, and a shell-only Custom-Script-like handler.
+package extensiontest
+
+import (
+	"archive/zip"
+	"bytes"
+	"encoding/base64"
+	"io/fs"
+	"testing"
+)
+
+// Entry is one file of a test package.
+type Entry struct {
+	Name string
+	Body string
+	Mode fs.FileMode // 0644 when zero
+}
+
+// Zip builds a handler package from entries, in order.
+func Zip(t testing.TB, entries ...Entry) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, e := range entries {
+		h := &zip.FileHeader{Name: e.Name, Method: zip.Deflate}
+		mode := e.Mode
+		if mode == 0 {
+			mode = 0o644
+		}
+		h.SetMode(mode)
+		w, err := zw.CreateHeader(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write([]byte(e.Body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// CustomScript is a shell-only handler named name. Every command appends
+// "<op> <version> seq=... from=... uninstallrc=... disablerc=..." to
+// calls.log beside the handler directory. Enable runs the settings'
+// commandToExecute, or "script" (base64) when given, in the handler
+// directory, and writes status/<seq>.status unless the command wrote one:
+// success or error by its exit code, its output as the message.
+// manifestExtra is appended to handlerManifest's members (",\"updateMode\":...").
+func CustomScript(t testing.TB, name, manifestExtra string) []byte {
+	t.Helper()
+	logLine := `echo "$1 $AZURE_GUEST_AGENT_EXTENSION_VERSION seq=$ConfigSequenceNumber from=$AZURE_GUEST_AGENT_UPDATING_FROM_VERSION uninstallrc=$AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE disablerc=$AZURE_GUEST_AGENT_DISABLE_CMD_EXIT_CODE" >> ../calls.log` + "\n"
+	enable := `s=config/$ConfigSequenceNumber.settings
+cmd=$(sed -n 's/.*"commandToExecute":"\([^"]*\)".*/\1/p' "$s")
+script=$(sed -n 's/.*"script":"\([^"]*\)".*/\1/p' "$s")
+[ -z "$script" ] || cmd=$(printf %s "$script" | base64 -d)
+out=$(sh -c "$cmd" 2>&1); rc=$?; out=$(printf %s "$out" | tr '\n"' '  ')
+st=success; [ $rc -eq 0 ] || st=error
+[ -f status/$ConfigSequenceNumber.status ] || printf '[{"version":"1.0","timestampUTC":"2026-01-01T00:00:00Z","status":{"name":"%s","operation":"Enable","status":"%s","code":%d,"formattedMessage":{"lang":"en-US","message":"%s"}}}]' "` + name + `" "$st" "$rc" "$out" > status/$ConfigSequenceNumber.status
+echo "enable ran: $out"
+exit $rc
+`
+	manifest := `[{"name":"` + name + `","version":1.0,"handlerManifest":{"installCommand":"./handler.sh install","uninstallCommand":"./handler.sh uninstall","updateCommand":"./handler.sh update","enableCommand":"./handler.sh enable","disableCommand":"./handler.sh disable"` + manifestExtra + `}}]`
+	handler := "#!/bin/sh\n" + logLine + `[ "$1" = enable ] || exit 0` + "\n" + enable
+	return Zip(t,
+		Entry{Name: "HandlerManifest.json", Body: manifest},
+		Entry{Name: "handler.sh", Body: handler, Mode: 0o755},
+	)
+}
+
+// Script encodes a shell script for CustomScript's "script" setting.
+func Script(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }

@@ -1,0 +1,192 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/vhdprep/vhdprep/agent/extconf"
+	"github.com/vhdprep/vhdprep/agent/extension"
+	"github.com/vhdprep/vhdprep/agent/wire"
+)
+
+// maxArtifactsProfile bounds the InVMArtifactsProfileBlob document.
+const maxArtifactsProfile = 1 << 20
+
+// extensionState is what the daemon keeps between loops about extensions.
+type extensionState struct {
+	incarnation        string // the goal state last processed; "" to process the next one
+	blobURL, blobType  string // where status goes
+	goalStateError     string // why the last ExtensionsConfig could not be used
+	lastStatusUploaded []byte
+	lastUpload         time.Time
+	failures           uint             // failed fetches in a row, for the backoff
+	info               *extension.Agent // what the status says about this agent and OS
+}
+
+// agentInfo describes the agent and the OS (ID and VERSION_ID of
+// os-release, as WALinuxAgent's DISTRO_NAME and DISTRO_VERSION), read once.
+func (st *extensionState) agentInfo(a *Agent) extension.Agent {
+	if st.info == nil {
+		host, _ := os.Hostname()
+		st.info = &extension.Agent{Name: wire.DefaultAgentName, Version: a.Version, ComputerName: host, OSName: runtime.GOOS}
+		root := "/"
+		if a.Prov != nil {
+			root = a.Prov.Root
+		}
+		if b, err := os.ReadFile(filepath.Join(root, "etc/os-release")); err == nil {
+			for _, line := range strings.Split(string(b), "\n") {
+				k, v, _ := strings.Cut(line, "=")
+				v = strings.Trim(v, `"'`)
+				switch k {
+				case "ID":
+					st.info.OSName = v
+				case "VERSION_ID":
+					st.info.OSVersion = v
+				}
+			}
+		}
+	}
+	return *st.info
+}
+
+// NewExtensionProcessor returns the processor the daemon runs handlers
+// with, on root's /var/lib/waagent and /var/log/azure, downloading through
+// the HostGAPlugin of w when direct downloads fail.
+func NewExtensionProcessor(root string, w *wire.Client, log *slog.Logger) *extension.Processor {
+	dirs := extension.Dirs{Lib: filepath.Join(root, extension.DefaultDirs.Lib), Log: filepath.Join(root, extension.DefaultDirs.Log)}
+	p := &extension.Processor{Dirs: dirs, WireAddress: w.Endpoint(), Limits: extension.DefaultLimits, Log: log}
+	p.Fetch = &extension.Fetcher{
+		HTTP: &http.Client{Timeout: 10 * time.Minute},
+		ViaHostPlugin: func(ctx context.Context, url string) (*http.Request, error) {
+			g := w.Current()
+			if g == nil {
+				return nil, errors.New("no goal state for the HostGAPlugin headers")
+			}
+			return w.ArtifactRequest(ctx, g, url)
+		},
+	}
+	return p
+}
+
+// handleExtensions processes the extensions of goal state g once per
+// incarnation: certificates first (their .crt/.prv are what handlers
+// decrypt protectedSettings with), then ExtensionsConfig. It returns an
+// error when the next loop should try again sooner than a new incarnation.
+func (a *Agent) handleExtensions(ctx context.Context, g *wire.GoalState, st *extensionState) error {
+	if g.Incarnation == st.incarnation || g.ExtensionsConfig == "" {
+		return nil
+	}
+	if err := a.SaveCertificates(ctx, g); err != nil {
+		// Handlers without protected settings still run; the others fail
+		// and say so in their status.
+		a.log().Error("certificates for extensions", "err", err)
+	}
+	doc, err := a.Wire.ExtensionsConfig(ctx, g)
+	if err != nil {
+		return fmt.Errorf("extensions of incarnation %s: %w", g.Incarnation, err)
+	}
+	cfg, err := extconf.Parse(doc)
+	if cfg == nil {
+		st.incarnation, st.goalStateError = g.Incarnation, err.Error()
+		a.log().Error("extensions goal state unusable", "incarnation", g.Incarnation, "err", err)
+		return nil
+	}
+	if err != nil {
+		a.log().Warn("some extension handlers are invalid", "err", err)
+	}
+	st.blobURL, st.blobType, st.goalStateError = cfg.StatusUploadBlob, cfg.StatusBlobType, ""
+	if a.onHold(ctx, cfg) {
+		st.incarnation = g.Incarnation
+		a.log().Info("extensions on hold", "incarnation", g.Incarnation)
+		return nil
+	}
+	a.Extensions.Changed = func() bool {
+		n, err := a.Wire.GoalState(ctx)
+		return err == nil && n.Incarnation != g.Incarnation
+	}
+	a.log().Info("processing extensions", "incarnation", g.Incarnation, "handlers", len(cfg.Plugins))
+	switch err := a.Extensions.Process(ctx, cfg); {
+	case errors.Is(err, extension.ErrGoalStateChanged):
+		a.log().Info("goal state changed while processing extensions; processing the new one")
+		return nil // incarnation left unset: the next loop takes the new one
+	case err != nil:
+		a.log().Error("extensions", "incarnation", g.Incarnation, "err", err)
+	}
+	st.incarnation = g.Incarnation
+	return nil
+}
+
+// onHold reads the InVMArtifactsProfileBlob: while it says onHold, handlers
+// wait, as WALinuxAgent's _extensions_on_hold does. An unreadable profile
+// is not a hold.
+func (a *Agent) onHold(ctx context.Context, cfg *extconf.Config) bool {
+	if cfg.InVMArtifactsProfileBlob == "" {
+		return false
+	}
+	doc, err := a.Extensions.Fetch.Get(ctx, cfg.InVMArtifactsProfileBlob, maxArtifactsProfile)
+	if err != nil {
+		a.log().Warn("InVMArtifactsProfileBlob", "err", err)
+		return false
+	}
+	hold, err := extconf.ParseArtifactsProfile(doc)
+	return err == nil && hold
+}
+
+// reportExtensionStatus uploads the aggregate status document when the
+// goal state gave a status blob. The document is rebuilt each loop (status
+// files change as handlers work) and uploaded when it changed other than
+// in its timestamps, or with the health report's interval.
+func (a *Agent) reportExtensionStatus(ctx context.Context, st *extensionState, health wire.Health, every time.Duration) {
+	if st.blobURL == "" {
+		return
+	}
+	msg := "Guest Agent is running"
+	status := "Ready"
+	if health.State != wire.Ready {
+		status, msg = "NotReady", health.Description
+	}
+	if st.goalStateError != "" {
+		msg = st.goalStateError
+	}
+	info := st.agentInfo(a)
+	info.Status, info.Message = status, msg
+	doc := a.Extensions.StatusDocument(info, time.Now())
+	stable := withoutTimestamps(doc)
+	if string(stable) == string(st.lastStatusUploaded) && time.Since(st.lastUpload) < every {
+		return
+	}
+	if err := a.Wire.UploadStatus(ctx, st.blobURL, st.blobType, doc); err != nil {
+		a.log().Warn("status upload failed", "err", err)
+		return
+	}
+	st.lastStatusUploaded, st.lastUpload = stable, time.Now()
+}
+
+// withoutTimestamps blanks the document's timestamps so two documents that
+// differ only in them compare equal.
+func withoutTimestamps(doc []byte) []byte {
+	s := string(doc)
+	var b strings.Builder
+	for {
+		i := strings.Index(s, `"timestampUTC":"`)
+		if i < 0 {
+			b.WriteString(s)
+			return []byte(b.String())
+		}
+		b.WriteString(s[:i+16])
+		s = s[i+16:]
+		if j := strings.IndexByte(s, '"'); j >= 0 {
+			s = s[j:]
+		}
+	}
+}
+
+func (a *Agent) extensionsOn() bool { return a.Extensions != nil && a.Config.ExtensionsEnabled }
