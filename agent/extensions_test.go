@@ -1,0 +1,166 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/vhdprep/vhdprep/agent/certs"
+	"github.com/vhdprep/vhdprep/agent/extension/extensiontest"
+	"github.com/vhdprep/vhdprep/agent/provision"
+	"github.com/vhdprep/vhdprep/internal/testimage"
+)
+
+const testHandler = "Vhdprep.Test.CustomScript"
+
+// extensionsConfig is an ExtensionsConfig with the test handler at seq.
+func extensionsConfig(base, statusBlob string, seq int, protected, thumb, script string) string {
+	settings, _ := json.Marshal(map[string]any{"runtimeSettings": []any{map[string]any{"handlerSettings": map[string]any{
+		"protectedSettingsCertThumbprint": thumb, "protectedSettings": protected,
+		"publicSettings": map[string]string{"script": extensiontest.Script(script)}}}}})
+	esc := func(s string) string { return strings.NewReplacer("&", "&amp;", "<", "&lt;").Replace(s) }
+	return fmt.Sprintf(`<?xml version="1.0" encoding="utf-8"?><Extensions version="1.0.0.0" goalStateIncarnation="1"><Plugins>`+
+		`<Plugin name="%[1]s" version="1.0" location="%[2]s/manifests/cs.xml" state="enabled" /></Plugins>`+
+		`<PluginSettings><Plugin name="%[1]s" version="1.0"><RuntimeSettings seqNo="%[3]d">%[4]s</RuntimeSettings></Plugin></PluginSettings>`+
+		`<StatusUploadBlob statusBlobType="PageBlob">%[5]s</StatusUploadBlob></Extensions>`, testHandler, base, seq, esc(string(settings)), esc(statusBlob))
+}
+
+// TestDaemonRunsExtensionsWithProtectedSettings runs the daemon against the
+// simulator: the goal state's certificates are written before the handler
+// runs, the handler decrypts its protectedSettings with the .crt/.prv the
+// agent wrote (openssl smime, as real extensions do), its status reaches
+// the page blob, and a new incarnation enables it again with its seqNo.
+func TestDaemonRunsExtensionsWithProtectedSettings(t *testing.T) {
+	testimage.RequireTools(t, "openssl")
+	e := newEnv(t)
+	waagent := filepath.Join(e.root, provision.WaagentDir)
+	transport, err := certs.NewTransport(waagent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key, _ := sshCertificate(t)
+	thumb := certs.Thumbprint(cert.Raw)
+	e.sim.SetDocument("certificates", certificatesFor(t, transport.CertificatePEM(), cert, key))
+
+	// protectedSettings as the portal makes them: a CMS envelope to the tenant certificate.
+	dir := t.TempDir()
+	certFile, plainFile := filepath.Join(dir, "tenant.crt"), filepath.Join(dir, "settings.json")
+	mustWrite(t, certFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})))
+	const secret = `{"commandToExecute":"echo top secret"}`
+	mustWrite(t, plainFile, secret)
+	envelope, err := exec.Command("openssl", "smime", "-encrypt", "-des3", "-binary", "-outform", "DER", "-in", plainFile, certFile).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	decrypt := `s=config/$ConfigSequenceNumber.settings
+thumb=$(sed -n 's/.*"protectedSettingsCertThumbprint":"\([^"]*\)".*/\1/p' "$s")
+sed -n 's/.*"protectedSettings":"\([^"]*\)".*/\1/p' "$s" | base64 -d |
+  openssl smime -decrypt -binary -inform DER -recip ../$thumb.crt -inkey ../$thumb.prv > protected.json && echo decrypted`
+	protected := base64.StdEncoding.EncodeToString(envelope)
+
+	pkg := extensiontest.CustomScript(t, testHandler, "")
+	e.sim.Handle("/packages/cs-1.0.zip", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(pkg) }))
+	manifest := `<PluginVersionManifest><Plugins><Plugin><Version>1.0</Version><Uris><Uri>` + e.sim.URL() + `/packages/cs-1.0.zip</Uri></Uris></Plugin></Plugins></PluginVersionManifest>`
+	e.sim.Handle("/manifests/cs.xml", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(manifest)) }))
+	e.sim.SetDocument("extensionsConfig", extensionsConfig(e.sim.URL(), e.sim.StatusBlobURL(), 0, protected, thumb, decrypt))
+
+	var logs syncBuffer
+	e.agent.Log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e.agent.Extensions = NewExtensionProcessor(e.root, e.agent.Wire, e.agent.Log)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.agent.Daemon(ctx) }()
+	defer cancel()
+
+	handlerDir := filepath.Join(waagent, testHandler+"-1.0")
+	waitFor(t, func() bool {
+		return lastHandlerStatus(e) == "Ready/success/decrypted"
+	})
+	if b, err := os.ReadFile(filepath.Join(handlerDir, "protected.json")); err != nil || string(b) != secret {
+		t.Fatalf("decrypted protectedSettings %q (%v), want %q", b, err, secret)
+	}
+	for _, log := range []string{"/var/log/vhdprep-agent.log"} {
+		if b, _ := os.ReadFile(filepath.Join(e.root, log)); strings.Contains(string(b), protected[:40]) {
+			t.Errorf("%s holds the protected settings", log)
+		}
+	}
+
+	e.sim.SetDocument("extensionsConfig", extensionsConfig(e.sim.URL(), e.sim.StatusBlobURL(), 1, protected, thumb, "echo second"))
+	e.sim.SetIncarnation(2)
+	waitFor(t, func() bool { return lastHandlerStatus(e) == "Ready/success/second" })
+	b, _ := os.ReadFile(filepath.Join(waagent, "calls.log"))
+	if got := strings.Count(string(b), "install 1.0"); got != 1 || !strings.Contains(string(b), "enable 1.0 seq=1") {
+		t.Errorf("calls:\n%s\nwant one install and an enable with seq 1", b)
+	}
+	cancel()
+	<-done
+	if strings.Contains(logs.String(), protected[:32]) || strings.Contains(logs.String(), "top secret") {
+		t.Error("the log holds the protected settings")
+	}
+	if !strings.Contains(logs.String(), "processing extensions") {
+		t.Errorf("log:\n%s", logs.String())
+	}
+}
+
+// lastHandlerStatus is "<handler status>/<extension status>/<message>" of
+// the test handler in the latest uploaded status document.
+func lastHandlerStatus(e *env) string {
+	docs := e.sim.Statuses()
+	if len(docs) == 0 {
+		return ""
+	}
+	var doc struct {
+		AggregateStatus struct {
+			HandlerAggregateStatus []struct {
+				HandlerName, Status   string
+				RuntimeSettingsStatus struct {
+					SettingsStatus struct {
+						Status struct {
+							Status           string
+							FormattedMessage struct{ Message string }
+						}
+					}
+				}
+			}
+		}
+	}
+	if json.Unmarshal(docs[len(docs)-1], &doc) != nil {
+		return "unparsable"
+	}
+	for _, h := range doc.AggregateStatus.HandlerAggregateStatus {
+		if h.HandlerName == testHandler {
+			s := h.RuntimeSettingsStatus.SettingsStatus.Status
+			return h.Status + "/" + s.Status + "/" + s.FormattedMessage.Message
+		}
+	}
+	return ""
+}
+
+// syncBuffer is a log sink the daemon's goroutines share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
