@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -26,14 +25,11 @@ const testHandler = "Vhdprep.Test.CustomScript"
 
 // extensionsConfig is an ExtensionsConfig with the test handler at seq.
 func extensionsConfig(base, statusBlob string, seq int, protected, thumb, script string) string {
-	settings, _ := json.Marshal(map[string]any{"runtimeSettings": []any{map[string]any{"handlerSettings": map[string]any{
-		"protectedSettingsCertThumbprint": thumb, "protectedSettings": protected,
-		"publicSettings": map[string]string{"script": extensiontest.Script(script)}}}}})
-	esc := func(s string) string { return strings.NewReplacer("&", "&amp;", "<", "&lt;").Replace(s) }
-	return fmt.Sprintf(`<?xml version="1.0" encoding="utf-8"?><Extensions version="1.0.0.0" goalStateIncarnation="1"><Plugins>`+
-		`<Plugin name="%[1]s" version="1.0" location="%[2]s/manifests/cs.xml" state="enabled" /></Plugins>`+
-		`<PluginSettings><Plugin name="%[1]s" version="1.0"><RuntimeSettings seqNo="%[3]d">%[4]s</RuntimeSettings></Plugin></PluginSettings>`+
-		`<StatusUploadBlob statusBlobType="PageBlob">%[5]s</StatusUploadBlob></Extensions>`, testHandler, base, seq, esc(string(settings)), esc(statusBlob))
+	return extensiontest.ExtensionsConfig(statusBlob, "PageBlob", extensiontest.Plugin{
+		Name: testHandler, Version: "1.0", State: "enabled", ManifestURL: base + "/manifests/cs.xml", SeqNo: seq,
+		HandlerSettings: map[string]any{"protectedSettingsCertThumbprint": thumb, "protectedSettings": protected,
+			"publicSettings": map[string]string{"script": extensiontest.Script(script)}},
+	})
 }
 
 // TestDaemonRunsExtensionsWithProtectedSettings runs the daemon against the
@@ -71,7 +67,7 @@ sed -n 's/.*"protectedSettings":"\([^"]*\)".*/\1/p' "$s" | base64 -d |
 
 	pkg := extensiontest.CustomScript(t, testHandler, "")
 	e.sim.Handle("/packages/cs-1.0.zip", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(pkg) }))
-	manifest := `<PluginVersionManifest><Plugins><Plugin><Version>1.0</Version><Uris><Uri>` + e.sim.URL() + `/packages/cs-1.0.zip</Uri></Uris></Plugin></Plugins></PluginVersionManifest>`
+	manifest := extensiontest.Manifest(map[string]string{"1.0": e.sim.URL() + "/packages/cs-1.0.zip"})
 	e.sim.Handle("/manifests/cs.xml", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(manifest)) }))
 	e.sim.SetDocument("extensionsConfig", extensionsConfig(e.sim.URL(), e.sim.StatusBlobURL(), 0, protected, thumb, decrypt))
 

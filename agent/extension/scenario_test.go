@@ -3,7 +3,6 @@ package extension
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -34,7 +33,7 @@ type harness struct {
 	wire     *wire.Client
 	proc     *Processor
 	dirs     Dirs
-	versions map[string][]string // handler -> versions served
+	versions map[string]map[string]string // handler -> version -> package URL
 }
 
 func newHarness(t *testing.T) *harness {
@@ -45,7 +44,7 @@ func newHarness(t *testing.T) *harness {
 	p, _ := strconv.Atoi(port)
 	client := wire.New(sim.Endpoint(), wire.Options{Retry: wire.Retry{Initial: time.Millisecond, Max: 2 * time.Millisecond, Attempts: 2}, HostPluginPort: p})
 	root := t.TempDir()
-	h := &harness{t: t, sim: sim, wire: client, versions: map[string][]string{},
+	h := &harness{t: t, sim: sim, wire: client, versions: map[string]map[string]string{},
 		dirs: Dirs{Lib: filepath.Join(root, "var/lib/waagent"), Log: filepath.Join(root, "var/log/azure")}}
 	h.proc = &Processor{Dirs: h.dirs, WireAddress: sim.Endpoint(), Limits: Limits{Enable: 20 * time.Second, Other: 20 * time.Second},
 		DependencyWait: 5 * time.Second, Fetch: h.fetcher()}
@@ -68,14 +67,11 @@ func (h *harness) fetcher() *Fetcher {
 // serve publishes a handler version: its zip and a manifest listing every version served.
 func (h *harness) serve(name, version string, pkg []byte) {
 	h.sim.Handle("/packages/"+name+"-"+version+".zip", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(pkg) }))
-	h.versions[name] = append(h.versions[name], version)
-	var b strings.Builder
-	b.WriteString("<PluginVersionManifest><Plugins>")
-	for _, v := range h.versions[name] {
-		fmt.Fprintf(&b, "<Plugin><Version>%s</Version><Uris><Uri>%s/packages/%s-%s.zip?sv=x&amp;sig=secret</Uri></Uris></Plugin>", v, h.sim.URL(), name, v)
+	if h.versions[name] == nil {
+		h.versions[name] = map[string]string{}
 	}
-	b.WriteString("</Plugins></PluginVersionManifest>")
-	doc := b.String()
+	h.versions[name][version] = h.sim.URL() + "/packages/" + name + "-" + version + ".zip?sv=x&sig=secret"
+	doc := extensiontest.Manifest(h.versions[name])
 	h.sim.Handle("/manifests/"+name+".xml", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(doc)) }))
 }
 
@@ -88,24 +84,12 @@ type plugin struct {
 }
 
 func (h *harness) extensionsConfig(blobType string, plugins ...plugin) string {
-	var ps, ss strings.Builder
+	var ps []extensiontest.Plugin
 	for _, p := range plugins {
-		fmt.Fprintf(&ps, `<Plugin name="%s" version="%s" location="%s/manifests/%s.xml" state="%s" autoUpgrade="false" />`, p.name, p.version, h.sim.URL(), p.name, p.state)
-		var settings strings.Builder
-		enc := json.NewEncoder(&settings)
-		enc.SetEscapeHTML(false)
-		enc.Encode(map[string]any{"runtimeSettings": []any{map[string]any{"handlerSettings": map[string]any{
-			"publicSettings": publicSettings(p)}}}})
-		fmt.Fprintf(&ss, `<Plugin name="%s" version="%s"><DependsOn dependencyLevel="%d"/><RuntimeSettings seqNo="%d">%s</RuntimeSettings></Plugin>`,
-			p.name, p.version, p.level, p.seq, xmlText(strings.TrimSpace(settings.String())))
+		ps = append(ps, extensiontest.Plugin{Name: p.name, Version: p.version, State: p.state, SeqNo: p.seq, Level: p.level,
+			ManifestURL: h.sim.URL() + "/manifests/" + p.name + ".xml", HandlerSettings: map[string]any{"publicSettings": publicSettings(p)}})
 	}
-	return `<?xml version="1.0" encoding="utf-8"?><Extensions version="1.0.0.0" goalStateIncarnation="1"><Plugins>` + ps.String() +
-		`</Plugins><PluginSettings>` + ss.String() + `</PluginSettings><StatusUploadBlob statusBlobType="` + blobType + `">` +
-		xmlText(h.sim.StatusBlobURL()) + `</StatusUploadBlob></Extensions>`
-}
-
-func xmlText(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+	return extensiontest.ExtensionsConfig(h.sim.StatusBlobURL(), blobType, ps...)
 }
 
 // process runs the handlers of an ExtensionsConfig, then uploads the status

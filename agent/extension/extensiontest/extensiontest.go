@@ -6,7 +6,12 @@ import (
 	"archive/zip"
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"io/fs"
+	"maps"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -73,3 +78,46 @@ exit $rc
 
 // Script encodes a shell script for CustomScript's "script" setting.
 func Script(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// Plugin is one handler of an ExtensionsConfig.
+type Plugin struct {
+	Name, Version, State string
+	ManifestURL          string
+	SeqNo, Level         int
+	// HandlerSettings is the handlerSettings object (publicSettings,
+	// protectedSettings, protectedSettingsCertThumbprint).
+	HandlerSettings map[string]any
+}
+
+// ExtensionsConfig is the wire server's ExtensionsConfig for plugins, with
+// its status going to statusBlobURL as a blobType blob.
+func ExtensionsConfig(statusBlobURL, blobType string, plugins ...Plugin) string {
+	var ps, ss strings.Builder
+	for _, p := range plugins {
+		fmt.Fprintf(&ps, `<Plugin name="%s" version="%s" location="%s" state="%s" autoUpgrade="false" />`, p.Name, p.Version, xmlText(p.ManifestURL), p.State)
+		var settings strings.Builder
+		enc := json.NewEncoder(&settings)
+		enc.SetEscapeHTML(false)
+		enc.Encode(map[string]any{"runtimeSettings": []any{map[string]any{"handlerSettings": p.HandlerSettings}}})
+		fmt.Fprintf(&ss, `<Plugin name="%s" version="%s"><DependsOn dependencyLevel="%d"/><RuntimeSettings seqNo="%d">%s</RuntimeSettings></Plugin>`,
+			p.Name, p.Version, p.Level, p.SeqNo, xmlText(strings.TrimSpace(settings.String())))
+	}
+	return `<?xml version="1.0" encoding="utf-8"?><Extensions version="1.0.0.0" goalStateIncarnation="1"><Plugins>` + ps.String() +
+		`</Plugins><PluginSettings>` + ss.String() + `</PluginSettings><StatusUploadBlob statusBlobType="` + blobType + `">` +
+		xmlText(statusBlobURL) + `</StatusUploadBlob></Extensions>`
+}
+
+// Manifest is a plugin manifest listing each version's package URL.
+func Manifest(packages map[string]string) string {
+	var b strings.Builder
+	b.WriteString("<PluginVersionManifest><Plugins>")
+	for _, v := range slices.Sorted(maps.Keys(packages)) {
+		fmt.Fprintf(&b, "<Plugin><Version>%s</Version><Uris><Uri>%s</Uri></Uris></Plugin>", v, xmlText(packages[v]))
+	}
+	b.WriteString("</Plugins></PluginVersionManifest>")
+	return b.String()
+}
+
+func xmlText(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
