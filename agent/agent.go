@@ -176,7 +176,7 @@ func (a *Agent) Daemon(ctx context.Context) error {
 			} else {
 				ext.failures = 0
 			}
-			a.reportExtensionStatus(ctx, &ext, health, every)
+			a.reportExtensionStatus(ctx, &ext, health)
 		}
 		if reported && g.Incarnation == incarnation && time.Since(lastReport) < every {
 			continue

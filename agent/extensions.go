@@ -22,13 +22,11 @@ const maxArtifactsProfile = 1 << 20
 
 // extensionState is what the daemon keeps between loops about extensions.
 type extensionState struct {
-	incarnation        string // the goal state last processed; "" to process the next one
-	blobURL, blobType  string // where status goes
-	goalStateError     string // why the last ExtensionsConfig could not be used
-	lastStatusUploaded []byte
-	lastUpload         time.Time
-	failures           uint             // failed fetches in a row, for the backoff
-	info               *extension.Agent // what the status says about this agent and OS
+	incarnation       string           // the goal state last processed; "" to process the next one
+	blobURL, blobType string           // where status goes
+	goalStateError    string           // why the last ExtensionsConfig could not be used
+	failures          uint             // failed fetches in a row, for the backoff
+	info              *extension.Agent // what the status says about this agent and OS
 }
 
 // agentInfo describes the agent and the OS (ID and VERSION_ID of
@@ -140,11 +138,10 @@ func (a *Agent) onHold(ctx context.Context, cfg *extconf.Config) bool {
 	return err == nil && hold
 }
 
-// reportExtensionStatus uploads the aggregate status document when the
-// goal state gave a status blob. The document is rebuilt each loop (status
-// files change as handlers work) and uploaded when it changed other than
-// in its timestamps, or with the health report's interval.
-func (a *Agent) reportExtensionStatus(ctx context.Context, st *extensionState, health wire.Health, every time.Duration) {
+// reportExtensionStatus uploads the aggregate status document, rebuilt
+// from the handlers' status files, on every loop as WALinuxAgent does,
+// once the goal state gave a status blob.
+func (a *Agent) reportExtensionStatus(ctx context.Context, st *extensionState, health wire.Health) {
 	if st.blobURL == "" {
 		return
 	}
@@ -159,15 +156,9 @@ func (a *Agent) reportExtensionStatus(ctx context.Context, st *extensionState, h
 	info := st.agentInfo(a)
 	info.Status, info.Message = status, msg
 	doc := a.Extensions.StatusDocument(info, time.Now())
-	stable := withoutTimestamps(doc)
-	if string(stable) == string(st.lastStatusUploaded) && time.Since(st.lastUpload) < every {
-		return
-	}
 	if err := a.Wire.UploadStatus(ctx, st.blobURL, st.blobType, doc); err != nil {
 		a.log().Warn("status upload failed", "err", err)
-		return
 	}
-	st.lastStatusUploaded, st.lastUpload = stable, time.Now()
 }
 
 // withoutTimestamps blanks the document's timestamps so two documents that

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vhdprep/vhdprep/agent/extension/extensiontest"
 	"github.com/vhdprep/vhdprep/internal/wiresim"
 )
 
@@ -127,4 +129,91 @@ func procMemory(pid int) (rss, hwm float64, err error) {
 		}
 	}
 	return rss, hwm, sc.Err()
+}
+
+// BenchmarkIdleDaemon runs the daemon with an extension installed and
+// enabled, then measures it between goal states, as it idles polling the
+// goal state and keeping the status blob current (budgets: resident
+// memory under 20 MB, CPU under 0.5 % of one core).
+func BenchmarkIdleDaemon(b *testing.B) {
+	sim := simOn80(b)
+	bin := buildAgent(b, "amd64")
+	const handler = "Vhdprep.Test.CustomScript"
+	pkg := extensiontest.CustomScript(b, handler, "")
+	sim.Handle("/packages/cs.zip", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(pkg) }))
+	manifest := extensiontest.Manifest(map[string]string{"1.0": sim.URL() + "/packages/cs.zip"})
+	sim.Handle("/manifests/cs.xml", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(manifest)) }))
+	sim.SetDocument("extensionsConfig", extensiontest.ExtensionsConfig(sim.StatusBlobURL(), "BlockBlob", extensiontest.Plugin{
+		Name: handler, Version: "1.0", State: "enabled", ManifestURL: sim.URL() + "/manifests/cs.xml",
+		HandlerSettings: map[string]any{"publicSettings": map[string]string{"commandToExecute": "echo ok"}},
+	}))
+	const idle = 30 * time.Second
+	var rss, cpu float64
+	for range b.N {
+		root := vmRoot(b)
+		before := len(sim.Statuses())
+		cmd := exec.Command(bin, "--root", root, "daemon")
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		deadline := time.Now().Add(60 * time.Second)
+		for !handlerReported(sim.Statuses()[before:], handler) {
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				cmd.Wait()
+				b.Fatal("the extension's status never reached the status blob")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t0, err := procCPU(cmd.Process.Pid)
+		uploads := len(sim.Statuses())
+		if err == nil {
+			time.Sleep(idle)
+			var t1 time.Duration
+			if t1, err = procCPU(cmd.Process.Pid); err == nil {
+				cpu = 100 * float64(t1-t0) / float64(idle)
+				rss, _, err = procMemory(cmd.Process.Pid)
+			}
+		}
+		if err == nil && len(sim.Statuses()) == uploads {
+			err = fmt.Errorf("no status upload in %v of idling; the daemon must report every loop", idle)
+		}
+		cmd.Process.Kill()
+		cmd.Wait()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(rss, "MB-idle-rss")
+	b.ReportMetric(cpu, "pct-cpu-idle")
+}
+
+// handlerReported reports whether a status document shows handler Ready.
+func handlerReported(docs [][]byte, handler string) bool {
+	for _, d := range docs {
+		if strings.Contains(string(d), `"handlerName":"`+handler+`","status":"Ready"`) {
+			return true
+		}
+	}
+	return false
+}
+
+// procCPU reads the user and system time of process pid from /proc/PID/stat.
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name, which is in parentheses and may hold spaces.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: bad utime/stime", pid)
+	}
+	const clockTicks = 100 // USER_HZ on Linux
+	return time.Duration(utime+stime) * time.Second / clockTicks, nil
 }
