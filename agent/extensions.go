@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +27,7 @@ type extensionState struct {
 	blobURL, blobType string           // where status goes
 	goalStateError    string           // why the last ExtensionsConfig could not be used
 	failures          uint             // failed fetches in a row, for the backoff
+	lastConfig        [32]byte         // SHA-256 of the ExtensionsConfig last processed
 	info              *extension.Agent // what the status says about this agent and OS
 }
 
@@ -91,6 +93,14 @@ func (a *Agent) handleExtensions(ctx context.Context, g *wire.GoalState, st *ext
 	if err != nil {
 		return fmt.Errorf("extensions of incarnation %s: %w", g.Incarnation, err)
 	}
+	// A new incarnation can leave the extensions as they were (new
+	// certificates, a host change): WALinuxAgent processes extensions only
+	// when their goal state changed, and so does this.
+	sum := sha256.Sum256(doc)
+	if sum == st.lastConfig {
+		st.incarnation = g.Incarnation
+		return nil
+	}
 	cfg, err := extconf.Parse(doc)
 	if cfg == nil {
 		st.incarnation, st.goalStateError = g.Incarnation, err.Error()
@@ -118,7 +128,7 @@ func (a *Agent) handleExtensions(ctx context.Context, g *wire.GoalState, st *ext
 	case err != nil:
 		a.log().Error("extensions", "incarnation", g.Incarnation, "err", err)
 	}
-	st.incarnation = g.Incarnation
+	st.incarnation, st.lastConfig = g.Incarnation, sum
 	return nil
 }
 

@@ -99,6 +99,16 @@ sed -n 's/.*"protectedSettings":"\([^"]*\)".*/\1/p' "$s" | base64 -d |
 	if got := strings.Count(string(b), "install 1.0"); got != 1 || !strings.Contains(string(b), "enable 1.0 seq=1") {
 		t.Errorf("calls:\n%s\nwant one install and an enable with seq 1", b)
 	}
+	// A new incarnation with the same extensions runs nothing again; its
+	// health report comes after the extensions were looked at.
+	e.sim.SetIncarnation(3)
+	waitFor(t, func() bool {
+		h := e.sim.Health()
+		return len(h) > 0 && h[len(h)-1].Incarnation == "3"
+	})
+	if after, _ := os.ReadFile(filepath.Join(waagent, "calls.log")); string(after) != string(b) {
+		t.Errorf("an unchanged ExtensionsConfig ran the handler again:\n%s", after)
+	}
 	cancel()
 	<-done
 	if strings.Contains(logs.String(), protected[:32]) || strings.Contains(logs.String(), "top secret") {
