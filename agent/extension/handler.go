@@ -3,7 +3,6 @@ package extension
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/vhdprep/vhdprep/agent/extconf"
+	"github.com/vhdprep/vhdprep/internal/atomicfile"
 )
 
 // Handler states kept in config/HandlerState (WALinuxAgent's ExtHandlerState).
@@ -171,29 +171,22 @@ func (h *handler) copyStatus(from *handler) error {
 // remove deletes the handler's directory.
 func (h *handler) remove() error { return os.RemoveAll(h.dir) }
 
-// writeFile writes through a temporary file and a rename, so a crash never
-// leaves a half-written state or settings file.
+// writeFile replaces name atomically, so a crash never leaves a
+// half-written state or settings file.
 func writeFile(name string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp-")
+	f, err := atomicfile.Create(name, true)
 	if err != nil {
-		return err
+		return fmt.Errorf("write %s: %w", name, err)
 	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Chmod(perm)
+	defer f.Abort()
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
 	}
-	if err == nil {
-		err = tmp.Sync()
+	if err := f.Chmod(perm); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
 	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), name)
-	}
-	if err != nil {
-		return errors.Join(fmt.Errorf("write %s", name), err)
+	if err := f.Commit(); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
 	}
 	return nil
 }
