@@ -52,7 +52,12 @@ func TestInstallEnableNewSeqDisableUninstall(t *testing.T) {
 		t.Errorf("document: %+v", s)
 	}
 
-	// The same goal state again (an agent restart): enable again, no install.
+	// The agent restarts (a new Processor) in the middle of downloading
+	// another version, and gets the same goal state: enable again, no
+	// install, the half-done download gone.
+	h.proc = &Processor{Dirs: h.dirs, Fetch: h.fetcher(), Limits: h.proc.Limits, WireAddress: h.proc.WireAddress}
+	leftover := filepath.Join(h.dirs.Lib, "."+testHandlerName+"-1.0"+unpackSuffix+"123")
+	os.MkdirAll(leftover, 0o755)
 	if _, err := h.process(extconf.BlockBlob, cs); err != nil {
 		t.Fatal(err)
 	}
@@ -60,6 +65,9 @@ func TestInstallEnableNewSeqDisableUninstall(t *testing.T) {
 	cs.seq, cs.command = 1, "echo second"
 	s, _ = h.process(extconf.BlockBlob, cs)
 	wantCalls(t, h.calls(), "install", "enable 1.0 seq=0", "enable 1.0 seq=0", "enable 1.0 seq=1")
+	if _, err := os.Stat(leftover); !os.IsNotExist(err) {
+		t.Errorf("half-done unpack left: %v", err)
+	}
 	if _, ext, seq := s.handler(t, testHandlerName); seq != 1 || ext.FormattedMessage.Message != "second" {
 		t.Errorf("status after seq 1: %+v seq %d", ext, seq)
 	}

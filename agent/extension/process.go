@@ -69,6 +69,11 @@ func (p *Processor) Process(ctx context.Context, cfg *extconf.Config) error {
 	p.mu.Lock()
 	p.results = results
 	p.mu.Unlock()
+	// Unpack directories a killed agent left are half-done downloads.
+	left, _ := filepath.Glob(filepath.Join(p.Dirs.Lib, ".*"+unpackSuffix+"*"))
+	for _, d := range left {
+		_ = os.RemoveAll(d)
+	}
 
 	if unsupported := unsupportedFeatures(cfg.RequiredFeatures); len(unsupported) > 0 {
 		for _, r := range results {
@@ -279,8 +284,8 @@ func (p *Processor) enable(ctx context.Context, pl extconf.Plugin, ext *extconf.
 	return h.setState(StateEnabled)
 }
 
-// download fetches and unpacks the handler, discarding whatever an
-// interrupted earlier attempt left.
+// download fetches and unpacks the handler, discarding a directory an
+// interrupted earlier attempt left without marking it installed.
 func (p *Processor) download(ctx context.Context, pl extconf.Plugin, h *handler) error {
 	if err := os.RemoveAll(h.dir); err != nil {
 		return &opError{"Download", codePackageExtractFailed, err}

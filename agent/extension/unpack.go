@@ -32,7 +32,7 @@ func Unpack(pkg []byte, dir string) error {
 	if len(zr.File) > MaxPackageFiles {
 		return fmt.Errorf("handler package for %s: %d files, more than %d", dir, len(zr.File), MaxPackageFiles)
 	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), "."+filepath.Base(dir)+".unpack-")
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), "."+filepath.Base(dir)+unpackSuffix)
 	if err != nil {
 		return err
 	}
@@ -48,6 +48,9 @@ func Unpack(pkg []byte, dir string) error {
 	}
 	return os.Rename(tmp, dir)
 }
+
+// unpackSuffix names the temporary directory a package is unpacked into.
+const unpackSuffix = ".unpack-"
 
 // errUnsafe marks an entry whose name or type could reach outside the handler directory.
 var errUnsafe = fmt.Errorf("unsafe entry refused")
