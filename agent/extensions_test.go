@@ -18,6 +18,7 @@ import (
 	"github.com/vhdprep/vhdprep/agent/certs"
 	"github.com/vhdprep/vhdprep/agent/extension/extensiontest"
 	"github.com/vhdprep/vhdprep/agent/provision"
+	"github.com/vhdprep/vhdprep/agent/wire"
 	"github.com/vhdprep/vhdprep/internal/testimage"
 )
 
@@ -169,4 +170,20 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+func TestExtensionsEnabledKey(t *testing.T) {
+	if c, p := ParseConfig([]byte(DefaultConfigText)); !c.ExtensionsEnabled || len(p) != 0 {
+		t.Errorf("default: enabled %v, problems %v", c.ExtensionsEnabled, p)
+	}
+	if c, _ := ParseConfig([]byte("Extensions.Enabled=n\n")); c.ExtensionsEnabled {
+		t.Error("Extensions.Enabled=n left extensions on")
+	}
+	if c, p := ParseConfig([]byte("Extensions.Enabled=maybe\n")); !c.ExtensionsEnabled || len(p) != 1 {
+		t.Errorf("bad value: enabled %v, problems %v", c.ExtensionsEnabled, p)
+	}
+	a := &Agent{Config: Config{ExtensionsEnabled: false}, Extensions: NewExtensionProcessor(t.TempDir(), wire.New("127.0.0.1:1", wire.Options{}), nil)}
+	if a.extensionsOn() {
+		t.Error("extensions on with Extensions.Enabled=n")
+	}
 }
