@@ -287,8 +287,16 @@ func (c *Client) do(ctx context.Context, method, url string, h http.Header, body
 		if err == nil {
 			return doc, nil
 		}
+		if ctx.Err() != nil {
+			// The deadline cut this try short: the failure before it is
+			// what the caller needs to hear about.
+			if last == nil {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%w (last error: %v)", ctx.Err(), last)
+		}
 		last = err
-		if ctx.Err() != nil || !retryable(err) || try == c.retry.Attempts {
+		if !retryable(err) || try == c.retry.Attempts {
 			break
 		}
 		wait := c.backoff(try)
@@ -300,9 +308,6 @@ func (c *Client) do(ctx context.Context, method, url string, h http.Header, body
 		if err := sleep(ctx, wait); err != nil {
 			return nil, fmt.Errorf("%w (last error: %v)", err, last)
 		}
-	}
-	if ctx.Err() != nil && !errors.Is(last, ctx.Err()) {
-		return nil, fmt.Errorf("%w (last error: %v)", ctx.Err(), last)
 	}
 	return nil, last
 }
