@@ -28,7 +28,7 @@ func enabledAgents(root rootfs.FS) ([]string, error) {
 	for _, a := range provisioningAgents {
 		switch init {
 		case "systemd":
-			if unitEnabled(root, a.units...) {
+			if unitEnabled(root, a.units...) && !disabledByFile(root, a.name) {
 				out = append(out, a.name)
 			}
 		case "openrc":
@@ -40,6 +40,13 @@ func enabledAgents(root rootfs.FS) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// disabledByFile tells whether an agent's own switch keeps it from running
+// although its units are enabled: cloud-init's generator takes
+// /etc/cloud/cloud-init.disabled out of the boot.
+func disabledByFile(root rootfs.FS, agent string) bool {
+	return agent == "cloud-init" && exists(root, "etc/cloud/cloud-init.disabled")
 }
 
 func checkAgent(t *Target) ([]Finding, error) {

@@ -303,7 +303,8 @@ func checkClientAlive(t *Target) ([]Finding, error) {
 }
 
 // unitEnabled tells whether any of the systemd units is enabled: linked
-// into a .wants directory under /etc or the distribution's unit directory.
+// into a .wants directory under /etc or the distribution's unit directory,
+// and not masked.
 func unitEnabled(root rootfs.FS, units ...string) bool {
 	for _, dir := range []string{"etc/systemd/system", "usr/lib/systemd/system", "lib/systemd/system"} {
 		ents, err := root.ReadDir(dir)
@@ -315,6 +316,9 @@ func unitEnabled(root rootfs.FS, units ...string) bool {
 				continue
 			}
 			for _, u := range units {
+				if unitMasked(root, u) {
+					continue
+				}
 				if _, err := root.Lstat(dir + "/" + e.Name() + "/" + u); err == nil {
 					return true
 				}
@@ -322,4 +326,11 @@ func unitEnabled(root rootfs.FS, units ...string) bool {
 		}
 	}
 	return false
+}
+
+// unitMasked tells whether a unit is masked: linked to /dev/null in /etc,
+// where systemd looks first, so nothing starts it.
+func unitMasked(root rootfs.FS, unit string) bool {
+	target, err := root.ReadLink("etc/systemd/system/" + unit)
+	return err == nil && target == "/dev/null"
 }
