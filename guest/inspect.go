@@ -74,7 +74,11 @@ func (g *Guest) Inspect() *Report {
 	}
 	r.OS = DetectOS(g.Root)
 	r.Arch, _ = DetectArch(g.Root)
-	r.Kernels = kernel.Installed(g.Root)
+	kernels, err := kernel.InstalledKernels(g.Root)
+	if err != nil {
+		r.Warnings = append(r.Warnings, "kernels: "+err.Error())
+	}
+	r.Kernels = append(r.Kernels, kernels...)
 	r.Init = DetectInit(g.Root)
 	return r
 }

@@ -107,14 +107,6 @@ func InstalledKernels(fsys fs.FS) ([]Kernel, error) {
 	return out, nil
 }
 
-// Installed is InstalledKernels without its errors.
-//
-// Deprecated: use InstalledKernels, which says when a file could not be read.
-func Installed(fsys fs.FS) []Kernel {
-	ks, _ := InstalledKernels(fsys)
-	return ks
-}
-
 // describe finds k's initramfs and config and reads its built-in modules.
 func (k *Kernel) describe(fsys fs.FS) error {
 	name := k.Version

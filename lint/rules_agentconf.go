@@ -321,7 +321,10 @@ func fsDriverRule(sym, module, koDir, why string) func(*Target) ([]Finding, erro
 		if loc, off := moduleDisabled(root, module); off {
 			fs = append(fs, Finding{Message: fmt.Sprintf("modprobe.d disables %s: %s", module, why), Location: loc, Fixable: true, Fix: "remove the line"})
 		}
-		kernels := kernel.Installed(root)
+		kernels, err := kernel.InstalledKernels(root)
+		if err != nil {
+			return nil, err
+		}
 		if len(kernels) == 0 {
 			if len(fs) > 0 {
 				return fs, nil

@@ -28,7 +28,10 @@ func kernelsOf(t *Target) ([]kernel.Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
-	ks := kernel.Installed(root)
+	ks, err := kernel.InstalledKernels(root)
+	if err != nil {
+		return nil, err
+	}
 	if len(ks) == 0 {
 		return nil, Skip("no installed kernel found")
 	}
