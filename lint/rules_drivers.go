@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"io/fs"
 	"strings"
 
 	"github.com/vhdprep/vhdprep/initrd"
@@ -11,10 +12,12 @@ import (
 	"github.com/vhdprep/vhdprep/rootfs"
 )
 
-// maxInitramfs bounds the initramfs a check reads into memory.
+// maxInitramfs bounds an initramfs read into memory, on the filesystems
+// whose files cannot be read at an offset.
 const maxInitramfs = 512 << 20
 
-// inventory reads an initramfs's module inventory, once per check.
+// inventory reads an initramfs's module inventory, once per check. It
+// streams: initrd decompresses segment by segment from the file itself.
 func (t *Target) inventory(root rootfs.FS, name string) (*initrd.Inventory, error) {
 	if inv, ok := t.initrds[name]; ok {
 		return inv, nil
@@ -24,14 +27,11 @@ func (t *Target) inventory(root rootfs.FS, name string) (*initrd.Inventory, erro
 		return nil, err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxInitramfs+1))
+	r, size, err := readerAt(f)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("/%s: %w", name, err)
 	}
-	if len(b) > maxInitramfs {
-		return nil, fmt.Errorf("/%s is larger than %d MiB", name, maxInitramfs>>20)
-	}
-	inv, err := initrd.Modules(bytes.NewReader(b), int64(len(b)))
+	inv, err := initrd.Modules(r, size)
 	if err != nil {
 		return nil, fmt.Errorf("/%s: %w", name, err)
 	}
@@ -40,6 +40,26 @@ func (t *Target) inventory(root rootfs.FS, name string) (*initrd.Inventory, erro
 	}
 	t.initrds[name] = inv
 	return inv, nil
+}
+
+// readerAt gives random access to f: itself where its filesystem allows,
+// else its bytes in memory, bounded by maxInitramfs.
+func readerAt(f fs.File) (io.ReaderAt, int64, error) {
+	info, err := f.Stat()
+	if err != nil {
+		return nil, 0, err
+	}
+	if r, ok := f.(io.ReaderAt); ok {
+		return r, info.Size(), nil
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxInitramfs+1))
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(b) > maxInitramfs {
+		return nil, 0, fmt.Errorf("larger than %d MiB", maxInitramfs>>20)
+	}
+	return bytes.NewReader(b), int64(len(b)), nil
 }
 
 // builtIn tells whether a kernel has module compiled in: CONFIG_<sym>=y in

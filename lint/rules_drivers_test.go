@@ -1,11 +1,13 @@
 package lint
 
 import (
+	"bytes"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/vhdprep/vhdprep/internal/testimage"
+	"github.com/vhdprep/vhdprep/rootfs"
 )
 
 func TestDriverRules(t *testing.T) {
@@ -53,5 +55,26 @@ func TestDriverRules(t *testing.T) {
 		if c.msg != "" && !strings.Contains(o.Findings[0].Message+" "+o.Findings[0].Fix, c.msg) {
 			t.Errorf("%s: finding %+v lacks %q", c.rule, o.Findings[0], c.msg)
 		}
+	}
+}
+
+// The initramfs is read where it lies, not copied into memory, on the
+// filesystems that allow reads at an offset.
+func TestInitramfsIsReadInPlace(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/initrd.img", []byte("07070100"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := rootfs.Dir(dir).Open("initrd.img")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, size, err := readerAt(f)
+	if err != nil || size != 8 {
+		t.Fatalf("readerAt = %T, %d, %v", r, size, err)
+	}
+	if _, inMemory := r.(*bytes.Reader); inMemory {
+		t.Error("the initramfs was copied into memory")
 	}
 }
