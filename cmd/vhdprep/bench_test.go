@@ -130,3 +130,23 @@ func allocatedBytes(b *testing.B, path string) int64 {
 	}
 	return st.Sys().(*syscall.Stat_t).Blocks * 512
 }
+
+// BenchmarkCheck runs check on a 2 GiB image with two kernels and a 40 MB
+// zstd initramfs each: wall time (goal under 1 s) and peak resident memory
+// from the kernel's accounting (goal under 200 MiB).
+func BenchmarkCheck(b *testing.B) {
+	img := testimage.Path(b, "bench-check-2g")
+	for i := 0; i < b.N; i++ {
+		cmd := exec.Command(vhdprepBin, "check", "--quiet", img)
+		start := time.Now()
+		err := cmd.Run()
+		elapsed := time.Since(start)
+		// Exit 1 is the verdict on a stock image, not a failure to check.
+		if code := cmd.ProcessState.ExitCode(); err != nil && code != exitFailed {
+			b.Fatalf("check: %v", err)
+		}
+		peak := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10
+		b.ReportMetric(float64(elapsed.Milliseconds()), "wall-ms")
+		b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
+	}
+}
