@@ -443,3 +443,22 @@ func TestFixRefusesLVsThatAreNotOneByteRange(t *testing.T) {
 		}
 	}
 }
+
+// initramfs-tools sleeps rootdelay seconds before it looks for the root
+// device: KRN003 is only information there, and fix does not add the delay.
+func TestRootDelayIsLeftOutWhereInitramfsToolsSleepsForIt(t *testing.T) {
+	target := tree(t, map[string]string{
+		"etc/default/grub":                   "GRUB_CMDLINE_LINUX_DEFAULT=\"console=ttyS0\"\n",
+		"etc/initramfs-tools/initramfs.conf": "MODULES=most\n",
+	})
+	o := outcome(t, target, "KRN003")
+	if o.Status != Failed || len(o.Findings) != 1 || o.Findings[0].Severity != Info || o.Findings[0].Fixable ||
+		!strings.Contains(o.Findings[0].Fix, "five minutes") {
+		t.Fatalf("KRN003 on initramfs-tools: %+v", o)
+	}
+	plan, err := PlanFix(target, Catalog(), nil, []string{"KRN003"})
+	if err != nil || len(plan.Changes) != 0 || len(plan.Rules) != 1 || len(plan.Rules[0].Notes) != 1 ||
+		!strings.Contains(plan.Rules[0].Notes[0], "rootdelay=300 not added") {
+		t.Fatalf("fix on initramfs-tools: %v %+v", err, plan.Rules)
+	}
+}

@@ -279,8 +279,14 @@ func repairSerialConsole(t *Target, o *Overlay) error {
 	return repairCmdlines(t, o, []string{console}, nil)
 }
 func repairEarlyPrintk(t *Target, o *Overlay) error { return repairCmdlines(t, o, earlyParams, nil) }
-func repairRootDelay(t *Target, o *Overlay) error   { return repairCmdlines(t, o, delayParams, nil) }
-func repairQuiet(t *Target, o *Overlay) error       { return repairCmdlines(t, o, nil, quietParams) }
+func repairRootDelay(t *Target, o *Overlay) error {
+	if root, err := t.root(); err == nil && initramfsToolOf(root).name == "initramfs-tools" {
+		o.Note("rootdelay=300 not added: %s", strings.TrimPrefix(rootDelaySleeps, "leave it out: "))
+		return nil
+	}
+	return repairCmdlines(t, o, delayParams, nil)
+}
+func repairQuiet(t *Target, o *Overlay) error { return repairCmdlines(t, o, nil, quietParams) }
 
 // repairSwapFstab comments out every swap line of fstab; nothing is deleted.
 func repairSwapFstab(t *Target, o *Overlay) error {
@@ -678,6 +684,17 @@ var initramfsTools = []initramfsTool{
 	{"mkinitfs", []string{"etc/mkinitfs/mkinitfs.conf"}, "mkinitfs %[1]s", addMkinitfsFeature},
 }
 
+// initramfsToolOf is the first of initramfsTools the guest has; the zero
+// tool when it has none.
+func initramfsToolOf(root rootfs.FS) initramfsTool {
+	for _, tool := range initramfsTools {
+		if existsAny(root, tool.detect) {
+			return tool
+		}
+	}
+	return initramfsTool{}
+}
+
 // repairInitramfsDrivers names the drivers a rule wants for the guest's
 // initramfs tool, so the next build has them, and notes that the present
 // initramfs lacks them until it is rebuilt in the guest.
@@ -691,10 +708,7 @@ func repairInitramfsDrivers(check func(*Target) ([]Finding, error), modules ...s
 		if err != nil {
 			return err
 		}
-		for _, tool := range initramfsTools {
-			if !existsAny(root, tool.detect) {
-				continue
-			}
+		if tool := initramfsToolOf(root); tool.add != nil {
 			if err := tool.add(o, modules); err != nil {
 				return err
 			}
