@@ -15,6 +15,10 @@ declare -A pkg_of=(
   [mkfs.btrfs]=btrfs-progs [cryptsetup]=cryptsetup-bin [lvm]=lvm2 [sgdisk]=gdisk
   [systemd-analyze]=systemd
 )
+# The end-to-end test (make e2e) builds a Debian image and boots it.
+if [ "${E2E:-}" = 1 ]; then
+  pkg_of+=([debootstrap]=debootstrap [qemu-system-x86_64]=qemu-system-x86)
+fi
 missing=()
 for prog in "${!pkg_of[@]}"; do
   command -v "$prog" >/dev/null 2>&1 || missing+=("${pkg_of[$prog]}")

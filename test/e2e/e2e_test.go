@@ -1,0 +1,283 @@
+//go:build e2e
+
+// Package e2e is the end-to-end proof: a real Debian 12 image, built from
+// Debian's packages, goes through check, fix, agent inject and convert,
+// then boots in QEMU as an Azure Gen1 VM would, against the wire server
+// simulator the agent's unit tests use, reached at 168.63.129.16 through
+// QEMU's user-mode network. Run it with `make e2e` (root: debootstrap).
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vhdprep/vhdprep/internal/testimage"
+	"github.com/vhdprep/vhdprep/internal/wiresim"
+)
+
+// The virtual machine as ovf-env.xml describes it.
+const (
+	vmHostName = "vhdprep-e2e-vm"
+	vmUser     = "azureadmin"
+)
+
+func TestImageGoesFromDebootstrapToRunningExtensions(t *testing.T) {
+	testimage.RequireTools(t, "debootstrap", "qemu-system-x86_64", "socat", "genisoimage", "openssl", "sfdisk", "mkfs.ext4")
+	if os.Getuid() != 0 {
+		t.Fatal("the end-to-end test builds its image with debootstrap, which needs root: run make e2e as root")
+	}
+	vhdprep := os.Getenv("VHDPREP")
+	if vhdprep == "" {
+		t.Fatal("VHDPREP names the vhdprep binary to test (make e2e sets it)")
+	}
+	repo, _ := filepath.Abs("../..")
+	work := t.TempDir()
+	raw, vhd := filepath.Join(work, "debian.raw"), filepath.Join(work, "debian.vhd")
+	var stages timings
+	t.Cleanup(func() { stages.print(t) })
+
+	stages.run(t, "build", func() {
+		cmd := exec.Command("./build-image.sh", filepath.Join(repo, ".cache/e2e"), raw)
+		cmd.Stdout, cmd.Stderr = testWriter{t}, testWriter{t}
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("building the Debian image: %v", err)
+		}
+	})
+
+	stages.run(t, "check", func() {
+		out, code := run(t, vhdprep, "check", "--output", "json", raw)
+		if code != 1 {
+			t.Fatalf("check on the stock image exited %d, want 1:\n%s", code, out)
+		}
+		failed := failedRules(t, out)
+		for _, id := range []string{"KRN001", "AGT001"} {
+			if !failed[id] {
+				t.Errorf("check on the stock image did not find %s; failed: %v", id, failed)
+			}
+		}
+	})
+
+	// inject first, so that fix configures the injected agent's resource-disk swap (SWP002).
+	stages.run(t, "inject", func() { mustRun(t, vhdprep, "agent", "inject", raw) })
+	stages.run(t, "fix", func() {
+		mustRun(t, vhdprep, "fix", raw)
+		// VHD001 (the container) is the next stage's business.
+		if out, code := run(t, vhdprep, "check", "--fail-on", "error", "--disable", "VHD001", raw); code != 0 {
+			t.Fatalf("check after fix and inject exited %d:\n%s", code, out)
+		}
+	})
+
+	stages.run(t, "convert", func() {
+		mustRun(t, vhdprep, "convert", raw, vhd)
+		var info struct {
+			Format     string `json:"format"`
+			MiBAligned bool   `json:"mib_aligned"`
+			Valid      bool   `json:"valid_for_azure"`
+		}
+		if err := json.Unmarshal([]byte(mustRun(t, vhdprep, "info", "--output", "json", vhd)), &info); err != nil {
+			t.Fatal(err)
+		}
+		if info.Format != "vhd-fixed" || !info.MiBAligned || !info.Valid {
+			t.Fatalf("info on the converted image: %+v", info)
+		}
+		if out, code := run(t, vhdprep, "check", "--fail-on", "error", vhd); code != 0 {
+			t.Fatalf("check on the VHD exited %d:\n%s", code, out)
+		}
+		os.Remove(raw) // 2 GiB the rest of the run does not need
+	})
+
+	sim, err := wiresim.NewAtWithHostPlugin("127.0.0.1:0", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	sim.SetAdvertisedURL("http://" + wireServerIP)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("wire server requests (last 40):\n%s", requestLog(sim, 40))
+		}
+	})
+
+	key := newSSHKey(t)
+	const password = "E2e-Passw0rd!"
+	iso := provisioningISO(t, work, ovfEnv(vmHostName, vmUser, password, key.authorizedKey()))
+	vm := &machine{t: t, disk: vhd, iso: iso, dir: work, sim: sim, kvm: kvmBoots(t, work), vmID: "7f3c2b1a-4d5e-4f60-8a9b-0c1d2e3f4a5b"}
+
+	stages.run(t, "boot to Ready", func() {
+		vm.start("boot-1")
+		vm.waitReady(1, 0)
+		serial := vm.serialLog()
+		if !strings.Contains(serial, "Linux version") || !strings.Contains(serial, "console=ttyS0") {
+			t.Fatalf("the serial log lacks the kernel's boot messages: the console= fix did not take effect")
+		}
+	})
+
+	stages.run(t, "ssh", func() {
+		c := vm.ssh(vmUser, key.auth())
+		if got := strings.TrimSpace(c.run("hostname")); got != vmHostName {
+			t.Errorf("hostname %q, want %q from ovf-env.xml", got, vmHostName)
+		}
+		if got := strings.TrimSpace(c.runInput(password+"\n", "sudo -S -p '' id -u")); got != "0" {
+			t.Errorf("sudo as %s: %q, want 0", vmUser, got)
+		}
+		c.close()
+		// ovf-env.xml left password authentication on, with a password.
+		p := vm.ssh(vmUser, passwordAuth(password))
+		p.close()
+	})
+
+	stages.run(t, "extension to success", func() {
+		ext := newExtension(t, sim, work)
+		sim.SetIncarnation(2)
+		ext.waitSuccess(t, vm)
+		c := vm.ssh(vmUser, key.auth())
+		if got := strings.TrimSpace(c.run("cat " + markerFile)); got != markerText {
+			t.Errorf("the extension's marker holds %q, want %q", got, markerText)
+		}
+		c.close()
+	})
+
+	stages.run(t, "reboot to Ready", func() {
+		c := vm.ssh(vmUser, key.auth())
+		c.runInput(password+"\n", "sudo -S -p '' systemctl poweroff || true")
+		c.close()
+		vm.waitExit(3 * time.Minute)
+		before := len(sim.Health())
+		vm.start("boot-2")
+		vm.waitReady(2, before)
+		for _, h := range sim.Health()[before:] {
+			if h.SubStatus == "Provisioning" {
+				t.Errorf("the second boot provisioned again: %+v", h)
+			}
+		}
+		if serial := vm.serialLog(); !strings.Contains(serial, "already provisioned") {
+			t.Errorf("the provisioning unit's log on the second boot does not say the VM was already provisioned")
+		}
+	})
+}
+
+// run runs the binary and returns its combined output and exit code.
+func run(t *testing.T, bin string, args ...string) (string, int) {
+	t.Helper()
+	var out bytes.Buffer
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return out.String(), ee.ExitCode()
+	}
+	if err != nil {
+		t.Fatalf("%s %s: %v", bin, strings.Join(args, " "), err)
+	}
+	return out.String(), 0
+}
+
+func mustRun(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	out, code := run(t, bin, args...)
+	if code != 0 {
+		t.Fatalf("vhdprep %s exited %d:\n%s", strings.Join(args, " "), code, out)
+	}
+	return out
+}
+
+// failedRules is the set of rule IDs a JSON check report says failed.
+func failedRules(t *testing.T, report string) map[string]bool {
+	t.Helper()
+	var r struct {
+		Rules []struct {
+			ID     string `json:"id"`
+			Status string `json:"status"`
+		} `json:"rules"`
+	}
+	if err := json.Unmarshal([]byte(report), &r); err != nil {
+		t.Fatalf("check's JSON report: %v\n%s", err, report)
+	}
+	failed := map[string]bool{}
+	for _, rule := range r.Rules {
+		if rule.Status == "fail" {
+			failed[rule.ID] = true
+		}
+	}
+	return failed
+}
+
+func requestLog(sim *wiresim.Server, n int) string {
+	reqs := sim.Requests()
+	if len(reqs) > n {
+		reqs = reqs[len(reqs)-n:]
+	}
+	var b strings.Builder
+	for _, r := range reqs {
+		fmt.Fprintf(&b, "  %s %s -> %d (hostplugin %v)\n", r.Method, r.Path, r.Status, r.HostPlugin)
+	}
+	return b.String()
+}
+
+// freePort is a loopback TCP port nothing listens on now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// timings records how long each stage took, for the closing summary.
+type timings []struct {
+	name string
+	took time.Duration
+	ok   bool
+}
+
+func (s *timings) run(t *testing.T, name string, f func()) {
+	t.Helper()
+	start := time.Now()
+	i := len(*s)
+	*s = append(*s, struct {
+		name string
+		took time.Duration
+		ok   bool
+	}{name: name})
+	t.Logf("stage %s", name)
+	defer func() { (*s)[i].took = time.Since(start) }()
+	f()
+	(*s)[i].ok = !t.Failed()
+	if t.Failed() {
+		t.FailNow()
+	}
+}
+
+func (s timings) print(t *testing.T) {
+	var b strings.Builder
+	var total time.Duration
+	fmt.Fprintf(&b, "\n%-22s %10s  %s\n", "stage", "seconds", "result")
+	for _, st := range s {
+		result := "ok"
+		if !st.ok {
+			result = "FAILED"
+		}
+		fmt.Fprintf(&b, "%-22s %10.1f  %s\n", st.name, st.took.Seconds(), result)
+		total += st.took
+	}
+	fmt.Fprintf(&b, "%-22s %10.1f\n", "total", total.Seconds())
+	t.Log(b.String())
+}
+
+// testWriter sends a command's output to the test log line by line.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
