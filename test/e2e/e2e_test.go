@@ -233,26 +233,25 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// timings records how long each stage took, for the closing summary.
-type timings []struct {
+// stage is one step of the pipeline, timed for the closing summary.
+type stage struct {
 	name string
 	took time.Duration
 	ok   bool
 }
 
+type timings []stage
+
+// run runs f as the named stage; a failed stage ends the test.
 func (s *timings) run(t *testing.T, name string, f func()) {
 	t.Helper()
 	start := time.Now()
-	i := len(*s)
-	*s = append(*s, struct {
-		name string
-		took time.Duration
-		ok   bool
-	}{name: name})
+	*s = append(*s, stage{name: name})
+	st := &(*s)[len(*s)-1]
 	t.Logf("stage %s", name)
-	defer func() { (*s)[i].took = time.Since(start) }()
+	defer func() { st.took = time.Since(start) }()
 	f()
-	(*s)[i].ok = !t.Failed()
+	st.ok = !t.Failed()
 	if t.Failed() {
 		t.FailNow()
 	}

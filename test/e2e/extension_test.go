@@ -121,8 +121,7 @@ func (e *extension) lastStatus() string {
 
 func openssl(t *testing.T, args ...string) []byte {
 	t.Helper()
-	cmd := exec.Command("openssl", args...)
-	out, err := cmd.Output()
+	out, err := exec.Command("openssl", args...).Output()
 	if err != nil {
 		t.Fatalf("openssl %s: %v", args[0], err)
 	}
