@@ -67,6 +67,7 @@ func readMBR(r io.ReaderAt, size int64) (*mbrResult, error) {
 	sig := binary.LittleEndian.Uint32(sector[mbrDiskIDOff:])
 	t := &Table{Scheme: SchemeMBR, SectorSize: mbrSectorSize, DiskID: fmt.Sprintf("%08x", sig)}
 	res := &mbrResult{table: t}
+	nextLogical := firstLogicalNum
 	for i, e := range es {
 		switch {
 		case e.typ == 0 || e.count == 0:
@@ -85,7 +86,7 @@ func readMBR(r io.ReaderAt, size int64) (*mbrResult, error) {
 		}
 		t.Partitions = append(t.Partitions, p)
 		if p.IsExtended() {
-			readLogicals(r, size, t, p)
+			nextLogical = readLogicals(r, size, t, p, nextLogical)
 		}
 	}
 	for i := range t.Partitions {
@@ -118,33 +119,35 @@ func isVolumeBootSector(sector []byte, es [mbrPrimaryCount]mbrEntry) bool {
 
 // readLogicals follows the EBR chain inside an extended partition. Each EBR
 // holds one logical partition (start relative to the EBR) and a link to the
-// next EBR (relative to the extended partition's start).
-func readLogicals(r io.ReaderAt, size int64, t *Table, ext Partition) {
+// next EBR (relative to the extended partition's start). Logical
+// partitions are numbered from n as Linux numbers them: only EBRs that
+// hold a partition count, and a second extended partition's logicals go
+// on from the first's. It returns the next number.
+func readLogicals(r io.ReaderAt, size int64, t *Table, ext Partition, n int) int {
 	seen := map[int64]bool{}
 	ebr := ext.Start
 	sector := make([]byte, mbrSize)
-	n := firstLogicalNum // as Linux numbers them: only EBRs that hold a partition count
 	for links := 0; ; links++ {
 		if links >= maxLogicals {
 			t.warnf("the extended partition's EBR chain has more than %d links; the rest is ignored", maxLogicals)
-			return
+			return n
 		}
 		if seen[ebr] {
 			t.warnf("the EBR chain loops back to offset %d; the rest is ignored", ebr)
-			return
+			return n
 		}
 		seen[ebr] = true
 		if ebr+mbrSize > size {
 			t.warnf("an EBR at offset %d lies past the end of the disk", ebr)
-			return
+			return n
 		}
 		if _, err := r.ReadAt(sector, ebr); err != nil {
 			t.warnf("reading the EBR at offset %d: %v", ebr, err)
-			return
+			return n
 		}
 		if binary.LittleEndian.Uint16(sector[mbrSignatureOff:]) != mbrBootSignature {
 			t.warnf("the EBR at offset %d has no boot signature; the chain ends there", ebr)
-			return
+			return n
 		}
 		es := parseMBREntries(sector)
 		if es[0].typ != 0 && es[0].count != 0 {
@@ -160,7 +163,7 @@ func readLogicals(r io.ReaderAt, size int64, t *Table, ext Partition) {
 			n++
 		}
 		if es[1].typ == 0 || es[1].start == 0 {
-			return
+			return n
 		}
 		ebr = ext.Start + int64(es[1].start)*mbrSectorSize
 	}
