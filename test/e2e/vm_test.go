@@ -84,12 +84,12 @@ func (m *machine) start(name string) {
 	exited := make(chan error, 1)
 	m.exited = exited
 	go func() { exited <- m.cmd.Wait() }()
-	cmd := m.cmd
+	cmd, serial := m.cmd, m.serial
 	t.Cleanup(func() {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-exited
 		if t.Failed() {
-			t.Logf("serial log %s (last 60 lines):\n%s", filepath.Base(m.serial), tail(m.serialLogOf(m.serial), 60))
+			t.Logf("serial log %s (last 60 lines):\n%s", filepath.Base(serial), tail(m.serialLogOf(serial), 60))
 		}
 	})
 }
