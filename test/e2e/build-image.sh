@@ -94,7 +94,15 @@ PROBE
   mv "$work" "$tree"
 }
 
-[ -d "$tree" ] || build_tree
+if [ ! -d "$tree" ]; then
+  # Trees made from other inputs are of no more use.
+  for old in "$cache"/rootfs-*; do
+    [ -e "$old" ] || continue
+    unmount_under "$old"
+    rm -rf "$old"
+  done
+  build_tree
+fi
 
 echo "e2e image: writing $out"
 rm -f "$out.partial"
