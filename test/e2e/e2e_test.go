@@ -9,6 +9,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -16,12 +17,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vhdprep/vhdprep/internal/testimage"
 	"github.com/vhdprep/vhdprep/internal/wiresim"
 )
+
+// buildTimeout bounds the image build: debootstrap downloads about 150 MB.
+const buildTimeout = 15 * time.Minute
 
 // The virtual machine as ovf-env.xml describes it.
 const (
@@ -45,8 +50,15 @@ func TestImageGoesFromDebootstrapToRunningExtensions(t *testing.T) {
 	t.Cleanup(func() { stages.print(t) })
 
 	stages.run(t, "build", func() {
-		cmd := exec.Command("./build-image.sh", filepath.Join(repo, ".cache/e2e"), raw)
+		ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "./build-image.sh", filepath.Join(repo, ".cache/e2e"), raw)
 		cmd.Stdout, cmd.Stderr = testWriter{t}, testWriter{t}
+		// On timeout the whole job gets SIGTERM, so the script's trap
+		// unmounts what debootstrap mounted before it ends.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+		cmd.WaitDelay = 30 * time.Second
 		if err := cmd.Run(); err != nil {
 			t.Fatalf("building the Debian image: %v", err)
 		}
