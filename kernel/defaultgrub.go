@@ -145,9 +145,14 @@ func doubleQuoted(s string, i int, vars map[string]string, b *strings.Builder) i
 }
 
 // expand writes the value of $NAME or ${NAME} at s[i] and returns the
-// index of its last byte; a $ that starts neither is literal.
+// index of its last byte; a $ that starts neither is literal. A command
+// substitution $(...) writes nothing: its output is unknown offline (RHEL 7
+// puts $(rhcrashkernel-param) in GRUB_CMDLINE_LINUX).
 func expand(s string, i int, vars map[string]string, b *strings.Builder) int {
 	rest := s[i+1:]
+	if strings.HasPrefix(rest, "(") {
+		return i + 1 + closingParen(rest)
+	}
 	if strings.HasPrefix(rest, "{") {
 		if end := strings.IndexByte(rest, '}'); end > 1 && isShellName(rest[1:end]) {
 			b.WriteString(vars[rest[1:end]])
@@ -164,4 +169,22 @@ func expand(s string, i int, vars map[string]string, b *strings.Builder) int {
 	}
 	b.WriteString(vars[rest[:n]])
 	return i + n
+}
+
+// closingParen is the index in s (which starts with "(") of the ")" that
+// closes it, or the last index when none does.
+func closingParen(s string) int {
+	depth := 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '(':
+			depth++
+		case ')':
+			depth--
+			if depth == 0 {
+				return i
+			}
+		}
+	}
+	return len(s) - 1
 }

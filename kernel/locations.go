@@ -28,6 +28,9 @@ type Location struct {
 	Kernel  string // the kernel it boots: a version (BLS) or an image path
 	Var     string // the variable holding it: GRUB_CMDLINE_LINUX, kernelopts
 	Cmdline Cmdline
+	// Kernelopts tells that a BLS entry's options expand grubenv's
+	// $kernelopts (RHEL 8), so grubenv's line is what really changes it.
+	Kernelopts bool
 }
 
 // Where GRUB's generated menu lives: BIOS installs, and the ESP
@@ -36,6 +39,7 @@ var (
 	grubCfgPaths = [...]string{"boot/grub/grub.cfg", "boot/grub2/grub.cfg"}
 	espGrubCfgs  = "boot/efi/EFI/*/grub.cfg"
 	grubenvPaths = [...]string{"boot/grub2/grubenv", "boot/grub/grubenv", "boot/efi/EFI/*/grubenv"}
+	blsEntries   = "boot/loader/entries/*.conf"
 )
 
 // varKernelopts is the grubenv variable RHEL 8's BLS entries expand.
@@ -66,11 +70,8 @@ func FindCmdlines(fsys fs.FS) []Location {
 	for _, p := range globAll(fsys, append(grubCfgPaths[:], espGrubCfgs)...) {
 		out = append(out, grubCfg(fsys, p)...)
 	}
-	ents, _ := fs.ReadDir(fsys, "boot/loader/entries")
-	for _, e := range ents {
-		if strings.HasSuffix(e.Name(), ".conf") {
-			out = append(out, bls(fsys, "boot/loader/entries/"+e.Name(), kernelopts)...)
-		}
+	for _, p := range globAll(fsys, blsEntries) {
+		out = append(out, bls(fsys, p, kernelopts)...)
 	}
 	if b, err := fs.ReadFile(fsys, "etc/kernel/cmdline"); err == nil {
 		text := strings.TrimRight(string(b), "\n")
@@ -80,6 +81,14 @@ func FindCmdlines(fsys fs.FS) []Location {
 		out = append(out, extlinux(fsys, p)...)
 	}
 	return out
+}
+
+// GeneratedConfigs lists the files grub-mkconfig, grub2-mkconfig or grubby
+// write from /etc/default/grub that exist in fsys: grub.cfg (BIOS and
+// ESP), grubenv and BLS entries.
+func GeneratedConfigs(fsys fs.FS) []string {
+	out := globAll(fsys, append(append(grubCfgPaths[:], espGrubCfgs), grubenvPaths[:]...)...)
+	return append(out, globAll(fsys, blsEntries)...)
 }
 
 // globAll expands each pattern (a plain path matches itself if it
@@ -198,7 +207,7 @@ func bls(fsys fs.FS, p, kernelopts string) []Location {
 			image = v
 		case "options":
 			text := strings.ReplaceAll(v, "$"+varKernelopts, kernelopts)
-			loc = &Location{Path: "/" + p, Line: i + 1, Kind: KindBLS, Cmdline: ParseCmdline(text)}
+			loc = &Location{Path: "/" + p, Line: i + 1, Kind: KindBLS, Cmdline: ParseCmdline(text), Kernelopts: text != v}
 		}
 	}
 	if loc == nil {

@@ -116,6 +116,8 @@ func TestDefaultGrub(t *testing.T) {
 		{"only the default", "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"", 1, "quiet"},
 		{"cloud-init drop-in style", "GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX console=ttyS0 earlyprintk=ttyS0\"", 1, "console=ttyS0 earlyprintk=ttyS0"},
 		{"commented out", "#GRUB_CMDLINE_LINUX=\"quiet\"\nGRUB_CMDLINE_LINUX=\"ro\"", 2, "ro"},
+		{"command substitution is left out", "GRUB_CMDLINE_LINUX=\"a $([ -x /usr/sbin/rhcrashkernel-param ] && /usr/sbin/rhcrashkernel-param || :) rhgb $(f (x)) quiet\"", 1, "a  rhgb  quiet"},
+		{"unclosed substitution", "GRUB_CMDLINE_LINUX=\"a $(b c\"", 1, "a"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			locs := defaultGrubText(c.text)
@@ -149,4 +151,29 @@ func FuzzDefaultGrub(f *testing.F) {
 			t.Fatalf("value %q read as %+v", value, locs)
 		}
 	})
+}
+
+func TestGeneratedConfigsAndKernelopts(t *testing.T) {
+	fsys := fstest.MapFS{
+		"etc/default/grub":             {Data: []byte("GRUB_CMDLINE_LINUX=\"quiet\"\n")},
+		"boot/grub2/grubenv":           {Data: []byte("kernelopts=root=/dev/sda1 quiet\n")},
+		"boot/grub2/grub.cfg":          {Data: []byte("blscfg\n")},
+		"boot/efi/EFI/redhat/grub.cfg": {Data: []byte("configfile $prefix/grub.cfg\n")},
+		"boot/loader/entries/a.conf":   {Data: []byte("options $kernelopts\n")},
+		"boot/loader/entries/b.conf":   {Data: []byte("options root=/dev/sda1\n")},
+		"boot/loader/entries/c.txt":    {Data: []byte("options x\n")},
+	}
+	got := strings.Join(GeneratedConfigs(fsys), " ")
+	if want := "boot/grub2/grub.cfg boot/efi/EFI/redhat/grub.cfg boot/grub2/grubenv boot/loader/entries/a.conf boot/loader/entries/b.conf"; got != want {
+		t.Fatalf("GeneratedConfigs = %q, want %q", got, want)
+	}
+	expands := map[string]bool{}
+	for _, l := range FindCmdlines(fsys) {
+		if l.Kind == KindBLS {
+			expands[l.Path] = l.Kernelopts
+		}
+	}
+	if !expands["/boot/loader/entries/a.conf"] || expands["/boot/loader/entries/b.conf"] {
+		t.Fatalf("Kernelopts per entry: %v", expands)
+	}
 }
