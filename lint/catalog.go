@@ -14,8 +14,7 @@ const (
 // Reasons given for catalog rules whose check does not exist yet: they are
 // listed as such, never silently passed.
 const (
-	notCmdCompare = "not implemented yet: needs grub.cfg regeneration semantics"
-	notVersions   = "not implemented yet: needs package version detection"
+	notVersions = "not implemented yet: needs package version detection"
 )
 
 // Catalog returns every rule, in report order. Each call returns fresh
@@ -75,7 +74,7 @@ func Catalog() []*Rule {
 		{ID: "KRN007", Area: AreaKernel, Severity: Error, Title: "no libata.atapi_enabled=0 or reserve=0x1f0,0x8",
 			Why: "they hide the provisioning media", Source: srcLISA, Fixable: true, Check: checkATAPI, Repair: repairATAPI},
 		{ID: "KRN008", Area: AreaKernel, Severity: Warning, Title: "the generated boot configuration agrees with /etc/default/grub",
-			Why: "a mismatch means the defaults were edited but never regenerated", Source: srcPractice, NotImplemented: notCmdCompare},
+			Why: "a mismatch means the defaults were edited but never regenerated", Source: srcPractice, Check: checkGeneratedConfig},
 		{ID: "KRN009", Area: AreaKernel, Severity: Warning, Title: "root= names the root by UUID, PARTUUID or LABEL",
 			Why: "device names differ on Hyper-V", Source: srcDistro, Fixable: true, Check: checkRootByID, Repair: repairRootByID},
 		{ID: "KRN010", Area: AreaKernel, Severity: Error, Title: "the installed kernel supports Hyper-V",

@@ -58,8 +58,10 @@ func TestFixKernelCommandLineInAnImage(t *testing.T) {
 		t.Fatalf("plan %+v", plan.Rules)
 	}
 	after := applyToImage(t, plan, target, img, 1<<20)
-	got := statuses(t, after, "KRN001", "KRN002", "KRN004")
-	if got["KRN001"] != Passed || got["KRN004"] != Passed || got["KRN002"] != Failed {
+	// KRN008: fix edits /etc/default/grub and grub.cfg alike, so they
+	// still agree.
+	got := statuses(t, after, "KRN001", "KRN002", "KRN004", "KRN008")
+	if got["KRN001"] != Passed || got["KRN004"] != Passed || got["KRN002"] != Failed || got["KRN008"] != Passed {
 		t.Fatalf("after fixing KRN001 and KRN004 only: %v", got)
 	}
 	for p, sum := range guestSums(t, after) {
@@ -118,7 +120,7 @@ func TestFixRHELBootEntriesAndGrubenv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := statuses(t, fresh, "KRN001", "KRN004", "SWP001", "NET003")
+	got := statuses(t, fresh, "KRN001", "KRN004", "KRN008", "SWP001", "NET003")
 	for id, s := range got {
 		if s != Passed {
 			t.Errorf("%s after fix: %s", id, s)
