@@ -11,12 +11,6 @@ const (
 	srcPractice = "practice"
 )
 
-// Reasons given for catalog rules whose check does not exist yet: they are
-// listed as such, never silently passed.
-const (
-	notVersions = "not implemented yet: needs package version detection"
-)
-
 // Catalog returns every rule, in report order. Each call returns fresh
 // values, so callers may not change one another's rules.
 func Catalog() []*Rule {
@@ -154,7 +148,7 @@ func Catalog() []*Rule {
 			Fix: "vhdprep deprovision IMAGE", Fixable: true, Check: checkAgentState},
 		{ID: "OS001", Area: AreaGeneralize, Severity: Error, Title: "64-bit userland (x86_64 or aarch64)",
 			Why: "Azure runs 64-bit guests only", Source: srcLISA + ", " + srcMkt, Check: checkUserland64},
-		{ID: "OS002", Area: AreaGeneralize, Severity: Info, Title: "OpenSSL >= 1.0.2 and Python >= 3.9 where present",
-			Why: "older versions fail Azure's TLS endpoints and extensions", Source: srcLISA, NotImplemented: notVersions},
+		{ID: "OS002", Area: AreaGeneralize, Severity: Info, Title: describeMinimums() + " where present",
+			Why: "older versions fail Azure's TLS endpoints and extensions", Source: srcLISA, Check: checkVersions},
 	}
 }
