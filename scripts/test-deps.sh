@@ -13,7 +13,7 @@ declare -A pkg_of=(
   [mkudffs]=udftools [openssl]=openssl [socat]=socat [node]=nodejs [npm]=npm
   [blkid]=util-linux [mkswap]=util-linux [pvck]=lvm2 [patch]=patch [e2undo]=e2fsprogs
   [mkfs.btrfs]=btrfs-progs [cryptsetup]=cryptsetup-bin [lvm]=lvm2 [sgdisk]=gdisk
-  [systemd-analyze]=systemd
+  [systemd-analyze]=systemd [dpkg-deb]=dpkg [apt-get]=apt
 )
 # The end-to-end test (make e2e) builds a Debian image and boots it.
 if [ "${E2E:-}" = 1 ]; then
