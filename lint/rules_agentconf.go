@@ -287,24 +287,19 @@ func disablesModule(line, module string) bool {
 		(f[0] == "install" && len(f) >= 3 && (strings.HasSuffix(f[2], "/true") || strings.HasSuffix(f[2], "/false"))))
 }
 
-// kernelHas tells whether a kernel has a filesystem driver built in or as a
-// module: CONFIG_<sym>=y or =m, modules.builtin, or the .ko file.
+// kernelHas tells whether a kernel has a driver built in or as a module:
+// CONFIG_<sym>=y or =m, modules.builtin, or the .ko file, whose name may
+// spell the module's underscores as dashes (hyperv-keyboard.ko).
 func kernelHas(root rootfs.FS, k kernel.Kernel, sym, module, koDir string) bool {
-	if k.Config != "" {
-		b, _ := readFile(root, k.Config)
-		if bytes.Contains(b, []byte("\nCONFIG_"+sym+"=y")) || bytes.Contains(b, []byte("\nCONFIG_"+sym+"=m")) || bytes.HasPrefix(b, []byte("CONFIG_"+sym+"=")) {
-			return true
-		}
+	if v := k.ConfigValues["CONFIG_"+sym]; v == "y" || v == "m" || builtIn(k, sym, module) {
+		return true
 	}
 	if k.ModulesDir == "" {
 		return false
 	}
-	if b, _ := readFile(root, k.ModulesDir+"/modules.builtin"); bytes.Contains(b, []byte("/"+module+".ko")) {
-		return true
-	}
 	ents, _ := root.ReadDir(k.ModulesDir + "/kernel/" + koDir)
 	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), module+".ko") {
+		if strings.HasPrefix(strings.ReplaceAll(e.Name(), "-", "_"), module+".ko") {
 			return true
 		}
 	}

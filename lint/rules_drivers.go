@@ -64,18 +64,8 @@ func readerAt(f fs.File) (io.ReaderAt, int64, error) {
 
 // builtIn tells whether a kernel has module compiled in: CONFIG_<sym>=y in
 // its config, or the module listed in modules.builtin.
-func builtIn(root rootfs.FS, k kernel.Kernel, sym, module string) bool {
-	if k.Config != "" {
-		b, _ := readFile(root, k.Config)
-		if bytes.HasPrefix(b, []byte("CONFIG_"+sym+"=y")) || bytes.Contains(b, []byte("\nCONFIG_"+sym+"=y")) {
-			return true
-		}
-	}
-	if k.ModulesDir != "" {
-		b, _ := readFile(root, k.ModulesDir+"/modules.builtin")
-		return bytes.Contains(b, []byte("/"+module+".ko"))
-	}
-	return false
+func builtIn(k kernel.Kernel, sym, module string) bool {
+	return k.ConfigValues["CONFIG_"+sym] == "y" || k.HasBuiltin(module)
 }
 
 // rebuildHint says how the guest's family adds drivers to its initramfs.
@@ -106,7 +96,7 @@ func driverRule(module, sym, why string) func(*Target) ([]Finding, error) {
 		root, _ := t.root()
 		var fs []Finding
 		for _, k := range ks {
-			if k.Image == "" || builtIn(root, k, sym, module) {
+			if k.Image == "" || builtIn(k, sym, module) {
 				continue // leftover modules without a kernel, or built in
 			}
 			loc := Location{Kernel: k.Version}
@@ -149,11 +139,11 @@ func checkHyperVExtras(t *Target) ([]Finding, error) {
 			continue
 		}
 		for _, m := range []struct{ module, sym, dir string }{{"hyperv_keyboard", "HYPERV_KEYBOARD", "drivers/input/serio"}, {"hid_hyperv", "HID_HYPERV_MOUSE", "drivers/hid"}} {
-			if !builtIn(root, k, m.sym, m.module) && !kernelHas(root, k, m.sym, m.module, m.dir) {
+			if !kernelHas(root, k, m.sym, m.module, m.dir) {
 				fs = append(fs, Finding{Message: fmt.Sprintf("kernel %s has no %s", k.Version, m.module), Location: Location{Kernel: k.Version}})
 			}
 		}
-		if k.Initrd != "" && !builtIn(root, k, "BLK_DEV_NVME", "nvme") {
+		if k.Initrd != "" && !builtIn(k, "BLK_DEV_NVME", "nvme") {
 			if inv, err := t.inventory(root, k.Initrd); err == nil && !inv.Has("nvme") {
 				fs = append(fs, Finding{Message: fmt.Sprintf("the initramfs of kernel %s has no nvme: NVMe VM sizes (Gen2) cannot boot", k.Version), Location: Location{Kernel: k.Version, File: "/" + k.Initrd}})
 			}

@@ -46,6 +46,12 @@ func TestDriverRules(t *testing.T) {
 		{"DRV002", kernelWith("not an initramfs at all", nil), Skipped, ""},
 		{"DRV002", map[string]string{"etc/hostname": "x"}, Skipped, ""},
 		{"DRV006", kernelWith(full, map[string]string{"boot/config-" + v: "CONFIG_HYPERV_KEYBOARD=y\nCONFIG_HID_HYPERV_MOUSE=m\n"}), Failed, "no nvme"},
+		// Module files spell underscores as dashes (Debian's real kernel);
+		// modules.builtin tells nvme is built in where no config does.
+		{"DRV006", kernelWith(full, map[string]string{
+			"lib/modules/" + v + "/kernel/drivers/input/serio/hyperv-keyboard.ko": "", "lib/modules/" + v + "/kernel/drivers/hid/hid-hyperv.ko": "",
+			"lib/modules/" + v + "/modules.builtin": "kernel/drivers/nvme/host/nvme.ko\n"}), Passed, ""},
+		{"DRV006", kernelWith(full, map[string]string{"lib/modules/" + v + "/kernel/drivers/hid/hid-hyperv.ko": "", "boot/config-" + v: "CONFIG_BLK_DEV_NVME=y\n# CONFIG_HYPERV_KEYBOARD is not set\n"}), Failed, "no hyperv_keyboard"},
 	} {
 		o := outcome(t, tree(t, c.files), c.rule)
 		if o.Status != c.want {
