@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vhdprep/vhdprep/internal/testimage"
+)
+
+// debianCloudKernel downloads (once, into .cache/debs) the .deb of Debian's
+// current cloud kernel, the one linux-image-cloud-amd64 depends on, and
+// unpacks it into a fresh directory. It skips when apt cannot find or
+// download the package: that needs apt sources and the network, which CI
+// may not have, so not even VHDPREP_REQUIRE_TOOLS makes it fail.
+func debianCloudKernel(t *testing.T) (tree, version string) {
+	t.Helper()
+	testimage.RequireTools(t, "apt-cache", "apt-get", "dpkg-deb", "cpio", "zstd")
+	out, err := exec.Command("apt-cache", "depends", "linux-image-cloud-amd64").CombinedOutput()
+	m := regexp.MustCompile(`Depends: (linux-image-([0-9][^ \n]*-cloud-amd64))\n`).FindStringSubmatch(string(out))
+	if err != nil || m == nil {
+		t.Skipf("apt-cache knows no linux-image-cloud-amd64 (needs Debian's apt sources and apt-get update): %v %s", err, out)
+	}
+	pkg, version := m[1], m[2]
+	cache := filepath.Join(testimage.RepoRoot(t), ".cache", "debs")
+	if err := os.MkdirAll(cache, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	debs, _ := filepath.Glob(filepath.Join(cache, pkg+"_*_amd64.deb"))
+	if len(debs) == 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "apt-get", "download", pkg)
+		cmd.Dir = cache
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Skipf("apt-get download %s failed (no network or no apt sources?): %v\n%s", pkg, err, out)
+		}
+		debs, _ = filepath.Glob(filepath.Join(cache, pkg+"_*_amd64.deb"))
+		if len(debs) == 0 {
+			t.Fatalf("apt-get download %s left no .deb in %s", pkg, cache)
+		}
+	}
+	tree = t.TempDir()
+	if out, err := exec.Command("dpkg-deb", "-x", debs[len(debs)-1], tree).CombinedOutput(); err != nil {
+		t.Fatalf("dpkg-deb -x %s: %v\n%s", debs[len(debs)-1], err, out)
+	}
+	return tree, version
+}
+
+// writeInitramfs makes boot/initrd.img-V in tree: a zstd-compressed newc
+// cpio archive (as initramfs-tools makes on Debian 12) of the kernel's own
+// module files named, at their paths under lib/modules/V.
+func writeInitramfs(t *testing.T, tree, version string, modules ...string) {
+	t.Helper()
+	modDir := filepath.Join("lib", "modules", version)
+	want := map[string]bool{}
+	for _, m := range modules {
+		want[m+".ko"] = true
+	}
+	stage := t.TempDir()
+	var list []string
+	filepath.WalkDir(filepath.Join(tree, modDir), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && want[d.Name()] {
+			rel, _ := filepath.Rel(tree, p)
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.MkdirAll(filepath.Join(stage, filepath.Dir(rel)), 0o755)
+			if err := os.WriteFile(filepath.Join(stage, rel), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			list = append(list, rel)
+			delete(want, d.Name())
+		}
+		return nil
+	})
+	if len(want) > 0 {
+		t.Fatalf("kernel %s has no module files %v", version, want)
+	}
+	out := filepath.Join(tree, "boot", "initrd.img-"+version)
+	cmd := exec.Command("sh", "-c", `cpio -o -H newc --quiet | zstd -q -19 -f -o "$1"`, "sh", out)
+	cmd.Dir, cmd.Stdin = stage, strings.NewReader(strings.Join(list, "\n")+"\n")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("cpio | zstd: %v\n%s", err, b)
+	}
+}
+
+// checkTree runs the built binary's check on a directory and returns each
+// rule's status and first finding.
+func checkTree(t *testing.T, tree string) map[string]string {
+	t.Helper()
+	out, err := exec.Command(vhdprepBin, "check", "--root", tree, "--output", "json", "--fail-on", "info").Output()
+	if _, ok := err.(*exec.ExitError); err != nil && !ok {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Outcomes []struct {
+			ID       string `json:"id"`
+			Status   string `json:"status"`
+			Reason   string `json:"reason"`
+			Findings []struct {
+				Message string `json:"message"`
+			} `json:"findings"`
+		} `json:"rules"`
+	}
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("check --output json: %v\n%s", err, out)
+	}
+	got := map[string]string{}
+	for _, o := range rep.Outcomes {
+		got[o.ID] = o.Status
+		if len(o.Findings) > 0 {
+			got[o.ID] += ": " + o.Findings[0].Message
+		} else if o.Reason != "" {
+			got[o.ID] += ": " + o.Reason
+		}
+	}
+	return got
+}
+
+// TestCheckOnDebiansRealCloudKernel: Debian's real cloud kernel package,
+// with an initramfs of its own Hyper-V modules, passes the kernel and
+// driver rules; hv_storvsc left out of the initramfs fails DRV002; and
+// nvme, built into that kernel, is found through modules.builtin when no
+// config says so.
+func TestCheckOnDebiansRealCloudKernel(t *testing.T) {
+	tree, version := debianCloudKernel(t)
+	cmdline := "console=tty1 console=ttyS0,115200n8 earlyprintk=ttyS0,115200"
+	files := map[string]string{
+		"etc/default/grub":   "GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT=\"\"\nGRUB_CMDLINE_LINUX=\"" + cmdline + "\"\n",
+		"boot/grub/grub.cfg": "menuentry 'Debian GNU/Linux' {\n\tlinux\t/boot/vmlinuz-" + version + " root=UUID=0b4c3f7e-4c5d-4a55-9d1b-5f1d3b8e2a10 ro " + cmdline + "\n\tinitrd\t/boot/initrd.img-" + version + "\n}\n",
+	}
+	for name, text := range files {
+		os.MkdirAll(filepath.Join(tree, filepath.Dir(name)), 0o755)
+		if err := os.WriteFile(filepath.Join(tree, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeInitramfs(t, tree, version, "hv_vmbus", "hv_storvsc", "scsi_transport_fc", "hv_netvsc")
+
+	got := checkTree(t, tree)
+	for _, id := range []string{"KRN001", "KRN008", "KRN010", "DRV001", "DRV002", "DRV003", "DRV004", "DRV005", "DRV006", "DRV007"} {
+		if got[id] != "pass" {
+			t.Errorf("%s on kernel %s: %s, want pass", id, version, got[id])
+		}
+	}
+
+	// Without boot/config-V only modules.builtin says nvme is built in.
+	config := filepath.Join(tree, "boot", "config-"+version)
+	if err := os.Remove(config); err != nil {
+		t.Fatal(err)
+	}
+	if got := checkTree(t, tree); got["DRV006"] != "pass" {
+		t.Errorf("DRV006 without the kernel config: %s, want pass (nvme in modules.builtin)", got["DRV006"])
+	}
+
+	builtin := filepath.Join(tree, "lib", "modules", version, "modules.builtin")
+	if err := os.WriteFile(builtin, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	writeInitramfs(t, tree, version, "hv_vmbus", "hv_netvsc")
+	got = checkTree(t, tree)
+	if !strings.Contains(got["DRV006"], "fail: the initramfs of kernel "+version+" has no nvme") {
+		t.Errorf("DRV006 with an empty modules.builtin: %s", got["DRV006"])
+	}
+	if !strings.Contains(got["DRV002"], "fail: hv_storvsc is neither built into kernel "+version) || got["DRV001"] != "pass" {
+		t.Errorf("without hv_storvsc in the initramfs: DRV001 %s, DRV002 %s", got["DRV001"], got["DRV002"])
+	}
+}
