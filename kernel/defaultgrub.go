@@ -23,9 +23,9 @@ type assignment struct {
 // quotes, "double" quotes (with \ escapes and $NAME or ${NAME} expanded
 // from earlier assignments) or bare, lines continued by a trailing
 // backslash or an open quote, # comments. Anything else (commands,
-// conditionals) is skipped, as it cannot change a value here.
-func parseShellAssignments(text string) []assignment {
-	vars := map[string]string{}
+// conditionals) is skipped, as it cannot change a value here. vars holds
+// the variables earlier files set, and gets this text's.
+func parseShellAssignments(text string, vars map[string]string) []assignment {
 	var out []assignment
 	lines := strings.Split(text, "\n")
 	for i := 0; i < len(lines); i++ {

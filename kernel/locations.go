@@ -28,6 +28,9 @@ type Location struct {
 	Kernel  string // the kernel it boots: a version (BLS) or an image path
 	Var     string // the variable holding it: GRUB_CMDLINE_LINUX, kernelopts
 	Cmdline Cmdline
+	// Sources are, for the defaults, every file that makes them: a
+	// change may have to be made in any.
+	Sources []string
 	// Kernelopts tells that a BLS entry's options expand grubenv's
 	// $kernelopts (RHEL 8), so grubenv's line is what really changes it.
 	Kernelopts bool
@@ -116,33 +119,64 @@ func lines(fsys fs.FS, p string) []string {
 	return out
 }
 
-// defaultGrub reads the two GRUB_CMDLINE variables (the last assignment
-// of each wins) and reports them as one line, at GRUB_CMDLINE_LINUX's
-// assignment, where additions belong since every entry gets it.
-func defaultGrub(fsys fs.FS) []Location {
-	b, err := fs.ReadFile(fsys, "etc/default/grub")
-	if err != nil {
-		return nil
-	}
-	return defaultGrubText(string(b))
+// Where grub-mkconfig reads its defaults: /etc/default/grub, then (a
+// Debian and Ubuntu addition) the drop-ins of /etc/default/grub.d in name
+// order, which Ubuntu's cloud images set the console in.
+const (
+	defaultGrubPath    = "etc/default/grub"
+	defaultGrubDropIns = "etc/default/grub.d/*.cfg"
+)
+
+// DefaultGrubFiles lists the defaults files fsys has, in the order
+// grub-mkconfig sources them.
+func DefaultGrubFiles(fsys fs.FS) []string {
+	return globAll(fsys, defaultGrubPath, defaultGrubDropIns)
 }
 
-func defaultGrubText(text string) []Location {
-	vals, at := map[string]string{}, map[string]int{}
-	for _, a := range parseShellAssignments(text) {
-		if a.name == VarCmdlineLinux || a.name == VarCmdlineDefault {
-			vals[a.name], at[a.name] = a.value, a.line
+// grubFile is a defaults file's path and text.
+type grubFile struct{ path, text string }
+
+// defaultGrub reads the two GRUB_CMDLINE variables from every defaults
+// file (unreadable ones are left out).
+func defaultGrub(fsys fs.FS) []Location {
+	var files []grubFile
+	for _, p := range DefaultGrubFiles(fsys) {
+		if b, err := fs.ReadFile(fsys, p); err == nil {
+			files = append(files, grubFile{p, string(b)})
+		}
+	}
+	return parseDefaultGrub(files)
+}
+
+// parseDefaultGrub works out the two GRUB_CMDLINE variables as sourcing
+// the files in order would (the last assignment of each wins, and may
+// build on earlier ones), and reports them as one line, at
+// GRUB_CMDLINE_LINUX's last assignment, where additions belong since every
+// entry gets it.
+func parseDefaultGrub(files []grubFile) []Location {
+	type place struct {
+		path string
+		line int
+	}
+	vars, vals, at := map[string]string{}, map[string]string{}, map[string]place{}
+	var sources []string
+	for _, f := range files {
+		sources = append(sources, "/"+f.path)
+		for _, a := range parseShellAssignments(f.text, vars) {
+			if a.name == VarCmdlineLinux || a.name == VarCmdlineDefault {
+				vals[a.name], at[a.name] = a.value, place{f.path, a.line}
+			}
 		}
 	}
 	if len(at) == 0 {
 		return nil
 	}
-	line, v := at[VarCmdlineLinux], VarCmdlineLinux
-	if line == 0 {
-		line, v = at[VarCmdlineDefault], VarCmdlineDefault
+	p, v := at[VarCmdlineLinux], VarCmdlineLinux
+	if p.line == 0 {
+		p, v = at[VarCmdlineDefault], VarCmdlineDefault
 	}
 	joined := strings.TrimSpace(vals[VarCmdlineLinux] + " " + vals[VarCmdlineDefault])
-	return []Location{{Path: "/etc/default/grub", Line: line, Kind: KindDefaultGrub, Entry: "defaults for grub-mkconfig", Var: v, Cmdline: ParseCmdline(joined)}}
+	return []Location{{Path: "/" + p.path, Line: p.line, Kind: KindDefaultGrub, Entry: "defaults for grub-mkconfig", Var: v, Cmdline: ParseCmdline(joined), Sources: sources}}
 }
 
 // grubCfg reports each linux line with the menu entry it belongs to,

@@ -98,6 +98,12 @@ menuentry 'UEFI Firmware Settings' $menuentry_id_option 'uefi-firmware' {
 	}
 }
 
+// defaultGrubText reads text as /etc/default/grub.
+func defaultGrubText(t *testing.T, text string) []Location {
+	t.Helper()
+	return parseDefaultGrub([]grubFile{{"etc/default/grub", text}})
+}
+
 func TestDefaultGrub(t *testing.T) {
 	for _, c := range []struct {
 		name, text string
@@ -120,13 +126,13 @@ func TestDefaultGrub(t *testing.T) {
 		{"unclosed substitution", "GRUB_CMDLINE_LINUX=\"a $(b c\"", 1, "a"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			locs := defaultGrubText(c.text)
+			locs := defaultGrubText(t, c.text)
 			if len(locs) != 1 || locs[0].Line != c.line || locs[0].Cmdline.String() != c.want {
 				t.Fatalf("got %+v, want line %d %q", locs, c.line, c.want)
 			}
 		})
 	}
-	if locs := defaultGrubText("GRUB_TIMEOUT=5\n"); len(locs) != 0 {
+	if locs := defaultGrubText(t, "GRUB_TIMEOUT=5\n"); len(locs) != 0 {
 		t.Fatalf("no GRUB_CMDLINE variable, got %+v", locs)
 	}
 }
@@ -138,7 +144,7 @@ func FuzzDefaultGrub(f *testing.F) {
 	f.Add("export GRUB_CMDLINE_LINUX_DEFAULT='a \\\nb' # c\n", "ro")
 	f.Add("GRUB_CMDLINE_LINUX=\"a\\\n${X}b\n", "root=/dev/sda1")
 	f.Fuzz(func(t *testing.T, text, value string) {
-		for _, l := range defaultGrubText(text) {
+		for _, l := range defaultGrubText(t, text) {
 			if l.Line < 1 || l.Line > strings.Count(text, "\n")+1 {
 				t.Fatalf("line %d of %q", l.Line, text)
 			}
@@ -146,7 +152,7 @@ func FuzzDefaultGrub(f *testing.F) {
 		if strings.ContainsAny(value, "\"\\$`\n") {
 			return
 		}
-		locs := defaultGrubText(fmt.Sprintf("%s\nGRUB_CMDLINE_LINUX=\"%s\"\n", "# header", value))
+		locs := defaultGrubText(t, fmt.Sprintf("%s\nGRUB_CMDLINE_LINUX=\"%s\"\n", "# header", value))
 		if len(locs) != 1 || locs[0].Cmdline.String() != strings.TrimSpace(value) || locs[0].Line != 2 {
 			t.Fatalf("value %q read as %+v", value, locs)
 		}
@@ -175,5 +181,27 @@ func TestGeneratedConfigsAndKernelopts(t *testing.T) {
 	}
 	if !expands["/boot/loader/entries/a.conf"] || expands["/boot/loader/entries/b.conf"] {
 		t.Fatalf("Kernelopts per entry: %v", expands)
+	}
+}
+
+// Ubuntu's cloud images set the console in a drop-in that grub-mkconfig
+// sources after /etc/default/grub.
+func TestDefaultGrubDropIns(t *testing.T) {
+	fsys := fstest.MapFS{
+		"etc/default/grub": {Data: []byte("GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT=\"quiet splash\"\nGRUB_CMDLINE_LINUX=\"\"\n")},
+		"etc/default/grub.d/50-cloudimg-settings.cfg": {Data: []byte("GRUB_TIMEOUT=0\n# Set the default commandline\nGRUB_CMDLINE_LINUX_DEFAULT=\"console=tty1 console=ttyS0\"\n")},
+		"etc/default/grub.d/60-azure.cfg":             {Data: []byte("GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX earlyprintk=ttyS0\"\n")},
+		"etc/default/grub.d/README":                   {Data: []byte("GRUB_CMDLINE_LINUX=\"not sourced\"\n")},
+	}
+	locs := FindCmdlines(fsys)
+	if len(locs) != 1 {
+		t.Fatalf("got %+v", locs)
+	}
+	l := locs[0]
+	if l.Path != "/etc/default/grub.d/60-azure.cfg" || l.Line != 1 || l.Cmdline.String() != "earlyprintk=ttyS0 console=tty1 console=ttyS0" {
+		t.Fatalf("got %s:%d %q", l.Path, l.Line, l.Cmdline.String())
+	}
+	if got := strings.Join(l.Sources, " "); got != "/etc/default/grub /etc/default/grub.d/50-cloudimg-settings.cfg /etc/default/grub.d/60-azure.cfg" {
+		t.Fatalf("sources %s", got)
 	}
 }
