@@ -464,3 +464,42 @@ func TestRootDelayIsLeftOutWhereInitramfsToolsSleepsForIt(t *testing.T) {
 		t.Fatalf("fix on initramfs-tools: %v %+v", err, plan.Rules)
 	}
 }
+
+// Ubuntu's cloud images set the command line in /etc/default/grub.d too:
+// fix removes from every file, adds where GRUB_CMDLINE_LINUX is last
+// assigned, and KRN008 sees the defaults and grub.cfg agree before and after.
+func TestFixEditsGrubDropIns(t *testing.T) {
+	files := map[string]string{
+		"etc/default/grub": "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet splash\"\nGRUB_CMDLINE_LINUX=\"\"\n",
+		"etc/default/grub.d/50-cloudimg-settings.cfg": "GRUB_CMDLINE_LINUX_DEFAULT=\"console=tty1 console=ttyS0 quiet\"\n",
+		"etc/default/grub.d/60-delay.cfg":             "GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX rootdelay=300\"\n",
+		"boot/grub/grub.cfg":                          "menuentry 'Ubuntu' {\n\tlinux\t/boot/vmlinuz-6.5.0-1015-azure root=UUID=abc ro rootdelay=300 console=tty1 console=ttyS0 quiet $vt_handoff\n}\n",
+	}
+	target := tree(t, files)
+	if s := statuses(t, target, "KRN002", "KRN004", "KRN008"); s["KRN002"] != Failed || s["KRN004"] != Failed || s["KRN008"] != Passed {
+		t.Fatalf("before fix: %v", s)
+	}
+	plan, err := PlanFix(target, Catalog(), nil, []string{"KRN002", "KRN004"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := plan.Apply(target); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := OpenDir(target.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := statuses(t, fresh, "KRN002", "KRN004", "KRN008"); s["KRN002"] != Passed || s["KRN004"] != Passed || s["KRN008"] != Passed {
+		t.Fatalf("after fix: %v", s)
+	}
+	for name, want := range map[string]string{
+		"etc/default/grub": "GRUB_CMDLINE_LINUX_DEFAULT=\"\"\nGRUB_CMDLINE_LINUX=\"\"\n",
+		"etc/default/grub.d/50-cloudimg-settings.cfg": "GRUB_CMDLINE_LINUX_DEFAULT=\"console=tty1 console=ttyS0\"\n",
+		"etc/default/grub.d/60-delay.cfg":             "GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX rootdelay=300 earlyprintk=ttyS0,115200\"\n",
+	} {
+		if b, _ := os.ReadFile(filepath.Join(target.Name, name)); string(b) != want {
+			t.Errorf("%s:\n%s\nwant\n%s", name, b, want)
+		}
+	}
+}

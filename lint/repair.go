@@ -209,7 +209,7 @@ func editCmdlines(o *Overlay, locs []kernel.Location, add, remove []string) erro
 	for _, l := range locs {
 		name := strings.TrimPrefix(l.Path, "/")
 		if l.Kind == kernel.KindDefaultGrub {
-			if err := repairDefaultGrub(o, name, add, remove); err != nil {
+			if err := repairDefaultGrub(o, l, add, remove); err != nil {
 				return err
 			}
 			continue
@@ -234,28 +234,41 @@ func editCmdlines(o *Overlay, locs []kernel.Location, add, remove []string) erro
 	return nil
 }
 
-func repairDefaultGrub(o *Overlay, name string, add, remove []string) error {
-	b, err := o.Read(name)
-	if err != nil {
-		return err
-	}
-	lines := strings.Split(string(b), "\n")
-	sawLinux := false
-	for i, line := range lines {
-		m := defaultGrubRE.FindStringSubmatch(line)
-		if m == nil {
-			continue
+// repairDefaultGrub removes parameters from both GRUB_CMDLINE variables in
+// every defaults file, and adds parameters to GRUB_CMDLINE_LINUX's last
+// assignment (which may build on earlier ones), or in a new assignment
+// after /etc/default/grub's last line when no file makes one.
+func repairDefaultGrub(o *Overlay, l kernel.Location, add, remove []string) error {
+	added := len(add) == 0
+	for _, src := range l.Sources {
+		name := strings.TrimPrefix(src, "/")
+		b, err := o.Read(name)
+		if err != nil {
+			return err
 		}
-		var adds []string
-		if m[2] == "GRUB_CMDLINE_LINUX" {
-			adds, sawLinux = add, true
+		lines := strings.Split(string(b), "\n")
+		for i, line := range lines {
+			m := defaultGrubRE.FindStringSubmatch(line)
+			if m == nil {
+				continue
+			}
+			var adds []string
+			if m[2] == kernel.VarCmdlineLinux && src == l.Path && i+1 == l.Line {
+				adds, added = add, true
+			}
+			lines[i] = m[1] + m[3] + kernel.EditParams(m[4], adds, remove) + m[5] + m[6]
 		}
-		lines[i] = m[1] + m[3] + kernel.EditParams(m[4], adds, remove) + m[5] + m[6]
+		if !added && src == l.Sources[0] && l.Var != kernel.VarCmdlineLinux {
+			lines = append(lines[:len(lines)-1], fmt.Sprintf("GRUB_CMDLINE_LINUX=%q", strings.Join(add, " ")), lines[len(lines)-1])
+			added = true
+		}
+		if edited := strings.Join(lines, "\n"); edited != string(b) {
+			o.Write(name, []byte(edited))
+		}
 	}
-	if !sawLinux && len(add) > 0 {
-		lines = append(lines[:len(lines)-1], fmt.Sprintf("GRUB_CMDLINE_LINUX=%q", strings.Join(add, " ")), lines[len(lines)-1])
+	if !added {
+		return fmt.Errorf("%s:%d: GRUB_CMDLINE_LINUX is not a one-line assignment vhdprep can edit; add %s to it by hand", l.Path, l.Line, strings.Join(add, " "))
 	}
-	o.Write(name, []byte(strings.Join(lines, "\n")))
 	return nil
 }
 

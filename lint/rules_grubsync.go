@@ -28,7 +28,7 @@ func checkGeneratedConfig(t *Target) ([]Finding, error) {
 		}
 		return nil, Skip("/etc/default/grub is not readable: %v", err)
 	}
-	for _, p := range kernel.GeneratedConfigs(root) {
+	for _, p := range append(kernel.DefaultGrubFiles(root), kernel.GeneratedConfigs(root)...) {
 		if _, err := root.ReadFile(p); err != nil {
 			return nil, Skip("/%s is not readable: %v", p, err)
 		}

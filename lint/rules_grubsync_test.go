@@ -35,6 +35,8 @@ func TestGeneratedConfigAgreesWithDefaults(t *testing.T) {
 			Failed, "carries quiet console=tty1, which /etc/default/grub:1 does not", "grub-mkconfig -o /boot/grub/grub.cfg", 2},
 		{"alike entries are one finding", map[string]string{dflt: "GRUB_CMDLINE_LINUX=\"rootdelay=300\"\n", cfg: entry("Debian", "") + entry("Debian, with Linux 6.1.0-13-amd64", "")},
 			Failed, "grub.cfg entry \"Debian\" and 1 more) lacks rootdelay=300", "", 2},
+		{"Ubuntu's drop-ins count", map[string]string{dflt: "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet splash\"\n", "etc/default/grub.d/50-cloudimg-settings.cfg": "GRUB_CMDLINE_LINUX_DEFAULT=\"console=tty1 console=ttyS0\"\n", cfg: entry("Ubuntu", "console=tty1 console=ttyS0 $vt_handoff")}, Passed, "", "", 0},
+		{"a drop-in unreadable", map[string]string{dflt: quietDef, "etc/default/grub.d/50-x.cfg/x": "", cfg: entry("Debian", "quiet")}, Skipped, "/etc/default/grub.d/50-x.cfg is not readable", "", 0},
 		{"recovery entries carry only GRUB_CMDLINE_LINUX", map[string]string{dflt: quietDef, cfg: entry("Debian", "quiet") + entry("Debian (recovery mode)", "single")}, Passed, "", "", 0},
 		{"RHEL 7 command substitution", map[string]string{dflt: "GRUB_CMDLINE_LINUX=\"$([ -x /usr/sbin/rhcrashkernel-param ] && /usr/sbin/rhcrashkernel-param || :) rhgb quiet\"\n", "boot/grub2/grub.cfg": "menuentry 'RHEL' {\n\tlinux16 /vmlinuz-3.10.0 root=UUID=abc ro crashkernel=auto rhgb quiet LANG=en_US.UTF-8\n}\n"},
 			Passed, "", "", 0},
