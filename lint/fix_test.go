@@ -503,3 +503,40 @@ func TestFixEditsGrubDropIns(t *testing.T) {
 		}
 	}
 }
+
+// Where GRUB_CMDLINE_LINUX's last assignment cannot be edited in place (it
+// spans lines), or no file assigns it, fix adds a new assignment at the end.
+func TestFixAddsAGrubAssignmentWhereItCannotEdit(t *testing.T) {
+	for _, c := range []struct{ name, before, after string }{
+		{"continued assignment", "GRUB_CMDLINE_LINUX=\"ro \\\n  quiet\"\n",
+			"GRUB_CMDLINE_LINUX=\"ro \\\n  quiet\"\nGRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX console=ttyS0,115200n8\"\n"},
+		{"no newline at the end", "GRUB_CMDLINE_LINUX=\"ro\nquiet\"",
+			"GRUB_CMDLINE_LINUX=\"ro\nquiet\"\nGRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX console=ttyS0,115200n8\"\n"},
+		{"only the default", "GRUB_TIMEOUT=1\nGRUB_CMDLINE_LINUX_DEFAULT=\"\"",
+			"GRUB_TIMEOUT=1\nGRUB_CMDLINE_LINUX_DEFAULT=\"\"\nGRUB_CMDLINE_LINUX=\"console=ttyS0,115200n8\"\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			target := tree(t, map[string]string{"etc/default/grub": c.before})
+			plan, err := PlanFix(target, Catalog(), nil, []string{"KRN001"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := plan.Apply(target); err != nil {
+				t.Fatal(err)
+			}
+			if b, _ := os.ReadFile(filepath.Join(target.Name, "etc/default/grub")); string(b) != c.after {
+				t.Fatalf("got\n%s\nwant\n%s", b, c.after)
+			}
+			fresh, err := OpenDir(target.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s := statuses(t, fresh, "KRN001"); s["KRN001"] != Passed {
+				t.Fatalf("KRN001 after fix: %v", s)
+			}
+			if again, err := PlanFix(fresh, Catalog(), nil, []string{"KRN001"}); err != nil || len(again.Changes) != 0 {
+				t.Fatalf("second fix: %v %+v", err, again.Changes)
+			}
+		})
+	}
+}

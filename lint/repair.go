@@ -236,11 +236,17 @@ func editCmdlines(o *Overlay, locs []kernel.Location, add, remove []string) erro
 
 // repairDefaultGrub removes parameters from both GRUB_CMDLINE variables in
 // every defaults file, and adds parameters to GRUB_CMDLINE_LINUX's last
-// assignment (which may build on earlier ones), or in a new assignment
-// after /etc/default/grub's last line when no file makes one.
+// assignment (which may build on earlier ones). Where that assignment
+// spans lines, a new one after it builds on it; where no file assigns the
+// variable, a new one goes after /etc/default/grub's last line.
 func repairDefaultGrub(o *Overlay, l kernel.Location, add, remove []string) error {
-	added := len(add) == 0
 	for _, src := range l.Sources {
+		var extra string
+		if len(add) > 0 && src == l.Path && l.Var == kernel.VarCmdlineLinux {
+			extra = fmt.Sprintf("GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX %s\"", strings.Join(add, " "))
+		} else if len(add) > 0 && src == l.Sources[0] && l.Var != kernel.VarCmdlineLinux {
+			extra = fmt.Sprintf("GRUB_CMDLINE_LINUX=%q", strings.Join(add, " "))
+		}
 		name := strings.TrimPrefix(src, "/")
 		b, err := o.Read(name)
 		if err != nil {
@@ -252,22 +258,25 @@ func repairDefaultGrub(o *Overlay, l kernel.Location, add, remove []string) erro
 			if m == nil {
 				continue
 			}
+			// Parameters are added only to an assignment all on this line
+			// (its quotes close, no backslash continues it).
 			var adds []string
-			if m[2] == kernel.VarCmdlineLinux && src == l.Path && i+1 == l.Line {
-				adds, added = add, true
+			oneLine := m[3] == m[5] && !strings.HasSuffix(m[4], "\\")
+			if m[2] == kernel.VarCmdlineLinux && src == l.Path && i+1 == l.Line && oneLine {
+				adds, extra = add, ""
 			}
 			lines[i] = m[1] + m[3] + kernel.EditParams(m[4], adds, remove) + m[5] + m[6]
 		}
-		if !added && src == l.Sources[0] && l.Var != kernel.VarCmdlineLinux {
-			lines = append(lines[:len(lines)-1], fmt.Sprintf("GRUB_CMDLINE_LINUX=%q", strings.Join(add, " ")), lines[len(lines)-1])
-			added = true
+		edited := strings.Join(lines, "\n")
+		if extra != "" {
+			if edited != "" && !strings.HasSuffix(edited, "\n") {
+				edited += "\n"
+			}
+			edited += extra + "\n"
 		}
-		if edited := strings.Join(lines, "\n"); edited != string(b) {
+		if edited != string(b) {
 			o.Write(name, []byte(edited))
 		}
-	}
-	if !added {
-		return fmt.Errorf("%s:%d: GRUB_CMDLINE_LINUX is not a one-line assignment vhdprep can edit; add %s to it by hand", l.Path, l.Line, strings.Join(add, " "))
 	}
 	return nil
 }
