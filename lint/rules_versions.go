@@ -13,7 +13,7 @@ import (
 
 // minimumVersion is software OS002 wants new enough: the packages that
 // carry it, and the version-named files that tell its version where no
-// package database is read (rpm's).
+// package database is read (rpm's BerkeleyDB on RHEL 8 and older).
 type minimumVersion struct {
 	name, minimum string
 	packages      *regexp.Regexp
@@ -82,10 +82,10 @@ func checkVersions(t *Target) ([]Finding, error) {
 		})
 	}
 	if db == nil && !found {
-		if existsAny(root, pkgdb.RPMDatabases) {
-			return nil, Skip("the rpm database is not read, and no version-named libssl.so.X.Y or pythonX.Y file tells the versions")
+		if existsAny(root, pkgdb.UnreadRPMDatabases) {
+			return nil, Skip("rpm's BerkeleyDB or ndb database is not read, and no version-named libssl.so.X.Y or pythonX.Y file tells the versions")
 		}
-		return nil, Skip("no package database (dpkg, apk, pacman) and no version-named libssl.so.X.Y or pythonX.Y file")
+		return nil, Skip("no package database (dpkg, apk, pacman, rpm sqlite) and no version-named libssl.so.X.Y or pythonX.Y file")
 	}
 	return fs, nil
 }
@@ -112,7 +112,7 @@ func (m minimumVersion) newestFile(root rootfs.FS) (installedVersion, bool) {
 				continue
 			}
 			if !ok || pkgdb.Compare(sub[1], best.version) > 0 {
-				best, ok = installedVersion{sub[1], "from the file name /" + name + ", the newest; no dpkg, apk or pacman database, and rpm's is not read", "/" + name}, true
+				best, ok = installedVersion{sub[1], "from the file name /" + name + ", the newest; no package database this reads", "/" + name}, true
 			}
 		}
 	}

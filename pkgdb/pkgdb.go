@@ -1,12 +1,14 @@
 // Package pkgdb reads which packages a Linux guest has installed, and
 // their versions, from its package manager's database: dpkg's status
-// file, apk's installed file or pacman's local directory. rpm's databases
-// (BerkeleyDB, sqlite, ndb) are not read.
+// file, apk's installed file, pacman's local directory or rpm's sqlite
+// database. rpm's older BerkeleyDB and SUSE's ndb databases are not read.
 package pkgdb
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"path"
 	"strings"
@@ -23,6 +25,7 @@ const (
 	Dpkg   = "dpkg"
 	APK    = "apk"
 	Pacman = "pacman"
+	RPM    = "rpm"
 )
 
 // DB is a guest's installed packages and where they were read from.
@@ -43,11 +46,16 @@ const (
 	maxPacmanDirs   = 100000
 )
 
-// RPMDatabases are the files an rpm database may be; pkgdb cannot read them.
-var RPMDatabases = []string{"var/lib/rpm/rpmdb.sqlite", "var/lib/rpm/Packages", "var/lib/rpm/Packages.db", "usr/lib/sysimage/rpm/rpmdb.sqlite", "usr/lib/sysimage/rpm/Packages.db"}
+// Where rpm's sqlite database lives: /var/lib/rpm, or /usr/lib/sysimage/rpm
+// (Fedora 36 and later; /var/lib/rpm links there).
+var rpmSqlites = []string{"var/lib/rpm/rpmdb.sqlite", "usr/lib/sysimage/rpm/rpmdb.sqlite"}
 
-// Read reads the first database the guest has of dpkg, apk and pacman;
-// nil and no error when it has none. A database that exists but cannot be
+// UnreadRPMDatabases are the rpm databases pkgdb cannot read: BerkeleyDB
+// (RHEL 8 and older) and ndb (SUSE).
+var UnreadRPMDatabases = []string{"var/lib/rpm/Packages", "var/lib/rpm/Packages.db", "usr/lib/sysimage/rpm/Packages.db"}
+
+// Read reads the first database the guest has of dpkg, apk, pacman and
+// rpm's sqlite; nil and no error when it has none. A database that exists but cannot be
 // read, or is larger than any real one, is an error.
 func Read(fsys fs.FS) (*DB, error) {
 	if b, err := readBounded(fsys, dpkgStatus, maxDatabaseSize); b != nil || err != nil {
@@ -62,7 +70,48 @@ func Read(fsys fs.FS) (*DB, error) {
 		}
 		return &DB{Kind: APK, Path: "/" + apkInstalled, Packages: ParseAPKInstalled(b)}, nil
 	}
-	return readPacman(fsys)
+	db, err := readPacman(fsys)
+	if db != nil || err != nil {
+		return db, err
+	}
+	return readRPMSqlite(fsys)
+}
+
+// readRPMSqlite reads rpmdb.sqlite where it lies when its filesystem
+// allows reads at an offset (sqlite databases of large installs run to
+// hundreds of MiB), else into memory, bounded.
+func readRPMSqlite(fsys fs.FS) (*DB, error) {
+	for _, name := range rpmSqlites {
+		f, err := fsys.Open(name)
+		if isNotExist(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("/%s: %v; check the image's filesystem", name, err)
+		}
+		defer f.Close()
+		if wal, err := fs.Stat(fsys, name+"-wal"); err == nil && wal.Size() > 0 {
+			return nil, fmt.Errorf("/%s-wal holds changes not yet written to /%s; boot the guest once (or run rpm -qa in it) so rpm writes them", name, name)
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			return nil, fmt.Errorf("/%s: %v", name, err)
+		}
+		r, size := f.(io.ReaderAt), fi.Size()
+		if r == nil {
+			b, err := readBounded(fsys, name, maxDatabaseSize)
+			if err != nil {
+				return nil, err
+			}
+			r, size = bytes.NewReader(b), int64(len(b))
+		}
+		ps, err := ParseRPMSqlite(r, size)
+		if err != nil {
+			return nil, fmt.Errorf("/%s: %v; check it with rpm --rebuilddb in the guest", name, err)
+		}
+		return &DB{Kind: RPM, Path: "/" + name, Packages: ps}, nil
+	}
+	return nil, nil
 }
 
 // readBounded reads a file of at most limit bytes; a missing file is

@@ -83,7 +83,9 @@ func TestRead(t *testing.T) {
 			pacmanLocal + "/broken-1-1/mtree":      {Data: []byte("x")},
 		}, Pacman, 2, ""},
 		{"empty status file", fstest.MapFS{dpkgStatus: {Data: nil}}, Dpkg, 0, ""},
-		{"none", fstest.MapFS{"var/lib/rpm/rpmdb.sqlite": {Data: []byte("SQLite format 3\x00")}}, "", 0, ""},
+		{"none read: BerkeleyDB", fstest.MapFS{"var/lib/rpm/Packages": {Data: []byte("\x00\x06\x15\x61")}}, "", 0, ""},
+		{"rpm sqlite not a database", fstest.MapFS{"var/lib/rpm/rpmdb.sqlite": {Data: []byte("SQLite format 3\x00")}}, "", 0, "/var/lib/rpm/rpmdb.sqlite: not an SQLite 3 database"},
+		{"rpm sqlite with a WAL", fstest.MapFS{"usr/lib/sysimage/rpm/rpmdb.sqlite": {Data: []byte("SQLite format 3\x00")}, "usr/lib/sysimage/rpm/rpmdb.sqlite-wal": {Data: []byte("x")}}, "", 0, "/usr/lib/sysimage/rpm/rpmdb.sqlite-wal holds changes"},
 		{"unreadable status file", fstest.MapFS{dpkgStatus + "/x": {Data: nil}}, "", 0, "/var/lib/dpkg/status: "},
 	} {
 		t.Run(c.name, func(t *testing.T) {
