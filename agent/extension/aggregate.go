@@ -52,6 +52,10 @@ type (
 	runtimeSettingsStatus struct {
 		SettingsStatus settingsStatus `json:"settingsStatus"`
 		SequenceNumber int            `json:"sequenceNumber"`
+		// ExtensionName names the extension of a multi-config handler
+		// this status is about; such a handler has one handler status per
+		// extension.
+		ExtensionName string `json:"extensionName,omitempty"`
 	}
 	settingsStatus struct {
 		Status       ExtensionStatus `json:"status"`
@@ -91,7 +95,7 @@ func (p *Processor) StatusDocument(a Agent, now time.Time) []byte {
 	results := append([]*result(nil), p.results...)
 	p.mu.Unlock()
 	for _, r := range results {
-		if r.state == extconf.StateUninstall && r.ready {
+		if (r.state == extconf.StateUninstall && r.ready) || r.gone {
 			continue // gone: nothing left to report
 		}
 		hs := handlerStatus{HandlerVersion: r.version, HandlerName: r.name, Status: "Ready", Code: r.code, UseExactVersion: true}
@@ -101,7 +105,11 @@ func (p *Processor) StatusDocument(a Agent, now time.Time) []byte {
 			hs.Status, hs.FormattedMessage = heartbeat(r.dir, now)
 		}
 		if r.hasSettings {
-			st := readStatus(statusPath(r.dir, r.seq), r.name, r.operation)
+			name := r.name
+			if r.ext != "" {
+				name = r.ext
+			}
+			st := readStatus(r.statusPath(), name, r.operation)
 			if !r.ready && st.Status == StatusTransitioning {
 				// It failed before it could write a status file.
 				st.Status, st.Code, st.FormattedMessage = StatusError, r.code, english(r.message)
@@ -109,6 +117,7 @@ func (p *Processor) StatusDocument(a Agent, now time.Time) []byte {
 			hs.RuntimeSettingsStatus = &runtimeSettingsStatus{
 				SettingsStatus: settingsStatus{Status: st, Version: "1.0", TimestampUTC: ts},
 				SequenceNumber: r.seq,
+				ExtensionName:  r.ext,
 			}
 		}
 		doc.AggregateStatus.HandlerAggregateStatus = append(doc.AggregateStatus.HandlerAggregateStatus, hs)

@@ -33,9 +33,13 @@ const (
 	EnvExtensionPath       = envPrefix + "_EXTENSION_PATH"
 	EnvExtensionVersion    = envPrefix + "_EXTENSION_VERSION"
 	EnvSeqNumber           = "ConfigSequenceNumber" // as the Windows guest agent names it
+	EnvExtensionName       = "ConfigExtensionName"  // multi-config handlers only
 	EnvWireProtocolAddress = envPrefix + "_WIRE_PROTOCOL_ADDRESS"
 	EnvUninstallReturnCode = envPrefix + "_UNINSTALL_CMD_EXIT_CODE"
 	EnvDisableReturnCode   = envPrefix + "_DISABLE_CMD_EXIT_CODE"
+	// EnvDisableReturnCodes is EnvDisableReturnCode of a multi-config
+	// handler: [{"extensionName":..., "exitCode":...}] as JSON.
+	EnvDisableReturnCodes  = envPrefix + "_DISABLE_CMD_EXIT_CODES_MULTIPLE_EXTENSIONS"
 	EnvUpdatingFromVersion = envPrefix + "_UPDATING_FROM_VERSION"
 	// notRun is the value of an exit-code variable whose command did not run.
 	notRun = "NOT_RUN"

@@ -202,15 +202,15 @@ func TestRequiredFeatureUnsupported(t *testing.T) {
 	h := newHarness(t)
 	cfg, err := extconf.Parse([]byte(strings.Replace(h.extensionsConfig(extconf.BlockBlob,
 		plugin{name: testHandlerName, version: "1.0", state: "enabled", command: "true"}),
-		"<StatusUploadBlob", "<RequiredFeatures><RequiredFeature><Name>MultipleExtensionsPerHandler</Name><Value>1.0</Value></RequiredFeature></RequiredFeatures><StatusUploadBlob", 1)))
+		"<StatusUploadBlob", "<RequiredFeatures><RequiredFeature><Name>VersioningGovernance</Name><Value>1.0</Value></RequiredFeature></RequiredFeatures><StatusUploadBlob", 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.proc.Process(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "MultipleExtensionsPerHandler") {
+	if err := h.proc.Process(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "VersioningGovernance") {
 		t.Errorf("Process = %v", err)
 	}
 	s := h.upload(cfg)
-	if st, ext, _ := s.handler(t, testHandlerName); st != "NotReady" || ext.Status != StatusError || !strings.Contains(ext.FormattedMessage.Message, "MultipleExtensionsPerHandler") {
+	if st, ext, _ := s.handler(t, testHandlerName); st != "NotReady" || ext.Status != StatusError || !strings.Contains(ext.FormattedMessage.Message, "VersioningGovernance") {
 		t.Errorf("status: %s %+v", st, ext)
 	}
 	if _, err := os.Stat(h.handlerDir("1.0")); !os.IsNotExist(err) {

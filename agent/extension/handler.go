@@ -3,6 +3,7 @@ package extension
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -134,19 +135,114 @@ func (h *handler) writeSettings(e extconf.Extension) error {
 	if err := enc.Encode(doc); err != nil {
 		return fmt.Errorf("%s settings %d: %v", h.name, e.SeqNo, err)
 	}
-	if err := writeFile(filepath.Join(h.configDir(), strconv.Itoa(e.SeqNo)+".settings"), buf.Bytes(), 0o600); err != nil {
+	if err := writeFile(filepath.Join(h.configDir(), extFile(e.Name, e.SeqNo, "settings")), buf.Bytes(), 0o600); err != nil {
 		return err
 	}
-	return writeFile(filepath.Join(h.dir, "mrseq"), []byte(strconv.Itoa(e.SeqNo)), 0o644)
+	return writeFile(h.mrseqPath(e.Name), []byte(strconv.Itoa(e.SeqNo)), 0o644)
 }
 
-// lastSeq is the sequence number in mrseq, or -1.
-func (h *handler) lastSeq() int {
-	b, err := os.ReadFile(filepath.Join(h.dir, "mrseq"))
+// extFile names an extension's settings or status file: <seq>.<kind>, or
+// <ext>.<seq>.<kind> for an extension of a multi-config handler.
+func extFile(ext string, seq int, kind string) string {
+	if ext == "" {
+		return strconv.Itoa(seq) + "." + kind
+	}
+	return ext + "." + strconv.Itoa(seq) + "." + kind
+}
+
+// mrseqPath is where the most recent sequence number of ext is kept:
+// mrseq, or <ext>.mrseq for an extension of a multi-config handler.
+func (h *handler) mrseqPath(ext string) string {
+	if ext == "" {
+		return filepath.Join(h.dir, "mrseq")
+	}
+	return filepath.Join(h.dir, ext+".mrseq")
+}
+
+// lastSeq is the most recent sequence number of ext, or -1.
+func (h *handler) lastSeq(ext string) int {
+	b, err := os.ReadFile(h.mrseqPath(ext))
 	if n, perr := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && perr == nil {
 		return n
 	}
 	return -1
+}
+
+// Extension states of a multi-config handler, kept per extension in
+// config/<ext>.HandlerState (WALinuxAgent's ExtensionState).
+const (
+	ExtEnabled  = "enabled"
+	ExtDisabled = "disabled"
+)
+
+const stateSuffix = ".HandlerState"
+
+func (h *handler) extStatePath(ext string) string {
+	return filepath.Join(h.configDir(), ext+stateSuffix)
+}
+
+// extState is the state of one extension of a multi-config handler:
+// disabled unless its state file says otherwise.
+func (h *handler) extState(ext string) string {
+	b, err := os.ReadFile(h.extStatePath(ext))
+	if err != nil {
+		return ExtDisabled
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func (h *handler) setExtState(ext, state string) error {
+	return writeFile(h.extStatePath(ext), []byte(state), 0o644)
+}
+
+// enabledExtensions are the extensions of a multi-config handler whose
+// state file says enabled, by name.
+func (h *handler) enabledExtensions() []string {
+	entries, _ := os.ReadDir(h.configDir())
+	var out []string
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), stateSuffix)
+		if ok && name != "" && h.extState(name) == ExtEnabled {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// removeExtension deletes what one extension of a multi-config handler
+// left: its settings and status files of every sequence number, its
+// state and mrseq, as WALinuxAgent does when the extension is deleted.
+func (h *handler) removeExtension(ext string) error {
+	var errs []error
+	for _, dir := range []string{h.configDir(), h.statusDir()} {
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if isExtFile(e.Name(), ext) {
+				errs = append(errs, os.Remove(filepath.Join(dir, e.Name())))
+			}
+		}
+	}
+	for _, f := range []string{h.extStatePath(ext), h.mrseqPath(ext)} {
+		if err := os.Remove(f); !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// isExtFile reports whether name is <ext>.<seq>.settings or
+// <ext>.<seq>.status: exactly, so that removing extension "a" leaves
+// extension "a.b" alone.
+func isExtFile(name, ext string) bool {
+	rest, ok := strings.CutPrefix(name, ext+".")
+	if !ok {
+		return false
+	}
+	seq, kind, ok := strings.Cut(rest, ".")
+	if _, err := strconv.Atoi(seq); !ok || err != nil {
+		return false
+	}
+	return kind == "settings" || kind == "status"
 }
 
 // copyStatus carries the old version's status files to the new one, as

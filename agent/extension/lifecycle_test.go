@@ -48,7 +48,8 @@ func TestInstallEnableNewSeqDisableUninstall(t *testing.T) {
 	if st != "Ready" || ext.Status != StatusSuccess || seq != 0 || ext.FormattedMessage.Message != "done" {
 		t.Errorf("status after enable: %s %+v seq %d", st, ext, seq)
 	}
-	if s.Version != "1.1" || s.AggregateStatus.GuestAgentStatus.Status != "Ready" || len(s.SupportedFeatures) != 0 || s.GuestOSInfo == nil {
+	if s.Version != "1.1" || s.AggregateStatus.GuestAgentStatus.Status != "Ready" || s.GuestOSInfo == nil ||
+		len(s.SupportedFeatures) != 1 || s.SupportedFeatures[0]["Key"] != "MultipleExtensionsPerHandler" || s.SupportedFeatures[0]["Value"] != "1.0" {
 		t.Errorf("document: %+v", s)
 	}
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"sync"
@@ -40,10 +41,13 @@ type Processor struct {
 	results []*result // of the last Process, in goal-state order
 }
 
-// result is what processing one handler left.
+// result is what processing one handler, or one extension of a
+// multi-config handler, left.
 type result struct {
 	name, version string
 	state         string // the plugin's goal state
+	ext           string // the extension's name for a multi-config handler, else ""
+	gone          bool   // a multi-config extension disabled and deleted: nothing to report
 	ready         bool
 	code          int
 	message       string
@@ -54,17 +58,77 @@ type result struct {
 	heartbeat     bool
 }
 
-// Process brings the handlers to the states cfg asks for, in dependency
-// order: enabled handlers by ascending DependsOn level, disabled and
-// uninstalled ones first, highest level first. A handler whose level
-// failed makes the higher levels wait, reported as errors.
-func (p *Processor) Process(ctx context.Context, cfg *extconf.Config) error {
-	results := make([]*result, len(cfg.Plugins))
-	for i, pl := range cfg.Plugins {
-		results[i] = &result{name: pl.Name, version: pl.Version, state: pl.State, seq: -1, dir: p.Dirs.handler(pl.Name, pl.Version).dir}
-		if ext := single(pl); ext != nil {
-			results[i].seq, results[i].hasSettings = ext.SeqNo, true
+func (r *result) statusPath() string { return statusPath(r.dir, r.ext, r.seq) }
+
+// fullName is WALinuxAgent's name for an extension in messages:
+// <Handler>.<Extension> for a multi-config one, else the handler's.
+func (r *result) fullName() string {
+	if r.ext == "" {
+		return r.name
+	}
+	return r.name + "." + r.ext
+}
+
+// item is one unit of processing: a handler with its runtime settings
+// (nil when it has none), or one extension of a multi-config handler.
+type item struct {
+	pl  extconf.Plugin
+	ext *extconf.Extension
+	r   *result
+}
+
+// items lists the units of processing of cfg in goal-state order.
+func (p *Processor) items(cfg *extconf.Config) []item {
+	var out []item
+	for _, pl := range cfg.Plugins {
+		r := &result{name: pl.Name, version: pl.Version, state: pl.State, seq: -1, dir: p.Dirs.handler(pl.Name, pl.Version).dir}
+		if !pl.IsMultiConfig || len(pl.Extensions) == 0 {
+			ext := single(pl)
+			if ext != nil {
+				r.seq, r.hasSettings = ext.SeqNo, true
+			}
+			out = append(out, item{pl, ext, r})
+			continue
 		}
+		exts := slices.Concat(pl.Extensions, p.dropped(pl))
+		for i := range exts {
+			e := &exts[i]
+			rr := *r
+			rr.ext, rr.seq, rr.hasSettings = e.Name, e.SeqNo, true
+			out = append(out, item{pl, e, &rr})
+		}
+	}
+	return out
+}
+
+// dropped are the extensions of an enabled multi-config handler that are
+// enabled on disk but missing from the goal state, as deletions: the
+// fabric says "disabled" for a deleted extension, and treating a
+// missing one alike keeps it from running on unreported.
+func (p *Processor) dropped(pl extconf.Plugin) []extconf.Extension {
+	if pl.State != extconf.StateEnabled {
+		return nil
+	}
+	h := p.Dirs.handler(pl.Name, pl.Version)
+	var out []extconf.Extension
+	for _, name := range h.enabledExtensions() {
+		if !slices.ContainsFunc(pl.Extensions, func(e extconf.Extension) bool { return e.Name == name }) {
+			out = append(out, extconf.Extension{Name: name, SeqNo: h.lastSeq(name), State: extconf.StateDisabled})
+		}
+	}
+	return out
+}
+
+// Process brings the handlers, and the extensions of multi-config
+// handlers, to the states cfg asks for, in dependency order: enabled ones
+// by ascending DependsOn level, disabled and uninstalled ones first,
+// highest level first. A level that failed makes the higher levels wait,
+// reported as errors.
+func (p *Processor) Process(ctx context.Context, cfg *extconf.Config) error {
+	items := p.items(cfg)
+	results := make([]*result, len(items))
+	for i, it := range items {
+		results[i] = it.r
 	}
 	p.mu.Lock()
 	p.results = results
@@ -81,55 +145,56 @@ func (p *Processor) Process(ctx context.Context, cfg *extconf.Config) error {
 		}
 		return fmt.Errorf("ExtensionsConfig requires unsupported features %v", unsupported)
 	}
-	order := make([]int, len(cfg.Plugins))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortStableFunc(order, func(a, b int) int { return sortKey(cfg.Plugins[a]) - sortKey(cfg.Plugins[b]) })
+	slices.SortStableFunc(items, func(a, b item) int { return a.sortKey() - b.sortKey() })
 	failedLevel := -1
-	for n, i := range order {
-		pl, r := cfg.Plugins[i], results[i]
+	for n, it := range items {
 		if ctx.Err() != nil || (n > 0 && p.Changed != nil && p.Changed()) {
-			for _, j := range order[n:] {
-				p.fail(results[j], codeProcessingError, ErrGoalStateChanged)
+			for _, rest := range items[n:] {
+				p.fail(rest.r, codeProcessingError, ErrGoalStateChanged)
 			}
 			return ErrGoalStateChanged
 		}
-		level := sortKey(pl)
+		level := it.sortKey()
 		if failedLevel >= 0 && level > failedLevel {
-			p.fail(r, codeProcessingError, errors.New("skipped: an extension it depends on failed"))
+			p.fail(it.r, codeProcessingError, errors.New("skipped: an extension it depends on failed"))
 			continue
 		}
-		if err := p.handle(ctx, pl, r); err != nil {
-			p.fail(r, codeFor(err), err)
-			if pl.State == extconf.StateEnabled {
+		if err := p.handle(ctx, it.pl, it.ext, it.r); err != nil {
+			p.fail(it.r, codeFor(err), err)
+			if it.enabled() {
 				failedLevel = level
 			}
 			continue
 		}
-		if pl.State == extconf.StateEnabled && p.othersDepend(cfg, level) && !p.awaitSuccess(ctx, r) {
+		if it.enabled() && othersDepend(items, level) && !p.awaitSuccess(ctx, it.r) {
 			failedLevel = level
 		}
 	}
 	return nil
 }
 
-// sortKey is WALinuxAgent's dependency_level_sort_key: enabled handlers by
+// enabled reports whether the goal state asks for the item enabled: its
+// handler and, for a multi-config extension, the extension itself.
+func (it item) enabled() bool {
+	return it.pl.State == extconf.StateEnabled && (it.ext == nil || it.ext.State == "" || it.ext.State == extconf.StateEnabled)
+}
+
+// sortKey is WALinuxAgent's dependency_level_sort_key: enabled items by
 // level; the others before them, in reverse level order.
-func sortKey(pl extconf.Plugin) int {
+func (it item) sortKey() int {
 	level := 0
-	if ext := single(pl); ext != nil {
-		level = ext.DependsOnLevel
+	if it.ext != nil {
+		level = it.ext.DependsOnLevel
 	}
-	if pl.State != extconf.StateEnabled {
+	if !it.enabled() {
 		return -level - 1
 	}
 	return level
 }
 
-func (p *Processor) othersDepend(cfg *extconf.Config, level int) bool {
-	for _, pl := range cfg.Plugins {
-		if pl.State == extconf.StateEnabled && sortKey(pl) > level {
+func othersDepend(items []item, level int) bool {
+	for _, it := range items {
+		if it.enabled() && it.sortKey() > level {
 			return true
 		}
 	}
@@ -146,7 +211,7 @@ func (p *Processor) awaitSuccess(ctx context.Context, r *result) bool {
 	}
 	deadline := time.Now().Add(wait)
 	for {
-		st := readStatus(statusPath(r.dir, r.seq), r.name, "Enable")
+		st := readStatus(r.statusPath(), r.fullName(), "Enable")
 		switch st.Status {
 		case StatusSuccess, StatusWarning:
 			return true
@@ -179,9 +244,9 @@ func single(pl extconf.Plugin) *extconf.Extension {
 }
 
 // supportedFeatures are the optional protocol features this agent
-// implements and advertises; none yet (no multi-config handlers, no
-// extension telemetry pipeline, no version-specific goal states).
-var supportedFeatures = map[string]string{}
+// implements and advertises, with their versions: multi-config handlers
+// (not the extension telemetry pipeline, nor version-specific goal states).
+var supportedFeatures = map[string]string{"MultipleExtensionsPerHandler": "1.0"}
 
 func unsupportedFeatures(req []extconf.Feature) []string {
 	var out []string
@@ -193,21 +258,28 @@ func unsupportedFeatures(req []extconf.Feature) []string {
 	return out
 }
 
-// handle brings one handler to its goal state.
-func (p *Processor) handle(ctx context.Context, pl extconf.Plugin, r *result) error {
+// handle brings one handler, or one extension of a multi-config handler,
+// to its goal state.
+func (p *Processor) handle(ctx context.Context, pl extconf.Plugin, ext *extconf.Extension, r *result) error {
 	if pl.Err != nil {
 		return &opError{"Download", codeProcessingError, pl.Err}
 	}
-	if pl.IsMultiConfig {
-		return &opError{"Enable", codeProcessingError, errors.New("multi-config handlers are not supported by vhdprep-agent")}
-	}
-	ext := single(pl)
 	if ext == nil {
 		ext = &extconf.Extension{}
 	}
+	if pl.IsMultiConfig && !extNamePattern.MatchString(ext.Name) {
+		return &opError{"Enable", codeProcessingError, fmt.Errorf("extension name %q: only letters, digits, '_', '-' and '.' may name a multi-config extension", ext.Name)}
+	}
 	switch pl.State {
 	case extconf.StateEnabled:
-		return p.enable(ctx, pl, ext, r)
+		h, err := p.ensureInstalled(ctx, pl, *ext, r)
+		if err != nil {
+			return err
+		}
+		if pl.IsMultiConfig && ext.State == extconf.StateDisabled {
+			return p.deleteExtension(ctx, h, *ext, r)
+		}
+		return p.enable(ctx, h, *ext, r)
 	case extconf.StateDisabled:
 		old := p.Dirs.installed(pl.Name)
 		if old == nil {
@@ -218,12 +290,23 @@ func (p *Processor) handle(ctx context.Context, pl extconf.Plugin, r *result) er
 		if err := old.writeSettings(*ext); err != nil {
 			return &opError{"Disable", codeDisableFailed, err}
 		}
-		if old.state() == StateEnabled {
+		if old.state() == StateEnabled && (!pl.IsMultiConfig || old.extState(ext.Name) == ExtEnabled) {
 			if _, err := p.run(ctx, old, "Disable", *ext, nil); err != nil {
 				return err
 			}
 		}
 		r.ready, r.operation = true, "Disable"
+		if pl.IsMultiConfig {
+			if ext.State == extconf.StateDisabled {
+				return p.forget(old, ext.Name, r)
+			}
+			if err := old.setExtState(ext.Name, ExtDisabled); err != nil {
+				return &opError{"Disable", codeDisableFailed, err}
+			}
+			if len(old.enabledExtensions()) > 0 {
+				return nil
+			}
+		}
 		return old.setState(StateInstalled)
 	case extconf.StateUninstall:
 		old := p.Dirs.installed(pl.Name)
@@ -241,47 +324,106 @@ func (p *Processor) handle(ctx context.Context, pl extconf.Plugin, r *result) er
 	return &opError{"Enable", codeProcessingError, fmt.Errorf("unknown state %q", pl.State)}
 }
 
-// enable installs or updates the handler when needed, then runs enable:
-// on every new goal state, as WALinuxAgent does, so a restarted agent
-// enables again without installing again.
-func (p *Processor) enable(ctx context.Context, pl extconf.Plugin, ext *extconf.Extension, r *result) error {
+// extNamePattern is what may name an extension of a multi-config handler:
+// the name becomes part of file names in the handler directory.
+var extNamePattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+
+// ensureInstalled installs or updates the handler when needed and writes
+// the extension's settings.
+func (p *Processor) ensureInstalled(ctx context.Context, pl extconf.Plugin, ext extconf.Extension, r *result) (*handler, error) {
 	h := p.Dirs.handler(pl.Name, pl.Version)
 	r.dir = h.dir
 	old := p.Dirs.installed(pl.Name)
-	if old != nil && old.version != pl.Version {
-		if err := p.update(ctx, pl, old, h, *ext); err != nil {
-			return err
+	switch {
+	case old != nil && old.version != pl.Version:
+		if err := p.update(ctx, pl, old, h, ext); err != nil {
+			return nil, err
 		}
-	} else if h.state() == StateNotInstalled {
+	case h.state() == StateNotInstalled:
 		if err := p.download(ctx, pl, h); err != nil {
-			return err
+			return nil, err
 		}
 		if err := h.initialize(); err != nil {
-			return &opError{"Install", codeInstallFailed, err}
+			return nil, &opError{"Install", codeInstallFailed, err}
 		}
-		if err := h.writeSettings(*ext); err != nil {
-			return &opError{"Install", codeInstallFailed, err}
+		if err := h.writeSettings(ext); err != nil {
+			return nil, &opError{"Install", codeInstallFailed, err}
 		}
-		if _, err := p.run(ctx, h, "Install", *ext, map[string]string{EnvUninstallReturnCode: notRun}); err != nil {
-			return err
+		if _, err := p.run(ctx, h, "Install", ext, map[string]string{EnvUninstallReturnCode: notRun}); err != nil {
+			return nil, err
 		}
 		if err := h.setState(StateInstalled); err != nil {
-			return &opError{"Install", codeInstallFailed, err}
+			return nil, &opError{"Install", codeInstallFailed, err}
 		}
-	} else {
+	default:
+		if err := checkMultiConfig(pl, h); err != nil {
+			return nil, err
+		}
 		if err := h.initialize(); err != nil {
-			return &opError{"Enable", codeEnableFailed, err}
+			return nil, &opError{"Enable", codeEnableFailed, err}
 		}
-		if err := h.writeSettings(*ext); err != nil {
-			return &opError{"Enable", codeEnableFailed, err}
+		if err := h.writeSettings(ext); err != nil {
+			return nil, &opError{"Enable", codeEnableFailed, err}
 		}
 	}
-	if _, err := p.run(ctx, h, "Enable", *ext, nil); err != nil {
+	return h, nil
+}
+
+// checkMultiConfig fails a multi-config goal state for a handler whose
+// HandlerManifest.json does not say supportsMultipleExtensions, as
+// WALinuxAgent's ensure_consistent_data_for_mc does.
+func checkMultiConfig(pl extconf.Plugin, h *handler) error {
+	m, err := h.manifest()
+	if err != nil {
+		return &opError{"Enable", codeHandlerManifestError, err}
+	}
+	if pl.IsMultiConfig && !m.SupportsMultipleExtensions {
+		return &opError{"Enable", codeProcessingError, fmt.Errorf("handler %s %s got multi-config settings (ExtensionRuntimeSettings) but its HandlerManifest.json does not set supportsMultipleExtensions; the goal state and the handler disagree, ask the handler's publisher which to use", pl.Name, pl.Version)}
+	}
+	return nil
+}
+
+// enable runs enable: on every new goal state, as WALinuxAgent does, so a
+// restarted agent enables again without installing again.
+func (p *Processor) enable(ctx context.Context, h *handler, ext extconf.Extension, r *result) error {
+	if _, err := p.run(ctx, h, "Enable", ext, nil); err != nil {
 		return err
+	}
+	if ext.Name != "" {
+		if err := h.setExtState(ext.Name, ExtEnabled); err != nil {
+			return &opError{"Enable", codeEnableFailed, err}
+		}
 	}
 	m, _ := h.manifest()
 	r.ready, r.operation, r.heartbeat = true, "Enable", m != nil && m.ReportHeartbeat
 	return h.setState(StateEnabled)
+}
+
+// deleteExtension disables an extension of a multi-config handler that
+// the goal state deleted and removes its files; a failing disable does not
+// stop it, as in WALinuxAgent, for whom this is the extension's uninstall.
+func (p *Processor) deleteExtension(ctx context.Context, h *handler, ext extconf.Extension, r *result) error {
+	r.operation = "Disable"
+	if h.extState(ext.Name) != ExtDisabled {
+		if _, err := p.run(ctx, h, "Disable", ext, nil); err != nil {
+			p.log().Warn("disable of a deleted extension failed; deleting it anyway", "handler", h.name, "extension", ext.Name, "err", err)
+		}
+	}
+	r.ready = true
+	return p.forget(h, ext.Name, r)
+}
+
+// forget removes a deleted extension's files; the handler counts as
+// disabled once none of its extensions is enabled.
+func (p *Processor) forget(h *handler, ext string, r *result) error {
+	if err := h.removeExtension(ext); err != nil {
+		return &opError{"Disable", codeDisableFailed, err}
+	}
+	r.gone = true
+	if len(h.enabledExtensions()) > 0 {
+		return nil
+	}
+	return h.setState(StateInstalled)
 }
 
 // download fetches and unpacks the handler, discarding a directory an
@@ -300,9 +442,9 @@ func (p *Processor) download(ctx context.Context, pl extconf.Plugin, h *handler)
 	if err := Unpack(pkg, h.dir); err != nil {
 		return &opError{"Download", codePackageExtractFailed, err}
 	}
-	if _, err := h.manifest(); err != nil {
+	if err := checkMultiConfig(pl, h); err != nil {
 		_ = h.remove()
-		return &opError{"Download", codeHandlerManifestError, err}
+		return err
 	}
 	return nil
 }
@@ -319,12 +461,30 @@ func (p *Processor) update(ctx context.Context, pl extconf.Plugin, old, h *handl
 	if err := h.initialize(); err != nil {
 		return &opError{"Update", codeUpdateFailed, err}
 	}
-	env := map[string]string{EnvUpdatingFromVersion: old.version, "VERSION": h.version, EnvDisableReturnCode: notRun}
+	env := map[string]string{EnvUpdatingFromVersion: old.version, "VERSION": h.version}
+	if ext.Name == "" {
+		env[EnvDisableReturnCode] = notRun
+	}
 	if old.state() == StateEnabled {
-		_, err := p.run(ctx, old, "Disable", ext, nil)
-		env[EnvDisableReturnCode] = strconv.Itoa(exitCode(err))
-		if err != nil && !m.ContinueOnUpdateFailure {
-			return p.failUpgrade(h, err)
+		type disableCode struct {
+			Name string `json:"extensionName"`
+			Code string `json:"exitCode"`
+		}
+		var codes []disableCode
+		for _, e := range enabledSettings(old, ext) {
+			_, err := p.run(ctx, old, "Disable", e, nil)
+			if e.Name == "" {
+				env[EnvDisableReturnCode] = strconv.Itoa(exitCode(err))
+			} else {
+				codes = append(codes, disableCode{e.Name, strconv.Itoa(exitCode(err))})
+			}
+			if err != nil && !m.ContinueOnUpdateFailure {
+				return p.failUpgrade(h, err)
+			}
+		}
+		if ext.Name != "" {
+			b, _ := json.Marshal(codes)
+			env[EnvDisableReturnCodes] = string(b)
 		}
 		_ = old.setState(StateInstalled)
 	}
@@ -356,16 +516,33 @@ func (p *Processor) update(ctx context.Context, pl extconf.Plugin, old, h *handl
 	return nil
 }
 
+// enabledSettings are the settings to disable a handler with: ext for a
+// single-config handler; for a multi-config one, each extension enabled
+// on disk with its last sequence number.
+func enabledSettings(h *handler, ext extconf.Extension) []extconf.Extension {
+	if ext.Name == "" {
+		return []extconf.Extension{ext}
+	}
+	var out []extconf.Extension
+	for _, name := range h.enabledExtensions() {
+		out = append(out, extconf.Extension{Name: name, SeqNo: h.lastSeq(name)})
+	}
+	return out
+}
+
 func (p *Processor) failUpgrade(h *handler, err error) error {
 	_ = h.setState(StateFailedUpgrade)
 	return err
 }
 
-// uninstall disables an enabled handler, uninstalls it and removes its directory.
+// uninstall disables an enabled handler (each enabled extension of a
+// multi-config one), uninstalls it and removes its directory.
 func (p *Processor) uninstall(ctx context.Context, h *handler, ext extconf.Extension) error {
 	if h.state() == StateEnabled {
-		if _, err := p.run(ctx, h, "Disable", ext, nil); err != nil {
-			p.log().Warn("disable before uninstall failed; uninstalling anyway", "handler", h.name, "err", err)
+		for _, e := range enabledSettings(h, ext) {
+			if _, err := p.run(ctx, h, "Disable", e, nil); err != nil {
+				p.log().Warn("disable before uninstall failed; uninstalling anyway", "handler", h.name, "extension", e.Name, "err", err)
+			}
 		}
 	}
 	if _, err := p.run(ctx, h, "Uninstall", ext, nil); err != nil {
@@ -395,10 +572,13 @@ func (p *Processor) run(ctx context.Context, h *handler, op string, ext extconf.
 		EnvSeqNumber + "=" + strconv.Itoa(ext.SeqNo),
 		EnvWireProtocolAddress + "=" + p.WireAddress,
 	}
+	if ext.Name != "" {
+		env = append(env, EnvExtensionName+"="+ext.Name)
+	}
 	for k, v := range extra {
 		env = append(env, k+"="+v)
 	}
-	p.log().Info("running handler command", "handler", h.name, "version", h.version, "operation", op)
+	p.log().Info("running handler command", "handler", h.name, "version", h.version, "extension", ext.Name, "operation", op)
 	out, err := run(ctx, op, h.dir, command, env, limit)
 	if err != nil {
 		return out, &opError{op, opCode(op, err), err}
@@ -433,11 +613,11 @@ func (p *Processor) fail(r *result, code int, err error) {
 	if errors.As(err, &oe) {
 		op = oe.op
 	}
-	p.log().Error("extension handler failed", "handler", r.name, "version", r.version, "operation", op, "err", err)
+	p.log().Error("extension handler failed", "handler", r.name, "version", r.version, "extension", r.ext, "operation", op, "err", err)
 	p.mu.Lock()
 	r.ready, r.code, r.message, r.operation = false, code, err.Error(), op
 	p.mu.Unlock()
-	path := statusPath(r.dir, r.seq)
+	path := r.statusPath()
 	if _, serr := os.Stat(path); !r.hasSettings || !errors.Is(serr, os.ErrNotExist) {
 		return
 	}
@@ -447,7 +627,7 @@ func (p *Processor) fail(r *result, code int, err error) {
 	doc, _ := json.Marshal([]any{map[string]any{
 		"version":      "1.0",
 		"timestampUTC": time.Now().UTC().Format(time.RFC3339),
-		"status": ExtensionStatus{Name: r.name, Operation: op, Status: StatusError, Code: code,
+		"status": ExtensionStatus{Name: r.fullName(), Operation: op, Status: StatusError, Code: code,
 			FormattedMessage: english(err.Error()), SubStatus: []SubStatus{}},
 	}})
 	if os.MkdirAll(filepath.Dir(path), 0o755) == nil {
@@ -455,8 +635,8 @@ func (p *Processor) fail(r *result, code int, err error) {
 	}
 }
 
-func statusPath(dir string, seq int) string {
-	return filepath.Join(dir, "status", strconv.Itoa(seq)+".status")
+func statusPath(dir, ext string, seq int) string {
+	return filepath.Join(dir, "status", extFile(ext, seq, "status"))
 }
 
 // opError is a failed operation with the code WALinuxAgent reports for it.
