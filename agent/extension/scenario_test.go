@@ -81,13 +81,16 @@ type plugin struct {
 	seq, level           int
 	command              string
 	script               string // sent base64-encoded as Custom Script's "script", for commands with quotes
+	// exts make it a multi-config handler with these extensions.
+	exts []extensiontest.Extension
 }
 
 func (h *harness) extensionsConfig(blobType string, plugins ...plugin) string {
 	var ps []extensiontest.Plugin
 	for _, p := range plugins {
 		ps = append(ps, extensiontest.Plugin{Name: p.name, Version: p.version, State: p.state, SeqNo: p.seq, Level: p.level,
-			ManifestURL: h.sim.URL() + "/manifests/" + p.name + ".xml", HandlerSettings: map[string]any{"publicSettings": publicSettings(p)}})
+			ManifestURL: h.sim.URL() + "/manifests/" + p.name + ".xml", HandlerSettings: map[string]any{"publicSettings": publicSettings(p)},
+			Extensions: p.exts})
 	}
 	return extensiontest.ExtensionsConfig(h.sim.StatusBlobURL(), blobType, ps...)
 }
@@ -133,6 +136,7 @@ type statusDoc struct {
 			FormattedMessage                    *Message
 			RuntimeSettingsStatus               *struct {
 				SequenceNumber int
+				ExtensionName  string
 				SettingsStatus struct{ Status ExtensionStatus }
 			}
 		} `json:"handlerAggregateStatus"`
