@@ -99,17 +99,47 @@ func TestParseRPMSqlite(t *testing.T) {
 	}
 }
 
-// FuzzParseRPMSqlite: any file parses without panicking to packages with a
-// name and a version. The seeds: a real database (where rpm is installed)
-// and a bare header.
-func FuzzParseRPMSqlite(f *testing.F) {
-	f.Add([]byte("SQLite format 3\x00\x10\x00\x01\x01\x00\x40\x20\x20" + strings.Repeat("\x00", 82) + "\x0d\x00\x00\x00\x01\x0f\xf0\x00"))
-	if _, err := exec.LookPath("rpmbuild"); err == nil {
-		db, _ := rpmDatabase(f, 0)
-		if b, err := os.ReadFile(db); err == nil {
-			f.Add(b)
+// tinySqlite is the smallest rpmdb.sqlite: 512-byte pages, the schema on
+// page 1 naming Packages' root page 2, which holds one row (NULL, blob).
+func tinySqlite(blob []byte) []byte {
+	const pageSize = 512
+	db := make([]byte, 2*pageSize)
+	copy(db, "SQLite format 3\x00")
+	db[16], db[17], db[18], db[19], db[21], db[22], db[23], db[31] = 0x02, 0x00, 1, 1, 64, 32, 32, 2
+	varint := func(v int) []byte {
+		if v < 0x80 {
+			return []byte{byte(v)}
 		}
+		return []byte{0x80 | byte(v>>7), byte(v & 0x7f)}
 	}
+	leaf := func(page, hdr int, record []byte) {
+		cell := append(append(varint(len(record)), 1), record...) // rowid 1
+		at := (page+1)*pageSize - len(cell)
+		copy(db[at:], cell)
+		b := db[page*pageSize+hdr:]
+		b[0], b[4], b[5], b[6], b[8], b[9] = 0x0d, 1, byte((at%pageSize)>>8), byte(at%pageSize), byte((at%pageSize)>>8), byte(at%pageSize)
+	}
+	leaf(0, 100, []byte("\x06\x17\x1d\x1d\x01\x0ftablePackagesPackages\x02x"))
+	leaf(1, 0, append(append([]byte{byte(2 + len(varint(12+2*len(blob)))), 0}, varint(12+2*len(blob))...), blob...))
+	return db
+}
+
+func TestParseTinyRPMSqlite(t *testing.T) {
+	b := tinySqlite([]byte(rpmHeader))
+	ps, err := ParseRPMSqlite(bytes.NewReader(b), int64(len(b)))
+	if err != nil || len(ps) != 1 || ps[0] != (Package{"openssl", "2:1.0"}) {
+		t.Fatalf("got %+v, %v", ps, err)
+	}
+	b[512] = 0x0a // an index page where a table's should be
+	if _, err := ParseRPMSqlite(bytes.NewReader(b), int64(len(b))); err == nil || !strings.Contains(err.Error(), "not a table b-tree page") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// FuzzParseRPMSqlite: any file parses without panicking to packages with a
+// name and a version.
+func FuzzParseRPMSqlite(f *testing.F) {
+	f.Add(tinySqlite([]byte(rpmHeader)))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ps, err := ParseRPMSqlite(bytes.NewReader(b), int64(len(b)))
 		if err == nil {
