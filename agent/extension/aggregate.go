@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/vhdprep/vhdprep/agent/extconf"
@@ -94,6 +95,19 @@ func (p *Processor) StatusDocument(a Agent, now time.Time) []byte {
 	p.mu.Lock()
 	results := append([]*result(nil), p.results...)
 	p.mu.Unlock()
+	// A multi-config handler all of whose extensions were deleted is
+	// reported on its own, as WALinuxAgent does when no extension has status.
+	var allGone []*result
+	for _, r := range results {
+		if r.gone && !slices.ContainsFunc(results, func(o *result) bool { return o.name == r.name && !o.gone }) &&
+			!slices.ContainsFunc(allGone, func(o *result) bool { return o.name == r.name }) {
+			allGone = append(allGone, r)
+		}
+	}
+	for _, r := range allGone {
+		doc.AggregateStatus.HandlerAggregateStatus = append(doc.AggregateStatus.HandlerAggregateStatus,
+			handlerStatus{HandlerVersion: r.version, HandlerName: r.name, Status: "NotReady", UseExactVersion: true, FormattedMessage: english("Plugin disabled")})
+	}
 	for _, r := range results {
 		if (r.state == extconf.StateUninstall && r.ready) || r.gone {
 			continue // gone: nothing left to report
