@@ -208,3 +208,33 @@ func TestMultiConfigStatusDocumentShape(t *testing.T) {
 		t.Errorf("handlerAggregateStatus: %s", ups[len(ups)-1].Doc)
 	}
 }
+
+// An extension name becomes part of file names: one that would leave the
+// handler directory fails that extension only.
+func TestMultiConfigExtensionNameEscaping(t *testing.T) {
+	h := newHarness(t)
+	h.serve(testHandlerName, "1.0", testHandlerZip(t, "1.0", multiConfigManifest))
+	s, err := h.process(extconf.BlockBlob, plugin{name: testHandlerName, version: "1.0", state: "enabled",
+		exts: []extensiontest.Extension{mcExt("fine", 1, "echo ok"), mcExt("../../escaped", 0, "true")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := filepath.Glob(filepath.Join(h.dirs.Lib, "escaped*")); len(m) > 0 {
+		t.Errorf("files outside the handler directory: %v", m)
+	}
+	var bad, fine bool
+	for _, hs := range s.AggregateStatus.Handlers {
+		rs := hs.RuntimeSettingsStatus
+		switch {
+		case rs == nil:
+		case rs.ExtensionName == "../../escaped":
+			bad = hs.Status == "NotReady" && rs.SettingsStatus.Status.Status == StatusError &&
+				strings.Contains(rs.SettingsStatus.Status.FormattedMessage.Message, "may name a multi-config extension")
+		case rs.ExtensionName == "fine":
+			fine = hs.Status == "Ready" && rs.SettingsStatus.Status.Status == StatusSuccess
+		}
+	}
+	if !bad || !fine {
+		t.Errorf("escaping extension reported as an error: %v; the other one succeeded: %v\n%+v", bad, fine, s.AggregateStatus.Handlers)
+	}
+}

@@ -58,7 +58,13 @@ type result struct {
 	heartbeat     bool
 }
 
-func (r *result) statusPath() string { return statusPath(r.dir, r.ext, r.seq) }
+// statusPath is "" for an extension name that would lead out of the handler directory.
+func (r *result) statusPath() string {
+	if r.ext != "" && !extNamePattern.MatchString(r.ext) {
+		return ""
+	}
+	return statusPath(r.dir, r.ext, r.seq)
+}
 
 // fullName is WALinuxAgent's name for an extension in messages:
 // <Handler>.<Extension> for a multi-config one, else the handler's.
@@ -618,7 +624,7 @@ func (p *Processor) fail(r *result, code int, err error) {
 	r.ready, r.code, r.message, r.operation = false, code, err.Error(), op
 	p.mu.Unlock()
 	path := r.statusPath()
-	if _, serr := os.Stat(path); !r.hasSettings || !errors.Is(serr, os.ErrNotExist) {
+	if _, serr := os.Stat(path); path == "" || !r.hasSettings || !errors.Is(serr, os.ErrNotExist) {
 		return
 	}
 	if _, derr := os.Stat(r.dir); derr != nil {
