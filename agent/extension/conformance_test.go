@@ -2,7 +2,9 @@ package extension
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -107,5 +109,53 @@ func checkConformance(t *testing.T, file string, h *harness, cfg *extconf.Config
 				t.Errorf("%s: %s.%s: %+v, want success %q", file, pl.Name, e.Name, st, want)
 			}
 		}
+	}
+}
+
+// TestConformanceInvalidConfig runs WALinuxAgent's invalid_config goal
+// states through the processor: the invalid handler is reported NotReady
+// with why, nothing of it runs, and a handler that depends on it waits,
+// as in WALinuxAgent.
+func TestConformanceInvalidConfig(t *testing.T) {
+	dir := fixtures.Require(t)
+	all, _ := filepath.Glob(filepath.Join(dir, "wire/invalid_config/*.xml"))
+	if len(all) == 0 {
+		t.Fatal("no invalid_config fixtures")
+	}
+	for _, f := range all {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			h := newHarness(t)
+			cfg, err := extconf.Parse(fixtures.Read(t, dir, "wire/invalid_config/"+filepath.Base(f)))
+			if cfg == nil || !errors.Is(err, extconf.ErrInvalidPlugin) {
+				t.Fatalf("Parse: %v", err)
+			}
+			for i, pl := range cfg.Plugins {
+				h.serve(pl.Name, pl.Version, conformanceHandler(t, false))
+				cfg.Plugins[i].Locations = []string{h.sim.URL() + "/manifests/" + pl.Name + ".xml"}
+			}
+			cfg.StatusUploadBlob = h.sim.StatusBlobURL()
+			if err := h.proc.Process(context.Background(), cfg); err != nil {
+				t.Fatal(err)
+			}
+			s := h.upload(cfg)
+			for _, pl := range cfg.Plugins {
+				var hs *handlerEntry
+				for i := range s.AggregateStatus.Handlers {
+					if s.AggregateStatus.Handlers[i].HandlerName == pl.Name {
+						hs = &s.AggregateStatus.Handlers[i]
+					}
+				}
+				want := "invalid plugin"
+				if pl.Err == nil {
+					want = "an extension it depends on failed"
+				}
+				if hs == nil || hs.Status != "NotReady" || hs.FormattedMessage == nil || !strings.Contains(hs.FormattedMessage.Message, want) {
+					t.Errorf("%s: %+v, want NotReady saying %q", pl.Name, hs, want)
+				}
+			}
+			if c, err := os.ReadFile(filepath.Join(h.dirs.Lib, "calls.log")); err == nil {
+				t.Errorf("handler commands ran:\n%s", c)
+			}
+		})
 	}
 }

@@ -130,19 +130,22 @@ type statusDoc struct {
 	Version         string `json:"version"`
 	AggregateStatus struct {
 		GuestAgentStatus struct{ Status, Version string }
-		Handlers         []struct {
-			HandlerName, HandlerVersion, Status string
-			Code                                int
-			FormattedMessage                    *Message
-			RuntimeSettingsStatus               *struct {
-				SequenceNumber int
-				ExtensionName  string
-				SettingsStatus struct{ Status ExtensionStatus }
-			}
-		} `json:"handlerAggregateStatus"`
+		Handlers         []handlerEntry `json:"handlerAggregateStatus"`
 	}
 	GuestOSInfo       map[string]string `json:"guestOSInfo"`
 	SupportedFeatures []map[string]string
+}
+
+// handlerEntry is one handler status of the uploaded document.
+type handlerEntry struct {
+	HandlerName, HandlerVersion, Status string
+	Code                                int
+	FormattedMessage                    *Message
+	RuntimeSettingsStatus               *struct {
+		SequenceNumber int
+		ExtensionName  string
+		SettingsStatus struct{ Status ExtensionStatus }
+	}
 }
 
 func (s statusDoc) handler(t *testing.T, name string) (status string, ext ExtensionStatus, seq int) {
