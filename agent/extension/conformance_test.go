@@ -16,7 +16,7 @@ import (
 )
 
 // conformanceHandler is a shell-only handler for the fixtures' handlers:
-// it logs "<op> <ext>.<seq> <disable codes>" to calls.log beside the
+// it logs "<op> <Name>-<Version> <ext>.<seq> <disable codes>" to calls.log beside the
 // handler directories and, on enable, checks that its settings file is
 // there and reports success naming it. Multi-config when mc.
 func conformanceHandler(t *testing.T, mc bool) []byte {
@@ -24,7 +24,7 @@ func conformanceHandler(t *testing.T, mc bool) []byte {
 		fmt.Sprintf(`,"supportsMultipleExtensions":%t}}]`, mc)
 	script := `#!/bin/sh
 f=${ConfigExtensionName:+$ConfigExtensionName.}$ConfigSequenceNumber
-echo "$1 $f $AZURE_GUEST_AGENT_DISABLE_CMD_EXIT_CODES_MULTIPLE_EXTENSIONS" >> ../calls.log
+echo "$1 ${AZURE_GUEST_AGENT_EXTENSION_PATH##*/} $f $AZURE_GUEST_AGENT_DISABLE_CMD_EXIT_CODES_MULTIPLE_EXTENSIONS" >> ../calls.log
 [ "$1" = enable ] || exit 0
 [ -f config/$f.settings ] || exit 3
 printf '[{"version":"1.0","timestampUTC":"2026-01-01T00:00:00Z","status":{"name":"x","operation":"Enable","status":"success","code":0,"formattedMessage":{"lang":"en-US","message":"enabled %s"}}}]' "$f" > status/$f.status
@@ -66,10 +66,12 @@ func TestConformanceMultiConfig(t *testing.T) {
 					cfg.Plugins[i].Locations = []string{h.sim.URL() + "/manifests/" + pl.Name + ".xml"}
 				}
 				cfg.StatusUploadBlob = h.sim.StatusBlobURL()
+				before := len(h.calls())
 				if err := h.proc.Process(context.Background(), cfg); err != nil {
 					t.Fatalf("%s: %v", f, err)
 				}
 				checkConformance(t, f, h, cfg, h.upload(cfg))
+				checkEnableOrder(t, f, cfg, h.calls()[before:])
 			}
 			if slices.Contains(seq, "ext_conf_mc_update_extensions.xml") {
 				// The update to 1.1.0 disabled 1.0.0's enabled extensions
@@ -157,5 +159,39 @@ func TestConformanceInvalidConfig(t *testing.T) {
 				t.Errorf("handler commands ran:\n%s", c)
 			}
 		})
+	}
+}
+
+// checkEnableOrder checks that calls enabled the goal state's extensions
+// by ascending DependsOn level, across handlers.
+func checkEnableOrder(t *testing.T, file string, cfg *extconf.Config, calls []string) {
+	t.Helper()
+	levels := map[string]int{}
+	for _, pl := range cfg.Plugins {
+		for _, e := range pl.Extensions {
+			f := fmt.Sprint(e.SeqNo)
+			if e.Name != "" {
+				f = e.Name + "." + f
+			}
+			levels[pl.Name+"-"+pl.Version+" "+f] = e.DependsOnLevel
+		}
+	}
+	last, n := -1, 0
+	for _, c := range calls {
+		fields := strings.Fields(c)
+		if len(fields) < 3 || fields[0] != "enable" {
+			continue
+		}
+		level, ok := levels[fields[1]+" "+fields[2]]
+		if !ok {
+			t.Errorf("%s: enable of %s %s, which the goal state does not list", file, fields[1], fields[2])
+		}
+		if level < last {
+			t.Errorf("%s: enable order breaks DependsOn levels:\n%s", file, strings.Join(calls, "\n"))
+		}
+		last, n = level, n+1
+	}
+	if n == 0 {
+		t.Errorf("%s: nothing enabled", file)
 	}
 }
