@@ -238,3 +238,34 @@ func TestMultiConfigExtensionNameEscaping(t *testing.T) {
 		t.Errorf("escaping extension reported as an error: %v; the other one succeeded: %v\n%+v", bad, fine, s.AggregateStatus.Handlers)
 	}
 }
+
+// One extension failing leaves its siblings of the same level running; the
+// failure is reported on that extension.
+func TestMultiConfigExtensionFailsAlone(t *testing.T) {
+	h := newHarness(t)
+	h.serve(testHandlerName, "1.0", testHandlerZip(t, "1.0", multiConfigManifest))
+	s, err := h.process(extconf.BlockBlob, plugin{name: testHandlerName, version: "1.0", state: "enabled",
+		exts: []extensiontest.Extension{mcExt("broken", 2, "echo nope; exit 3"), mcExt("works", 5, "echo fine")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]ExtensionStatus{}
+	for _, hs := range s.AggregateStatus.Handlers {
+		if rs := hs.RuntimeSettingsStatus; rs != nil {
+			got[rs.ExtensionName] = rs.SettingsStatus.Status
+		}
+	}
+	if b := got["broken"]; b.Status != StatusError || b.Code != 3 || b.FormattedMessage.Message != "nope" {
+		t.Errorf("broken: %+v", b)
+	}
+	if w := got["works"]; w.Status != StatusSuccess || w.FormattedMessage.Message != "fine" {
+		t.Errorf("works: %+v", w)
+	}
+	dir := h.handlerDir("1.0")
+	if b, _ := os.ReadFile(filepath.Join(dir, "config/works.HandlerState")); string(b) != ExtEnabled {
+		t.Errorf("works.HandlerState %q", b)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "config/broken.HandlerState")); !os.IsNotExist(err) {
+		t.Errorf("a failed enable recorded broken as enabled: %v", err)
+	}
+}
