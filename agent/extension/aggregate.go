@@ -113,7 +113,14 @@ func (p *Processor) StatusDocument(a Agent, now time.Time) []byte {
 			continue // gone: nothing left to report
 		}
 		hs := handlerStatus{HandlerVersion: r.version, HandlerName: r.name, Status: "Ready", Code: r.code, UseExactVersion: true}
-		if !r.ready {
+		if r.extFailed {
+			// As WALinuxAgent: the handler is Ready while any of its
+			// extensions is enabled; the extension's status tells the failure.
+			hs.Code = 0
+			if h := (&handler{dir: r.dir}); h.state() != StateEnabled {
+				hs.Status, hs.FormattedMessage = "NotReady", english("Plugin installed but not enabled")
+			}
+		} else if !r.ready {
 			hs.Status, hs.FormattedMessage = "NotReady", english(r.message)
 		} else if r.heartbeat {
 			hs.Status, hs.FormattedMessage = heartbeat(r.dir, now)

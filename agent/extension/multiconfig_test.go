@@ -253,6 +253,9 @@ func TestMultiConfigExtensionFailsAlone(t *testing.T) {
 	for _, hs := range s.AggregateStatus.Handlers {
 		if rs := hs.RuntimeSettingsStatus; rs != nil {
 			got[rs.ExtensionName] = rs.SettingsStatus.Status
+			if hs.Status != "Ready" {
+				t.Errorf("%s: handler status %s; the handler has an enabled extension", rs.ExtensionName, hs.Status)
+			}
 		}
 	}
 	if b := got["broken"]; b.Status != StatusError || b.Code != 3 || b.FormattedMessage.Message != "nope" {
@@ -267,5 +270,21 @@ func TestMultiConfigExtensionFailsAlone(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "config/broken.HandlerState")); !os.IsNotExist(err) {
 		t.Errorf("a failed enable recorded broken as enabled: %v", err)
+	}
+
+	// works deleted, broken failing alone: the handler is not enabled.
+	works := mcExt("works", 5, "echo fine")
+	works.State = "disabled"
+	s, _ = h.process(extconf.BlockBlob, plugin{name: testHandlerName, version: "1.0", state: "enabled",
+		exts: []extensiontest.Extension{mcExt("broken", 2, "echo nope; exit 3"), works}})
+	var entries []handlerEntry
+	for _, hs := range s.AggregateStatus.Handlers {
+		if hs.HandlerName == testHandlerName {
+			entries = append(entries, hs)
+		}
+	}
+	if len(entries) != 1 || entries[0].Status != "NotReady" || entries[0].RuntimeSettingsStatus == nil ||
+		entries[0].RuntimeSettingsStatus.SettingsStatus.Status.Status != StatusError {
+		t.Errorf("statuses with broken alone: %+v", entries)
 	}
 }

@@ -48,14 +48,17 @@ type result struct {
 	state         string // the plugin's goal state
 	ext           string // the extension's name for a multi-config handler, else ""
 	gone          bool   // a multi-config extension disabled and deleted: nothing to report
-	ready         bool
-	code          int
-	message       string
-	seq           int
-	hasSettings   bool
-	operation     string
-	dir           string
-	heartbeat     bool
+	// extFailed: a multi-config extension's own enable command failed,
+	// which its status reports; the handler's status stays the handler's.
+	extFailed   bool
+	ready       bool
+	code        int
+	message     string
+	seq         int
+	hasSettings bool
+	operation   string
+	dir         string
+	heartbeat   bool
 }
 
 // statusPath is "" for an extension name that would lead out of the handler directory.
@@ -622,6 +625,8 @@ func (p *Processor) fail(r *result, code int, err error) {
 	p.log().Error("extension handler failed", "handler", r.name, "version", r.version, "extension", r.ext, "operation", op, "err", err)
 	p.mu.Lock()
 	r.ready, r.code, r.message, r.operation = false, code, err.Error(), op
+	var ce *CommandError
+	r.extFailed = r.ext != "" && op == "Enable" && errors.As(err, &ce)
 	p.mu.Unlock()
 	path := r.statusPath()
 	if _, serr := os.Stat(path); path == "" || !r.hasSettings || !errors.Is(serr, os.ErrNotExist) {
