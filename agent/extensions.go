@@ -28,7 +28,16 @@ type extensionState struct {
 	goalStateError    string           // why the last ExtensionsConfig could not be used
 	failures          uint             // failed fetches in a row, for the backoff
 	lastConfig        [32]byte         // SHA-256 of the ExtensionsConfig last processed
+	held              *heldConfig      // an ExtensionsConfig waiting for its hold to lift
 	info              *extension.Agent // what the status says about this agent and OS
+}
+
+// heldConfig is an ExtensionsConfig read but not yet processed because the
+// InVMArtifactsProfileBlob says onHold.
+type heldConfig struct {
+	incarnation string
+	cfg         *extconf.Config
+	sum         [32]byte
 }
 
 // agentInfo describes the agent and the OS (ID and VERSION_ID of
@@ -84,38 +93,48 @@ func (a *Agent) handleExtensions(ctx context.Context, g *wire.GoalState, st *ext
 	if g.Incarnation == st.incarnation || g.ExtensionsConfig == "" {
 		return nil
 	}
-	if err := a.SaveCertificates(ctx, g); err != nil {
-		// Handlers without protected settings still run; the others fail
-		// and say so in their status.
-		a.log().Error("certificates for extensions", "err", err)
+	held := st.held
+	if held == nil || held.incarnation != g.Incarnation {
+		if err := a.SaveCertificates(ctx, g); err != nil {
+			// Handlers without protected settings still run; the others fail
+			// and say so in their status.
+			a.log().Error("certificates for extensions", "err", err)
+		}
+		doc, err := a.Wire.ExtensionsConfig(ctx, g)
+		if err != nil {
+			return fmt.Errorf("extensions of incarnation %s: %w", g.Incarnation, err)
+		}
+		// A new incarnation can leave the extensions as they were (new
+		// certificates, a host change): WALinuxAgent processes extensions only
+		// when their goal state changed, and so does this.
+		sum := sha256.Sum256(doc)
+		if sum == st.lastConfig {
+			st.incarnation, st.held = g.Incarnation, nil
+			return nil
+		}
+		cfg, err := extconf.Parse(doc)
+		if cfg == nil {
+			st.incarnation, st.goalStateError, st.held = g.Incarnation, err.Error(), nil
+			a.log().Error("extensions goal state unusable", "incarnation", g.Incarnation, "err", err)
+			return nil
+		}
+		if err != nil {
+			a.log().Warn("some extension handlers are invalid", "err", err)
+		}
+		st.blobURL, st.blobType, st.goalStateError = cfg.StatusUploadBlob, cfg.StatusBlobType, ""
+		held = &heldConfig{incarnation: g.Incarnation, cfg: cfg, sum: sum}
 	}
-	doc, err := a.Wire.ExtensionsConfig(ctx, g)
-	if err != nil {
-		return fmt.Errorf("extensions of incarnation %s: %w", g.Incarnation, err)
-	}
-	// A new incarnation can leave the extensions as they were (new
-	// certificates, a host change): WALinuxAgent processes extensions only
-	// when their goal state changed, and so does this.
-	sum := sha256.Sum256(doc)
-	if sum == st.lastConfig {
-		st.incarnation = g.Incarnation
+	// The hold is read again on every loop, as WALinuxAgent does: it can
+	// lift without a new incarnation.
+	if a.onHold(ctx, held.cfg) {
+		if st.held != held {
+			a.log().Info("extensions on hold", "incarnation", g.Incarnation)
+		}
+		st.held = held
 		return nil
 	}
-	cfg, err := extconf.Parse(doc)
-	if cfg == nil {
-		st.incarnation, st.goalStateError = g.Incarnation, err.Error()
-		a.log().Error("extensions goal state unusable", "incarnation", g.Incarnation, "err", err)
-		return nil
-	}
-	if err != nil {
-		a.log().Warn("some extension handlers are invalid", "err", err)
-	}
-	st.blobURL, st.blobType, st.goalStateError = cfg.StatusUploadBlob, cfg.StatusBlobType, ""
-	if a.onHold(ctx, cfg) {
-		st.incarnation = g.Incarnation
-		a.log().Info("extensions on hold", "incarnation", g.Incarnation)
-		return nil
-	}
+	st.held = nil
+	cfg, sum := held.cfg, held.sum
 	a.Extensions.Changed = func() bool {
 		n, err := a.Wire.GoalState(ctx)
 		return err == nil && n.Incarnation != g.Incarnation

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -185,5 +186,65 @@ func TestExtensionsEnabledKey(t *testing.T) {
 	a := &Agent{Config: Config{ExtensionsEnabled: false}, Extensions: NewExtensionProcessor(t.TempDir(), wire.New("127.0.0.1:1", wire.Options{}), nil)}
 	if a.extensionsOn() {
 		t.Error("extensions on with Extensions.Enabled=n")
+	}
+}
+
+// TestDaemonWaitsForTheHoldToLift: while the InVMArtifactsProfileBlob says
+// onHold no handler runs, and when it lifts, without a new incarnation,
+// the held ExtensionsConfig is processed.
+func TestDaemonWaitsForTheHoldToLift(t *testing.T) {
+	e := newEnv(t)
+	var mu sync.Mutex
+	hold, profileReads := true, 0
+	e.sim.Handle("/profile", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		profileReads++
+		fmt.Fprintf(w, `{"onHold": %v}`, hold)
+	}))
+	pkg := extensiontest.CustomScript(t, testHandler, "")
+	e.sim.Handle("/packages/cs-1.0.zip", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(pkg) }))
+	manifest := extensiontest.Manifest(map[string]string{"1.0": e.sim.URL() + "/packages/cs-1.0.zip"})
+	e.sim.Handle("/manifests/cs.xml", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(manifest)) }))
+	doc := extensiontest.ExtensionsConfig(e.sim.StatusBlobURL(), "BlockBlob", extensiontest.Plugin{
+		Name: testHandler, Version: "1.0", State: "enabled", ManifestURL: e.sim.URL() + "/manifests/cs.xml",
+		HandlerSettings: map[string]any{"publicSettings": map[string]string{"commandToExecute": "echo released"}},
+	})
+	doc = strings.Replace(doc, "</StatusUploadBlob>", "</StatusUploadBlob><InVMArtifactsProfileBlob>"+e.sim.URL()+"/profile</InVMArtifactsProfileBlob>", 1)
+	e.sim.SetDocument("extensionsConfig", doc)
+
+	e.agent.Extensions = NewExtensionProcessor(e.root, e.agent.Wire, e.agent.Log)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.agent.Daemon(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	reads := func() int { mu.Lock(); defer mu.Unlock(); return profileReads }
+	waitFor(t, func() bool { return reads() >= 3 })
+	calls := filepath.Join(e.root, provision.WaagentDir, "calls.log")
+	if _, err := os.Stat(calls); err == nil {
+		t.Fatal("a handler ran while the extensions were on hold")
+	}
+	if got := lastHandlerStatus(e); got != "" {
+		t.Fatalf("status %q while on hold, want no handler status", got)
+	}
+	extensionsConfigReads := func() (n int) {
+		for _, r := range e.sim.Requests() {
+			if strings.Contains(r.Path, "extensionsConfig") {
+				n++
+			}
+		}
+		return n
+	}
+	if n := extensionsConfigReads(); n != 1 {
+		t.Errorf("ExtensionsConfig fetched %d times while on hold, want once (the hold alone is read again)", n)
+	}
+
+	mu.Lock()
+	hold = false
+	mu.Unlock()
+	waitFor(t, func() bool { return lastHandlerStatus(e) == "Ready/success/released" })
+	if inc := e.sim.Incarnation(); inc != 1 {
+		t.Fatalf("incarnation moved to %d; the hold must lift without one", inc)
 	}
 }
