@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"log/slog"
@@ -123,37 +122,7 @@ sed -n 's/.*"protectedSettings":"\([^"]*\)".*/\1/p' "$s" | base64 -d |
 
 // lastHandlerStatus is "<handler status>/<extension status>/<message>" of
 // the test handler in the latest uploaded status document.
-func lastHandlerStatus(e *env) string {
-	docs := e.sim.Statuses()
-	if len(docs) == 0 {
-		return ""
-	}
-	var doc struct {
-		AggregateStatus struct {
-			HandlerAggregateStatus []struct {
-				HandlerName, Status   string
-				RuntimeSettingsStatus struct {
-					SettingsStatus struct {
-						Status struct {
-							Status           string
-							FormattedMessage struct{ Message string }
-						}
-					}
-				}
-			}
-		}
-	}
-	if json.Unmarshal(docs[len(docs)-1], &doc) != nil {
-		return "unparsable"
-	}
-	for _, h := range doc.AggregateStatus.HandlerAggregateStatus {
-		if h.HandlerName == testHandler {
-			s := h.RuntimeSettingsStatus.SettingsStatus.Status
-			return h.Status + "/" + s.Status + "/" + s.FormattedMessage.Message
-		}
-	}
-	return ""
-}
+func lastHandlerStatus(e *env) string { return e.sim.HandlerStatus(testHandler) }
 
 // syncBuffer is a log sink the daemon's goroutines share.
 type syncBuffer struct {

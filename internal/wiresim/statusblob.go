@@ -2,6 +2,7 @@ package wiresim
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -48,6 +49,41 @@ func (s *Server) Statuses() [][]byte {
 		out = append(out, u.Doc)
 	}
 	return out
+}
+
+// HandlerStatus is "<handler status>/<extension status>/<message>" of the
+// named handler in the newest status document: "" when no document names
+// it, "unparsable" when the newest is no JSON.
+func (s *Server) HandlerStatus(name string) string {
+	docs := s.Statuses()
+	if len(docs) == 0 {
+		return ""
+	}
+	var doc struct {
+		AggregateStatus struct {
+			HandlerAggregateStatus []struct {
+				HandlerName, Status   string
+				RuntimeSettingsStatus struct {
+					SettingsStatus struct {
+						Status struct {
+							Status           string
+							FormattedMessage struct{ Message string }
+						}
+					}
+				}
+			}
+		}
+	}
+	if json.Unmarshal(docs[len(docs)-1], &doc) != nil {
+		return "unparsable"
+	}
+	for _, h := range doc.AggregateStatus.HandlerAggregateStatus {
+		if h.HandlerName == name {
+			st := h.RuntimeSettingsStatus.SettingsStatus.Status
+			return h.Status + "/" + st.Status + "/" + st.FormattedMessage.Message
+		}
+	}
+	return ""
 }
 
 // StatusUploads returns every complete status upload with how it came.

@@ -5,13 +5,11 @@ package e2e
 import (
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/json"
 	"encoding/pem"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/vhdprep/vhdprep/agent/certs"
@@ -79,44 +77,10 @@ func newExtension(t *testing.T, sim *wiresim.Server, dir string) *extension {
 func (e *extension) waitSuccess(t *testing.T, vm *machine) {
 	var last string
 	vm.waitFor(bootTimeout, "the extension's success in the status blob", func() bool {
-		last = e.lastStatus()
+		last = e.sim.HandlerStatus(handlerName)
 		return last == "Ready/success/e2e-extension-ok"
 	})
 	t.Logf("status blob: %s %s", handlerName, last)
-}
-
-// lastStatus is "<handler status>/<extension status>/<message>" of the
-// handler in the newest status document.
-func (e *extension) lastStatus() string {
-	docs := e.sim.Statuses()
-	if len(docs) == 0 {
-		return ""
-	}
-	var doc struct {
-		AggregateStatus struct {
-			HandlerAggregateStatus []struct {
-				HandlerName, Status   string
-				RuntimeSettingsStatus struct {
-					SettingsStatus struct {
-						Status struct {
-							Status           string
-							FormattedMessage struct{ Message string }
-						}
-					}
-				}
-			}
-		}
-	}
-	if json.Unmarshal(docs[len(docs)-1], &doc) != nil {
-		return ""
-	}
-	for _, h := range doc.AggregateStatus.HandlerAggregateStatus {
-		if h.HandlerName == handlerName {
-			s := h.RuntimeSettingsStatus.SettingsStatus.Status
-			return h.Status + "/" + s.Status + "/" + strings.TrimSpace(s.FormattedMessage.Message)
-		}
-	}
-	return ""
 }
 
 func openssl(t *testing.T, args ...string) []byte {
