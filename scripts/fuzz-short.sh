@@ -9,8 +9,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fuzztime=${FUZZTIME:-5s}
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+# A fuzz run that ends by its time limit leaves its tests' t.TempDir
+# directories behind; they go to a directory of ours, removed at the end.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+export TMPDIR=$tmp
+log=$tmp/fuzz.log
 grep -rl --include='*_test.go' '^func Fuzz' . | grep -v '^./.cache/' | sort | while read -r file; do
   dir=$(dirname "$file")
   for target in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$file" | cut -d' ' -f2); do
