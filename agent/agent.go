@@ -15,6 +15,7 @@ import (
 	"github.com/vhdprep/vhdprep/agent/provision"
 	"github.com/vhdprep/vhdprep/agent/resourcedisk"
 	"github.com/vhdprep/vhdprep/agent/wire"
+	"github.com/vhdprep/vhdprep/internal/pause"
 )
 
 // Agent runs provisioning and health reporting.
@@ -158,7 +159,7 @@ func (a *Agent) Daemon(ctx context.Context) error {
 	wait := poll
 	var ext extensionState
 	for {
-		if err := sleep(ctx, wait); err != nil {
+		if err := pause.For(ctx, wait); err != nil {
 			return nil
 		}
 		g, err := a.Wire.GoalState(ctx)
@@ -198,17 +199,6 @@ func orDefault(d, def time.Duration) time.Duration {
 		return def
 	}
 	return d
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // setupResourceDisk runs beside health reporting: formatting a large disk

@@ -15,6 +15,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/vhdprep/vhdprep/internal/pause"
 	"github.com/vhdprep/vhdprep/internal/progress"
 	"github.com/vhdprep/vhdprep/raw"
 	"github.com/vhdprep/vhdprep/vhd"
@@ -215,17 +216,6 @@ func (o *Options) defaults() {
 		o.TryTimeout = DefaultTryTimeout
 	}
 	if o.sleep == nil {
-		o.sleep = sleep
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+		o.sleep = pause.For
 	}
 }

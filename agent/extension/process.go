@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vhdprep/vhdprep/agent/extconf"
+	"github.com/vhdprep/vhdprep/internal/pause"
 )
 
 // ErrGoalStateChanged stops processing when a newer goal state arrived:
@@ -227,20 +228,9 @@ func (p *Processor) awaitSuccess(ctx context.Context, r *result) bool {
 		case StatusError:
 			return false
 		}
-		if time.Now().After(deadline) || sleep(ctx, time.Second) != nil {
+		if time.Now().After(deadline) || pause.For(ctx, time.Second) != nil {
 			return false
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 

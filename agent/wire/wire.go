@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/vhdprep/vhdprep/internal/pause"
 )
 
 const (
@@ -186,7 +188,7 @@ func (c *Client) GoalState(ctx context.Context) (*GoalState, error) {
 		if try == maxRoleInstanceTries {
 			return nil, fmt.Errorf("%w (incarnation %s, %d tries)", ErrNoRoleInstance, g.Incarnation, try)
 		}
-		if err := sleep(ctx, c.backoff(try)); err != nil {
+		if err := pause.For(ctx, c.backoff(try)); err != nil {
 			return nil, err
 		}
 	}
@@ -305,7 +307,7 @@ func (c *Client) do(ctx context.Context, method, url string, h http.Header, body
 			wait = se.retryAfter
 		}
 		c.log.Debug("wire server request failed; retrying", "method", method, "url", url, "try", try, "wait", wait, "err", err)
-		if err := sleep(ctx, wait); err != nil {
+		if err := pause.For(ctx, wait); err != nil {
 			return nil, fmt.Errorf("%w (last error: %v)", err, last)
 		}
 	}
@@ -384,17 +386,6 @@ func (c *Client) backoff(try int) time.Duration {
 		return 0
 	}
 	return d/2 + rand.N(d/2+1)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // snippet is the start of an error answer, for messages.
