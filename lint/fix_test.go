@@ -540,3 +540,19 @@ func TestFixAddsAGrubAssignmentWhereItCannotEdit(t *testing.T) {
 		})
 	}
 }
+
+// The driver findings tell a person how the guest's own initramfs tool
+// takes extra drivers, and the command that rebuilds it.
+func TestRebuildHintPerInitramfsTool(t *testing.T) {
+	for marker, want := range map[string]string{
+		"usr/sbin/dracut":             `add 'add_drivers+=" hv_vmbus hv_storvsc "' to /etc/dracut.conf.d/azure.conf, then: dracut -f --kver 6.1`,
+		"etc/initramfs-tools/modules": "add hv_vmbus hv_storvsc to /etc/initramfs-tools/modules (one a line), then: update-initramfs -u -k 6.1",
+		"etc/mkinitcpio.conf":         "add hv_vmbus hv_storvsc to MODULES=() in /etc/mkinitcpio.conf, then: mkinitcpio -P",
+		"etc/mkinitfs/mkinitfs.conf":  "add a feature listing hv_vmbus hv_storvsc in /etc/mkinitfs/features.d and to features= in /etc/mkinitfs/mkinitfs.conf, then: mkinitfs 6.1",
+		"etc/hostname":                "rebuild the initramfs of kernel 6.1 with hv_vmbus hv_storvsc in it",
+	} {
+		if got := rebuildHint(tree(t, map[string]string{marker: ""}), "6.1", []string{"hv_vmbus", "hv_storvsc"}); got != want {
+			t.Errorf("with %s:\n got %s\nwant %s", marker, got, want)
+		}
+	}
+}

@@ -697,13 +697,18 @@ type initramfsTool struct {
 	detect  []string // any of these paths in the guest
 	rebuild string   // the command, with %[1]s for the kernel version
 	add     func(o *Overlay, modules []string) error
+	addHint string // how a person names drivers, with %[1]s for them
 }
 
 var initramfsTools = []initramfsTool{
-	{"dracut", []string{"etc/dracut.conf.d", "usr/bin/dracut", "usr/sbin/dracut"}, "dracut -f --kver %[1]s", addDracutDrivers},
-	{"initramfs-tools", []string{"etc/initramfs-tools"}, "update-initramfs -u -k %[1]s", addInitramfsToolsModules},
-	{"mkinitcpio", []string{"etc/mkinitcpio.conf"}, "mkinitcpio -P", addMkinitcpioModules},
-	{"mkinitfs", []string{"etc/mkinitfs/mkinitfs.conf"}, "mkinitfs %[1]s", addMkinitfsFeature},
+	{"dracut", []string{"etc/dracut.conf.d", "usr/bin/dracut", "usr/sbin/dracut"}, "dracut -f --kver %[1]s", addDracutDrivers,
+		`add 'add_drivers+=" %[1]s "' to /etc/dracut.conf.d/azure.conf`},
+	{"initramfs-tools", []string{"etc/initramfs-tools"}, "update-initramfs -u -k %[1]s", addInitramfsToolsModules,
+		"add %[1]s to /etc/initramfs-tools/modules (one a line)"},
+	{"mkinitcpio", []string{"etc/mkinitcpio.conf"}, "mkinitcpio -P", addMkinitcpioModules,
+		"add %[1]s to MODULES=() in /etc/mkinitcpio.conf"},
+	{"mkinitfs", []string{"etc/mkinitfs/mkinitfs.conf"}, "mkinitfs %[1]s", addMkinitfsFeature,
+		"add a feature listing %[1]s in /etc/mkinitfs/features.d and to features= in /etc/mkinitfs/mkinitfs.conf"},
 }
 
 // initramfsToolOf is the first of initramfsTools the guest has; the zero

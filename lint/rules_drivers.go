@@ -72,15 +72,8 @@ func builtIn(k kernel.Kernel, sym, module string) bool {
 func rebuildHint(t *Target, version string, modules []string) string {
 	root, _ := t.root()
 	list := strings.Join(modules, " ")
-	switch {
-	case exists(root, "etc/dracut.conf.d") || exists(root, "usr/bin/dracut") || exists(root, "usr/sbin/dracut"):
-		return fmt.Sprintf(`add 'add_drivers+=" %s "' to /etc/dracut.conf.d/azure.conf, then: dracut -f --kver %s`, list, version)
-	case exists(root, "etc/initramfs-tools"):
-		return fmt.Sprintf("add %s to /etc/initramfs-tools/modules (one a line), then: update-initramfs -u -k %s", list, version)
-	case exists(root, "etc/mkinitcpio.conf"):
-		return fmt.Sprintf("add %s to MODULES=() in /etc/mkinitcpio.conf, then: mkinitcpio -P", list)
-	case exists(root, "etc/mkinitfs/mkinitfs.conf"):
-		return fmt.Sprintf("add a feature listing %s in /etc/mkinitfs/features.d and to features= in /etc/mkinitfs/mkinitfs.conf, then: mkinitfs %s", list, version)
+	if tool := initramfsToolOf(root); tool.add != nil {
+		return fmt.Sprintf(tool.addHint, list) + ", then: " + rebuildCommand(tool.rebuild, version)
 	}
 	return fmt.Sprintf("rebuild the initramfs of kernel %s with %s in it", version, list)
 }
