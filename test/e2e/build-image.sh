@@ -40,8 +40,6 @@ trap 'unmount_under "$tree.partial"' EXIT
 
 build_tree() {
   local work=$tree.partial
-  unmount_under "$work"
-  rm -rf "$work"
   echo "e2e image: debootstrap $suite into $work"
   debootstrap --variant=minbase --include="$packages" "$suite" "$work" "$mirror" >"$cache/debootstrap.log" 2>&1 ||
     { tail -30 "$cache/debootstrap.log"; echo "e2e image: debootstrap failed; full log in $cache/debootstrap.log" >&2; return 1; }
@@ -95,7 +93,7 @@ PROBE
 }
 
 if [ ! -d "$tree" ]; then
-  # Trees made from other inputs are of no more use.
+  # Trees made from other inputs are of no more use, nor is a half-built one.
   for old in "$cache"/rootfs-*; do
     [ -e "$old" ] || continue
     unmount_under "$old"

@@ -168,7 +168,7 @@ func TestImageGoesFromDebootstrapToRunningExtensions(t *testing.T) {
 		c := vm.ssh(vmUser, key.auth())
 		c.runInput(password+"\n", "sudo -S -p '' systemctl poweroff || true")
 		c.close()
-		vm.waitExit(3 * time.Minute)
+		vm.waitExit()
 		before := len(sim.Health())
 		vm.start("boot-2")
 		vm.waitReady(2, before)

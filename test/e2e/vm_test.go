@@ -89,7 +89,7 @@ func (m *machine) start(name string) {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-exited
 		if t.Failed() {
-			t.Logf("serial log %s (last 60 lines):\n%s", filepath.Base(serial), tail(m.serialLogOf(serial), 60))
+			t.Logf("serial log %s (last 60 lines):\n%s", filepath.Base(serial), tail(readLog(serial), 60))
 		}
 	})
 }
@@ -107,9 +107,10 @@ func guestfwd(port int, addr string) string {
 	return fmt.Sprintf("guestfwd=tcp:%s:%d-cmd:socat - TCP:%s", wireServerIP, port, addr)
 }
 
-func (m *machine) serialLog() string { return m.serialLogOf(m.serial) }
+func (m *machine) serialLog() string { return readLog(m.serial) }
 
-func (m *machine) serialLogOf(path string) string {
+// readLog is a log file's text; "" until it exists.
+func readLog(path string) string {
 	b, _ := os.ReadFile(path)
 	return string(b)
 }
@@ -150,12 +151,12 @@ func (m *machine) waitFor(timeout time.Duration, what string, cond func() bool) 
 }
 
 // waitExit waits for the guest to power off.
-func (m *machine) waitExit(timeout time.Duration) {
+func (m *machine) waitExit() {
 	select {
 	case err := <-m.exited:
 		m.exited <- err
-	case <-time.After(timeout):
-		m.t.Fatalf("the guest did not power off within %s", timeout)
+	case <-time.After(poweroffTimeout):
+		m.t.Fatalf("the guest did not power off within %s", poweroffTimeout)
 	}
 }
 
