@@ -97,8 +97,10 @@ func readRPMSqlite(fsys fs.FS) (*DB, error) {
 		if err != nil {
 			return nil, fmt.Errorf("/%s: %v", name, err)
 		}
-		r, size := f.(io.ReaderAt), fi.Size()
-		if r == nil {
+		r, size := io.ReaderAt(nil), fi.Size()
+		if ra, ok := f.(io.ReaderAt); ok {
+			r = ra
+		} else {
 			b, err := readBounded(fsys, name, maxDatabaseSize)
 			if err != nil {
 				return nil, err

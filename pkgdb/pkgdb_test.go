@@ -162,3 +162,24 @@ func FuzzParsePacmanDesc(f *testing.F) {
 		}
 	})
 }
+
+// streamFS hides ReadAt from its files, as a filesystem that can only
+// stream them does.
+type streamFS struct{ fs.FS }
+
+func (s streamFS) Open(name string) (fs.File, error) {
+	f, err := s.FS.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	return struct{ fs.File }{f}, nil
+}
+
+// An rpm database on a filesystem without reads at an offset is read into
+// memory instead.
+func TestReadRPMSqliteWithoutReadAt(t *testing.T) {
+	fsys := streamFS{fstest.MapFS{"var/lib/rpm/rpmdb.sqlite": {Data: []byte("SQLite format 3\x00")}}}
+	if _, err := Read(fsys); err == nil || !strings.HasPrefix(err.Error(), "/var/lib/rpm/rpmdb.sqlite: not an SQLite 3 database") {
+		t.Fatalf("got %v, want the database read and refused as not SQLite", err)
+	}
+}
