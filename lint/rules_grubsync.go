@@ -120,7 +120,7 @@ func cmdlineDiff(defaults, generated kernel.Cmdline) (missing, extra []string) {
 		}
 	}
 	for _, p := range generated.Params() {
-		if tok := paramText(p); !want[tok] && isRuleKey(p.Key) {
+		if tok := paramText(p); !want[tok] && contains(ruleKeys, p.Key) {
 			extra = append(extra, tok)
 			want[tok] = true
 		}
@@ -143,20 +143,8 @@ func paramText(p kernel.Param) string {
 	return p.Key
 }
 
-func isRuleKey(key string) bool {
-	for _, k := range ruleKeys {
-		if key == k {
-			return true
-		}
-	}
-	return false
-}
-
 func mismatchMessage(defaults, l kernel.Location, entries int, missing, extra []string) string {
-	where := l.Kind
-	if l.Entry != "" {
-		where += fmt.Sprintf(" entry %q", l.Entry)
-	}
+	where := describeEntry(l)
 	if entries > 1 {
 		where += fmt.Sprintf(" and %d more", entries-1)
 	}

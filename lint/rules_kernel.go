@@ -28,14 +28,19 @@ func perCmdline(t *Target, bad func(kernel.Cmdline) string) ([]Finding, error) {
 	var fs []Finding
 	for _, l := range locs {
 		if msg := bad(l.Cmdline); msg != "" {
-			where := l.Kind
-			if l.Entry != "" {
-				where += fmt.Sprintf(" entry %q", l.Entry)
-			}
-			fs = append(fs, Finding{Message: fmt.Sprintf("%s (%s)", msg, where), Location: Location{File: l.Path, Line: l.Line}})
+			fs = append(fs, Finding{Message: fmt.Sprintf("%s (%s)", msg, describeEntry(l)), Location: Location{File: l.Path, Line: l.Line}})
 		}
 	}
 	return fs, nil
+}
+
+// describeEntry names a command line's place for a message: its kind, and
+// the boot entry it belongs to.
+func describeEntry(l kernel.Location) string {
+	if l.Entry == "" {
+		return l.Kind
+	}
+	return fmt.Sprintf("%s entry %q", l.Kind, l.Entry)
 }
 
 // serialDevice is the console KRN001 requires: ttyS0, ttyAMA0 on arm64,
