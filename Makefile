@@ -46,4 +46,5 @@ lint:
 	$(GO) vet -tags e2e ./test/e2e
 
 clean:
-	rm -rf $(BIN) .cache/testimages .cache/demo $(AGENTS)/vhdprep-agent-linux-*
+	rm -rf $(BIN) $(AGENTS)/vhdprep-agent-linux-*
+	. scripts/cache-dir.sh && rm -rf "$$(cache_dir testimages)" "$$(cache_dir demo)"

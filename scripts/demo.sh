@@ -5,9 +5,9 @@
 # it, convert it, check it again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/cache-dir.sh
 vhdprep=${1:-bin/vhdprep}
-work=.cache/demo
-mkdir -p "$work"
+work=$(cache_dir demo)
 
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 

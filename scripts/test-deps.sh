@@ -4,6 +4,7 @@
 # Azurite (Azure Storage's emulator) for the upload tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/cache-dir.sh
 
 # Debian packages, by the program each one provides.
 declare -A pkg_of=(
@@ -34,7 +35,7 @@ fi
 
 # Azurite, pinned: 3.35.0 is the newest release that runs on Debian 12's Node.js 20.
 azurite_version=3.35.0
-azurite_dir=.cache/azurite
+azurite_dir=$(cache_dir azurite)
 if [ ! -x "$azurite_dir/node_modules/.bin/azurite-blob" ] || \
    ! grep -q "\"version\": \"$azurite_version\"" "$azurite_dir/node_modules/azurite/package.json" 2>/dev/null; then
   echo "installing azurite@$azurite_version into $azurite_dir"

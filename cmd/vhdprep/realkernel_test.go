@@ -15,7 +15,7 @@ import (
 	"github.com/vhdprep/vhdprep/internal/testimage"
 )
 
-// debianCloudKernel downloads (once, into .cache/debs) the .deb of Debian's
+// debianCloudKernel downloads (once, into the tests' cache) the .deb of Debian's
 // current cloud kernel, the one linux-image-cloud-amd64 depends on, and
 // unpacks it into a fresh directory. It skips when apt cannot find or
 // download the package: that needs apt sources and the network, which CI
@@ -29,10 +29,7 @@ func debianCloudKernel(t *testing.T) (tree, version string) {
 		t.Skipf("apt-cache knows no linux-image-cloud-amd64 (needs Debian's apt sources and apt-get update): %v %s", err, out)
 	}
 	pkg, version := m[1], m[2]
-	cache := filepath.Join(testimage.RepoRoot(t), ".cache", "debs")
-	if err := os.MkdirAll(cache, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	cache := testimage.CacheDir(t, "debs")
 	debs, _ := filepath.Glob(filepath.Join(cache, pkg+"_*_amd64.deb"))
 	if len(debs) == 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

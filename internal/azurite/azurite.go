@@ -2,7 +2,8 @@
 // free loopback port, in memory, stopped when the test ends; and a strict,
 // fault-injecting proxy to put between a client and it.
 //
-// Azurite is installed by scripts/test-deps.sh into .cache/azurite. Tests
+// Azurite is installed by scripts/test-deps.sh into the tests' cache
+// (testimage.CacheDir "azurite"), outside the checkout. Tests
 // skip without it, and fail under VHDPREP_REQUIRE_TOOLS=1.
 package azurite
 
@@ -62,12 +63,12 @@ type Server struct {
 }
 
 // ErrNotInstalled means scripts/test-deps.sh has not installed Azurite.
-var ErrNotInstalled = errors.New("azurite is not installed in .cache/azurite (make deps installs it)")
+var ErrNotInstalled = errors.New("azurite is not installed in the tests' cache, ${XDG_CACHE_HOME:-$HOME/.cache}/vhdprep/azurite (make deps installs it)")
 
 // Start runs azurite-blob for the test and stops it when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	s, stop, err := Launch(testimage.RepoRoot(t))
+	s, stop, err := Launch(testimage.CacheDir(t, "azurite"))
 	if err != nil {
 		skipOrFail(t, err)
 	}
@@ -87,7 +88,7 @@ func StartOAuth(t testing.TB) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, stop, err := launch(testimage.RepoRoot(t), "--oauth", "basic", "--cert", cert, "--key", key)
+	s, stop, err := launch(testimage.CacheDir(t, "azurite"), "--oauth", "basic", "--cert", cert, "--key", key)
 	if err != nil {
 		skipOrFail(t, err)
 	}
@@ -148,7 +149,7 @@ type Shared struct {
 // Get returns the shared server, starting it if needed.
 func (s *Shared) Get(t testing.TB) *Server {
 	t.Helper()
-	s.once.Do(func() { s.srv, s.stop, s.err = Launch(testimage.RepoRoot(t)) })
+	s.once.Do(func() { s.srv, s.stop, s.err = Launch(testimage.CacheDir(t, "azurite")) })
 	if s.err != nil {
 		skipOrFail(t, s.err)
 	}
@@ -170,14 +171,14 @@ func skipOrFail(t testing.TB, err error) {
 	t.Fatal(err)
 }
 
-// Launch runs azurite-blob from the repository at root, with what Azure
+// Launch runs azurite-blob installed in dir, with what Azure
 // would refuse left refused: no --loose, so headers Azurite does not
 // support are errors, not ignored. --skipApiVersionCheck lets the SDK use
 // an API version newer than Azurite's.
-func Launch(root string) (*Server, func(), error) { return launch(root) }
+func Launch(dir string) (*Server, func(), error) { return launch(dir) }
 
-func launch(root string, args ...string) (*Server, func(), error) {
-	bin := filepath.Join(root, ".cache", "azurite", "node_modules", ".bin", "azurite-blob")
+func launch(dir string, args ...string) (*Server, func(), error) {
+	bin := filepath.Join(dir, "node_modules", ".bin", "azurite-blob")
 	if _, err := os.Stat(bin); err != nil {
 		return nil, nil, ErrNotInstalled
 	}
@@ -188,17 +189,17 @@ func launch(root string, args ...string) (*Server, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	dir, err := os.MkdirTemp("", "azurite-") // where it would put debug logs
+	work, err := os.MkdirTemp("", "azurite-") // where it would put debug logs
 	if err != nil {
 		return nil, nil, err
 	}
 	cmd := exec.Command(bin, append([]string{"--blobHost", "127.0.0.1", "--blobPort", strconv.Itoa(port),
 		"--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck", "--silent"}, args...)...)
-	cmd.Dir = dir
+	cmd.Dir = work
 	var log syncBuffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {
-		os.RemoveAll(dir)
+		os.RemoveAll(work)
 		return nil, nil, fmt.Errorf("azurite: %w", err)
 	}
 	exited := make(chan struct{})
@@ -209,7 +210,7 @@ func launch(root string, args ...string) (*Server, func(), error) {
 	stop := func() {
 		cmd.Process.Kill()
 		<-exited
-		os.RemoveAll(dir)
+		os.RemoveAll(work)
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	for deadline := time.Now().Add(startTimeout); ; {

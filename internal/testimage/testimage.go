@@ -1,6 +1,7 @@
 // Package testimage builds the real disk images tests read, from the recipes
-// in testdata/images/, and caches them under .cache/testimages keyed by the
-// recipe's content, so a suite builds each image once.
+// in testdata/images/, and caches them under CacheDir keyed by the recipe's
+// content, so a suite (and every later run on the machine, and every
+// checkout on it) builds each image once.
 //
 // A recipe is testdata/images/NAME.sh, run as `bash NAME.sh OUT` with the
 // repository root as working directory; it writes the image to OUT. A line
@@ -36,7 +37,7 @@ func Path(t testing.TB, name string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(root, ".cache", "testimages")
+	dir := CacheDir(t, "testimages")
 	out := filepath.Join(dir, name+"-"+hex.EncodeToString(sum[:6])+".img")
 	if _, err := os.Stat(out); err == nil {
 		return out
@@ -95,6 +96,28 @@ func RequireTools(t testing.TB, tools ...string) {
 		t.Fatal(msg)
 	}
 	t.Skip(msg)
+}
+
+// CacheDir is the directory sub of the tests' cache outside the checkout,
+// ${XDG_CACHE_HOME:-$HOME/.cache}/vhdprep/sub (scripts/cache-dir.sh names
+// the same one): CI runs in a fresh clone, where a cache inside it would
+// always be empty. Entries are keyed by their inputs, so checkouts share them.
+func CacheDir(t testing.TB, sub string) string {
+	t.Helper()
+	dir, err := cacheDir(sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func cacheDir(sub string) (string, error) {
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("testimage: no cache directory (set XDG_CACHE_HOME or HOME): %w", err)
+	}
+	dir := filepath.Join(base, "vhdprep", sub)
+	return dir, os.MkdirAll(dir, 0o755)
 }
 
 // RepoRoot is the directory holding go.mod, found from the working directory

@@ -43,7 +43,6 @@ func TestImageGoesFromDebootstrapToRunningExtensions(t *testing.T) {
 	if vhdprep == "" {
 		t.Fatal("VHDPREP names the vhdprep binary to test (make e2e sets it)")
 	}
-	repo, _ := filepath.Abs("../..")
 	work := t.TempDir()
 	raw, vhd := filepath.Join(work, "debian.raw"), filepath.Join(work, "debian.vhd")
 	var stages timings
@@ -52,7 +51,7 @@ func TestImageGoesFromDebootstrapToRunningExtensions(t *testing.T) {
 	stages.run(t, "build", func() {
 		ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, "./build-image.sh", filepath.Join(repo, ".cache/e2e"), raw)
+		cmd := exec.CommandContext(ctx, "./build-image.sh", testimage.CacheDir(t, "e2e"), raw)
 		cmd.Stdout, cmd.Stderr = testWriter{t}, testWriter{t}
 		// On timeout the whole job gets SIGTERM, so the script's trap
 		// unmounts what debootstrap mounted before it ends.
