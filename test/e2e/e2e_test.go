@@ -25,8 +25,17 @@ import (
 	"github.com/vhdprep/vhdprep/internal/wiresim"
 )
 
-// buildTimeout bounds the image build: debootstrap downloads about 150 MB.
-const buildTimeout = 15 * time.Minute
+// Each stage's bound, sized for software emulation (TCG) on a loaded
+// 2-core machine: a stage that runs past it fails, naming itself.
+const (
+	buildBound   = 20 * time.Minute // debootstrap downloads about 150 MB when the cache is cold
+	accelBound   = 5 * time.Minute  // the probe, under TCG where KVM is absent or fails
+	commandBound = 3 * time.Minute  // one vhdprep command on the 2 GiB image
+	bootBound    = 12 * time.Minute // a TCG boot to Ready, or a silent KVM boot and then that
+	sshBound     = 3 * time.Minute
+	extBound     = 6 * time.Minute // download, install and enable of the extension
+	rebootBound  = 15 * time.Minute
+)
 
 // The virtual machine as ovf-env.xml describes it.
 const (
@@ -45,15 +54,13 @@ func TestImageGoesFromDebootstrapToRunningExtensions(t *testing.T) {
 	}
 	work := t.TempDir()
 	raw, vhd := filepath.Join(work, "debian.raw"), filepath.Join(work, "debian.vhd")
-	var stages timings
+	stages := &timings{}
 	t.Cleanup(func() { stages.print(t) })
 
-	stages.run(t, "build", func() {
-		ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
-		defer cancel()
+	stages.run(t, "build", buildBound, func(ctx context.Context) {
 		cmd := exec.CommandContext(ctx, "./build-image.sh", testimage.CacheDir(t, "e2e"), raw)
 		cmd.Stdout, cmd.Stderr = testWriter{t}, testWriter{t}
-		// On timeout the whole job gets SIGTERM, so the script's trap
+		// At the bound the whole job gets SIGTERM, so the script's trap
 		// unmounts what debootstrap mounted before it ends.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
@@ -63,8 +70,16 @@ func TestImageGoesFromDebootstrapToRunningExtensions(t *testing.T) {
 		}
 	})
 
-	stages.run(t, "check", func() {
-		out, code := run(t, vhdprep, "check", "--output", "json", raw)
+	stages.run(t, "accelerator", accelBound, func(context.Context) {
+		kernel, initrd := imageKernel(t, vhdprep, raw, work), probeInitramfs(t, work)
+		a, why := chooseAccel(t, kernel, initrd)
+		t.Logf("accelerator: %s: %s", a.name, why)
+		stages.accel, stages.accelWhy = a, why
+		testWatchdog(t, kernel, initrd, work)
+	})
+
+	stages.run(t, "check", commandBound, func(ctx context.Context) {
+		out, code := run(ctx, t, vhdprep, "check", "--output", "json", raw)
 		if code != 1 {
 			t.Fatalf("check on the stock image exited %d, want 1:\n%s", code, out)
 		}
@@ -84,29 +99,29 @@ func TestImageGoesFromDebootstrapToRunningExtensions(t *testing.T) {
 	})
 
 	// inject first, so that fix configures the injected agent's resource-disk swap (SWP002).
-	stages.run(t, "inject", func() { mustRun(t, vhdprep, "agent", "inject", raw) })
-	stages.run(t, "fix", func() {
-		mustRun(t, vhdprep, "fix", raw)
+	stages.run(t, "inject", commandBound, func(ctx context.Context) { mustRun(ctx, t, vhdprep, "agent", "inject", raw) })
+	stages.run(t, "fix", commandBound, func(ctx context.Context) {
+		mustRun(ctx, t, vhdprep, "fix", raw)
 		// VHD001 (the container) is the next stage's business.
-		if out, code := run(t, vhdprep, "check", "--fail-on", "error", "--disable", "VHD001", raw); code != 0 {
+		if out, code := run(ctx, t, vhdprep, "check", "--fail-on", "error", "--disable", "VHD001", raw); code != 0 {
 			t.Fatalf("check after fix and inject exited %d:\n%s", code, out)
 		}
 	})
 
-	stages.run(t, "convert", func() {
-		mustRun(t, vhdprep, "convert", raw, vhd)
+	stages.run(t, "convert", commandBound, func(ctx context.Context) {
+		mustRun(ctx, t, vhdprep, "convert", raw, vhd)
 		var info struct {
 			Format     string `json:"format"`
 			MiBAligned bool   `json:"mib_aligned"`
 			Valid      bool   `json:"valid_for_azure"`
 		}
-		if err := json.Unmarshal([]byte(mustRun(t, vhdprep, "info", "--output", "json", vhd)), &info); err != nil {
+		if err := json.Unmarshal([]byte(mustRun(ctx, t, vhdprep, "info", "--output", "json", vhd)), &info); err != nil {
 			t.Fatal(err)
 		}
 		if info.Format != "vhd-fixed" || !info.MiBAligned || !info.Valid {
 			t.Fatalf("info on the converted image: %+v", info)
 		}
-		if out, code := run(t, vhdprep, "check", "--fail-on", "error", vhd); code != 0 {
+		if out, code := run(ctx, t, vhdprep, "check", "--fail-on", "error", vhd); code != 0 {
 			t.Fatalf("check on the VHD exited %d:\n%s", code, out)
 		}
 		os.Remove(raw) // 2 GiB the rest of the run does not need
@@ -127,19 +142,21 @@ func TestImageGoesFromDebootstrapToRunningExtensions(t *testing.T) {
 	key := newSSHKey(t)
 	const password = "E2e-Passw0rd!"
 	iso := provisioningISO(t, work, ovfEnv(vmHostName, vmUser, password, key.authorizedKey()))
-	vm := &machine{t: t, disk: vhd, iso: iso, dir: work, sim: sim, kvm: kvmBoots(t, work), vmID: "7f3c2b1a-4d5e-4f60-8a9b-0c1d2e3f4a5b"}
+	vm := &machine{t: t, disk: vhd, iso: iso, dir: work, sim: sim, watchdog: watchdog{accel: stages.accel, silence: kvmSilence},
+		vmID: "7f3c2b1a-4d5e-4f60-8a9b-0c1d2e3f4a5b"}
+	stages.machine = vm
 
-	stages.run(t, "boot to Ready", func() {
+	stages.run(t, "boot to Ready", bootBound, func(ctx context.Context) {
 		vm.start("boot-1")
-		vm.waitReady(1, 0)
+		vm.waitReady(ctx, 1, 0)
 		serial := vm.serialLog()
 		if !strings.Contains(serial, "Linux version") || !strings.Contains(serial, "console=ttyS0") {
 			t.Fatalf("the serial log lacks the kernel's boot messages: the console= fix did not take effect")
 		}
 	})
 
-	stages.run(t, "ssh", func() {
-		c := vm.ssh(vmUser, key.auth())
+	stages.run(t, "ssh", sshBound, func(ctx context.Context) {
+		c := vm.ssh(ctx, vmUser, key.auth())
 		if got := strings.TrimSpace(c.run("hostname")); got != vmHostName {
 			t.Errorf("hostname %q, want %q from ovf-env.xml", got, vmHostName)
 		}
@@ -148,29 +165,29 @@ func TestImageGoesFromDebootstrapToRunningExtensions(t *testing.T) {
 		}
 		c.close()
 		// ovf-env.xml left password authentication on, with a password.
-		p := vm.ssh(vmUser, passwordAuth(password))
+		p := vm.ssh(ctx, vmUser, passwordAuth(password))
 		p.close()
 	})
 
-	stages.run(t, "extension to success", func() {
+	stages.run(t, "extension to success", extBound, func(ctx context.Context) {
 		ext := newExtension(t, sim, work)
 		sim.SetIncarnation(2)
-		ext.waitSuccess(t, vm)
-		c := vm.ssh(vmUser, key.auth())
+		ext.waitSuccess(ctx, t, vm)
+		c := vm.ssh(ctx, vmUser, key.auth())
 		if got := strings.TrimSpace(c.run("cat " + markerFile)); got != markerText {
 			t.Errorf("the extension's marker holds %q, want %q", got, markerText)
 		}
 		c.close()
 	})
 
-	stages.run(t, "reboot to Ready", func() {
-		c := vm.ssh(vmUser, key.auth())
+	stages.run(t, "reboot to Ready", rebootBound, func(ctx context.Context) {
+		c := vm.ssh(ctx, vmUser, key.auth())
 		c.runInput(password+"\n", "sudo -S -p '' systemctl poweroff || true")
 		c.close()
-		vm.waitExit()
+		vm.waitExit(ctx)
 		before := len(sim.Health())
 		vm.start("boot-2")
-		vm.waitReady(2, before)
+		vm.waitReady(ctx, 2, before)
 		for _, h := range sim.Health()[before:] {
 			if h.SubStatus == "Provisioning" {
 				t.Errorf("the second boot provisioned again: %+v", h)
@@ -182,13 +199,17 @@ func TestImageGoesFromDebootstrapToRunningExtensions(t *testing.T) {
 	})
 }
 
-// run runs the binary and returns its combined output and exit code.
-func run(t *testing.T, bin string, args ...string) (string, int) {
+// run runs the binary and returns its combined output and exit code; it
+// is killed at the stage's bound.
+func run(ctx context.Context, t *testing.T, bin string, args ...string) (string, int) {
 	t.Helper()
 	var out bytes.Buffer
-	cmd := exec.Command(bin, args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("%s %s: %v", bin, strings.Join(args, " "), context.Cause(ctx))
+	}
 	if ee, ok := err.(*exec.ExitError); ok {
 		return out.String(), ee.ExitCode()
 	}
@@ -198,9 +219,9 @@ func run(t *testing.T, bin string, args ...string) (string, int) {
 	return out.String(), 0
 }
 
-func mustRun(t *testing.T, bin string, args ...string) string {
+func mustRun(ctx context.Context, t *testing.T, bin string, args ...string) string {
 	t.Helper()
-	out, code := run(t, bin, args...)
+	out, code := run(ctx, t, bin, args...)
 	if code != 0 {
 		t.Fatalf("vhdprep %s exited %d:\n%s", strings.Join(args, " "), code, out)
 	}
@@ -251,41 +272,62 @@ func freePort(t *testing.T) int {
 
 // stage is one step of the pipeline, timed for the closing summary.
 type stage struct {
-	name string
-	took time.Duration
-	ok   bool
+	name  string
+	bound time.Duration
+	took  time.Duration
+	ok    bool
 }
 
-type timings []stage
+// timings runs the pipeline's stages and closes the test with their table
+// and, on failure, a verdict naming the stage and the accelerator.
+type timings struct {
+	stages   []stage
+	accel    accel
+	accelWhy string
+	machine  *machine // once booted: the failure names its accelerator
+}
 
-// run runs f as the named stage; a failed stage ends the test.
-func (s *timings) run(t *testing.T, name string, f func()) {
+// run runs f as the named stage, with a context that ends at its bound;
+// a failed stage ends the test.
+func (s *timings) run(t *testing.T, name string, bound time.Duration, f func(ctx context.Context)) {
 	t.Helper()
+	ctx, cancel := context.WithTimeoutCause(context.Background(), bound,
+		fmt.Errorf("stage %q ran past its bound of %s", name, bound))
+	defer cancel()
 	start := time.Now()
-	*s = append(*s, stage{name: name})
-	st := &(*s)[len(*s)-1]
-	t.Logf("stage %s", name)
+	s.stages = append(s.stages, stage{name: name, bound: bound})
+	st := &s.stages[len(s.stages)-1]
+	t.Logf("stage %s (bound %s)", name, bound)
 	defer func() { st.took = time.Since(start) }()
-	f()
+	f(ctx)
 	st.ok = !t.Failed()
 	if t.Failed() {
 		t.FailNow()
 	}
 }
 
-func (s timings) print(t *testing.T) {
+func (s *timings) print(t *testing.T) {
 	var b strings.Builder
 	var total time.Duration
-	fmt.Fprintf(&b, "\n%-22s %10s  %s\n", "stage", "seconds", "result")
-	for _, st := range s {
+	fmt.Fprintf(&b, "\n%-22s %10s %8s  %s\n", "stage", "seconds", "bound", "result")
+	for _, st := range s.stages {
 		result := "ok"
 		if !st.ok {
 			result = "FAILED"
 		}
-		fmt.Fprintf(&b, "%-22s %10.1f  %s\n", st.name, st.took.Seconds(), result)
+		fmt.Fprintf(&b, "%-22s %10.1f %8.0f  %s\n", st.name, st.took.Seconds(), st.bound.Seconds(), result)
 		total += st.took
 	}
 	fmt.Fprintf(&b, "%-22s %10.1f\n", "total", total.Seconds())
+	a, why := s.accel.name, s.accelWhy
+	if s.machine != nil && s.machine.vm != nil && s.machine.accel.name != a {
+		a, why = s.machine.accel.name, why+"; fell back to TCG after a silent boot"
+	}
+	fmt.Fprintf(&b, "accelerator: %s (%s)\n", a, why)
+	if n := len(s.stages); n > 0 && !s.stages[n-1].ok {
+		fmt.Fprintf(&b, "e2e FAILED at stage %q with %s after %.0fs (bound %s); the serial logs' tails and the wire server's last requests are above\n",
+			s.stages[n-1].name, a, s.stages[n-1].took.Seconds(), s.stages[n-1].bound)
+	}
 	t.Log(b.String())
 }
 

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
@@ -74,9 +75,9 @@ func newExtension(t *testing.T, sim *wiresim.Server, dir string) *extension {
 
 // waitSuccess waits for the status blob to report the handler Ready and
 // its extension successful, with the script's output as the message.
-func (e *extension) waitSuccess(t *testing.T, vm *machine) {
+func (e *extension) waitSuccess(ctx context.Context, t *testing.T, vm *machine) {
 	var last string
-	vm.waitFor(bootTimeout, "the extension's success in the status blob", func() bool {
+	vm.waitFor(ctx, "the extension's success in the status blob", func() bool {
 		last = e.sim.HandlerStatus(handlerName)
 		return last == "Ready/success/e2e-extension-ok"
 	})

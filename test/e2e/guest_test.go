@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
@@ -100,7 +101,7 @@ type guestShell struct {
 }
 
 // ssh connects as user, retrying while sshd comes up.
-func (m *machine) ssh(user string, auth ssh.AuthMethod) *guestShell {
+func (m *machine) ssh(ctx context.Context, user string, auth ssh.AuthMethod) *guestShell {
 	t := m.t
 	t.Helper()
 	cfg := &ssh.ClientConfig{User: user, Auth: []ssh.AuthMethod{auth},
@@ -108,7 +109,7 @@ func (m *machine) ssh(user string, auth ssh.AuthMethod) *guestShell {
 	addr := fmt.Sprintf("127.0.0.1:%d", m.sshPort)
 	var c *ssh.Client
 	var last error
-	m.waitFor(2*time.Minute, "an SSH login as "+user, func() bool {
+	m.waitFor(ctx, "an SSH login as "+user, func() bool {
 		c, last = ssh.Dial("tcp", addr, cfg)
 		return last == nil
 	})
