@@ -31,10 +31,10 @@ const (
 	buildBound   = 20 * time.Minute // debootstrap downloads about 150 MB when the cache is cold
 	accelBound   = 5 * time.Minute  // the probe, under TCG where KVM is absent or fails
 	commandBound = 3 * time.Minute  // one vhdprep command on the 2 GiB image
-	bootBound    = 12 * time.Minute // a TCG boot to Ready, or a silent KVM boot and then that
+	bootBound    = 10 * time.Minute // a TCG boot to Ready, or a silent KVM boot and then that
 	sshBound     = 3 * time.Minute
-	extBound     = 6 * time.Minute // download, install and enable of the extension
-	rebootBound  = 15 * time.Minute
+	extBound     = 5 * time.Minute // download, install and enable of the extension
+	rebootBound  = 12 * time.Minute
 )
 
 // The virtual machine as ovf-env.xml describes it.
@@ -323,7 +323,9 @@ func (s *timings) print(t *testing.T) {
 	if s.machine != nil && s.machine.vm != nil && s.machine.accel.name != a {
 		a, why = s.machine.accel.name, why+"; fell back to TCG after a silent boot"
 	}
-	fmt.Fprintf(&b, "accelerator: %s (%s)\n", a, why)
+	if a != "" {
+		fmt.Fprintf(&b, "accelerator: %s (%s)\n", a, why)
+	}
 	if n := len(s.stages); n > 0 && !s.stages[n-1].ok {
 		fmt.Fprintf(&b, "e2e FAILED at stage %q with %s after %.0fs (bound %s); the serial logs' tails and the wire server's last requests are above\n",
 			s.stages[n-1].name, a, s.stages[n-1].took.Seconds(), s.stages[n-1].bound)
