@@ -17,7 +17,7 @@ import (
 
 func TestEnableTimeoutKillsTheProcessGroup(t *testing.T) {
 	h := newHarness(t)
-	h.proc.Limits.Enable = 300 * time.Millisecond
+	h.proc.Limits.Enable = 2 * time.Second // time for the handler to start its command on a loaded machine
 	h.serve(testHandlerName, "1.0", testHandlerZip(t, "1.0", ""))
 	// The command leaves a child behind that would outlive a kill of the shell alone.
 	s, _ := h.process(extconf.BlockBlob, plugin{name: testHandlerName, version: "1.0", state: "enabled",

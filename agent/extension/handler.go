@@ -97,23 +97,64 @@ func (h *handler) initialize() error {
 			return err
 		}
 	}
-	env := []map[string]any{{
-		"name":    h.name,
-		"version": 1.0,
-		"handlerEnvironment": map[string]string{
-			"logFolder":     h.logDir,
-			"configFolder":  h.configDir(),
-			"statusFolder":  h.statusDir(),
-			"heartbeatFile": filepath.Join(h.dir, "heartbeat.log"),
+	type folders struct {
+		LogFolder     string `json:"logFolder"`
+		ConfigFolder  string `json:"configFolder"`
+		StatusFolder  string `json:"statusFolder"`
+		HeartbeatFile string `json:"heartbeatFile"`
+	}
+	type environment struct {
+		Name               string  `json:"name"`
+		Version            float64 `json:"version"`
+		HandlerEnvironment folders `json:"handlerEnvironment"`
+	}
+	b, err := json.Marshal([]environment{{
+		Name:    h.name,
+		Version: handlerEnvironmentVersion,
+		HandlerEnvironment: folders{
+			LogFolder:     h.logDir,
+			ConfigFolder:  h.configDir(),
+			StatusFolder:  h.statusDir(),
+			HeartbeatFile: filepath.Join(h.dir, "heartbeat.log"),
 		},
-	}}
-	b, _ := json.Marshal(env)
-	return writeFile(filepath.Join(h.dir, "HandlerEnvironment.json"), b, 0o644)
+	}})
+	if err != nil {
+		return err
+	}
+	return writeFile(filepath.Join(h.dir, "HandlerEnvironment.json"), pythonSpacing(b), 0o644)
+}
+
+// handlerEnvironmentVersion is HandlerEnvironment.json's schema version.
+const handlerEnvironmentVersion = 1.0
+
+// pythonSpacing puts a space after every ':' and ',' between tokens of
+// compact JSON, as Python's json.dumps writes it. WALinuxAgent writes
+// HandlerEnvironment.json so, and handlers read it as text: CustomScript's
+// shim finds its log folder by matching `"logFolder": "` up to `",`.
+func pythonSpacing(compact []byte) []byte {
+	out := make([]byte, 0, len(compact)+len(compact)/8)
+	inString, escaped := false, false
+	for _, c := range compact {
+		out = append(out, c)
+		switch {
+		case escaped:
+			escaped = false
+		case inString && c == '\\':
+			escaped = true
+		case c == '"':
+			inString = !inString
+		case !inString && (c == ':' || c == ','):
+			out = append(out, ' ')
+		}
+	}
+	return out
 }
 
 // writeSettings writes config/<seq>.settings (0600: it carries the
 // protected settings, still encrypted, which the handler decrypts with
-// the .crt/.prv of their thumbprint) and records seq in mrseq.
+// the .crt/.prv of their thumbprint). mrseq is the handler's own record
+// of the sequence it has run: the agent never writes it (handlers skip a
+// sequence mrseq names), and only carries it over on update.
 func (h *handler) writeSettings(e extconf.Extension) error {
 	type handlerSettings struct {
 		Thumbprint string          `json:"protectedSettingsCertThumbprint,omitempty"`
@@ -135,10 +176,7 @@ func (h *handler) writeSettings(e extconf.Extension) error {
 	if err := enc.Encode(doc); err != nil {
 		return fmt.Errorf("%s settings %d: %v", h.name, e.SeqNo, err)
 	}
-	if err := writeFile(filepath.Join(h.configDir(), extFile(e.Name, e.SeqNo, "settings")), buf.Bytes(), 0o600); err != nil {
-		return err
-	}
-	return writeFile(h.mrseqPath(e.Name), []byte(strconv.Itoa(e.SeqNo)), 0o644)
+	return writeFile(filepath.Join(h.configDir(), extFile(e.Name, e.SeqNo, "settings")), buf.Bytes(), 0o600)
 }
 
 // extFile names an extension's settings or status file: <seq>.<kind>, or
@@ -150,8 +188,8 @@ func extFile(ext string, seq int, kind string) string {
 	return ext + "." + strconv.Itoa(seq) + "." + kind
 }
 
-// mrseqPath is where the most recent sequence number of ext is kept:
-// mrseq, or <ext>.mrseq for an extension of a multi-config handler.
+// mrseqPath is where the handler keeps the sequence number it last ran
+// for ext: mrseq, or <ext>.mrseq for an extension of a multi-config handler.
 func (h *handler) mrseqPath(ext string) string {
 	if ext == "" {
 		return filepath.Join(h.dir, "mrseq")
@@ -159,13 +197,21 @@ func (h *handler) mrseqPath(ext string) string {
 	return filepath.Join(h.dir, ext+".mrseq")
 }
 
-// lastSeq is the most recent sequence number of ext, or -1.
+// lastSeq is the highest sequence number of ext's settings files, the
+// one the agent last gave it, or -1.
 func (h *handler) lastSeq(ext string) int {
-	b, err := os.ReadFile(h.mrseqPath(ext))
-	if n, perr := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && perr == nil {
-		return n
+	entries, _ := os.ReadDir(h.configDir())
+	last := -1
+	for _, e := range entries {
+		rest, ok := strings.CutSuffix(e.Name(), ".settings")
+		if ext != "" {
+			rest, ok = strings.CutPrefix(rest, ext+".")
+		}
+		if n, err := strconv.Atoi(rest); ok && err == nil && n > last {
+			last = n
+		}
 	}
-	return -1
+	return last
 }
 
 // Extension states of a multi-config handler, kept per extension in
@@ -248,14 +294,22 @@ func isExtFile(name, ext string) bool {
 // copyStatus carries the old version's status files to the new one, as
 // WALinuxAgent's copy_status_files does before an update.
 func (h *handler) copyStatus(from *handler) error {
-	entries, _ := os.ReadDir(from.statusDir())
+	if err := copyFiles(from.statusDir(), h.statusDir(), func(string) bool { return true }); err != nil {
+		return err
+	}
+	return copyFiles(from.dir, h.dir, func(name string) bool { return name == "mrseq" || strings.HasSuffix(name, ".mrseq") })
+}
+
+// copyFiles copies the regular files of dir from that match into dir to.
+func copyFiles(from, to string, match func(name string) bool) error {
+	entries, _ := os.ReadDir(from)
 	for _, e := range entries {
-		if !e.Type().IsRegular() {
+		if !e.Type().IsRegular() || !match(e.Name()) {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(from.statusDir(), e.Name()))
+		b, err := os.ReadFile(filepath.Join(from, e.Name()))
 		if err == nil {
-			err = writeFile(filepath.Join(h.statusDir(), e.Name()), b, 0o644)
+			err = writeFile(filepath.Join(to, e.Name()), b, 0o644)
 		}
 		if err != nil {
 			return err

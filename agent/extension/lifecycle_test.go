@@ -128,6 +128,30 @@ func TestUpdateRunsWALinuxAgentOrder(t *testing.T) {
 	}
 }
 
+// mrseq is the handler's record of what it ran: the agent carries it to
+// the new version, so an update with the same sequence number does not
+// run the same configuration twice.
+func TestUpdateCarriesTheHandlersMrseq(t *testing.T) {
+	h := newHarness(t)
+	h.serve(testHandlerName, "1.0", testHandlerZip(t, "1.0", ""))
+	h.serve(testHandlerName, "1.1", testHandlerZip(t, "1.1", ""))
+	cs := plugin{name: testHandlerName, version: "1.0", state: "enabled", command: "echo ran >> ../runs.log; echo ok"}
+	if _, err := h.process(extconf.BlockBlob, cs); err != nil {
+		t.Fatal(err)
+	}
+	cs.version = "1.1"
+	if _, err := h.process(extconf.BlockBlob, cs); err != nil {
+		t.Fatal(err)
+	}
+	wantCalls(t, h.calls(), "install 1.0", "enable 1.0 seq=0", "disable 1.0", "update 1.1 seq=0", "uninstall 1.0", "install 1.1", "enable 1.1 seq=0")
+	if b, _ := os.ReadFile(filepath.Join(h.dirs.Lib, "runs.log")); string(b) != "ran\n" {
+		t.Errorf("the command ran %q: mrseq was not carried over to 1.1", b)
+	}
+	if b, _ := os.ReadFile(filepath.Join(h.handlerDir("1.1"), "mrseq")); string(b) != "0" {
+		t.Errorf("1.1's mrseq %q, want 0 from 1.0", b)
+	}
+}
+
 func TestUpdateWithoutInstallAndFailingOldDisable(t *testing.T) {
 	h := newHarness(t)
 	broken := buildZip(t,

@@ -56,11 +56,16 @@ func Zip(t testing.TB, entries ...Entry) []byte {
 // success or error by its exit code, its output as the message. Run as a
 // multi-config handler (ConfigExtensionName set), it reads
 // config/<ext>.<seq>.settings and writes status/<ext>.<seq>.status.
+// Like Microsoft's handlers (their HandlerUtil), it keeps the sequence
+// number it last enabled successfully in mrseq (<ext>.mrseq) and skips
+// enable for a sequence number not above it.
 // manifestExtra is appended to handlerManifest's members (",\"updateMode\":...").
 func CustomScript(t testing.TB, name, manifestExtra string) []byte {
 	t.Helper()
 	logLine := `echo "$1 $AZURE_GUEST_AGENT_EXTENSION_VERSION seq=$ConfigSequenceNumber from=$AZURE_GUEST_AGENT_UPDATING_FROM_VERSION uninstallrc=$AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE disablerc=$AZURE_GUEST_AGENT_DISABLE_CMD_EXIT_CODE ext=$ConfigExtensionName" >> ../calls.log` + "\n"
 	enable := `f=${ConfigExtensionName:+$ConfigExtensionName.}$ConfigSequenceNumber
+mr=${ConfigExtensionName:+$ConfigExtensionName.}mrseq
+if [ -f "$mr" ] && [ "$(cat "$mr")" -ge "$ConfigSequenceNumber" ]; then echo "sequence $ConfigSequenceNumber already processed"; exit 0; fi
 s=config/$f.settings
 cmd=$(sed -n 's/.*"commandToExecute":"\([^"]*\)".*/\1/p' "$s")
 script=$(sed -n 's/.*"script":"\([^"]*\)".*/\1/p' "$s")
@@ -69,6 +74,7 @@ out=$(sh -c "$cmd" 2>&1); rc=$?; out=$(printf %s "$out" | tr '\n"' '  ')
 st=success; [ $rc -eq 0 ] || st=error
 [ -f status/$f.status ] || printf '[{"version":"1.0","timestampUTC":"2026-01-01T00:00:00Z","status":{"name":"%s","operation":"Enable","status":"%s","code":%d,"formattedMessage":{"lang":"en-US","message":"%s"}}}]' "` + name + `" "$st" "$rc" "$out" > status/$f.status
 echo "enable ran: $out"
+[ $rc -ne 0 ] || printf %s "$ConfigSequenceNumber" > "$mr"
 exit $rc
 `
 	manifest := `[{"name":"` + name + `","version":1.0,"handlerManifest":{"installCommand":"./handler.sh install","uninstallCommand":"./handler.sh uninstall","updateCommand":"./handler.sh update","enableCommand":"./handler.sh enable","disableCommand":"./handler.sh disable"` + manifestExtra + `}}]`
