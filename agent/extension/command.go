@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -65,33 +64,45 @@ func (e *CommandError) Error() string {
 }
 
 // run runs command through /bin/sh -c in dir, in its own process group,
-// killing the whole group after limit. It returns the output tails.
+// and waits for that process, not for its output: stdout and stderr go to
+// unlinked files in dir, as WALinuxAgent's launch_command does, so a
+// handler that starts a detached worker and exits (CustomScript's shim
+// runs its worker with nohup ... &) returns at once, and the worker,
+// holding the files open, is left alone. At limit the whole group is
+// killed. It returns the output tails.
 func run(ctx context.Context, op, dir, command string, env []string, limit time.Duration) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
+	stdout, err := outputFile(dir)
+	if err != nil {
+		return "", &CommandError{Operation: op, ExitCode: -1, Err: err}
+	}
+	defer stdout.Close()
+	stderr, err := outputFile(dir)
+	if err != nil {
+		return "", &CommandError{Operation: op, ExitCode: -1, Err: err}
+	}
+	defer stderr.Close()
 	cmd := exec.Command("/bin/sh", "-c", command)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var stdout, stderr tail
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Stdout, cmd.Stderr = stdout, stderr
 	if err := cmd.Start(); err != nil {
 		return "", &CommandError{Operation: op, ExitCode: -1, Err: err}
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	var err error
 	timedOut := false
 	select {
 	case err = <-done:
 	case <-ctx.Done():
 		timedOut = errors.Is(ctx.Err(), context.DeadlineExceeded)
-		// The handler's children share its group; kill them all, then
-		// wait for the pipes, which they may hold open.
+		// The handler's children share its group: kill them all.
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		err = <-done
 	}
-	out := fmt.Sprintf("[stdout]\n%s\n\n\n[stderr]\n%s", stdout.String(), stderr.String())
+	out := fmt.Sprintf("[stdout]\n%s\n\n\n[stderr]\n%s", tailOf(stdout), tailOf(stderr))
 	if timedOut {
 		return out, &CommandError{Operation: op, ExitCode: -1, TimedOut: true, Output: out, Err: ctx.Err()}
 	}
@@ -106,29 +117,32 @@ func run(ctx context.Context, op, dir, command string, env []string, limit time.
 	return out, nil
 }
 
-// tail keeps the last maxOutputTail bytes written to it.
-type tail struct {
-	mu  sync.Mutex
-	buf []byte
-	cut bool
-}
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > maxOutputTail {
-		t.buf = append(t.buf[:0], t.buf[len(t.buf)-maxOutputTail:]...)
-		t.cut = true
+// outputFile is a file for a command's output in dir, already unlinked:
+// it goes away when the command and every process it left are done with it.
+func outputFile(dir string) (*os.File, error) {
+	f, err := os.CreateTemp(dir, ".output-")
+	if err != nil {
+		return nil, err
 	}
-	return len(p), nil
+	if err := os.Remove(f.Name()); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
-func (t *tail) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	s := strings.ToValidUTF8(string(bytes.TrimRight(t.buf, "\n")), "?")
-	if t.cut {
+// tailOf is the last maxOutputTail bytes written to f so far, "..." first
+// when cut, as valid UTF-8.
+func tailOf(f *os.File) string {
+	fi, err := f.Stat()
+	if err != nil {
+		return ""
+	}
+	off := max(0, fi.Size()-maxOutputTail)
+	buf := make([]byte, fi.Size()-off)
+	n, _ := f.ReadAt(buf, off)
+	s := strings.ToValidUTF8(string(bytes.TrimRight(buf[:n], "\n")), "?")
+	if off > 0 {
 		return "..." + s
 	}
 	return s

@@ -44,6 +44,40 @@ func TestEnableTimeoutKillsTheProcessGroup(t *testing.T) {
 	}
 }
 
+// A handler that starts a worker and exits, the worker keeping stdout and
+// stderr open (CustomScript's shim: nohup ... & behind a tee), returns at
+// once; the worker is left to run past the command and past the limit.
+func TestDetachedWorkersAreLeftAlone(t *testing.T) {
+	for name, command := range map[string]string{
+		"background child": "sleep 30 & echo $! > worker.pid; echo shim done",
+		"setsid child":     "setsid sh -c 'echo $$ > worker.pid; exec sleep 30' & sleep 0.2; echo shim done",
+		"nohup worker":     "nohup sh -c 'echo $$ > worker.pid; exec sleep 30' & sleep 0.2; echo shim done",
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			const limit = 3 * time.Second
+			start := time.Now()
+			out, err := run(context.Background(), "Enable", dir, command, nil, limit)
+			if err != nil || time.Since(start) >= limit || !strings.Contains(out, "shim done") {
+				t.Fatalf("run took %s: %q, %v; want the shim's output at once", time.Since(start), out, err)
+			}
+			b, err := os.ReadFile(filepath.Join(dir, "worker.pid"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pid := 0
+			for _, c := range strings.TrimSpace(string(b)) {
+				pid = pid*10 + int(c-'0')
+			}
+			defer syscall.Kill(pid, syscall.SIGKILL)
+			time.Sleep(time.Until(start.Add(limit + 500*time.Millisecond))) // past the limit
+			if err := syscall.Kill(pid, 0); err != nil {
+				t.Errorf("the worker %d was killed: %v", pid, err)
+			}
+		})
+	}
+}
+
 func TestCommandOutputTailsAreBounded(t *testing.T) {
 	out, err := run(context.Background(), "Enable", t.TempDir(), "head -c 100000 /dev/zero | tr '\\0' a; echo END; echo oops >&2; exit 2", nil, 10*time.Second)
 	ce, ok := err.(*CommandError)
