@@ -81,6 +81,10 @@ func NewExtensionProcessor(root string, w *wire.Client, log *slog.Logger) *exten
 			}
 			return w.ArtifactRequest(ctx, g, url)
 		},
+		Refresh: func(ctx context.Context) error {
+			_, err := w.GoalState(ctx)
+			return err
+		},
 	}
 	return p
 }

@@ -5,7 +5,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/vhdprep/vhdprep/agent/extconf"
 	"github.com/vhdprep/vhdprep/agent/extension/extensiontest"
@@ -64,5 +66,77 @@ func TestHeartbeat(t *testing.T) {
 	s, _ := h.process(extconf.BlockBlob, cs)
 	if hs := s.AggregateStatus.Handlers[0]; hs.Status != "NotReady" || hs.FormattedMessage == nil || hs.FormattedMessage.Message != "warming up" {
 		t.Errorf("heartbeat status: %+v", hs)
+	}
+}
+
+// A package that answers 503 (with Retry-After) directly and through the
+// HostGAPlugin is downloaded on the next round, after the pause it asked for.
+func TestDownloadRetriesBothChannels(t *testing.T) {
+	h := newHarness(t)
+	h.serve(testHandlerName, "1.0", testHandlerZip(t, "1.0", ""))
+	var answered atomic.Int32
+	pkg := testHandlerZip(t, "1.0", "")
+	h.sim.Handle("/packages/"+testHandlerName+"-1.0.zip", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if answered.Add(1) <= 3 {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write(pkg)
+	}))
+	start := time.Now()
+	s, err := h.process(extconf.BlockBlob, plugin{name: testHandlerName, version: "1.0", state: "enabled", command: "echo ok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, ext, _ := s.handler(t, testHandlerName); st != "Ready" || ext.Status != StatusSuccess {
+		t.Fatalf("after a busy round: %s %+v", st, ext)
+	}
+	if n := answered.Load(); n != 4 {
+		t.Errorf("%d package requests, want 4 (direct and HostGAPlugin busy; after the pause direct busy, HostGAPlugin served)", n)
+	}
+	if took := time.Since(start); took < time.Second {
+		t.Errorf("retried after %s: Retry-After asked for 1 s", took)
+	}
+}
+
+// A package that is missing answers at once: retrying a 404 cannot help.
+func TestDownloadDoesNotRetryWhatCannotPass(t *testing.T) {
+	h := newHarness(t)
+	h.serve(testHandlerName, "1.0", testHandlerZip(t, "1.0", ""))
+	var answered atomic.Int32
+	h.sim.Handle("/packages/"+testHandlerName+"-1.0.zip", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		answered.Add(1)
+		http.NotFound(w, r)
+	}))
+	s, _ := h.process(extconf.BlockBlob, plugin{name: testHandlerName, version: "1.0", state: "enabled", command: "echo ok"})
+	if st, _, _ := s.handler(t, testHandlerName); st != "NotReady" {
+		t.Errorf("a missing package: handler %s", st)
+	}
+	if n := answered.Load(); n != 2 {
+		t.Errorf("%d requests for a missing package, want 2 (direct, HostGAPlugin)", n)
+	}
+}
+
+// The VM moved to another container after the agent read its goal state:
+// the HostGAPlugin answers 400 InvalidContainerConfiguration, the agent
+// fetches the goal state again and the download goes through.
+func TestDownloadRefreshesAStaleGoalState(t *testing.T) {
+	h := newHarness(t)
+	h.serve(testHandlerName, "1.0", testHandlerZip(t, "1.0", ""))
+	if _, err := h.wire.GoalState(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h.sim.SetContainerID("0e6bd3a1-4b1f-4f6e-9d0c-2a7f6c5e8b90")
+	h.sim.Fail(1, http.StatusNotFound, "/packages/") // only the HostGAPlugin can serve it
+	s, err := h.process(extconf.BlockBlob, plugin{name: testHandlerName, version: "1.0", state: "enabled", command: "echo ok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, ext, _ := s.handler(t, testHandlerName); st != "Ready" || ext.Status != StatusSuccess {
+		t.Fatalf("after a container change: %s %+v", st, ext)
+	}
+	if g := h.wire.Current(); g == nil || g.ContainerID != h.sim.ContainerID() {
+		t.Errorf("the goal state was not fetched again: %+v", g)
 	}
 }

@@ -61,7 +61,10 @@ func (h *harness) fetcher() *Fetcher {
 			}
 		}
 		return h.wire.ArtifactRequest(ctx, g, url)
-	}}
+	}, Refresh: func(ctx context.Context) error {
+		_, err := h.wire.GoalState(ctx)
+		return err
+	}, Delay: 10 * time.Millisecond}
 }
 
 // serve publishes a handler version: its zip and a manifest listing every version served.

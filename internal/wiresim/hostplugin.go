@@ -36,7 +36,8 @@ func (s *Server) hostPluginLocked(r *http.Request, body []byte) (int, string, ht
 		return http.StatusBadRequest, "x-ms-version " + v + ", want " + HostPluginAPIVersion, nil, r
 	}
 	if r.Header.Get("x-ms-containerid") != s.containerID {
-		return http.StatusBadRequest, "x-ms-containerid is not this VM's container", nil, r
+		// The HostGAPlugin's answer to a request built from a stale goal state.
+		return http.StatusBadRequest, "InvalidContainerConfiguration: x-ms-containerid is not this VM's container", nil, r
 	}
 	if r.Header.Get("x-ms-host-config-name") == "" {
 		return http.StatusBadRequest, "no x-ms-host-config-name", nil, r

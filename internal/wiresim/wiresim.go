@@ -168,7 +168,20 @@ func (s *Server) advertisedLocked() string {
 }
 
 // ContainerID and InstanceID are the names the goal state gives.
-func (s *Server) ContainerID() string { return s.containerID }
+func (s *Server) ContainerID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.containerID
+}
+
+// SetContainerID moves the VM to another container, as Azure does when it
+// heals or redeploys it: goal states name the new one, and the HostGAPlugin
+// refuses requests made with the old one.
+func (s *Server) SetContainerID(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.containerID = id
+}
 
 // InstanceID is the role instance the goal state names.
 func (s *Server) InstanceID() string { return s.instanceID }
