@@ -89,6 +89,9 @@ func Catalog() []*Rule {
 			Why: "console input, and NVMe VM sizes (Gen2)", Source: srcLISA + ", " + srcDistro, Fixable: true, Check: checkHyperVExtras, Repair: repairInitramfsDrivers(checkHyperVExtras, "nvme")},
 		{ID: "DRV007", Area: AreaDrivers, Severity: Info, Title: "CONFIG_WATCHDOG and CONFIG_CIFS enabled",
 			Why: "essential kernel features on Azure", Source: srcLISA, Check: checkEssentialConfig},
+		{ID: "DRV008", Area: AreaDrivers, Severity: Error, Title: "the whole path to the root disk is built in or in the initramfs, per kernel",
+			Why: "hv_vmbus, hv_storvsc, scsi_mod, sd_mod, the root filesystem's driver, and dm-mod with the LVM tools for LVM roots; a hostonly dracut built on another hypervisor lacks them", Source: srcGen,
+			Fixable: true, Check: checkRootChain, Repair: repairRootChain},
 
 		// Swap and storage
 		{ID: "SWP001", Area: AreaStorage, Severity: Error, Title: "no swap activated on the OS disk",

@@ -329,7 +329,7 @@ func TestFixInitramfsDriversPerTool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const v = "6.1.0-13-cloud-amd64"
+	const v = "6.1.0-13-amd64" // the recipe's kernel
 	for _, c := range []struct {
 		tool    string
 		files   map[string]string
@@ -337,7 +337,7 @@ func TestFixInitramfsDriversPerTool(t *testing.T) {
 		rebuild string
 	}{
 		{"dracut", map[string]string{"usr/bin/dracut": ""},
-			map[string]string{"etc/dracut.conf.d/90-vhdprep-azure.conf": "# Added by vhdprep: Hyper-V drivers for Azure (DRV001-DRV003, DRV006).\nadd_drivers+=\" hv_storvsc nvme \"\n"},
+			map[string]string{"etc/dracut.conf.d/90-vhdprep-azure.conf": dracutConfHeader + "add_drivers+=\" hv_storvsc nvme \"\n"},
 			"dracut -f --kver " + v},
 		{"initramfs-tools", map[string]string{"etc/initramfs-tools/modules": "# keep\nvirtio_blk"},
 			map[string]string{"etc/initramfs-tools/modules": "# keep\nvirtio_blk\nhv_storvsc\nnvme\n"},

@@ -791,19 +791,37 @@ func missingWords(have []string, modules []string) []string {
 
 const dracutConf = "etc/dracut.conf.d/90-vhdprep-azure.conf"
 
+// dracutConfHeader opens the drop-in vhdprep writes.
+const dracutConfHeader = "# Added by vhdprep: what Azure needs in the initramfs (DRV001-DRV003, DRV006, DRV008).\n"
+
 var dracutDriversRE = regexp.MustCompile(`(?m)^add_drivers\+="([^"]*)"`)
 
 func addDracutDrivers(o *Overlay, modules []string) error {
+	return addDracutWords(o, dracutDriversRE, "add_drivers", modules)
+}
+
+// addDracutWords adds words to a `key+=" ... "` line of vhdprep's dracut
+// drop-in, keeping its other lines.
+func addDracutWords(o *Overlay, re *regexp.Regexp, key string, words []string) error {
 	b, _ := o.Read(dracutConf)
-	var have []string
-	if m := dracutDriversRE.FindSubmatch(b); m != nil {
-		have = strings.Fields(string(m[1]))
+	if len(b) == 0 {
+		b = []byte(dracutConfHeader)
 	}
-	add := missingWords(have, modules)
+	m := re.FindSubmatchIndex(b)
+	var have []string
+	if m != nil {
+		have = strings.Fields(string(b[m[2]:m[3]]))
+	}
+	add := missingWords(have, words)
 	if len(add) == 0 {
 		return nil
 	}
-	o.Write(dracutConf, []byte("# Added by vhdprep: Hyper-V drivers for Azure (DRV001-DRV003, DRV006).\nadd_drivers+=\" "+strings.Join(append(have, add...), " ")+" \"\n"))
+	line := key + `+=" ` + strings.Join(append(have, add...), " ") + ` "`
+	if m == nil {
+		o.Write(dracutConf, append(append([]byte{}, b...), line+"\n"...))
+		return nil
+	}
+	o.Write(dracutConf, append(append(append([]byte{}, b[:m[0]]...), line...), b[m[1]:]...))
 	return nil
 }
 
@@ -860,6 +878,12 @@ var (
 		"hv_storvsc": "kernel/drivers/scsi/hv_storvsc.ko*",
 		"hv_netvsc":  "kernel/drivers/net/hyperv/hv_netvsc.ko*",
 		"nvme":       "kernel/drivers/nvme/host/nvme.ko*",
+		"scsi_mod":   "kernel/drivers/scsi/scsi_mod.ko*",
+		"sd_mod":     "kernel/drivers/scsi/sd_mod.ko*",
+		"dm_mod":     "kernel/drivers/md/dm-mod.ko*",
+		"ext4":       "kernel/fs/ext4/ext4.ko*",
+		"xfs":        "kernel/fs/xfs/xfs.ko*",
+		"btrfs":      "kernel/fs/btrfs/btrfs.ko*",
 	}
 	mkinitfsFeaturesRE = regexp.MustCompile(`(?m)^(features=")([^"]*)(")`)
 )
