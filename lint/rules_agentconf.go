@@ -342,22 +342,3 @@ var (
 	checkUDF  = fsDriverRule("UDF_FS", "udf", "fs/udf", "the provisioning media is UDF")
 	checkVFAT = fsDriverRule("VFAT_FS", "vfat", "fs/fat", "provisioning and UEFI boot need vfat")
 )
-
-func checkPythonForAgent(t *Target) ([]Finding, error) {
-	root, err := t.root()
-	if err != nil {
-		return nil, err
-	}
-	if !exists(root, "usr/sbin/waagent") {
-		return nil, nil // extensions run under the vhdprep agent need no Python
-	}
-	var fs []Finding
-	if !exists(root, "usr/bin/python3") && !exists(root, "usr/bin/python2") && !exists(root, "usr/bin/python") {
-		fs = append(fs, Finding{Message: "WALinuxAgent is installed but no Python interpreter is"})
-	}
-	if !exists(root, "usr/bin/python") {
-		fs = append(fs, Finding{Message: "/usr/bin/python is missing; Python extensions that call it fail (Ubuntu 20.04 and later dropped it)",
-			Fix: "install python-is-python3, or use 'vhdprep agent inject' whose extension handling needs no Python"})
-	}
-	return fs, nil
-}
