@@ -185,6 +185,7 @@ var (
 		kernel.KindExtlinux:      regexp.MustCompile(`(?i)^(\s*append)(.*)$`),
 		kernel.KindKernelCmdline: regexp.MustCompile(`^()(.*)$`),
 		kernel.KindGrubenv:       regexp.MustCompile(`^(kernelopts=)(.*)$`),
+		kernel.KindGrubLegacy:    regexp.MustCompile(`^(\s*kernel\s+\S+)(.*)$`),
 	}
 	defaultGrubRE = regexp.MustCompile(`^(\s*(GRUB_CMDLINE_LINUX(?:_DEFAULT)?)=)(["']?)(.*?)(["']?)(\s*)$`)
 )
