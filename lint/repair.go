@@ -311,10 +311,22 @@ func repairRootDelay(t *Target, o *Overlay) error {
 }
 func repairQuiet(t *Target, o *Overlay) error { return repairCmdlines(t, o, nil, quietParams) }
 
-// repairSwapFstab comments out every swap line of fstab; nothing is deleted.
+// repairSwapFstab comments out every swap line of fstab (nothing is
+// deleted) and disables the enabled .swap units, as systemctl disable does.
 func repairSwapFstab(t *Target, o *Overlay) error {
+	root, err := t.root()
+	if err != nil {
+		return err
+	}
+	units := enabledSwapUnits(root)
+	for _, u := range units {
+		o.Remove(u.link)
+	}
 	es, err := t.fstab()
 	if err != nil {
+		if len(units) > 0 {
+			return nil
+		}
 		return err
 	}
 	for _, e := range es {
