@@ -225,11 +225,11 @@ func TestRepairsMakeTheirRulePassAndAreIdempotent(t *testing.T) {
 		"KRN006": {"boot/vmlinuz-2.6.32-220.el6.x86_64": "", "etc/kernel/cmdline": "root=UUID=x ro\n"},
 		"KRN007": {"etc/default/grub": "GRUB_CMDLINE_LINUX=\"libata.atapi_enabled=0 reserve=0x1f0,0x8 ro\"\n"},
 		"NET004": {"etc/dhcp/dhclient.conf": "# keep\ntimeout 60;\nrequest subnet-mask;\n"},
-		"SWP002": {"etc/waagent.conf": "# keep\nResourceDisk.Format=n\nResourceDisk.SwapSizeMB=0\n"},
+		"SWP002": {"etc/waagent.conf": "# keep\nResourceDisk.Format=n\nResourceDisk.EnableSwap=y\nResourceDisk.SwapSizeMB=0\n"},
 		"AGT006": {"etc/waagent.conf": "Provisioning.Enabled=y\nResourceDisk.Format=y\n", "etc/cloud/cloud.cfg": "datasource_list: [Azure]\n", "usr/lib/systemd/systemd": "",
 			"etc/systemd/system/multi-user.target.wants/walinuxagent.service": "", "etc/systemd/system/cloud-init.target.wants/cloud-init.service": ""},
-		"SWP002/vhdprep-agent": {"etc/vhdprep-agent.conf": "# keep\nResourceDisk.Format=n\nResourceDisk.EnableSwap=n\nResourceDisk.SwapSizeMB=0\n"},
-		"SWP002/cloud-init":    {"etc/cloud/cloud.cfg": "datasource_list: [Azure]\n"},
+		"SWP002/vhdprep-agent": {"etc/vhdprep-agent.conf": "# keep\nResourceDisk.Format=n\nResourceDisk.EnableSwap=y\nResourceDisk.SwapSizeMB=0\n"},
+		"SWP002/cloud-init":    {"etc/cloud/cloud.cfg": "datasource_list: [Azure]\n", "etc/waagent.conf": "Provisioning.Agent=cloud-init\nResourceDisk.EnableSwap=y\n"},
 		"SWP003":               {"etc/waagent.conf": "Provisioning.Agent=cloud-init\nResourceDisk.Format=y\n", "etc/cloud/cloud.cfg": "datasource_list: [Azure]\n"},
 	}
 	for name, files := range cases {

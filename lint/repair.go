@@ -311,6 +311,9 @@ func repairRootDelay(t *Target, o *Overlay) error {
 }
 func repairQuiet(t *Target, o *Overlay) error { return repairCmdlines(t, o, nil, quietParams) }
 
+// swapDisabledMark starts the fstab swap lines fix comments out.
+const swapDisabledMark = "# disabled by vhdprep (SWP001: swap belongs on the resource disk): "
+
 // repairSwapFstab comments out every swap line of fstab (nothing is
 // deleted) and disables the enabled .swap units, as systemctl disable does.
 func repairSwapFstab(t *Target, o *Overlay) error {
@@ -332,7 +335,7 @@ func repairSwapFstab(t *Target, o *Overlay) error {
 	for _, e := range es {
 		if e.IsSwap() {
 			if err := o.editLine("etc/fstab", e.Line, func(line string) (string, error) {
-				return "# disabled by vhdprep (SWP001: swap belongs on the resource disk): " + line, nil
+				return swapDisabledMark + line, nil
 			}); err != nil {
 				return err
 			}
@@ -643,30 +646,6 @@ mounts:
   - ["ephemeral0.2", "none", "swap", "sw,nofail,x-systemd.requires=cloud-init.service,x-systemd.device-timeout=2", "0", "0"]
 `
 )
-
-// repairResourceDiskSwap puts swap on the resource disk through whichever
-// agent formats it: cloud-init where it provisions, else WALinuxAgent, else
-// the vhdprep agent.
-func repairResourceDiskSwap(t *Target, o *Overlay) error {
-	root, err := t.root()
-	if err != nil {
-		return err
-	}
-	conf, _, err := waagentConf(root)
-	if err != nil {
-		return err
-	}
-	switch {
-	case exists(root, "etc/cloud") && (conf == nil || conf["Provisioning.Agent"] == "cloud-init"):
-		o.Write(cloudInitSwapFile, []byte(cloudInitSwapSetup))
-		return nil
-	case conf != nil:
-		return setResourceDiskSwap(t, o, "etc/waagent.conf", conf["ResourceDisk.SwapSizeMB"])
-	case exists(root, "etc/vhdprep-agent.conf"):
-		return setResourceDiskSwap(t, o, "etc/vhdprep-agent.conf", "")
-	}
-	return fmt.Errorf("no provisioning agent (WALinuxAgent, cloud-init, vhdprep's) to format the resource disk; run 'vhdprep agent inject' first")
-}
 
 func setResourceDiskSwap(t *Target, o *Overlay, name, size string) error {
 	if n, _ := strconv.Atoi(size); n <= 0 {
