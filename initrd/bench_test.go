@@ -32,7 +32,7 @@ func BenchmarkModules(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if !inv.Has("hv_storvsc") {
+		if !inv.Has("6.1.0-13-cloud-amd64", "hv_storvsc") {
 			b.Fatal("hv_storvsc missing")
 		}
 	}

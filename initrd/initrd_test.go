@@ -149,13 +149,14 @@ func TestModules(t *testing.T) {
 	for _, c := range []struct {
 		recipe   string
 		segments []string
+		version  string
 		modules  []string
 		path     string // of hv_vmbus
 	}{
-		{"initrd-dracut-xz", []string{None, XZ}, hv, "usr/lib/modules/5.14.0-362.el9.x86_64/kernel/drivers/hv/hv_vmbus.ko.xz"},
-		{"initrd-debian-zstd", []string{None, Zstd}, hv, "lib/modules/6.1.0-13-cloud-amd64/kernel/drivers/hv/hv_vmbus.ko"},
-		{"initrd-arch-lz4", []string{LZ4}, hv, "usr/lib/modules/6.6.1-arch1-1/kernel/drivers/hv/hv_vmbus.ko.zst"},
-		{"initrd-nostorvsc-gzip", []string{Gzip}, []string{"hv_vmbus", "hv_netvsc"}, "lib/modules/6.1.0-13-amd64/kernel/drivers/hv/hv_vmbus.ko.gz"},
+		{"initrd-dracut-xz", []string{None, XZ}, "5.14.0-362.el9.x86_64", hv, "usr/lib/modules/5.14.0-362.el9.x86_64/kernel/drivers/hv/hv_vmbus.ko.xz"},
+		{"initrd-debian-zstd", []string{None, Zstd}, "6.1.0-13-cloud-amd64", hv, "lib/modules/6.1.0-13-cloud-amd64/kernel/drivers/hv/hv_vmbus.ko"},
+		{"initrd-arch-lz4", []string{LZ4}, "6.6.1-arch1-1", hv, "usr/lib/modules/6.6.1-arch1-1/kernel/drivers/hv/hv_vmbus.ko.zst"},
+		{"initrd-nostorvsc-gzip", []string{Gzip}, "6.1.0-13-amd64", []string{"hv_vmbus", "hv_netvsc"}, "lib/modules/6.1.0-13-amd64/kernel/drivers/hv/hv_vmbus.ko.gz"},
 	} {
 		t.Run(c.recipe, func(t *testing.T) {
 			b := image(t, c.recipe)
@@ -171,18 +172,28 @@ func TestModules(t *testing.T) {
 				t.Errorf("segments %v, want %v", comps, c.segments)
 			}
 			for _, m := range hv {
-				if got, want := inv.Has(m), slices.Contains(c.modules, m); got != want {
+				if got, want := inv.Has(c.version, m), slices.Contains(c.modules, m); got != want {
 					t.Errorf("Has(%s) = %v, want %v", m, got, want)
 				}
+				if inv.Has("6.0.0-other", m) {
+					t.Errorf("Has(6.0.0-other, %s): a module counts only for its own kernel", m)
+				}
 			}
-			if inv.Modules["hv_vmbus"] != c.path || !inv.Has("xfs") || len(inv.Modules) != len(c.modules)+1 {
-				t.Errorf("modules %v", inv.Modules)
+			km := inv.Kernels[c.version]
+			if len(inv.Kernels) != 1 || km == nil {
+				t.Fatalf("kernels %v, want only %s", inv.Kernels, c.version)
 			}
-			if !inv.HasModulesDep || !reflect.DeepEqual(inv.Builtin, map[string]bool{"ext4": true, "crc32c_generic": true}) {
-				t.Errorf("modules.dep %v, builtin %v", inv.HasModulesDep, inv.Builtin)
+			if km.Files["hv_vmbus"] != c.path || !inv.Has(c.version, "xfs") || len(km.Files) != len(c.modules)+1 {
+				t.Errorf("modules %v", km.Files)
 			}
-			if !inv.Has("crc32c-generic") || inv.Has("hv_balloon") {
-				t.Errorf("Has folds dashes and knows built-ins: %+v", inv)
+			if !km.HasModulesDep || !reflect.DeepEqual(km.Builtin, map[string]bool{"ext4": true, "crc32c_generic": true}) {
+				t.Errorf("modules.dep %v, builtin %v", km.HasModulesDep, km.Builtin)
+			}
+			if !inv.Has(c.version, "crc32c-generic") || inv.Has(c.version, "hv_balloon") {
+				t.Errorf("Has folds dashes and knows built-ins: %+v", km)
+			}
+			if !inv.Programs["sh"] || !inv.Programs["ash"] || inv.Programs["hostname"] {
+				t.Errorf("programs %v, want sh and ash (a symlink), not etc/hostname", inv.Programs)
 			}
 		})
 	}
@@ -195,11 +206,11 @@ func TestModulesLayers(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, m := range []string{"m0", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "hv_vmbus", "hv_storvsc", "hv_netvsc"} {
-		if !inv.Has(m) {
-			t.Errorf("%s missing from %v", m, inv.Modules)
+		if !inv.Has("6.1.0", m) {
+			t.Errorf("%s missing from %v", m, inv.Kernels["6.1.0"])
 		}
 	}
-	if len(inv.Segments) != 8 || inv.HasModulesDep || len(inv.Builtin) != 0 {
+	if km := inv.Kernels["6.1.0"]; len(inv.Segments) != 8 || km.HasModulesDep || len(km.Builtin) != 0 {
 		t.Errorf("inventory %+v", inv)
 	}
 }

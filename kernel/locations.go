@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -17,6 +18,7 @@ const (
 	KindBLS           = "bls"            // /boot/loader/entries/*.conf
 	KindKernelCmdline = "kernel-cmdline" // /etc/kernel/cmdline (systemd-boot, UKIs)
 	KindExtlinux      = "extlinux"       // extlinux/syslinux APPEND
+	KindGrubLegacy    = "grub-legacy"    // GRUB 0.97's menu: kernel lines of grub.conf, menu.lst
 )
 
 // Location is a kernel command line and where it lives.
@@ -43,6 +45,9 @@ var (
 	espGrubCfgs  = "boot/efi/EFI/*/grub.cfg"
 	grubenvPaths = [...]string{"boot/grub2/grubenv", "boot/grub/grubenv", "boot/efi/EFI/*/grubenv"}
 	blsEntries   = "boot/loader/entries/*.conf"
+	// GRUB legacy (0.97: RHEL and CentOS 6, old Debian and SUSE): RHEL's
+	// grub.conf, with menu.lst a symlink to it, or menu.lst alone.
+	grubLegacyPaths = [...]string{"boot/grub/grub.conf", "boot/grub/menu.lst"}
 )
 
 // varKernelopts is the grubenv variable RHEL 8's BLS entries expand.
@@ -52,8 +57,8 @@ const varKernelopts = "kernelopts"
 // in /etc/default/grub (GRUB_CMDLINE_LINUX and GRUB_CMDLINE_LINUX_DEFAULT
 // together, as grub-mkconfig combines them for the default entry), each
 // linux line of grub.cfg, grubenv's kernelopts, BLS entries (with
-// $kernelopts expanded), /etc/kernel/cmdline and extlinux APPEND lines
-// (Alpine's /boot/extlinux.conf among them).
+// $kernelopts expanded), /etc/kernel/cmdline, extlinux APPEND lines
+// (Alpine's /boot/extlinux.conf among them) and GRUB legacy's kernel lines.
 // Files that cannot be read are left out.
 func FindCmdlines(fsys fs.FS) []Location {
 	var out []Location
@@ -82,6 +87,55 @@ func FindCmdlines(fsys fs.FS) []Location {
 	}
 	for _, p := range []string{"boot/extlinux.conf", "boot/extlinux/extlinux.conf", "boot/syslinux/syslinux.cfg", "extlinux.conf"} {
 		out = append(out, extlinux(fsys, p)...)
+	}
+	for _, p := range grubLegacyFiles(fsys) {
+		out = append(out, grubLegacy(fsys, p)...)
+	}
+	return out
+}
+
+// grubLegacyFiles lists GRUB legacy's menus, once each: a symlink to
+// another of them (menu.lst -> grub.conf, as RHEL 6 ships it) is that
+// file, and an edit belongs there.
+func grubLegacyFiles(fsys fs.FS) []string {
+	var out []string
+	for _, p := range grubLegacyPaths {
+		if _, err := fs.Stat(fsys, p); err != nil {
+			continue
+		}
+		if target, err := fs.ReadLink(fsys, p); err == nil {
+			if !path.IsAbs(target) {
+				target = path.Join(path.Dir(p), target)
+			}
+			if slices.Contains(grubLegacyPaths[:], strings.TrimPrefix(path.Clean(target), "/")) {
+				continue
+			}
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// grubLegacy reads GRUB legacy's kernel lines ("kernel IMAGE PARAMS..."),
+// each with the title of its entry.
+func grubLegacy(fsys fs.FS, p string) []Location {
+	var out []Location
+	title := ""
+	for i, line := range lines(fsys, p) {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		switch f[0] {
+		case "title":
+			title = strings.TrimSpace(strings.TrimLeft(line, " \t")[len(f[0]):])
+		case "kernel":
+			if len(f) < 2 {
+				continue
+			}
+			rest := strings.TrimLeft(strings.TrimLeft(line, " \t")[len(f[0]):], " \t")[len(f[1]):]
+			out = append(out, Location{Path: "/" + p, Line: i + 1, Kind: KindGrubLegacy, Entry: title, Kernel: f[1], Cmdline: ParseCmdline(strings.TrimLeft(rest, " \t"))})
+		}
 	}
 	return out
 }

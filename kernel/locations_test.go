@@ -2,6 +2,8 @@ package kernel
 
 import (
 	"fmt"
+	"io/fs"
+	"os"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -204,4 +206,66 @@ func TestDefaultGrubDropIns(t *testing.T) {
 	if got := strings.Join(l.Sources, " "); got != "/etc/default/grub /etc/default/grub.d/50-cloudimg-settings.cfg /etc/default/grub.d/60-azure.cfg" {
 		t.Fatalf("sources %s", got)
 	}
+}
+
+// GRUB legacy, as CentOS 6 ships it: grub.conf, with menu.lst a symlink to
+// it (read once), each kernel line with its entry's title.
+func TestGrubLegacy(t *testing.T) {
+	conf, err := os.ReadFile("testdata/grub-legacy/centos6-grub.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const params = "ro root=/dev/mapper/VolGroup-lv_root rd_NO_LUKS LANG=en_US.UTF-8 rd_LVM_LV=VolGroup/lv_swap rd_NO_MD SYSFONT=latarcyrheb-sun16 crashkernel=auto rd_LVM_LV=VolGroup/lv_root  KEYBOARDTYPE=pc KEYTABLE=us rd_NO_DM rhgb quiet"
+	want := []loc{
+		{"/boot/grub/grub.conf", 16, KindGrubLegacy, "CentOS 6 (2.6.32-754.el6.x86_64)", "/vmlinuz-2.6.32-754.el6.x86_64", params},
+		{"/boot/grub/grub.conf", 20, KindGrubLegacy, "CentOS (2.6.32-71.el6.x86_64)", "/vmlinuz-2.6.32-71.el6.x86_64", params},
+	}
+	for _, c := range []struct {
+		name string
+		fsys fstest.MapFS
+		want []loc
+	}{
+		{"grub.conf and menu.lst linked to it", fstest.MapFS{
+			"boot/grub/grub.conf": {Data: conf},
+			"boot/grub/menu.lst":  {Data: []byte("./grub.conf"), Mode: fs.ModeSymlink},
+		}, want},
+		{"menu.lst alone", fstest.MapFS{"boot/grub/menu.lst": {Data: conf}}, []loc{
+			{"/boot/grub/menu.lst", 16, KindGrubLegacy, want[0].entry, want[0].kernel, params},
+			{"/boot/grub/menu.lst", 20, KindGrubLegacy, want[1].entry, want[1].kernel, params},
+		}},
+		{"a dangling menu.lst", fstest.MapFS{"boot/grub/menu.lst": {Data: []byte("/nowhere"), Mode: fs.ModeSymlink}}, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := FindCmdlines(c.fsys)
+			if len(got) != len(c.want) {
+				t.Fatalf("%d locations %+v, want %d", len(got), got, len(c.want))
+			}
+			for i, w := range c.want {
+				g := got[i]
+				if g.Path != w.path || g.Line != w.line || g.Kind != w.kind || g.Entry != w.entry || g.Kernel != w.kernel || g.Cmdline.String() != w.text {
+					t.Errorf("location %d = %+v, want %+v", i, g, w)
+				}
+			}
+		})
+	}
+}
+
+func FuzzGrubLegacy(f *testing.F) {
+	conf, err := os.ReadFile("testdata/grub-legacy/centos6-grub.conf")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(conf)
+	f.Add([]byte("title x\nkernel\nkernel /v\n\tkernel /v a=b \"c d\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, l := range FindCmdlines(fstest.MapFS{"boot/grub/menu.lst": {Data: b}}) {
+			if l.Kind != KindGrubLegacy || l.Line < 1 || l.Kernel == "" {
+				t.Fatalf("location %+v", l)
+			}
+			line := strings.Split(string(b), "\n")[l.Line-1]
+			if !strings.HasSuffix(strings.TrimRight(line, "\r"), l.Cmdline.String()) {
+				t.Fatalf("line %q does not end with its command line %q", line, l.Cmdline.String())
+			}
+		}
+	})
 }

@@ -225,11 +225,11 @@ func TestRepairsMakeTheirRulePassAndAreIdempotent(t *testing.T) {
 		"KRN006": {"boot/vmlinuz-2.6.32-220.el6.x86_64": "", "etc/kernel/cmdline": "root=UUID=x ro\n"},
 		"KRN007": {"etc/default/grub": "GRUB_CMDLINE_LINUX=\"libata.atapi_enabled=0 reserve=0x1f0,0x8 ro\"\n"},
 		"NET004": {"etc/dhcp/dhclient.conf": "# keep\ntimeout 60;\nrequest subnet-mask;\n"},
-		"SWP002": {"etc/waagent.conf": "# keep\nResourceDisk.Format=n\nResourceDisk.SwapSizeMB=0\n"},
+		"SWP002": {"etc/waagent.conf": "# keep\nResourceDisk.Format=n\nResourceDisk.EnableSwap=y\nResourceDisk.SwapSizeMB=0\n"},
 		"AGT006": {"etc/waagent.conf": "Provisioning.Enabled=y\nResourceDisk.Format=y\n", "etc/cloud/cloud.cfg": "datasource_list: [Azure]\n", "usr/lib/systemd/systemd": "",
 			"etc/systemd/system/multi-user.target.wants/walinuxagent.service": "", "etc/systemd/system/cloud-init.target.wants/cloud-init.service": ""},
-		"SWP002/vhdprep-agent": {"etc/vhdprep-agent.conf": "# keep\nResourceDisk.Format=n\nResourceDisk.EnableSwap=n\nResourceDisk.SwapSizeMB=0\n"},
-		"SWP002/cloud-init":    {"etc/cloud/cloud.cfg": "datasource_list: [Azure]\n"},
+		"SWP002/vhdprep-agent": {"etc/vhdprep-agent.conf": "# keep\nResourceDisk.Format=n\nResourceDisk.EnableSwap=y\nResourceDisk.SwapSizeMB=0\n"},
+		"SWP002/cloud-init":    {"etc/cloud/cloud.cfg": "datasource_list: [Azure]\n", "etc/waagent.conf": "Provisioning.Agent=cloud-init\nResourceDisk.EnableSwap=y\n"},
 		"SWP003":               {"etc/waagent.conf": "Provisioning.Agent=cloud-init\nResourceDisk.Format=y\n", "etc/cloud/cloud.cfg": "datasource_list: [Azure]\n"},
 	}
 	for name, files := range cases {
@@ -329,7 +329,7 @@ func TestFixInitramfsDriversPerTool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const v = "6.1.0-13-cloud-amd64"
+	const v = "6.1.0-13-amd64" // the recipe's kernel
 	for _, c := range []struct {
 		tool    string
 		files   map[string]string
@@ -337,7 +337,7 @@ func TestFixInitramfsDriversPerTool(t *testing.T) {
 		rebuild string
 	}{
 		{"dracut", map[string]string{"usr/bin/dracut": ""},
-			map[string]string{"etc/dracut.conf.d/90-vhdprep-azure.conf": "# Added by vhdprep: Hyper-V drivers for Azure (DRV001-DRV003, DRV006).\nadd_drivers+=\" hv_storvsc nvme \"\n"},
+			map[string]string{"etc/dracut.conf.d/90-vhdprep-azure.conf": dracutConfHeader + "add_drivers+=\" hv_storvsc nvme \"\n"},
 			"dracut -f --kver " + v},
 		{"initramfs-tools", map[string]string{"etc/initramfs-tools/modules": "# keep\nvirtio_blk"},
 			map[string]string{"etc/initramfs-tools/modules": "# keep\nvirtio_blk\nhv_storvsc\nnvme\n"},

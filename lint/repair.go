@@ -185,6 +185,7 @@ var (
 		kernel.KindExtlinux:      regexp.MustCompile(`(?i)^(\s*append)(.*)$`),
 		kernel.KindKernelCmdline: regexp.MustCompile(`^()(.*)$`),
 		kernel.KindGrubenv:       regexp.MustCompile(`^(kernelopts=)(.*)$`),
+		kernel.KindGrubLegacy:    regexp.MustCompile(`^(\s*kernel\s+\S+)(.*)$`),
 	}
 	defaultGrubRE = regexp.MustCompile(`^(\s*(GRUB_CMDLINE_LINUX(?:_DEFAULT)?)=)(["']?)(.*?)(["']?)(\s*)$`)
 )
@@ -310,16 +311,31 @@ func repairRootDelay(t *Target, o *Overlay) error {
 }
 func repairQuiet(t *Target, o *Overlay) error { return repairCmdlines(t, o, nil, quietParams) }
 
-// repairSwapFstab comments out every swap line of fstab; nothing is deleted.
+// swapDisabledMark starts the fstab swap lines fix comments out.
+const swapDisabledMark = "# disabled by vhdprep (SWP001: swap belongs on the resource disk): "
+
+// repairSwapFstab comments out every swap line of fstab (nothing is
+// deleted) and disables the enabled .swap units, as systemctl disable does.
 func repairSwapFstab(t *Target, o *Overlay) error {
+	root, err := t.root()
+	if err != nil {
+		return err
+	}
+	units := enabledSwapUnits(root)
+	for _, u := range units {
+		o.Remove(u.link)
+	}
 	es, err := t.fstab()
 	if err != nil {
+		if len(units) > 0 {
+			return nil
+		}
 		return err
 	}
 	for _, e := range es {
 		if e.IsSwap() {
 			if err := o.editLine("etc/fstab", e.Line, func(line string) (string, error) {
-				return "# disabled by vhdprep (SWP001: swap belongs on the resource disk): " + line, nil
+				return swapDisabledMark + line, nil
 			}); err != nil {
 				return err
 			}
@@ -631,30 +647,6 @@ mounts:
 `
 )
 
-// repairResourceDiskSwap puts swap on the resource disk through whichever
-// agent formats it: cloud-init where it provisions, else WALinuxAgent, else
-// the vhdprep agent.
-func repairResourceDiskSwap(t *Target, o *Overlay) error {
-	root, err := t.root()
-	if err != nil {
-		return err
-	}
-	conf, _, err := waagentConf(root)
-	if err != nil {
-		return err
-	}
-	switch {
-	case exists(root, "etc/cloud") && (conf == nil || conf["Provisioning.Agent"] == "cloud-init"):
-		o.Write(cloudInitSwapFile, []byte(cloudInitSwapSetup))
-		return nil
-	case conf != nil:
-		return setResourceDiskSwap(t, o, "etc/waagent.conf", conf["ResourceDisk.SwapSizeMB"])
-	case exists(root, "etc/vhdprep-agent.conf"):
-		return setResourceDiskSwap(t, o, "etc/vhdprep-agent.conf", "")
-	}
-	return fmt.Errorf("no provisioning agent (WALinuxAgent, cloud-init, vhdprep's) to format the resource disk; run 'vhdprep agent inject' first")
-}
-
 func setResourceDiskSwap(t *Target, o *Overlay, name, size string) error {
 	if n, _ := strconv.Atoi(size); n <= 0 {
 		size = defaultSwapMB
@@ -791,19 +783,37 @@ func missingWords(have []string, modules []string) []string {
 
 const dracutConf = "etc/dracut.conf.d/90-vhdprep-azure.conf"
 
+// dracutConfHeader opens the drop-in vhdprep writes.
+const dracutConfHeader = "# Added by vhdprep: what Azure needs in the initramfs (DRV001-DRV003, DRV006, DRV008).\n"
+
 var dracutDriversRE = regexp.MustCompile(`(?m)^add_drivers\+="([^"]*)"`)
 
 func addDracutDrivers(o *Overlay, modules []string) error {
+	return addDracutWords(o, dracutDriversRE, "add_drivers", modules)
+}
+
+// addDracutWords adds words to a `key+=" ... "` line of vhdprep's dracut
+// drop-in, keeping its other lines.
+func addDracutWords(o *Overlay, re *regexp.Regexp, key string, words []string) error {
 	b, _ := o.Read(dracutConf)
-	var have []string
-	if m := dracutDriversRE.FindSubmatch(b); m != nil {
-		have = strings.Fields(string(m[1]))
+	if len(b) == 0 {
+		b = []byte(dracutConfHeader)
 	}
-	add := missingWords(have, modules)
+	m := re.FindSubmatchIndex(b)
+	var have []string
+	if m != nil {
+		have = strings.Fields(string(b[m[2]:m[3]]))
+	}
+	add := missingWords(have, words)
 	if len(add) == 0 {
 		return nil
 	}
-	o.Write(dracutConf, []byte("# Added by vhdprep: Hyper-V drivers for Azure (DRV001-DRV003, DRV006).\nadd_drivers+=\" "+strings.Join(append(have, add...), " ")+" \"\n"))
+	line := key + `+=" ` + strings.Join(append(have, add...), " ") + ` "`
+	if m == nil {
+		o.Write(dracutConf, append(append([]byte{}, b...), line+"\n"...))
+		return nil
+	}
+	o.Write(dracutConf, append(append(append([]byte{}, b[:m[0]]...), line...), b[m[1]:]...))
 	return nil
 }
 
@@ -860,6 +870,12 @@ var (
 		"hv_storvsc": "kernel/drivers/scsi/hv_storvsc.ko*",
 		"hv_netvsc":  "kernel/drivers/net/hyperv/hv_netvsc.ko*",
 		"nvme":       "kernel/drivers/nvme/host/nvme.ko*",
+		"scsi_mod":   "kernel/drivers/scsi/scsi_mod.ko*",
+		"sd_mod":     "kernel/drivers/scsi/sd_mod.ko*",
+		"dm_mod":     "kernel/drivers/md/dm-mod.ko*",
+		"ext4":       "kernel/fs/ext4/ext4.ko*",
+		"xfs":        "kernel/fs/xfs/xfs.ko*",
+		"btrfs":      "kernel/fs/btrfs/btrfs.ko*",
 	}
 	mkinitfsFeaturesRE = regexp.MustCompile(`(?m)^(features=")([^"]*)(")`)
 )

@@ -78,36 +78,6 @@ func cloudConfig(root rootfs.FS) (map[string]any, error) {
 	return merged, nil
 }
 
-func checkResourceDiskSwap(t *Target) ([]Finding, error) {
-	root, err := t.root()
-	if err != nil {
-		return nil, err
-	}
-	conf, _, err := waagentConf(root)
-	if err != nil {
-		return nil, err
-	}
-	if conf["ResourceDisk.Format"] == "y" && conf["ResourceDisk.EnableSwap"] == "y" {
-		return nil, nil // WALinuxAgent makes swap on the resource disk
-	}
-	if own, _, err := keyValueConf(root, "etc/vhdprep-agent.conf"); err != nil {
-		return nil, err
-	} else if own["ResourceDisk.Format"] == "y" && own["ResourceDisk.EnableSwap"] == "y" {
-		return nil, nil // so does the vhdprep agent, with the same keys
-	}
-	if exists(root, "etc/cloud") {
-		cfg, err := cloudConfig(root)
-		if err != nil {
-			return nil, err
-		}
-		if mentionsEphemeralSwap(cfg) {
-			return nil, nil // cloud-init's mounts/swap on ephemeral0
-		}
-	}
-	return []Finding{{Message: "no agent is configured to put swap on the resource disk (waagent ResourceDisk.EnableSwap=y, or cloud-init swap/mounts for ephemeral0); VMs from this image run without swap",
-		Location: Location{File: "/etc/waagent.conf"}}}, nil
-}
-
 func mentionsEphemeralSwap(cfg map[string]any) bool {
 	if _, ok := cfg["swap"]; ok {
 		return true
@@ -116,6 +86,10 @@ func mentionsEphemeralSwap(cfg map[string]any) bool {
 	return bytes.Contains(b, []byte("swap"))
 }
 
+// checkOneResourceDiskOwner: WALinuxAgent, running, formats the resource
+// disk while cloud-init provisions (and formats it too). The file of an
+// agent that does not run at boot (one agent inject replaced) decides
+// nothing.
 func checkOneResourceDiskOwner(t *Target) ([]Finding, error) {
 	root, err := t.root()
 	if err != nil {
@@ -125,9 +99,17 @@ func checkOneResourceDiskOwner(t *Target) ([]Finding, error) {
 	if err != nil || conf == nil {
 		return nil, err
 	}
-	if conf["ResourceDisk.Format"] == "y" && conf["Provisioning.Agent"] == "cloud-init" {
+	intents, err := diskIntents(root)
+	if err != nil {
+		return nil, err
+	}
+	running, err := runningAgents(root, intents)
+	if err != nil {
+		return nil, err
+	}
+	if contains(running, agentWAAgent) && conf[keyRDFormat] == "y" && conf["Provisioning.Agent"] == "cloud-init" {
 		return []Finding{{Message: "cloud-init provisions but WALinuxAgent also formats the resource disk; set ResourceDisk.Format=n and let cloud-init do it",
-			Location: Location{File: "/etc/waagent.conf", Line: lines["ResourceDisk.Format"]}}}, nil
+			Location: Location{File: "/etc/waagent.conf", Line: lines[keyRDFormat]}}}, nil
 	}
 	return nil, nil
 }
@@ -342,22 +324,3 @@ var (
 	checkUDF  = fsDriverRule("UDF_FS", "udf", "fs/udf", "the provisioning media is UDF")
 	checkVFAT = fsDriverRule("VFAT_FS", "vfat", "fs/fat", "provisioning and UEFI boot need vfat")
 )
-
-func checkPythonForAgent(t *Target) ([]Finding, error) {
-	root, err := t.root()
-	if err != nil {
-		return nil, err
-	}
-	if !exists(root, "usr/sbin/waagent") {
-		return nil, nil // extensions run under the vhdprep agent need no Python
-	}
-	var fs []Finding
-	if !exists(root, "usr/bin/python3") && !exists(root, "usr/bin/python2") && !exists(root, "usr/bin/python") {
-		fs = append(fs, Finding{Message: "WALinuxAgent is installed but no Python interpreter is"})
-	}
-	if !exists(root, "usr/bin/python") {
-		fs = append(fs, Finding{Message: "/usr/bin/python is missing; Python extensions that call it fail (Ubuntu 20.04 and later dropped it)",
-			Fix: "install python-is-python3, or use 'vhdprep agent inject' whose extension handling needs no Python"})
-	}
-	return fs, nil
-}

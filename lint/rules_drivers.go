@@ -103,7 +103,7 @@ func driverRule(module, sym, why string) func(*Target) ([]Finding, error) {
 			if err != nil {
 				return nil, Skip("cannot read the initramfs of kernel %s: %v", k.Version, err)
 			}
-			if !inv.Has(module) {
+			if !inv.Has(k.Version, module) {
 				fs = append(fs, Finding{Message: fmt.Sprintf("%s is neither built into kernel %s nor in its initramfs: %s", module, k.Version, why), Location: loc,
 					Fix: rebuildHint(t, k.Version, []string{"hv_vmbus", "hv_storvsc", "hv_netvsc"})})
 			}
@@ -137,7 +137,7 @@ func checkHyperVExtras(t *Target) ([]Finding, error) {
 			}
 		}
 		if k.Initrd != "" && !builtIn(k, "BLK_DEV_NVME", "nvme") {
-			if inv, err := t.inventory(root, k.Initrd); err == nil && !inv.Has("nvme") {
+			if inv, err := t.inventory(root, k.Initrd); err == nil && !inv.Has(k.Version, "nvme") {
 				fs = append(fs, Finding{Message: fmt.Sprintf("the initramfs of kernel %s has no nvme: NVMe VM sizes (Gen2) cannot boot", k.Version), Location: Location{Kernel: k.Version, File: "/" + k.Initrd}})
 			}
 		}

@@ -19,8 +19,14 @@ func TestDriverRules(t *testing.T) {
 		return string(b)
 	}
 	full, noStorvsc := read("initrd-debian-zstd"), read("initrd-nostorvsc-gzip")
-	const v = "6.1.0-13-cloud-amd64"
+	// Each recipe's modules are those of its own kernel version: a module
+	// counts only for the kernel whose module directory holds it.
+	const v, vNoStorvsc = "6.1.0-13-cloud-amd64", "6.1.0-13-amd64"
 	kernelWith := func(initramfs string, extra map[string]string) map[string]string {
+		v := v
+		if initramfs == noStorvsc {
+			v = vNoStorvsc
+		}
 		files := map[string]string{"boot/vmlinuz-" + v: "", "etc/initramfs-tools/modules": ""}
 		if initramfs != "" {
 			files["boot/initrd.img-"+v] = initramfs
@@ -39,9 +45,11 @@ func TestDriverRules(t *testing.T) {
 		{"DRV001", kernelWith(full, nil), Passed, ""},
 		{"DRV002", kernelWith(full, nil), Passed, ""},
 		{"DRV003", kernelWith(full, nil), Passed, ""},
-		{"DRV002", kernelWith(noStorvsc, nil), Failed, "update-initramfs -u -k " + v},
+		{"DRV002", kernelWith(noStorvsc, nil), Failed, "update-initramfs -u -k " + vNoStorvsc},
 		{"DRV001", kernelWith(noStorvsc, nil), Passed, ""},
-		{"DRV002", kernelWith(noStorvsc, map[string]string{"boot/config-" + v: "CONFIG_HYPERV_STORAGE=y\n"}), Passed, ""},
+		{"DRV002", kernelWith(noStorvsc, map[string]string{"boot/config-" + vNoStorvsc: "CONFIG_HYPERV_STORAGE=y\n"}), Passed, ""},
+		// The same initramfs as another kernel's: its modules are not that kernel's.
+		{"DRV001", map[string]string{"boot/vmlinuz-6.1.0-14-cloud-amd64": "", "boot/initrd.img-6.1.0-14-cloud-amd64": full}, Failed, "kernel 6.1.0-14-cloud-amd64"},
 		{"DRV002", kernelWith("", nil), Failed, "has no initramfs"},
 		{"DRV002", kernelWith("not an initramfs at all", nil), Skipped, ""},
 		{"DRV002", map[string]string{"etc/hostname": "x"}, Skipped, ""},

@@ -2,6 +2,7 @@ package lint
 
 import (
 	"fmt"
+	iofs "io/fs"
 	"regexp"
 	"strconv"
 	"strings"
@@ -64,6 +65,21 @@ var firewallFiles = []string{
 	"etc/firewalld/direct.xml", "etc/ufw/before.rules", "etc/ufw/user.rules",
 }
 
+// firewallPolicies read the files whose default policy may drop the wire
+// server's traffic without naming it: iptables-save output, nftables
+// rulesets, firewalld policy objects (a zone's target is about incoming
+// traffic only).
+var firewallPolicies = []struct {
+	glob  string
+	block func([]byte) (block, bool)
+}{
+	{"etc/iptables/rules.v4", iptablesBlock},
+	{"etc/sysconfig/iptables", iptablesBlock},
+	{"etc/nftables.conf", nftBlock},
+	{"etc/sysconfig/nftables.conf", nftBlock},
+	{"etc/firewalld/policies/*.xml", firewalldBlock},
+}
+
 var wireServerBlocked = regexp.MustCompile(`168\.63\.129\.16.*(?i:drop|reject)|(?i:drop|reject).*168\.63\.129\.16`)
 
 func checkWireServerReachable(t *Target) ([]Finding, error) {
@@ -72,6 +88,7 @@ func checkWireServerReachable(t *Target) ([]Finding, error) {
 		return nil, err
 	}
 	var fs []Finding
+	named := map[string]bool{}
 	for _, f := range firewallFiles {
 		b, err := readFile(root, f)
 		if err != nil {
@@ -80,6 +97,23 @@ func checkWireServerReachable(t *Target) ([]Finding, error) {
 		for i, line := range strings.Split(string(b), "\n") {
 			if !strings.HasPrefix(strings.TrimSpace(line), "#") && wireServerBlocked.MatchString(line) {
 				fs = append(fs, Finding{Message: "a saved firewall rule blocks the wire server 168.63.129.16: " + strings.TrimSpace(line), Location: Location{File: "/" + f, Line: i + 1}})
+				named[f] = true
+			}
+		}
+	}
+	for _, p := range firewallPolicies {
+		files, _ := iofs.Glob(root, p.glob)
+		for _, f := range files {
+			if named[f] {
+				continue // reported above, by the rule that names it
+			}
+			b, err := readFile(root, f)
+			if err != nil {
+				return nil, err
+			}
+			if blk, ok := p.block(b); ok {
+				fs = append(fs, Finding{Message: "the saved firewall drops new connections to the wire server 168.63.129.16, which nothing accepts: " + blk.why,
+					Location: Location{File: "/" + f, Line: blk.line}, Fix: "accept outbound TCP to 168.63.129.16 (ports 80 and 32526) before anything drops it"})
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package lint
 
 import (
+	"cmp"
 	"fmt"
 
 	"github.com/vhdprep/vhdprep/rootfs"
@@ -22,9 +23,16 @@ func (t *Target) fstab() ([]rootfs.FstabEntry, error) {
 	return rootfs.ParseFstab(b)
 }
 
+// checkNoSwapInFstab: no fstab line and no enabled .swap unit activates
+// swap.
 func checkNoSwapInFstab(t *Target) ([]Finding, error) {
-	es, err := t.fstab()
+	root, err := t.root()
 	if err != nil {
+		return nil, err
+	}
+	units := enabledSwapUnits(root)
+	es, err := t.fstab()
+	if err != nil && len(units) == 0 {
 		return nil, err
 	}
 	var fs []Finding
@@ -33,6 +41,10 @@ func checkNoSwapInFstab(t *Target) ([]Finding, error) {
 			fs = append(fs, Finding{Message: fmt.Sprintf("fstab activates swap on %s", e.Spec), Location: Location{File: "/etc/fstab", Line: e.Line},
 				Fix: "comment the line out and let the agent put swap on the resource disk (SWP002)", Fixable: true})
 		}
+	}
+	for _, u := range units {
+		fs = append(fs, Finding{Message: fmt.Sprintf("the systemd unit %s, enabled at boot, activates swap on %s", u.name, cmp.Or(u.what, "a device its unit file names")), Location: Location{File: "/" + u.link},
+			Fix: "disable it (remove the link) and let the agent put swap on the resource disk (SWP002)", Fixable: true})
 	}
 	return fs, nil
 }

@@ -123,7 +123,7 @@ func TestTreeRules(t *testing.T) {
 		{"AGT001", map[string]string{"etc/hostname": "x"}, Skipped, ""},
 		{"AGT001", with(systemd, map[string]string{"etc/systemd/system/multi-user.target.wants/walinuxagent.service": "->x", "etc/systemd/system/walinuxagent.service": "->/dev/null"}), Failed, "no provisioning agent"},
 		{"AGT001", with(systemd, map[string]string{"etc/systemd/system/cloud-init.target.wants/cloud-init.service": "->x", "etc/cloud/cloud-init.disabled": ""}), Failed, "no provisioning agent"},
-		{"SWP002", map[string]string{"etc/waagent.conf": "ResourceDisk.Format=y\nResourceDisk.EnableSwap=n\n"}, Failed, "run without swap"},
+		{"SWP002", map[string]string{"etc/waagent.conf": "ResourceDisk.Format=y\nResourceDisk.EnableSwap=n\n"}, Passed, ""}, // never had swap, asks for none
 		{"SWP002", map[string]string{"etc/waagent.conf": "ResourceDisk.Format=y\nResourceDisk.EnableSwap=y\nResourceDisk.SwapSizeMB=2048\n"}, Passed, ""},
 		{"SWP002", map[string]string{"etc/cloud/cloud.cfg": "datasource_list: [Azure]\n", "etc/cloud/cloud.cfg.d/10-swap.cfg": "swap:\n  filename: /mnt/swapfile\n  size: 2G\n"}, Passed, ""},
 		{"SWP003", map[string]string{"etc/waagent.conf": "Provisioning.Agent=cloud-init\nResourceDisk.Format=y\n"}, Failed, "ResourceDisk.Format=n"},

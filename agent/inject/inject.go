@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -91,7 +92,14 @@ func PlanInject(t *lint.Target, opt Options) (*Plan, error) {
 	e.write(units+"/"+ProvisionUnit, []byte(provisionUnitText), 0o644)
 	e.write(units+"/"+DaemonUnit, []byte(daemonUnitText), 0o644)
 	if !e.exists(agent.ConfigFile) {
-		e.write(agent.ConfigFile, []byte(agent.DefaultConfigText), 0o644)
+		// The resource disk keeps what the replaced agents were told to
+		// do with it (an existing config is the user's, and kept: check's
+		// SWP002 reports a setting left behind there).
+		settings, from, err := lint.ResourceDiskSettings(root, p.Agents)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", t.Name, err)
+		}
+		e.write(agent.ConfigFile, []byte(configWith(settings, from)), 0o644)
 	}
 	e.link(wantsDir+"/"+ProvisionUnit, units+"/"+ProvisionUnit)
 	e.link(wantsDir+"/"+DaemonUnit, units+"/"+DaemonUnit)
@@ -100,6 +108,25 @@ func PlanInject(t *lint.Target, opt Options) (*Plan, error) {
 	e.o.WriteMode(strings.TrimPrefix(RecordPath, "/"), rec.marshal(), 0o644)
 	p.Changes = e.o.Changes()
 	return p, nil
+}
+
+// configWith is the default configuration with the given keys set, and a
+// comment saying where they come from.
+func configWith(settings map[string]string, from string) string {
+	text := agent.DefaultConfigText
+	keys := make([]string, 0, len(settings))
+	for k := range settings {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(k) + `=.*$`)
+		text = re.ReplaceAllLiteralString(text, k+"="+settings[k])
+	}
+	if len(keys) > 0 {
+		text += fmt.Sprintf("#\n# agent inject carried %s over from %s, whose agent it replaced.\n", strings.Join(keys, ", "), from)
+	}
+	return text
 }
 
 // PlanRemove works out what puts back what inject changed, from its record.

@@ -125,7 +125,9 @@ func checkTree(t *testing.T, tree string) map[string]string {
 
 // TestCheckOnDebiansRealCloudKernel: Debian's real cloud kernel package,
 // with an initramfs of its own Hyper-V modules, passes the kernel and
-// driver rules; hv_storvsc left out of the initramfs fails DRV002; and
+// driver rules but DRV008, which wants its scsi_mod and sd_mod modules and
+// the root filesystem's (xfs, not ext4, which is built in); hv_storvsc left
+// out of the initramfs fails DRV002; and
 // nvme, built into that kernel, is found through modules.builtin when no
 // config says so.
 func TestCheckOnDebiansRealCloudKernel(t *testing.T) {
@@ -148,6 +150,32 @@ func TestCheckOnDebiansRealCloudKernel(t *testing.T) {
 		if got[id] != "pass" {
 			t.Errorf("%s on kernel %s: %s, want pass", id, version, got[id])
 		}
+	}
+
+	// Debian's cloud kernel builds scsi_mod and sd_mod as modules, and xfs;
+	// ext4 is built in. The initramfs above lacks the first two: the root
+	// disk would never appear.
+	if want := "fail: the initramfs of kernel " + version + " lacks scsi_mod, sd_mod ("; !strings.HasPrefix(got["DRV008"], want) {
+		t.Errorf("DRV008 without scsi_mod and sd_mod: %s, want %s...", got["DRV008"], want)
+	}
+	fstab := filepath.Join(tree, "etc", "fstab")
+	if err := os.WriteFile(fstab, []byte("UUID=0b4c3f7e-4c5d-4a55-9d1b-5f1d3b8e2a10 / xfs defaults 0 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	writeInitramfs(t, tree, version, "hv_vmbus", "hv_storvsc", "scsi_transport_fc", "hv_netvsc", "scsi_mod", "sd_mod")
+	if got := checkTree(t, tree); !strings.HasPrefix(got["DRV008"], "fail: the initramfs of kernel "+version+" lacks xfs (") {
+		t.Errorf("DRV008 with an XFS root and no xfs in the initramfs: %s", got["DRV008"])
+	}
+	writeInitramfs(t, tree, version, "hv_vmbus", "hv_storvsc", "scsi_transport_fc", "hv_netvsc", "scsi_mod", "sd_mod", "xfs")
+	if got := checkTree(t, tree); got["DRV008"] != "pass" {
+		t.Errorf("DRV008 with the whole chain: %s, want pass", got["DRV008"])
+	}
+	if err := os.WriteFile(fstab, []byte("UUID=0b4c3f7e-4c5d-4a55-9d1b-5f1d3b8e2a10 / ext4 defaults 0 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	writeInitramfs(t, tree, version, "hv_vmbus", "hv_storvsc", "scsi_transport_fc", "hv_netvsc", "scsi_mod", "sd_mod")
+	if got := checkTree(t, tree); got["DRV008"] != "pass" {
+		t.Errorf("DRV008 with an ext4 root (built into the kernel): %s, want pass", got["DRV008"])
 	}
 
 	// Without boot/config-V only modules.builtin says nvme is built in.

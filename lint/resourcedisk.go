@@ -1,0 +1,284 @@
+package lint
+
+import (
+	"bytes"
+	"cmp"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/vhdprep/vhdprep/rootfs"
+)
+
+// The provisioning agents that may own the resource disk, as
+// provisioningAgents names them.
+const (
+	agentWAAgent   = "WALinuxAgent"
+	agentCloudInit = "cloud-init"
+	agentVhdprep   = "vhdprep agent"
+)
+
+// The resource-disk keys, WALinuxAgent's and the vhdprep agent's alike.
+const (
+	keyRDFormat = "ResourceDisk.Format"
+	keyRDSwap   = "ResourceDisk.EnableSwap"
+	keyRDSwapMB = "ResourceDisk.SwapSizeMB"
+	keyRDMount  = "ResourceDisk.MountPoint"
+)
+
+// cloudInitConfDir is where cloud-init's configuration drop-ins are.
+const cloudInitConfDir = "/etc/cloud/cloud.cfg.d"
+
+// diskIntent is what one agent's configuration asks of the resource disk.
+type diskIntent struct {
+	agent  string
+	file   string // where it says so, with a leading slash
+	format bool   // give it a filesystem and mount it
+	swap   bool   // put swap on it
+	swapMB string // the swap's size in MiB; "" when not said
+	mount  string // the mount point; "" when not said
+}
+
+// makesSwap tells whether the agent itself would make the swap it is asked
+// for: WALinuxAgent and the vhdprep agent make it only on a disk they
+// format; cloud-init's swap settings are complete on their own.
+func (d diskIntent) makesSwap() bool { return d.swap && (d.format || d.agent == agentCloudInit) }
+
+// diskIntents reads what every agent's configuration in the guest asks of
+// the resource disk, whether or not that agent runs.
+func diskIntents(root rootfs.FS) ([]diskIntent, error) {
+	var out []diskIntent
+	for _, a := range []struct{ agent, file string }{{agentWAAgent, waagentConfPath}, {agentVhdprep, vhdprepAgentConf}} {
+		conf, _, err := keyValueConf(root, a.file)
+		if err != nil {
+			return nil, err
+		}
+		if conf != nil {
+			out = append(out, diskIntent{agent: a.agent, file: "/" + a.file, format: conf[keyRDFormat] == "y", swap: conf[keyRDSwap] == "y",
+				swapMB: conf[keyRDSwapMB], mount: conf[keyRDMount]})
+		}
+	}
+	if exists(root, "etc/cloud") {
+		cfg, err := cloudConfig(root)
+		if err != nil {
+			return nil, err
+		}
+		d := diskIntent{agent: agentCloudInit, file: cloudInitConfDir, swap: mentionsEphemeralSwap(cfg), mount: cloudInitMount(cfg), swapMB: cloudInitSwapMB(cfg)}
+		for _, k := range []string{"disk_setup", "fs_setup", "mounts"} {
+			b, _ := yaml.Marshal(cfg[k])
+			d.format = d.format || bytes.Contains(b, []byte("ephemeral0"))
+		}
+		if d.format || d.swap {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+// cloudInitMount is where cloud-init's mounts put the resource disk's
+// filesystem (ephemeral0 or its first partition).
+func cloudInitMount(cfg map[string]any) string {
+	mounts, _ := cfg["mounts"].([]any)
+	for _, m := range mounts {
+		if e, ok := m.([]any); ok && len(e) > 1 {
+			dev, _ := e[0].(string)
+			at, _ := e[1].(string)
+			if (dev == "ephemeral0" || dev == "ephemeral0.1") && strings.HasPrefix(at, "/") {
+				return at
+			}
+		}
+	}
+	return ""
+}
+
+// cloudInitSwapMB is the size of cloud-init's swap file (swap: size:, in
+// bytes), in MiB; "" when it is not a number.
+func cloudInitSwapMB(cfg map[string]any) string {
+	swap, _ := cfg["swap"].(map[string]any)
+	if n, ok := swap["size"].(int); ok && n >= 1<<20 {
+		return strconv.Itoa(n >> 20)
+	}
+	return ""
+}
+
+// runningAgents lists the provisioning agents that start at boot; where
+// the init system is not known, those whose configuration is there.
+func runningAgents(root rootfs.FS, intents []diskIntent) ([]string, error) {
+	agents, err := enabledAgents(root)
+	if _, unknown := skipReason(err); unknown {
+		agents = nil
+		for _, d := range intents {
+			agents = append(agents, d.agent)
+		}
+		if exists(root, "etc/cloud") && !contains(agents, agentCloudInit) {
+			agents = append(agents, agentCloudInit)
+		}
+		return agents, nil
+	}
+	return agents, err
+}
+
+// diskOwner is the running agent that handles the resource disk, and its
+// configuration file: cloud-init where it provisions, else WALinuxAgent,
+// else the vhdprep agent; "" when none runs.
+func diskOwner(root rootfs.FS, running []string) (agent, file string) {
+	conf, _, _ := waagentConf(root)
+	switch {
+	case contains(running, agentCloudInit) && (!contains(running, agentWAAgent) || conf["Provisioning.Agent"] == "cloud-init"):
+		return agentCloudInit, cloudInitConfDir
+	case contains(running, agentWAAgent):
+		return agentWAAgent, "/" + waagentConfPath
+	case contains(running, agentVhdprep):
+		return agentVhdprep, "/" + vhdprepAgentConf
+	}
+	return "", ""
+}
+
+// swapState is SWP002's reading of a guest.
+type swapState struct {
+	done             bool        // a running agent makes swap on the resource disk
+	wanted           *diskIntent // else, configuration that asks for it
+	owner, ownerFile string      // the running agent that would have to make it
+	osDisk           string      // else, where the OS disk had swap; "" for none
+}
+
+func resourceDiskSwapState(t *Target) (swapState, error) {
+	var st swapState
+	root, err := t.root()
+	if err != nil {
+		return st, err
+	}
+	intents, err := diskIntents(root)
+	if err != nil {
+		return st, err
+	}
+	running, err := runningAgents(root, intents)
+	if err != nil {
+		return st, err
+	}
+	st.owner, st.ownerFile = diskOwner(root, running)
+	for i, d := range intents {
+		if contains(running, d.agent) && d.makesSwap() {
+			st.done = true
+			return st, nil
+		}
+		if d.swap && st.wanted == nil {
+			st.wanted = &intents[i]
+		}
+	}
+	st.osDisk = osDiskSwap(t, root)
+	return st, nil
+}
+
+// osDiskSwap says where the guest has, or had before vhdprep fix disabled
+// it, swap on the OS disk: fstab lines and enabled .swap units.
+func osDiskSwap(t *Target, root rootfs.FS) string {
+	b, _ := readFile(root, "etc/fstab")
+	for i, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, swapDisabledMark) {
+			return fmt.Sprintf("/etc/fstab:%d, disabled by vhdprep", i+1)
+		}
+	}
+	es, _ := rootfs.ParseFstab(b)
+	for _, e := range es {
+		if e.IsSwap() {
+			return fmt.Sprintf("/etc/fstab:%d", e.Line)
+		}
+	}
+	if us := enabledSwapUnits(root); len(us) > 0 {
+		return "/" + us[0].link
+	}
+	return ""
+}
+
+// swapSettings is the advice for turning swap on in an agent's file.
+func swapSettings(file string) string {
+	if file == cloudInitConfDir {
+		return "give cloud-init disk_setup, fs_setup and mounts for ephemeral0 with a swap partition in " + file
+	}
+	return fmt.Sprintf("set %s=y, %s=y and %s in %s", keyRDFormat, keyRDSwap, keyRDSwapMB, file)
+}
+
+func checkResourceDiskSwap(t *Target) ([]Finding, error) {
+	st, err := resourceDiskSwapState(t)
+	if err != nil || st.done {
+		return nil, err
+	}
+	w := st.wanted
+	switch {
+	case w != nil && w.agent == st.owner:
+		return []Finding{{Message: fmt.Sprintf("%s=y in %s, but %s makes swap only on a resource disk it formats (%s is not y)", keyRDSwap, w.file, w.agent, keyRDFormat),
+			Location: Location{File: w.file}, Fix: "set " + keyRDFormat + "=y", Fixable: true}}, nil
+	case w != nil && st.owner != "":
+		return []Finding{{Message: fmt.Sprintf("swap on the resource disk is asked of %s in %s, which does not run at boot; %s, which does, is not told to make it", w.agent, w.file, st.owner),
+			Location: Location{File: w.file}, Fix: "carry the setting over: " + swapSettings(st.ownerFile), Fixable: true}}, nil
+	case w != nil:
+		return []Finding{{Message: fmt.Sprintf("swap on the resource disk is asked of %s in %s, but no provisioning agent runs at boot", w.agent, w.file),
+			Location: Location{File: w.file}, Fix: "vhdprep agent inject IMAGE --replace-waagent (it carries the setting over)"}}, nil
+	case st.osDisk != "":
+		where := cmp.Or(st.ownerFile, "/"+vhdprepAgentConf)
+		return []Finding{{Message: fmt.Sprintf("the image had swap on the OS disk (%s), and no agent puts swap on the resource disk; swap there is opt-in: if VMs need it, %s", st.osDisk, swapSettings(where)),
+			Location: Location{File: where}}}, nil
+	}
+	return nil, nil // the image never had swap, and asks for none
+}
+
+// errSwapOptIn: fix carries a swap setting over, never makes one up.
+var errSwapOptIn = errors.New("swap on the resource disk is opt-in, and nothing in the image asks for it: vhdprep fix does not turn it on")
+
+// repairResourceDiskSwap carries a swap setting over to the agent that
+// handles the resource disk: cloud-init's where it provisions, else
+// waagent.conf, else /etc/vhdprep-agent.conf.
+func repairResourceDiskSwap(t *Target, o *Overlay) error {
+	st, err := resourceDiskSwapState(t)
+	if err != nil || st.done {
+		return err
+	}
+	if st.wanted == nil {
+		return fmt.Errorf("%w; to have it, %s", errSwapOptIn, swapSettings(cmp.Or(st.ownerFile, "/"+vhdprepAgentConf)))
+	}
+	switch st.owner {
+	case agentCloudInit:
+		o.Write(cloudInitSwapFile, []byte(cloudInitSwapSetup))
+		return nil
+	case agentWAAgent, agentVhdprep:
+		return setResourceDiskSwap(t, o, strings.TrimPrefix(st.ownerFile, "/"), st.wanted.swapMB)
+	}
+	return fmt.Errorf("no provisioning agent runs at boot to make swap on the resource disk; run 'vhdprep agent inject --replace-waagent', which carries the setting over")
+}
+
+// ResourceDiskSettings is what the named agents' own configuration asks of
+// the resource disk (WALinuxAgent's waagent.conf, cloud-init's disk_setup,
+// fs_setup, mounts and swap), in the vhdprep agent's keys, and the file it
+// comes from: agent inject carries it over when it replaces them. Nil when
+// they ask nothing.
+func ResourceDiskSettings(root rootfs.FS, agents []string) (map[string]string, string, error) {
+	intents, err := diskIntents(root)
+	if err != nil {
+		if reason, ok := skipReason(err); ok {
+			return nil, "", errors.New(reason)
+		}
+		return nil, "", err
+	}
+	for _, d := range intents {
+		if !contains(agents, d.agent) || d.agent == agentVhdprep || !d.format && !d.swap {
+			continue
+		}
+		keys := map[string]string{keyRDFormat: "y"}
+		if d.mount != "" {
+			keys[keyRDMount] = d.mount
+		}
+		if d.swap {
+			keys[keyRDSwap] = "y"
+			keys[keyRDSwapMB] = d.swapMB
+			if n, _ := strconv.Atoi(d.swapMB); n <= 0 {
+				keys[keyRDSwapMB] = defaultSwapMB
+			}
+		}
+		return keys, d.file, nil
+	}
+	return nil, "", nil
+}
