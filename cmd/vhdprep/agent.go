@@ -101,6 +101,9 @@ type agentChange struct {
 }
 
 func runAgentPlan(a *app, args []string, root string, dryRun bool, verb string, planFor func(*lint.Target) (*inject.Plan, error)) error {
+	if err := checkWritable(args, dryRun); err != nil {
+		return err
+	}
 	target, err := openTarget(args, root)
 	if err != nil {
 		return err
@@ -109,6 +112,10 @@ func runAgentPlan(a *app, args []string, root string, dryRun bool, verb string, 
 	plan, err := planFor(target)
 	if err != nil {
 		return fmt.Errorf("agent %s: %w", verb, err)
+	}
+	refused := plan.CheckWritable(target)
+	if refused != nil && !dryRun {
+		return refused
 	}
 	if !dryRun {
 		if err := plan.Apply(target); err != nil {
@@ -164,6 +171,7 @@ func runAgentPlan(a *app, args []string, root string, dryRun bool, verb string, 
 	}
 	if dryRun {
 		fmt.Fprintln(a.io.Out, "(dry run: nothing was changed)")
+		printRefusal(a, refused)
 	}
 	return nil
 }

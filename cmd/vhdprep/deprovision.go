@@ -37,6 +37,10 @@ system accounts are listed, and removed with their home directories only with
 			if err != nil {
 				return fmt.Errorf("deprovision %s: %w", target.Name, err)
 			}
+			refused := plan.CheckWritable(target)
+			if refused != nil && !dryRun {
+				return refused
+			}
 			if !a.jsonOutput() && !a.quiet && len(users) > 0 {
 				verb := "kept (use --remove-users to remove them)"
 				if removeUsers {
@@ -46,6 +50,7 @@ system accounts are listed, and removed with their home directories only with
 			}
 			printPlan(a, plan, dryRun)
 			if dryRun {
+				printRefusal(a, refused)
 				return nil
 			}
 			if err := plan.Apply(target); err != nil {

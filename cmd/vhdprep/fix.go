@@ -64,9 +64,17 @@ volumes; anything else: fix --root on the mounted tree.`,
 				target.Close()
 				return fmt.Errorf("fix %s: %w", target.Name, err)
 			}
+			// A plan the image cannot take is refused before it is shown as
+			// if it would be applied; a dry run shows it, and the refusal.
+			refused := plan.CheckWritable(target)
+			if refused != nil && !dryRun {
+				target.Close()
+				return refused
+			}
 			printPlan(a, plan, dryRun)
 			if dryRun {
 				target.Close()
+				printRefusal(a, refused)
 				return nil
 			}
 			err = plan.Apply(target)
@@ -119,6 +127,19 @@ func checkWritable(args []string, dryRun bool) error {
 		return nil
 	}
 	return write.CheckWritable(args[0])
+}
+
+// printRefusal says, after a dry run's plan, that the real run would be
+// refused and why.
+func printRefusal(a *app, refused error) {
+	if refused == nil {
+		return
+	}
+	w := a.io.Out
+	if a.jsonOutput() {
+		w = a.io.ErrOut
+	}
+	fmt.Fprintf(w, "\nthe real run would be refused: %v\n", refused)
 }
 
 func printPlan(a *app, plan *lint.Plan, diffs bool) {
