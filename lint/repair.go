@@ -468,10 +468,31 @@ func repairAutoUpdate(t *Target, o *Overlay) error {
 	return setKey(o, "etc/waagent.conf", "AutoUpdate.Enabled", "y")
 }
 
+// Names for AGT005's drop-in, in order of preference: cloud.cfg.d files
+// are read in name order and the last setting wins, so the drop-in must
+// sort after every other (Proxmox's 99_pve.cfg sorts after the first).
+var cloudInitAzureDropIns = []string{"99-vhdprep-azure.cfg", "zz-vhdprep-azure.cfg"}
+
 func repairCloudInitAzure(t *Target, o *Overlay) error {
-	// cloud.cfg.d files are read in name order and the last wins.
-	o.Write("etc/cloud/cloud.cfg.d/99-vhdprep-azure.cfg", []byte("# Added by vhdprep (AGT005): provision from Azure.\ndatasource_list: [ Azure ]\n"))
-	return nil
+	root, err := t.root()
+	if err != nil {
+		return err
+	}
+	const dir = "etc/cloud/cloud.cfg.d"
+	ents, _ := root.ReadDir(dir)
+	last := ""
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".cfg") && !contains(cloudInitAzureDropIns, e.Name()) && e.Name() > last {
+			last = e.Name()
+		}
+	}
+	for _, name := range cloudInitAzureDropIns {
+		if name > last {
+			o.Write(dir+"/"+name, []byte("# Added by vhdprep (AGT005): provision from Azure.\ndatasource_list: [ Azure ]\n"))
+			return nil
+		}
+	}
+	return fmt.Errorf("/%s/%s is read after any drop-in vhdprep could add: add Azure to the datasource_list it sets", dir, last)
 }
 
 func repairNUMAOff(t *Target, o *Overlay) error {

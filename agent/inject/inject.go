@@ -58,6 +58,21 @@ func (p *Plan) Apply(t *lint.Target) error {
 	return p.lintPlan().Apply(t)
 }
 
+// Claimed lists the rules an inject that changes the image repairs: an
+// agent provisions (AGT001), and only one (AGT006).
+func (p *Plan) Claimed() []string {
+	if p.command != commandInject || len(p.Changes) == 0 {
+		return nil
+	}
+	return []string{"AGT001", "AGT006"}
+}
+
+// Verify holds the plan to its claims on a fresh view of what Apply wrote
+// (see lint.Verify).
+func (p *Plan) Verify(after *lint.Target) error {
+	return lint.Verify(after, p.command, p.Claimed())
+}
+
 func (p *Plan) lintPlan() *lint.Plan { return &lint.Plan{Changes: p.Changes, Command: p.command} }
 
 // editor edits a guest through an overlay and notes in rec what it found.

@@ -117,10 +117,17 @@ func runAgentPlan(a *app, args []string, root string, dryRun bool, verb string, 
 	if refused != nil && !dryRun {
 		return refused
 	}
+	var unrepaired error
 	if !dryRun {
 		if err := plan.Apply(target); err != nil {
 			return fmt.Errorf("agent %s %s: %w", verb, target.Name, err)
 		}
+		after, err := openTarget(args, root)
+		if err != nil {
+			return err
+		}
+		defer after.Close()
+		unrepaired = plan.Verify(after)
 	}
 	var changes []agentChange
 	for _, c := range plan.Changes {
@@ -138,15 +145,18 @@ func runAgentPlan(a *app, args []string, root string, dryRun bool, verb string, 
 		changes = append(changes, ch)
 	}
 	if a.jsonOutput() {
-		return a.printJSON(struct {
+		if err := a.printJSON(struct {
 			Arch    string        `json:"arch,omitempty"`
 			Agents  []string      `json:"agents,omitempty"`
 			DryRun  bool          `json:"dry_run"`
 			Changes []agentChange `json:"changes"`
-		}{plan.Arch, plan.Agents, dryRun, changes})
+		}{plan.Arch, plan.Agents, dryRun, changes}); err != nil {
+			return err
+		}
+		return unrepaired
 	}
 	if a.quiet {
-		return nil
+		return unrepaired
 	}
 	if len(changes) == 0 {
 		fmt.Fprintln(a.io.Out, "nothing to change")
@@ -173,5 +183,5 @@ func runAgentPlan(a *app, args []string, root string, dryRun bool, verb string, 
 		fmt.Fprintln(a.io.Out, "(dry run: nothing was changed)")
 		printRefusal(a, refused)
 	}
-	return nil
+	return unrepaired
 }

@@ -56,13 +56,21 @@ system accounts are listed, and removed with their home directories only with
 			if err := plan.Apply(target); err != nil {
 				return fmt.Errorf("deprovision %s: %w", target.Name, err)
 			}
+			after, err := openTarget(args, root)
+			if err != nil {
+				return err
+			}
+			defer after.Close()
+			unrepaired := lint.Verify(after, lint.CommandDeprovision, plan.Claimed())
 			if a.jsonOutput() {
-				return a.printJSON(struct {
+				if err := a.printJSON(struct {
 					Steps []lint.RuleFix `json:"steps"`
 					Users []string       `json:"accounts"`
-				}{plan.Rules, users})
+				}{plan.Rules, users}); err != nil {
+					return err
+				}
 			}
-			return nil
+			return unrepaired
 		},
 	}
 	cmd.Flags().StringVar(&root, "root", "", "deprovision a directory tree instead of an image")

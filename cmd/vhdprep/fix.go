@@ -88,19 +88,24 @@ volumes; anything else: fix --root on the mounted tree.`,
 				return err
 			}
 			defer after.Close()
-			rep := lint.Run(after, catalog, cfg)
+			// A rule fix changed files for and check still fails is a
+			// repair that did not converge: exit 1, saying which.
+			rep, unrepaired := lint.VerifyRepairs(after, catalog, cfg, lint.CommandFix, plan.Claimed())
 			if a.jsonOutput() {
-				return a.printJSON(struct {
+				if err := a.printJSON(struct {
 					Fixes []lint.RuleFix `json:"fixes"`
 					Check lint.Summary   `json:"check"`
-				}{plan.Rules, rep.Summary})
+				}{plan.Rules, rep.Summary}); err != nil {
+					return err
+				}
+				return unrepaired
 			}
 			if !a.quiet {
 				printAfter(a, plan, rep)
 			}
 			s := rep.Summary
 			fmt.Fprintf(a.io.Out, "\ncheck after fix: %d errors, %d warnings, %d info (vhdprep check %s for details)\n", s.Errors, s.Warnings, s.Infos, target.Name)
-			return nil
+			return unrepaired
 		},
 	}
 	cmd.Flags().StringVar(&root, "root", "", "fix a directory tree instead of an image")
