@@ -193,9 +193,17 @@ type grubFile struct{ path, text string }
 // defaultGrub reads the two GRUB_CMDLINE variables from every defaults
 // file (unreadable ones are left out).
 func defaultGrub(fsys fs.FS) []Location {
+	return DefaultGrubCmdline(DefaultGrubFiles(fsys), func(p string) ([]byte, error) { return fs.ReadFile(fsys, p) })
+}
+
+// DefaultGrubCmdline works out the defaults' command line from the files
+// at paths (without a leading slash, in the order grub-mkconfig sources
+// them), each read by read; unreadable ones are left out. It lets an
+// editor see the defaults as its own changes so far leave them.
+func DefaultGrubCmdline(paths []string, read func(string) ([]byte, error)) []Location {
 	var files []grubFile
-	for _, p := range DefaultGrubFiles(fsys) {
-		if b, err := fs.ReadFile(fsys, p); err == nil {
+	for _, p := range paths {
+		if b, err := read(p); err == nil {
 			files = append(files, grubFile{p, string(b)})
 		}
 	}

@@ -29,7 +29,7 @@ func PlanDeprovision(t *Target, removeUsers bool) (*Plan, []string, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("deprovision needs the guest's files: %w", err)
 	}
-	p := &Plan{overlay: NewOverlay(root)}
+	p := &Plan{Command: CommandDeprovision, overlay: NewOverlay(root)}
 	users, err := loginUsers(t)
 	if err != nil {
 		return nil, nil, err

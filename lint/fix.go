@@ -19,7 +19,23 @@ type Plan struct {
 	Report  *Report   // the check the plan answers
 	Rules   []RuleFix // per rule: what its repair touched, or why it could not
 	Changes []Change  // every file change, merged
+	// Command is the vhdprep command that writes the plan ("fix" when
+	// empty), named in the remedies of a refusal.
+	Command string
 	overlay *Overlay
+}
+
+// Commands that write plans into images, as their refusals name them.
+const (
+	CommandFix         = "fix"
+	CommandDeprovision = "deprovision"
+)
+
+func (p *Plan) command() string {
+	if p.Command == "" {
+		return CommandFix
+	}
+	return p.Command
 }
 
 // RuleFix is one rule's part of a plan.
@@ -41,7 +57,7 @@ func PlanFix(t *Target, catalog []*Rule, cfg *Config, only []string) (*Plan, err
 		return nil, fmt.Errorf("fix needs the guest's files: %w", err)
 	}
 	rep := Run(t, catalog, cfg)
-	p := &Plan{Report: rep, overlay: NewOverlay(root)}
+	p := &Plan{Report: rep, Command: CommandFix, overlay: NewOverlay(root)}
 	for _, o := range rep.Outcomes {
 		if o.Status != Failed || !o.Rule.Fixable || (len(only) > 0 && !contains(only, o.ID)) {
 			continue
@@ -88,6 +104,41 @@ func newPaths(before, after []Change) []string {
 	return out
 }
 
+// CheckWritable tells, before anything is printed or changed, whether
+// Apply can write every change of the plan into t: an image must be raw or
+// a fixed VHD, and each filesystem a change lands on ext2/3/4 on a
+// partition or a linear logical volume. A refusal names what to run
+// instead, for the command that made the plan.
+func (p *Plan) CheckWritable(t *Target) error {
+	_, err := p.volumes(t)
+	return err
+}
+
+// volumes groups the plan's changes of an image by the volume each lands
+// on, keyed by mount point, or refuses as CheckWritable does.
+func (p *Plan) volumes(t *Target) (map[string]volume.Volume, error) {
+	if len(p.Changes) == 0 || t.Guest == nil || t.Guest.Image == nil {
+		return nil, nil
+	}
+	if f := t.Container.Format; f != diskimage.Raw && f != diskimage.VHDFixed {
+		return nil, fmt.Errorf("%s is %s, and vhdprep %s writes only raw images and fixed VHDs: run 'vhdprep convert %s fixed.vhd', then 'vhdprep %s fixed.vhd'",
+			t.Name, f, p.command(), shellQuote(t.Name), p.command())
+	}
+	out := map[string]volume.Volume{}
+	for _, c := range p.Changes {
+		m := mountOf(t, c.Path)
+		if _, ok := out[m]; ok {
+			continue
+		}
+		v, err := volumeAt(t, m, p.command())
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", t.Name, err)
+		}
+		out[m] = v
+	}
+	return out, nil
+}
+
 // Apply writes the plan into the image (ext2/3/4 filesystems of a raw image
 // or fixed VHD) or the directory. Each filesystem's changes are applied
 // together, verified, and undone on failure.
@@ -102,8 +153,9 @@ func (p *Plan) Apply(t *Target) error {
 		}
 		return applyTo(d, p.Changes, "/", t)
 	}
-	if f := t.Container.Format; f != diskimage.Raw && f != diskimage.VHDFixed {
-		return fmt.Errorf("%s is %s; vhdprep fix writes raw images and fixed VHDs: run 'vhdprep convert' first", t.Name, f)
+	volumes, err := p.volumes(t)
+	if err != nil {
+		return err
 	}
 	byMount := map[string][]Change{}
 	for _, c := range p.Changes {
@@ -111,10 +163,7 @@ func (p *Plan) Apply(t *Target) error {
 		byMount[m] = append(byMount[m], c)
 	}
 	for mountPath, changes := range byMount {
-		v, err := volumeAt(t, mountPath)
-		if err != nil {
-			return err
-		}
+		v := volumes[mountPath]
 		w, err := write.OpenExt4(t.Name, v.Offset, v.Size)
 		if err != nil {
 			return err
@@ -139,8 +188,9 @@ func mountOf(t *Target, p string) string {
 	return best
 }
 
-// volumeAt finds the writable partition mounted at mountPath.
-func volumeAt(t *Target, mountPath string) (volume.Volume, error) {
+// volumeAt finds the writable partition mounted at mountPath; a refusal
+// names what command should do instead.
+func volumeAt(t *Target, mountPath, command string) (volume.Volume, error) {
 	for _, m := range t.Guest.Mounts {
 		if m.Path != mountPath {
 			continue
@@ -150,10 +200,10 @@ func volumeAt(t *Target, mountPath string) (volume.Volume, error) {
 				continue
 			}
 			if v.FS.Type != probe.Ext2 && v.FS.Type != probe.Ext3 && v.FS.Type != probe.Ext4 {
-				return v, fmt.Errorf("%s is %s, which vhdprep cannot write (only ext2/3/4): run 'vhdprep fix --root' on the mounted tree", mountPath, v.FS.Type)
+				return v, fmt.Errorf("%s is %s, which vhdprep cannot write (only ext2/3/4): %s", mountPath, v.FS.Type, onMountedTree(command))
 			}
 			if v.LV != "" {
-				return lvOnDisk(t.Guest.Layout, v, mountPath)
+				return lvOnDisk(t.Guest.Layout, v, mountPath, command)
 			}
 			return v, nil
 		}
@@ -207,6 +257,21 @@ func applyTo(w write.FS, changes []Change, mountPath string, t *Target) error {
 	return w.Apply()
 }
 
+// onMountedTree is the remedy where vhdprep cannot write a filesystem:
+// the same command on the tree, mounted by the system's own driver.
+func onMountedTree(command string) string {
+	return fmt.Sprintf("mount the image's filesystems (e.g. with guestmount, or a loop device) and run 'vhdprep %s --root MOUNTPOINT'", command)
+}
+
+// shellQuote makes a path one word for sh: as it is when it has only
+// characters sh leaves alone, else in single quotes.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,+@%") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
 // parents lists the directories between a mount point and a path, outermost
 // first.
 func parents(p, mountPath string) []string {
@@ -220,9 +285,9 @@ func parents(p, mountPath string) []string {
 // lvOnDisk gives a logical volume its place on the disk. Only an LV that is
 // one contiguous run of one PV (linear, one segment) is a byte range the
 // write layer can hand to debugfs as image?offset=N.
-func lvOnDisk(l *volume.Layout, v volume.Volume, mountPath string) (volume.Volume, error) {
+func lvOnDisk(l *volume.Layout, v volume.Volume, mountPath, command string) (volume.Volume, error) {
 	refuse := func(why string) (volume.Volume, error) {
-		return v, fmt.Errorf("%s is on LVM logical volume %s, which %s; vhdprep writes only linear LVs of one segment: run 'vhdprep fix --root' on the mounted tree", mountPath, v.Name, why)
+		return v, fmt.Errorf("%s is on LVM logical volume %s, which %s; vhdprep writes only linear LVs of one segment: %s", mountPath, v.Name, why, onMountedTree(command))
 	}
 	for _, vg := range l.VGs {
 		if vg.Name != v.VG {

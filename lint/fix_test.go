@@ -150,7 +150,7 @@ func TestFixInsideALinearLogicalVolume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := volumeAt(target, "/")
+	v, err := volumeAt(target, "/", CommandFix)
 	if err != nil || v.Name != "vg0/root" || v.Offset <= 1<<20 {
 		t.Fatalf("root volume %s at %d: %v", v.Name, v.Offset, err)
 	}
@@ -439,7 +439,7 @@ func TestFixRefusesLVsThatAreNotOneByteRange(t *testing.T) {
 		"on another disk": {[]lvm.Segment{linear(0)}, "not a partition of this disk"},
 	} {
 		vg := &lvm.VG{Name: "vg", ExtentSize: 4 << 20, PVs: []lvm.PVInfo{{Name: "pv0", ID: "elsewhere"}}, LVs: []lvm.LV{{Name: "root", Segments: c.segs}}}
-		_, err := lvOnDisk(&volume.Layout{VGs: []*lvm.VG{vg}}, volume.Volume{Name: "vg/root", VG: "vg", LV: "root"}, "/")
+		_, err := lvOnDisk(&volume.Layout{VGs: []*lvm.VG{vg}}, volume.Volume{Name: "vg/root", VG: "vg", LV: "root"}, "/", CommandFix)
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "fix --root") {
 			t.Errorf("%s: %v", name, err)
 		}

@@ -241,6 +241,26 @@ func editCmdlines(o *Overlay, locs []kernel.Location, add, remove []string) erro
 // spans lines, a new one after it builds on it; where no file assigns the
 // variable, a new one goes after /etc/default/grub's last line.
 func repairDefaultGrub(o *Overlay, l kernel.Location, add, remove []string) error {
+	// Earlier repairs of this fix may have changed the defaults (a new
+	// GRUB_CMDLINE_LINUX line): edit them as they stand now, so every
+	// parameter lands in one assignment rather than in rival ones of which
+	// the shell keeps only the last.
+	var paths []string
+	for _, src := range l.Sources {
+		paths = append(paths, strings.TrimPrefix(src, "/"))
+	}
+	if now := kernel.DefaultGrubCmdline(paths, o.Read); len(now) == 1 {
+		l = now[0]
+	}
+	// A parameter the other variable already gives every entry needs no
+	// second copy.
+	var missing []string
+	for _, p := range add {
+		if l.Cmdline.Add(p).String() != l.Cmdline.String() {
+			missing = append(missing, p)
+		}
+	}
+	add = missing
 	for _, src := range l.Sources {
 		var extra string
 		if len(add) > 0 && src == l.Path && l.Var == kernel.VarCmdlineLinux {
@@ -263,10 +283,19 @@ func repairDefaultGrub(o *Overlay, l kernel.Location, add, remove []string) erro
 			// (its quotes close, no backslash continues it).
 			var adds []string
 			oneLine := m[3] == m[5] && !strings.HasSuffix(m[4], "\\")
-			if m[2] == kernel.VarCmdlineLinux && src == l.Path && i+1 == l.Line && oneLine {
-				adds, extra = add, ""
+			open, close := m[3], m[5]
+			if open == "" {
+				// A bare word: more than one parameter needs quotes, which
+				// mean the same only where it has nothing they change.
+				oneLine = oneLine && !strings.ContainsAny(m[4], "\\\"`'")
+				open, close = `"`, `"`
 			}
-			lines[i] = m[1] + m[3] + kernel.EditParams(m[4], adds, remove) + m[5] + m[6]
+			if m[2] == kernel.VarCmdlineLinux && src == l.Path && i+1 == l.Line && oneLine && len(add) > 0 {
+				adds, extra = add, ""
+			} else {
+				open, close = m[3], m[5]
+			}
+			lines[i] = m[1] + open + kernel.EditParams(m[4], adds, remove) + close + m[6]
 		}
 		edited := strings.Join(lines, "\n")
 		if extra != "" {
@@ -455,10 +484,31 @@ func repairAutoUpdate(t *Target, o *Overlay) error {
 	return setKey(o, "etc/waagent.conf", "AutoUpdate.Enabled", "y")
 }
 
+// Names for AGT005's drop-in, in order of preference: cloud.cfg.d files
+// are read in name order and the last setting wins, so the drop-in must
+// sort after every other (Proxmox's 99_pve.cfg sorts after the first).
+var cloudInitAzureDropIns = []string{"99-vhdprep-azure.cfg", "zz-vhdprep-azure.cfg"}
+
 func repairCloudInitAzure(t *Target, o *Overlay) error {
-	// cloud.cfg.d files are read in name order and the last wins.
-	o.Write("etc/cloud/cloud.cfg.d/99-vhdprep-azure.cfg", []byte("# Added by vhdprep (AGT005): provision from Azure.\ndatasource_list: [ Azure ]\n"))
-	return nil
+	root, err := t.root()
+	if err != nil {
+		return err
+	}
+	const dir = "etc/cloud/cloud.cfg.d"
+	ents, _ := root.ReadDir(dir)
+	last := ""
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".cfg") && !contains(cloudInitAzureDropIns, e.Name()) && e.Name() > last {
+			last = e.Name()
+		}
+	}
+	for _, name := range cloudInitAzureDropIns {
+		if name > last {
+			o.Write(dir+"/"+name, []byte("# Added by vhdprep (AGT005): provision from Azure.\ndatasource_list: [ Azure ]\n"))
+			return nil
+		}
+	}
+	return fmt.Errorf("/%s/%s is read after any drop-in vhdprep could add: add Azure to the datasource_list it sets", dir, last)
 }
 
 func repairNUMAOff(t *Target, o *Overlay) error {

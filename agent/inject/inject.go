@@ -38,13 +38,43 @@ type Plan struct {
 	Changes []lint.Change
 	Arch    string   // the guest's architecture (inject only)
 	Agents  []string // provisioning agents inject disables, or remove enables again
+	command string   // "agent inject" or "agent remove", for refusals
+}
+
+// The commands that write these plans, as refusals name them.
+const (
+	commandInject = "agent inject"
+	commandRemove = "agent remove"
+)
+
+// CheckWritable refuses, before anything is printed or changed, a plan
+// that cannot be written into the target (see lint.Plan.CheckWritable).
+func (p *Plan) CheckWritable(t *lint.Target) error {
+	return p.lintPlan().CheckWritable(t)
 }
 
 // Apply writes the plan into the target: an image's ext2/3/4 filesystems
 // (verified, undone on failure) or a directory.
 func (p *Plan) Apply(t *lint.Target) error {
-	return (&lint.Plan{Changes: p.Changes}).Apply(t)
+	return p.lintPlan().Apply(t)
 }
+
+// Claimed lists the rules an inject that changes the image repairs: an
+// agent provisions (AGT001), and only one (AGT006).
+func (p *Plan) Claimed() []string {
+	if p.command != commandInject || len(p.Changes) == 0 {
+		return nil
+	}
+	return []string{"AGT001", "AGT006"}
+}
+
+// Verify holds the plan to its claims on a fresh view of what Apply wrote
+// (see lint.Verify).
+func (p *Plan) Verify(after *lint.Target) error {
+	return lint.Verify(after, p.command, p.Claimed())
+}
+
+func (p *Plan) lintPlan() *lint.Plan { return &lint.Plan{Changes: p.Changes, Command: p.command} }
 
 // editor edits a guest through an overlay and notes in rec what it found.
 type editor struct {
@@ -83,7 +113,7 @@ func PlanInject(t *lint.Target, opt Options) (*Plan, error) {
 		return nil, fmt.Errorf("%s: %w", t.Name, err)
 	}
 	e := &editor{root: root, o: lint.NewOverlay(root), rec: rec}
-	p := &Plan{Arch: arch}
+	p := &Plan{Arch: arch, command: commandInject}
 	if p.Agents, err = e.disableOthers(opt.ReplaceAgents); err != nil {
 		return nil, fmt.Errorf("%s: %w", t.Name, err)
 	}
@@ -171,7 +201,7 @@ func PlanRemove(t *lint.Target) (*Plan, error) {
 			gone[d] = true
 		}
 	}
-	return &Plan{Changes: o.Changes(), Agents: rec.Agents}, nil
+	return &Plan{Changes: o.Changes(), Agents: rec.Agents, command: commandRemove}, nil
 }
 
 func restore(o *lint.Overlay, s Saved) {

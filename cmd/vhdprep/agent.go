@@ -101,6 +101,9 @@ type agentChange struct {
 }
 
 func runAgentPlan(a *app, args []string, root string, dryRun bool, verb string, planFor func(*lint.Target) (*inject.Plan, error)) error {
+	if err := checkWritable(args, dryRun); err != nil {
+		return err
+	}
 	target, err := openTarget(args, root)
 	if err != nil {
 		return err
@@ -110,10 +113,21 @@ func runAgentPlan(a *app, args []string, root string, dryRun bool, verb string, 
 	if err != nil {
 		return fmt.Errorf("agent %s: %w", verb, err)
 	}
+	refused := plan.CheckWritable(target)
+	if refused != nil && !dryRun {
+		return refused
+	}
+	var unrepaired error
 	if !dryRun {
 		if err := plan.Apply(target); err != nil {
 			return fmt.Errorf("agent %s %s: %w", verb, target.Name, err)
 		}
+		after, err := openTarget(args, root)
+		if err != nil {
+			return err
+		}
+		defer after.Close()
+		unrepaired = plan.Verify(after)
 	}
 	var changes []agentChange
 	for _, c := range plan.Changes {
@@ -131,15 +145,18 @@ func runAgentPlan(a *app, args []string, root string, dryRun bool, verb string, 
 		changes = append(changes, ch)
 	}
 	if a.jsonOutput() {
-		return a.printJSON(struct {
+		if err := a.printJSON(struct {
 			Arch    string        `json:"arch,omitempty"`
 			Agents  []string      `json:"agents,omitempty"`
 			DryRun  bool          `json:"dry_run"`
 			Changes []agentChange `json:"changes"`
-		}{plan.Arch, plan.Agents, dryRun, changes})
+		}{plan.Arch, plan.Agents, dryRun, changes}); err != nil {
+			return err
+		}
+		return unrepaired
 	}
 	if a.quiet {
-		return nil
+		return unrepaired
 	}
 	if len(changes) == 0 {
 		fmt.Fprintln(a.io.Out, "nothing to change")
@@ -164,6 +181,7 @@ func runAgentPlan(a *app, args []string, root string, dryRun bool, verb string, 
 	}
 	if dryRun {
 		fmt.Fprintln(a.io.Out, "(dry run: nothing was changed)")
+		printRefusal(a, refused)
 	}
-	return nil
+	return unrepaired
 }

@@ -37,6 +37,10 @@ system accounts are listed, and removed with their home directories only with
 			if err != nil {
 				return fmt.Errorf("deprovision %s: %w", target.Name, err)
 			}
+			refused := plan.CheckWritable(target)
+			if refused != nil && !dryRun {
+				return refused
+			}
 			if !a.jsonOutput() && !a.quiet && len(users) > 0 {
 				verb := "kept (use --remove-users to remove them)"
 				if removeUsers {
@@ -46,18 +50,27 @@ system accounts are listed, and removed with their home directories only with
 			}
 			printPlan(a, plan, dryRun)
 			if dryRun {
+				printRefusal(a, refused)
 				return nil
 			}
 			if err := plan.Apply(target); err != nil {
 				return fmt.Errorf("deprovision %s: %w", target.Name, err)
 			}
+			after, err := openTarget(args, root)
+			if err != nil {
+				return err
+			}
+			defer after.Close()
+			unrepaired := lint.Verify(after, lint.CommandDeprovision, plan.Claimed())
 			if a.jsonOutput() {
-				return a.printJSON(struct {
+				if err := a.printJSON(struct {
 					Steps []lint.RuleFix `json:"steps"`
 					Users []string       `json:"accounts"`
-				}{plan.Rules, users})
+				}{plan.Rules, users}); err != nil {
+					return err
+				}
 			}
-			return nil
+			return unrepaired
 		},
 	}
 	cmd.Flags().StringVar(&root, "root", "", "deprovision a directory tree instead of an image")

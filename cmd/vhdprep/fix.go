@@ -64,9 +64,17 @@ volumes; anything else: fix --root on the mounted tree.`,
 				target.Close()
 				return fmt.Errorf("fix %s: %w", target.Name, err)
 			}
+			// A plan the image cannot take is refused before it is shown as
+			// if it would be applied; a dry run shows it, and the refusal.
+			refused := plan.CheckWritable(target)
+			if refused != nil && !dryRun {
+				target.Close()
+				return refused
+			}
 			printPlan(a, plan, dryRun)
 			if dryRun {
 				target.Close()
+				printRefusal(a, refused)
 				return nil
 			}
 			err = plan.Apply(target)
@@ -80,19 +88,24 @@ volumes; anything else: fix --root on the mounted tree.`,
 				return err
 			}
 			defer after.Close()
-			rep := lint.Run(after, catalog, cfg)
+			// A rule fix changed files for and check still fails is a
+			// repair that did not converge: exit 1, saying which.
+			rep, unrepaired := lint.VerifyRepairs(after, catalog, cfg, lint.CommandFix, plan.Claimed())
 			if a.jsonOutput() {
-				return a.printJSON(struct {
+				if err := a.printJSON(struct {
 					Fixes []lint.RuleFix `json:"fixes"`
 					Check lint.Summary   `json:"check"`
-				}{plan.Rules, rep.Summary})
+				}{plan.Rules, rep.Summary}); err != nil {
+					return err
+				}
+				return unrepaired
 			}
 			if !a.quiet {
 				printAfter(a, plan, rep)
 			}
 			s := rep.Summary
 			fmt.Fprintf(a.io.Out, "\ncheck after fix: %d errors, %d warnings, %d info (vhdprep check %s for details)\n", s.Errors, s.Warnings, s.Infos, target.Name)
-			return nil
+			return unrepaired
 		},
 	}
 	cmd.Flags().StringVar(&root, "root", "", "fix a directory tree instead of an image")
@@ -119,6 +132,19 @@ func checkWritable(args []string, dryRun bool) error {
 		return nil
 	}
 	return write.CheckWritable(args[0])
+}
+
+// printRefusal says, after a dry run's plan, that the real run would be
+// refused and why.
+func printRefusal(a *app, refused error) {
+	if refused == nil {
+		return
+	}
+	w := a.io.Out
+	if a.jsonOutput() {
+		w = a.io.ErrOut
+	}
+	fmt.Fprintf(w, "\nthe real run would be refused: %v\n", refused)
 }
 
 func printPlan(a *app, plan *lint.Plan, diffs bool) {
