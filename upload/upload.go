@@ -138,7 +138,7 @@ func Upload(ctx context.Context, o Options, pr progress.Reporter) (*Summary, err
 		}
 	}()
 
-	f, err := os.Open(o.File)
+	f, size, err := raw.OpenFile(o.File, os.O_RDONLY)
 	if err != nil {
 		return sum, fmt.Errorf("upload: %w", err)
 	}
@@ -147,7 +147,6 @@ func Upload(ctx context.Context, o Options, pr progress.Reporter) (*Summary, err
 	if err != nil {
 		return sum, fmt.Errorf("upload: %w", err)
 	}
-	size := st.Size()
 	footer, err := vhd.CheckFixedForAzure(f, size)
 	if err != nil {
 		return sum, fmt.Errorf("upload %s: %w", o.File, err)
