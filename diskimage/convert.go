@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vhdprep/vhdprep/internal/atomicfile"
+	"github.com/vhdprep/vhdprep/internal/imagelock"
 	"github.com/vhdprep/vhdprep/internal/progress"
 	"github.com/vhdprep/vhdprep/raw"
 	"github.com/vhdprep/vhdprep/vhd"
@@ -65,6 +66,13 @@ func Convert(ctx context.Context, opts ConvertOptions) (*ConvertResult, error) {
 		return nil, fmt.Errorf("convert %s: %w", opts.Input, err)
 	}
 
+	// An existing output another vhdprep is changing is not replaced
+	// under it.
+	lock, err := imagelock.Take(opts.Output)
+	if err != nil {
+		return nil, fmt.Errorf("convert %w", err)
+	}
+	defer lock.Release()
 	out, err := atomicfile.Create(opts.Output, opts.Force)
 	if err != nil {
 		return nil, fmt.Errorf("convert %s: %w", opts.Input, err)
@@ -116,6 +124,11 @@ func outputSize(inputSize, asked int64, align bool) (int64, error) {
 // VHD. The change is verified by reading the result back and undone if that
 // fails.
 func convertInPlace(opts ConvertOptions) (*ConvertResult, error) {
+	lock, err := imagelock.Take(opts.Input)
+	if err != nil {
+		return nil, fmt.Errorf("convert --in-place %w", err)
+	}
+	defer lock.Release()
 	im, err := OpenWritable(opts.Input)
 	if err != nil {
 		return nil, fmt.Errorf("convert --in-place: %w", err)

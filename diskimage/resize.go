@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/vhdprep/vhdprep/internal/imagelock"
 	"github.com/vhdprep/vhdprep/raw"
 	"github.com/vhdprep/vhdprep/raw/part"
 )
@@ -44,6 +45,11 @@ const maxSavedTail = 256 << 20
 // verified by reading it back; on any failure the file is restored to its
 // previous bytes.
 func Resize(opts ResizeOptions) (*ResizeResult, error) {
+	lock, err := imagelock.Take(opts.Path)
+	if err != nil {
+		return nil, fmt.Errorf("resize %w", err)
+	}
+	defer lock.Release()
 	im, err := OpenWritable(opts.Path)
 	if err != nil {
 		return nil, fmt.Errorf("resize: %w", err)
