@@ -11,6 +11,7 @@ import (
 	"github.com/vhdprep/vhdprep/internal/imagelock"
 	"github.com/vhdprep/vhdprep/internal/progress"
 	"github.com/vhdprep/vhdprep/raw"
+	"github.com/vhdprep/vhdprep/raw/part"
 	"github.com/vhdprep/vhdprep/vhd"
 )
 
@@ -65,6 +66,10 @@ func Convert(ctx context.Context, opts ConvertOptions) (*ConvertResult, error) {
 	if res.VirtualSize, err = outputSize(im.Disk.Size(), opts.Size, !opts.ToRaw); err != nil {
 		return nil, fmt.Errorf("convert %s: %w", opts.Input, err)
 	}
+	table, err := tableToMove(im.Disk, res.VirtualSize)
+	if err != nil {
+		return nil, fmt.Errorf("convert %s: %w", opts.Input, err)
+	}
 
 	// An existing output another vhdprep is changing is not replaced
 	// under it.
@@ -89,11 +94,14 @@ func Convert(ctx context.Context, opts ConvertOptions) (*ConvertResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("convert %s: %w", opts.Input, err)
 	}
-	if !opts.ToRaw {
-		if err := writeFooter(out.File, res.VirtualSize, nil); err != nil {
-			return nil, fmt.Errorf("convert %s: %w", opts.Output, err)
-		}
+	if err := endDisk(out.File, table, im.Disk.Size(), res.VirtualSize, res.OutputFormat, nil); err != nil {
+		return nil, fmt.Errorf("convert %s: %w", opts.Input, err)
+	}
+	if res.OutputFormat == VHDFixed {
 		res.BytesWritten += vhd.FooterSize
+	}
+	if err := verifyDisk(out.Name(), res.OutputFormat, res.VirtualSize, table); err != nil {
+		return nil, fmt.Errorf("convert %s: the output does not read back (%w)", opts.Input, err)
 	}
 	if err := out.Commit(); err != nil {
 		return nil, fmt.Errorf("convert %s: %w", opts.Output, err)
@@ -120,9 +128,22 @@ func outputSize(inputSize, asked int64, align bool) (int64, error) {
 	return size, nil
 }
 
+// tableToMove reads the partition table of a disk that becomes size bytes
+// long, when its size changes: a GPT's backup then moves to the new end. A
+// table that cannot be read matters only then.
+func tableToMove(d raw.Disk, size int64) (*part.Table, error) {
+	t, err := part.Read(d, d.Size())
+	switch {
+	case err != nil && size != d.Size():
+		return nil, fmt.Errorf("reading the partition table, to move a GPT's backup to the new end: %w", err)
+	case err != nil:
+		return nil, nil
+	}
+	return t, nil
+}
+
 // convertInPlace appends a footer to a raw file, or strips one from a fixed
-// VHD. The change is verified by reading the result back and undone if that
-// fails.
+// VHD, through setSize: read back, and undone if that fails.
 func convertInPlace(opts ConvertOptions) (*ConvertResult, error) {
 	lock, err := imagelock.Take(opts.Input)
 	if err != nil {
@@ -134,37 +155,26 @@ func convertInPlace(opts ConvertOptions) (*ConvertResult, error) {
 		return nil, fmt.Errorf("convert --in-place: %w", err)
 	}
 	defer im.Close()
-	f := im.File()
 	res := &ConvertResult{Input: opts.Input, Output: opts.Input, InputFormat: im.Format, InputSize: im.Disk.Size(), InPlace: true}
-
 	switch {
 	case opts.ToRaw && im.Format == VHDFixed:
 		res.OutputFormat, res.VirtualSize = Raw, im.Disk.Size()
-		if err := f.Truncate(im.Disk.Size()); err != nil {
-			return nil, fmt.Errorf("convert %s: %w", opts.Input, err)
-		}
-		return res, syncOrUndo(f, func() error { return restoreFooter(f, im) })
 	case !opts.ToRaw && im.Format == Raw:
-		res.OutputFormat = VHDFixed
+		res.OutputFormat, res.BytesWritten = VHDFixed, vhd.FooterSize
 		if res.VirtualSize, err = outputSize(im.Disk.Size(), opts.Size, true); err != nil {
 			return nil, fmt.Errorf("convert %s: %w", opts.Input, err)
 		}
-		undo := func() error { return f.Truncate(im.FileSize) }
-		if err := writeFooter(f, res.VirtualSize, nil); err != nil {
-			undo()
-			return nil, fmt.Errorf("convert %s: %w", opts.Input, err)
-		}
-		if err := syncOrUndo(f, undo); err != nil {
-			return nil, err
-		}
-		if err := verifyFixedVHD(opts.Input, res.VirtualSize); err != nil {
-			undo()
-			return nil, fmt.Errorf("convert %s: the written footer does not read back (%v); the file was restored", opts.Input, err)
-		}
-		res.BytesWritten = vhd.FooterSize
-		return res, nil
+	default:
+		return nil, fmt.Errorf("convert --in-place %s: the file is a %s image; --in-place turns raw into a fixed VHD, or with --to raw a fixed VHD into raw", opts.Input, im.Format)
 	}
-	return nil, fmt.Errorf("convert --in-place %s: the file is a %s image; --in-place turns raw into a fixed VHD, or with --to raw a fixed VHD into raw", opts.Input, im.Format)
+	table, err := tableToMove(im.Disk, res.VirtualSize)
+	if err != nil {
+		return nil, fmt.Errorf("convert %s: %w", opts.Input, err)
+	}
+	if err := setSize(im, table, res.VirtualSize, res.OutputFormat, nil); err != nil {
+		return nil, fmt.Errorf("convert %s: %w", opts.Input, err)
+	}
+	return res, nil
 }
 
 // writeFooter writes a fixed-VHD footer for a disk of size bytes at offset
@@ -183,40 +193,6 @@ func writeFooter(f *os.File, size int64, keepID *vhd.Footer) error {
 	}
 	_, err = f.WriteAt(b, size)
 	return err
-}
-
-func restoreFooter(f *os.File, im *Image) error {
-	b, err := im.Footer.MarshalBinary()
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteAt(b, im.Disk.Size())
-	return err
-}
-
-// syncOrUndo makes a change durable, or undoes it when it cannot.
-func syncOrUndo(f *os.File, undo func() error) error {
-	if err := f.Sync(); err != nil {
-		undo()
-		return fmt.Errorf("%s: %w", f.Name(), err)
-	}
-	return nil
-}
-
-// verifyFixedVHD reopens path and checks it is a fixed VHD of the size meant.
-func verifyFixedVHD(path string, size int64) error {
-	im, err := Open(path)
-	if err != nil {
-		return err
-	}
-	defer im.Close()
-	if im.Format != VHDFixed || im.Disk.Size() != size || im.Footer.CurrentSize != size {
-		return fmt.Errorf("reads back as %s of %d bytes", im.Format, im.Disk.Size())
-	}
-	if errs := im.Footer.Validate(); len(errs) > 0 {
-		return errs[0]
-	}
-	return nil
 }
 
 // refuseSameFile refuses an output that is the input under another name:
