@@ -28,8 +28,12 @@ type ConvertOptions struct {
 	// with ToRaw, a fixed VHD into a raw file by removing it): no data moves.
 	InPlace bool
 	// Force overwrites an existing output.
-	Force    bool
-	Progress progress.Reporter
+	Force bool
+	// AcceptDataLoss copies a fixed VHD whose footer and file disagree on
+	// its size as the disk the footer describes: bytes the file lacks
+	// become zeros, bytes past the footer's size are left out.
+	AcceptDataLoss bool
+	Progress       progress.Reporter
 }
 
 // ConvertResult says what Convert did.
@@ -42,6 +46,10 @@ type ConvertResult struct {
 	VirtualSize  int64  `json:"virtual_size"`
 	BytesWritten int64  `json:"bytes_written"`
 	InPlace      bool   `json:"in_place"`
+	// DataLost says what AcceptDataLoss cost.
+	DataLost string `json:"data_lost,omitempty"`
+	// Warnings are Azure's objections to the output (AzureVerdict).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Convert writes the input image as a fixed VHD (or raw image). The output
@@ -63,11 +71,18 @@ func Convert(ctx context.Context, opts ConvertOptions) (*ConvertResult, error) {
 	if opts.ToRaw {
 		res.OutputFormat = Raw
 	}
-	if res.VirtualSize, err = outputSize(im.Disk.Size(), opts.Size, !opts.ToRaw); err != nil {
-		return nil, fmt.Errorf("convert %s: %w", opts.Input, err)
+	src := raw.Disk(im.Disk)
+	if err := im.footerSizeError(); err != nil {
+		if !opts.AcceptDataLoss {
+			return nil, fmt.Errorf("convert %w; fix: %s", err, footerSizeFix(err, opts.Input))
+		}
+		// The disk is the one the footer describes, as every VHD reader
+		// sees it.
+		res.InputSize = im.Footer.CurrentSize
+		res.DataLost = dataLost(err, im.Footer.CurrentSize, im.Disk.Size())
+		src = raw.NewFile(im.File(), min(im.Footer.CurrentSize, im.Disk.Size()))
 	}
-	table, err := tableToMove(im.Disk, res.VirtualSize)
-	if err != nil {
+	if res.VirtualSize, err = outputSize(res.InputSize, opts.Size, !opts.ToRaw); err != nil {
 		return nil, fmt.Errorf("convert %s: %w", opts.Input, err)
 	}
 
@@ -90,11 +105,17 @@ func Convert(ctx context.Context, opts ConvertOptions) (*ConvertResult, error) {
 	if im.Format == Raw || im.Format == VHDFixed {
 		same = im.File()
 	}
-	res.BytesWritten, err = copyData(ctx, out.File, im.Disk, same, progress.Or(opts.Progress))
+	res.BytesWritten, err = copyData(ctx, out.File, src, same, progress.Or(opts.Progress))
 	if err != nil {
 		return nil, fmt.Errorf("convert %s: %w", opts.Input, err)
 	}
-	if err := endDisk(out.File, table, im.Disk.Size(), res.VirtualSize, res.OutputFormat, nil); err != nil {
+	// The table is read from the copy: the same bytes, and where the input
+	// lost the disk's end, zeros as every reader sees them.
+	table, err := tableToMove(raw.NewFile(out.File, res.InputSize), res.VirtualSize)
+	if err != nil {
+		return nil, fmt.Errorf("convert %s: %w", opts.Input, err)
+	}
+	if err := endDisk(out.File, table, res.InputSize, res.VirtualSize, res.OutputFormat, nil); err != nil {
 		return nil, fmt.Errorf("convert %s: %w", opts.Input, err)
 	}
 	if res.OutputFormat == VHDFixed {
@@ -106,7 +127,35 @@ func Convert(ctx context.Context, opts ConvertOptions) (*ConvertResult, error) {
 	if err := out.Commit(); err != nil {
 		return nil, fmt.Errorf("convert %s: %w", opts.Output, err)
 	}
+	if res.OutputFormat == VHDFixed {
+		if res.Warnings, err = azureObjections(opts.Output); err != nil {
+			return nil, fmt.Errorf("convert %s: %w", opts.Output, err)
+		}
+	}
 	return res, nil
+}
+
+// azureObjections is Azure's verdict on the VHD at path, in words.
+func azureObjections(path string) ([]string, error) {
+	im, err := Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer im.Close()
+	var ws []string
+	for _, p := range AzureVerdict(im.Container(nil)) {
+		ws = append(ws, p.String())
+	}
+	return ws, nil
+}
+
+// dataLost says what copying a VHD whose footer and file disagree (err)
+// as the footer's disk costs.
+func dataLost(err error, footer, data int64) string {
+	if footer > data {
+		return fmt.Sprintf("%v; they were written as zeros", err)
+	}
+	return fmt.Sprintf("%v; they were left out", err)
 }
 
 // outputSize is the virtual size of the output: the one asked for, or the
@@ -155,6 +204,9 @@ func convertInPlace(opts ConvertOptions) (*ConvertResult, error) {
 		return nil, fmt.Errorf("convert --in-place: %w", err)
 	}
 	defer im.Close()
+	if err := im.footerSizeError(); err != nil {
+		return nil, fmt.Errorf("convert --in-place %w; fix: %s", err, footerSizeFix(err, opts.Input))
+	}
 	res := &ConvertResult{Input: opts.Input, Output: opts.Input, InputFormat: im.Format, InputSize: im.Disk.Size(), InPlace: true}
 	switch {
 	case opts.ToRaw && im.Format == VHDFixed:

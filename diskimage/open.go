@@ -6,6 +6,7 @@ import (
 
 	"github.com/vhdprep/vhdprep/qcow2"
 	"github.com/vhdprep/vhdprep/raw"
+	"github.com/vhdprep/vhdprep/raw/part"
 	"github.com/vhdprep/vhdprep/vhd"
 )
 
@@ -93,6 +94,29 @@ func (im *Image) openDisk() error {
 		im.Disk = q
 	default:
 		return unsupportedHint(format, im.Path)
+	}
+	return nil
+}
+
+// Container describes the image for AzureVerdict. bootsGen2 tells, for a
+// disk above 2 TiB, whether it boots through UEFI; nil when the caller
+// cannot tell.
+func (im *Image) Container(bootsGen2 func() (bool, string)) Container {
+	c := Container{Path: im.Path, Format: im.Format, FileSize: im.FileSize, VirtualSize: im.Disk.Size(), Footer: im.Footer, BootsGen2: bootsGen2}
+	if t, err := part.Read(im.Disk, im.Disk.Size()); err == nil {
+		c.Scheme = t.Scheme
+	}
+	return c
+}
+
+// footerSizeError is non-nil for a fixed VHD whose footer and file
+// disagree on the disk's size.
+func (im *Image) footerSizeError() error {
+	if im.Format != VHDFixed {
+		return nil
+	}
+	if err := footerSizeError(im.Footer.CurrentSize, im.Disk.Size()); err != nil {
+		return fmt.Errorf("%s: %w", im.Path, err)
 	}
 	return nil
 }

@@ -59,13 +59,16 @@ func Resize(opts ResizeOptions) (*ResizeResult, error) {
 	if opts.Size == 0 {
 		target = raw.AlignMiB(cur)
 	}
+	// A new footer would hide that the file lost the disk's end.
+	if err := im.footerSizeError(); err != nil {
+		return nil, fmt.Errorf("resize %w; fix: %s", err, footerSizeFix(err, opts.Path))
+	}
 	res := &ResizeResult{Path: opts.Path, Format: im.Format, OldSize: cur, NewSize: target}
 	table, err := part.Read(im.Disk, cur)
 	if err != nil {
 		return nil, fmt.Errorf("resize %s: reading the partition table: %w", opts.Path, err)
 	}
-	footerRight := im.Format == Raw || im.Footer.CurrentSize == cur
-	if target == cur && footerRight && !table.BackupMisplaced {
+	if target == cur && !movesGPT(table, cur, target) {
 		return res, nil
 	}
 	if target < cur {
@@ -125,10 +128,10 @@ func dataEnd(d raw.Disk) (int64, error) {
 }
 
 // movesGPT tells whether a disk of size bytes with table t needs its
-// backup GPT moved to end at target: it ends elsewhere, or the disk grows
-// or shrinks.
+// backup GPT written (from the primary) to end at target: the disk grows
+// or shrinks, or the backup is elsewhere or damaged.
 func movesGPT(t *part.Table, size, target int64) bool {
-	return t != nil && t.Scheme == part.SchemeGPT && (target != size || t.BackupMisplaced)
+	return t != nil && t.Scheme == part.SchemeGPT && (target != size || t.BackupMisplaced || t.BackupDamaged)
 }
 
 // setSize changes im's file in place into a disk of target bytes in format

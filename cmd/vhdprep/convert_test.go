@@ -28,7 +28,7 @@ func sparseFile(t *testing.T, path string, size int64) {
 func TestConvertThenInfo(t *testing.T) {
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "disk.raw"), filepath.Join(dir, "disk.vhd")
-	sparseFile(t, in, 3<<20+5)
+	sparseFile(t, in, 20<<20+5)
 	if code, text := runBin(t, "convert", in, out); code != 0 {
 		t.Fatalf("convert: exit %d: %s", code, text)
 	}
@@ -48,7 +48,7 @@ func TestConvertThenInfo(t *testing.T) {
 	if err := json.Unmarshal([]byte(text), &info); err != nil {
 		t.Fatalf("info JSON: %v\n%s", err, text)
 	}
-	if info.Format != "vhd-fixed" || info.VirtualSize != 4<<20 || !info.Valid || info.Footer.CurrentSize != 4<<20 {
+	if info.Format != "vhd-fixed" || info.VirtualSize != 21<<20 || !info.Valid || info.Footer.CurrentSize != 21<<20 {
 		t.Fatalf("info = %+v", info)
 	}
 	code, text = runBin(t, "info", in)
