@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/vhdprep/vhdprep/internal/atomicfile"
+	"github.com/vhdprep/vhdprep/internal/imagelock"
 	"github.com/vhdprep/vhdprep/internal/progress"
 	"github.com/vhdprep/vhdprep/raw"
+	"github.com/vhdprep/vhdprep/raw/part"
 	"github.com/vhdprep/vhdprep/vhd"
 )
 
@@ -26,8 +28,12 @@ type ConvertOptions struct {
 	// with ToRaw, a fixed VHD into a raw file by removing it): no data moves.
 	InPlace bool
 	// Force overwrites an existing output.
-	Force    bool
-	Progress progress.Reporter
+	Force bool
+	// AcceptDataLoss copies a fixed VHD whose footer and file disagree on
+	// its size as the disk the footer describes: bytes the file lacks
+	// become zeros, bytes past the footer's size are left out.
+	AcceptDataLoss bool
+	Progress       progress.Reporter
 }
 
 // ConvertResult says what Convert did.
@@ -40,6 +46,10 @@ type ConvertResult struct {
 	VirtualSize  int64  `json:"virtual_size"`
 	BytesWritten int64  `json:"bytes_written"`
 	InPlace      bool   `json:"in_place"`
+	// DataLost says what AcceptDataLoss cost.
+	DataLost string `json:"data_lost,omitempty"`
+	// Warnings are Azure's objections to the output (AzureVerdict).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Convert writes the input image as a fixed VHD (or raw image). The output
@@ -61,10 +71,28 @@ func Convert(ctx context.Context, opts ConvertOptions) (*ConvertResult, error) {
 	if opts.ToRaw {
 		res.OutputFormat = Raw
 	}
-	if res.VirtualSize, err = outputSize(im.Disk.Size(), opts.Size, !opts.ToRaw); err != nil {
+	src := raw.Disk(im.Disk)
+	if err := im.footerSizeError(); err != nil {
+		if !opts.AcceptDataLoss {
+			return nil, fmt.Errorf("convert %w; fix: %s", err, footerSizeFix(err, opts.Input))
+		}
+		// The disk is the one the footer describes, as every VHD reader
+		// sees it.
+		res.InputSize = im.Footer.CurrentSize
+		res.DataLost = dataLost(err, im.Footer.CurrentSize, im.Disk.Size())
+		src = raw.NewFile(im.File(), min(im.Footer.CurrentSize, im.Disk.Size()))
+	}
+	if res.VirtualSize, err = outputSize(res.InputSize, opts.Size, !opts.ToRaw); err != nil {
 		return nil, fmt.Errorf("convert %s: %w", opts.Input, err)
 	}
 
+	// An existing output another vhdprep is changing is not replaced
+	// under it.
+	lock, err := imagelock.Take(opts.Output)
+	if err != nil {
+		return nil, fmt.Errorf("convert %w", err)
+	}
+	defer lock.Release()
 	out, err := atomicfile.Create(opts.Output, opts.Force)
 	if err != nil {
 		return nil, fmt.Errorf("convert %s: %w", opts.Input, err)
@@ -77,20 +105,57 @@ func Convert(ctx context.Context, opts ConvertOptions) (*ConvertResult, error) {
 	if im.Format == Raw || im.Format == VHDFixed {
 		same = im.File()
 	}
-	res.BytesWritten, err = copyData(ctx, out.File, im.Disk, same, progress.Or(opts.Progress))
+	res.BytesWritten, err = copyData(ctx, out.File, src, same, progress.Or(opts.Progress))
 	if err != nil {
 		return nil, fmt.Errorf("convert %s: %w", opts.Input, err)
 	}
-	if !opts.ToRaw {
-		if err := writeFooter(out.File, res.VirtualSize, nil); err != nil {
-			return nil, fmt.Errorf("convert %s: %w", opts.Output, err)
-		}
+	// The table is read from the copy: the same bytes, and where the input
+	// lost the disk's end, zeros as every reader sees them.
+	table, err := tableToMove(raw.NewFile(out.File, res.InputSize), res.VirtualSize)
+	if err != nil {
+		return nil, fmt.Errorf("convert %s: %w", opts.Input, err)
+	}
+	if err := endDisk(out.File, table, res.InputSize, res.VirtualSize, res.OutputFormat, nil); err != nil {
+		return nil, fmt.Errorf("convert %s: %w", opts.Input, err)
+	}
+	if res.OutputFormat == VHDFixed {
 		res.BytesWritten += vhd.FooterSize
+	}
+	if err := verifyDisk(out.Name(), res.OutputFormat, res.VirtualSize, table); err != nil {
+		return nil, fmt.Errorf("convert %s: the output does not read back (%w)", opts.Input, err)
 	}
 	if err := out.Commit(); err != nil {
 		return nil, fmt.Errorf("convert %s: %w", opts.Output, err)
 	}
+	if res.OutputFormat == VHDFixed {
+		if res.Warnings, err = azureObjections(opts.Output); err != nil {
+			return nil, fmt.Errorf("convert %s: %w", opts.Output, err)
+		}
+	}
 	return res, nil
+}
+
+// azureObjections is Azure's verdict on the VHD at path, in words.
+func azureObjections(path string) ([]string, error) {
+	im, err := Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer im.Close()
+	var ws []string
+	for _, p := range AzureVerdict(im.Container(nil)) {
+		ws = append(ws, p.String())
+	}
+	return ws, nil
+}
+
+// dataLost says what copying a VHD whose footer and file disagree (err)
+// as the footer's disk costs.
+func dataLost(err error, footer, data int64) string {
+	if footer > data {
+		return fmt.Sprintf("%v; they were written as zeros", err)
+	}
+	return fmt.Sprintf("%v; they were left out", err)
 }
 
 // outputSize is the virtual size of the output: the one asked for, or the
@@ -112,46 +177,56 @@ func outputSize(inputSize, asked int64, align bool) (int64, error) {
 	return size, nil
 }
 
+// tableToMove reads the partition table of a disk that becomes size bytes
+// long, when its size changes: a GPT's backup then moves to the new end. A
+// table that cannot be read matters only then.
+func tableToMove(d raw.Disk, size int64) (*part.Table, error) {
+	t, err := part.Read(d, d.Size())
+	switch {
+	case err != nil && size != d.Size():
+		return nil, fmt.Errorf("reading the partition table, to move a GPT's backup to the new end: %w", err)
+	case err != nil:
+		return nil, nil
+	}
+	return t, nil
+}
+
 // convertInPlace appends a footer to a raw file, or strips one from a fixed
-// VHD. The change is verified by reading the result back and undone if that
-// fails.
+// VHD, through setSize: read back, and undone if that fails.
 func convertInPlace(opts ConvertOptions) (*ConvertResult, error) {
+	lock, err := imagelock.Take(opts.Input)
+	if err != nil {
+		return nil, fmt.Errorf("convert --in-place %w", err)
+	}
+	defer lock.Release()
 	im, err := OpenWritable(opts.Input)
 	if err != nil {
 		return nil, fmt.Errorf("convert --in-place: %w", err)
 	}
 	defer im.Close()
-	f := im.File()
+	if err := im.footerSizeError(); err != nil {
+		return nil, fmt.Errorf("convert --in-place %w; fix: %s", err, footerSizeFix(err, opts.Input))
+	}
 	res := &ConvertResult{Input: opts.Input, Output: opts.Input, InputFormat: im.Format, InputSize: im.Disk.Size(), InPlace: true}
-
 	switch {
 	case opts.ToRaw && im.Format == VHDFixed:
 		res.OutputFormat, res.VirtualSize = Raw, im.Disk.Size()
-		if err := f.Truncate(im.Disk.Size()); err != nil {
-			return nil, fmt.Errorf("convert %s: %w", opts.Input, err)
-		}
-		return res, syncOrUndo(f, func() error { return restoreFooter(f, im) })
 	case !opts.ToRaw && im.Format == Raw:
-		res.OutputFormat = VHDFixed
+		res.OutputFormat, res.BytesWritten = VHDFixed, vhd.FooterSize
 		if res.VirtualSize, err = outputSize(im.Disk.Size(), opts.Size, true); err != nil {
 			return nil, fmt.Errorf("convert %s: %w", opts.Input, err)
 		}
-		undo := func() error { return f.Truncate(im.FileSize) }
-		if err := writeFooter(f, res.VirtualSize, nil); err != nil {
-			undo()
-			return nil, fmt.Errorf("convert %s: %w", opts.Input, err)
-		}
-		if err := syncOrUndo(f, undo); err != nil {
-			return nil, err
-		}
-		if err := verifyFixedVHD(opts.Input, res.VirtualSize); err != nil {
-			undo()
-			return nil, fmt.Errorf("convert %s: the written footer does not read back (%v); the file was restored", opts.Input, err)
-		}
-		res.BytesWritten = vhd.FooterSize
-		return res, nil
+	default:
+		return nil, fmt.Errorf("convert --in-place %s: the file is a %s image; --in-place turns raw into a fixed VHD, or with --to raw a fixed VHD into raw", opts.Input, im.Format)
 	}
-	return nil, fmt.Errorf("convert --in-place %s: the file is a %s image; --in-place turns raw into a fixed VHD, or with --to raw a fixed VHD into raw", opts.Input, im.Format)
+	table, err := tableToMove(im.Disk, res.VirtualSize)
+	if err != nil {
+		return nil, fmt.Errorf("convert %s: %w", opts.Input, err)
+	}
+	if err := setSize(im, table, res.VirtualSize, res.OutputFormat, nil); err != nil {
+		return nil, fmt.Errorf("convert %s: %w", opts.Input, err)
+	}
+	return res, nil
 }
 
 // writeFooter writes a fixed-VHD footer for a disk of size bytes at offset
@@ -170,40 +245,6 @@ func writeFooter(f *os.File, size int64, keepID *vhd.Footer) error {
 	}
 	_, err = f.WriteAt(b, size)
 	return err
-}
-
-func restoreFooter(f *os.File, im *Image) error {
-	b, err := im.Footer.MarshalBinary()
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteAt(b, im.Disk.Size())
-	return err
-}
-
-// syncOrUndo makes a change durable, or undoes it when it cannot.
-func syncOrUndo(f *os.File, undo func() error) error {
-	if err := f.Sync(); err != nil {
-		undo()
-		return fmt.Errorf("%s: %w", f.Name(), err)
-	}
-	return nil
-}
-
-// verifyFixedVHD reopens path and checks it is a fixed VHD of the size meant.
-func verifyFixedVHD(path string, size int64) error {
-	im, err := Open(path)
-	if err != nil {
-		return err
-	}
-	defer im.Close()
-	if im.Format != VHDFixed || im.Disk.Size() != size || im.Footer.CurrentSize != size {
-		return fmt.Errorf("reads back as %s of %d bytes", im.Format, im.Disk.Size())
-	}
-	if errs := im.Footer.Validate(); len(errs) > 0 {
-		return errs[0]
-	}
-	return nil
 }
 
 // refuseSameFile refuses an output that is the input under another name:

@@ -1,6 +1,7 @@
 package diskimage
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/vhdprep/vhdprep/raw"
+	"github.com/vhdprep/vhdprep/vhd"
 )
 
 // Raw images of the sizes that matter become fixed VHDs that qemu-img reads
@@ -180,4 +182,108 @@ func TestConvertCancelledLeavesNoOutput(t *testing.T) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 	assertOnly(t, dir, "in.raw")
+}
+
+// truncatedVHD makes a 20 MiB fixed VHD of in (by convert) and cuts its
+// data to keep bytes, or pads it to that many, keeping the footer.
+func truncatedVHD(t *testing.T, in, out string, keep int64) {
+	t.Helper()
+	full := out + ".full"
+	if _, err := Convert(context.Background(), ConvertOptions{Input: in, Output: full}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(full)
+	data, footer := b[:len(b)-vhd.FooterSize], b[len(b)-vhd.FooterSize:]
+	if keep <= int64(len(data)) {
+		data = data[:keep]
+	} else {
+		data = append(data, make([]byte, keep-int64(len(data)))...)
+	}
+	if err := os.WriteFile(out, append(data, footer...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A fixed VHD cut short (the footer says 20 MiB, the file holds 5) is
+// refused by convert, convert --in-place and resize, naming both sizes;
+// with --accept-data-loss convert copies the disk the footer describes,
+// which qemu-img reads the same way: the missing bytes as zeros.
+func TestTruncatedVHDIsRefusedUnlessDataLossIsAccepted(t *testing.T) {
+	dir := t.TempDir()
+	in, img := filepath.Join(dir, "d.raw"), filepath.Join(dir, "cut.vhd")
+	writeSparse(t, in, 20*raw.MiB, 0, 4*raw.MiB, 12*raw.MiB)
+	truncatedVHD(t, in, img, 5*raw.MiB)
+	before, _ := os.ReadFile(img)
+	out := filepath.Join(dir, "out.vhd")
+	for name, run := range map[string]func() error{
+		"convert": func() error {
+			_, err := Convert(context.Background(), ConvertOptions{Input: img, Output: out})
+			return err
+		},
+		"convert --in-place": func() error {
+			_, err := Convert(context.Background(), ConvertOptions{Input: img, InPlace: true, ToRaw: true})
+			return err
+		},
+		"resize --align": func() error { _, err := Resize(ResizeOptions{Path: img, Align: true}); return err },
+	} {
+		err := run()
+		if !errors.Is(err, ErrTruncated) || !strings.Contains(err.Error(), "20971520") || !strings.Contains(err.Error(), "5242880") || !strings.Contains(err.Error(), "--accept-data-loss") {
+			t.Errorf("%s: %v; want ErrTruncated naming both sizes and --accept-data-loss", name, err)
+		}
+	}
+	if after, _ := os.ReadFile(img); !bytes.Equal(before, after) {
+		t.Fatal("a refusal changed the file")
+	}
+	assertOnly(t, dir, "cut.vhd", "d.raw")
+
+	res, err := Convert(context.Background(), ConvertOptions{Input: img, Output: out, AcceptDataLoss: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.VirtualSize != 20*raw.MiB || !strings.Contains(res.DataLost, "15728640") || !strings.Contains(res.DataLost, "zeros") {
+		t.Fatalf("result %+v", res)
+	}
+	// The copy is the original's first 5 MiB, then zeros (qemu-img reads
+	// the truncated file the same, except that it takes the footer that
+	// now sits at 5 MiB for data).
+	want := filepath.Join(dir, "want.raw")
+	writeSparse(t, want, 20*raw.MiB, 0, 4*raw.MiB)
+	assertSameData(t, "raw", want, "vpc", out)
+}
+
+// An over-long VHD (the file holds more than its footer says) is refused
+// too; accepted, the copy is the footer's disk, as qemu-img reads it.
+func TestOverLongVHD(t *testing.T) {
+	dir := t.TempDir()
+	in, img, out := filepath.Join(dir, "d.raw"), filepath.Join(dir, "long.vhd"), filepath.Join(dir, "out.vhd")
+	writeSparse(t, in, 20*raw.MiB, 0, 12*raw.MiB)
+	truncatedVHD(t, in, img, 25*raw.MiB)
+	_, err := Convert(context.Background(), ConvertOptions{Input: img, Output: out})
+	if !errors.Is(err, ErrOverLong) || !strings.Contains(err.Error(), "26214400") {
+		t.Fatalf("convert: %v", err)
+	}
+	res, err := Convert(context.Background(), ConvertOptions{Input: img, Output: out, AcceptDataLoss: true})
+	if err != nil || res.VirtualSize != 20*raw.MiB || !strings.Contains(res.DataLost, "left out") {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	assertSameData(t, "vpc", img, "vpc", out)
+}
+
+// convert warns with Azure's verdict on its output: --size 5T is above
+// Azure's maximum.
+func TestConvertWarnsWithTheVerdict(t *testing.T) {
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "d.raw"), filepath.Join(dir, "d.vhd")
+	writeSparse(t, in, raw.MiB, 0)
+	res, err := Convert(context.Background(), ConvertOptions{Input: in, Output: out, Size: 5 << 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "above Azure's maximum of 4095 GiB") {
+		t.Fatalf("warnings %q", res.Warnings)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/vhdprep/vhdprep/raw"
 	"github.com/vhdprep/vhdprep/vhd"
 )
 
@@ -103,17 +104,13 @@ func unsupportedHint(f Format, path string) error {
 
 // DetectFile tells the container format of the file at path and its size.
 func DetectFile(path string) (Format, int64, error) {
-	f, err := os.Open(path)
+	f, size, err := raw.OpenFile(path, os.O_RDONLY)
 	if err != nil {
 		return "", 0, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return "", 0, err
-	}
-	format, err := Detect(f, st.Size())
-	return format, st.Size(), err
+	format, err := Detect(f, size)
+	return format, size, err
 }
 
 // Readable tells whether vhdprep reads the format's disk.

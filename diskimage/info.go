@@ -17,10 +17,12 @@ type Info struct {
 	VirtualSize int64       `json:"virtual_size"`
 	MiBAligned  bool        `json:"mib_aligned"`
 	Footer      *FooterInfo `json:"footer,omitempty"`
-	// Valid is true when Azure would take the file as it is: a valid fixed
-	// VHD whose virtual size is a whole MiB.
+	// Valid is true when Azure takes the file as it is (AzureVerdict);
+	// Problems are what it objects to, Warnings what it takes but some
+	// readers or VMs will not, each with its fix.
 	Valid    bool     `json:"valid_for_azure"`
 	Problems []string `json:"problems"`
+	Warnings []string `json:"warnings"`
 }
 
 // FooterInfo is every field of a VHD footer, decoded.
@@ -46,8 +48,9 @@ type FooterInfo struct {
 }
 
 // Inspect opens path and describes its container: format, sizes, every VHD
-// footer field and what Azure would object to.
-func Inspect(path string) (*Info, error) {
+// footer field and Azure's verdict. bootsGen2 tells, for a disk above
+// 2 TiB, whether it boots through UEFI; nil when the caller cannot tell.
+func Inspect(path string, bootsGen2 func() (bool, string)) (*Info, error) {
 	im, err := Open(path)
 	if err != nil {
 		return nil, err
@@ -60,28 +63,20 @@ func Inspect(path string) (*Info, error) {
 		VirtualSize: im.Disk.Size(),
 		MiBAligned:  raw.IsMiBAligned(im.Disk.Size()),
 		Problems:    []string{},
+		Warnings:    []string{},
 	}
 	if im.Footer != nil {
 		info.Footer = describeFooter(im.Footer)
-		for _, err := range im.Footer.Validate() {
-			info.Problems = append(info.Problems, err.Error())
+	}
+	verdict := AzureVerdict(im.Container(bootsGen2))
+	for _, p := range verdict {
+		if p.Warning {
+			info.Warnings = append(info.Warnings, p.String())
+		} else {
+			info.Problems = append(info.Problems, p.String())
 		}
 	}
-	switch im.Format {
-	case VHDFixed:
-		if im.Footer.CurrentSize != im.Disk.Size() {
-			info.Problems = append(info.Problems, fmt.Sprintf("footer says %d bytes but the file holds %d; run 'vhdprep resize --align'", im.Footer.CurrentSize, im.Disk.Size()))
-		}
-	default:
-		info.Problems = append(info.Problems, fmt.Sprintf("Azure takes only fixed VHDs and this is %s; run 'vhdprep convert %s disk.vhd'", im.Format, path))
-	}
-	if !info.MiBAligned {
-		info.Problems = append(info.Problems, fmt.Sprintf("virtual size %d is not a whole number of MiB; run 'vhdprep resize --align'", im.Disk.Size()))
-	}
-	if im.Footer != nil && im.Footer.QemuSize() != im.Footer.CurrentSize {
-		info.Problems = append(info.Problems, fmt.Sprintf("qemu-img and Virtual PC will see %d bytes (from the CHS geometry), not %d; run 'vhdprep convert' to rewrite the footer", im.Footer.QemuSize(), im.Footer.CurrentSize))
-	}
-	info.Valid = len(info.Problems) == 0
+	info.Valid = verdict.Accepted()
 	return info, nil
 }
 

@@ -19,7 +19,7 @@ func TestInspectQemuWrittenVHDs(t *testing.T) {
 
 	forced := filepath.Join(dir, "forced.vhd")
 	qemuImg(t, "convert", "-f", "raw", "-O", "vpc", "-o", "subformat=fixed,force_size=on", src, forced)
-	info, err := Inspect(forced)
+	info, err := Inspect(forced, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,20 +29,20 @@ func TestInspectQemuWrittenVHDs(t *testing.T) {
 
 	rounded := filepath.Join(dir, "rounded.vhd")
 	qemuImg(t, "convert", "-f", "raw", "-O", "vpc", "-o", "subformat=fixed", src, rounded)
-	info, err = Inspect(rounded)
+	info, err = Inspect(rounded, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if info.Valid || info.MiBAligned || info.VirtualSize != qemuVirtualSize(t, rounded) {
 		t.Fatalf("CHS-rounded VHD: %+v", info)
 	}
-	if !strings.Contains(strings.Join(info.Problems, "\n"), "resize --align") {
+	if !strings.Contains(strings.Join(info.Problems, "\n"), "vhdprep resize "+rounded+" --align") {
 		t.Fatalf("problems do not say how to fix it: %v", info.Problems)
 	}
 
 	dynamic := filepath.Join(dir, "dynamic.vhd")
 	qemuImg(t, "convert", "-f", "raw", "-O", "vpc", src, dynamic)
-	info, err = Inspect(dynamic)
+	info, err = Inspect(dynamic, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,17 +1,14 @@
 package diskimage
 
 import (
-	"errors"
 	"fmt"
 	"os"
 
 	"github.com/vhdprep/vhdprep/qcow2"
 	"github.com/vhdprep/vhdprep/raw"
+	"github.com/vhdprep/vhdprep/raw/part"
 	"github.com/vhdprep/vhdprep/vhd"
 )
-
-// ErrNotRegular is returned for paths that are not regular files.
-var ErrNotRegular = errors.New("not a regular file")
 
 // Image is an open image file: its container format and the virtual disk
 // inside it.
@@ -34,10 +31,15 @@ func Open(path string) (*Image, error) {
 }
 
 // OpenWritable opens a raw image or fixed VHD for changing it in place.
+// Block devices are only read: their size cannot change.
 func OpenWritable(path string) (*Image, error) {
 	im, err := open(path, os.O_RDWR)
 	if err != nil {
 		return nil, err
+	}
+	if st, err := im.file.Stat(); err == nil && !st.Mode().IsRegular() {
+		im.Close()
+		return nil, fmt.Errorf("%s is a block device, whose size vhdprep does not change; convert it to a file: vhdprep convert %s disk.vhd", path, path)
 	}
 	if im.Format != Raw && im.Format != VHDFixed {
 		im.Close()
@@ -47,20 +49,11 @@ func OpenWritable(path string) (*Image, error) {
 }
 
 func open(path string, flag int) (*Image, error) {
-	f, err := os.OpenFile(path, flag, 0)
+	f, size, err := raw.OpenFile(path, flag)
 	if err != nil {
-		return nil, err // *PathError names the file and the reason
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
 		return nil, err
 	}
-	if !st.Mode().IsRegular() {
-		f.Close()
-		return nil, fmt.Errorf("%s: %w (a %s); give an image file", path, ErrNotRegular, kindOf(st.Mode()))
-	}
-	im := &Image{Path: path, FileSize: st.Size(), file: f}
+	im := &Image{Path: path, FileSize: size, file: f}
 	if err := im.openDisk(); err != nil {
 		f.Close()
 		return nil, err
@@ -105,22 +98,31 @@ func (im *Image) openDisk() error {
 	return nil
 }
 
+// Container describes the image for AzureVerdict. bootsGen2 tells, for a
+// disk above 2 TiB, whether it boots through UEFI; nil when the caller
+// cannot tell.
+func (im *Image) Container(bootsGen2 func() (bool, string)) Container {
+	c := Container{Path: im.Path, Format: im.Format, FileSize: im.FileSize, VirtualSize: im.Disk.Size(), Footer: im.Footer, BootsGen2: bootsGen2}
+	if t, err := part.Read(im.Disk, im.Disk.Size()); err == nil {
+		c.Scheme = t.Scheme
+	}
+	return c
+}
+
+// footerSizeError is non-nil for a fixed VHD whose footer and file
+// disagree on the disk's size.
+func (im *Image) footerSizeError() error {
+	if im.Format != VHDFixed {
+		return nil
+	}
+	if err := footerSizeError(im.Footer.CurrentSize, im.Disk.Size()); err != nil {
+		return fmt.Errorf("%s: %w", im.Path, err)
+	}
+	return nil
+}
+
 // File is the underlying file, for operations that work on the container.
 func (im *Image) File() *os.File { return im.file }
 
 // Close closes the image file.
 func (im *Image) Close() error { return im.file.Close() }
-
-func kindOf(m os.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "directory"
-	case m&os.ModeDevice != 0:
-		return "device"
-	case m&os.ModeNamedPipe != 0:
-		return "named pipe"
-	case m&os.ModeSocket != 0:
-		return "socket"
-	}
-	return "special file"
-}

@@ -4,9 +4,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 
+	"github.com/vhdprep/vhdprep/internal/imagelock"
 	"github.com/vhdprep/vhdprep/raw"
 	"github.com/vhdprep/vhdprep/raw/part"
+	"github.com/vhdprep/vhdprep/vhd"
 )
 
 // ResizeOptions say what Resize does.
@@ -31,10 +35,6 @@ type ResizeResult struct {
 	GPTMoved bool   `json:"gpt_backup_moved"`
 }
 
-// gptBackupSectors is the room a GPT needs after its last partition: the
-// backup entry array (128 entries of 128 bytes) and the backup header.
-const gptBackupSectors = 33
-
 // maxSavedTail bounds the data outside every partition that a shrink may
 // cut off; it is kept in memory so the shrink can be undone.
 const maxSavedTail = 256 << 20
@@ -44,6 +44,11 @@ const maxSavedTail = 256 << 20
 // verified by reading it back; on any failure the file is restored to its
 // previous bytes.
 func Resize(opts ResizeOptions) (*ResizeResult, error) {
+	lock, err := imagelock.Take(opts.Path)
+	if err != nil {
+		return nil, fmt.Errorf("resize %w", err)
+	}
+	defer lock.Release()
 	im, err := OpenWritable(opts.Path)
 	if err != nil {
 		return nil, fmt.Errorf("resize: %w", err)
@@ -54,43 +59,52 @@ func Resize(opts ResizeOptions) (*ResizeResult, error) {
 	if opts.Size == 0 {
 		target = raw.AlignMiB(cur)
 	}
-	res := &ResizeResult{Path: opts.Path, Format: im.Format, OldSize: cur, NewSize: target}
-	footerRight := im.Format == Raw || im.Footer.CurrentSize == cur
-	if target == cur && footerRight {
-		return res, nil
+	// A new footer would hide that the file lost the disk's end.
+	if err := im.footerSizeError(); err != nil {
+		return nil, fmt.Errorf("resize %w; fix: %s", err, footerSizeFix(err, opts.Path))
 	}
-
+	res := &ResizeResult{Path: opts.Path, Format: im.Format, OldSize: cur, NewSize: target}
 	table, err := part.Read(im.Disk, cur)
 	if err != nil {
 		return nil, fmt.Errorf("resize %s: reading the partition table: %w", opts.Path, err)
 	}
+	if target == cur && !movesGPT(table, cur, target) {
+		return res, nil
+	}
 	if target < cur {
-		if err := checkShrink(opts, table, cur, target); err != nil {
+		if err := checkShrink(opts, im.Disk, table, target); err != nil {
 			return nil, err
 		}
 	}
-	u, err := newUndo(im, table, target)
-	if err != nil {
+	if err := setSize(im, table, target, im.Format, im.Footer); err != nil {
 		return nil, fmt.Errorf("resize %s: %w", opts.Path, err)
 	}
-	if err := apply(im, table, target); err != nil {
-		return nil, u.restore(fmt.Errorf("resize %s: %w", opts.Path, err))
-	}
-	if err := verifyResized(opts.Path, im.Format, target, table); err != nil {
-		return nil, u.restore(fmt.Errorf("resize %s: the result does not read back (%w)", opts.Path, err))
-	}
 	res.Changed = true
-	res.GPTMoved = table.Scheme == part.SchemeGPT
+	res.GPTMoved = movesGPT(table, cur, target)
 	return res, nil
 }
 
-func checkShrink(opts ResizeOptions, t *part.Table, cur, target int64) error {
+// checkShrink refuses a size that would cut off a partition, or on a disk
+// without a partition table, data: the table, or the data, says where the
+// guest's disk ends.
+func checkShrink(opts ResizeOptions, d raw.Disk, t *part.Table, target int64) error {
 	if !opts.Shrink {
-		return fmt.Errorf("resize %s: %d bytes is smaller than the image (%d bytes); shrinking needs --shrink", opts.Path, target, cur)
+		return fmt.Errorf("resize %s: %d bytes is smaller than the image (%d bytes); shrinking needs --shrink", opts.Path, target, d.Size())
+	}
+	if t.Scheme == part.SchemeNone {
+		end, err := dataEnd(d)
+		if err != nil {
+			return fmt.Errorf("resize %s: %w", opts.Path, err)
+		}
+		if target < end {
+			return fmt.Errorf("resize %s: cannot shrink to %d MiB: the disk has no partition table and holds data up to byte %d, so the smallest size is %d MiB",
+				opts.Path, target/raw.MiB, end, raw.AlignMiB(end)/raw.MiB)
+		}
+		return nil
 	}
 	floor := t.End()
 	if t.Scheme == part.SchemeGPT {
-		floor += gptBackupSectors * int64(t.SectorSize)
+		floor += t.BackupSize
 	}
 	if target < floor {
 		return fmt.Errorf("resize %s: cannot shrink to %d MiB: the last partition ends at byte %d, so the smallest size is %d MiB",
@@ -99,31 +113,77 @@ func checkShrink(opts ResizeOptions, t *part.Table, cur, target int64) error {
 	return nil
 }
 
-// apply changes the file: new length, GPT backup at the new end, new footer.
-func apply(im *Image, t *part.Table, target int64) error {
+// dataEnd is where the disk's last data extent ends (SEEK_DATA where the
+// filesystem tells; everything where it does not).
+func dataEnd(d raw.Disk) (int64, error) {
+	exts, err := d.Extents()
+	if err != nil {
+		return 0, err
+	}
+	exts = raw.Clip(exts, d.Size())
+	if len(exts) == 0 {
+		return 0, nil
+	}
+	return exts[len(exts)-1].End(), nil
+}
+
+// movesGPT tells whether a disk of size bytes with table t needs its
+// backup GPT written (from the primary) to end at target: the disk grows
+// or shrinks, or the backup is elsewhere or damaged.
+func movesGPT(t *part.Table, size, target int64) bool {
+	return t != nil && t.Scheme == part.SchemeGPT && (target != size || t.BackupMisplaced || t.BackupDamaged)
+}
+
+// setSize changes im's file in place into a disk of target bytes in format
+// out (raw or fixed VHD, keeping keepID's identity): resize and convert
+// --in-place. The result is read back; on any failure the file is put back
+// as it was.
+func setSize(im *Image, t *part.Table, target int64, out Format, keepID *vhd.Footer) error {
+	u, err := newUndo(im, t, target)
+	if err != nil {
+		return err
+	}
 	f := im.File()
 	// Truncating to the data size first drops the old footer, so growing
 	// leaves zeros, not a stale footer, inside the guest's new space.
 	if err := f.Truncate(min(im.Disk.Size(), target)); err != nil {
-		return err
+		return u.restore(err)
 	}
 	if err := f.Truncate(target); err != nil {
-		return err
+		return u.restore(err)
 	}
-	if t.Scheme == part.SchemeGPT {
+	if err := endDisk(f, t, im.Disk.Size(), target, out, keepID); err != nil {
+		return u.restore(err)
+	}
+	if err := f.Sync(); err != nil {
+		return u.restore(err)
+	}
+	if err := verifyDisk(im.Path, out, target, t); err != nil {
+		return u.restore(fmt.Errorf("the result does not read back (%w)", err))
+	}
+	return nil
+}
+
+// endDisk writes what belongs at the end of a disk that was size bytes and
+// is now target bytes in f: a GPT's backup entries and header, moved there
+// as `sgdisk -e` moves them, and for a VHD the footer. Every operation that
+// changes a disk's size ends it here.
+func endDisk(f *os.File, t *part.Table, size, target int64, out Format, keepID *vhd.Footer) error {
+	if movesGPT(t, size, target) {
 		if err := part.MoveGPTBackup(f, target); err != nil {
 			return fmt.Errorf("moving the backup GPT: %w", err)
 		}
 	}
-	if im.Format == VHDFixed {
-		if err := writeFooter(f, target, im.Footer); err != nil {
-			return err
-		}
+	if out == VHDFixed {
+		return writeFooter(f, target, keepID)
 	}
-	return f.Sync()
+	return nil
 }
 
-func verifyResized(path string, want Format, size int64, before *part.Table) error {
+// verifyDisk reopens path and checks that it reads back as a disk of the
+// format and size meant, with a valid footer, and with before's partitions
+// in a table whose GPT backup is at the disk's end and intact.
+func verifyDisk(path string, want Format, size int64, before *part.Table) error {
 	im, err := Open(path)
 	if err != nil {
 		return err
@@ -136,13 +196,22 @@ func verifyResized(path string, want Format, size int64, before *part.Table) err
 		if errs := im.Footer.Validate(); len(errs) > 0 {
 			return errs[0]
 		}
+		if im.Footer.CurrentSize != size {
+			return fmt.Errorf("the footer says %d bytes, not %d", im.Footer.CurrentSize, size)
+		}
+	}
+	if before == nil {
+		return nil
 	}
 	after, err := part.Read(im.Disk, size)
 	if err != nil {
 		return err
 	}
-	if after.Scheme != before.Scheme || len(after.Partitions) != len(before.Partitions) || after.BackupUsed {
+	if after.Scheme != before.Scheme || !slices.Equal(after.Partitions, before.Partitions) {
 		return fmt.Errorf("the partition table changed: %d partitions (%s) before, %d (%s) after", len(before.Partitions), before.Scheme, len(after.Partitions), after.Scheme)
+	}
+	if after.BackupUsed || after.BackupMisplaced || after.BackupDamaged {
+		return fmt.Errorf("the GPT does not read back whole: %s", strings.Join(after.Warnings, "; "))
 	}
 	return nil
 }
@@ -162,10 +231,16 @@ type savedChunk struct {
 
 func newUndo(im *Image, t *part.Table, target int64) (*undo, error) {
 	u := &undo{f: im.File(), size: im.FileSize}
-	// The sectors a GPT move rewrites: the protective MBR and primary header.
-	if t.Scheme == part.SchemeGPT {
+	// The sectors a GPT move rewrites: the protective MBR and primary
+	// header, and where the new backup lands inside the old disk.
+	if movesGPT(t, im.Disk.Size(), target) {
 		if err := u.save(0, 2*int64(t.SectorSize)); err != nil {
 			return nil, err
+		}
+		if lo, hi := max(0, target-t.BackupSize), min(target, im.Disk.Size()); lo < hi {
+			if err := u.save(lo, hi-lo); err != nil {
+				return nil, err
+			}
 		}
 	}
 	// The old footer, and on a shrink every byte of data cut off.

@@ -125,3 +125,25 @@ func TestResizeRefusesContainersItCannotChange(t *testing.T) {
 		t.Fatalf("resize of qcow2: %v", err)
 	}
 }
+
+// On a disk without a partition table the data says where the guest's disk
+// ends: a shrink below its last data extent (SEEK_DATA) is refused with
+// the numbers, as one into a partition is; one above it keeps every byte
+// (qemu-img compare against the original).
+func TestResizeShrinkKeepsDataWithoutATable(t *testing.T) {
+	dir := t.TempDir()
+	path, orig := filepath.Join(dir, "disk.raw"), filepath.Join(dir, "orig.raw")
+	writeSparse(t, path, 64*raw.MiB, 0, 40*raw.MiB)
+	writeSparse(t, orig, 64*raw.MiB, 0, 40*raw.MiB)
+	_, err := Resize(ResizeOptions{Path: path, Size: 30 * raw.MiB, Shrink: true})
+	if err == nil || !strings.Contains(err.Error(), "no partition table") || !strings.Contains(err.Error(), "data up to byte 42008576") || !strings.Contains(err.Error(), "smallest size is 41 MiB") {
+		t.Fatalf("shrink below the data: %v", err)
+	}
+	if fileSize(t, path) != 64*raw.MiB {
+		t.Fatal("a refused shrink changed the file")
+	}
+	if _, err := Resize(ResizeOptions{Path: path, Size: 41 * raw.MiB, Shrink: true}); err != nil {
+		t.Fatal(err)
+	}
+	assertSameData(t, "raw", path, "raw", orig)
+}

@@ -217,3 +217,18 @@ func hasPartition(t *part.Table, is func(part.Partition) bool) bool {
 	}
 	return false
 }
+
+// BootsGen2 is, for diskimage.Container, a function that tells whether the
+// image at path boots through UEFI (a Gen2 VM) and how that was found. It
+// opens the image only when asked: for disks above 2 TiB.
+func BootsGen2(path string) func() (bool, string) {
+	return func() (bool, string) {
+		g, err := Open(path)
+		if err != nil {
+			return false, err.Error()
+		}
+		defer g.Close()
+		b := g.DetectBoot()
+		return b.Gen2, b.Detail
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"github.com/vhdprep/vhdprep/kernel"
 	"github.com/vhdprep/vhdprep/rootfs"
 	"github.com/vhdprep/vhdprep/rootfs/write"
-	"github.com/vhdprep/vhdprep/vhd"
 )
 
 // Target is what the rules look at: the image's container, its layout and
@@ -29,13 +28,9 @@ type Target struct {
 	initrds  map[string]*initrd.Inventory // by path, read once per check
 }
 
-// Container is what the container rules need to know of the image file.
-type Container struct {
-	Format      diskimage.Format
-	FileSize    int64
-	VirtualSize int64
-	Footer      *vhd.Footer // nil unless the file is a VHD
-}
+// Container is what the container rules need to know of the image file:
+// what diskimage.AzureVerdict decides from.
+type Container = diskimage.Container
 
 // OpenImage opens an image file as a check target. A container vhdprep
 // cannot read (VHDX, VMDK, a differencing VHD) is still a target: the
@@ -51,19 +46,17 @@ func OpenImage(path string) (*Target, error) {
 		return nil, err
 	}
 	if !format.Readable() {
-		return &Target{Name: path, Container: &Container{Format: format, FileSize: size}}, nil
+		return &Target{Name: path, Container: &Container{Path: path, Format: format, FileSize: size}}, nil
 	}
 	g, err := guest.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	im := g.Image
-	return &Target{Name: path, Guest: g, Container: &Container{
-		Format:      im.Format,
-		FileSize:    im.FileSize,
-		VirtualSize: im.Disk.Size(),
-		Footer:      im.Footer,
-	}}, nil
+	c := g.Image.Container(func() (bool, string) {
+		b := g.DetectBoot()
+		return b.Gen2, b.Detail
+	})
+	return &Target{Name: path, Guest: g, Container: &c}, nil
 }
 
 // OpenDir opens a directory tree as a check target.

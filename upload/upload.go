@@ -12,13 +12,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
+	"github.com/vhdprep/vhdprep/diskimage"
 	"github.com/vhdprep/vhdprep/internal/pause"
 	"github.com/vhdprep/vhdprep/internal/progress"
 	"github.com/vhdprep/vhdprep/raw"
-	"github.com/vhdprep/vhdprep/vhd"
 )
 
 // Azure's rules for Put Page, which vhdprep enforces itself since the local
@@ -87,6 +86,9 @@ type Options struct {
 	Overwrite bool
 	// Verify reads the blob back and compares it with the file.
 	Verify bool
+	// BootsGen2 tells, for a disk above 2 TiB, whether it boots through
+	// UEFI (diskimage.Container); nil when the caller cannot tell.
+	BootsGen2 func() (bool, string)
 
 	Concurrency   int           // requests in flight at most; DefaultConcurrency if 0
 	MaxAttempts   int           // tries per request; DefaultMaxAttempts if 0
@@ -138,21 +140,22 @@ func Upload(ctx context.Context, o Options, pr progress.Reporter) (*Summary, err
 		}
 	}()
 
-	f, err := os.Open(o.File)
+	im, err := diskimage.Open(o.File)
 	if err != nil {
 		return sum, fmt.Errorf("upload: %w", err)
 	}
-	defer f.Close()
+	defer im.Close()
+	// What Azure would refuse is refused before anything is created, in
+	// the words info and check use.
+	if err := diskimage.AzureVerdict(im.Container(o.BootsGen2)).Err(); err != nil {
+		return sum, fmt.Errorf("upload %s: %w", o.File, err)
+	}
+	f, size := im.File(), im.FileSize
 	st, err := f.Stat()
 	if err != nil {
 		return sum, fmt.Errorf("upload: %w", err)
 	}
-	size := st.Size()
-	footer, err := vhd.CheckFixedForAzure(f, size)
-	if err != nil {
-		return sum, fmt.Errorf("upload %s: %w", o.File, err)
-	}
-	sum.FileSize, sum.VirtualSize = size, footer.CurrentSize
+	sum.FileSize, sum.VirtualSize = size, im.Footer.CurrentSize
 	id, err := identify(f, size, st.ModTime())
 	if err != nil {
 		return sum, fmt.Errorf("upload %s: %w", o.File, err)

@@ -289,7 +289,7 @@ func TestCheckRange(t *testing.T) {
 
 // TestPreflightRefuses: what Azure would refuse is refused before anything
 // is created, with an error naming the file and the command that fixes it
-// (vhd.CheckFixedForAzure, which check's VHD rules share).
+// (diskimage.AzureVerdict, which info and check report too).
 func TestPreflightRefuses(t *testing.T) {
 	dir := t.TempDir()
 	rawDisk := filepath.Join(dir, "disk.raw")

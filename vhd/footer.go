@@ -13,8 +13,6 @@ import (
 	"io"
 	"math"
 	"time"
-
-	"github.com/vhdprep/vhdprep/raw"
 )
 
 // FooterSize is the size of the footer at the end of every VHD.
@@ -51,7 +49,7 @@ const (
 // vhdEpoch is the origin of footer timestamps.
 var vhdEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// Errors. Validate's and CheckFixedForAzure's errors wrap the last five.
+// Errors. Validate's errors wrap the last two.
 var (
 	ErrNoCookie     = errors.New("no VHD footer (cookie \"conectix\" missing)")
 	ErrShort        = errors.New("file too short for a VHD footer")
@@ -59,9 +57,6 @@ var (
 	ErrDifferencing = errors.New("differencing VHD")
 	ErrChecksum     = errors.New("footer checksum mismatch")
 	ErrInvalid      = errors.New("footer departs from the VHD specification")
-	ErrNotFixed     = errors.New("not a fixed VHD")
-	ErrSizeMismatch = errors.New("footer size differs from the file's data")
-	ErrAzureSize    = errors.New("size Azure does not accept")
 )
 
 // DiskType is the footer's disk type.
@@ -290,42 +285,4 @@ func (f *Footer) QemuSize() int64 {
 		return f.CurrentSize
 	}
 	return f.Geometry.Size()
-}
-
-// Azure's bounds on an uploaded VHD's virtual size.
-const (
-	AzureMinSize = 20 << 20
-	AzureMaxSize = 4095 << 30
-)
-
-// CheckFixedForAzure checks the footer at the end of a file of fileSize bytes
-// for everything Azure requires of an uploaded VHD: a valid fixed-disk footer
-// whose current size is the data before it, a whole number of MiB, between
-// AzureMinSize and AzureMaxSize. It returns the footer, or one error that
-// names the first problem and the vhdprep command that fixes it.
-func CheckFixedForAzure(r io.ReaderAt, fileSize int64) (*Footer, error) {
-	const convert = "run 'vhdprep convert' to make a fixed VHD"
-	f, err := ReadFooter(r, fileSize)
-	if err != nil {
-		return nil, fmt.Errorf("not a VHD: %w; %s", err, convert)
-	}
-	if f.DiskType != DiskFixed {
-		return nil, fmt.Errorf("%w: the footer says %s; %s", ErrNotFixed, f.DiskType, convert)
-	}
-	if errs := f.Validate(); len(errs) > 0 {
-		return nil, fmt.Errorf("%w; %s", errs[0], convert)
-	}
-	data := fileSize - FooterSize
-	if f.CurrentSize != data {
-		return nil, fmt.Errorf("%w: the footer says %d bytes, the file holds %d before it; %s", ErrSizeMismatch, f.CurrentSize, data, convert)
-	}
-	switch {
-	case f.CurrentSize < AzureMinSize:
-		return nil, fmt.Errorf("%w: %d bytes is below Azure's minimum of 20 MiB; run 'vhdprep resize --size 20M'", ErrAzureSize, f.CurrentSize)
-	case f.CurrentSize > AzureMaxSize:
-		return nil, fmt.Errorf("%w: %d bytes is above Azure's maximum of 4095 GiB; shrink it with 'vhdprep resize --shrink --size 4095G' if its partitions allow", ErrAzureSize, f.CurrentSize)
-	case !raw.IsMiBAligned(f.CurrentSize):
-		return nil, fmt.Errorf("%w: %d bytes is not a whole number of MiB; run 'vhdprep resize --align'", ErrAzureSize, f.CurrentSize)
-	}
-	return f, nil
 }

@@ -87,9 +87,6 @@ func TestChecksum(t *testing.T) {
 	if len(errs) != 1 || !errors.Is(errs[0], ErrChecksum) {
 		t.Fatalf("Validate = %v, want one ErrChecksum", errs)
 	}
-	if _, err := CheckFixedForAzure(bytes.NewReader(append(make([]byte, 20<<20), bad...)), 20<<20+FooterSize); !errors.Is(err, ErrChecksum) || !strings.Contains(err.Error(), "vhdprep convert") {
-		t.Fatalf("CheckFixedForAzure with a bad checksum: %v", err)
-	}
 }
 
 func TestValidateNamesEveryProblem(t *testing.T) {
@@ -498,69 +495,5 @@ func TestDynamicTruncated(t *testing.T) {
 	// Losing only the trailing footer copy loses nothing the reader needs.
 	if _, err := OpenDynamic(bytes.NewReader(full[:len(full)-512]), int64(len(full)-512)); err != nil {
 		t.Errorf("without the trailing footer: %v", err)
-	}
-}
-
-// tail is a sparse file of size bytes that ends with a footer.
-type tail struct {
-	size   int64
-	footer []byte
-}
-
-func (r tail) ReadAt(p []byte, off int64) (int, error) {
-	clear(p)
-	start := r.size - FooterSize
-	for i := range p {
-		if pos := off + int64(i); pos >= start && pos < r.size {
-			p[i] = r.footer[pos-start]
-		}
-	}
-	return len(p), nil
-}
-
-func TestCheckFixedForAzure(t *testing.T) {
-	footer := func(size int64, edit func(*Footer)) []byte {
-		f, err := NewFixedFooter(size, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if edit != nil {
-			edit(f)
-		}
-		b, _ := f.MarshalBinary()
-		return b
-	}
-	cases := []struct {
-		name     string
-		fileSize int64
-		footer   []byte
-		want     error
-		fix      string
-	}{
-		{"30 GiB", 30<<30 + 512, footer(30<<30, nil), nil, ""},
-		{"20 MiB", 20<<20 + 512, footer(20<<20, nil), nil, ""},
-		{"4095 GiB", 4095<<30 + 512, footer(4095<<30, nil), nil, ""},
-		{"not a VHD", 30 << 30, make([]byte, 512), ErrNoCookie, "vhdprep convert"},
-		{"tiny file", 100, make([]byte, 512), ErrShort, "vhdprep convert"},
-		{"dynamic", 30<<30 + 512, footer(30<<30, func(f *Footer) { f.DiskType, f.DataOffset = DiskDynamic, 512 }), ErrNotFixed, "vhdprep convert"},
-		{"version 2", 30<<30 + 512, footer(30<<30, func(f *Footer) { f.FormatVersion = 0x00020000 }), ErrInvalid, "vhdprep convert"},
-		{"footer says more", 30<<30 + 512, footer(31<<30, nil), ErrSizeMismatch, "vhdprep convert"},
-		{"footer says less", 30<<30 + 1<<20 + 512, footer(30<<30, nil), ErrSizeMismatch, "vhdprep convert"},
-		{"not MiB", 30<<30 + 4096 + 512, footer(30<<30+4096, nil), ErrAzureSize, "vhdprep resize --align"},
-		{"19 MiB", 19<<20 + 512, footer(19<<20, nil), ErrAzureSize, "vhdprep resize --size 20M"},
-		{"4096 GiB", 4096<<30 + 512, footer(4096<<30, nil), ErrAzureSize, "--shrink"},
-	}
-	for _, c := range cases {
-		r := tail{c.fileSize, c.footer}
-		if c.fileSize < FooterSize {
-			r = tail{FooterSize, c.footer}
-		}
-		f, err := CheckFixedForAzure(r, c.fileSize)
-		switch {
-		case c.want == nil && (err != nil || f == nil || f.CurrentSize != c.fileSize-FooterSize):
-			t.Errorf("%s: %+v, %v", c.name, f, err)
-		case c.want != nil && (!errors.Is(err, c.want) || !strings.Contains(err.Error(), c.fix) || f != nil):
-			t.Errorf("%s: err = %v, want %v naming %q", c.name, err, c.want, c.fix)
-		}
 	}
 }

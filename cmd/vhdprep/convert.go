@@ -53,6 +53,14 @@ whole or not at all, and the input is never changed (except with --in-place).`,
 			if err != nil {
 				return err
 			}
+			if !a.quiet && !a.jsonOutput() {
+				if res.DataLost != "" {
+					fmt.Fprintf(a.io.ErrOut, "vhdprep: warning: %s\n", res.DataLost)
+				}
+				for _, w := range res.Warnings {
+					fmt.Fprintf(a.io.ErrOut, "vhdprep: warning: %s\n", w)
+				}
+			}
 			if a.jsonOutput() {
 				return a.printJSON(res)
 			}
@@ -68,6 +76,7 @@ whole or not at all, and the input is never changed (except with --in-place).`,
 	cmd.Flags().StringVar(&to, "to", "vhd", "output format: vhd (fixed) or raw")
 	cmd.Flags().BoolVar(&opts.InPlace, "in-place", false, "convert INPUT itself: append (or with --to raw, strip) the VHD footer")
 	cmd.Flags().BoolVarP(&opts.Force, "force", "f", false, "overwrite OUTPUT if it exists")
+	cmd.Flags().BoolVar(&opts.AcceptDataLoss, "accept-data-loss", false, "copy a truncated or over-long fixed VHD as the disk its footer describes: bytes the file lacks become zeros, bytes past the footer's size are dropped")
 	return cmd
 }
 

@@ -1,11 +1,16 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func sparseFile(t *testing.T, path string, size int64) {
@@ -23,7 +28,7 @@ func sparseFile(t *testing.T, path string, size int64) {
 func TestConvertThenInfo(t *testing.T) {
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "disk.raw"), filepath.Join(dir, "disk.vhd")
-	sparseFile(t, in, 3<<20+5)
+	sparseFile(t, in, 20<<20+5)
 	if code, text := runBin(t, "convert", in, out); code != 0 {
 		t.Fatalf("convert: exit %d: %s", code, text)
 	}
@@ -43,7 +48,7 @@ func TestConvertThenInfo(t *testing.T) {
 	if err := json.Unmarshal([]byte(text), &info); err != nil {
 		t.Fatalf("info JSON: %v\n%s", err, text)
 	}
-	if info.Format != "vhd-fixed" || info.VirtualSize != 4<<20 || !info.Valid || info.Footer.CurrentSize != 4<<20 {
+	if info.Format != "vhd-fixed" || info.VirtualSize != 21<<20 || !info.Valid || info.Footer.CurrentSize != 21<<20 {
 		t.Fatalf("info = %+v", info)
 	}
 	code, text = runBin(t, "info", in)
@@ -88,6 +93,38 @@ func TestConvertUsageErrors(t *testing.T) {
 	} {
 		if code, text := runBin(t, args...); code != exitUsage {
 			t.Errorf("%v: exit %d (%s), want %d", args, code, text, exitUsage)
+		}
+	}
+}
+
+// A FIFO given as the image is refused at once by every command that reads
+// one (info used to wait for a writer forever).
+func TestFIFOInputIsRefusedAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "disk.raw")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"info", fifo},
+		{"check", fifo},
+		{"inspect", fifo},
+		{"convert", fifo, filepath.Join(dir, "out.vhd")},
+		{"convert", "--in-place", fifo},
+		{"resize", fifo, "--size", "30M"},
+		{"upload", fifo, "--blob-url", "https://account.blob.core.windows.net/vhds/disk.vhd"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		out, err := exec.CommandContext(ctx, vhdprepBin, args...).CombinedOutput()
+		timedOut := ctx.Err() != nil
+		cancel()
+		if timedOut {
+			t.Errorf("%v hangs on a FIFO", args)
+			continue
+		}
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != exitFailed || !strings.Contains(string(out), "FIFO") || strings.Count(strings.TrimSpace(string(out)), "\n") != 0 {
+			t.Errorf("%v: %v, output %q; want exit 1 and one line naming the FIFO", args, err, out)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vhdprep/vhdprep/diskimage"
+	"github.com/vhdprep/vhdprep/guest"
 )
 
 func newInfoCmd(a *app) *cobra.Command {
@@ -17,7 +18,7 @@ func newInfoCmd(a *app) *cobra.Command {
   vhdprep info disk.qcow2 --output json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			info, err := diskimage.Inspect(args[0])
+			info, err := diskimage.Inspect(args[0], guest.BootsGen2(args[0]))
 			if err != nil {
 				return err
 			}
@@ -54,12 +55,15 @@ func printInfo(a *app, info *diskimage.Info) {
 		fmt.Fprintf(w, "  saved state:\t%v\n", f.SavedState)
 	}
 	if info.Valid {
-		fmt.Fprintf(w, "azure:\tvalid: a fixed VHD of a whole number of MiB\n")
+		fmt.Fprintf(w, "azure:\tvalid: a fixed VHD of a whole number of MiB, 20 MiB to 4095 GiB\n")
 	} else {
 		fmt.Fprintf(w, "azure:\tnot accepted as it is\n")
 	}
 	w.Flush()
 	for _, p := range info.Problems {
-		fmt.Fprintf(a.io.Out, "  - %s\n", p)
+		fmt.Fprintf(a.io.Out, "  - error: %s\n", p)
+	}
+	for _, p := range info.Warnings {
+		fmt.Fprintf(a.io.Out, "  - warning: %s\n", p)
 	}
 }

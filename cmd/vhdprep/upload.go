@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vhdprep/vhdprep/guest"
 	"github.com/vhdprep/vhdprep/lint"
 	"github.com/vhdprep/vhdprep/upload"
 )
@@ -82,6 +83,7 @@ vhdprep's output.`,
 				return err
 			}
 			opts.File, opts.Blob, opts.ManagedDisk = args[0], blob, target.ManagedDisk()
+			opts.BootsGen2 = guest.BootsGen2(args[0])
 			sum, err := upload.Upload(cmd.Context(), opts, a.progress())
 			if errors.Is(err, upload.ErrInterrupted) {
 				again := "to resume (the blob keeps what arrived), run"

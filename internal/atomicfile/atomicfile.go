@@ -1,14 +1,17 @@
 // Package atomicfile writes an output so that it either appears whole or not
 // at all: data goes to a temporary file beside the target, which is synced
-// and renamed over the target only when the writer commits.
+// and renamed over the target only when the writer commits. The output's
+// permissions follow the umask, as any other tool's output does.
 package atomicfile
 
 import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 )
 
 // ErrExists is returned when the target exists and overwriting was not asked for.
@@ -35,11 +38,32 @@ func Create(target string, overwrite bool) (*File, error) {
 	if dir == "" {
 		dir = "."
 	}
-	f, err := os.CreateTemp(dir, "."+base+".vhdprep-*.tmp")
+	f, err := createTemp(dir, base)
 	if err != nil {
 		return nil, err
 	}
 	return &File{File: f, target: target, overwrite: overwrite}, nil
+}
+
+// outputPerm is the mode outputs are created with, before the umask: what
+// the shell's > and cp give a new file.
+const outputPerm = 0o666
+
+// maxTempTries bounds the search for an unused temporary name.
+const maxTempTries = 10000
+
+// createTemp is os.CreateTemp with outputPerm instead of 0600, so the
+// kernel applies the umask: reading the umask to chmod afterwards would
+// race with other goroutines.
+func createTemp(dir, base string) (*os.File, error) {
+	for range maxTempTries {
+		name := filepath.Join(dir, "."+base+".vhdprep-"+strconv.FormatUint(uint64(rand.Uint32()), 10)+".tmp")
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, outputPerm)
+		if !errors.Is(err, fs.ErrExist) {
+			return f, err
+		}
+	}
+	return nil, fmt.Errorf("%s: no unused temporary name for %s", dir, base)
 }
 
 // Commit syncs the data, renames the temporary file to the target and syncs

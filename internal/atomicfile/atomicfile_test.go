@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -92,6 +93,30 @@ func assertOnlyEntries(t *testing.T, dir string, want ...string) {
 	for i := range got {
 		if got[i] != want[i] {
 			t.Fatalf("directory holds %v, want %v", got, want)
+		}
+	}
+}
+
+// Outputs follow the umask (0666 &^ umask), as the shell's > does, not
+// os.CreateTemp's 0600.
+func TestOutputFollowsUmask(t *testing.T) {
+	for _, c := range []struct{ umask, want os.FileMode }{{0o022, 0o644}, {0o002, 0o664}, {0o077, 0o600}} {
+		old := syscall.Umask(int(c.umask))
+		target := filepath.Join(t.TempDir(), "out.vhd")
+		f, err := Create(target, false)
+		if err == nil {
+			err = f.Commit()
+		}
+		syscall.Umask(old)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := os.Stat(target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := st.Mode().Perm(); got != c.want {
+			t.Errorf("umask %03o: output mode %03o, want %03o", c.umask, got, c.want)
 		}
 	}
 }

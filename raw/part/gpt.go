@@ -69,10 +69,13 @@ func readGPTWithSectors(r io.ReaderAt, size, ss int64) (*Table, error) {
 		t.BackupUsed = true
 		t.warnf("the primary GPT is damaged (%v); the backup at the last sector was used", primaryErr)
 	} else if h.altLBA != lastLBA {
+		t.BackupMisplaced = true
 		t.warnf("the backup GPT header is at LBA %d, not at the disk's last LBA %d: the disk was resized without moving it (vhdprep resize --align moves it)", h.altLBA, lastLBA)
 	} else if _, _, err := readGPTAt(r, size, ss, lastLBA); err != nil {
+		t.BackupDamaged = true
 		t.warnf("the backup GPT is damaged: %v", err)
 	}
+	t.BackupSize = (h.entriesRawSize+ss-1)/ss*ss + ss
 	t.DiskID = h.diskGUID
 	t.Partitions = entries
 	t.checkBounds(size)

@@ -45,8 +45,15 @@ type Table struct {
 	Protective bool
 	Hybrid     bool
 	// BackupUsed is set when the primary GPT was damaged and the backup
-	// was read instead.
-	BackupUsed bool
+	// was read instead. BackupMisplaced is set when the primary points at
+	// a backup that is not at the disk's last sector (the disk was resized
+	// without moving it), BackupDamaged when the backup there is unreadable.
+	BackupUsed      bool
+	BackupMisplaced bool
+	BackupDamaged   bool
+	// BackupSize is how many bytes a GPT's backup entries and header take
+	// at the end of the disk.
+	BackupSize int64
 	// Warnings list what is wrong but did not stop reading: a damaged EBR
 	// chain, a partition past the disk's end, a misplaced backup GPT.
 	Warnings []string

@@ -17,13 +17,14 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/vhdprep/vhdprep/internal/imagelock"
 	"github.com/vhdprep/vhdprep/rootfs"
 )
 
 // Errors.
 var (
 	ErrNeedsRecovery = errors.New("the filesystem's journal needs recovery (it was not cleanly unmounted)")
-	ErrLocked        = errors.New("another vhdprep is changing this image")
+	ErrLocked        = imagelock.ErrLocked
 	ErrTooOld        = errors.New("e2fsprogs is too old")
 )
 
@@ -38,7 +39,6 @@ const (
 	minE2fsprogsMinor = 43 // ?offset= for debugfs and e2fsck, e2undo -o
 	pendingSuffix     = ".vhdprep-pending"
 	undoSuffix        = ".vhdprep-undo"
-	lockSuffix        = ".vhdprep-lock"
 )
 
 // pending is what a crash leaves behind: where the undo file applies, and
@@ -57,7 +57,7 @@ type Ext4 struct {
 	image        string
 	offset, size int64
 	ops          []op
-	lock         *os.File
+	lock         *imagelock.Lock
 }
 
 type op struct {
@@ -79,7 +79,7 @@ func OpenExt4(image string, offset, size int64) (*Ext4, error) {
 	if err := CheckWritable(image); err != nil {
 		return nil, err
 	}
-	lock, err := takeLock(image)
+	lock, err := imagelock.Take(image)
 	if err != nil {
 		return nil, err
 	}
@@ -132,39 +132,6 @@ func CheckWritable(image string) error {
 	return nil
 }
 
-// takeLock creates IMAGE.vhdprep-lock; a lock whose process is gone is
-// taken over. The lock appears with its pid already in it (written to a
-// temporary file, then linked into place), so no one ever reads an empty
-// lock and takes it for a stale one.
-func takeLock(image string) (*os.File, error) {
-	name := image + lockSuffix
-	tmp, err := os.CreateTemp(filepath.Dir(image), filepath.Base(name)+".*")
-	if err != nil {
-		return nil, fmt.Errorf("%s: cannot make its lock file: %w", image, err)
-	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
-	if _, err := fmt.Fprintf(tmp, "%d\n", os.Getpid()); err != nil {
-		return nil, err
-	}
-	for try := 0; try < 2; try++ {
-		err := os.Link(tmp.Name(), name)
-		if err == nil {
-			return os.Open(name)
-		}
-		if !errors.Is(err, fs.ErrExist) {
-			return nil, fmt.Errorf("%s: cannot take its lock: %w", image, err)
-		}
-		b, _ := os.ReadFile(name)
-		pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-		if pid > 0 && syscall.Kill(pid, 0) == nil {
-			return nil, fmt.Errorf("%s: %w (pid %d); wait for it, or remove %s if it is gone", image, ErrLocked, pid, name)
-		}
-		os.Remove(name) // stale: its process is gone
-	}
-	return nil, fmt.Errorf("%s: %w", image, ErrLocked)
-}
-
 // RecoverInterrupted restores an image whose change was interrupted, as
 // Recover does, under the image's lock: a change another vhdprep is making
 // right now is refused (ErrLocked), not undone. Commands that only read an
@@ -173,11 +140,11 @@ func RecoverInterrupted(image string) error {
 	if _, err := os.Stat(image + pendingSuffix); errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	lock, err := takeLock(image)
+	lock, err := imagelock.Take(image)
 	if err != nil {
 		return err
 	}
-	defer releaseLock(lock)
+	defer lock.Release()
 	return Recover(image)
 }
 
@@ -480,19 +447,7 @@ func (e *Ext4) verify() error {
 }
 
 // Close releases the lock; queued changes that were not applied are dropped.
-func (e *Ext4) Close() error {
-	if e.lock == nil {
-		return nil
-	}
-	lock := e.lock
-	e.lock = nil
-	return releaseLock(lock)
-}
-
-func releaseLock(lock *os.File) error {
-	lock.Close()
-	return os.Remove(lock.Name())
-}
+func (e *Ext4) Close() error { return e.lock.Release() }
 
 // writeSynced writes v as JSON to a new file and syncs it.
 func writeSynced(name string, v any) error {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vhdprep/vhdprep/internal/imagelock"
 	"github.com/vhdprep/vhdprep/internal/testimage"
 	"github.com/vhdprep/vhdprep/rootfs"
 )
@@ -99,7 +100,7 @@ func TestExt4ChangesAreAppliedAndNothingElseMoves(t *testing.T) {
 	if _, ok := after["etc/machine-id"]; ok {
 		t.Error("etc/machine-id was not removed")
 	}
-	for _, leftover := range []string{lockSuffix, pendingSuffix, undoSuffix} {
+	for _, leftover := range []string{imagelock.Suffix, pendingSuffix, undoSuffix} {
 		if _, err := os.Stat(img + leftover); err == nil {
 			t.Errorf("%s left behind", leftover)
 		}
@@ -168,7 +169,7 @@ func TestRefusals(t *testing.T) {
 	}
 	e.Close()
 	// A lock whose process is gone is taken over.
-	os.WriteFile(img+lockSuffix, []byte("999999999\n"), 0o600)
+	os.WriteFile(img+imagelock.Suffix, []byte("999999999\n"), 0o600)
 	e, err = OpenExt4(img, rootOffset, rootSize)
 	if err != nil {
 		t.Fatalf("stale lock: %v", err)
@@ -211,7 +212,7 @@ func TestRefusesFeaturesDebugfsDoesNotKnow(t *testing.T) {
 	if fileSum(t, img) != sum {
 		t.Fatal("a refused image was changed")
 	}
-	if _, err := os.Stat(img + lockSuffix); err == nil {
+	if _, err := os.Stat(img + imagelock.Suffix); err == nil {
 		t.Fatal("the lock was left behind")
 	}
 }
@@ -272,29 +273,3 @@ func TestDir(t *testing.T) {
 }
 
 func sectionReader(f *os.File) *io.SectionReader { return io.NewSectionReader(f, rootOffset, rootSize) }
-
-// Of writers racing for one image, exactly one gets the lock: the others
-// never find it empty and take it for a stale one.
-func TestOneLockHolderAmongRacers(t *testing.T) {
-	img := filepath.Join(t.TempDir(), "disk.img")
-	os.WriteFile(img, nil, 0o600)
-	for round := 0; round < 20; round++ {
-		results := make(chan *os.File, 8)
-		for i := 0; i < cap(results); i++ {
-			go func() {
-				f, _ := takeLock(img)
-				results <- f
-			}()
-		}
-		var held []*os.File
-		for i := 0; i < cap(results); i++ {
-			if f := <-results; f != nil {
-				held = append(held, f)
-			}
-		}
-		if len(held) != 1 {
-			t.Fatalf("round %d: %d writers hold the lock", round, len(held))
-		}
-		releaseLock(held[0])
-	}
-}
