@@ -21,7 +21,7 @@ type ResizeOptions struct {
 	Size  int64
 	Align bool
 	// Shrink allows a smaller size, never below the end of the last
-	// partition.
+	// partition or, on a disk without a partition table, its last data.
 	Shrink bool
 }
 
