@@ -121,7 +121,7 @@ func Convert(ctx context.Context, opts ConvertOptions) (*ConvertResult, error) {
 	if res.OutputFormat == VHDFixed {
 		res.BytesWritten += vhd.FooterSize
 	}
-	if err := verifyDisk(out.Name(), res.OutputFormat, res.VirtualSize, table); err != nil {
+	if err := verifyDisk(out.Name(), res.OutputFormat, res.VirtualSize, table, movesGPT(table, res.InputSize, res.VirtualSize)); err != nil {
 		return nil, fmt.Errorf("convert %s: the output does not read back (%w)", opts.Input, err)
 	}
 	if err := out.Commit(); err != nil {

@@ -158,7 +158,7 @@ func setSize(im *Image, t *part.Table, target int64, out Format, keepID *vhd.Foo
 	if err := f.Sync(); err != nil {
 		return u.restore(err)
 	}
-	if err := verifyDisk(im.Path, out, target, t); err != nil {
+	if err := verifyDisk(im.Path, out, target, t, movesGPT(t, im.Disk.Size(), target)); err != nil {
 		return u.restore(fmt.Errorf("the result does not read back (%w)", err))
 	}
 	return nil
@@ -170,6 +170,11 @@ func setSize(im *Image, t *part.Table, target int64, out Format, keepID *vhd.Foo
 // changes a disk's size ends it here.
 func endDisk(f *os.File, t *part.Table, size, target int64, out Format, keepID *vhd.Footer) error {
 	if movesGPT(t, size, target) {
+		if t.BackupUsed {
+			// MoveGPTBackup reads the primary; at the new size it would
+			// not find the backup either.
+			return fmt.Errorf("%w: the primary GPT is damaged; rebuild it from the backup first (gdisk's recovery menu: b, c, then w)", part.ErrCorrupt)
+		}
 		if err := part.MoveGPTBackup(f, target); err != nil {
 			return fmt.Errorf("moving the backup GPT: %w", err)
 		}
@@ -181,9 +186,9 @@ func endDisk(f *os.File, t *part.Table, size, target int64, out Format, keepID *
 }
 
 // verifyDisk reopens path and checks that it reads back as a disk of the
-// format and size meant, with a valid footer, and with before's partitions
-// in a table whose GPT backup is at the disk's end and intact.
-func verifyDisk(path string, want Format, size int64, before *part.Table) error {
+// format and size meant, with a valid footer, and with before's partitions;
+// a GPT whose backup was moved reads back whole, its backup at the end.
+func verifyDisk(path string, want Format, size int64, before *part.Table, movedGPT bool) error {
 	im, err := Open(path)
 	if err != nil {
 		return err
@@ -210,7 +215,7 @@ func verifyDisk(path string, want Format, size int64, before *part.Table) error 
 	if after.Scheme != before.Scheme || !slices.Equal(after.Partitions, before.Partitions) {
 		return fmt.Errorf("the partition table changed: %d partitions (%s) before, %d (%s) after", len(before.Partitions), before.Scheme, len(after.Partitions), after.Scheme)
 	}
-	if after.BackupUsed || after.BackupMisplaced || after.BackupDamaged {
+	if movedGPT && (after.BackupUsed || after.BackupMisplaced || after.BackupDamaged) {
 		return fmt.Errorf("the GPT does not read back whole: %s", strings.Join(after.Warnings, "; "))
 	}
 	return nil
