@@ -159,3 +159,23 @@ func TestDamagedPrimaryGPT(t *testing.T) {
 	}
 	assertOnly(t, dir, "disk.raw", "same.vhd")
 }
+
+// resize of such a disk is refused before the file is touched.
+func TestResizeRefusesADamagedPrimaryGPTUntouched(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "disk.raw")
+	gptDisk(t, path, 40*raw.MiB, "gpt")
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte("X"), 512+60)
+	f.Close()
+	before, _ := os.ReadFile(path)
+	_, err = Resize(ResizeOptions{Path: path, Size: 64 * raw.MiB})
+	if err == nil || !strings.Contains(err.Error(), "primary GPT is damaged") || strings.Contains(err.Error(), "restored") {
+		t.Fatalf("resize: %v", err)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Fatal("the file changed")
+	}
+}

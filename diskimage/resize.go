@@ -139,6 +139,11 @@ func movesGPT(t *part.Table, size, target int64) bool {
 // --in-place. The result is read back; on any failure the file is put back
 // as it was.
 func setSize(im *Image, t *part.Table, target int64, out Format, keepID *vhd.Footer) error {
+	if movesGPT(t, im.Disk.Size(), target) {
+		if err := gptMovable(t); err != nil {
+			return err
+		}
+	}
 	u, err := newUndo(im, t, target)
 	if err != nil {
 		return err
@@ -164,16 +169,24 @@ func setSize(im *Image, t *part.Table, target int64, out Format, keepID *vhd.Foo
 	return nil
 }
 
+// gptMovable refuses to move the backup of a GPT whose primary is
+// damaged: the move copies the primary, and at the new size the backup
+// would not be found either.
+func gptMovable(t *part.Table) error {
+	if t.BackupUsed {
+		return fmt.Errorf("%w: the primary GPT is damaged; rebuild it from the backup first (gdisk's recovery menu: b, c, then w)", part.ErrCorrupt)
+	}
+	return nil
+}
+
 // endDisk writes what belongs at the end of a disk that was size bytes and
 // is now target bytes in f: a GPT's backup entries and header, moved there
 // as `sgdisk -e` moves them, and for a VHD the footer. Every operation that
 // changes a disk's size ends it here.
 func endDisk(f *os.File, t *part.Table, size, target int64, out Format, keepID *vhd.Footer) error {
 	if movesGPT(t, size, target) {
-		if t.BackupUsed {
-			// MoveGPTBackup reads the primary; at the new size it would
-			// not find the backup either.
-			return fmt.Errorf("%w: the primary GPT is damaged; rebuild it from the backup first (gdisk's recovery menu: b, c, then w)", part.ErrCorrupt)
+		if err := gptMovable(t); err != nil {
+			return err
 		}
 		if err := part.MoveGPTBackup(f, target); err != nil {
 			return fmt.Errorf("moving the backup GPT: %w", err)
