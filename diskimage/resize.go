@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/vhdprep/vhdprep/internal/imagelock"
 	"github.com/vhdprep/vhdprep/raw"
 	"github.com/vhdprep/vhdprep/raw/part"
 	"github.com/vhdprep/vhdprep/vhd"
@@ -44,9 +43,9 @@ const maxSavedTail = 256 << 20
 // verified by reading it back; on any failure the file is restored to its
 // previous bytes.
 func Resize(opts ResizeOptions) (*ResizeResult, error) {
-	lock, err := imagelock.Take(opts.Path)
+	lock, err := lockForChange(opts.Path)
 	if err != nil {
-		return nil, fmt.Errorf("resize %w", err)
+		return nil, fmt.Errorf("resize: %w", err)
 	}
 	defer lock.Release()
 	im, err := OpenWritable(opts.Path)
