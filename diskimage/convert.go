@@ -121,7 +121,7 @@ func Convert(ctx context.Context, opts ConvertOptions) (*ConvertResult, error) {
 	if res.OutputFormat == VHDFixed {
 		res.BytesWritten += vhd.FooterSize
 	}
-	if err := verifyDisk(out.Name(), res.OutputFormat, res.VirtualSize, table); err != nil {
+	if err := verifyDisk(out.Name(), res.OutputFormat, res.VirtualSize, table, movesGPT(table, res.InputSize, res.VirtualSize)); err != nil {
 		return nil, fmt.Errorf("convert %s: the output does not read back (%w)", opts.Input, err)
 	}
 	if err := out.Commit(); err != nil {
@@ -194,9 +194,9 @@ func tableToMove(d raw.Disk, size int64) (*part.Table, error) {
 // convertInPlace appends a footer to a raw file, or strips one from a fixed
 // VHD, through setSize: read back, and undone if that fails.
 func convertInPlace(opts ConvertOptions) (*ConvertResult, error) {
-	lock, err := imagelock.Take(opts.Input)
+	lock, err := lockForChange(opts.Input)
 	if err != nil {
-		return nil, fmt.Errorf("convert --in-place %w", err)
+		return nil, fmt.Errorf("convert --in-place: %w", err)
 	}
 	defer lock.Release()
 	im, err := OpenWritable(opts.Input)

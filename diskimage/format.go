@@ -1,7 +1,8 @@
 // Package diskimage knows every container format an image can come in: it
 // detects the format by magic, opens any image as a raw.Disk, and implements
 // the container operations convert, resize and info on top of the format
-// packages (vhd, qcow2) and the partition tables (raw/part).
+// packages (vhd, qcow2) and the partition tables (raw/part), and it decides
+// whether Azure takes a disk's container (AzureVerdict).
 package diskimage
 
 import (

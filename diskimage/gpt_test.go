@@ -133,3 +133,49 @@ func TestResizeAlignRepairsAMisplacedBackup(t *testing.T) {
 	}
 	sgdiskVerify(t, path)
 }
+
+// A GPT whose primary header is damaged converts as it is when the size
+// stays (readers use the backup, which stays at the end); a size change,
+// which would need the backup moved from a primary that cannot be trusted,
+// is refused with what to do.
+func TestDamagedPrimaryGPT(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "disk.raw")
+	gptDisk(t, in, 40*raw.MiB, "gpt")
+	f, err := os.OpenFile(in, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte("X"), 512+60) // the disk GUID, in the primary header: its CRC fails
+	f.Close()
+	out := filepath.Join(dir, "same.vhd")
+	if _, err := Convert(context.Background(), ConvertOptions{Input: in, Output: out}); err != nil {
+		t.Fatalf("convert at the same size: %v", err)
+	}
+	assertSameData(t, "raw", in, "vpc", out)
+	_, err = Convert(context.Background(), ConvertOptions{Input: in, Output: filepath.Join(dir, "big.vhd"), Size: 64 * raw.MiB})
+	if err == nil || !strings.Contains(err.Error(), "primary GPT is damaged") {
+		t.Fatalf("convert --size: %v", err)
+	}
+	assertOnly(t, dir, "disk.raw", "same.vhd")
+}
+
+// resize of such a disk is refused before the file is touched.
+func TestResizeRefusesADamagedPrimaryGPTUntouched(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "disk.raw")
+	gptDisk(t, path, 40*raw.MiB, "gpt")
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte("X"), 512+60)
+	f.Close()
+	before, _ := os.ReadFile(path)
+	_, err = Resize(ResizeOptions{Path: path, Size: 64 * raw.MiB})
+	if err == nil || !strings.Contains(err.Error(), "primary GPT is damaged") || strings.Contains(err.Error(), "restored") {
+		t.Fatalf("resize: %v", err)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Fatal("the file changed")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/vhdprep/vhdprep/internal/imagelock"
 	"github.com/vhdprep/vhdprep/qcow2"
 	"github.com/vhdprep/vhdprep/raw"
 	"github.com/vhdprep/vhdprep/raw/part"
@@ -37,15 +38,44 @@ func OpenWritable(path string) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	if st, err := im.file.Stat(); err == nil && !st.Mode().IsRegular() {
+	if err := changeable(im.file); err != nil {
 		im.Close()
-		return nil, fmt.Errorf("%s is a block device, whose size vhdprep does not change; convert it to a file: vhdprep convert %s disk.vhd", path, path)
+		return nil, err
 	}
 	if im.Format != Raw && im.Format != VHDFixed {
 		im.Close()
 		return nil, fmt.Errorf("%s is a %s image, which vhdprep changes only as raw or fixed VHD; convert it first: vhdprep convert %s disk.vhd", path, im.Format, path)
 	}
 	return im, nil
+}
+
+// changeable refuses a block device (raw.OpenFile refuses the rest of what
+// is not a regular file): vhdprep changes only files in place.
+func changeable(f *os.File) error {
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("%s is a block device, whose size vhdprep does not change; convert it to a file: vhdprep convert %s disk.vhd", f.Name(), f.Name())
+	}
+	return nil
+}
+
+// lockForChange takes the lock of the image at path for changing it in
+// place (resize, convert --in-place). What is not a regular file is
+// refused first, so no lock file is made beside a device or a FIFO.
+func lockForChange(path string) (*imagelock.Lock, error) {
+	f, _, err := raw.OpenFile(path, os.O_RDONLY)
+	if err != nil {
+		return nil, err
+	}
+	err = changeable(f)
+	f.Close()
+	if err != nil {
+		return nil, err
+	}
+	return imagelock.Take(path)
 }
 
 func open(path string, flag int) (*Image, error) {

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/vhdprep/vhdprep/internal/imagelock"
 	"github.com/vhdprep/vhdprep/raw"
 	"github.com/vhdprep/vhdprep/raw/part"
 	"github.com/vhdprep/vhdprep/vhd"
@@ -21,7 +20,7 @@ type ResizeOptions struct {
 	Size  int64
 	Align bool
 	// Shrink allows a smaller size, never below the end of the last
-	// partition.
+	// partition or, on a disk without a partition table, its last data.
 	Shrink bool
 }
 
@@ -44,9 +43,9 @@ const maxSavedTail = 256 << 20
 // verified by reading it back; on any failure the file is restored to its
 // previous bytes.
 func Resize(opts ResizeOptions) (*ResizeResult, error) {
-	lock, err := imagelock.Take(opts.Path)
+	lock, err := lockForChange(opts.Path)
 	if err != nil {
-		return nil, fmt.Errorf("resize %w", err)
+		return nil, fmt.Errorf("resize: %w", err)
 	}
 	defer lock.Release()
 	im, err := OpenWritable(opts.Path)
@@ -139,6 +138,11 @@ func movesGPT(t *part.Table, size, target int64) bool {
 // --in-place. The result is read back; on any failure the file is put back
 // as it was.
 func setSize(im *Image, t *part.Table, target int64, out Format, keepID *vhd.Footer) error {
+	if movesGPT(t, im.Disk.Size(), target) {
+		if err := gptMovable(t); err != nil {
+			return err
+		}
+	}
 	u, err := newUndo(im, t, target)
 	if err != nil {
 		return err
@@ -158,8 +162,18 @@ func setSize(im *Image, t *part.Table, target int64, out Format, keepID *vhd.Foo
 	if err := f.Sync(); err != nil {
 		return u.restore(err)
 	}
-	if err := verifyDisk(im.Path, out, target, t); err != nil {
+	if err := verifyDisk(im.Path, out, target, t, movesGPT(t, im.Disk.Size(), target)); err != nil {
 		return u.restore(fmt.Errorf("the result does not read back (%w)", err))
+	}
+	return nil
+}
+
+// gptMovable refuses to move the backup of a GPT whose primary is
+// damaged: the move copies the primary, and at the new size the backup
+// would not be found either.
+func gptMovable(t *part.Table) error {
+	if t.BackupUsed {
+		return fmt.Errorf("%w: the primary GPT is damaged; rebuild it from the backup first (gdisk's recovery menu: b, c, then w)", part.ErrCorrupt)
 	}
 	return nil
 }
@@ -170,6 +184,9 @@ func setSize(im *Image, t *part.Table, target int64, out Format, keepID *vhd.Foo
 // changes a disk's size ends it here.
 func endDisk(f *os.File, t *part.Table, size, target int64, out Format, keepID *vhd.Footer) error {
 	if movesGPT(t, size, target) {
+		if err := gptMovable(t); err != nil {
+			return err
+		}
 		if err := part.MoveGPTBackup(f, target); err != nil {
 			return fmt.Errorf("moving the backup GPT: %w", err)
 		}
@@ -181,9 +198,9 @@ func endDisk(f *os.File, t *part.Table, size, target int64, out Format, keepID *
 }
 
 // verifyDisk reopens path and checks that it reads back as a disk of the
-// format and size meant, with a valid footer, and with before's partitions
-// in a table whose GPT backup is at the disk's end and intact.
-func verifyDisk(path string, want Format, size int64, before *part.Table) error {
+// format and size meant, with a valid footer, and with before's partitions;
+// a GPT whose backup was moved reads back whole, its backup at the end.
+func verifyDisk(path string, want Format, size int64, before *part.Table, movedGPT bool) error {
 	im, err := Open(path)
 	if err != nil {
 		return err
@@ -210,7 +227,7 @@ func verifyDisk(path string, want Format, size int64, before *part.Table) error 
 	if after.Scheme != before.Scheme || !slices.Equal(after.Partitions, before.Partitions) {
 		return fmt.Errorf("the partition table changed: %d partitions (%s) before, %d (%s) after", len(before.Partitions), before.Scheme, len(after.Partitions), after.Scheme)
 	}
-	if after.BackupUsed || after.BackupMisplaced || after.BackupDamaged {
+	if movedGPT && (after.BackupUsed || after.BackupMisplaced || after.BackupDamaged) {
 		return fmt.Errorf("the GPT does not read back whole: %s", strings.Join(after.Warnings, "; "))
 	}
 	return nil

@@ -147,3 +147,44 @@ func TestResizeShrinkKeepsDataWithoutATable(t *testing.T) {
 	}
 	assertSameData(t, "raw", path, "raw", orig)
 }
+
+// A block device is read (info, convert from it) but never changed in
+// place, and no lock file is made beside it.
+func TestBlockDeviceIsReadNotResized(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("attaching a loop device needs root")
+	}
+	dir := t.TempDir()
+	img := filepath.Join(dir, "disk.raw")
+	writeSparse(t, img, 21*raw.MiB, 0, 20*raw.MiB)
+	out, err := exec.Command("losetup", "--find", "--show", img).Output()
+	if err != nil {
+		t.Skipf("losetup: %v", err)
+	}
+	dev := strings.TrimSpace(string(out))
+	t.Cleanup(func() { exec.Command("losetup", "-d", dev).Run() })
+	info, err := Inspect(dev, nil)
+	if err != nil || info.VirtualSize != 21*raw.MiB {
+		t.Fatalf("info of %s: %+v, %v", dev, info, err)
+	}
+	for name, run := range map[string]func() error{
+		"resize": func() error { _, err := Resize(ResizeOptions{Path: dev, Size: 30 * raw.MiB}); return err },
+		"convert --in-place": func() error {
+			_, err := Convert(context.Background(), ConvertOptions{Input: dev, InPlace: true})
+			return err
+		},
+	} {
+		if err := run(); err == nil || !strings.Contains(err.Error(), "block device") {
+			t.Errorf("%s of %s: %v", name, dev, err)
+		}
+		if _, err := os.Stat(dev + ".vhdprep-lock"); err == nil {
+			os.Remove(dev + ".vhdprep-lock")
+			t.Errorf("%s left a lock file beside %s", name, dev)
+		}
+	}
+	vhdOut := filepath.Join(dir, "disk.vhd")
+	if _, err := Convert(context.Background(), ConvertOptions{Input: dev, Output: vhdOut}); err != nil {
+		t.Fatal(err)
+	}
+	assertSameData(t, "raw", img, "vpc", vhdOut)
+}

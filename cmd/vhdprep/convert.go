@@ -16,7 +16,10 @@ func newConvertCmd(a *app) *cobra.Command {
 		Short: "Convert a raw, qcow2 or VHD image into a fixed VHD Azure accepts",
 		Long: `Convert writes the input as a fixed VHD whose virtual size is the input's, rounded up
 to a whole MiB. Holes stay holes: only data is read and written. The output appears
-whole or not at all, and the input is never changed (except with --in-place).`,
+whole or not at all, and the input is never changed (except with --in-place). When the
+size changes, a GPT's backup moves to the new end. A fixed VHD whose footer disagrees with
+the file (truncated or over-long) is refused; --accept-data-loss copies the disk its footer
+describes and says what was lost. A warning says when Azure would refuse the output.`,
 		Example: `  vhdprep convert disk.raw disk.vhd
   vhdprep convert disk.qcow2 disk.vhd --size 30G
   vhdprep convert dynamic.vhd fixed.vhd

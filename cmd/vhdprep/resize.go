@@ -17,7 +17,9 @@ func newResizeCmd(a *app) *cobra.Command {
 		Long: `Resize changes the virtual size of a raw image or fixed VHD where it is. The VHD
 footer moves to the new end, and a GPT's backup header with it, so the partition table
 stays valid. The new size is always a whole MiB. Shrinking needs --shrink and never
-cuts into a partition. The result is verified, and the file restored if that fails.`,
+cuts into a partition, or on a disk without a partition table into data. The result is
+verified, and the file restored if that fails. Another vhdprep changing the image (fix,
+resize) holds its lock: resize is then refused with that process's pid and command.`,
 		Example: `  vhdprep resize disk.vhd --size 30G
   vhdprep resize disk.raw --align            # round up to the next MiB
   vhdprep resize disk.vhd --size 10G --shrink`,
@@ -60,6 +62,6 @@ cuts into a partition. The result is verified, and the file restored if that fai
 	}
 	cmd.Flags().StringVar(&size, "size", "", "new virtual size (30G, 30720M, bytes), rounded up to a whole MiB")
 	cmd.Flags().BoolVar(&opts.Align, "align", false, "round the current size up to the next MiB")
-	cmd.Flags().BoolVar(&opts.Shrink, "shrink", false, "allow a smaller size (never below the last partition)")
+	cmd.Flags().BoolVar(&opts.Shrink, "shrink", false, "allow a smaller size (never below the last partition, or the last data without a partition table)")
 	return cmd
 }
