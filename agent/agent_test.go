@@ -241,14 +241,16 @@ func TestConfig(t *testing.T) {
 		t.Errorf("the documented file does not parse to the defaults: %+v %v", c, problems)
 	}
 	c, problems = ParseConfig([]byte("Provisioning.Enabled=n\nResourceDisk.Format = y\nResourceDisk.SwapSizeMB=2048\nLogs.Level=debug\n" +
-		"ResourceDisk.MountPoint=relative\nResourceDisk.SwapSizeMB=-1\nNoSuch.Key=1\ngarbage\n"))
+		"ResourceDisk.MountPoint=relative\nResourceDisk.SwapSizeMB=-1\nNoSuch.Key=1\ngarbage\n" +
+		"Extensions.EnableTimeout=20\nExtensions.EnableTimeout=0\n"))
 	want := DefaultConfig()
 	want.ProvisioningEnabled, want.ResourceDiskFormat, want.ResourceDiskSwapMB, want.LogLevel = false, true, 2048, slog.LevelDebug
+	want.ExtensionsEnableTimeout = 20 * time.Second
 	if c != want {
 		t.Errorf("config %+v, want %+v", c, want)
 	}
-	if len(problems) != 4 {
-		t.Errorf("problems %v, want 4 (bad mount point, bad swap, unknown key, not KEY=VALUE)", problems)
+	if len(problems) != 5 {
+		t.Errorf("problems %v, want 5 (bad mount point, bad swap, unknown key, not KEY=VALUE, zero timeout)", problems)
 	}
 	for _, p := range problems {
 		if !strings.Contains(p.Error(), ConfigFile+" line ") {

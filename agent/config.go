@@ -8,7 +8,9 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/vhdprep/vhdprep/agent/extension"
 	"github.com/vhdprep/vhdprep/agent/resourcedisk"
 )
 
@@ -42,6 +44,10 @@ ResourceDisk.SwapSizeMB=0
 # /var/lib/waagent/<Name>-<Version>/, their logs in /var/log/azure/<Name>/.
 # With n the agent reports no extension status and runs no handler.
 Extensions.Enabled=y
+# Seconds a handler's enable command may run before it is killed (install,
+# update, disable and uninstall get 900), as WALinuxAgent's limits. A worker
+# the command leaves running in the background is not bound by it.
+Extensions.EnableTimeout=300
 #
 # Log level: debug, info, warn or error.
 Logs.Level=info
@@ -58,6 +64,7 @@ type Config struct {
 	ResourceDiskEnableSwap   bool
 	ResourceDiskSwapMB       int
 	ExtensionsEnabled        bool
+	ExtensionsEnableTimeout  time.Duration
 	LogLevel                 slog.Level
 }
 
@@ -76,16 +83,21 @@ func (c Config) ResourceDisk() resourcedisk.Config {
 // DefaultConfig is the configuration DefaultConfigText spells out.
 func DefaultConfig() Config {
 	return Config{
-		ProvisioningEnabled:    true,
-		ExtensionsEnabled:      true,
-		ResourceDiskFilesystem: "ext4",
-		ResourceDiskMountPoint: "/mnt/resource",
-		LogLevel:               slog.LevelInfo,
+		ProvisioningEnabled:     true,
+		ExtensionsEnabled:       true,
+		ExtensionsEnableTimeout: extension.DefaultLimits.Enable,
+		ResourceDiskFilesystem:  "ext4",
+		ResourceDiskMountPoint:  "/mnt/resource",
+		LogLevel:                slog.LevelInfo,
 	}
 }
 
 // maxSwapMB bounds the swap file (1 TiB); a larger value is a typo.
 const maxSwapMB = 1 << 20
+
+// maxEnableTimeout bounds Extensions.EnableTimeout (a day), past which a
+// hung enable would hold the extensions after it for good.
+const maxEnableTimeout = 24 * 60 * 60
 
 // ParseConfig reads a configuration file over the defaults. It never fails:
 // each line it cannot use is returned as a problem, to be logged, and the
@@ -157,6 +169,12 @@ func ParseConfig(data []byte) (Config, []error) {
 				c.ExtensionsEnabled = b
 			} else {
 				bad("want y or n")
+			}
+		case "Extensions.EnableTimeout":
+			if i, err := strconv.Atoi(v); err == nil && i > 0 && i <= maxEnableTimeout {
+				c.ExtensionsEnableTimeout = time.Duration(i) * time.Second
+			} else {
+				bad(fmt.Sprintf("want a whole number of seconds from 1 to %d", maxEnableTimeout))
 			}
 		case "Logs.Level":
 			var l slog.Level

@@ -101,6 +101,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	a.Version = version
 	a.Extensions = agent.NewExtensionProcessor(*root, a.Wire, log)
+	a.Extensions.Limits.Enable = cfg.ExtensionsEnableTimeout
 	log.Debug("wire server", "endpoint", endpoint, "lease", source)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
