@@ -63,7 +63,13 @@ func PlanFix(t *Target, catalog []*Rule, cfg *Config, only []string) (*Plan, err
 			continue
 		}
 		if o.Rule.Repair == nil {
-			p.Rules = append(p.Rules, RuleFix{ID: o.ID, Command: o.Rule.Fix})
+			// Another command's: the one check found works here, or why
+			// none does.
+			rf := RuleFix{ID: o.ID, Command: commandOf(o)}
+			if rf.Command == "" {
+				rf.Error = cannotSay(o)
+			}
+			p.Rules = append(p.Rules, rf)
 			continue
 		}
 		before, notes := p.overlay.Changes(), len(p.overlay.notes)
@@ -73,10 +79,34 @@ func PlanFix(t *Target, catalog []*Rule, cfg *Config, only []string) (*Plan, err
 		}
 		rf.Files = newPaths(before, p.overlay.Changes())
 		rf.Notes = p.overlay.notes[notes:]
+		if rf.Error == "" && len(rf.Files) == 0 && len(rf.Notes) == 0 {
+			rf.Error = cannotSay(o)
+		}
 		p.Rules = append(p.Rules, rf)
 	}
 	p.Changes = p.overlay.Changes()
 	return p, nil
+}
+
+// commandOf is the vhdprep command check found repairs a rule here.
+func commandOf(o Outcome) string {
+	for _, f := range o.Findings {
+		if f.Command != "" {
+			return f.Command
+		}
+	}
+	return ""
+}
+
+// cannotSay is why vhdprep repairs none of a rule's findings here: the
+// first hint check gave, which says what to do instead.
+func cannotSay(o Outcome) string {
+	for _, f := range o.Findings {
+		if f.Fix != "" {
+			return f.Fix
+		}
+	}
+	return "vhdprep has nothing to change for what check finds (see vhdprep check)"
 }
 
 func contains(list []string, s string) bool {
