@@ -42,11 +42,11 @@ func checkFixedVHD(t *Target) ([]Finding, error) {
 	}
 	if !c.Format.Readable() {
 		return []Finding{{Message: fmt.Sprintf("%s is a %s image; Azure takes only fixed VHDs", t.Name, c.Format),
-			Fix: diskimage.ConvertHint(c.Format, t.Name) + ", then vhdprep convert disk.raw disk.vhd"}}, nil
+			Fix: diskimage.ConvertHint(c.Format, t.Name) + ", then vhdprep convert disk.raw " + shellQuote(fixedVHDName(t.Name))}}, nil
 	}
 	return []Finding{{
 		Message: fmt.Sprintf("%s is a %s image; Azure takes only fixed VHDs", t.Name, c.Format),
-		Fix:     fmt.Sprintf("vhdprep convert %s disk.vhd", t.Name),
+		Fix:     fmt.Sprintf("vhdprep convert %s %s", shellQuote(t.Name), shellQuote(fixedVHDName(t.Name))),
 	}}, nil
 }
 

@@ -151,8 +151,7 @@ func (p *Plan) volumes(t *Target) (map[string]volume.Volume, error) {
 		return nil, nil
 	}
 	if f := t.Container.Format; f != diskimage.Raw && f != diskimage.VHDFixed {
-		// The fixed VHD is named after the image, in the working directory.
-		fixed := shellQuote(strings.TrimSuffix(path.Base(t.Name), path.Ext(t.Name)) + "-fixed.vhd")
+		fixed := shellQuote(fixedVHDName(t.Name))
 		return nil, fmt.Errorf("%s is %s, and vhdprep %s writes only raw images and fixed VHDs: run 'vhdprep convert %s %s', then 'vhdprep %s %s'",
 			t.Name, f, p.command(), shellQuote(t.Name), fixed, p.command(), fixed)
 	}

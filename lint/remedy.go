@@ -2,6 +2,7 @@ package lint
 
 import (
 	"fmt"
+	"path"
 	"strings"
 
 	"github.com/vhdprep/vhdprep/guest"
@@ -95,10 +96,16 @@ func (t *Target) arg() string {
 }
 
 // pasteable puts the target into a catalog hint that names a vhdprep
-// command with the placeholder IMAGE.
+// command with the placeholders IMAGE and FIXED (the fixed VHD to make).
 func pasteable(t *Target, hint string) string {
 	if !strings.HasPrefix(hint, "vhdprep ") {
 		return hint
 	}
-	return strings.ReplaceAll(hint, "IMAGE", t.arg())
+	return strings.NewReplacer("IMAGE", t.arg(), "FIXED", shellQuote(fixedVHDName(t.Name))).Replace(hint)
+}
+
+// fixedVHDName is the fixed VHD vhdprep's hints convert an image to: named
+// after it, in the working directory, so never the image itself.
+func fixedVHDName(image string) string {
+	return strings.TrimSuffix(path.Base(image), path.Ext(image)) + "-fixed.vhd"
 }

@@ -2,6 +2,7 @@ package lint
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -197,4 +198,22 @@ func outcomeOf(rep *Report, id string) Outcome {
 		}
 	}
 	return Outcome{}
+}
+
+// A hint that converts names a fixed VHD other than the image: a dynamic
+// disk.vhd converts to disk-fixed.vhd, never onto itself.
+func TestConvertHintsNeverNameTheImage(t *testing.T) {
+	img := filepath.Join(t.TempDir(), "disk.vhd")
+	if err := os.Symlink(testimage.Path(t, "disk-debian-mbr-vhd"), img); err != nil {
+		t.Fatal(err)
+	}
+	target, err := OpenImage(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	o := outcomeOf(Run(target, Catalog(), nil), "VHD001")
+	if len(o.Findings) != 1 || o.Findings[0].Fix != "vhdprep convert "+img+" disk-fixed.vhd" {
+		t.Fatalf("VHD001: %+v", o)
+	}
 }
