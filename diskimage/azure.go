@@ -3,7 +3,10 @@ package diskimage
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
+	"strings"
 
+	"github.com/vhdprep/vhdprep/internal/shell"
 	"github.com/vhdprep/vhdprep/raw"
 	"github.com/vhdprep/vhdprep/raw/part"
 	"github.com/vhdprep/vhdprep/vhd"
@@ -120,14 +123,15 @@ func AzureVerdict(c Container) Verdict {
 	add := func(n Requirement, warning bool, err error, fix string) {
 		v = append(v, Problem{Need: n, Warning: warning, Err: err, Fix: fix})
 	}
+	image, fixed := shell.Quote(c.Path), shell.Quote(FixedVHDName(c.Path))
 	if c.Format != VHDFixed {
-		fix := fmt.Sprintf("vhdprep convert %s disk.vhd", c.Path)
+		fix := fmt.Sprintf("vhdprep convert %s %s", image, fixed)
 		if !c.Format.Readable() {
-			fix = ConvertHint(c.Format, c.Path) + ", then vhdprep convert disk.raw disk.vhd"
+			fix = ConvertHint(c.Format, c.Path) + ", then vhdprep convert disk.raw " + fixed
 		}
 		add(NeedFixedVHD, false, fmt.Errorf("%s is a %s image: %w", c.Path, c.Format, ErrNotFixedVHD), fix)
 	}
-	rewrite := fmt.Sprintf("vhdprep convert %s fixed.vhd (rewrites the footer)", c.Path)
+	rewrite := fmt.Sprintf("vhdprep convert %s %s (rewrites the footer)", image, fixed)
 	if c.Footer != nil {
 		for _, err := range c.Footer.Validate() {
 			add(NeedValidFooter, false, err, rewrite)
@@ -135,9 +139,9 @@ func AzureVerdict(c Container) Verdict {
 	}
 	// The size every reader, Azure included, sees is a fixed VHD's
 	// footer's; a footer the file disagrees with is fixed first.
-	size, resize := c.VirtualSize, fmt.Sprintf("vhdprep resize %s", c.Path)
+	size, resize := c.VirtualSize, "vhdprep resize "+image
 	if c.Format != Raw && c.Format != VHDFixed {
-		resize = fmt.Sprintf("vhdprep convert %s disk.vhd", c.Path)
+		resize = fmt.Sprintf("vhdprep convert %s %s", image, fixed)
 	}
 	if c.Format == VHDFixed {
 		size = c.Footer.CurrentSize
@@ -180,7 +184,7 @@ func sizeProblems(c Container, size int64, resize string, add func(Requirement, 
 	case size > mbrMaxSize && c.Scheme == part.SchemeMBR:
 		add(NeedSizeLimits, false, fmt.Errorf("%w: virtual size %d GiB is above the 2 TiB an MBR partition table can address", ErrAzureSize, gib), "use GPT (sgdisk -g) and boot as Gen2, or shrink below 2 TiB")
 	case size > mbrMaxSize && c.BootsGen2 == nil:
-		add(NeedSizeLimits, true, fmt.Errorf("%w: virtual size %d GiB is above 2 TiB, which only Gen2 (UEFI) VMs boot", ErrAzureSize, gib), fmt.Sprintf("create the VM as Gen2; vhdprep check %s tells whether the disk boots through UEFI", c.Path))
+		add(NeedSizeLimits, true, fmt.Errorf("%w: virtual size %d GiB is above 2 TiB, which only Gen2 (UEFI) VMs boot", ErrAzureSize, gib), fmt.Sprintf("create the VM as Gen2; vhdprep check %s tells whether the disk boots through UEFI", shell.Quote(c.Path)))
 	case size > mbrMaxSize:
 		if gen2, how := c.BootsGen2(); !gen2 {
 			add(NeedSizeLimits, false, fmt.Errorf("%w: virtual size %d GiB is above 2 TiB, which only Gen2 (UEFI) VMs boot, and the disk has no UEFI boot path (%s)", ErrAzureSize, gib, how), "install a UEFI loader at EFI/BOOT/BOOTX64.EFI on the ESP, or shrink below 2 TiB")
@@ -208,8 +212,15 @@ func footerSizeError(footer, data int64) error {
 // footerSizeFix says what to do about a footerSizeError: never a resize,
 // which would write a new footer over the evidence.
 func footerSizeFix(err error, path string) string {
+	image, fixed := shell.Quote(path), shell.Quote(FixedVHDName(path))
 	if errors.Is(err, ErrTruncated) {
-		return fmt.Sprintf("copy the whole file again from where it came from; 'vhdprep convert --accept-data-loss %s fixed.vhd' keeps what is left, the missing bytes as zeros", path)
+		return fmt.Sprintf("copy the whole file again from where it came from; 'vhdprep convert --accept-data-loss %s %s' keeps what is left, the missing bytes as zeros", image, fixed)
 	}
-	return fmt.Sprintf("find out which size is right; 'vhdprep convert --accept-data-loss %s fixed.vhd' keeps the disk the footer describes and drops the bytes past it", path)
+	return fmt.Sprintf("find out which size is right; 'vhdprep convert --accept-data-loss %s %s' keeps the disk the footer describes and drops the bytes past it", image, fixed)
+}
+
+// FixedVHDName is the fixed VHD vhdprep's hints convert an image to: named
+// after it, in the working directory, so never the image itself.
+func FixedVHDName(image string) string {
+	return strings.TrimSuffix(filepath.Base(image), filepath.Ext(image)) + "-fixed.vhd"
 }

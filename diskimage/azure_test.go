@@ -60,7 +60,7 @@ func TestAzureVerdict(t *testing.T) {
 		{"over-long", fixedVHD(t, 20<<20, 25<<20, nil), NeedFooterSize, ErrOverLong, false, "--accept-data-loss"},
 		{"version 2", fixedVHD(t, 30<<30, 30<<30, func(f *vhd.Footer) { f.FormatVersion = 0x00020000 }), NeedValidFooter, vhd.ErrInvalid, false, "vhdprep convert d.vhd"},
 		{"CHS-rounded creator", fixedVHD(t, 30<<30, 30<<30, func(f *vhd.Footer) { f.CreatorApp = "vpc " }), NeedCHSAgreement, ErrCHSSize, true, "vhdprep convert d.vhd"},
-		{"raw", rawDisk, NeedFixedVHD, ErrNotFixedVHD, false, "vhdprep convert d.raw disk.vhd"},
+		{"raw", rawDisk, NeedFixedVHD, ErrNotFixedVHD, false, "vhdprep convert d.raw d-fixed.vhd"},
 		{"VHDX", Container{Path: "d.vhdx", Format: VHDX, FileSize: 1 << 20}, NeedFixedVHD, ErrNotFixedVHD, false, "qemu-img convert"},
 	}
 	for _, c := range cases {

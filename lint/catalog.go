@@ -21,7 +21,7 @@ func Catalog() []*Rule {
 			Fix: "vhdprep convert IMAGE disk.vhd", Check: checkFixedVHD},
 		{ID: "VHD002", Area: AreaContainer, Severity: Error, Title: "the VHD footer is valid",
 			Why: "cookie, checksum, features, version, data offset and disk type are checked on upload", Source: srcMkt,
-			Fix: "vhdprep convert IMAGE fixed.vhd (rewrites the footer)", Check: checkFooter},
+			Fix: "vhdprep convert IMAGE FIXED (rewrites the footer)", Check: checkFooter},
 		{ID: "VHD003", Area: AreaContainer, Severity: Error, Title: "the footer's current size equals the file length minus 512",
 			Why: "a truncated or over-long VHD has lost data, or holds more than readers see; Azure rejects it", Source: srcGen,
 			Fix: "copy the whole file again; vhdprep convert --accept-data-loss IMAGE fixed.vhd keeps what is left", Check: checkFooterSize},
@@ -33,7 +33,7 @@ func Catalog() []*Rule {
 			Check: checkSizeLimits},
 		{ID: "VHD006", Area: AreaContainer, Severity: Warning, Title: "the footer's size agrees with its CHS geometry for every reader",
 			Why: "qemu-img 2.2.1-2.5 rounded VHD sizes to the CHS geometry; other readers then see a different size", Source: srcGen,
-			Fix: "vhdprep convert IMAGE fixed.vhd (rewrites the footer)", Check: checkCHSSize},
+			Fix: "vhdprep convert IMAGE FIXED (rewrites the footer)", Check: checkCHSSize},
 
 		// Disk layout
 		{ID: "DSK001", Area: AreaDisk, Severity: Error, Title: "the partition table is readable and consistent",

@@ -34,6 +34,22 @@ func PlanDeprovision(t *Target, removeUsers bool) (*Plan, []string, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	for _, s := range deprovisionSteps(users, removeUsers) {
+		before := p.overlay.Changes()
+		rf := RuleFix{ID: s.id}
+		if err := s.do(t, p.overlay); err != nil {
+			rf.Error = err.Error()
+		}
+		rf.Files = newPaths(before, p.overlay.Changes())
+		p.Rules = append(p.Rules, rf)
+	}
+	p.Changes = p.overlay.Changes()
+	return p, users, nil
+}
+
+// deprovisionSteps are the steps of deprovisioning, in order; removing the
+// accounts users only with removeUsers.
+func deprovisionSteps(users []string, removeUsers bool) []generalizationStep {
 	steps := []generalizationStep{
 		{"SEC003", removeHostKeys},
 		{"SEC004", emptyMachineID},
@@ -45,17 +61,7 @@ func PlanDeprovision(t *Target, removeUsers bool) (*Plan, []string, error) {
 	if removeUsers {
 		steps = append(steps, generalizationStep{"SEC001", func(t *Target, o *Overlay) error { return removeAccounts(t, o, users) }})
 	}
-	for _, s := range steps {
-		before := p.overlay.Changes()
-		rf := RuleFix{ID: s.id}
-		if err := s.do(t, p.overlay); err != nil {
-			rf.Error = err.Error()
-		}
-		rf.Files = newPaths(before, p.overlay.Changes())
-		p.Rules = append(p.Rules, rf)
-	}
-	p.Changes = p.overlay.Changes()
-	return p, users, nil
+	return steps
 }
 
 func removeHostKeys(t *Target, o *Overlay) error {
@@ -206,10 +212,8 @@ func removeAccounts(t *Target, o *Overlay, users []string) error {
 		o.Write(f, []byte(strings.Join(kept, "\n")))
 	}
 	for _, a := range accts {
-		// Only homes under /home: an account whose home is /etc or / must
-		// never take that with it.
 		home := path.Clean(a.home)
-		if gone[a.name] && (strings.HasPrefix(home, "home/") || strings.HasPrefix(home, "var/home/")) {
+		if gone[a.name] && removableHome(home) {
 			if info, err := root.Lstat(home); err == nil && info.IsDir() {
 				if err := o.RemoveTree(home); err != nil {
 					return err
@@ -218,4 +222,12 @@ func removeAccounts(t *Target, o *Overlay, users []string) error {
 		}
 	}
 	return nil
+}
+
+// removableHome tells whether deprovision removes a home with its account:
+// only homes under /home, as an account whose home is /etc or / must
+// never take that with it.
+func removableHome(home string) bool {
+	home = path.Clean(home)
+	return strings.HasPrefix(home, "home/") || strings.HasPrefix(home, "var/home/")
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/vhdprep/vhdprep/diskimage"
+	"github.com/vhdprep/vhdprep/internal/shell"
 	"github.com/vhdprep/vhdprep/raw/lvm"
 	"github.com/vhdprep/vhdprep/raw/probe"
 	"github.com/vhdprep/vhdprep/raw/volume"
@@ -63,7 +64,13 @@ func PlanFix(t *Target, catalog []*Rule, cfg *Config, only []string) (*Plan, err
 			continue
 		}
 		if o.Rule.Repair == nil {
-			p.Rules = append(p.Rules, RuleFix{ID: o.ID, Command: o.Rule.Fix})
+			// Another command's: the one check found works here, or why
+			// none does.
+			rf := RuleFix{ID: o.ID, Command: commandOf(o)}
+			if rf.Command == "" {
+				rf.Error = cannotSay(o)
+			}
+			p.Rules = append(p.Rules, rf)
 			continue
 		}
 		before, notes := p.overlay.Changes(), len(p.overlay.notes)
@@ -73,10 +80,34 @@ func PlanFix(t *Target, catalog []*Rule, cfg *Config, only []string) (*Plan, err
 		}
 		rf.Files = newPaths(before, p.overlay.Changes())
 		rf.Notes = p.overlay.notes[notes:]
+		if rf.Error == "" && len(rf.Files) == 0 && len(rf.Notes) == 0 {
+			rf.Error = cannotSay(o)
+		}
 		p.Rules = append(p.Rules, rf)
 	}
 	p.Changes = p.overlay.Changes()
 	return p, nil
+}
+
+// commandOf is the vhdprep command check found repairs a rule here.
+func commandOf(o Outcome) string {
+	for _, f := range o.Findings {
+		if f.Command != "" {
+			return f.Command
+		}
+	}
+	return ""
+}
+
+// cannotSay is why vhdprep repairs none of a rule's findings here: the
+// first hint check gave, which says what to do instead.
+func cannotSay(o Outcome) string {
+	for _, f := range o.Findings {
+		if f.Fix != "" {
+			return f.Fix
+		}
+	}
+	return "vhdprep has nothing to change for what check finds (see vhdprep check)"
 }
 
 func contains(list []string, s string) bool {
@@ -121,8 +152,9 @@ func (p *Plan) volumes(t *Target) (map[string]volume.Volume, error) {
 		return nil, nil
 	}
 	if f := t.Container.Format; f != diskimage.Raw && f != diskimage.VHDFixed {
-		return nil, fmt.Errorf("%s is %s, and vhdprep %s writes only raw images and fixed VHDs: run 'vhdprep convert %s fixed.vhd', then 'vhdprep %s fixed.vhd'",
-			t.Name, f, p.command(), shellQuote(t.Name), p.command())
+		fixed := shell.Quote(diskimage.FixedVHDName(t.Name))
+		return nil, fmt.Errorf("%s is %s, and vhdprep %s writes only raw images and fixed VHDs: run 'vhdprep convert %s %s', then 'vhdprep %s %s'",
+			t.Name, f, p.command(), shell.Quote(t.Name), fixed, p.command(), fixed)
 	}
 	out := map[string]volume.Volume{}
 	for _, c := range p.Changes {
@@ -261,15 +293,6 @@ func applyTo(w write.FS, changes []Change, mountPath string, t *Target) error {
 // the same command on the tree, mounted by the system's own driver.
 func onMountedTree(command string) string {
 	return fmt.Sprintf("mount the image's filesystems (e.g. with guestmount, or a loop device) and run 'vhdprep %s --root MOUNTPOINT'", command)
-}
-
-// shellQuote makes a path one word for sh: as it is when it has only
-// characters sh leaves alone, else in single quotes.
-func shellQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,+@%") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // parents lists the directories between a mount point and a path, outermost

@@ -205,34 +205,37 @@ func assertOnlyChanged(t *testing.T, before, after map[string][32]byte, changes 
 	}
 }
 
+// repairCases are, per repair (RULE or RULE/variant), a tree that fails
+// the rule.
+var repairCases = map[string]map[string]string{
+	"KRN001": {"etc/kernel/cmdline": "root=UUID=x ro quiet\n"},
+	"KRN002": {"boot/extlinux/extlinux.conf": "LABEL l\n  APPEND root=UUID=x\n"},
+	"KRN003": {"etc/default/grub": "GRUB_TIMEOUT=1\nGRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\n"},
+	"KRN004": {"etc/default/grub": "GRUB_CMDLINE_LINUX_DEFAULT='quiet splash'\n"},
+	"KRN005": {"boot/loader/entries/e.conf": "title e\noptions root=UUID=x crashkernel=auto ro\n"},
+	"SWP001": {"etc/fstab": "UUID=a / ext4 defaults 0 1\n/swap.img none swap sw 0 0\n"},
+	"NET003": {"etc/udev/rules.d/70-persistent-net.rules": "x"},
+	"SSH002": {"usr/sbin/sshd": "", "etc/ssh/sshd_config": "Include /etc/ssh/sshd_config.d/*.conf\nClientAliveInterval 0\n", "etc/ssh/sshd_config.d/keep": ""},
+	"SEC005": {"etc/sudoers": "Defaults targetpw\nroot ALL=(ALL) ALL\n"},
+	"DRV004": {"etc/modprobe.d/cis.conf": "install udf /bin/true\nblacklist udf\ninstall cramfs /bin/true\n", "boot/vmlinuz-6.1": "", "boot/config-6.1": "CONFIG_UDF_FS=m\n"},
+	"DRV005": {"usr/lib/modprobe.d/x.conf": "blacklist vfat\n", "boot/vmlinuz-6.1": "", "boot/config-6.1": "CONFIG_VFAT_FS=y\n"},
+	"AGT002": {"etc/waagent.conf": "AutoUpdate.Enabled=n\n", "usr/lib/python3/dist-packages/azurelinuxagent/common/version.py": "AGENT_VERSION = '2.2.40'\n"},
+	"AGT005": {"usr/bin/cloud-init": "", "etc/cloud/cloud.cfg": "datasource_list: [NoCloud]\n"},
+	"KRN006": {"boot/vmlinuz-2.6.32-220.el6.x86_64": "", "etc/kernel/cmdline": "root=UUID=x ro\n"},
+	"KRN007": {"etc/default/grub": "GRUB_CMDLINE_LINUX=\"libata.atapi_enabled=0 reserve=0x1f0,0x8 ro\"\n"},
+	"NET004": {"etc/dhcp/dhclient.conf": "# keep\ntimeout 60;\nrequest subnet-mask;\n"},
+	"SWP002": {"etc/waagent.conf": "# keep\nResourceDisk.Format=n\nResourceDisk.EnableSwap=y\nResourceDisk.SwapSizeMB=0\n"},
+	"AGT006": {"etc/waagent.conf": "Provisioning.Enabled=y\nResourceDisk.Format=y\n", "etc/cloud/cloud.cfg": "datasource_list: [Azure]\n", "usr/lib/systemd/systemd": "",
+		"etc/systemd/system/multi-user.target.wants/walinuxagent.service": "", "etc/systemd/system/cloud-init.target.wants/cloud-init.service": ""},
+	"SWP002/vhdprep-agent": {"etc/vhdprep-agent.conf": "# keep\nResourceDisk.Format=n\nResourceDisk.EnableSwap=y\nResourceDisk.SwapSizeMB=0\n"},
+	"SWP002/cloud-init":    {"etc/cloud/cloud.cfg": "datasource_list: [Azure]\n", "etc/waagent.conf": "Provisioning.Agent=cloud-init\nResourceDisk.EnableSwap=y\n"},
+	"SWP003":               {"etc/waagent.conf": "Provisioning.Agent=cloud-init\nResourceDisk.Format=y\n", "etc/cloud/cloud.cfg": "datasource_list: [Azure]\n"},
+}
+
 // Every repair: a tree that fails the rule passes after fix, and a second
 // fix changes nothing.
 func TestRepairsMakeTheirRulePassAndAreIdempotent(t *testing.T) {
-	cases := map[string]map[string]string{
-		"KRN001": {"etc/kernel/cmdline": "root=UUID=x ro quiet\n"},
-		"KRN002": {"boot/extlinux/extlinux.conf": "LABEL l\n  APPEND root=UUID=x\n"},
-		"KRN003": {"etc/default/grub": "GRUB_TIMEOUT=1\nGRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\n"},
-		"KRN004": {"etc/default/grub": "GRUB_CMDLINE_LINUX_DEFAULT='quiet splash'\n"},
-		"KRN005": {"boot/loader/entries/e.conf": "title e\noptions root=UUID=x crashkernel=auto ro\n"},
-		"SWP001": {"etc/fstab": "UUID=a / ext4 defaults 0 1\n/swap.img none swap sw 0 0\n"},
-		"NET003": {"etc/udev/rules.d/70-persistent-net.rules": "x"},
-		"SSH002": {"usr/sbin/sshd": "", "etc/ssh/sshd_config": "Include /etc/ssh/sshd_config.d/*.conf\nClientAliveInterval 0\n", "etc/ssh/sshd_config.d/keep": ""},
-		"SEC005": {"etc/sudoers": "Defaults targetpw\nroot ALL=(ALL) ALL\n"},
-		"DRV004": {"etc/modprobe.d/cis.conf": "install udf /bin/true\nblacklist udf\ninstall cramfs /bin/true\n", "boot/vmlinuz-6.1": "", "boot/config-6.1": "CONFIG_UDF_FS=m\n"},
-		"DRV005": {"usr/lib/modprobe.d/x.conf": "blacklist vfat\n", "boot/vmlinuz-6.1": "", "boot/config-6.1": "CONFIG_VFAT_FS=y\n"},
-		"AGT002": {"etc/waagent.conf": "AutoUpdate.Enabled=n\n", "usr/lib/python3/dist-packages/azurelinuxagent/common/version.py": "AGENT_VERSION = '2.2.40'\n"},
-		"AGT005": {"usr/bin/cloud-init": "", "etc/cloud/cloud.cfg": "datasource_list: [NoCloud]\n"},
-		"KRN006": {"boot/vmlinuz-2.6.32-220.el6.x86_64": "", "etc/kernel/cmdline": "root=UUID=x ro\n"},
-		"KRN007": {"etc/default/grub": "GRUB_CMDLINE_LINUX=\"libata.atapi_enabled=0 reserve=0x1f0,0x8 ro\"\n"},
-		"NET004": {"etc/dhcp/dhclient.conf": "# keep\ntimeout 60;\nrequest subnet-mask;\n"},
-		"SWP002": {"etc/waagent.conf": "# keep\nResourceDisk.Format=n\nResourceDisk.EnableSwap=y\nResourceDisk.SwapSizeMB=0\n"},
-		"AGT006": {"etc/waagent.conf": "Provisioning.Enabled=y\nResourceDisk.Format=y\n", "etc/cloud/cloud.cfg": "datasource_list: [Azure]\n", "usr/lib/systemd/systemd": "",
-			"etc/systemd/system/multi-user.target.wants/walinuxagent.service": "", "etc/systemd/system/cloud-init.target.wants/cloud-init.service": ""},
-		"SWP002/vhdprep-agent": {"etc/vhdprep-agent.conf": "# keep\nResourceDisk.Format=n\nResourceDisk.EnableSwap=y\nResourceDisk.SwapSizeMB=0\n"},
-		"SWP002/cloud-init":    {"etc/cloud/cloud.cfg": "datasource_list: [Azure]\n", "etc/waagent.conf": "Provisioning.Agent=cloud-init\nResourceDisk.EnableSwap=y\n"},
-		"SWP003":               {"etc/waagent.conf": "Provisioning.Agent=cloud-init\nResourceDisk.Format=y\n", "etc/cloud/cloud.cfg": "datasource_list: [Azure]\n"},
-	}
-	for name, files := range cases {
+	for name, files := range repairCases {
 		id, _, _ := strings.Cut(name, "/")
 		t.Run(name, func(t *testing.T) {
 			target := tree(t, files)

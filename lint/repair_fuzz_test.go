@@ -11,6 +11,8 @@ func FuzzRepairs(f *testing.F) {
 	f.Add("/dev/sda1 / ext4 defaults 0 1\n/dev/sda2 none swap sw 0 0\n", "GRUB_CMDLINE_LINUX=\"quiet root=/dev/sda1\"\n",
 		"Provisioning.Agent=cloud-init\nResourceDisk.Format=y\n", "MODULES=(ext4)\n", "timeout 60;\n", "features=\"base\"\n")
 	f.Add("UUID=x /data ext4 defaults\n#\n\n", "GRUB_CMDLINE_LINUX=\"", "=\n==\nResourceDisk.SwapSizeMB=-1", "MODULES=(", "timeout", "features=\"")
+	f.Add("", "GRUB_CMDLINE_LINUX_DEFAULT=quiet\nGRUB_CMDLINE_LINUX=ro\nexport GRUB_CMDLINE_LINUX=\"${GRUB_CMDLINE_LINUX} x\" # c\n", "", "", "", "")
+	f.Add("", "GRUB_CMDLINE_LINUX='a \\\nb'\nGRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX\"'c'\n", "", "", "", "")
 	f.Fuzz(func(t *testing.T, fstab, grub, waagent, mkinitcpio, dhclient, mkinitfs string) {
 		target := tree(t, map[string]string{
 			"etc/fstab":                   fstab,

@@ -70,13 +70,15 @@ func WriteText(w io.Writer, r *Report, colour bool) error {
 	return nil
 }
 
+// fixLine is a finding's hint, and the vhdprep command that repairs it
+// on this image where one does.
 func fixLine(f Finding) string {
 	var parts []string
-	if f.Fix != "" {
+	if f.Fix != "" && f.Fix != f.Command {
 		parts = append(parts, f.Fix)
 	}
-	if f.Fixable && !strings.HasPrefix(f.Fix, "vhdprep ") {
-		parts = append(parts, "'vhdprep fix' can do this")
+	if f.Command != "" {
+		parts = append(parts, "vhdprep does it: "+f.Command)
 	}
 	return strings.Join(parts, "; ")
 }

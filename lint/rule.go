@@ -81,8 +81,10 @@ type Rule struct {
 	// (AZ-GEN, LISA, MKT, ...).
 	Why    string
 	Source string
-	// Fix says how to repair a finding; Fixable tells whether `vhdprep fix`
-	// (or the command Fix names) can do it.
+	// Fix says how to repair a finding (IMAGE stands for the image in a
+	// vhdprep command); Fixable tells whether `vhdprep fix` (or the
+	// command Fix names) can do it on some images: on a given one, its
+	// repair decides (see remedy).
 	Fix     string
 	Fixable bool
 	// Options are the settings a config file may give the rule, with
@@ -104,7 +106,10 @@ type Finding struct {
 	Message  string   `json:"message"`
 	Location Location `json:"location"`
 	Fix      string   `json:"fix,omitempty"`
-	Fixable  bool     `json:"fixable"`
+	// Fixable tells that a vhdprep command repairs the finding on this
+	// image, and Command is that command, ready to paste.
+	Fixable bool   `json:"fixable"`
+	Command string `json:"command,omitempty"`
 }
 
 // Location says where inside the image a finding is.

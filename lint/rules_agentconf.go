@@ -199,20 +199,38 @@ func checkCloudInitAzure(t *Target) ([]Finding, error) {
 	if !exists(root, "usr/bin/cloud-init") {
 		return nil, nil
 	}
+	list, azure, err := cloudInitDatasources(root)
+	if err != nil || azure {
+		return nil, err
+	}
+	return []Finding{{Message: fmt.Sprintf("cloud-init's datasource_list %v does not include Azure", list), Location: Location{File: "/etc/cloud/cloud.cfg.d"}}}, nil
+}
+
+// cloudInitDatasources is cloud-init's datasource_list, and whether it
+// lets cloud-init choose Azure (so does no list: the built-in one has it).
+func cloudInitDatasources(root rootfs.FS) (list []any, azure bool, err error) {
 	cfg, err := cloudConfig(root)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	list, ok := cfg["datasource_list"].([]any)
 	if !ok {
-		return nil, nil // cloud-init's built-in list includes Azure
+		return nil, true, nil
 	}
 	for _, d := range list {
 		if s, _ := d.(string); s == "Azure" {
-			return nil, nil
+			return list, true, nil
 		}
 	}
-	return []Finding{{Message: fmt.Sprintf("cloud-init's datasource_list %v does not include Azure", list), Location: Location{File: "/etc/cloud/cloud.cfg.d"}}}, nil
+	return list, false, nil
+}
+
+// CloudInitChoosesAzure tells whether cloud-init, where it runs, may
+// provision from Azure: its datasource list names Azure or is the built-in
+// one. A configuration that does not parse counts as choosing Azure.
+func CloudInitChoosesAzure(root rootfs.FS) bool {
+	_, azure, err := cloudInitDatasources(root)
+	return azure || err != nil
 }
 
 func checkOneProvisioner(t *Target) ([]Finding, error) {
@@ -232,6 +250,9 @@ func checkOneProvisioner(t *Target) ([]Finding, error) {
 	for _, a := range agents {
 		if a == "WALinuxAgent" && conf != nil && !waagentProvisions(conf) {
 			continue // WALinuxAgent only handles extensions
+		}
+		if a == "cloud-init" && !CloudInitChoosesAzure(root) {
+			continue // it provisions from elsewhere, not Azure (AGT005)
 		}
 		provisioners = append(provisioners, a)
 	}

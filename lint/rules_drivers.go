@@ -95,7 +95,7 @@ func driverRule(module, sym, why string) func(*Target) ([]Finding, error) {
 			loc := Location{Kernel: k.Version}
 			if k.Initrd == "" {
 				fs = append(fs, Finding{Message: fmt.Sprintf("kernel %s has no initramfs and %s is not built in: %s", k.Version, module, why), Location: loc,
-					Fix: rebuildHint(t, k.Version, []string{module})})
+					Fix: rebuildHint(t, k.Version, []string{module}), Fixable: true})
 				continue
 			}
 			loc.File = "/" + k.Initrd
@@ -105,7 +105,7 @@ func driverRule(module, sym, why string) func(*Target) ([]Finding, error) {
 			}
 			if !inv.Has(k.Version, module) {
 				fs = append(fs, Finding{Message: fmt.Sprintf("%s is neither built into kernel %s nor in its initramfs: %s", module, k.Version, why), Location: loc,
-					Fix: rebuildHint(t, k.Version, []string{"hv_vmbus", "hv_storvsc", "hv_netvsc"})})
+					Fix: rebuildHint(t, k.Version, []string{"hv_vmbus", "hv_storvsc", "hv_netvsc"}), Fixable: true})
 			}
 		}
 		return fs, nil
@@ -133,12 +133,15 @@ func checkHyperVExtras(t *Target) ([]Finding, error) {
 		}
 		for _, m := range []struct{ module, sym, dir string }{{"hyperv_keyboard", "HYPERV_KEYBOARD", "drivers/input/serio"}, {"hid_hyperv", "HID_HYPERV_MOUSE", "drivers/hid"}} {
 			if !kernelHas(root, k, m.sym, m.module, m.dir) {
-				fs = append(fs, Finding{Message: fmt.Sprintf("kernel %s has no %s", k.Version, m.module), Location: Location{Kernel: k.Version}})
+				// Only another kernel brings the driver: fix cannot.
+				fs = append(fs, Finding{Message: fmt.Sprintf("kernel %s has no %s", k.Version, m.module), Location: Location{Kernel: k.Version},
+					Fix: fmt.Sprintf("use a kernel built with CONFIG_%s=y or =m", m.sym)})
 			}
 		}
 		if k.Initrd != "" && !builtIn(k, "BLK_DEV_NVME", "nvme") {
 			if inv, err := t.inventory(root, k.Initrd); err == nil && !inv.Has(k.Version, "nvme") {
-				fs = append(fs, Finding{Message: fmt.Sprintf("the initramfs of kernel %s has no nvme: NVMe VM sizes (Gen2) cannot boot", k.Version), Location: Location{Kernel: k.Version, File: "/" + k.Initrd}})
+				fs = append(fs, Finding{Message: fmt.Sprintf("the initramfs of kernel %s has no nvme: NVMe VM sizes (Gen2) cannot boot", k.Version), Location: Location{Kernel: k.Version, File: "/" + k.Initrd},
+					Fix: rebuildHint(t, k.Version, []string{"nvme"}), Fixable: true})
 			}
 		}
 	}

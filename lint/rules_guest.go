@@ -50,13 +50,24 @@ func checkNoCredentials(t *Target) ([]Finding, error) {
 	if err != nil {
 		return nil, err
 	}
+	// deprovision --remove-users takes the accounts of people (and their
+	// homes under /home) away; root and system accounts stay, so their
+	// credentials are for the user to remove.
+	users, err := loginUsers(t)
+	if err != nil {
+		return nil, err
+	}
 	for i, line := range strings.Split(string(shadow), "\n") {
 		f := strings.Split(line, ":")
 		if len(f) < 2 || f[0] == "root" {
 			continue
 		}
 		if h := f[1]; h != "" && !strings.HasPrefix(h, "!") && !strings.HasPrefix(h, "*") {
-			fs = append(fs, Finding{Message: fmt.Sprintf("account %s has a usable password", f[0]), Location: Location{File: "/etc/shadow", Line: i + 1}})
+			finding := Finding{Message: fmt.Sprintf("account %s has a usable password", f[0]), Location: Location{File: "/etc/shadow", Line: i + 1}}
+			if !contains(users, f[0]) {
+				finding.Fix = "lock it in the guest: passwd -l " + f[0]
+			}
+			fs = append(fs, finding)
 		}
 	}
 	accts, err := accounts(root)
@@ -69,7 +80,11 @@ func checkNoCredentials(t *Target) ([]Finding, error) {
 		}
 		keys := path.Join(a.home, ".ssh/authorized_keys")
 		if b, _ := readFile(root, keys); len(bytes.TrimSpace(b)) > 0 {
-			fs = append(fs, Finding{Message: fmt.Sprintf("account %s has SSH authorized_keys", a.name), Location: Location{File: "/" + keys}})
+			finding := Finding{Message: fmt.Sprintf("account %s has SSH authorized_keys", a.name), Location: Location{File: "/" + keys}}
+			if !contains(users, a.name) || !removableHome(a.home) {
+				finding.Fix = "remove /" + keys
+			}
+			fs = append(fs, finding)
 		}
 	}
 	return fs, nil
@@ -268,11 +283,11 @@ func checkSSHServer(t *Target) ([]Finding, error) {
 	switch guest.DetectInit(root) {
 	case "systemd":
 		if !unitEnabled(root, "ssh.service", "sshd.service", "ssh.socket", "sshd.socket") {
-			return []Finding{{Message: "sshd is installed but not enabled at boot", Fix: "systemctl enable ssh (or sshd)", Fixable: true}}, nil
+			return []Finding{{Message: "sshd is installed but not enabled at boot", Fix: "systemctl enable ssh (or sshd) in the guest"}}, nil
 		}
 	case "openrc":
 		if !exists(root, "etc/runlevels/default/sshd") {
-			return []Finding{{Message: "sshd is installed but not in the default runlevel", Fix: "rc-update add sshd default", Fixable: true}}, nil
+			return []Finding{{Message: "sshd is installed but not in the default runlevel", Fix: "rc-update add sshd default in the guest"}}, nil
 		}
 	default:
 		return nil, Skip("cannot tell whether sshd starts at boot: init system not recognized")

@@ -154,11 +154,15 @@ func checkRootChain(t *Target) ([]Finding, error) {
 	if err != nil {
 		return nil, err
 	}
+	root, _ := t.root()
+	lvmByConfig := lvmSetups[initramfsToolOf(root).name].add != nil
 	var fs []Finding
 	for _, g := range gaps {
 		k := g.kernel
 		missing := strings.Join(g.missing(), ", ")
-		f := Finding{Location: Location{Kernel: k.Version}, Fix: chainHint(t, g)}
+		// fix names missing drivers for every tool, the LVM tools only
+		// where the tool takes them by configuration.
+		f := Finding{Location: Location{Kernel: k.Version}, Fix: chainHint(t, g), Fixable: len(g.modules) > 0 || g.lvm && lvmByConfig}
 		if k.Initrd == "" {
 			f.Message = fmt.Sprintf("kernel %s has no initramfs and does not build in %s: the root disk cannot be reached on Hyper-V", k.Version, missing)
 		} else {

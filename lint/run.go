@@ -70,7 +70,7 @@ func Run(t *Target, rules []*Rule, cfg *Config) *Report {
 			} else if err != nil {
 				o.Status, o.Reason = Skipped, fmt.Sprintf("could not decide: %v", err)
 			} else {
-				o.Status, o.Findings = Passed, complete(findings, r, o.Severity, cfg)
+				o.Status, o.Findings = Passed, complete(t, findings, r, o.Severity, cfg)
 			}
 			if len(o.Findings) > 0 {
 				o.Status = Failed
@@ -92,18 +92,44 @@ func runCheck(r *Rule, t *Target) (findings []Finding, err error) {
 	return r.Check(t)
 }
 
-// complete fills in what every finding of a rule shares.
-func complete(findings []Finding, r *Rule, sev Severity, cfg *Config) []Finding {
+// complete fills in what every finding of a rule shares, and how vhdprep
+// repairs it on this target.
+func complete(t *Target, findings []Finding, r *Rule, sev Severity, cfg *Config) []Finding {
+	var command string
+	var cannot error
+	if len(findings) > 0 && r.Fixable {
+		command, cannot = remedy(t, r)
+	}
 	for i := range findings {
 		f := &findings[i]
 		f.Rule = r.ID
 		if f.Severity == 0 || cfg.hasSeverity(r.ID) {
 			f.Severity = sev
 		}
-		// A finding with a fix of its own says itself whether vhdprep fix
-		// can apply it; otherwise the rule's fix and fixability hold.
+		// A finding with a fix of its own says itself whether its rule's
+		// repair covers it; otherwise the rule's fix and fixability hold.
+		// Either way only a repair that changes something here makes it
+		// fixable.
+		claims := f.Fixable
 		if f.Fix == "" {
-			f.Fix, f.Fixable = r.Fix, r.Fixable
+			f.Fix, claims = r.Fix, r.Fixable
+		}
+		f.Fix = pasteable(t, f.Fix)
+		f.Fixable = claims && command != ""
+		if f.Fixable {
+			f.Command = command
+		}
+		if r.Repair == nil && r.Fixable && strings.HasPrefix(f.Fix, "vhdprep ") {
+			// The rule's fix is another command: the one that works here,
+			// or why it does not.
+			switch {
+			case f.Fixable:
+				f.Fix = command
+			case cannot != nil:
+				f.Fix = fmt.Sprintf("%s cannot do it here: %v", strings.TrimSuffix(r.Fix, " IMAGE"), cannot)
+			default:
+				f.Fix = ""
+			}
 		}
 	}
 	return findings

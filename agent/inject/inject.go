@@ -90,11 +90,8 @@ func PlanInject(t *lint.Target, opt Options) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	if init := guest.DetectInit(root); init != "systemd" {
-		if init == "" {
-			init = "not recognized"
-		}
-		return nil, fmt.Errorf("%s: the guest's init system is %s; agent inject installs systemd units, so it supports systemd guests only", t.Name, init)
+	if err := lint.InjectSupported(t); err != nil {
+		return nil, fmt.Errorf("%s: %w", t.Name, err)
 	}
 	arch, _ := guest.DetectArch(root)
 	bin := opt.Binary

@@ -307,13 +307,22 @@ func TestOtherAgentsAreRefusedOrReplaced(t *testing.T) {
 	sameListing(t, before, listing(t, d))
 }
 
+// cloud-init whose datasources leave Azure out is no rival to inject, nor
+// a second provisioner to check's AGT006 (they once disagreed: inject left
+// it enabled and AGT006 failed afterwards).
 func TestCloudInitWithoutAzureIsNoRival(t *testing.T) {
 	d := systemdTree(t)
 	writeFile(t, d, "etc/cloud/cloud.cfg", "datasource_list: [ NoCloud, None ]\n", 0o644)
 	symlink(t, d, "/usr/lib/systemd/system/cloud-init.service", "etc/systemd/system/cloud-init.target.wants/cloud-init.service")
-	if _, err := PlanInject(open(t, d), Options{Binary: agentBinary(t)}); err != nil {
-		t.Fatal(err)
+	before := listing(t, d)
+	p := apply(t, d, injectWith(Options{Binary: agentBinary(t)}))
+	// check agrees: cloud-init does not provision on Azure, so the vhdprep
+	// agent is the one provisioner, as inject claims.
+	if err := p.Verify(open(t, d)); err != nil {
+		t.Fatalf("after inject beside cloud-init without Azure: %v", err)
 	}
+	apply(t, d, PlanRemove)
+	sameListing(t, before, listing(t, d))
 	writeFile(t, d, "etc/cloud/cloud.cfg.d/99-x.cfg", "growpart: {mode: auto}\n", 0o644)
 	os.Remove(filepath.Join(d, "etc/cloud/cloud.cfg"))
 	if _, err := PlanInject(open(t, d), Options{Binary: agentBinary(t)}); err == nil {

@@ -1,12 +1,9 @@
 package inject
 
 import (
-	"path"
-	"sort"
 	"strings"
 
-	"gopkg.in/yaml.v3"
-
+	"github.com/vhdprep/vhdprep/lint"
 	"github.com/vhdprep/vhdprep/rootfs"
 )
 
@@ -61,42 +58,8 @@ func packageUnitDirs(root rootfs.FS) []string {
 }
 
 // cloudInitOff tells whether cloud-init is disabled, or would not choose
-// Azure as its datasource.
+// Azure as its datasource (as check's AGT006 sees it).
 func cloudInitOff(root rootfs.FS) bool {
 	_, err := root.Lstat(strings.TrimPrefix(cloudInitDisabled, "/"))
-	return err == nil || !azureDatasource(root)
-}
-
-// azureDatasource reads datasource_list as cloud-init does (cloud.cfg, then
-// cloud.cfg.d/*.cfg in order, the last setting wins); without one, the
-// default list includes Azure.
-func azureDatasource(root rootfs.FS) bool {
-	files := []string{"etc/cloud/cloud.cfg"}
-	ents, _ := root.ReadDir("etc/cloud/cloud.cfg.d")
-	var extra []string
-	for _, e := range ents {
-		if strings.HasSuffix(e.Name(), ".cfg") {
-			extra = append(extra, path.Join("etc/cloud/cloud.cfg.d", e.Name()))
-		}
-	}
-	sort.Strings(extra)
-	list := []string{"Azure"}
-	for _, f := range append(files, extra...) {
-		b, err := root.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		var cfg struct {
-			DatasourceList []string `yaml:"datasource_list"`
-		}
-		if yaml.Unmarshal(b, &cfg) == nil && cfg.DatasourceList != nil {
-			list = cfg.DatasourceList
-		}
-	}
-	for _, d := range list {
-		if d == "Azure" {
-			return true
-		}
-	}
-	return false
+	return err == nil || !lint.CloudInitChoosesAzure(root)
 }

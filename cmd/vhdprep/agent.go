@@ -44,7 +44,8 @@ An image where WALinuxAgent, azure-init or cloud-init (with the Azure datasource
 at boot is refused: two agents would race to provision. --replace-waagent disables them
 (their enable links removed, a unit its package enables also masked; cloud-init also
 through /etc/cloud/cloud-init.disabled), and agent remove enables them again. Running
-inject again changes nothing.`,
+inject again changes nothing. Afterwards check runs on the result: if AGT001 (an agent
+provisions) or AGT006 (only one does) still fails, inject exits 1, naming it.`,
 		Example: `  vhdprep agent inject disk.vhd --dry-run
   vhdprep agent inject disk.vhd
   vhdprep agent inject disk.vhd --replace-waagent

@@ -273,7 +273,7 @@ func TestAgentInjectRefusals(t *testing.T) {
 	}{
 		{[]string{img}, exitFailed, "init system is openrc"},
 		{[]string{testimage.Path(t, "disk-debian-mbr"), "--agent-binary", agentBins["arm64"], "--dry-run"}, exitFailed, "build it with GOARCH=amd64"},
-		{[]string{testimage.Path(t, "disk-debian-mbr-qcow2")}, exitFailed, "then 'vhdprep agent inject fixed.vhd'"},
+		{[]string{testimage.Path(t, "disk-debian-mbr-qcow2")}, exitFailed, "-fixed.vhd', then 'vhdprep agent inject "},
 		{nil, exitUsage, "give an IMAGE or --root DIR"},
 		{[]string{img, "--agent-binary", "/no/such/agent"}, exitUsage, "--agent-binary"},
 	} {

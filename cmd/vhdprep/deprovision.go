@@ -19,7 +19,10 @@ func newDeprovisionCmd(a *app) *cobra.Command {
 the machine ID (emptied, so systemd makes a new one), shell histories, WALinuxAgent and
 cloud-init instance state, DHCP leases; it locks root's password. Accounts other than
 system accounts are listed, and removed with their home directories only with
---remove-users. Changes are made, verified and undone on failure as 'vhdprep fix' does.`,
+--remove-users. Changes are made, verified and undone on failure as 'vhdprep fix' does.
+Afterwards check runs on the result: a SEC rule a step changed files for that still fails
+makes deprovision exit 1, naming it. An image it cannot write (qcow2, dynamic VHD, XFS)
+is refused before anything is printed; --dry-run shows the plan and says so.`,
 		Example: `  vhdprep deprovision disk.vhd --dry-run
   vhdprep deprovision disk.vhd --remove-users
   vhdprep deprovision --root ./rootfs`,

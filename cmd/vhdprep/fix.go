@@ -21,7 +21,9 @@ func newFixCmd(a *app) *cobra.Command {
 image directly: no mount, no root, no VM. Each filesystem's changes are made together
 through e2fsprogs' debugfs, checked with e2fsck and read back; on any failure the image
 is restored to its previous bytes. --dry-run shows every change as a unified diff and
-changes nothing. Fix ends by running check on the result.
+changes nothing. Fix ends by running check on the result: a rule it changed files for
+that still fails makes it exit 1, naming the rule and what check still finds. An image it
+cannot write (qcow2, dynamic VHD, XFS) is refused before any plan is printed.
 
 Repairs today: the kernel command line in every place it lives (KRN001-KRN007, and
 root= by UUID: KRN009), fstab by UUID with nofail on data disks (FST001), swap in fstab

@@ -87,7 +87,7 @@ func TestFixReportsNotesAndTheCheckAfter(t *testing.T) {
 		"NET004: [/etc/dhcp/dhclient.conf]",
 		"DRV002 after fix: fail",
 		"NET004 after fix: pass",
-		"AGT001: not for fix: run vhdprep agent inject IMAGE",
+		"AGT001: not for fix: run vhdprep agent inject --root " + root,
 		"check after fix:",
 	} {
 		if !strings.Contains(out, want) {

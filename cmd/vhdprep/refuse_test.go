@@ -51,8 +51,8 @@ func TestCommandsRefuseUnwritableImagesBeforeThePlan(t *testing.T) {
 		path   string
 		remedy string // with %s for the command
 	}{
-		"qcow2":       {testimage.Copy(t, "disk-debian-mbr-qcow2"), "writes only raw images and fixed VHDs: run 'vhdprep convert %[2]s fixed.vhd', then 'vhdprep %[1]s fixed.vhd'"},
-		"dynamic VHD": {testimage.Copy(t, "disk-debian-mbr-vhd"), "writes only raw images and fixed VHDs: run 'vhdprep convert %[2]s fixed.vhd', then 'vhdprep %[1]s fixed.vhd'"},
+		"qcow2":       {testimage.Copy(t, "disk-debian-mbr-qcow2"), "writes only raw images and fixed VHDs: run 'vhdprep convert %[2]s %[3]s', then 'vhdprep %[1]s %[3]s'"},
+		"dynamic VHD": {testimage.Copy(t, "disk-debian-mbr-vhd"), "writes only raw images and fixed VHDs: run 'vhdprep convert %[2]s %[3]s', then 'vhdprep %[1]s %[3]s'"},
 		"XFS root":    {xfsDisk(t), "/ is xfs, which vhdprep cannot write (only ext2/3/4): mount the image's filesystems (e.g. with guestmount, or a loop device) and run 'vhdprep %[1]s --root MOUNTPOINT'"},
 	}
 	commands := []struct {
@@ -70,6 +70,7 @@ func TestCommandsRefuseUnwritableImagesBeforeThePlan(t *testing.T) {
 				sum := fileSum(t, img.path)
 				remedy := strings.ReplaceAll(img.remedy, "%[1]s", command)
 				remedy = strings.ReplaceAll(remedy, "%[2]s", img.path)
+				remedy = strings.ReplaceAll(remedy, "%[3]s", strings.TrimSuffix(filepath.Base(img.path), ".img")+"-fixed.vhd")
 				code, out := runBin(t, append(c.args, img.path)...)
 				if code != exitFailed || !strings.Contains(out, remedy) || strings.Count(strings.TrimSpace(out), "\n") != 0 {
 					t.Errorf("%s: exit %d, want 1 and one line with %q:\n%s", command, code, remedy, out)

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vhdprep/vhdprep/guest"
+	"github.com/vhdprep/vhdprep/internal/shell"
 	"github.com/vhdprep/vhdprep/lint"
 	"github.com/vhdprep/vhdprep/upload"
 )
@@ -170,21 +171,13 @@ func resumeCommand() string {
 		if r := upload.Redact(arg); r != arg {
 			arg, redacted = r, true
 		}
-		words[i] = shellQuote(arg)
+		words[i] = shell.Quote(arg)
 	}
 	line := strings.Join(words, " ")
 	if redacted {
 		line += fmt.Sprintf(" (with the secret where it says %s, or given through %s, %s or %s)", upload.Redacted, envBlobURL, envConnectionString, envManagedDiskSAS)
 	}
 	return line
-}
-
-// shellQuote quotes s for a POSIX shell, if it needs quoting.
-func shellQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./-_") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // secretValue is v, or with @PATH the content of the file PATH.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -48,5 +49,39 @@ func TestFixHoldsItselfToItsClaims(t *testing.T) {
 	code, out := runBin(t, "fix", "--root", root, "--only", "AGT005,NET004")
 	if code != 0 || !strings.Contains(out, "AGT005: [/etc/cloud/cloud.cfg.d/zz-vhdprep-azure.cfg]") || !strings.Contains(out, "AGT005 after fix: pass") || !strings.Contains(out, "NET004 after fix: pass") {
 		t.Fatalf("fix: exit %d\n%s", code, out)
+	}
+}
+
+// The issue's image: /etc/default/grub is one GRUB_CMDLINE_LINUX_DEFAULT
+// line, as image builders write it. fix puts every parameter in one
+// GRUB_CMDLINE_LINUX line (the shell keeps only the last of several), so
+// after fix check passes KRN001-KRN003 and KRN008 and sh sources them all.
+func TestFixOnAnImageWhoseDefaultsLackGrubCmdlineLinux(t *testing.T) {
+	testimage.RequireTools(t, "debugfs", "e2fsck", "e2undo", "sh")
+	img := testimage.Copy(t, "disk-debian-mbr")
+	editRoot(t, img, func(w write.FS) {
+		w.WriteFile("/etc/default/grub", []byte(`GRUB_CMDLINE_LINUX_DEFAULT="quiet"`+"\n"), 0o644, 0, 0)
+	})
+	if code, out := runBin(t, "fix", img); code != 0 {
+		t.Fatalf("fix: exit %d\n%s", code, out)
+	}
+	for _, id := range []string{"KRN001", "KRN002", "KRN003", "KRN008"} {
+		if s := checkStatus(t, img, id); s != "pass" {
+			t.Errorf("%s after fix: %s", id, s)
+		}
+	}
+	_, grub := runBin(t, "cat", img, "/etc/default/grub")
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "grub"), []byte(grub), 0o644)
+	cmd := exec.Command("sh", "-c", `. ./grub; echo "$GRUB_CMDLINE_LINUX"`)
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"console=ttyS0,115200n8", "earlyprintk=ttyS0,115200", "rootdelay=300"} {
+		if !strings.Contains(" "+strings.TrimSpace(string(out))+" ", " "+want+" ") {
+			t.Errorf("GRUB_CMDLINE_LINUX as sh sources it lacks %s: %q\n/etc/default/grub:\n%s", want, out, grub)
+		}
 	}
 }

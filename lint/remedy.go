@@ -1,0 +1,106 @@
+package lint
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/vhdprep/vhdprep/diskimage"
+	"github.com/vhdprep/vhdprep/guest"
+	"github.com/vhdprep/vhdprep/internal/shell"
+)
+
+// The rule repaired by vhdprep agent inject rather than fix.
+const ruleAgent = "AGT001"
+
+// remedy says what vhdprep can really do about a failing rule on t: the
+// command that does it, ready to paste (the image or --root DIR, and the
+// flags it needs), or why no command can. The repair itself decides, run
+// on a scratch overlay: a rule whose repair changes nothing here, or fails,
+// has no command. Both are empty when vhdprep has nothing for the rule.
+func remedy(t *Target, r *Rule) (command string, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			command, err = "", fmt.Errorf("internal error in the repair of %s: %v; please report it", r.ID, p)
+		}
+	}()
+	root, err := t.root()
+	if err != nil {
+		return "", nil
+	}
+	changes := func(do func(*Target, *Overlay) error) (bool, error) {
+		o := NewOverlay(root)
+		if err := do(t, o); err != nil {
+			return false, err
+		}
+		return len(o.Changes()) > 0, nil
+	}
+	if r.Repair != nil {
+		ok, err := changes(r.Repair)
+		if !ok {
+			return "", err
+		}
+		return fmt.Sprintf("vhdprep fix %s --only %s", t.arg(), r.ID), nil
+	}
+	if r.ID == ruleAgent {
+		if err := InjectSupported(t); err != nil {
+			return "", err
+		}
+		return "vhdprep agent inject " + t.arg(), nil
+	}
+	users, err := loginUsers(t)
+	if err != nil {
+		return "", err
+	}
+	for _, s := range deprovisionSteps(users, true) {
+		if s.id != r.ID {
+			continue
+		}
+		ok, err := changes(s.do)
+		if !ok {
+			return "", err
+		}
+		cmd := "vhdprep deprovision " + t.arg()
+		if r.ID == ruleAccounts {
+			cmd += " --remove-users"
+		}
+		return cmd, nil
+	}
+	return "", nil
+}
+
+// The rule only deprovision --remove-users repairs.
+const ruleAccounts = "SEC001"
+
+// InjectSupported says why vhdprep agent inject cannot install its agent in
+// t's guest, or nil when it can: it installs systemd units.
+func InjectSupported(t *Target) error {
+	root, err := t.root()
+	if err != nil {
+		return err
+	}
+	if init := guest.DetectInit(root); init != "systemd" {
+		if init == "" {
+			init = "not recognized"
+		}
+		return fmt.Errorf("the guest's init system is %s; agent inject installs systemd units, so it supports systemd guests only", init)
+	}
+	return nil
+}
+
+// arg is how a vhdprep command names the target, quoted for the shell:
+// the image, or --root and the directory.
+func (t *Target) arg() string {
+	if t.Container == nil {
+		return "--root " + shell.Quote(t.Name)
+	}
+	return shell.Quote(t.Name)
+}
+
+// pasteable puts the target into a catalog hint that names a vhdprep
+// command with the placeholders IMAGE and FIXED (the fixed VHD to make).
+func pasteable(t *Target, hint string) string {
+	if !strings.HasPrefix(hint, "vhdprep ") {
+		return hint
+	}
+	return strings.NewReplacer("IMAGE", t.arg(), "FIXED", shell.Quote(diskimage.FixedVHDName(t.Name))).Replace(hint)
+}
