@@ -171,15 +171,39 @@ func TestImageGoesFromDebootstrapToRunningExtensions(t *testing.T) {
 		p.close()
 	})
 
+	ext := newExtension(t, sim, work)
 	stages.run(t, "extension to success", extBound, func(ctx context.Context) {
-		ext := newExtension(t, sim, work)
-		sim.SetIncarnation(2)
-		ext.waitSuccess(ctx, t, vm)
 		c := vm.ssh(ctx, vmUser, key.auth())
+		defer c.close()
+		// A short enable limit, so that the script outliving it is quick
+		// to prove: CustomScript's worker runs on, detached, and reports.
+		c.runInput(password+"\n", fmt.Sprintf("sudo -S -p '' sh -c 'echo Extensions.EnableTimeout=%d >> /etc/vhdprep-agent.conf && systemctl restart vhdprep-agent.service'",
+			int(enableLimit.Seconds())))
+		start := time.Now()
+		ext.publish(t, 2, "enabled", 0, ext.firstCommand())
+		ext.waitSuccess(ctx, t, vm, "e2e-extension-ok")
 		if got := strings.TrimSpace(c.run("cat " + markerFile)); got != markerText {
 			t.Errorf("the extension's marker holds %q, want %q", got, markerText)
 		}
-		c.close()
+		if took := time.Since(start); ext.real && took < enableLimit {
+			t.Errorf("the script took %s, less than the enable limit of %s it should outlive", took, enableLimit)
+		}
+	})
+
+	stages.run(t, "extension settings change", extBound, func(ctx context.Context) {
+		ext.publish(t, 3, "enabled", 1, "echo e2e-extension-second")
+		ext.waitSuccess(ctx, t, vm, "e2e-extension-second")
+	})
+
+	stages.run(t, "extension removal", extBound, func(ctx context.Context) {
+		ext.publish(t, 4, "uninstall", 1, "true")
+		ext.waitGone(ctx, vm)
+		c := vm.ssh(ctx, vmUser, key.auth())
+		defer c.close()
+		dir := "/var/lib/waagent/" + ext.name + "-" + ext.version
+		if out := strings.TrimSpace(c.run("test -e " + dir + " && echo left || echo gone")); out != "gone" {
+			t.Errorf("%s is still there after the uninstall", dir)
+		}
 	})
 
 	stages.run(t, "reboot to Ready", rebootBound, func(ctx context.Context) {
@@ -189,7 +213,7 @@ func TestImageGoesFromDebootstrapToRunningExtensions(t *testing.T) {
 		vm.waitExit(ctx)
 		before := len(sim.Health())
 		vm.start("boot-2")
-		vm.waitReady(ctx, 2, before)
+		vm.waitReady(ctx, 4, before)
 		for _, h := range sim.Health()[before:] {
 			if h.SubStatus == "Provisioning" {
 				t.Errorf("the second boot provisioned again: %+v", h)
