@@ -13,14 +13,6 @@ import (
 	"github.com/vhdprep/vhdprep/rootfs"
 )
 
-// The provisioning agents that may own the resource disk, as
-// provisioningAgents names them.
-const (
-	agentWAAgent   = "WALinuxAgent"
-	agentCloudInit = "cloud-init"
-	agentVhdprep   = "vhdprep agent"
-)
-
 // The resource-disk keys, WALinuxAgent's and the vhdprep agent's alike.
 const (
 	keyRDFormat = "ResourceDisk.Format"
@@ -28,9 +20,6 @@ const (
 	keyRDSwapMB = "ResourceDisk.SwapSizeMB"
 	keyRDMount  = "ResourceDisk.MountPoint"
 )
-
-// cloudInitConfDir is where cloud-init's configuration drop-ins are.
-const cloudInitConfDir = "/etc/cloud/cloud.cfg.d"
 
 // diskIntent is what one agent's configuration asks of the resource disk.
 type diskIntent struct {

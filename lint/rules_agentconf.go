@@ -19,7 +19,7 @@ import (
 
 // waagentConf reads /etc/waagent.conf (Key=Value lines); nil when absent.
 func waagentConf(root rootfs.FS) (map[string]string, map[string]int, error) {
-	return keyValueConf(root, "etc/waagent.conf")
+	return keyValueConf(root, waagentConfPath)
 }
 
 // keyValueConf reads a KEY=VALUE file (waagent.conf, vhdprep-agent.conf):
@@ -109,7 +109,7 @@ func checkOneResourceDiskOwner(t *Target) ([]Finding, error) {
 	}
 	if contains(running, agentWAAgent) && conf[keyRDFormat] == "y" && conf["Provisioning.Agent"] == "cloud-init" {
 		return []Finding{{Message: "cloud-init provisions but WALinuxAgent also formats the resource disk; set ResourceDisk.Format=n and let cloud-init do it",
-			Location: Location{File: "/etc/waagent.conf", Line: lines[keyRDFormat]}}}, nil
+			Location: Location{File: "/" + waagentConfPath, Line: lines[keyRDFormat]}}}, nil
 	}
 	return nil, nil
 }
@@ -163,7 +163,7 @@ func checkWAAgentCurrent(t *Target) ([]Finding, error) {
 	if err != nil {
 		return nil, err
 	}
-	if conf == nil && !exists(root, "usr/sbin/waagent") {
+	if conf == nil && !exists(root, waagentProgram) {
 		return nil, nil // no WALinuxAgent
 	}
 	if conf["AutoUpdate.Enabled"] != "n" {
@@ -185,7 +185,7 @@ func checkAgentNetworkManager(t *Target) ([]Finding, error) {
 	if err != nil {
 		return nil, err
 	}
-	if exists(root, "usr/sbin/waagent") && (exists(root, "usr/sbin/NetworkManager") || exists(root, "sbin/NetworkManager")) {
+	if exists(root, waagentProgram) && (exists(root, "usr/sbin/NetworkManager") || exists(root, "sbin/NetworkManager")) {
 		return []Finding{{Message: "WALinuxAgent and NetworkManager are both installed; agents older than 2.2 conflict with NetworkManager"}}, nil
 	}
 	return nil, nil
@@ -196,7 +196,7 @@ func checkCloudInitAzure(t *Target) ([]Finding, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !exists(root, "usr/bin/cloud-init") {
+	if !exists(root, cloudInitProgram) {
 		return nil, nil
 	}
 	cfg, err := cloudConfig(root)
@@ -212,7 +212,7 @@ func checkCloudInitAzure(t *Target) ([]Finding, error) {
 			return nil, nil
 		}
 	}
-	return []Finding{{Message: fmt.Sprintf("cloud-init's datasource_list %v does not include Azure", list), Location: Location{File: "/etc/cloud/cloud.cfg.d"}}}, nil
+	return []Finding{{Message: fmt.Sprintf("cloud-init's datasource_list %v does not include Azure", list), Location: Location{File: cloudInitConfDir}}}, nil
 }
 
 func checkOneProvisioner(t *Target) ([]Finding, error) {
@@ -230,7 +230,7 @@ func checkOneProvisioner(t *Target) ([]Finding, error) {
 	}
 	var provisioners []string
 	for _, a := range agents {
-		if a == "WALinuxAgent" && conf != nil && !waagentProvisions(conf) {
+		if a == agentWAAgent && conf != nil && !waagentProvisions(conf) {
 			continue // WALinuxAgent only handles extensions
 		}
 		provisioners = append(provisioners, a)
