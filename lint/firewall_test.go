@@ -33,6 +33,9 @@ func TestWireServerBlockedByPolicy(t *testing.T) {
 		{"nftables output policy drop", map[string]string{"etc/nftables.conf": fx("locked.nft")}, "/etc/nftables.conf:14 the output chain's policy is drop"},
 		{"nftables output policy drop, wire server accepted", map[string]string{"etc/sysconfig/nftables.conf": fx("allowed.nft")}, ""},
 		{"Debian's stock nftables.conf", map[string]string{"etc/nftables.conf": fx("debian-nftables.conf")}, ""},
+		// RHEL's /etc/sysconfig/nftables.conf only includes the rulesets.
+		{"nftables ruleset included", map[string]string{"etc/sysconfig/nftables.conf": "# Uncomment the include statement here to load the default config sample\n# in /etc/nftables for nftables service.\n\ninclude \"/etc/nftables/main.nft\"\n",
+			"etc/nftables/main.nft": "include \"./filter.nft\"\n", "etc/nftables/filter.nft": fx("locked.nft")}, "/etc/nftables/filter.nft:14 the output chain's policy is drop"},
 		{"nftables catch-all drop", map[string]string{"etc/nftables.conf": "table ip f {\n\tchain out {\n\t\ttype filter hook output priority 0; policy accept;\n\t\tip daddr 10.0.0.0/8 accept\n\t\tcounter drop\n\t}\n}\n"},
 			"/etc/nftables.conf:5 this output rule drops all new outbound traffic"},
 		{"firewalld egress policy DROP", map[string]string{"etc/firewalld/policies/lockdown.xml": fx("firewalld-policy-egress-drop.xml")}, "/etc/firewalld/policies/lockdown.xml this firewalld policy's target is DROP"},
