@@ -63,6 +63,47 @@ func TestWireServerBlockedByPolicy(t *testing.T) {
 	}
 }
 
+// ufw (Ubuntu's firewall) with its default outgoing policy set to deny
+// drops the wire server's traffic unless a rule lets it out.
+func TestWireServerBlockedByUFW(t *testing.T) {
+	fx := func(name string) string { return firewallFixture(t, "ufw/"+name) }
+	enable := strings.NewReplacer("ENABLED=no", "ENABLED=yes")
+	denyOut := strings.NewReplacer(`DEFAULT_OUTPUT_POLICY="ACCEPT"`, `DEFAULT_OUTPUT_POLICY="DROP"`)
+	allowOut := strings.NewReplacer("### RULES ###\n", "### RULES ###\n\n### tuple ### allow tcp any 168.63.129.16 any 0.0.0.0/0 out\n-A ufw-user-output -p tcp -d 168.63.129.16 -j ACCEPT\n")
+	stock := map[string]string{"etc/default/ufw": fx("default-ufw"), "etc/ufw/ufw.conf": fx("ufw.conf"), "etc/ufw/before.rules": fx("before.rules"), "etc/ufw/user.rules": fx("user.rules")}
+	for _, c := range []struct {
+		name  string
+		files map[string]string
+		want  string
+	}{
+		{"as shipped", stock, ""},
+		{"enabled", with(stock, map[string]string{"etc/ufw/ufw.conf": enable.Replace(fx("ufw.conf"))}), ""},
+		{"deny outgoing, not enabled", with(stock, map[string]string{"etc/default/ufw": denyOut.Replace(fx("default-ufw"))}), ""},
+		{"enabled, deny outgoing", with(stock, map[string]string{"etc/ufw/ufw.conf": enable.Replace(fx("ufw.conf")), "etc/default/ufw": denyOut.Replace(fx("default-ufw"))}),
+			"/etc/default/ufw:15 ufw is enabled and its default outgoing policy is DROP"},
+		{"enabled, deny outgoing, wire server allowed", with(stock, map[string]string{"etc/ufw/ufw.conf": enable.Replace(fx("ufw.conf")), "etc/default/ufw": denyOut.Replace(fx("default-ufw")),
+			"etc/ufw/user.rules": allowOut.Replace(fx("user.rules"))}), ""},
+	} {
+		o := outcome(t, tree(t, c.files), "NET002")
+		if c.want == "" {
+			if o.Status != Passed {
+				t.Errorf("%s: %s %+v, want pass", c.name, o.Status, o.Findings)
+			}
+			continue
+		}
+		if o.Status != Failed || len(o.Findings) != 1 {
+			t.Errorf("%s: %s %+v, want one finding", c.name, o.Status, o.Findings)
+			continue
+		}
+		if f := o.Findings[0]; f.Location.String() != strings.SplitN(c.want, " ", 2)[0] || !strings.Contains(f.Message, strings.SplitN(c.want, " ", 2)[1]) {
+			t.Errorf("%s: finding %s %q, want %q", c.name, f.Location, f.Message, c.want)
+		}
+	}
+	if got := strings.Count(firewallFixture(t, "ufw/user.rules"), "### RULES ###\n"); got != 1 {
+		t.Fatalf("user.rules has %d RULES markers", got)
+	}
+}
+
 func FuzzIptablesBlock(f *testing.F) {
 	for _, name := range []string{"locked.iptables-save", "allowed.iptables-save", "reject.iptables-save"} {
 		f.Add([]byte(firewallFixture(f, name)))

@@ -162,6 +162,10 @@ func checkWireServerReachable(t *Target) ([]Finding, error) {
 			}
 		}
 	}
+	if blk, file, ok := ufwBlock(root); ok && !named[strings.TrimPrefix(file, "/")] {
+		fs = append(fs, Finding{Message: "the saved firewall drops new connections to the wire server 168.63.129.16, which nothing accepts: " + blk.why,
+			Location: Location{File: file, Line: blk.line}, Fix: "ufw allow out to 168.63.129.16 proto tcp"})
+	}
 	return fs, nil
 }
 
