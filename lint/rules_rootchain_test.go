@@ -129,8 +129,15 @@ func TestFixRootChain(t *testing.T) {
 			map[string]string{
 				"etc/mkinitfs/mkinitfs.conf":                    "features=\"ata base ext4 vhdprep-azure lvm\"\n",
 				"etc/mkinitfs/features.d/vhdprep-azure.modules": "kernel/drivers/scsi/scsi_mod.ko*\nkernel/drivers/scsi/sd_mod.ko*\nkernel/drivers/md/dm-mod.ko*\n"}, ""},
-		{"initramfs-tools", map[string]string{"etc/initramfs-tools/modules": "", "etc/fstab": "/dev/mapper/vg0-root / ext4 defaults 0 0\n"},
-			nil, "install the lvm2 package"},
+		// Arch's stock HOOKS line (mkinitcpio 38).
+		{"mkinitcpio", map[string]string{"etc/mkinitcpio.conf": "MODULES=()\nHOOKS=(base udev autodetect microcode modconf kms keyboard keymap consolefont block filesystems fsck)\n",
+			"etc/fstab": "/dev/mapper/vg0-root / ext4 defaults 0 0\n"},
+			map[string]string{"etc/mkinitcpio.conf": "MODULES=(scsi_mod sd_mod dm_mod)\nHOOKS=(base udev autodetect microcode modconf kms keyboard keymap consolefont block lvm2 filesystems fsck)\n"}, ""},
+		// initramfs-tools takes lvm from the lvm2 package's hook.
+		{"initramfs-tools with lvm2", map[string]string{"etc/initramfs-tools/modules": "", "usr/share/initramfs-tools/hooks/lvm2": "#!/bin/sh\n", "etc/fstab": "/dev/mapper/vg0-root / ext4 defaults 0 0\n"},
+			map[string]string{"etc/initramfs-tools/modules": "scsi_mod\nsd_mod\ndm_mod\n"}, ""},
+		{"initramfs-tools without lvm2", map[string]string{"etc/initramfs-tools/modules": "", "etc/fstab": "/dev/mapper/vg0-root / ext4 defaults 0 0\n"},
+			nil, "the lvm2 package is not installed"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			c.files["boot/vmlinuz-"+v] = ""
