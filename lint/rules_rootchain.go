@@ -41,6 +41,10 @@ var rootFSDrivers = map[string][]driver{
 // volume group.
 const lvmProgram = "lvm"
 
+// notVolumeGroups are the directories of /dev whose two-part names
+// (/dev/X/Y) are not an LVM volume group's logical volumes.
+var notVolumeGroups = map[string]bool{"disk": true, "md": true, "mapper": true}
+
 // rootStorage is what the root filesystem sits on.
 type rootStorage struct {
 	fsType string // "" when unknown
@@ -72,7 +76,7 @@ func rootStorageOf(t *Target) rootStorage {
 		if name, ok := strings.CutPrefix(e.Spec, "/dev/mapper/"); ok {
 			// LUKS names its mappings luks-UUID; LVM names them VG-LV.
 			rs.dm, rs.lvm = true, !strings.HasPrefix(name, "luks-")
-		} else if f := strings.Split(strings.TrimPrefix(e.Spec, "/dev/"), "/"); strings.HasPrefix(e.Spec, "/dev/") && len(f) == 2 && f[0] != "disk" {
+		} else if f := strings.Split(strings.TrimPrefix(e.Spec, "/dev/"), "/"); strings.HasPrefix(e.Spec, "/dev/") && len(f) == 2 && !notVolumeGroups[f[0]] {
 			rs.dm, rs.lvm = true, true // /dev/VG/LV
 		}
 	}

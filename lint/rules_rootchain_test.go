@@ -80,6 +80,7 @@ func TestRootChain(t *testing.T) {
 		{"modules of another kernel", kernelWith("6.1.0-14-cloud-amd64", debian, scsiBuiltIn, nil), Failed, "kernel 6.1.0-14-cloud-amd64 lacks hv_vmbus, hv_storvsc (neither"},
 		{"LVM root without the LVM tools", kernelWith(deb, debian, scsiBuiltIn, lvmRoot), Failed, "lacks dm_mod, the LVM tools (lvm)"},
 		{"LVM root, dm built in", kernelWith(deb, debian, scsiBuiltIn+"CONFIG_BLK_DEV_DM=y\n", lvmRoot), Failed, "install the lvm2 package"},
+		{"root on an md array", kernelWith(deb, debian, scsiBuiltIn, map[string]string{"etc/fstab": "/dev/md/0 / ext4 defaults 0 1\n"}), Passed, ""},
 		{"no initramfs", kernelWith(deb, "", "CONFIG_HYPERV=y\n", nil), Failed, "has no initramfs and does not build in hv_storvsc, scsi_mod, sd_mod"},
 		{"no initramfs, all built in", kernelWith(deb, "", "CONFIG_HYPERV=y\nCONFIG_HYPERV_STORAGE=y\n"+scsiBuiltIn, nil), Passed, ""},
 		{"unreadable initramfs", kernelWith(deb, "not an initramfs", "", nil), Skipped, ""},
