@@ -10,9 +10,10 @@ import (
 
 // FuzzWalk walks mutations of small real initramfs files. A walk must not
 // panic, must report only valid names and segments in file order, and
-// Modules must agree with Walk on whether the input reads.
+// Modules must agree with Walk on whether the input reads and list a
+// module only for the kernel whose directory holds it.
 func FuzzWalk(f *testing.F) {
-	for _, recipe := range []string{"initrd-layers", "initrd-dracut-xz", "initrd-debian-zstd", "initrd-nostorvsc-gzip", "initrd-arch-lz4"} {
+	for _, recipe := range []string{"initrd-layers", "initrd-dracut-xz", "initrd-debian-zstd", "initrd-nostorvsc-gzip", "initrd-arch-lz4", "initrd-dracut-hostonly"} {
 		f.Add(image(f, recipe))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -41,6 +42,16 @@ func FuzzWalk(f *testing.F) {
 		}
 		if merr == nil && len(inv.Segments) == 0 && len(bytes.Trim(b, "\x00")) > 0 {
 			t.Fatalf("no segment in %d bytes that read", len(b))
+		}
+		if merr == nil {
+			// A module counts only in its own kernel's directory.
+			for v, km := range inv.Kernels {
+				for _, p := range km.Files {
+					if !strings.HasPrefix(strings.TrimPrefix(p, "usr/"), "lib/modules/"+v+"/") {
+						t.Fatalf("module %s listed for kernel %s", p, v)
+					}
+				}
+			}
 		}
 	})
 }

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/vhdprep/vhdprep/rootfs"
 )
 
 // wireServer is the address of Azure's wire server, which provisioning,
@@ -150,14 +152,22 @@ args:
 // OUTPUT DROP" lines, as scripts of iptables commands have them, count
 // as the policy too.
 func iptablesBlock(b []byte) (block, bool) {
-	table := "filter"
-	var policy block
-	outputPolicy := func(n int, p string) block {
-		if p != "DROP" {
-			return block{}
-		}
-		return block{n, "the OUTPUT chain's policy is DROP"}
+	v, line, policy := iptablesChain(b, "OUTPUT")
+	switch {
+	case v == drops:
+		return block{line, "this OUTPUT rule drops all new outbound traffic"}, true
+	case v == passes && policy > 0:
+		return block{policy, "the OUTPUT chain's policy is DROP"}, true
 	}
+	return block{}, false
+}
+
+// iptablesChain runs the rules of a filter-table chain in iptables-save
+// text, in order: the verdict of the first that decides, and its line
+// (passes when none does), and the line that sets the chain's policy to
+// DROP, if one does.
+func iptablesChain(b []byte, chain string) (v verdict, line, policy int) {
+	table := "filter"
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(nil, 1<<20)
 	for n := 1; sc.Scan(); n++ {
@@ -167,22 +177,63 @@ func iptablesBlock(b []byte) (block, bool) {
 		case strings.HasPrefix(f[0], "*"):
 			table = f[0][1:]
 		case table != "filter":
-		case f[0] == ":OUTPUT" && len(f) > 1:
-			policy = outputPolicy(n, f[1])
-		case f[0] == "-P" && len(f) > 2 && f[1] == "OUTPUT":
-			policy = outputPolicy(n, f[2])
-		case f[0] == "-A" && len(f) > 1 && f[1] == "OUTPUT":
-			switch iptablesVerdict(f[2:]) {
-			case accepts:
-				return block{}, false
-			case drops:
-				return block{n, "this OUTPUT rule drops all new outbound traffic"}, true
+		case f[0] == ":"+chain && len(f) > 1:
+			policy = dropPolicy(n, f[1])
+		case f[0] == "-P" && len(f) > 2 && f[1] == chain:
+			policy = dropPolicy(n, f[2])
+		case f[0] == "-A" && len(f) > 1 && f[1] == chain:
+			if v := iptablesVerdict(f[2:]); v != passes {
+				return v, n, policy
 			}
 		case f[0] == "COMMIT":
-			return policy, policy.line > 0
+			return passes, 0, policy
 		}
 	}
-	return policy, policy.line > 0
+	return passes, 0, policy
+}
+
+// dropPolicy is line n when a chain's policy p drops, else 0.
+func dropPolicy(n int, p string) int {
+	if p == "DROP" {
+		return n
+	}
+	return 0
+}
+
+// ufw's files: its switch, its default policies, and the rules files
+// whose output chains run before the default outgoing policy applies.
+const (
+	ufwConf     = "etc/ufw/ufw.conf"
+	ufwDefaults = "etc/default/ufw"
+)
+
+var ufwOutputChains = []struct{ file, chain string }{
+	{"etc/ufw/before.rules", "ufw-before-output"},
+	{"etc/ufw/user.rules", "ufw-user-output"},
+	{"etc/ufw/after.rules", "ufw-after-output"},
+}
+
+// ufwBlock reads ufw's configuration (Ubuntu's firewall): enabled, with
+// a default outgoing policy of DROP or REJECT (`ufw default deny
+// outgoing`), and no rule of its output chains that may accept the wire
+// server's traffic. It returns the file that decides.
+func ufwBlock(root rootfs.FS) (block, string, bool) {
+	conf, _, _ := keyValueConf(root, ufwConf)
+	defaults, lines, _ := keyValueConf(root, ufwDefaults)
+	policy := strings.Trim(defaults["DEFAULT_OUTPUT_POLICY"], `"`)
+	if conf["ENABLED"] != "yes" || policy != "DROP" && policy != "REJECT" {
+		return block{}, "", false
+	}
+	for _, c := range ufwOutputChains {
+		b, _ := readFile(root, c.file)
+		switch v, line, _ := iptablesChain(b, c.chain); v {
+		case accepts:
+			return block{}, "", false
+		case drops:
+			return block{line, "this ufw rule drops all new outbound traffic"}, "/" + c.file, true
+		}
+	}
+	return block{lines["DEFAULT_OUTPUT_POLICY"], "ufw is enabled and its default outgoing policy is " + policy}, "/" + ufwDefaults, true
 }
 
 // nftStatement is one statement of an nftables file, with the line it

@@ -717,6 +717,17 @@ func repairOneResourceDiskOwner(t *Target, o *Overlay) error {
 	if err != nil {
 		return err
 	}
+	intents, err := diskIntents(root)
+	if err != nil {
+		return err
+	}
+	running, err := runningAgents(root, intents)
+	if err != nil {
+		return err
+	}
+	if lostDiskSetup(root, intents, running) != nil {
+		return carryDiskSetup(root, o, intents, running)
+	}
 	for _, kv := range [][2]string{{"ResourceDisk.Format", "n"}, {"ResourceDisk.EnableSwap", "n"}} {
 		if err := setKey(o, "etc/waagent.conf", kv[0], kv[1]); err != nil {
 			return err

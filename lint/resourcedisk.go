@@ -13,14 +13,6 @@ import (
 	"github.com/vhdprep/vhdprep/rootfs"
 )
 
-// The provisioning agents that may own the resource disk, as
-// provisioningAgents names them.
-const (
-	agentWAAgent   = "WALinuxAgent"
-	agentCloudInit = "cloud-init"
-	agentVhdprep   = "vhdprep agent"
-)
-
 // The resource-disk keys, WALinuxAgent's and the vhdprep agent's alike.
 const (
 	keyRDFormat = "ResourceDisk.Format"
@@ -28,9 +20,6 @@ const (
 	keyRDSwapMB = "ResourceDisk.SwapSizeMB"
 	keyRDMount  = "ResourceDisk.MountPoint"
 )
-
-// cloudInitConfDir is where cloud-init's configuration drop-ins are.
-const cloudInitConfDir = "/etc/cloud/cloud.cfg.d"
 
 // diskIntent is what one agent's configuration asks of the resource disk.
 type diskIntent struct {
@@ -95,11 +84,19 @@ func cloudInitMount(cfg map[string]any) string {
 }
 
 // cloudInitSwapMB is the size of cloud-init's swap file (swap: size:, in
-// bytes), in MiB; "" when it is not a number.
+// bytes, or with a K, M, G or T suffix as cc_mounts reads it), in MiB; ""
+// when it is not one ("auto", say).
 func cloudInitSwapMB(cfg map[string]any) string {
 	swap, _ := cfg["swap"].(map[string]any)
-	if n, ok := swap["size"].(int); ok && n >= 1<<20 {
-		return strconv.Itoa(n >> 20)
+	size := fmt.Sprint(swap["size"])
+	shift := 0
+	if i := strings.IndexAny(size, "KMGTkmgt"); i > 0 {
+		shift = 10 * (strings.IndexByte("KMGT", size[i]&^0x20) + 1)
+		size = size[:i]
+	}
+	n, err := strconv.ParseFloat(size, 64)
+	if mb := int64(n*float64(int64(1)<<shift)) >> 20; err == nil && mb > 0 {
+		return strconv.FormatInt(mb, 10)
 	}
 	return ""
 }
@@ -169,13 +166,13 @@ func resourceDiskSwapState(t *Target) (swapState, error) {
 			st.wanted = &intents[i]
 		}
 	}
-	st.osDisk = osDiskSwap(t, root)
+	st.osDisk = osDiskSwap(root)
 	return st, nil
 }
 
 // osDiskSwap says where the guest has, or had before vhdprep fix disabled
 // it, swap on the OS disk: fstab lines and enabled .swap units.
-func osDiskSwap(t *Target, root rootfs.FS) string {
+func osDiskSwap(root rootfs.FS) string {
 	b, _ := readFile(root, "etc/fstab")
 	for i, line := range strings.Split(string(b), "\n") {
 		if strings.HasPrefix(line, swapDisabledMark) {

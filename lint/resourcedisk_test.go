@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 )
 
 // vhdprepAgentDefaults is the configuration agent inject writes, in the
@@ -99,4 +101,66 @@ func TestResourceDiskOwnerCountsRunningAgents(t *testing.T) {
 	if o := outcome(t, tree(t, replaced), "SWP003"); o.Status != Passed {
 		t.Errorf("WALinuxAgent masked: %s %+v, want pass", o.Status, o.Findings)
 	}
+}
+
+// cloud-init's swap size, as its cc_mounts module reads it.
+func TestCloudInitSwapMB(t *testing.T) {
+	for in, want := range map[string]string{"size: 2G": "2048", "size: 2147483648": "2048", "size: 512M": "512", "size: 1.5G": "1536", "size: auto": "", "filename: /swap.img": "", "size: 0": ""} {
+		cfg := map[string]any{}
+		if err := yaml.Unmarshal([]byte("swap:\n  "+in+"\n"), &cfg); err != nil {
+			t.Fatal(err)
+		}
+		if got := cloudInitSwapMB(cfg); got != want {
+			t.Errorf("%s: %q, want %q", in, got, want)
+		}
+	}
+}
+
+// SWP003: where inject found a config of its own and kept it, the resource
+// disk a replaced agent was told to format and mount is reported, and fix
+// carries the setting over (its swap is SWP002's).
+func TestLostResourceDiskSetup(t *testing.T) {
+	files := with(systemd, map[string]string{
+		"usr/sbin/vhdprep-agent": "", "etc/vhdprep-agent.conf": vhdprepAgentDefaults,
+		"etc/systemd/system/multi-user.target.wants/vhdprep-agent.service": "->/usr/lib/systemd/system/vhdprep-agent.service",
+		"usr/sbin/waagent": "", "etc/waagent.conf": "ResourceDisk.Format=y\nResourceDisk.MountPoint=/mnt\n",
+		"etc/systemd/system/walinuxagent.service": "->/dev/null",
+	})
+	target := tree(t, files)
+	o := outcome(t, target, "SWP003")
+	if want := "the resource disk is to be formatted and mounted by WALinuxAgent (/etc/waagent.conf), which does not run at boot, and vhdprep agent, which does, does not format it"; o.Status != Failed || len(o.Findings) != 1 || o.Findings[0].Message != want {
+		t.Fatalf("%s %+v, want %q", o.Status, o.Findings, want)
+	}
+	plan, err := PlanFix(target, Catalog(), nil, []string{"SWP003"})
+	if err != nil || plan.Rules[0].Error != "" {
+		t.Fatalf("plan: %v %+v", err, plan.Rules)
+	}
+	if err := plan.Apply(target); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := mustRead(t, target, "etc/vhdprep-agent.conf"), strings.NewReplacer("Format=n", "Format=y", "MountPoint=/mnt/resource", "MountPoint=/mnt").Replace(vhdprepAgentDefaults); got != want {
+		t.Errorf("vhdprep-agent.conf:\n%s\nwant:\n%s", got, want)
+	}
+	if got := mustRead(t, target, "etc/waagent.conf"); got != files["etc/waagent.conf"] {
+		t.Errorf("the replaced agent's file changed: %q", got)
+	}
+	fresh, _ := OpenDir(target.Name)
+	if o := outcome(t, fresh, "SWP003"); o.Status != Passed {
+		t.Errorf("after fix: %s %+v", o.Status, o.Findings)
+	}
+	// cloud-init running formats the disk itself: nothing is lost.
+	withCloudInit := tree(t, with(files, map[string]string{"etc/cloud/cloud.cfg": "datasource_list: [Azure]\n",
+		"etc/systemd/system/cloud-init.target.wants/cloud-init.service": "->/usr/lib/systemd/system/cloud-init.service"}))
+	if o := outcome(t, withCloudInit, "SWP003"); o.Status != Passed {
+		t.Errorf("with cloud-init running: %s %+v", o.Status, o.Findings)
+	}
+}
+
+func mustRead(t *testing.T, target *Target, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(target.Name, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -7,6 +7,26 @@ import (
 	"github.com/vhdprep/vhdprep/rootfs"
 )
 
+// The provisioning agents that may also run extensions or own the
+// resource disk, by the names reports give them.
+const (
+	agentWAAgent   = "WALinuxAgent"
+	agentCloudInit = "cloud-init"
+	agentVhdprep   = "vhdprep agent"
+)
+
+// The agents' programs and configuration files.
+const (
+	waagentProgram   = "usr/sbin/waagent"
+	waagentConfPath  = "etc/waagent.conf"
+	vhdprepAgentBin  = "usr/sbin/vhdprep-agent"
+	vhdprepAgentConf = "etc/vhdprep-agent.conf"
+	cloudInitProgram = "usr/bin/cloud-init"
+	azureInitProgram = "usr/bin/azure-init"
+	// cloudInitConfDir is where cloud-init's drop-ins are, for reports.
+	cloudInitConfDir = "/etc/cloud/cloud.cfg.d"
+)
+
 // provisioningAgent is an agent that can report Ready to Azure.
 type provisioningAgent struct {
 	name  string
@@ -15,10 +35,10 @@ type provisioningAgent struct {
 }
 
 var provisioningAgents = []provisioningAgent{
-	{"WALinuxAgent", []string{"walinuxagent.service", "waagent.service"}, "waagent"},
-	{"cloud-init", []string{"cloud-init.service", "cloud-init-local.service", "cloud-init.target"}, "cloud-init"},
+	{agentWAAgent, []string{"walinuxagent.service", "waagent.service"}, "waagent"},
+	{agentCloudInit, []string{"cloud-init.service", "cloud-init-local.service", "cloud-init.target"}, "cloud-init"},
 	{"azure-init", []string{"azure-init.service"}, "azure-init"},
-	{"vhdprep agent", []string{"vhdprep-agent.service"}, "vhdprep-agent"},
+	{agentVhdprep, []string{"vhdprep-agent.service"}, "vhdprep-agent"},
 }
 
 // enabledAgents lists the provisioning agents that start at boot.
@@ -46,7 +66,7 @@ func enabledAgents(root rootfs.FS) ([]string, error) {
 // although its units are enabled: cloud-init's generator takes
 // /etc/cloud/cloud-init.disabled out of the boot.
 func disabledByFile(root rootfs.FS, agent string) bool {
-	return agent == "cloud-init" && exists(root, "etc/cloud/cloud-init.disabled")
+	return agent == agentCloudInit && exists(root, "etc/cloud/cloud-init.disabled")
 }
 
 func checkAgent(t *Target) ([]Finding, error) {

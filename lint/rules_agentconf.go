@@ -19,7 +19,7 @@ import (
 
 // waagentConf reads /etc/waagent.conf (Key=Value lines); nil when absent.
 func waagentConf(root rootfs.FS) (map[string]string, map[string]int, error) {
-	return keyValueConf(root, "etc/waagent.conf")
+	return keyValueConf(root, waagentConfPath)
 }
 
 // keyValueConf reads a KEY=VALUE file (waagent.conf, vhdprep-agent.conf):
@@ -86,17 +86,14 @@ func mentionsEphemeralSwap(cfg map[string]any) bool {
 	return bytes.Contains(b, []byte("swap"))
 }
 
-// checkOneResourceDiskOwner: WALinuxAgent, running, formats the resource
-// disk while cloud-init provisions (and formats it too). The file of an
-// agent that does not run at boot (one agent inject replaced) decides
-// nothing.
+// checkOneResourceDiskOwner: one agent formats the resource disk. Not
+// WALinuxAgent, running, while cloud-init provisions (and formats it too);
+// and not none, where the configuration asked an agent that no longer runs
+// at boot (one agent inject replaced) to. The file of such an agent
+// decides nothing.
 func checkOneResourceDiskOwner(t *Target) ([]Finding, error) {
 	root, err := t.root()
 	if err != nil {
-		return nil, err
-	}
-	conf, lines, err := waagentConf(root)
-	if err != nil || conf == nil {
 		return nil, err
 	}
 	intents, err := diskIntents(root)
@@ -107,11 +104,68 @@ func checkOneResourceDiskOwner(t *Target) ([]Finding, error) {
 	if err != nil {
 		return nil, err
 	}
+	if f := lostDiskSetup(root, intents, running); f != nil {
+		return []Finding{*f}, nil
+	}
+	conf, lines, err := waagentConf(root)
+	if err != nil || conf == nil {
+		return nil, err
+	}
 	if contains(running, agentWAAgent) && conf[keyRDFormat] == "y" && conf["Provisioning.Agent"] == "cloud-init" {
 		return []Finding{{Message: "cloud-init provisions but WALinuxAgent also formats the resource disk; set ResourceDisk.Format=n and let cloud-init do it",
-			Location: Location{File: "/etc/waagent.conf", Line: lines[keyRDFormat]}}}, nil
+			Location: Location{File: "/" + waagentConfPath, Line: lines[keyRDFormat]}}}, nil
 	}
 	return nil, nil
+}
+
+// lostDiskSetup finds a resource disk the configuration asks to format
+// and mount for an agent that does not run at boot (one agent inject
+// replaced) while no agent that runs formats it: the finding says what to
+// carry over where.
+func lostDiskSetup(root rootfs.FS, intents []diskIntent, running []string) *Finding {
+	if contains(running, agentCloudInit) {
+		return nil // cloud-init formats it on Azure by default
+	}
+	var lost *diskIntent
+	for i, d := range intents {
+		switch {
+		case contains(running, d.agent) && d.format:
+			return nil // a running agent formats it
+		case d.format && !contains(running, d.agent) && lost == nil:
+			lost = &intents[i]
+		}
+	}
+	owner, file := diskOwner(root, running)
+	if lost == nil || owner == "" {
+		return nil
+	}
+	set := keyRDFormat + "=y"
+	if lost.mount != "" {
+		set += " and " + keyRDMount + "=" + lost.mount
+	}
+	return &Finding{Message: fmt.Sprintf("the resource disk is to be formatted and mounted by %s (%s), which does not run at boot, and %s, which does, does not format it", lost.agent, lost.file, owner),
+		Location: Location{File: lost.file}, Fix: fmt.Sprintf("set %s in %s", set, file), Fixable: true}
+}
+
+// carryDiskSetup repairs what lostDiskSetup finds: the running agent that
+// owns the resource disk is told to format it, where the lost setting
+// mounted it. Swap is SWP002's to carry.
+func carryDiskSetup(root rootfs.FS, o *Overlay, intents []diskIntent, running []string) error {
+	_, file := diskOwner(root, running)
+	for _, d := range intents {
+		if !d.format || contains(running, d.agent) {
+			continue
+		}
+		name := strings.TrimPrefix(file, "/")
+		if err := setKey(o, name, keyRDFormat, "y"); err != nil {
+			return err
+		}
+		if d.mount != "" {
+			return setKey(o, name, keyRDMount, d.mount)
+		}
+		return nil
+	}
+	return nil
 }
 
 // minWAAgent is the oldest WALinuxAgent the certification tests accept
@@ -163,7 +217,7 @@ func checkWAAgentCurrent(t *Target) ([]Finding, error) {
 	if err != nil {
 		return nil, err
 	}
-	if conf == nil && !exists(root, "usr/sbin/waagent") {
+	if conf == nil && !exists(root, waagentProgram) {
 		return nil, nil // no WALinuxAgent
 	}
 	if conf["AutoUpdate.Enabled"] != "n" {
@@ -185,7 +239,7 @@ func checkAgentNetworkManager(t *Target) ([]Finding, error) {
 	if err != nil {
 		return nil, err
 	}
-	if exists(root, "usr/sbin/waagent") && (exists(root, "usr/sbin/NetworkManager") || exists(root, "sbin/NetworkManager")) {
+	if exists(root, waagentProgram) && (exists(root, "usr/sbin/NetworkManager") || exists(root, "sbin/NetworkManager")) {
 		return []Finding{{Message: "WALinuxAgent and NetworkManager are both installed; agents older than 2.2 conflict with NetworkManager"}}, nil
 	}
 	return nil, nil
@@ -196,14 +250,14 @@ func checkCloudInitAzure(t *Target) ([]Finding, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !exists(root, "usr/bin/cloud-init") {
+	if !exists(root, cloudInitProgram) {
 		return nil, nil
 	}
 	list, azure, err := cloudInitDatasources(root)
 	if err != nil || azure {
 		return nil, err
 	}
-	return []Finding{{Message: fmt.Sprintf("cloud-init's datasource_list %v does not include Azure", list), Location: Location{File: "/etc/cloud/cloud.cfg.d"}}}, nil
+	return []Finding{{Message: fmt.Sprintf("cloud-init's datasource_list %v does not include Azure", list), Location: Location{File: cloudInitConfDir}}}, nil
 }
 
 // cloudInitDatasources is cloud-init's datasource_list, and whether it
@@ -248,7 +302,7 @@ func checkOneProvisioner(t *Target) ([]Finding, error) {
 	}
 	var provisioners []string
 	for _, a := range agents {
-		if a == "WALinuxAgent" && conf != nil && !waagentProvisions(conf) {
+		if a == agentWAAgent && conf != nil && !waagentProvisions(conf) {
 			continue // WALinuxAgent only handles extensions
 		}
 		if a == "cloud-init" && !CloudInitChoosesAzure(root) {

@@ -7,16 +7,10 @@ import (
 	"github.com/vhdprep/vhdprep/rootfs"
 )
 
-// Configuration files of the agents that run VM extensions, and their
-// switch for it (the same key in both).
+// The agents' switch for extensions (the same key in WALinuxAgent's and
+// the vhdprep agent's files), and the programs extensions run.
 const (
-	waagentConfPath   = "etc/waagent.conf"
-	vhdprepAgentConf  = "etc/vhdprep-agent.conf"
 	keyExtensionsOn   = "Extensions.Enabled"
-	waagentProgram    = "usr/sbin/waagent"
-	vhdprepAgentBin   = "usr/sbin/vhdprep-agent"
-	cloudInitProgram  = "usr/bin/cloud-init"
-	azureInitProgram  = "usr/bin/azure-init"
 	pythonLink        = "usr/bin/python"
 	defaultPython     = "usr/bin/python3"
 	opensslPath       = "usr/bin/openssl"

@@ -3,6 +3,7 @@ package lint
 import (
 	"fmt"
 	iofs "io/fs"
+	"path"
 	"regexp"
 	"strconv"
 	"strings"
@@ -70,14 +71,50 @@ var firewallFiles = []string{
 // rulesets, firewalld policy objects (a zone's target is about incoming
 // traffic only).
 var firewallPolicies = []struct {
-	glob  string
-	block func([]byte) (block, bool)
+	glob     string
+	block    func([]byte) (block, bool)
+	includes bool // nftables: the files it includes count too
 }{
-	{"etc/iptables/rules.v4", iptablesBlock},
-	{"etc/sysconfig/iptables", iptablesBlock},
-	{"etc/nftables.conf", nftBlock},
-	{"etc/sysconfig/nftables.conf", nftBlock},
-	{"etc/firewalld/policies/*.xml", firewalldBlock},
+	{"etc/iptables/rules.v4", iptablesBlock, false},
+	{"etc/sysconfig/iptables", iptablesBlock, false},
+	{"etc/nftables.conf", nftBlock, true},
+	{"etc/sysconfig/nftables.conf", nftBlock, true},
+	{"etc/firewalld/policies/*.xml", firewalldBlock, false},
+}
+
+// maxNftIncludes bounds how deep nftables includes are followed.
+const maxNftIncludes = 4
+
+// withNftIncludes lists name and the files it includes, in order, each
+// once: `include "PATH"` (a glob; absolute, else under /etc, nft's
+// default include directory, or beside the file for "./PATH").
+func withNftIncludes(root rootfs.FS, name string, depth int, seen map[string]bool) []string {
+	if seen[name] || depth > maxNftIncludes {
+		return nil
+	}
+	seen[name] = true
+	out := []string{name}
+	b, _ := readFile(root, name)
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || f[0] != "include" {
+			continue
+		}
+		inc := strings.Trim(f[1], `"`)
+		switch {
+		case strings.HasPrefix(inc, "/"):
+			inc = strings.TrimPrefix(inc, "/")
+		case strings.HasPrefix(inc, "./"):
+			inc = path.Join(path.Dir(name), inc)
+		default:
+			inc = path.Join("etc", inc)
+		}
+		matches, _ := iofs.Glob(root, inc)
+		for _, m := range matches {
+			out = append(out, withNftIncludes(root, m, depth+1, seen)...)
+		}
+	}
+	return out
 }
 
 var wireServerBlocked = regexp.MustCompile(`168\.63\.129\.16.*(?i:drop|reject)|(?i:drop|reject).*168\.63\.129\.16`)
@@ -103,6 +140,14 @@ func checkWireServerReachable(t *Target) ([]Finding, error) {
 	}
 	for _, p := range firewallPolicies {
 		files, _ := iofs.Glob(root, p.glob)
+		if p.includes {
+			seen := map[string]bool{}
+			var all []string
+			for _, f := range files {
+				all = append(all, withNftIncludes(root, f, 0, seen)...)
+			}
+			files = all
+		}
 		for _, f := range files {
 			if named[f] {
 				continue // reported above, by the rule that names it
@@ -116,6 +161,10 @@ func checkWireServerReachable(t *Target) ([]Finding, error) {
 					Location: Location{File: "/" + f, Line: blk.line}, Fix: "accept outbound TCP to 168.63.129.16 (ports 80 and 32526) before anything drops it"})
 			}
 		}
+	}
+	if blk, file, ok := ufwBlock(root); ok && !named[strings.TrimPrefix(file, "/")] {
+		fs = append(fs, Finding{Message: "the saved firewall drops new connections to the wire server 168.63.129.16, which nothing accepts: " + blk.why,
+			Location: Location{File: file, Line: blk.line}, Fix: "ufw allow out to 168.63.129.16 proto tcp"})
 	}
 	return fs, nil
 }

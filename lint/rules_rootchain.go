@@ -1,10 +1,11 @@
 package lint
 
 import (
-	"cmp"
+	"errors"
 	"fmt"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/vhdprep/vhdprep/kernel"
@@ -40,6 +41,10 @@ var rootFSDrivers = map[string][]driver{
 // volume group.
 const lvmProgram = "lvm"
 
+// notVolumeGroups are the directories of /dev whose two-part names
+// (/dev/X/Y) are not an LVM volume group's logical volumes.
+var notVolumeGroups = map[string]bool{"disk": true, "md": true, "mapper": true}
+
 // rootStorage is what the root filesystem sits on.
 type rootStorage struct {
 	fsType string // "" when unknown
@@ -71,7 +76,7 @@ func rootStorageOf(t *Target) rootStorage {
 		if name, ok := strings.CutPrefix(e.Spec, "/dev/mapper/"); ok {
 			// LUKS names its mappings luks-UUID; LVM names them VG-LV.
 			rs.dm, rs.lvm = true, !strings.HasPrefix(name, "luks-")
-		} else if f := strings.Split(strings.TrimPrefix(e.Spec, "/dev/"), "/"); strings.HasPrefix(e.Spec, "/dev/") && len(f) == 2 && f[0] != "disk" {
+		} else if f := strings.Split(strings.TrimPrefix(e.Spec, "/dev/"), "/"); strings.HasPrefix(e.Spec, "/dev/") && len(f) == 2 && !notVolumeGroups[f[0]] {
 			rs.dm, rs.lvm = true, true // /dev/VG/LV
 		}
 	}
@@ -174,8 +179,9 @@ func checkRootChain(t *Target) ([]Finding, error) {
 	return fs, nil
 }
 
-// lvmSetup is how an initramfs tool is told to take the LVM tools in;
-// add is nil where files alone cannot do it.
+// lvmSetup is how an initramfs tool is told to take the LVM tools in: the
+// advice, and the change of files that does it (an error where files
+// alone cannot).
 type lvmSetup struct {
 	hint string
 	add  func(o *Overlay) error
@@ -183,9 +189,51 @@ type lvmSetup struct {
 
 var lvmSetups = map[string]lvmSetup{
 	"dracut":          {`add 'add_dracutmodules+=" lvm "' to /etc/dracut.conf.d/` + path.Base(dracutConf), addDracutLVM},
-	"initramfs-tools": {"install the lvm2 package, whose initramfs hook adds lvm", nil},
-	"mkinitcpio":      {"add lvm2 to HOOKS=() in /etc/mkinitcpio.conf, before filesystems", nil},
+	"initramfs-tools": {"install the lvm2 package, whose initramfs hook adds lvm", addInitramfsToolsLVM},
+	"mkinitcpio":      {"add lvm2 to HOOKS=() in /etc/mkinitcpio.conf, before filesystems", addMkinitcpioLVM},
 	"mkinitfs":        {"add lvm to features= in /etc/mkinitfs/mkinitfs.conf", addMkinitfsLVM},
+}
+
+// initramfsToolsLVMHook is the lvm2 package's initramfs-tools hook, which
+// puts lvm in every initramfs built while it is installed.
+const initramfsToolsLVMHook = "usr/share/initramfs-tools/hooks/lvm2"
+
+// errNoLVMHook: initramfs-tools takes the LVM tools from a package's
+// hook, which a change of files cannot install.
+var errNoLVMHook = errors.New("the lvm2 package is not installed, and its initramfs-tools hook is what puts lvm in the initramfs")
+
+func addInitramfsToolsLVM(o *Overlay) error {
+	if _, err := o.root.Lstat(initramfsToolsLVMHook); err != nil {
+		return errNoLVMHook
+	}
+	return nil // the next update-initramfs takes it in
+}
+
+var mkinitcpioHooksRE = regexp.MustCompile(`(?m)^HOOKS=\(([^)]*)\)`)
+
+// addMkinitcpioLVM puts the lvm2 hook before filesystems (the order Arch's
+// wiki gives), or at the end where there is no filesystems hook.
+func addMkinitcpioLVM(o *Overlay) error {
+	const name = "etc/mkinitcpio.conf"
+	b, err := o.Read(name)
+	if err != nil {
+		return err
+	}
+	m := mkinitcpioHooksRE.FindSubmatchIndex(b)
+	if m == nil {
+		return fmt.Errorf("/%s has no HOOKS=() line to add lvm2 to", name)
+	}
+	hooks := strings.Fields(string(b[m[2]:m[3]]))
+	if contains(hooks, "lvm2") {
+		return nil
+	}
+	at := slices.Index(hooks, "filesystems")
+	if at < 0 {
+		at = len(hooks)
+	}
+	hooks = slices.Insert(hooks, at, "lvm2")
+	o.Write(name, append(append(append([]byte{}, b[:m[2]]...), strings.Join(hooks, " ")...), b[m[3]:]...))
+	return nil
 }
 
 var dracutModulesRE = regexp.MustCompile(`(?m)^add_dracutmodules\+="([^"]*)"`)
@@ -259,11 +307,11 @@ func repairRootChain(t *Target, o *Overlay) error {
 	root, _ := t.root()
 	tool := initramfsToolOf(root)
 	s, ok := lvmSetups[tool.name]
-	if !ok || s.add == nil {
-		return fmt.Errorf("the root is on LVM and the initramfs lacks the LVM tools: %s, then rebuild it", cmp.Or(s.hint, "put them in the initramfs"))
+	if !ok {
+		return fmt.Errorf("the root is on LVM and the initramfs lacks the LVM tools: put them in it")
 	}
 	if err := s.add(o); err != nil {
-		return err
+		return fmt.Errorf("the root is on LVM and the initramfs lacks the LVM tools: %w; %s, then rebuild it", err, s.hint)
 	}
 	for _, g := range lvm {
 		o.Note("the initramfs of kernel %s still lacks the LVM tools until it is rebuilt: boot the image (or chroot into it) and run: %s", g.kernel.Version, rebuildCommand(tool.rebuild, g.kernel.Version))

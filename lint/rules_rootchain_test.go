@@ -80,6 +80,7 @@ func TestRootChain(t *testing.T) {
 		{"modules of another kernel", kernelWith("6.1.0-14-cloud-amd64", debian, scsiBuiltIn, nil), Failed, "kernel 6.1.0-14-cloud-amd64 lacks hv_vmbus, hv_storvsc (neither"},
 		{"LVM root without the LVM tools", kernelWith(deb, debian, scsiBuiltIn, lvmRoot), Failed, "lacks dm_mod, the LVM tools (lvm)"},
 		{"LVM root, dm built in", kernelWith(deb, debian, scsiBuiltIn+"CONFIG_BLK_DEV_DM=y\n", lvmRoot), Failed, "install the lvm2 package"},
+		{"root on an md array", kernelWith(deb, debian, scsiBuiltIn, map[string]string{"etc/fstab": "/dev/md/0 / ext4 defaults 0 1\n"}), Passed, ""},
 		{"no initramfs", kernelWith(deb, "", "CONFIG_HYPERV=y\n", nil), Failed, "has no initramfs and does not build in hv_storvsc, scsi_mod, sd_mod"},
 		{"no initramfs, all built in", kernelWith(deb, "", "CONFIG_HYPERV=y\nCONFIG_HYPERV_STORAGE=y\n"+scsiBuiltIn, nil), Passed, ""},
 		{"unreadable initramfs", kernelWith(deb, "not an initramfs", "", nil), Skipped, ""},
@@ -129,8 +130,15 @@ func TestFixRootChain(t *testing.T) {
 			map[string]string{
 				"etc/mkinitfs/mkinitfs.conf":                    "features=\"ata base ext4 vhdprep-azure lvm\"\n",
 				"etc/mkinitfs/features.d/vhdprep-azure.modules": "kernel/drivers/scsi/scsi_mod.ko*\nkernel/drivers/scsi/sd_mod.ko*\nkernel/drivers/md/dm-mod.ko*\n"}, ""},
-		{"initramfs-tools", map[string]string{"etc/initramfs-tools/modules": "", "etc/fstab": "/dev/mapper/vg0-root / ext4 defaults 0 0\n"},
-			nil, "install the lvm2 package"},
+		// Arch's stock HOOKS line (mkinitcpio 38).
+		{"mkinitcpio", map[string]string{"etc/mkinitcpio.conf": "MODULES=()\nHOOKS=(base udev autodetect microcode modconf kms keyboard keymap consolefont block filesystems fsck)\n",
+			"etc/fstab": "/dev/mapper/vg0-root / ext4 defaults 0 0\n"},
+			map[string]string{"etc/mkinitcpio.conf": "MODULES=(scsi_mod sd_mod dm_mod)\nHOOKS=(base udev autodetect microcode modconf kms keyboard keymap consolefont block lvm2 filesystems fsck)\n"}, ""},
+		// initramfs-tools takes lvm from the lvm2 package's hook.
+		{"initramfs-tools with lvm2", map[string]string{"etc/initramfs-tools/modules": "", "usr/share/initramfs-tools/hooks/lvm2": "#!/bin/sh\n", "etc/fstab": "/dev/mapper/vg0-root / ext4 defaults 0 0\n"},
+			map[string]string{"etc/initramfs-tools/modules": "scsi_mod\nsd_mod\ndm_mod\n"}, ""},
+		{"initramfs-tools without lvm2", map[string]string{"etc/initramfs-tools/modules": "", "etc/fstab": "/dev/mapper/vg0-root / ext4 defaults 0 0\n"},
+			nil, "the lvm2 package is not installed"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			c.files["boot/vmlinuz-"+v] = ""

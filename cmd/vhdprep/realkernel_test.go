@@ -56,12 +56,49 @@ func debianCloudKernel(t *testing.T) (tree, version string) {
 // module files named, at their paths under lib/modules/V.
 func writeInitramfs(t *testing.T, tree, version string, modules ...string) {
 	t.Helper()
+	stage := t.TempDir()
+	packInitramfs(t, tree, version, stage, stageModules(t, tree, version, stage, "", modules))
+}
+
+// writeHostonlyInitramfs makes boot/initrd.img-V in tree as dracut in
+// hostonly mode lays it out when built on a KVM host whose root is an LVM
+// volume: merged /usr (bin, sbin and lib link into it), only the modules
+// named (the build host's) under usr/lib/modules/V with the kernel's own
+// modules.builtin and modules.order, the lvm program and the hostonly
+// command line.
+func writeHostonlyInitramfs(t *testing.T, tree, version string, modules ...string) {
+	t.Helper()
+	stage := t.TempDir()
+	list := stageModules(t, tree, version, stage, "usr", modules)
+	modDir := filepath.Join("usr", "lib", "modules", version)
+	for _, index := range []string{"modules.builtin", "modules.order"} {
+		b, err := os.ReadFile(filepath.Join(tree, "lib", "modules", version, index))
+		if err != nil {
+			t.Fatal(err)
+		}
+		list = append(list, stageFile(t, stage, filepath.Join(modDir, index), b))
+	}
+	list = append(list, stageFile(t, stage, "usr/sbin/lvm", []byte("\x7fELF lvm")),
+		stageFile(t, stage, "etc/cmdline.d/90lvm.conf", []byte(" rd.lvm.lv=vg0/root \n")))
+	for link, target := range map[string]string{"bin": "usr/bin", "sbin": "usr/sbin", "lib": "usr/lib"} {
+		if err := os.Symlink(target, filepath.Join(stage, link)); err != nil {
+			t.Fatal(err)
+		}
+		list = append(list, link)
+	}
+	packInitramfs(t, tree, version, stage, list)
+}
+
+// stageModules copies the kernel's module files named into stage, at their
+// paths under lib/modules/V (under prefix/lib/modules/V when prefix is
+// given), and lists them.
+func stageModules(t *testing.T, tree, version, stage, prefix string, modules []string) []string {
+	t.Helper()
 	modDir := filepath.Join("lib", "modules", version)
 	want := map[string]bool{}
 	for _, m := range modules {
 		want[m+".ko"] = true
 	}
-	stage := t.TempDir()
 	var list []string
 	filepath.WalkDir(filepath.Join(tree, modDir), func(p string, d fs.DirEntry, err error) error {
 		if err == nil && want[d.Name()] {
@@ -70,11 +107,7 @@ func writeInitramfs(t *testing.T, tree, version string, modules ...string) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			os.MkdirAll(filepath.Join(stage, filepath.Dir(rel)), 0o755)
-			if err := os.WriteFile(filepath.Join(stage, rel), b, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			list = append(list, rel)
+			list = append(list, stageFile(t, stage, filepath.Join(prefix, rel), b))
 			delete(want, d.Name())
 		}
 		return nil
@@ -82,6 +115,22 @@ func writeInitramfs(t *testing.T, tree, version string, modules ...string) {
 	if len(want) > 0 {
 		t.Fatalf("kernel %s has no module files %v", version, want)
 	}
+	return list
+}
+
+// stageFile writes a file into stage and returns its name there.
+func stageFile(t *testing.T, stage, name string, b []byte) string {
+	t.Helper()
+	os.MkdirAll(filepath.Join(stage, filepath.Dir(name)), 0o755)
+	if err := os.WriteFile(filepath.Join(stage, name), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// packInitramfs writes the files listed from stage as boot/initrd.img-V.
+func packInitramfs(t *testing.T, tree, version, stage string, list []string) {
+	t.Helper()
 	out := filepath.Join(tree, "boot", "initrd.img-"+version)
 	cmd := exec.Command("sh", "-c", `cpio -o -H newc --quiet | zstd -q -19 -f -o "$1"`, "sh", out)
 	cmd.Dir, cmd.Stdin = stage, strings.NewReader(strings.Join(list, "\n")+"\n")
@@ -198,5 +247,36 @@ func TestCheckOnDebiansRealCloudKernel(t *testing.T) {
 	}
 	if !strings.Contains(got["DRV002"], "fail: hv_storvsc is neither built into kernel "+version) || got["DRV001"] != "pass" {
 		t.Errorf("without hv_storvsc in the initramfs: DRV001 %s, DRV002 %s", got["DRV001"], got["DRV002"])
+	}
+}
+
+// TestHostonlyDracutOnDebiansRealCloudKernel: Debian's real cloud kernel
+// with an initramfs laid out as dracut's hostonly mode makes it on a KVM
+// host (virtio_blk, dm-mod, xfs and lvm for an XFS root on LVM, nothing of
+// Hyper-V's) fails DRV008, naming exactly the Hyper-V path it lacks; the
+// same modules copied for another kernel version count for none.
+func TestHostonlyDracutOnDebiansRealCloudKernel(t *testing.T) {
+	tree, version := debianCloudKernel(t)
+	for name, text := range map[string]string{"etc/fstab": "/dev/mapper/vg0-root / xfs defaults 0 0\n", "usr/bin/dracut": ""} {
+		os.MkdirAll(filepath.Join(tree, filepath.Dir(name)), 0o755)
+		if err := os.WriteFile(filepath.Join(tree, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeHostonlyInitramfs(t, tree, version, "virtio_blk", "virtio_pci", "dm-mod", "xfs", "libcrc32c")
+	got := checkTree(t, tree)
+	if want := "fail: the initramfs of kernel " + version + " lacks hv_vmbus, hv_storvsc, scsi_mod, sd_mod ("; !strings.HasPrefix(got["DRV008"], want) {
+		t.Errorf("DRV008 on a hostonly dracut initramfs: %s, want %s...", got["DRV008"], want)
+	}
+	writeHostonlyInitramfs(t, tree, version, "virtio_blk", "dm-mod", "xfs", "hv_vmbus", "hv_storvsc", "scsi_transport_fc", "scsi_mod", "sd_mod")
+	if got := checkTree(t, tree); got["DRV008"] != "pass" {
+		t.Errorf("DRV008 with the Hyper-V path added: %s, want pass", got["DRV008"])
+	}
+	// The same initramfs as the initramfs of another version of the kernel.
+	other := strings.Replace(version, "-cloud-amd64", "-cloud-amd64+other", 1)
+	os.Rename(filepath.Join(tree, "boot", "initrd.img-"+version), filepath.Join(tree, "boot", "initrd.img-"+other))
+	os.Rename(filepath.Join(tree, "boot", "vmlinuz-"+version), filepath.Join(tree, "boot", "vmlinuz-"+other))
+	if got := checkTree(t, tree); !strings.Contains(got["DRV008"], "kernel "+other+" lacks hv_vmbus, hv_storvsc, scsi_mod, sd_mod, dm_mod, xfs (") {
+		t.Errorf("DRV008 for a kernel whose modules are not in the initramfs: %s", got["DRV008"])
 	}
 }
