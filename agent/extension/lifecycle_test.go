@@ -1,6 +1,7 @@
 package extension
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -219,4 +220,29 @@ func TestDependencyLevels(t *testing.T) {
 	if st, ext, _ := s.handler(t, testHandlerName); st != "NotReady" || ext.Status != StatusError || ext.Code != 4 {
 		t.Errorf("failed handler status: %s %+v", st, ext)
 	}
+}
+
+// A handler the goal state gives no settings gets an empty 0.settings, as
+// WALinuxAgent's update_settings writes it, not a document of nulls.
+func TestHandlerWithoutSettingsGetsEmptySettingsFile(t *testing.T) {
+	h := newHarness(t)
+	h.serve(testHandlerName, "1.0", testHandlerZip(t, "1.0", ""))
+	doc := h.extensionsConfig(extconf.BlockBlob, plugin{name: testHandlerName, version: "1.0", state: "enabled"})
+	start, end := strings.Index(doc, "<PluginSettings>"), strings.Index(doc, "</PluginSettings>")
+	doc = doc[:start] + doc[end+len("</PluginSettings>"):]
+	cfg, err := extconf.Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Plugins) != 1 || len(cfg.Plugins[0].Extensions) != 0 {
+		t.Fatalf("goal state still has settings: %+v", cfg.Plugins)
+	}
+	if err := h.proc.Process(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(h.handlerDir("1.0"), "config", "0.settings"))
+	if err != nil || fi.Size() != 0 || fi.Mode().Perm() != 0o600 {
+		t.Errorf("0.settings: %v %v, want an empty file of mode 0600", fi, err)
+	}
+	wantCalls(t, h.calls(), "install 1.0 seq=0 from= uninstallrc=NOT_RUN", "enable 1.0 seq=0")
 }

@@ -286,7 +286,7 @@ func (p *Processor) handle(ctx context.Context, pl extconf.Plugin, ext *extconf.
 			return nil
 		}
 		r.dir = old.dir
-		if err := old.writeSettings(*ext); err != nil {
+		if err := old.writeSettings(*ext, r.hasSettings); err != nil {
 			return &opError{"Disable", codeDisableFailed, err}
 		}
 		if old.state() == StateEnabled && (!pl.IsMultiConfig || old.extState(ext.Name) == ExtEnabled) {
@@ -335,7 +335,7 @@ func (p *Processor) ensureInstalled(ctx context.Context, pl extconf.Plugin, ext 
 	old := p.Dirs.installed(pl.Name)
 	switch {
 	case old != nil && old.version != pl.Version:
-		if err := p.update(ctx, pl, old, h, ext); err != nil {
+		if err := p.update(ctx, pl, old, h, ext, r.hasSettings); err != nil {
 			return nil, err
 		}
 	case h.state() == StateNotInstalled:
@@ -345,7 +345,7 @@ func (p *Processor) ensureInstalled(ctx context.Context, pl extconf.Plugin, ext 
 		if err := h.initialize(); err != nil {
 			return nil, &opError{"Install", codeInstallFailed, err}
 		}
-		if err := h.writeSettings(ext); err != nil {
+		if err := h.writeSettings(ext, r.hasSettings); err != nil {
 			return nil, &opError{"Install", codeInstallFailed, err}
 		}
 		if _, err := p.run(ctx, h, "Install", ext, map[string]string{EnvUninstallReturnCode: notRun}); err != nil {
@@ -361,7 +361,7 @@ func (p *Processor) ensureInstalled(ctx context.Context, pl extconf.Plugin, ext 
 		if err := h.initialize(); err != nil {
 			return nil, &opError{"Enable", codeEnableFailed, err}
 		}
-		if err := h.writeSettings(ext); err != nil {
+		if err := h.writeSettings(ext, r.hasSettings); err != nil {
 			return nil, &opError{"Enable", codeEnableFailed, err}
 		}
 	}
@@ -452,7 +452,7 @@ func (p *Processor) download(ctx context.Context, pl extconf.Plugin, h *handler)
 // update, old uninstall, new install (unless updateMode is
 // UpdateWithoutInstall); a failing disable or uninstall of the old
 // version is passed over when the new manifest says continueOnUpdateFailure.
-func (p *Processor) update(ctx context.Context, pl extconf.Plugin, old, h *handler, ext extconf.Extension) error {
+func (p *Processor) update(ctx context.Context, pl extconf.Plugin, old, h *handler, ext extconf.Extension, hasSettings bool) error {
 	if err := p.download(ctx, pl, h); err != nil {
 		return err
 	}
@@ -490,7 +490,7 @@ func (p *Processor) update(ctx context.Context, pl extconf.Plugin, old, h *handl
 	if err := h.copyStatus(old); err != nil {
 		return &opError{"Update", codeUpdateFailed, err}
 	}
-	if err := h.writeSettings(ext); err != nil {
+	if err := h.writeSettings(ext, hasSettings); err != nil {
 		return &opError{"Update", codeUpdateFailed, err}
 	}
 	if _, err := p.run(ctx, h, "Update", ext, env); err != nil {
