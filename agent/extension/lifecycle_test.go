@@ -246,3 +246,26 @@ func TestHandlerWithoutSettingsGetsEmptySettingsFile(t *testing.T) {
 	}
 	wantCalls(t, h.calls(), "install 1.0 seq=0 from= uninstallrc=NOT_RUN", "enable 1.0 seq=0")
 }
+
+// Refuse reports an installed handler failed even where its own status
+// of an earlier run said success, and runs nothing.
+func TestRefuseOverridesAnEarlierSuccess(t *testing.T) {
+	h := newHarness(t)
+	h.serve(testHandlerName, "1.0", testHandlerZip(t, "1.0", ""))
+	cs := plugin{name: testHandlerName, version: "1.0", state: "enabled", command: "echo done"}
+	if s, _ := h.process(extconf.BlockBlob, cs); len(s.AggregateStatus.Handlers) != 1 {
+		t.Fatalf("status %+v", s)
+	}
+	cfg, err := extconf.Parse([]byte(h.extensionsConfig(extconf.BlockBlob, cs)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.proc.Refuse(cfg, "off")
+	s := h.upload(cfg)
+	st, ext, seq := s.handler(t, testHandlerName)
+	if st != "NotReady" || ext.Status != StatusError || ext.Code != codeEnableFailed || seq != 0 ||
+		ext.FormattedMessage.Message != "Enable: extension '"+testHandlerName+"' will not be processed: off" {
+		t.Errorf("refused: %s %+v seq %d", st, ext, seq)
+	}
+	wantCalls(t, h.calls(), "install 1.0 seq=0 from= uninstallrc=NOT_RUN", "enable 1.0 seq=0")
+}

@@ -183,6 +183,31 @@ func (p *Processor) Process(ctx context.Context, cfg *extconf.Config) error {
 	return nil
 }
 
+// Refuse runs nothing and reports every handler, and every extension of a
+// multi-config handler, of cfg as failed with why, as WALinuxAgent does
+// when extension processing is disabled: Azure then fails the operation at
+// once instead of waiting for its timeout.
+func (p *Processor) Refuse(cfg *extconf.Config, why string) {
+	items := p.items(cfg)
+	results := make([]*result, len(items))
+	for i, it := range items {
+		results[i] = it.r
+	}
+	p.mu.Lock()
+	p.results = results
+	p.mu.Unlock()
+	for _, it := range items {
+		op, code := "Enable", codeEnableFailed
+		if !it.enabled() {
+			op, code = "Uninstall", codeDisableFailed
+		} else if path := it.r.statusPath(); path != "" {
+			// The handler's own status of an earlier run would hide this one.
+			_ = os.Remove(path)
+		}
+		p.fail(it.r, code, &opError{op, code, fmt.Errorf("extension '%s' will not be processed: %s", it.r.fullName(), why)})
+	}
+}
+
 // enabled reports whether the goal state asks for the item enabled: its
 // handler and, for a multi-config extension, the extension itself.
 func (it item) enabled() bool {
