@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/vhdprep/vhdprep/agent/extconf"
+	"github.com/vhdprep/vhdprep/agent/extension/extensiontest"
 )
 
 func TestInstallEnableNewSeqDisableUninstall(t *testing.T) {
@@ -268,4 +269,36 @@ func TestRefuseOverridesAnEarlierSuccess(t *testing.T) {
 		t.Errorf("refused: %s %+v seq %d", st, ext, seq)
 	}
 	wantCalls(t, h.calls(), "install 1.0 seq=0 from= uninstallrc=NOT_RUN", "enable 1.0 seq=0")
+}
+
+// A handler that left the goal state without being uninstalled (the
+// agent missed that goal state) is disabled, uninstalled and removed, as
+// WALinuxAgent removes it; WALinuxAgent's own packages stay.
+func TestHandlerLeftOutOfTheGoalStateIsRemoved(t *testing.T) {
+	h := newHarness(t)
+	h.serve(testHandlerName, "1.0", testHandlerZip(t, "1.0", ""))
+	const other = "Vhdprep.Test.Other"
+	h.serve(other, "2.0", extensiontest.CustomScript(t, other, ""))
+	cs := plugin{name: testHandlerName, version: "1.0", state: "enabled", seq: 4, command: "echo one"}
+	if _, err := h.process(extconf.BlockBlob, cs); err != nil {
+		t.Fatal(err)
+	}
+	agentPkg := filepath.Join(h.dirs.Lib, "WALinuxAgent-2.9.1.1")
+	os.MkdirAll(agentPkg, 0o755)
+	os.WriteFile(filepath.Join(agentPkg, "HandlerManifest.json"), []byte("[]"), 0o644)
+
+	s, err := h.process(extconf.BlockBlob, plugin{name: other, version: "2.0", state: "enabled", command: "echo two"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCalls(t, h.calls(), "install 1.0", "enable 1.0 seq=4", "install 2.0", "enable 2.0", "disable 1.0 seq=4", "uninstall 1.0")
+	if _, err := os.Stat(h.handlerDir("1.0")); !os.IsNotExist(err) {
+		t.Errorf("handler directory left: %v", err)
+	}
+	if _, err := os.Stat(agentPkg); err != nil {
+		t.Errorf("WALinuxAgent's package removed: %v", err)
+	}
+	if len(s.AggregateStatus.Handlers) != 1 || s.AggregateStatus.Handlers[0].HandlerName != other {
+		t.Errorf("status: %+v", s.AggregateStatus.Handlers)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -180,8 +181,44 @@ func (p *Processor) Process(ctx context.Context, cfg *extconf.Config) error {
 			failedLevel = level
 		}
 	}
+	p.removeLeft(ctx, cfg)
 	return nil
 }
+
+// removeLeft uninstalls the handlers on disk that the goal state no longer
+// names (disabling an enabled one first) and removes their directories, as
+// WALinuxAgent's _cleanup_outdated_handlers removes them: a failing command
+// does not keep the directory.
+func (p *Processor) removeLeft(ctx context.Context, cfg *extconf.Config) {
+	entries, _ := os.ReadDir(p.Dirs.Lib)
+	for _, e := range entries {
+		i := strings.LastIndexByte(e.Name(), '-')
+		if i <= 0 || !e.IsDir() || strings.HasPrefix(e.Name(), agentPackagePrefix) {
+			continue
+		}
+		name, version := e.Name()[:i], e.Name()[i+1:]
+		if !versionPattern.MatchString(version) || slices.ContainsFunc(cfg.Plugins, func(pl extconf.Plugin) bool { return pl.Name == name }) {
+			continue
+		}
+		h := p.Dirs.handler(name, version)
+		if _, err := h.manifest(); err != nil {
+			continue // not a handler
+		}
+		p.log().Info("removing a handler the goal state no longer names", "handler", name, "version", version)
+		if h.state() != StateNotInstalled {
+			if err := p.uninstall(ctx, h, extconf.Extension{SeqNo: h.lastSeq("")}); err != nil {
+				p.log().Warn("uninstall of a handler left out of the goal state failed; removing it anyway", "handler", name, "err", err)
+			}
+		}
+		if err := h.remove(); err != nil {
+			p.log().Warn("removing a handler directory", "dir", h.dir, "err", err)
+		}
+	}
+}
+
+// agentPackagePrefix names WALinuxAgent's own packages in its lib
+// directory, which are no handlers.
+const agentPackagePrefix = "WALinuxAgent-"
 
 // Refuse runs nothing and reports every handler, and every extension of a
 // multi-config handler, of cfg as failed with why, as WALinuxAgent does
@@ -540,15 +577,16 @@ func (p *Processor) update(ctx context.Context, pl extconf.Plugin, old, h *handl
 	return nil
 }
 
-// enabledSettings are the settings to disable a handler with: ext for a
-// single-config handler; for a multi-config one, each extension enabled
-// on disk with its last sequence number.
+// enabledSettings are the settings to disable a handler with: for a
+// multi-config one, each extension enabled on disk with its last sequence
+// number; else ext.
 func enabledSettings(h *handler, ext extconf.Extension) []extconf.Extension {
-	if ext.Name == "" {
+	names := h.enabledExtensions()
+	if len(names) == 0 {
 		return []extconf.Extension{ext}
 	}
 	var out []extconf.Extension
-	for _, name := range h.enabledExtensions() {
+	for _, name := range names {
 		out = append(out, extconf.Extension{Name: name, SeqNo: h.lastSeq(name)})
 	}
 	return out
