@@ -29,7 +29,8 @@ type Agent struct {
 	// provisioning, as WALinuxAgent does); nil leaves it alone.
 	ResourceDisk *resourcedisk.Disk
 	// Extensions runs VM extension handlers (see NewExtensionProcessor);
-	// nil, or Config.ExtensionsEnabled off, leaves them alone.
+	// nil leaves them alone. With Config.ExtensionsEnabled off it runs
+	// none and reports each failed, saying why.
 	Extensions *extension.Processor
 	// Version is the agent's version, reported in the status document.
 	Version string
@@ -169,7 +170,7 @@ func (a *Agent) Daemon(ctx context.Context) error {
 			continue
 		}
 		wait = poll
-		if a.extensionsOn() {
+		if a.Extensions != nil {
 			if err := a.handleExtensions(ctx, g, &ext); err != nil {
 				a.log().Warn("extensions", "err", err)
 				ext.failures++

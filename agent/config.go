@@ -42,7 +42,7 @@ ResourceDisk.SwapSizeMB=0
 #
 # Run VM extensions (az vm extension set) as WALinuxAgent does: handlers in
 # /var/lib/waagent/<Name>-<Version>/, their logs in /var/log/azure/<Name>/.
-# With n the agent reports no extension status and runs no handler.
+# With n the agent runs no handler and reports each failed, naming this key.
 Extensions.Enabled=y
 # Seconds a handler's enable command may run before it is killed (install,
 # update, disable and uninstall get 900), as WALinuxAgent's limits. A worker

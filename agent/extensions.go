@@ -99,6 +99,9 @@ func (a *Agent) handleExtensions(ctx context.Context, g *wire.GoalState, st *ext
 	}
 	held := st.held
 	if held == nil || held.incarnation != g.Incarnation {
+		if !a.Config.ExtensionsEnabled {
+			return a.refuseExtensions(ctx, g, st)
+		}
 		if err := a.SaveCertificates(ctx, g); err != nil {
 			// Handlers without protected settings still run; the others fail
 			// and say so in their status.
@@ -152,6 +155,31 @@ func (a *Agent) handleExtensions(ctx context.Context, g *wire.GoalState, st *ext
 		a.log().Error("extensions", "incarnation", g.Incarnation, "err", err)
 	}
 	st.incarnation, st.lastConfig = g.Incarnation, sum
+	return nil
+}
+
+// extensionsDisabled is the status message of every extension while
+// Extensions.Enabled=n.
+const extensionsDisabled = "extension processing is disabled; to enable it, set Extensions.Enabled=y in " + ConfigFile
+
+// refuseExtensions reports every extension of g failed, running none,
+// while Extensions.Enabled=n.
+func (a *Agent) refuseExtensions(ctx context.Context, g *wire.GoalState, st *extensionState) error {
+	doc, err := a.Wire.ExtensionsConfig(ctx, g)
+	if err != nil {
+		return fmt.Errorf("extensions of incarnation %s: %w", g.Incarnation, err)
+	}
+	cfg, err := extconf.Parse(doc)
+	if cfg == nil {
+		st.incarnation, st.goalStateError = g.Incarnation, err.Error()
+		return nil
+	}
+	st.blobURL, st.blobType, st.goalStateError = cfg.StatusUploadBlob, cfg.StatusBlobType, ""
+	if len(cfg.Plugins) > 0 {
+		a.log().Warn("extensions not processed", "incarnation", g.Incarnation, "handlers", len(cfg.Plugins), "reason", extensionsDisabled)
+	}
+	a.Extensions.Refuse(cfg, extensionsDisabled)
+	st.incarnation = g.Incarnation
 	return nil
 }
 
@@ -212,5 +240,3 @@ func withoutTimestamps(doc []byte) []byte {
 		}
 	}
 }
-
-func (a *Agent) extensionsOn() bool { return a.Extensions != nil && a.Config.ExtensionsEnabled }

@@ -18,7 +18,6 @@ import (
 	"github.com/vhdprep/vhdprep/agent/certs"
 	"github.com/vhdprep/vhdprep/agent/extension/extensiontest"
 	"github.com/vhdprep/vhdprep/agent/provision"
-	"github.com/vhdprep/vhdprep/agent/wire"
 	"github.com/vhdprep/vhdprep/internal/testimage"
 )
 
@@ -152,9 +151,33 @@ func TestExtensionsEnabledKey(t *testing.T) {
 	if c, p := ParseConfig([]byte("Extensions.Enabled=maybe\n")); !c.ExtensionsEnabled || len(p) != 1 {
 		t.Errorf("bad value: enabled %v, problems %v", c.ExtensionsEnabled, p)
 	}
-	a := &Agent{Config: Config{ExtensionsEnabled: false}, Extensions: NewExtensionProcessor(t.TempDir(), wire.New("127.0.0.1:1", wire.Options{}), nil)}
-	if a.extensionsOn() {
-		t.Error("extensions on with Extensions.Enabled=n")
+}
+
+// TestExtensionsDisabledReportsEachFailed: with Extensions.Enabled=n no
+// handler is downloaded or run, and each is reported failed with the
+// reason, as WALinuxAgent does, so Azure does not wait for its timeout.
+func TestExtensionsDisabledReportsEachFailed(t *testing.T) {
+	e := newEnv(t)
+	e.sim.SetDocument("extensionsConfig", extensionsConfig(e.sim.URL(), e.sim.StatusBlobURL(), 3, "", "", "echo ran"))
+	e.agent.Config.ExtensionsEnabled = false
+	e.agent.Extensions = NewExtensionProcessor(e.root, e.agent.Wire, e.agent.Log)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.agent.Daemon(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	want := "NotReady/error/Enable: extension '" + testHandler + "' will not be processed: " + extensionsDisabled
+	waitFor(t, func() bool { return lastHandlerStatus(e) == want })
+	if !strings.Contains(want, "Extensions.Enabled=y in /etc/vhdprep-agent.conf") {
+		t.Errorf("message %q does not say how to enable extensions", want)
+	}
+	for _, r := range e.sim.Requests() {
+		if strings.Contains(r.Path, "manifests") || strings.Contains(r.Path, "packages") {
+			t.Errorf("fetched %s with extensions disabled", r.Path)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(e.root, provision.WaagentDir, testHandler+"-1.0")); !os.IsNotExist(err) {
+		t.Errorf("handler directory made with extensions disabled: %v", err)
 	}
 }
 

@@ -152,10 +152,16 @@ func pythonSpacing(compact []byte) []byte {
 
 // writeSettings writes config/<seq>.settings (0600: it carries the
 // protected settings, still encrypted, which the handler decrypts with
-// the .crt/.prv of their thumbprint). mrseq is the handler's own record
-// of the sequence it has run: the agent never writes it (handlers skip a
-// sequence mrseq names), and only carries it over on update.
-func (h *handler) writeSettings(e extconf.Extension) error {
+// the .crt/.prv of their thumbprint). A handler the goal state gives no
+// settings (has false) gets an empty 0.settings, as WALinuxAgent writes
+// it. mrseq is the handler's own record of the sequence it has run: the
+// agent never writes it (handlers skip a sequence mrseq names), and only
+// carries it over on update.
+func (h *handler) writeSettings(e extconf.Extension, has bool) error {
+	name := filepath.Join(h.configDir(), extFile(e.Name, e.SeqNo, "settings"))
+	if !has {
+		return writeFile(name, nil, 0o600)
+	}
 	type handlerSettings struct {
 		Thumbprint string          `json:"protectedSettingsCertThumbprint,omitempty"`
 		Protected  *string         `json:"protectedSettings"`
@@ -176,7 +182,7 @@ func (h *handler) writeSettings(e extconf.Extension) error {
 	if err := enc.Encode(doc); err != nil {
 		return fmt.Errorf("%s settings %d: %v", h.name, e.SeqNo, err)
 	}
-	return writeFile(filepath.Join(h.configDir(), extFile(e.Name, e.SeqNo, "settings")), buf.Bytes(), 0o600)
+	return writeFile(name, buf.Bytes(), 0o600)
 }
 
 // extFile names an extension's settings or status file: <seq>.<kind>, or

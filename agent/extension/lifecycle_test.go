@@ -1,6 +1,7 @@
 package extension
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/vhdprep/vhdprep/agent/extconf"
+	"github.com/vhdprep/vhdprep/agent/extension/extensiontest"
 )
 
 func TestInstallEnableNewSeqDisableUninstall(t *testing.T) {
@@ -218,5 +220,85 @@ func TestDependencyLevels(t *testing.T) {
 	}
 	if st, ext, _ := s.handler(t, testHandlerName); st != "NotReady" || ext.Status != StatusError || ext.Code != 4 {
 		t.Errorf("failed handler status: %s %+v", st, ext)
+	}
+}
+
+// A handler the goal state gives no settings gets an empty 0.settings, as
+// WALinuxAgent's update_settings writes it, not a document of nulls.
+func TestHandlerWithoutSettingsGetsEmptySettingsFile(t *testing.T) {
+	h := newHarness(t)
+	h.serve(testHandlerName, "1.0", testHandlerZip(t, "1.0", ""))
+	doc := h.extensionsConfig(extconf.BlockBlob, plugin{name: testHandlerName, version: "1.0", state: "enabled"})
+	start, end := strings.Index(doc, "<PluginSettings>"), strings.Index(doc, "</PluginSettings>")
+	doc = doc[:start] + doc[end+len("</PluginSettings>"):]
+	cfg, err := extconf.Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Plugins) != 1 || len(cfg.Plugins[0].Extensions) != 0 {
+		t.Fatalf("goal state still has settings: %+v", cfg.Plugins)
+	}
+	if err := h.proc.Process(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(h.handlerDir("1.0"), "config", "0.settings"))
+	if err != nil || fi.Size() != 0 || fi.Mode().Perm() != 0o600 {
+		t.Errorf("0.settings: %v %v, want an empty file of mode 0600", fi, err)
+	}
+	wantCalls(t, h.calls(), "install 1.0 seq=0 from= uninstallrc=NOT_RUN", "enable 1.0 seq=0")
+}
+
+// Refuse reports an installed handler failed even where its own status
+// of an earlier run said success, and runs nothing.
+func TestRefuseOverridesAnEarlierSuccess(t *testing.T) {
+	h := newHarness(t)
+	h.serve(testHandlerName, "1.0", testHandlerZip(t, "1.0", ""))
+	cs := plugin{name: testHandlerName, version: "1.0", state: "enabled", command: "echo done"}
+	if s, _ := h.process(extconf.BlockBlob, cs); len(s.AggregateStatus.Handlers) != 1 {
+		t.Fatalf("status %+v", s)
+	}
+	cfg, err := extconf.Parse([]byte(h.extensionsConfig(extconf.BlockBlob, cs)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.proc.Refuse(cfg, "off")
+	s := h.upload(cfg)
+	st, ext, seq := s.handler(t, testHandlerName)
+	if st != "NotReady" || ext.Status != StatusError || ext.Code != codeEnableFailed || seq != 0 ||
+		ext.FormattedMessage.Message != "Enable: extension '"+testHandlerName+"' will not be processed: off" {
+		t.Errorf("refused: %s %+v seq %d", st, ext, seq)
+	}
+	wantCalls(t, h.calls(), "install 1.0 seq=0 from= uninstallrc=NOT_RUN", "enable 1.0 seq=0")
+}
+
+// A handler that left the goal state without being uninstalled (the
+// agent missed that goal state) is disabled, uninstalled and removed, as
+// WALinuxAgent removes it; WALinuxAgent's own packages stay.
+func TestHandlerLeftOutOfTheGoalStateIsRemoved(t *testing.T) {
+	h := newHarness(t)
+	h.serve(testHandlerName, "1.0", testHandlerZip(t, "1.0", ""))
+	const other = "Vhdprep.Test.Other"
+	h.serve(other, "2.0", extensiontest.CustomScript(t, other, ""))
+	cs := plugin{name: testHandlerName, version: "1.0", state: "enabled", seq: 4, command: "echo one"}
+	if _, err := h.process(extconf.BlockBlob, cs); err != nil {
+		t.Fatal(err)
+	}
+	agentPkg := filepath.Join(h.dirs.Lib, "WALinuxAgent-2.9.1.1")
+	os.MkdirAll(agentPkg, 0o755)
+	os.WriteFile(filepath.Join(agentPkg, "HandlerManifest.json"), []byte("[]"), 0o644)
+
+	s, err := h.process(extconf.BlockBlob, plugin{name: other, version: "2.0", state: "enabled", command: "echo two"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCalls(t, h.calls(), "install 1.0", "enable 1.0 seq=4", "install 2.0", "enable 2.0", "disable 1.0 seq=4", "uninstall 1.0")
+	if _, err := os.Stat(h.handlerDir("1.0")); !os.IsNotExist(err) {
+		t.Errorf("handler directory left: %v", err)
+	}
+	if _, err := os.Stat(agentPkg); err != nil {
+		t.Errorf("WALinuxAgent's package removed: %v", err)
+	}
+	if len(s.AggregateStatus.Handlers) != 1 || s.AggregateStatus.Handlers[0].HandlerName != other {
+		t.Errorf("status: %+v", s.AggregateStatus.Handlers)
 	}
 }

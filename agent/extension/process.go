@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -180,7 +181,68 @@ func (p *Processor) Process(ctx context.Context, cfg *extconf.Config) error {
 			failedLevel = level
 		}
 	}
+	p.removeLeft(ctx, cfg)
 	return nil
+}
+
+// removeLeft uninstalls the handlers on disk that the goal state no longer
+// names (disabling an enabled one first) and removes their directories, as
+// WALinuxAgent's _cleanup_outdated_handlers removes them: a failing command
+// does not keep the directory.
+func (p *Processor) removeLeft(ctx context.Context, cfg *extconf.Config) {
+	entries, _ := os.ReadDir(p.Dirs.Lib)
+	for _, e := range entries {
+		i := strings.LastIndexByte(e.Name(), '-')
+		if i <= 0 || !e.IsDir() || strings.HasPrefix(e.Name(), agentPackagePrefix) {
+			continue
+		}
+		name, version := e.Name()[:i], e.Name()[i+1:]
+		if !versionPattern.MatchString(version) || slices.ContainsFunc(cfg.Plugins, func(pl extconf.Plugin) bool { return pl.Name == name }) {
+			continue
+		}
+		h := p.Dirs.handler(name, version)
+		if _, err := h.manifest(); err != nil {
+			continue // not a handler
+		}
+		p.log().Info("removing a handler the goal state no longer names", "handler", name, "version", version)
+		if h.state() != StateNotInstalled {
+			if err := p.uninstall(ctx, h, extconf.Extension{SeqNo: h.lastSeq("")}); err != nil {
+				p.log().Warn("uninstall of a handler left out of the goal state failed; removing it anyway", "handler", name, "err", err)
+			}
+		}
+		if err := h.remove(); err != nil {
+			p.log().Warn("removing a handler directory", "dir", h.dir, "err", err)
+		}
+	}
+}
+
+// agentPackagePrefix names WALinuxAgent's own packages in its lib
+// directory, which are no handlers.
+const agentPackagePrefix = "WALinuxAgent-"
+
+// Refuse runs nothing and reports every handler, and every extension of a
+// multi-config handler, of cfg as failed with why, as WALinuxAgent does
+// when extension processing is disabled: Azure then fails the operation at
+// once instead of waiting for its timeout.
+func (p *Processor) Refuse(cfg *extconf.Config, why string) {
+	items := p.items(cfg)
+	results := make([]*result, len(items))
+	for i, it := range items {
+		results[i] = it.r
+	}
+	p.mu.Lock()
+	p.results = results
+	p.mu.Unlock()
+	for _, it := range items {
+		op, code := "Enable", codeEnableFailed
+		if !it.enabled() {
+			op, code = "Uninstall", codeDisableFailed
+		} else if path := it.r.statusPath(); path != "" {
+			// The handler's own status of an earlier run would hide this one.
+			_ = os.Remove(path)
+		}
+		p.fail(it.r, code, &opError{op, code, fmt.Errorf("extension '%s' will not be processed: %s", it.r.fullName(), why)})
+	}
 }
 
 // enabled reports whether the goal state asks for the item enabled: its
@@ -286,7 +348,7 @@ func (p *Processor) handle(ctx context.Context, pl extconf.Plugin, ext *extconf.
 			return nil
 		}
 		r.dir = old.dir
-		if err := old.writeSettings(*ext); err != nil {
+		if err := old.writeSettings(*ext, r.hasSettings); err != nil {
 			return &opError{"Disable", codeDisableFailed, err}
 		}
 		if old.state() == StateEnabled && (!pl.IsMultiConfig || old.extState(ext.Name) == ExtEnabled) {
@@ -335,7 +397,7 @@ func (p *Processor) ensureInstalled(ctx context.Context, pl extconf.Plugin, ext 
 	old := p.Dirs.installed(pl.Name)
 	switch {
 	case old != nil && old.version != pl.Version:
-		if err := p.update(ctx, pl, old, h, ext); err != nil {
+		if err := p.update(ctx, pl, old, h, ext, r.hasSettings); err != nil {
 			return nil, err
 		}
 	case h.state() == StateNotInstalled:
@@ -345,7 +407,7 @@ func (p *Processor) ensureInstalled(ctx context.Context, pl extconf.Plugin, ext 
 		if err := h.initialize(); err != nil {
 			return nil, &opError{"Install", codeInstallFailed, err}
 		}
-		if err := h.writeSettings(ext); err != nil {
+		if err := h.writeSettings(ext, r.hasSettings); err != nil {
 			return nil, &opError{"Install", codeInstallFailed, err}
 		}
 		if _, err := p.run(ctx, h, "Install", ext, map[string]string{EnvUninstallReturnCode: notRun}); err != nil {
@@ -361,7 +423,7 @@ func (p *Processor) ensureInstalled(ctx context.Context, pl extconf.Plugin, ext 
 		if err := h.initialize(); err != nil {
 			return nil, &opError{"Enable", codeEnableFailed, err}
 		}
-		if err := h.writeSettings(ext); err != nil {
+		if err := h.writeSettings(ext, r.hasSettings); err != nil {
 			return nil, &opError{"Enable", codeEnableFailed, err}
 		}
 	}
@@ -452,7 +514,7 @@ func (p *Processor) download(ctx context.Context, pl extconf.Plugin, h *handler)
 // update, old uninstall, new install (unless updateMode is
 // UpdateWithoutInstall); a failing disable or uninstall of the old
 // version is passed over when the new manifest says continueOnUpdateFailure.
-func (p *Processor) update(ctx context.Context, pl extconf.Plugin, old, h *handler, ext extconf.Extension) error {
+func (p *Processor) update(ctx context.Context, pl extconf.Plugin, old, h *handler, ext extconf.Extension, hasSettings bool) error {
 	if err := p.download(ctx, pl, h); err != nil {
 		return err
 	}
@@ -490,7 +552,7 @@ func (p *Processor) update(ctx context.Context, pl extconf.Plugin, old, h *handl
 	if err := h.copyStatus(old); err != nil {
 		return &opError{"Update", codeUpdateFailed, err}
 	}
-	if err := h.writeSettings(ext); err != nil {
+	if err := h.writeSettings(ext, hasSettings); err != nil {
 		return &opError{"Update", codeUpdateFailed, err}
 	}
 	if _, err := p.run(ctx, h, "Update", ext, env); err != nil {
@@ -515,15 +577,16 @@ func (p *Processor) update(ctx context.Context, pl extconf.Plugin, old, h *handl
 	return nil
 }
 
-// enabledSettings are the settings to disable a handler with: ext for a
-// single-config handler; for a multi-config one, each extension enabled
-// on disk with its last sequence number.
+// enabledSettings are the settings to disable a handler with: for a
+// multi-config one, each extension enabled on disk with its last sequence
+// number; else ext.
 func enabledSettings(h *handler, ext extconf.Extension) []extconf.Extension {
-	if ext.Name == "" {
+	names := h.enabledExtensions()
+	if len(names) == 0 {
 		return []extconf.Extension{ext}
 	}
 	var out []extconf.Extension
-	for _, name := range h.enabledExtensions() {
+	for _, name := range names {
 		out = append(out, extconf.Extension{Name: name, SeqNo: h.lastSeq(name)})
 	}
 	return out

@@ -41,35 +41,63 @@ func TestUnpackKeepsModesAndRenamesIntoPlace(t *testing.T) {
 	}
 }
 
+func TestUnpackKeepsRelativeLinksInside(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "Pub.Ext-1.0")
+	pkg := buildZip(t,
+		zipEntry{name: "scripts/run.sh", body: "#!/bin/sh\n", mode: 0o755},
+		zipEntry{name: "bin/run", body: "../scripts/run.sh", mode: fs.ModeSymlink | 0o777},
+		zipEntry{name: "current", body: ".", mode: fs.ModeSymlink | 0o777},
+	)
+	if err := Unpack(pkg, dir); err != nil {
+		t.Fatal(err)
+	}
+	if to, err := os.Readlink(filepath.Join(dir, "bin", "run")); err != nil || to != "../scripts/run.sh" {
+		t.Errorf("bin/run links to %q, %v", to, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "current", "bin", "run")); err != nil || string(b) != "#!/bin/sh\n" {
+		t.Errorf("reading through the links: %q %v", b, err)
+	}
+}
+
 func TestUnpackRefusesEscapes(t *testing.T) {
-	for name, e := range map[string]zipEntry{
-		"dot-dot":          {name: "../evil.sh", body: "x"},
-		"nested dot-dot":   {name: "a/../../evil.sh", body: "x"},
-		"absolute":         {name: "/etc/evil", body: "x"},
-		"backslash ..":     {name: `..\evil.sh`, body: "x"},
-		"symlink":          {name: "link", body: "/etc/passwd", mode: fs.ModeSymlink | 0o777},
-		"device":           {name: "dev", mode: fs.ModeDevice | 0o644},
-		"relative symlink": {name: "a/link", body: "../../..", mode: fs.ModeSymlink | 0o777},
+	link := func(name, to string) zipEntry { return zipEntry{name: name, body: to, mode: fs.ModeSymlink | 0o777} }
+	for name, es := range map[string][]zipEntry{
+		"symlink":          {link("link", "/etc/passwd")},
+		"relative symlink": {link("a/link", "../../..")},
+		"link chain":       {link("here", "."), link("out", "here/..")},
+		"through a link":   {{name: "sub/", mode: fs.ModeDir | 0o755}, link("l", "sub"), {name: "l/evil", body: "x"}},
+		"dangling link":    {link("later", "not-yet/file")},
 	} {
-		t.Run(name, func(t *testing.T) {
-			root := t.TempDir()
-			dir := filepath.Join(root, "h", "Pub.Ext-1.0")
-			os.MkdirAll(filepath.Dir(dir), 0o755)
-			pkg := buildZip(t, zipEntry{name: "ok.txt", body: "fine"}, e)
-			err := Unpack(pkg, dir)
-			if !errors.Is(err, errUnsafe) {
-				t.Fatalf("Unpack = %v, want the unsafe entry refused", err)
-			}
-			if _, err := os.Stat(dir); !os.IsNotExist(err) {
-				t.Errorf("handler directory exists after a refused package: %v", err)
-			}
-			if entries, _ := os.ReadDir(filepath.Dir(dir)); len(entries) != 0 {
-				t.Errorf("temporary directory left behind: %v", entries)
-			}
-			if entries, _ := os.ReadDir(root); len(entries) != 1 {
-				t.Errorf("something written outside: %v", entries)
-			}
-		})
+		t.Run(name, func(t *testing.T) { testUnpackRefuses(t, es...) })
+	}
+	for name, e := range map[string]zipEntry{
+		"dot-dot":        {name: "../evil.sh", body: "x"},
+		"nested dot-dot": {name: "a/../../evil.sh", body: "x"},
+		"absolute":       {name: "/etc/evil", body: "x"},
+		"backslash ..":   {name: `..\evil.sh`, body: "x"},
+		"device":         {name: "dev", mode: fs.ModeDevice | 0o644},
+	} {
+		t.Run(name, func(t *testing.T) { testUnpackRefuses(t, e) })
+	}
+}
+
+func testUnpackRefuses(t *testing.T, es ...zipEntry) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "h", "Pub.Ext-1.0")
+	os.MkdirAll(filepath.Dir(dir), 0o755)
+	pkg := buildZip(t, append([]zipEntry{{name: "ok.txt", body: "fine"}}, es...)...)
+	err := Unpack(pkg, dir)
+	if !errors.Is(err, errUnsafe) {
+		t.Fatalf("Unpack = %v, want the unsafe entry refused", err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("handler directory exists after a refused package: %v", err)
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(dir)); len(entries) != 0 {
+		t.Errorf("temporary directory left behind: %v", entries)
+	}
+	if entries, _ := os.ReadDir(root); len(entries) != 1 {
+		t.Errorf("something written outside: %v", entries)
 	}
 }
 

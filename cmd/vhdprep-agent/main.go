@@ -36,7 +36,7 @@ var version = "dev"
 
 const (
 	logFile    = "/var/log/vhdprep-agent.log"
-	maxLogSize = 10 << 20 // rotated to .1 at start beyond this
+	maxLogSize = 10 << 20 // moved to .1 when a write would pass it
 )
 
 // Exit codes, as vhdprep's: 0 success, 1 the job failed, 2 bad usage.
@@ -151,11 +151,7 @@ func newLogger(root string, level slog.Level, stderr io.Writer, toFile bool) (*s
 	w, closeFn := stderr, func() {}
 	var ferr error
 	if toFile {
-		name := filepath.Join(root, logFile)
-		if fi, err := os.Stat(name); err == nil && fi.Size() > maxLogSize {
-			os.Rename(name, name+".1")
-		}
-		f, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		f, err := openLogFile(filepath.Join(root, logFile), maxLogSize)
 		if err == nil {
 			w, closeFn = io.MultiWriter(stderr, f), func() { f.Close() }
 		}

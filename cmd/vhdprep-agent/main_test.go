@@ -135,3 +135,30 @@ func TestProcessAgainstSimulator(t *testing.T) {
 		t.Errorf("log file: %v\n%s", err, b)
 	}
 }
+
+// The log file is rotated by size while the daemon runs, not only at
+// start: it never grows past the limit and one older file is kept.
+func TestLogFileRotatesBySize(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "agent.log")
+	os.WriteFile(name, []byte(strings.Repeat("o", 60)), 0o640)
+	w, err := openLogFile(name, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	line := []byte(strings.Repeat("x", 29) + "\n")
+	for i := range 7 {
+		if n, err := w.Write(line); n != len(line) || err != nil {
+			t.Fatalf("write %d: %d %v", i, n, err)
+		}
+		if fi, err := os.Stat(name); err != nil || fi.Size() > 100 {
+			t.Fatalf("after write %d: %v %v, want at most 100 bytes", i, fi, err)
+		}
+	}
+	cur, _ := os.ReadFile(name)
+	old, _ := os.ReadFile(name + ".1")
+	// 60 old bytes + 1 line; then 3 lines; then 3 lines.
+	if string(cur) != strings.Repeat(string(line), 3) || string(old) != strings.Repeat(string(line), 3) {
+		t.Errorf("log %q, rotated %q", cur, old)
+	}
+}
