@@ -125,12 +125,19 @@ image_tree() {
 # update_grub TREE ROOT [BOOT]: grub.cfg as update-grub writes it on the
 # installed system. In a chroot of a plain directory grub-probe cannot name
 # the disk, so for this one run it answers with the facts of the disk the
-# tree is going to: ROOT for /, BOOT for /boot (ROOT when not given), each
+# tree is going to: ROOT for /, BOOT for a separate /boot, each
 # "DEVICE FS FS_UUID PARTUUID PARTMAP ABSTRACTION GRUB_DRIVE" ("-" for none),
-# e.g. "/dev/sda1 ext2 UUID 7e2e2e01-01 msdos - hd0,msdos1".
+# e.g. "/dev/sda1 ext2 UUID 7e2e2e01-01 msdos - hd0,msdos1"; and with a
+# separate /boot, grub-mkrelpath names /boot's files from that filesystem's
+# root, as it does where /boot is mounted.
 update_grub() {
   local t=$1 root=$2 boot=${3:-$2}
   mv "$t/usr/sbin/grub-probe" "$t/usr/sbin/grub-probe.real"
+  if [ $# -eq 3 ]; then
+    mv "$t/usr/bin/grub-mkrelpath" "$t/usr/bin/grub-mkrelpath.real"
+    printf '#!/bin/sh\ncase "$1" in /boot/*) echo "${1#/boot}" ;; *) echo "$1" ;; esac\n' >"$t/usr/bin/grub-mkrelpath"
+    chmod 0755 "$t/usr/bin/grub-mkrelpath"
+  fi
   cat >"$t/usr/sbin/grub-probe" <<PROBE
 #!/bin/sh
 for a; do
@@ -162,6 +169,7 @@ PROBE
     { cat "$t.update-grub.log"; log "update-grub failed" >&2; return 1; }
   rm -f "$t.update-grub.log"
   mv "$t/usr/sbin/grub-probe.real" "$t/usr/sbin/grub-probe"
+  [ $# -ne 3 ] || mv "$t/usr/bin/grub-mkrelpath.real" "$t/usr/bin/grub-mkrelpath"
 }
 
 # grub_bios TREE PREFIX MODULE...: what grub-install --target=i386-pc copies
