@@ -129,10 +129,13 @@ SFDISK
 configure_trixie-agents() {
   local r=$1/root
   printf 'UUID=%s / ext4 errors=remount-ro 0 1\n' "$root_uuid" >"$r/etc/fstab"
-  # The initramfs only for the machine it is built on, as dracut makes it
-  # when told to: drivers for the build host's own disk and loaded modules.
-  echo 'hostonly="yes"' >"$r/etc/dracut.conf.d/90-hostonly.conf"
-  in_chroot --sys "$r" dracut --force --regenerate-all >"$1/dracut.log" 2>&1 ||
+  # The initramfs only for the machine it is built on, as dracut makes it in
+  # host-only mode: that machine's disk drivers and nothing else. The build
+  # host is named, not read (host-only mode reads /proc/modules and /sys,
+  # which differ from one test machine to the next): a KVM guest with virtio
+  # disks, as most image builders run.
+  printf 'hostonly="yes"\ndrivers+=" virtio_pci virtio_blk virtio_scsi "\n' >"$r/etc/dracut.conf.d/90-hostonly.conf"
+  in_chroot --host "$r" dracut --force --regenerate-all >"$1/dracut.log" 2>&1 ||
     { tail -30 "$1/dracut.log"; log "dracut failed" >&2; return 1; }
   rm -f "$1/dracut.log"
   update_grub "$r" "/dev/sda1 ext2 $root_uuid ${disk_id#0x}-01 msdos - hd0,msdos1"

@@ -43,22 +43,24 @@ sweep() {
   done
 }
 
-# in_chroot [--sys] TREE CMD...: CMD in the tree with /proc and /dev mounted,
-# as package scripts expect, the host's resolver for apt, and with --sys the
-# host's /sys (what dracut's host-only mode reads; never for GRUB's scripts,
-# which would take a UEFI host's firmware for the guest's).
+# in_chroot [--host] TREE CMD...: CMD in the tree with /proc and /dev
+# mounted, as package scripts expect, and the host's resolver for apt; with
+# --host also the host's /sys and a /run, which dracut's host-only mode needs
+# (never for GRUB's scripts, which would take a UEFI host's firmware for the
+# guest's).
 in_chroot() {
-  local sys=
-  [ "$1" != --sys ] || { sys=1; shift; }
+  local host=
+  [ "$1" != --host ] || { host=1; shift; }
   local tree=$1; shift
   mount -t proc proc "$tree/proc"
   mount --bind /dev "$tree/dev"
-  [ -z "$sys" ] || mount --bind /sys "$tree/sys"
+  [ -z "$host" ] || { mount --bind /sys "$tree/sys"; mount -t tmpfs tmpfs "$tree/run"; }
   cp /etc/resolv.conf "$tree/etc/resolv.conf"
   local rc=0
   chroot "$tree" "$@" || rc=$?
   rm -f "$tree/etc/resolv.conf"
-  unmount_under "$tree/proc"; unmount_under "$tree/sys"; unmount_under "$tree/dev"
+  local m
+  for m in proc dev sys run; do unmount_under "$tree/$m"; done
   return $rc
 }
 
@@ -135,7 +137,7 @@ update_grub() {
   mv "$t/usr/sbin/grub-probe" "$t/usr/sbin/grub-probe.real"
   if [ $# -eq 3 ]; then
     mv "$t/usr/bin/grub-mkrelpath" "$t/usr/bin/grub-mkrelpath.real"
-    printf '#!/bin/sh\ncase "$1" in /boot/*) echo "${1#/boot}" ;; *) echo "$1" ;; esac\n' >"$t/usr/bin/grub-mkrelpath"
+    printf '#!/bin/sh\ncase "$1" in /boot|/boot/*) echo "${1#/boot}" ;; *) echo "$1" ;; esac\n' >"$t/usr/bin/grub-mkrelpath"
     chmod 0755 "$t/usr/bin/grub-mkrelpath"
   fi
   cat >"$t/usr/sbin/grub-probe" <<PROBE
