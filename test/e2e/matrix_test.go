@@ -34,6 +34,8 @@ type matrixImage struct {
 	// stock are the findings on the image as built, fixed after check, fix,
 	// agent inject, deprovision.
 	stock, fixed map[string]string
+	// fixedFacts, when set, asserts what the pipeline must have left.
+	fixedFacts func(t *testing.T, img string)
 	// inject is how agent inject runs: --replace-waagent where an agent is.
 	inject []string
 	// ext4 are the offsets of the ext4 filesystems fix may write.
@@ -154,10 +156,12 @@ var matrix = []matrixImage{
 			for _, f := range []string{"/usr/sbin/waagent", "/usr/bin/cloud-init", "/etc/waagent.conf", "/etc/dracut.conf.d/90-hostonly.conf"} {
 				debugfsCat(t, img, 1*MiB, f)
 			}
-			// Host-only for a virtio build host.
+			// Host-only for a virtio build host: virtio_scsi brings
+			// scsi_mod, but there is no disk driver over it.
 			files := initramfsFiles(t, debugfsFile(t, img, 1*MiB, initrdIn(t, img, 1*MiB, "/boot")))
 			wantListed(t, files, "/virtio_blk.ko")
-			for _, f := range []string{"/hv_vmbus.ko", "/hv_storvsc.ko", "/hv_netvsc.ko", "/sd_mod.ko", "/nvme.ko"} {
+			wantListed(t, files, "/scsi_mod.ko")
+			for _, f := range []string{"/hv_vmbus.ko", "/hv_storvsc.ko", "/hv_netvsc.ko", "/sd_mod.ko"} {
 				if listed(files, f) {
 					t.Errorf("the host-only initramfs holds %s", f)
 				}
@@ -166,8 +170,9 @@ var matrix = []matrixImage{
 		stock: with(stockDebian,
 			"KRN009", "fail",
 			// The build host's virtio drivers only: no Hyper-V drivers, no
-			// sd_mod, no nvme. The root disk never appears on Azure.
-			"DRV001", "fail", "DRV002", "fail", "DRV003", "fail", "DRV006", "fail", "DRV008", "fail",
+			// sd_mod (modules in this kernel; nvme is built in). The root
+			// disk never appears on Azure.
+			"DRV001", "fail", "DRV002", "fail", "DRV003", "fail", "DRV008", "fail",
 			"SWP003", "fail", // waagent.conf's ResourceDisk.Format=y while cloud-init provisions
 			"AGT003", "fail", // WALinuxAgent and no /usr/bin/python
 		),
@@ -175,9 +180,19 @@ var matrix = []matrixImage{
 		// (dracut does not sleep on it); the initramfs lacks the drivers
 		// until it is rebuilt, as fix says.
 		fixed: with(rawImage,
-			"DRV001", "fail", "DRV002", "fail", "DRV003", "fail", "DRV006", "fail", "DRV008", "fail",
+			"DRV001", "fail", "DRV002", "fail", "DRV003", "fail", "DRV008", "fail",
 			"AGT003", "fail",
 		),
+		// Swap on the resource disk is opt-in: this image never had swap,
+		// and neither fix nor inject may turn it on for any agent.
+		fixedFacts: func(t *testing.T, img string) {
+			for _, f := range append(filesIn(t, img, 1*MiB, "/etc/cloud/cloud.cfg.d"), "/etc/waagent.conf", "/etc/vhdprep-agent.conf") {
+				text := debugfsCat(t, img, 1*MiB, f)
+				if strings.Contains(text, "ResourceDisk.EnableSwap=y") || (strings.Contains(f, "cloud.cfg.d") && strings.Contains(text, "swap")) {
+					t.Errorf("%s turns swap on:\n%s", f, text)
+				}
+			}
+		},
 		inject: []string{"--replace-waagent"},
 		ext4:   []int64{1 * MiB},
 	},
@@ -222,6 +237,9 @@ func TestMatrix(t *testing.T) {
 				t.Run("pipeline", func(t *testing.T) { pipeline(t, vhdprep, m, img) })
 			}
 			t.Run("check after", func(t *testing.T) { wantFindings(t, "the fixed image", vhdprep, m.fixed, img) })
+			if m.fixedFacts != nil {
+				t.Run("facts after", func(t *testing.T) { m.fixedFacts(t, img) })
+			}
 			t.Run("fsck", func(t *testing.T) {
 				for _, off := range m.ext4 {
 					if out, err := exec.Command("e2fsck", "-fn", fmt.Sprintf("%s?offset=%d", img, off)).CombinedOutput(); err != nil {
@@ -438,15 +456,28 @@ func debugfsFile(t *testing.T, img string, off int64, path string) string {
 	return out
 }
 
+// filesIn lists the regular files in dir of the ext4 filesystem at off
+// in img.
+func filesIn(t *testing.T, img string, off int64, dir string) []string {
+	t.Helper()
+	var files []string
+	// ls -p: /inode/mode/uid/gid/name/size/ per entry, the mode in octal.
+	for _, line := range strings.Split(mustExec(t, "debugfs", "-R", "ls -p "+dir, fmt.Sprintf("%s?offset=%d", img, off)), "\n") {
+		if f := strings.Split(line, "/"); len(f) > 5 && strings.HasPrefix(f[2], "10") {
+			files = append(files, filepath.Join(dir, f[5]))
+		}
+	}
+	return files
+}
+
 // initrdIn is the path of the one initrd.img-VERSION in dir of the ext4
 // filesystem at off in img.
 func initrdIn(t *testing.T, img string, off int64, dir string) string {
 	t.Helper()
 	var found []string
-	// ls -p: /inode/mode/uid/gid/name/size/ per entry.
-	for _, line := range strings.Split(mustExec(t, "debugfs", "-R", "ls -p "+dir, fmt.Sprintf("%s?offset=%d", img, off)), "\n") {
-		if f := strings.Split(line, "/"); len(f) > 5 && strings.HasPrefix(f[5], "initrd.img-") {
-			found = append(found, filepath.Join(dir, f[5]))
+	for _, f := range filesIn(t, img, off, dir) {
+		if strings.HasPrefix(filepath.Base(f), "initrd.img-") {
+			found = append(found, f)
 		}
 	}
 	if len(found) != 1 {
