@@ -23,6 +23,10 @@ import (
 
 const MiB = 1 << 20
 
+// matrixBuildTimeout bounds one image's build: from an empty cache, a
+// debootstrap of its release (about 150 MB) and its own packages.
+const matrixBuildTimeout = 30 * time.Minute
+
 // matrixImage is one image of build-matrix.sh and what check must say of it.
 // Findings are rule ID -> status; every rule a table does not name must pass.
 type matrixImage struct {
@@ -359,7 +363,7 @@ func buildMatrixImage(t *testing.T, cache, name string) (img, root string) {
 // buildScript runs an image script, its progress in the test log, and
 // returns its standard output.
 func buildScript(t *testing.T, script string, args ...string) string {
-	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), matrixBuildTimeout)
 	defer cancel()
 	var out bytes.Buffer
 	cmd := exec.CommandContext(ctx, script, args...)
