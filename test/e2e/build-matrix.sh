@@ -158,7 +158,7 @@ fi
 
 image=$cache/image-$name-$(key "$tree" "$(cat "$(dirname "$0")/image-lib.sh" "$0")").raw
 if [ ! -e "$image" ]; then
-  sweep "$cache" "image-$name" ""
+  sweep "$cache" "image-$name"
   log "$name: writing $image"
   rm -rf "$image.partial" "$image.partial.work"
   "disk_$name" "$tree" "$tree/root" "$image.partial"

@@ -32,12 +32,13 @@ unmount_under() {
 building=
 trap '[ -z "$building" ] || unmount_under "$building"' EXIT
 
-# sweep CACHE NAME KEEP: removes NAME's entries made from other inputs, and
-# half-built ones, all but KEEP.
+# sweep CACHE NAME: removes NAME's entries, called when the one made from
+# today's inputs is missing: the rest were made from other inputs or are
+# half-built.
 sweep() {
   local old
   for old in "$1/$2"-????????????{,.partial,.raw,.raw.partial,.raw.partial.work}; do
-    [ -e "$old" ] && [ "$old" != "$3" ] || continue
+    [ -e "$old" ] || continue
     unmount_under "$old"
     rm -rf "$old"
   done
@@ -70,7 +71,7 @@ base_tree() {
   local cache=$1 suite=$2
   base=$cache/base-$suite-$(key "$suite" "$base_packages" "$(declare -f base_tree configure_base)")
   [ -d "$base" ] && return
-  sweep "$cache" "base-$suite" ""
+  sweep "$cache" "base-$suite"
   building=$base.partial
   log "debootstrap $suite into $building"
   debootstrap --variant=minbase --include="$base_packages" "$suite" "$building" "$mirror" >"$cache/debootstrap-$suite.log" 2>&1 ||
@@ -108,7 +109,7 @@ image_tree() {
   base_tree "$cache" "$suite"
   tree=$cache/tree-$name-$(key "$base" "$packages" "$(cat "${BASH_SOURCE[0]}" "$0")")
   [ -d "$tree" ] && return
-  sweep "$cache" "tree-$name" ""
+  sweep "$cache" "tree-$name"
   building=$tree.partial
   log "$name: copying the $suite tree into $building"
   mkdir "$building"
