@@ -233,7 +233,7 @@ func TestMatrix(t *testing.T) {
 			t.Run("facts", func(t *testing.T) { m.facts(t, img, root) })
 			t.Run("check", func(t *testing.T) { wantFindings(t, "the stock image", vhdprep, m.stock, img) })
 			if m.xfsRoot != 0 {
-				t.Run("refusals", func(t *testing.T) { wantRefusals(t, vhdprep, img) })
+				t.Run("refusals", func(t *testing.T) { wantRefusals(t, vhdprep, m, img) })
 				if !t.Run("pipeline --root", func(t *testing.T) { img = fixThroughRoot(t, vhdprep, cache, m, root, img) }) {
 					return
 				}
@@ -282,10 +282,14 @@ func TestMatrix(t *testing.T) {
 	}
 }
 
-// pipeline is what a user runs on a writable image: fix, agent inject,
-// deprovision, each of which must succeed.
+// steps are the commands a user runs to make an image ready, in order.
+func (m matrixImage) steps() [][]string {
+	return [][]string{{"fix"}, append([]string{"agent", "inject"}, m.inject...), {"deprovision"}}
+}
+
+// pipeline runs the steps on a writable image; each must succeed.
 func pipeline(t *testing.T, vhdprep string, m matrixImage, img string) {
-	for _, args := range [][]string{{"fix"}, append([]string{"agent", "inject"}, m.inject...), {"deprovision"}} {
+	for _, args := range m.steps() {
 		out, code := run(t, vhdprep, append(args, img)...)
 		t.Logf("vhdprep %s:\n%s", strings.Join(args, " "), out)
 		if code != 0 {
@@ -298,13 +302,18 @@ func pipeline(t *testing.T, vhdprep string, m matrixImage, img string) {
 // it changes ("KRN004: [/etc/default/grub]", "leases: nothing to change").
 var planLine = regexp.MustCompile(`(?m)^[A-Za-z0-9]+: (\[|nothing to change|cannot fix|not for fix|note:).*`)
 
-// wantRefusals: on an image whose root vhdprep cannot write, each writing
-// command refuses before it plans anything, names itself and the way out
-// (--root), exits 1, and leaves every byte as it was.
-func wantRefusals(t *testing.T, vhdprep, img string) {
+// wantRefusals: on an image whose root vhdprep cannot write, each step
+// refuses before it plans anything, names itself and the way out (--root),
+// exits 1, and leaves every byte as it was; with --dry-run it shows the
+// plan and says the real run would be refused.
+func wantRefusals(t *testing.T, vhdprep string, m matrixImage, img string) {
 	sum := fileSum(t, img)
-	for _, args := range [][]string{{"fix"}, {"agent", "inject"}, {"deprovision"}} {
-		command := "vhdprep " + strings.Join(args, " ")
+	var commands []string
+	for _, args := range m.steps() {
+		commands = append(commands, "vhdprep "+strings.Join(args, " "))
+	}
+	for i, args := range m.steps() {
+		command := commands[i]
 		out, code := run(t, vhdprep, append(args, img)...)
 		t.Logf("%s:\n%s", command, out)
 		if code != 1 {
@@ -313,13 +322,17 @@ func wantRefusals(t *testing.T, vhdprep, img string) {
 		if !strings.Contains(strings.ToLower(out), "xfs") || !strings.Contains(out, command+" --root") {
 			t.Errorf("%s's refusal does not name XFS and the remedy %q", command, command+" --root")
 		}
-		for _, other := range []string{"vhdprep fix", "vhdprep agent inject", "vhdprep deprovision"} {
+		for _, other := range commands {
 			if other != command && strings.Contains(out, other) {
 				t.Errorf("%s's refusal names %s", command, other)
 			}
 		}
 		if plan := planLine.FindString(out); plan != "" {
 			t.Errorf("%s planned before refusing: %q", command, plan)
+		}
+		dry, _ := run(t, vhdprep, append(args, "--dry-run", img)...)
+		if !strings.Contains(strings.ToLower(dry), "refuse") {
+			t.Errorf("%s --dry-run does not say the real run would be refused:\n%s", command, dry)
 		}
 		if fileSum(t, img) != sum {
 			t.Fatalf("%s changed the image it refused", command)
@@ -333,7 +346,7 @@ func wantRefusals(t *testing.T, vhdprep, img string) {
 func fixThroughRoot(t *testing.T, vhdprep, cache string, m matrixImage, root, img string) string {
 	tree := filepath.Join(t.TempDir(), "root")
 	mustExec(t, "cp", "-a", "--reflink=auto", root, tree)
-	for _, args := range [][]string{{"fix"}, append([]string{"agent", "inject"}, m.inject...), {"deprovision"}} {
+	for _, args := range m.steps() {
 		out, code := run(t, vhdprep, append(args, "--root", tree)...)
 		t.Logf("vhdprep %s --root:\n%s", strings.Join(args, " "), out)
 		if code != 0 {
