@@ -17,7 +17,8 @@ declare -A pkg_of=(
   [systemd-analyze]=systemd [dpkg-deb]=dpkg [apt-get]=apt
   [rpm]=rpm [rpmbuild]=rpm [lsinitramfs]=initramfs-tools-core
 )
-# The end-to-end test (make e2e) builds a Debian image and boots it.
+# The end-to-end tests (make e2e) build Debian images and boot them, Gen2
+# ones with Debian's UEFI firmware.
 if [ "${E2E:-}" = 1 ]; then
   pkg_of+=([debootstrap]=debootstrap [qemu-system-x86_64]=qemu-system-x86)
 fi
@@ -25,6 +26,9 @@ missing=()
 for prog in "${!pkg_of[@]}"; do
   command -v "$prog" >/dev/null 2>&1 || missing+=("${pkg_of[$prog]}")
 done
+if [ "${E2E:-}" = 1 ] && [ ! -e /usr/share/ovmf/OVMF.fd ]; then
+  missing+=(ovmf)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
   echo "installing Debian packages: $(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')"

@@ -1,0 +1,60 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// ovmf is the UEFI firmware of Debian's ovmf package, for Gen2 boots.
+const ovmf = "/usr/share/ovmf/OVMF.fd"
+
+// The kernel's own report of its command line, and systemd's greeting once
+// it runs from the root filesystem (the initramfs found and mounted it).
+var (
+	kernelCmdline = regexp.MustCompile(`Command line: (.*)`)
+	systemdUp     = regexp.MustCompile(`Welcome to .*Debian GNU/Linux`)
+)
+
+// bootToRoot boots disk (raw) as Azure boots a Gen1 VM (i440FX, BIOS, IDE)
+// or, with gen2, a Gen2 VM (q35, UEFI), with no network, and stops at the
+// first proof on the serial console that the system runs from its root
+// filesystem. It returns the kernel's command line as the kernel printed it.
+func bootToRoot(t *testing.T, disk string, gen2 bool) string {
+	t.Helper()
+	serial := filepath.Join(t.TempDir(), "serial.log")
+	args := []string{"-machine", "pc", "-m", "1024", "-smp", "2", "-accel", "tcg",
+		"-display", "none", "-monitor", "none", "-no-reboot", "-nic", "none",
+		"-serial", "file:" + serial,
+		"-drive", "file=" + disk + ",format=raw,if=ide,index=0,cache=unsafe"}
+	if gen2 {
+		args[1] = "q35"
+		args = append(args, "-bios", ovmf)
+	}
+	q := startQEMU(t, map[bool]string{false: "Gen1", true: "Gen2"}[gen2]+" (TCG)", serial, args)
+	defer q.kill()
+	deadline := time.Now().Add(bootBound)
+	for {
+		log := q.log()
+		if systemdUp.MatchString(log) {
+			m := kernelCmdline.FindStringSubmatch(log)
+			if m == nil {
+				t.Fatal("systemd runs from the root filesystem, but the serial console shows no kernel command line")
+			}
+			return strings.TrimSpace(m[1])
+		}
+		select {
+		case err := <-q.exited:
+			q.exited <- err
+			t.Fatalf("QEMU exited (%v) before systemd ran from the root filesystem", err)
+		case <-time.After(2 * time.Second):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("systemd did not run from the root filesystem within %s", bootBound)
+		}
+	}
+}
