@@ -710,8 +710,9 @@ func setResourceDiskSwap(t *Target, o *Overlay, name, size string) error {
 }
 
 // repairOneResourceDiskOwner leaves the resource disk to cloud-init, which
-// provisions: WALinuxAgent stops formatting it, and cloud-init puts swap
-// there unless its configuration already does.
+// provisions: WALinuxAgent stops formatting it, and where WALinuxAgent was
+// told to put swap there, cloud-init is, unless its configuration already
+// does. Swap is opt-in: fix never turns it on where nothing asked for it.
 func repairOneResourceDiskOwner(t *Target, o *Overlay) error {
 	root, err := t.root()
 	if err != nil {
@@ -728,6 +729,11 @@ func repairOneResourceDiskOwner(t *Target, o *Overlay) error {
 	if lostDiskSetup(root, intents, running) != nil {
 		return carryDiskSetup(root, o, intents, running)
 	}
+	conf, _, err := waagentConf(root)
+	if err != nil {
+		return err
+	}
+	wantedSwap := conf[keyRDSwap] == "y"
 	for _, kv := range [][2]string{{"ResourceDisk.Format", "n"}, {"ResourceDisk.EnableSwap", "n"}} {
 		if err := setKey(o, "etc/waagent.conf", kv[0], kv[1]); err != nil {
 			return err
@@ -737,7 +743,7 @@ func repairOneResourceDiskOwner(t *Target, o *Overlay) error {
 	if err != nil {
 		return err
 	}
-	if !mentionsEphemeralSwap(cfg) {
+	if wantedSwap && !mentionsEphemeralSwap(cfg) {
 		o.Write(cloudInitSwapFile, []byte(cloudInitSwapSetup))
 	}
 	return nil

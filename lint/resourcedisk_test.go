@@ -164,3 +164,30 @@ func mustRead(t *testing.T, target *Target, name string) string {
 	}
 	return string(b)
 }
+
+// SWP003 leaves the resource disk to cloud-init: Debian's waagent.conf
+// (ResourceDisk.Format=y, EnableSwap=n, cloud-init provisioning) gets no
+// swap, which nothing asked for; a waagent.conf that asked for swap has
+// it carried over to cloud-init.
+func TestOneResourceDiskOwnerAddsNoSwapUnasked(t *testing.T) {
+	for _, c := range []struct {
+		swap string
+		want bool
+	}{{"n", false}, {"y", true}} {
+		target := tree(t, map[string]string{
+			"etc/waagent.conf":   "Provisioning.Agent=cloud-init\nResourceDisk.Format=y\nResourceDisk.EnableSwap=" + c.swap + "\n",
+			"etc/cloud/cloud.cfg": "datasource_list: [Azure]\n",
+		})
+		plan, err := PlanFix(target, Catalog(), nil, []string{"SWP003"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wrote := false
+		for _, ch := range plan.Changes {
+			wrote = wrote || ch.Path == "/"+cloudInitSwapFile
+		}
+		if wrote != c.want {
+			t.Errorf("EnableSwap=%s: cloud-init swap drop-in written %v, want %v", c.swap, wrote, c.want)
+		}
+	}
+}
