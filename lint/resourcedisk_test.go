@@ -175,7 +175,7 @@ func TestOneResourceDiskOwnerAddsNoSwapUnasked(t *testing.T) {
 		want bool
 	}{{"n", false}, {"y", true}} {
 		target := tree(t, map[string]string{
-			"etc/waagent.conf":   "Provisioning.Agent=cloud-init\nResourceDisk.Format=y\nResourceDisk.EnableSwap=" + c.swap + "\n",
+			"etc/waagent.conf":    "Provisioning.Agent=cloud-init\nResourceDisk.Format=y\nResourceDisk.EnableSwap=" + c.swap + "\n",
 			"etc/cloud/cloud.cfg": "datasource_list: [Azure]\n",
 		})
 		plan, err := PlanFix(target, Catalog(), nil, []string{"SWP003"})
