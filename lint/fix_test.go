@@ -223,6 +223,8 @@ var repairCases = map[string]map[string]string{
 	"AGT005": {"usr/bin/cloud-init": "", "etc/cloud/cloud.cfg": "datasource_list: [NoCloud]\n"},
 	"KRN006": {"boot/vmlinuz-2.6.32-220.el6.x86_64": "", "etc/kernel/cmdline": "root=UUID=x ro\n"},
 	"KRN007": {"etc/default/grub": "GRUB_CMDLINE_LINUX=\"libata.atapi_enabled=0 reserve=0x1f0,0x8 ro\"\n"},
+	// A tree: root= names the root, whose UUID fstab gives.
+	"KRN009/tree": {"etc/fstab": "UUID=41ae6d26-2ea6-4c1b-9e0f-7d3f2b8c9a10 / xfs defaults 0 1\n", "etc/kernel/cmdline": "root=/dev/sda2 ro\n"},
 	"NET004": {"etc/dhcp/dhclient.conf": "# keep\ntimeout 60;\nrequest subnet-mask;\n"},
 	"SWP002": {"etc/waagent.conf": "# keep\nResourceDisk.Format=n\nResourceDisk.EnableSwap=y\nResourceDisk.SwapSizeMB=0\n"},
 	"AGT006": {"etc/waagent.conf": "Provisioning.Enabled=y\nResourceDisk.Format=y\n", "etc/cloud/cloud.cfg": "datasource_list: [Azure]\n", "usr/lib/systemd/systemd": "",

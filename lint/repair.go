@@ -547,11 +547,22 @@ func repairRootByID(t *Target, o *Overlay) error {
 // namespace of NVMe controller 0) and partition number.
 var deviceRE = regexp.MustCompile(`^/dev/(?:(?:sd|vd|hd|xvd)([a-z]+)|nvme0n(\d+)p)(\d+)$`)
 
-// uuidOfDevice finds the filesystem a device name means in this image: the
-// first disk (sda, vda, nvme0n1) is the image itself.
+// uuidOfDevice finds the filesystem a root= device name means: in an
+// image, that partition of the first disk (sda, vda, nvme0n1), which is
+// the image itself; in a tree, where no disk is known, the root fstab names
+// by UUID, since root= names the root whatever the device.
 func uuidOfDevice(t *Target, dev string) (string, error) {
 	if t.Guest.Layout == nil {
-		return "", fmt.Errorf("%s: the filesystem's UUID is known only from the disk image; run fix on the image, or set UUID= by hand", dev)
+		entries, err := t.fstab()
+		if err != nil {
+			return "", err
+		}
+		for _, e := range entries {
+			if uuid, ok := strings.CutPrefix(e.Spec, "UUID="); ok && e.File == "/" {
+				return uuid, nil
+			}
+		}
+		return "", fmt.Errorf("%s: the root's UUID is known only from the disk image, and /etc/fstab does not name the root by UUID; run fix on the image, or set UUID= by hand", dev)
 	}
 	n, ok := partitionOfThisDisk(dev)
 	if !ok {
