@@ -100,7 +100,7 @@ func TestImageGoesFromDebootstrapToRunningExtensions(t *testing.T) {
 		}
 	})
 
-	// inject first, so that fix configures the injected agent's resource-disk swap (SWP002).
+	// inject first, so that fix sees the agent that will run at boot (SWP002, SWP003, AGT006).
 	stages.run(t, "inject", commandBound, func(ctx context.Context) { mustRun(ctx, t, vhdprep, "agent", "inject", raw) })
 	stages.run(t, "fix", commandBound, func(ctx context.Context) {
 		mustRun(ctx, t, vhdprep, "fix", raw)
