@@ -225,8 +225,8 @@ var repairCases = map[string]map[string]string{
 	"KRN007": {"etc/default/grub": "GRUB_CMDLINE_LINUX=\"libata.atapi_enabled=0 reserve=0x1f0,0x8 ro\"\n"},
 	// A tree: root= names the root, whose UUID fstab gives.
 	"KRN009/tree": {"etc/fstab": "UUID=41ae6d26-2ea6-4c1b-9e0f-7d3f2b8c9a10 / xfs defaults 0 1\n", "etc/kernel/cmdline": "root=/dev/sda2 ro\n"},
-	"NET004": {"etc/dhcp/dhclient.conf": "# keep\ntimeout 60;\nrequest subnet-mask;\n"},
-	"SWP002": {"etc/waagent.conf": "# keep\nResourceDisk.Format=n\nResourceDisk.EnableSwap=y\nResourceDisk.SwapSizeMB=0\n"},
+	"NET004":      {"etc/dhcp/dhclient.conf": "# keep\ntimeout 60;\nrequest subnet-mask;\n"},
+	"SWP002":      {"etc/waagent.conf": "# keep\nResourceDisk.Format=n\nResourceDisk.EnableSwap=y\nResourceDisk.SwapSizeMB=0\n"},
 	"AGT006": {"etc/waagent.conf": "Provisioning.Enabled=y\nResourceDisk.Format=y\n", "etc/cloud/cloud.cfg": "datasource_list: [Azure]\n", "usr/lib/systemd/systemd": "",
 		"etc/systemd/system/multi-user.target.wants/walinuxagent.service": "", "etc/systemd/system/cloud-init.target.wants/cloud-init.service": ""},
 	"SWP002/vhdprep-agent": {"etc/vhdprep-agent.conf": "# keep\nResourceDisk.Format=n\nResourceDisk.EnableSwap=y\nResourceDisk.SwapSizeMB=0\n"},
