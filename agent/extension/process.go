@@ -136,14 +136,7 @@ func (p *Processor) dropped(pl extconf.Plugin) []extconf.Extension {
 // highest level first. A level that failed makes the higher levels wait,
 // reported as errors.
 func (p *Processor) Process(ctx context.Context, cfg *extconf.Config) error {
-	items := p.items(cfg)
-	results := make([]*result, len(items))
-	for i, it := range items {
-		results[i] = it.r
-	}
-	p.mu.Lock()
-	p.results = results
-	p.mu.Unlock()
+	items := p.publish(cfg)
 	// Unpack directories a killed agent left are half-done downloads.
 	left, _ := filepath.Glob(filepath.Join(p.Dirs.Lib, ".*"+unpackSuffix+"*"))
 	for _, d := range left {
@@ -151,8 +144,8 @@ func (p *Processor) Process(ctx context.Context, cfg *extconf.Config) error {
 	}
 
 	if unsupported := unsupportedFeatures(cfg.RequiredFeatures); len(unsupported) > 0 {
-		for _, r := range results {
-			p.fail(r, codeProcessingError, fmt.Errorf("the goal state requires features this agent does not support: %v", unsupported))
+		for _, it := range items {
+			p.fail(it.r, codeProcessingError, fmt.Errorf("the goal state requires features this agent does not support: %v", unsupported))
 		}
 		return fmt.Errorf("ExtensionsConfig requires unsupported features %v", unsupported)
 	}
@@ -220,11 +213,9 @@ func (p *Processor) removeLeft(ctx context.Context, cfg *extconf.Config) {
 // directory, which are no handlers.
 const agentPackagePrefix = "WALinuxAgent-"
 
-// Refuse runs nothing and reports every handler, and every extension of a
-// multi-config handler, of cfg as failed with why, as WALinuxAgent does
-// when extension processing is disabled: Azure then fails the operation at
-// once instead of waiting for its timeout.
-func (p *Processor) Refuse(cfg *extconf.Config, why string) {
+// publish makes cfg's items the ones the status document reports, and
+// returns them.
+func (p *Processor) publish(cfg *extconf.Config) []item {
 	items := p.items(cfg)
 	results := make([]*result, len(items))
 	for i, it := range items {
@@ -233,6 +224,15 @@ func (p *Processor) Refuse(cfg *extconf.Config, why string) {
 	p.mu.Lock()
 	p.results = results
 	p.mu.Unlock()
+	return items
+}
+
+// Refuse runs nothing and reports every handler, and every extension of a
+// multi-config handler, of cfg as failed with why, as WALinuxAgent does
+// when extension processing is disabled: Azure then fails the operation at
+// once instead of waiting for its timeout.
+func (p *Processor) Refuse(cfg *extconf.Config, why string) {
+	items := p.publish(cfg)
 	for _, it := range items {
 		op, code := "Enable", codeEnableFailed
 		if !it.enabled() {
