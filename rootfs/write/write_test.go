@@ -1,9 +1,11 @@
 package write
 
 import (
+	"bufio"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"io"
 	"io/fs"
@@ -130,12 +132,9 @@ func TestExt4FailureRestoresEveryByte(t *testing.T) {
 func TestInterruptedChangeIsRolledBack(t *testing.T) {
 	img := disk(t)
 	sum := fileSum(t, img)
-	undo := img + undoSuffix
-	sb := make([]byte, superblockSize)
-	f, _ := os.Open(img)
-	f.ReadAt(sb, rootOffset+superblockOffset)
-	f.Close()
-	if err := writeSynced(img+pendingSuffix, pending{Offset: rootOffset, Undo: undo, Superblock: sb}); err != nil {
+	undo := img + undoSuffix + ".0"
+	sb, _ := readSuperblock(img, rootOffset)
+	if err := writeRecord(img, record{[]fsUndo{{Offset: rootOffset, Undo: filepath.Base(undo), Superblock: sb}}}); err != nil {
 		t.Fatal(err)
 	}
 	host := filepath.Join(t.TempDir(), "x")
@@ -273,6 +272,70 @@ func TestDir(t *testing.T) {
 
 func sectionReader(f *os.File) *io.SectionReader { return io.NewSectionReader(f, rootOffset, rootSize) }
 
+// lockRacerEnv makes the test binary a lock racer (see TestMain).
+const lockRacerEnv = "VHDPREP_LOCK_RACER"
+
+// TestMain turns the test binary into a lock racer when lockRacerEnv names
+// an image: it waits for a byte on stdin (the start signal), tries the lock
+// once, prints "held" or "refused", then waits for stdin to close and exits
+// without releasing, so a lock it holds is left behind stale.
+func TestMain(m *testing.M) {
+	img := os.Getenv(lockRacerEnv)
+	if img == "" {
+		os.Exit(m.Run())
+	}
+	in := bufio.NewReader(os.Stdin)
+	in.ReadByte()
+	if _, err := takeLock(img); err == nil {
+		fmt.Println("held")
+	} else {
+		fmt.Println("refused")
+	}
+	io.Copy(io.Discard, in)
+	os.Exit(0)
+}
+
+// Of processes racing for one image, exactly one gets the lock, round after
+// round, though every round starts from the stale lock the last round's
+// holder left when it exited: two racers never both take a stale lock over.
+func TestOneLockHolderAmongRacingProcesses(t *testing.T) {
+	img := filepath.Join(t.TempDir(), "disk.img")
+	os.WriteFile(img, nil, 0o600)
+	os.WriteFile(img+lockSuffix, []byte("999999999\n"), 0o600) // stale from the start
+	const rounds, racers = 150, 6
+	for round := 0; round < rounds; round++ {
+		var stdins []io.WriteCloser
+		var outs []*bufio.Reader
+		var cmds []*exec.Cmd
+		for i := 0; i < racers; i++ {
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), lockRacerEnv+"="+img)
+			in, _ := cmd.StdinPipe()
+			out, _ := cmd.StdoutPipe()
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			stdins, outs, cmds = append(stdins, in), append(outs, bufio.NewReader(out)), append(cmds, cmd)
+		}
+		for _, in := range stdins {
+			in.Write([]byte{1})
+		}
+		held := 0
+		for _, out := range outs {
+			if line, _ := out.ReadString('\n'); line == "held\n" {
+				held++
+			}
+		}
+		for i, in := range stdins {
+			in.Close()
+			cmds[i].Wait()
+		}
+		if held != 1 {
+			t.Fatalf("round %d: %d of %d racing processes hold the lock", round, held, racers)
+		}
+	}
+}
+
 // Of writers racing for one image, exactly one gets the lock: the others
 // never find it empty and take it for a stale one.
 func TestOneLockHolderAmongRacers(t *testing.T) {
@@ -296,5 +359,55 @@ func TestOneLockHolderAmongRacers(t *testing.T) {
 			t.Fatalf("round %d: %d writers hold the lock", round, len(held))
 		}
 		releaseLock(held[0])
+	}
+}
+
+// When the evidence cannot show the image as it was (no undo header, yet
+// the filesystem changed), recovery stops with a message that says what
+// state the filesystem is in and what to run, and keeps the record.
+func TestWedgedChangeSaysWhatToRun(t *testing.T) {
+	img := disk(t)
+	sb, _ := readSuperblock(img, rootOffset)
+	if err := writeRecord(img, record{[]fsUndo{{Offset: rootOffset, Undo: filepath.Base(img) + undoSuffix + ".0", Superblock: sb}}}); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(img+undoSuffix+".0", []byte("E2UN"), 0o600) // killed writing the header
+	// A change made without an undo file.
+	if out, err := exec.Command("debugfs", "-w", "-R", "mkdir /made-without-undo", img+"?offset=1048576").CombinedOutput(); err != nil {
+		t.Fatalf("debugfs: %v %s", err, out)
+	}
+	err := RecoverInterrupted(img)
+	if !errors.Is(err, ErrWedged) {
+		t.Fatalf("recovery = %v; want ErrWedged", err)
+	}
+	for _, want := range []string{"offset 1048576", "e2fsck -fn finds it clean", "restore the image from a backup", "e2fsck -fy " + img + "?offset=1048576", "remove " + img + pendingSuffix} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the message lacks %q: %v", want, err)
+		}
+	}
+	if _, err := os.Stat(img + pendingSuffix); err != nil {
+		t.Error("the record was removed though the image was not restored")
+	}
+}
+
+// A record whose undo file was never begun (killed before debugfs wrote its
+// header) and a filesystem as it was: nothing was changed, and recovery
+// says so by clearing the record.
+func TestNoUndoHeaderAndNothingChanged(t *testing.T) {
+	img := disk(t)
+	sum := fileSum(t, img)
+	sb, _ := readSuperblock(img, rootOffset)
+	if err := writeRecord(img, record{[]fsUndo{{Offset: rootOffset, Undo: filepath.Base(img) + undoSuffix + ".0", Superblock: sb}}}); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(img+undoSuffix+".0", nil, 0o600)
+	if err := RecoverInterrupted(img); err != nil {
+		t.Fatal(err)
+	}
+	if fileSum(t, img) != sum {
+		t.Fatal("recovery changed an image the interrupted change had not touched")
+	}
+	if left, _ := filepath.Glob(img + ".vhdprep-*"); len(left) > 0 {
+		t.Fatalf("left behind: %v", left)
 	}
 }
