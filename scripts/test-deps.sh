@@ -15,7 +15,7 @@ declare -A pkg_of=(
   [blkid]=util-linux [mkswap]=util-linux [pvck]=lvm2 [patch]=patch [e2undo]=e2fsprogs
   [mkfs.btrfs]=btrfs-progs [cryptsetup]=cryptsetup-bin [lvm]=lvm2 [sgdisk]=gdisk
   [systemd-analyze]=systemd [dpkg-deb]=dpkg [apt-get]=apt
-  [rpm]=rpm [rpmbuild]=rpm
+  [rpm]=rpm [rpmbuild]=rpm [strace]=strace [prlimit]=util-linux
 )
 # The end-to-end test (make e2e) builds a Debian image and boots it.
 if [ "${E2E:-}" = 1 ]; then

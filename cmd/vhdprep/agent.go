@@ -101,7 +101,7 @@ type agentChange struct {
 }
 
 func runAgentPlan(a *app, args []string, root string, dryRun bool, verb string, planFor func(*lint.Target) (*inject.Plan, error)) error {
-	target, err := openTarget(args, root)
+	target, err := openTarget(args, root, !dryRun)
 	if err != nil {
 		return err
 	}

@@ -25,10 +25,7 @@ system accounts are listed, and removed with their home directories only with
   vhdprep deprovision --root ./rootfs`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkWritable(args, dryRun); err != nil {
-				return err
-			}
-			target, err := openTarget(args, root)
+			target, err := openTarget(args, root, !dryRun)
 			if err != nil {
 				return err
 			}
