@@ -181,6 +181,10 @@ func parsePlugin(xp xmlPlugin, mine []xmlPluginSettings) Plugin {
 		return fail("no version")
 	case p.State == "":
 		return fail("no state")
+	case !pathSafe(p.Name):
+		return fail("its name cannot be a directory name (it holds a /, a NUL, or is . or ..)")
+	case !pathSafe(p.Version):
+		return fail("its version cannot be part of a directory name (it holds a /, a NUL, or is . or ..)")
 	}
 
 	if len(mine) == 0 {
@@ -231,6 +235,9 @@ func parsePlugin(xp xmlPlugin, mine []xmlPluginSettings) Plugin {
 			if s.Name == "" {
 				return fail("an ExtensionRuntimeSettings has no name")
 			}
+			if !pathSafe(s.Name) {
+				return fail("extension name %q cannot be part of a file name (it holds a /, a NUL, or is . or ..)", s.Name)
+			}
 			state := strings.ToLower(s.State)
 			if state == "" {
 				state = StateEnabled
@@ -243,6 +250,14 @@ func parsePlugin(xp xmlPlugin, mine []xmlPluginSettings) Plugin {
 		}
 	}
 	return p
+}
+
+// pathSafe tells whether a name from the goal state can be one path
+// component: handler names, versions and extension names become directory
+// and file names under /var/lib/waagent and /var/log/azure, and must not
+// lead out of them.
+func pathSafe(s string) bool {
+	return s != "" && s != "." && s != ".." && !strings.ContainsAny(s, "/\x00")
 }
 
 // dependencyLevel is 0 when the attribute is absent or not a number, as
