@@ -235,9 +235,6 @@ func parsePlugin(xp xmlPlugin, mine []xmlPluginSettings) Plugin {
 			if s.Name == "" {
 				return fail("an ExtensionRuntimeSettings has no name")
 			}
-			if !pathSafe(s.Name) {
-				return fail("extension name %q cannot be part of a file name (it holds a /, a NUL, or is . or ..)", s.Name)
-			}
 			state := strings.ToLower(s.State)
 			if state == "" {
 				state = StateEnabled
@@ -253,9 +250,10 @@ func parsePlugin(xp xmlPlugin, mine []xmlPluginSettings) Plugin {
 }
 
 // pathSafe tells whether a name from the goal state can be one path
-// component: handler names, versions and extension names become directory
-// and file names under /var/lib/waagent and /var/log/azure, and must not
-// lead out of them.
+// component: handler names and versions become directory names under
+// /var/lib/waagent and /var/log/azure, and must not lead out of them.
+// (Extension names of multi-config handlers are checked by the agent,
+// which fails that extension alone.)
 func pathSafe(s string) bool {
 	return s != "" && s != "." && s != ".." && !strings.ContainsAny(s, "/\x00")
 }
