@@ -21,6 +21,10 @@ type Target struct {
 	Container *Container
 	Guest     *guest.Guest
 
+	// change holds the image's lock from before the plan is read until it
+	// is applied; nil for a target opened only to read.
+	change *write.Image
+
 	config   *Config
 	cmdlines []kernel.Location
 	arch     string
@@ -41,6 +45,27 @@ func OpenImage(path string) (*Target, error) {
 	if err := write.RecoverInterrupted(path); err != nil {
 		return nil, err
 	}
+	return openImage(path)
+}
+
+// OpenImageToChange opens an image to plan a change and apply it: the
+// image's lock is taken before anything is read, and held until Close, so
+// what is planned is what is changed.
+func OpenImageToChange(path string) (*Target, error) {
+	change, err := write.OpenImage(path)
+	if err != nil {
+		return nil, err
+	}
+	t, err := openImage(path)
+	if err != nil {
+		change.Close()
+		return nil, err
+	}
+	t.change = change
+	return t, nil
+}
+
+func openImage(path string) (*Target, error) {
 	format, size, err := diskimage.DetectFile(path)
 	if err != nil {
 		return nil, err
@@ -68,8 +93,12 @@ func OpenDir(dir string) (*Target, error) {
 	return &Target{Name: dir, Guest: g}, nil
 }
 
-// Close releases the image.
+// Close releases the image, and its lock.
 func (t *Target) Close() error {
+	if t.change != nil {
+		t.change.Close()
+		t.change = nil
+	}
 	if t.Guest != nil {
 		return t.Guest.Close()
 	}

@@ -1,13 +1,16 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // Commands that change an image hold the lock fix holds: while another
@@ -18,13 +21,20 @@ func TestWritersRefuseALockedImage(t *testing.T) {
 	img := filepath.Join(dir, "disk.raw")
 	sparseFile(t, img, 3<<20)
 	sparseFile(t, filepath.Join(dir, "other.raw"), 1<<20)
-	holder := exec.Command("sleep", "60")
+	// The holder is a real flock on the lock file, as a running vhdprep
+	// holds it; the file names that process, as vhdprep writes it.
+	if _, err := exec.LookPath("flock"); err != nil {
+		t.Skip("flock (util-linux) is not installed; make test installs it")
+	}
+	name := img + ".vhdprep-lock"
+	holder := exec.Command("flock", name, "sleep", "60")
 	if err := holder.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { holder.Process.Kill(); holder.Wait() })
+	waitLocked(t, name)
 	lock := fmt.Sprintf("%d\nvhdprep fix %s\n", holder.Process.Pid, img)
-	if err := os.WriteFile(img+".vhdprep-lock", []byte(lock), 0o644); err != nil {
+	if err := os.WriteFile(name, []byte(lock), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for _, args := range [][]string{
@@ -41,6 +51,22 @@ func TestWritersRefuseALockedImage(t *testing.T) {
 	if fileSize(t, img) != 3<<20 {
 		t.Fatalf("the locked image changed: %d bytes", fileSize(t, img))
 	}
+}
+
+// waitLocked waits until another process holds an flock on name.
+func waitLocked(t *testing.T, name string) {
+	t.Helper()
+	for range 500 {
+		if f, err := os.Open(name); err == nil {
+			err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+			f.Close()
+			if errors.Is(err, syscall.EWOULDBLOCK) {
+				return
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no process took the lock %s", name)
 }
 
 // Resizes racing on one file: each either finishes or is refused naming
