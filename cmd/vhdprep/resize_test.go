@@ -6,11 +6,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vhdprep/vhdprep/internal/testimage"
 )
 
 // Commands that change an image hold the lock fix holds: while another
@@ -122,4 +125,63 @@ func fileSize(t *testing.T, path string) int64 {
 		t.Fatal(err)
 	}
 	return st.Size()
+}
+
+// A resize or convert --in-place killed at any step (after its undo file is
+// saved, after the truncate, after the new footer and GPT are written but
+// before they are verified) is undone by the next command that opens the
+// image, from any directory: the file is byte for byte what it was, with
+// its footer and its data past the new end, and sgdisk finds the GPT sound.
+func TestKilledResizeIsUndone(t *testing.T) {
+	testimage.RequireTools(t, "sgdisk", "qemu-img")
+	dir := t.TempDir()
+	base := filepath.Join(dir, "base.raw")
+	sparseFile(t, base, 64<<20)
+	if out, err := exec.Command("sgdisk", "-n", "1:2048:+20M", "-n", "2:0:+20M", base).CombinedOutput(); err != nil {
+		t.Fatalf("sgdisk: %v %s", err, out)
+	}
+	// Data past the last partition, which a shrink cuts off.
+	f, _ := os.OpenFile(base, os.O_WRONLY, 0)
+	f.WriteAt([]byte("data past the last partition"), 50<<20)
+	f.Close()
+	vhdImg := filepath.Join(dir, "base.vhd")
+	if code, out := runBin(t, "convert", base, vhdImg); code != 0 {
+		t.Fatalf("convert: %s", out)
+	}
+	for _, c := range []struct {
+		src  string
+		args []string
+	}{
+		{vhdImg, []string{"resize", "IMG", "--size", "96M"}},
+		{vhdImg, []string{"resize", "IMG", "--size", "48M", "--shrink"}},
+		{base, []string{"convert", "--in-place", "IMG"}},
+		{vhdImg, []string{"convert", "--in-place", "--to", "raw", "IMG"}},
+	} {
+		for _, point := range []string{"resize-saved", "resize-truncated", "resize-written"} {
+			img := filepath.Join(dir, "disk")
+			if out, err := exec.Command("cp", "--sparse=always", c.src, img).CombinedOutput(); err != nil {
+				t.Fatalf("cp: %v %s", err, out)
+			}
+			before := imageSum(t, img)
+			args := slices.Clone(c.args)
+			args[slices.Index(args, "IMG")] = img
+			if code, out := runIn(t, dir, []string{"VHDPREP_FAULT=" + point}, args...); code != -1 {
+				t.Fatalf("%v killed at %s: exit %d, want killed\n%s", c.args, point, code, out)
+			}
+			if code, out := runIn(t, t.TempDir(), nil, "info", img); code != 0 {
+				t.Fatalf("info after %v killed at %s: exit %d\n%s", c.args, point, code, out)
+			}
+			if imageSum(t, img) != before {
+				t.Fatalf("%v killed at %s: the image differs from before", c.args, point)
+			}
+			if left, _ := filepath.Glob(img + ".vhdprep-*"); len(left) > 0 {
+				t.Fatalf("%v killed at %s: left beside the image: %v", c.args, point, left)
+			}
+			// The same command, run again, finishes.
+			if code, out := runBin(t, args...); code != 0 {
+				t.Fatalf("%v after the undo: exit %d\n%s", c.args, code, out)
+			}
+			os.Remove(img)
+		}
+	}
 }

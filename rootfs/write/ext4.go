@@ -16,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/vhdprep/vhdprep/internal/fault"
 	"github.com/vhdprep/vhdprep/internal/imagelock"
 	"github.com/vhdprep/vhdprep/rootfs"
 )
@@ -307,7 +308,7 @@ func (im *Image) Apply() (err error) {
 	if err := writeRecord(im.path, r); err != nil {
 		return err
 	}
-	faultPoint("recorded")
+	fault.Point("recorded")
 	defer func() {
 		if err != nil {
 			if rerr := Recover(im.path); rerr != nil {
@@ -321,13 +322,13 @@ func (im *Image) Apply() (err error) {
 		if err := e.apply(scripts[i], r.Filesystems[i].undoPath(im.path)); err != nil {
 			return err
 		}
-		faultPoint(fmt.Sprintf("applied-%d", i))
+		fault.Point(fmt.Sprintf("applied-%d", i))
 	}
 	// Removing the record commits the change; the undo files go after it.
 	if err := removeSynced(im.path + pendingSuffix); err != nil {
 		return err
 	}
-	faultPoint("committed")
+	fault.Point("committed")
 	for i, e := range fss {
 		os.Remove(r.Filesystems[i].undoPath(im.path))
 		e.ops = nil

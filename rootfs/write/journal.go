@@ -11,8 +11,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 
+	"github.com/vhdprep/vhdprep/internal/fileundo"
 	"github.com/vhdprep/vhdprep/internal/imagelock"
 )
 
@@ -25,8 +25,6 @@ const (
 	pendingSuffix = ".vhdprep-pending"
 	undoSuffix    = ".vhdprep-undo"
 	undoMagic     = "E2UNDO02" // the first bytes of an undo file whose header debugfs wrote
-	// faultEnv names a point at which vhdprep kills itself (see faultPoint).
-	faultEnv = "VHDPREP_FAULT"
 )
 
 // record is what a change in progress leaves beside the image, written
@@ -58,7 +56,7 @@ func (f fsUndo) undoPath(image string) string {
 // right now is refused (ErrLocked), not undone. Commands that only read an
 // image call it first, so they never read a half-made change.
 func RecoverInterrupted(image string) error {
-	if _, err := os.Stat(image + pendingSuffix); errors.Is(err, fs.ErrNotExist) {
+	if !exists(image+pendingSuffix) && !exists(image+fileundo.Suffix) {
 		return nil
 	}
 	lock, err := imagelock.Take(image)
@@ -72,8 +70,11 @@ func RecoverInterrupted(image string) error {
 // Recover restores an image whose change was interrupted (a crash, a kill
 // or a full disk while debugfs was writing): every filesystem the record
 // lists is put back, last first, and checked with e2fsck before the record
-// goes. The caller holds the lock.
+// goes; an interrupted resize is undone too. The caller holds the lock.
 func Recover(image string) error {
+	if _, err := fileundo.Recover(image); err != nil {
+		return err
+	}
 	pendingName := image + pendingSuffix
 	b, err := os.ReadFile(pendingName)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -234,11 +235,7 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-// faultPoint kills vhdprep at a named point of a change when the
-// environment variable VHDPREP_FAULT names it. It exists for the crash
-// tests, which must stop vhdprep exactly between two steps of a change.
-func faultPoint(name string) {
-	if os.Getenv(faultEnv) == name {
-		syscall.Kill(os.Getpid(), syscall.SIGKILL)
-	}
+func exists(name string) bool {
+	_, err := os.Lstat(name)
+	return !errors.Is(err, fs.ErrNotExist)
 }
