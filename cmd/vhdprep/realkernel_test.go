@@ -1,55 +1,16 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/vhdprep/vhdprep/internal/testimage"
 )
-
-// debianCloudKernel downloads (once, into the tests' cache) the .deb of Debian's
-// current cloud kernel, the one linux-image-cloud-amd64 depends on, and
-// unpacks it into a fresh directory. It skips when apt cannot find or
-// download the package: that needs apt sources and the network, which CI
-// may not have, so not even VHDPREP_REQUIRE_TOOLS makes it fail.
-func debianCloudKernel(t *testing.T) (tree, version string) {
-	t.Helper()
-	testimage.RequireTools(t, "apt-cache", "apt-get", "dpkg-deb", "cpio", "zstd")
-	out, err := exec.Command("apt-cache", "depends", "linux-image-cloud-amd64").CombinedOutput()
-	m := regexp.MustCompile(`Depends: (linux-image-([0-9][^ \n]*-cloud-amd64))\n`).FindStringSubmatch(string(out))
-	if err != nil || m == nil {
-		t.Skipf("apt-cache knows no linux-image-cloud-amd64 (needs Debian's apt sources and apt-get update): %v %s", err, out)
-	}
-	pkg, version := m[1], m[2]
-	cache := testimage.CacheDir(t, "debs")
-	debs, _ := filepath.Glob(filepath.Join(cache, pkg+"_*_amd64.deb"))
-	if len(debs) == 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "apt-get", "download", pkg)
-		cmd.Dir = cache
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Skipf("apt-get download %s failed (no network or no apt sources?): %v\n%s", pkg, err, out)
-		}
-		debs, _ = filepath.Glob(filepath.Join(cache, pkg+"_*_amd64.deb"))
-		if len(debs) == 0 {
-			t.Fatalf("apt-get download %s left no .deb in %s", pkg, cache)
-		}
-	}
-	tree = t.TempDir()
-	if out, err := exec.Command("dpkg-deb", "-x", debs[len(debs)-1], tree).CombinedOutput(); err != nil {
-		t.Fatalf("dpkg-deb -x %s: %v\n%s", debs[len(debs)-1], err, out)
-	}
-	return tree, version
-}
 
 // writeInitramfs makes boot/initrd.img-V in tree: a zstd-compressed newc
 // cpio archive (as initramfs-tools makes on Debian 12) of the kernel's own
@@ -180,7 +141,7 @@ func checkTree(t *testing.T, tree string) map[string]string {
 // nvme, built into that kernel, is found through modules.builtin when no
 // config says so.
 func TestCheckOnDebiansRealCloudKernel(t *testing.T) {
-	tree, version := debianCloudKernel(t)
+	tree, version := testimage.DebianCloudKernel(t)
 	cmdline := "console=tty1 console=ttyS0,115200n8 earlyprintk=ttyS0,115200"
 	files := map[string]string{
 		"etc/default/grub":   "GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT=\"\"\nGRUB_CMDLINE_LINUX=\"" + cmdline + "\"\n",
@@ -256,7 +217,7 @@ func TestCheckOnDebiansRealCloudKernel(t *testing.T) {
 // Hyper-V's) fails DRV008, naming exactly the Hyper-V path it lacks; the
 // same modules copied for another kernel version count for none.
 func TestHostonlyDracutOnDebiansRealCloudKernel(t *testing.T) {
-	tree, version := debianCloudKernel(t)
+	tree, version := testimage.DebianCloudKernel(t)
 	for name, text := range map[string]string{"etc/fstab": "/dev/mapper/vg0-root / xfs defaults 0 0\n", "usr/bin/dracut": ""} {
 		os.MkdirAll(filepath.Join(tree, filepath.Dir(name)), 0o755)
 		if err := os.WriteFile(filepath.Join(tree, name), []byte(text), 0o644); err != nil {
