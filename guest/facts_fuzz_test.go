@@ -3,6 +3,7 @@ package guest
 import (
 	"strings"
 	"testing"
+	"testing/fstest"
 )
 
 // FuzzParseOSRelease feeds os-release files as distributions ship them and
@@ -23,6 +24,26 @@ func FuzzParseOSRelease(f *testing.F) {
 			if strings.HasPrefix(k, "#") || !strings.Contains(string(b), k+"=") || !strings.Contains(string(b), v) {
 				t.Fatalf("parsed %q=%q not from the input", k, v)
 			}
+		}
+	})
+}
+
+// FuzzDetectArch feeds ELF headers to the architecture probe: a file that
+// starts with the ELF magic and has a whole header always names an
+// architecture, and anything else names none.
+func FuzzDetectArch(f *testing.F) {
+	x86 := append([]byte("\x7fELF\x02\x01\x01\x00"), make([]byte, 16)...)
+	x86[18] = 0x3e
+	arm := append([]byte("\x7fELF\x01\x02\x01\x00"), make([]byte, 16)...)
+	arm[19] = 0x28
+	for _, s := range [][]byte{x86, arm, x86[:19], []byte("#!/bin/sh\n")} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		arch, from := DetectArch(fstest.MapFS{"bin/true": {Data: b}})
+		elf := len(b) >= 20 && string(b[:4]) == elfMagic
+		if elf != (arch != "") || elf != (from == "/bin/true") {
+			t.Fatalf("header %x: arch %q from %q", b, arch, from)
 		}
 	})
 }
