@@ -175,7 +175,6 @@ func (o *Overlay) editLine(name string, n int, edit func(string) (string, error)
 
 // Command-line parameters each KRN repair adds or removes.
 var (
-	serialParams = []string{"console=ttyS0,115200n8"}
 	earlyParams  = []string{"earlyprintk=ttyS0,115200"}
 	delayParams  = []string{"rootdelay=300"}
 	quietParams  = []string{"rhgb", "quiet", "splash"}
