@@ -1,7 +1,6 @@
 package lint
 
 import (
-	"bytes"
 	"fmt"
 	"io/fs"
 	"regexp"
@@ -445,31 +444,6 @@ func repairSudoers(t *Target, o *Overlay) error {
 		}
 	}
 	return nil
-}
-
-// repairModule comments out the modprobe.d lines that disable a module; a
-// kernel without the driver is not something fix can change.
-func repairModule(rule, module string) func(*Target, *Overlay) error {
-	return func(t *Target, o *Overlay) error {
-		root, err := t.root()
-		if err != nil {
-			return err
-		}
-		for _, dir := range modprobeDirs {
-			ents, _ := root.ReadDir(dir)
-			for _, e := range ents {
-				name := dir + "/" + e.Name()
-				b, _ := o.Read(name)
-				if !bytes.Contains(b, []byte(module)) {
-					continue
-				}
-				if err := commentLines(o, name, rule, func(l string) bool { return disablesModule(l, module) }); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}
 }
 
 func repairAutoUpdate(t *Target, o *Overlay) error {
