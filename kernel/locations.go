@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"path"
 	"slices"
-	"sort"
 	"strings"
 )
 
@@ -331,19 +330,5 @@ func extlinux(fsys fs.FS, p string) []Location {
 			out = append(out, Location{Path: "/" + p, Line: i + 1, Kind: KindExtlinux, Entry: label, Kernel: image, Cmdline: ParseCmdline(v)})
 		}
 	}
-	return out
-}
-
-// BootEntries are the locations the bootloader reads now (everything but
-// /etc/default/grub, which only the next grub-mkconfig reads), sorted by
-// path and line.
-func BootEntries(locs []Location) []Location {
-	var out []Location
-	for _, l := range locs {
-		if l.Kind != KindDefaultGrub {
-			out = append(out, l)
-		}
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"regexp"
 	"strings"
 
 	"github.com/vhdprep/vhdprep/initrd"
@@ -164,4 +165,240 @@ func checkHyperVExtras(t *Target) ([]Finding, error) {
 		}
 	}
 	return fs, nil
+}
+
+// initramfsTool is a way a distribution builds its initramfs: where to name
+// extra drivers for the next build, and the command that builds it.
+type initramfsTool struct {
+	name    string
+	detect  []string // any of these paths in the guest
+	rebuild string   // the command, with %[1]s for the kernel version
+	add     func(o *Overlay, modules []string) error
+	addHint string // how a person names drivers, with %[1]s for them
+}
+
+var initramfsTools = []initramfsTool{
+	{"dracut", []string{"etc/dracut.conf.d", "usr/bin/dracut", "usr/sbin/dracut"}, "dracut -f --kver %[1]s", addDracutDrivers,
+		`add 'add_drivers+=" %[1]s "' to /etc/dracut.conf.d/azure.conf`},
+	{"initramfs-tools", []string{"etc/initramfs-tools"}, "update-initramfs -u -k %[1]s", addInitramfsToolsModules,
+		"add %[1]s to /etc/initramfs-tools/modules (one a line)"},
+	{"mkinitcpio", []string{"etc/mkinitcpio.conf"}, "mkinitcpio -P", addMkinitcpioModules,
+		"add %[1]s to MODULES=() in /etc/mkinitcpio.conf"},
+	{"mkinitfs", []string{"etc/mkinitfs/mkinitfs.conf"}, "mkinitfs %[1]s", addMkinitfsFeature,
+		"add a feature listing %[1]s in /etc/mkinitfs/features.d and to features= in /etc/mkinitfs/mkinitfs.conf"},
+}
+
+// initramfsToolOf is the first of initramfsTools the guest has; the zero
+// tool when it has none.
+func initramfsToolOf(root rootfs.FS) initramfsTool {
+	for _, tool := range initramfsTools {
+		if existsAny(root, tool.detect) {
+			return tool
+		}
+	}
+	return initramfsTool{}
+}
+
+// repairInitramfsDrivers names the drivers a rule wants for the guest's
+// initramfs tool, so the next build has them, and notes that the present
+// initramfs lacks them until it is rebuilt in the guest.
+func repairInitramfsDrivers(check func(*Target) ([]Finding, error), modules ...string) func(*Target, *Overlay) error {
+	return func(t *Target, o *Overlay) error {
+		root, err := t.root()
+		if err != nil {
+			return err
+		}
+		fs, err := check(t)
+		if err != nil {
+			return err
+		}
+		// Only the drivers a finding lacks: another finding of the rule
+		// (DRV006's keyboard, which no initramfs gives) is not this repair's.
+		var lacking []*Finding
+		for i, f := range fs {
+			if f.Location.Kernel != "" && mentionsAny(f.Message, modules) {
+				lacking = append(lacking, &fs[i])
+			}
+		}
+		if len(lacking) == 0 {
+			return nil
+		}
+		if tool := initramfsToolOf(root); tool.add != nil {
+			if err := tool.add(o, modules); err != nil {
+				return err
+			}
+			seen := map[string]bool{}
+			for _, f := range lacking {
+				if k := f.Location.Kernel; !seen[k] {
+					seen[k] = true
+					o.Note("the initramfs of kernel %s still lacks %s until it is rebuilt: boot the image (or chroot into it) and run: %s", k, strings.Join(modules, ", "), rebuildCommand(tool.rebuild, k))
+				}
+			}
+			return nil
+		}
+		return fmt.Errorf("no known initramfs tool (dracut, initramfs-tools, mkinitcpio, mkinitfs) in the image; add %s to its initramfs by hand", strings.Join(modules, ", "))
+	}
+}
+
+// rebuildCommand fills in the kernel version where the command takes one.
+func rebuildCommand(format, version string) string {
+	if !strings.Contains(format, "%") {
+		return format
+	}
+	return fmt.Sprintf(format, version)
+}
+
+func mentionsAny(s string, words []string) bool {
+	for _, w := range words {
+		if strings.Contains(s, w) {
+			return true
+		}
+	}
+	return false
+}
+
+func existsAny(root rootfs.FS, paths []string) bool {
+	for _, p := range paths {
+		if exists(root, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// missingWords returns the modules not among have.
+func missingWords(have []string, modules []string) []string {
+	var out []string
+	for _, m := range modules {
+		if !contains(have, m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+const dracutConf = "etc/dracut.conf.d/90-vhdprep-azure.conf"
+
+// dracutConfHeader opens the drop-in vhdprep writes.
+const dracutConfHeader = "# Added by vhdprep: what Azure needs in the initramfs (DRV001-DRV003, DRV006, DRV008).\n"
+
+var dracutDriversRE = regexp.MustCompile(`(?m)^add_drivers\+="([^"]*)"`)
+
+func addDracutDrivers(o *Overlay, modules []string) error {
+	return addDracutWords(o, dracutDriversRE, "add_drivers", modules)
+}
+
+// addDracutWords adds words to a `key+=" ... "` line of vhdprep's dracut
+// drop-in, keeping its other lines.
+func addDracutWords(o *Overlay, re *regexp.Regexp, key string, words []string) error {
+	b, _ := o.Read(dracutConf)
+	if len(b) == 0 {
+		b = []byte(dracutConfHeader)
+	}
+	m := re.FindSubmatchIndex(b)
+	var have []string
+	if m != nil {
+		have = strings.Fields(string(b[m[2]:m[3]]))
+	}
+	add := missingWords(have, words)
+	if len(add) == 0 {
+		return nil
+	}
+	line := key + `+=" ` + strings.Join(append(have, add...), " ") + ` "`
+	if m == nil {
+		o.Write(dracutConf, append(append([]byte{}, b...), line+"\n"...))
+		return nil
+	}
+	o.Write(dracutConf, append(append(append([]byte{}, b[:m[0]]...), line...), b[m[1]:]...))
+	return nil
+}
+
+func addInitramfsToolsModules(o *Overlay, modules []string) error {
+	const name = "etc/initramfs-tools/modules"
+	b, _ := o.Read(name)
+	var have []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) > 0 {
+			have = append(have, f[0])
+		}
+	}
+	add := missingWords(have, modules)
+	if len(add) == 0 {
+		return nil
+	}
+	if len(b) > 0 && b[len(b)-1] != '\n' {
+		b = append(b, '\n')
+	}
+	o.Write(name, append(b, []byte(strings.Join(add, "\n")+"\n")...))
+	return nil
+}
+
+var mkinitcpioModulesRE = regexp.MustCompile(`(?m)^(MODULES=\()([^)]*)(\))`)
+
+func addMkinitcpioModules(o *Overlay, modules []string) error {
+	const name = "etc/mkinitcpio.conf"
+	b, err := o.Read(name)
+	if err != nil {
+		return err
+	}
+	m := mkinitcpioModulesRE.FindSubmatchIndex(b)
+	if m == nil {
+		o.Write(name, append(b, []byte("MODULES=("+strings.Join(modules, " ")+")\n")...))
+		return nil
+	}
+	have := strings.Fields(string(b[m[4]:m[5]]))
+	add := missingWords(have, modules)
+	if len(add) == 0 {
+		return nil
+	}
+	list := strings.Join(append(have, add...), " ")
+	o.Write(name, append(append(append([]byte{}, b[:m[4]]...), list...), b[m[5]:]...))
+	return nil
+}
+
+// Alpine's mkinitfs takes modules from the features its config names; the
+// feature file lists module paths under /lib/modules/VERSION.
+const mkinitfsFeature = "vhdprep-azure"
+
+var (
+	mkinitfsModulePaths = map[string]string{
+		"hv_vmbus":   "kernel/drivers/hv/hv_vmbus.ko*",
+		"hv_storvsc": "kernel/drivers/scsi/hv_storvsc.ko*",
+		"hv_netvsc":  "kernel/drivers/net/hyperv/hv_netvsc.ko*",
+		"nvme":       "kernel/drivers/nvme/host/nvme.ko*",
+		"scsi_mod":   "kernel/drivers/scsi/scsi_mod.ko*",
+		"sd_mod":     "kernel/drivers/scsi/sd_mod.ko*",
+		"dm_mod":     "kernel/drivers/md/dm-mod.ko*",
+		"ext4":       "kernel/fs/ext4/ext4.ko*",
+		"xfs":        "kernel/fs/xfs/xfs.ko*",
+		"btrfs":      "kernel/fs/btrfs/btrfs.ko*",
+	}
+	mkinitfsFeaturesRE = regexp.MustCompile(`(?m)^(features=")([^"]*)(")`)
+)
+
+func addMkinitfsFeature(o *Overlay, modules []string) error {
+	const conf = "etc/mkinitfs/mkinitfs.conf"
+	file := "etc/mkinitfs/features.d/" + mkinitfsFeature + ".modules"
+	b, _ := o.Read(file)
+	have := strings.Fields(string(b))
+	var paths []string
+	for _, m := range modules {
+		paths = append(paths, mkinitfsModulePaths[m])
+	}
+	if add := missingWords(have, paths); len(add) > 0 {
+		o.Write(file, []byte(strings.Join(append(have, add...), "\n")+"\n"))
+	}
+	c, err := o.Read(conf)
+	if err != nil {
+		return err
+	}
+	m := mkinitfsFeaturesRE.FindSubmatchIndex(c)
+	switch {
+	case m == nil:
+		o.Write(conf, append(c, []byte(`features="`+mkinitfsFeature+"\"\n")...))
+	case !contains(strings.Fields(string(c[m[4]:m[5]])), mkinitfsFeature):
+		list := strings.TrimSpace(string(c[m[4]:m[5]]) + " " + mkinitfsFeature)
+		o.Write(conf, append(append(append([]byte{}, c[:m[4]]...), list...), c[m[5]:]...))
+	}
+	return nil
 }
