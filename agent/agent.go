@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/vhdprep/vhdprep/agent/extension"
@@ -137,6 +138,8 @@ func (a *Agent) report(ctx context.Context, h wire.Health) error {
 // state until ctx ends: it reports again when the incarnation changes, when
 // ReportInterval has passed, and after a failed report. A provisioning
 // failure keeps being reported, so the operator sees it in the portal.
+// Extensions are processed beside this loop (see extensionWorker), which
+// uploads their status on every poll.
 func (a *Agent) Daemon(ctx context.Context) error {
 	if _, err := a.Wire.CheckVersion(ctx); errors.Is(err, wire.ErrUnsupportedVersion) {
 		return err
@@ -158,7 +161,19 @@ func (a *Agent) Daemon(ctx context.Context) error {
 	}
 	poll, every := orDefault(a.PollInterval, 6*time.Second), orDefault(a.ReportInterval, 10*time.Minute)
 	wait := poll
-	var ext extensionState
+	var ext *extensionWorker
+	var info extension.Agent
+	if a.Extensions != nil {
+		ext, info = newExtensionWorker(), a.agentInfo()
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.runExtensions(ctx, ext, poll)
+		}()
+		// A command the worker runs ends with ctx; the daemon returns after it.
+		defer wg.Wait()
+	}
 	for {
 		if err := pause.For(ctx, wait); err != nil {
 			return nil
@@ -170,15 +185,9 @@ func (a *Agent) Daemon(ctx context.Context) error {
 			continue
 		}
 		wait = poll
-		if a.Extensions != nil {
-			if err := a.handleExtensions(ctx, g, &ext); err != nil {
-				a.log().Warn("extensions", "err", err)
-				ext.failures++
-				wait = min(poll<<min(ext.failures, 10), time.Minute)
-			} else {
-				ext.failures = 0
-			}
-			a.reportExtensionStatus(ctx, &ext, health)
+		if ext != nil {
+			ext.offer(g)
+			a.reportExtensionStatus(ctx, ext, info, health)
 		}
 		if reported && g.Incarnation == incarnation && time.Since(lastReport) < every {
 			continue

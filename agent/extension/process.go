@@ -39,13 +39,17 @@ type Processor struct {
 	Changed func() bool
 	Log     *slog.Logger
 
+	// results are what the status document reports: copies of the items
+	// of the last Process, in goal-state order, each saved when its
+	// processing ended, so the document can be built while Process runs.
 	mu      sync.Mutex
-	results []*result // of the last Process, in goal-state order
+	results []result
 }
 
 // result is what processing one handler, or one extension of a
 // multi-config handler, left.
 type result struct {
+	done          bool // processed; until then the status document says it is under way
 	name, version string
 	state         string // the plugin's goal state
 	ext           string // the extension's name for a multi-config handler, else ""
@@ -82,10 +86,12 @@ func (r *result) fullName() string {
 
 // item is one unit of processing: a handler with its runtime settings
 // (nil when it has none), or one extension of a multi-config handler.
+// Process alone reads and writes r; save publishes it as results[slot].
 type item struct {
-	pl  extconf.Plugin
-	ext *extconf.Extension
-	r   *result
+	pl   extconf.Plugin
+	ext  *extconf.Extension
+	r    *result
+	slot int
 }
 
 // items lists the units of processing of cfg in goal-state order.
@@ -98,7 +104,7 @@ func (p *Processor) items(cfg *extconf.Config) []item {
 			if ext != nil {
 				r.seq, r.hasSettings = ext.SeqNo, true
 			}
-			out = append(out, item{pl, ext, r})
+			out = append(out, item{pl, ext, r, len(out)})
 			continue
 		}
 		exts := slices.Concat(pl.Extensions, p.dropped(pl))
@@ -106,7 +112,7 @@ func (p *Processor) items(cfg *extconf.Config) []item {
 			e := &exts[i]
 			rr := *r
 			rr.ext, rr.seq, rr.hasSettings = e.Name, e.SeqNo, true
-			out = append(out, item{pl, e, &rr})
+			out = append(out, item{pl, e, &rr, len(out)})
 		}
 	}
 	return out
@@ -145,7 +151,7 @@ func (p *Processor) Process(ctx context.Context, cfg *extconf.Config) error {
 
 	if unsupported := unsupportedFeatures(cfg.RequiredFeatures); len(unsupported) > 0 {
 		for _, it := range items {
-			p.fail(it.r, codeProcessingError, fmt.Errorf("the goal state requires features this agent does not support: %v", unsupported))
+			p.fail(it, codeProcessingError, fmt.Errorf("the goal state requires features this agent does not support: %v", unsupported))
 		}
 		return fmt.Errorf("ExtensionsConfig requires unsupported features %v", unsupported)
 	}
@@ -154,22 +160,23 @@ func (p *Processor) Process(ctx context.Context, cfg *extconf.Config) error {
 	for n, it := range items {
 		if ctx.Err() != nil || (n > 0 && p.Changed != nil && p.Changed()) {
 			for _, rest := range items[n:] {
-				p.fail(rest.r, codeProcessingError, ErrGoalStateChanged)
+				p.fail(rest, codeProcessingError, ErrGoalStateChanged)
 			}
 			return ErrGoalStateChanged
 		}
 		level := it.sortKey()
 		if failedLevel >= 0 && level > failedLevel {
-			p.fail(it.r, codeProcessingError, errors.New("skipped: an extension it depends on failed"))
+			p.fail(it, codeProcessingError, errors.New("skipped: an extension it depends on failed"))
 			continue
 		}
 		if err := p.handle(ctx, it.pl, it.ext, it.r); err != nil {
-			p.fail(it.r, codeFor(err), err)
+			p.fail(it, codeFor(err), err)
 			if it.enabled() {
 				failedLevel = level
 			}
 			continue
 		}
+		p.save(it)
 		if it.enabled() && othersDepend(items, level) && !p.awaitSuccess(ctx, it.r) {
 			failedLevel = level
 		}
@@ -213,18 +220,26 @@ func (p *Processor) removeLeft(ctx context.Context, cfg *extconf.Config) {
 // directory, which are no handlers.
 const agentPackagePrefix = "WALinuxAgent-"
 
-// publish makes cfg's items the ones the status document reports, and
-// returns them.
+// publish makes cfg's items, not processed yet, the ones the status
+// document reports, and returns them.
 func (p *Processor) publish(cfg *extconf.Config) []item {
 	items := p.items(cfg)
-	results := make([]*result, len(items))
+	results := make([]result, len(items))
 	for i, it := range items {
-		results[i] = it.r
+		results[i] = *it.r
 	}
 	p.mu.Lock()
 	p.results = results
 	p.mu.Unlock()
 	return items
+}
+
+// save publishes what processing it left.
+func (p *Processor) save(it item) {
+	it.r.done = true
+	p.mu.Lock()
+	p.results[it.slot] = *it.r
+	p.mu.Unlock()
 }
 
 // Refuse runs nothing and reports every handler, and every extension of a
@@ -241,7 +256,7 @@ func (p *Processor) Refuse(cfg *extconf.Config, why string) {
 			// The handler's own status of an earlier run would hide this one.
 			_ = os.Remove(path)
 		}
-		p.fail(it.r, code, &opError{op, code, fmt.Errorf("extension '%s' will not be processed: %s", it.r.fullName(), why)})
+		p.fail(it, code, &opError{op, code, fmt.Errorf("extension '%s' will not be processed: %s", it.r.fullName(), why)})
 	}
 }
 
@@ -666,21 +681,21 @@ func (p *Processor) log() *slog.Logger {
 	return p.Log
 }
 
-// fail records a failure and, for a handler on disk that has not said
-// otherwise, writes it as the extension's status file, as WALinuxAgent's
-// create_status_file_if_not_exist does.
-func (p *Processor) fail(r *result, code int, err error) {
+// fail records a failure of it and, for a handler on disk that has not
+// said otherwise, writes it as the extension's status file, as
+// WALinuxAgent's create_status_file_if_not_exist does.
+func (p *Processor) fail(it item, code int, err error) {
 	op := "Enable"
 	var oe *opError
 	if errors.As(err, &oe) {
 		op = oe.op
 	}
+	r := it.r
 	p.log().Error("extension handler failed", "handler", r.name, "version", r.version, "extension", r.ext, "operation", op, "err", err)
-	p.mu.Lock()
 	r.ready, r.code, r.message, r.operation = false, code, err.Error(), op
 	var ce *CommandError
 	r.extFailed = r.ext != "" && op == "Enable" && errors.As(err, &ce)
-	p.mu.Unlock()
+	p.save(it)
 	path := r.statusPath()
 	if _, serr := os.Stat(path); path == "" || !r.hasSettings || !errors.Is(serr, os.ErrNotExist) {
 		return
