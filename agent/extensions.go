@@ -294,22 +294,3 @@ func (a *Agent) reportExtensionStatus(ctx context.Context, w *extensionWorker, i
 		a.log().Warn("status upload failed", "err", err)
 	}
 }
-
-// withoutTimestamps blanks the document's timestamps so two documents that
-// differ only in them compare equal.
-func withoutTimestamps(doc []byte) []byte {
-	s := string(doc)
-	var b strings.Builder
-	for {
-		i := strings.Index(s, `"timestampUTC":"`)
-		if i < 0 {
-			b.WriteString(s)
-			return []byte(b.String())
-		}
-		b.WriteString(s[:i+16])
-		s = s[i+16:]
-		if j := strings.IndexByte(s, '"'); j >= 0 {
-			s = s[j:]
-		}
-	}
-}
