@@ -139,7 +139,7 @@ func (a *Agent) agentInfo() extension.Agent {
 // the HostGAPlugin of w when direct downloads fail.
 func NewExtensionProcessor(root string, w *wire.Client, log *slog.Logger) *extension.Processor {
 	dirs := extension.Dirs{Lib: filepath.Join(root, extension.DefaultDirs.Lib), Log: filepath.Join(root, extension.DefaultDirs.Log)}
-	p := &extension.Processor{Dirs: dirs, WireAddress: w.Endpoint(), Limits: extension.DefaultLimits, Log: log}
+	p := &extension.Processor{Dirs: dirs, WireAddress: w.Endpoint(), Limits: extension.DefaultLimits, Log: log, SystemdRun: extension.SystemdRun(root)}
 	p.Fetch = &extension.Fetcher{
 		HTTP: &http.Client{Timeout: 10 * time.Minute},
 		ViaHostPlugin: func(ctx context.Context, url string) (*http.Request, error) {

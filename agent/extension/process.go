@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vhdprep/vhdprep/agent/extconf"
@@ -34,6 +36,10 @@ type Processor struct {
 	DependencyWait time.Duration
 	// WireAddress is the wire server's address given to handlers.
 	WireAddress string
+	// SystemdRun is systemd-run's path (see SystemdRun): each command then
+	// runs in a scope of its own under ExtensionSlice. "": a plain process
+	// group.
+	SystemdRun string
 	// Changed reports whether a newer goal state is waiting; it is asked
 	// between handlers. nil: never.
 	Changed func() bool
@@ -44,6 +50,8 @@ type Processor struct {
 	// processing ended, so the document can be built while Process runs.
 	mu      sync.Mutex
 	results []result
+
+	noScope atomic.Bool // systemd-run failed: commands run without a scope
 }
 
 // result is what processing one handler, or one extension of a
@@ -158,7 +166,10 @@ func (p *Processor) Process(ctx context.Context, cfg *extconf.Config) error {
 	slices.SortStableFunc(items, func(a, b item) int { return a.sortKey() - b.sortKey() })
 	failedLevel := -1
 	for n, it := range items {
-		if ctx.Err() != nil || (n > 0 && p.Changed != nil && p.Changed()) {
+		if ctx.Err() != nil {
+			return ctx.Err() // the agent stops: the next one takes over
+		}
+		if n > 0 && p.Changed != nil && p.Changed() {
 			for _, rest := range items[n:] {
 				p.fail(rest, codeProcessingError, ErrGoalStateChanged)
 			}
@@ -170,6 +181,9 @@ func (p *Processor) Process(ctx context.Context, cfg *extconf.Config) error {
 			continue
 		}
 		if err := p.handle(ctx, it.pl, it.ext, it.r); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err() // not the handler's failure
+			}
 			p.fail(it, codeFor(err), err)
 			if it.enabled() {
 				failedLevel = level
@@ -656,11 +670,43 @@ func (p *Processor) run(ctx context.Context, h *handler, op string, ext extconf.
 		env = append(env, k+"="+v)
 	}
 	p.log().Info("running handler command", "handler", h.name, "version", h.version, "extension", ext.Name, "operation", op)
-	out, err := run(ctx, op, h.dir, command, env, limit)
+	out, err := p.launch(ctx, h, op, command, env, limit)
 	if err != nil {
 		return out, &opError{op, opCode(op, err), err}
 	}
 	return out, nil
+}
+
+// launch runs command in a scope of its own when systemd-run is there, so
+// that stopping or restarting the agent leaves it running, else in a plain
+// process group. After systemd-run fails to start a scope it runs the
+// command without, and every later one, as WALinuxAgent does.
+func (p *Processor) launch(ctx context.Context, h *handler, op, command string, env []string, limit time.Duration) (string, error) {
+	if p.SystemdRun != "" && !p.noScope.Load() {
+		unit := scopeUnit(h.name, op)
+		out, err := run(ctx, op, h.dir, scopeArgs(p.SystemdRun, unit, command), env, limit, unit)
+		if !errors.Is(err, errNoScope) {
+			return out, err
+		}
+		p.noScope.Store(true)
+		p.log().Warn("running extension commands without systemd scopes from now on", "handler", h.name, "operation", op, "err", err)
+	}
+	return run(ctx, op, h.dir, []string{"/bin/sh", "-c", command}, env, limit, "")
+}
+
+// scopeUnit names a command's scope: the handler's name (the characters a
+// unit name may hold), the operation, and a random part, as WALinuxAgent's
+// <operation>_<uuid>.scope.
+func scopeUnit(handler, op string) string {
+	safe := strings.Map(func(r rune) rune {
+		switch {
+		case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9', r == '.', r == '_':
+			return r
+		}
+		return '_'
+	}, handler)
+	safe = safe[:min(len(safe), 200)] // a unit name has at most 255 bytes
+	return fmt.Sprintf("%s_%s_%016x.scope", safe, strings.ToLower(op), rand.Uint64())
 }
 
 func (p *Processor) limits() Limits {

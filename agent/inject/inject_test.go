@@ -224,7 +224,7 @@ func TestInjectIntoDirectoryThenRemove(t *testing.T) {
 		}
 	}
 	unit, _ = os.ReadFile(filepath.Join(d, "usr/lib/systemd/system", DaemonUnit))
-	for _, line := range []string{"ExecStart=/usr/sbin/vhdprep-agent daemon", "Restart=always"} {
+	for _, line := range []string{"ExecStart=/usr/sbin/vhdprep-agent daemon", "Restart=always", "KillMode=process"} {
 		if !strings.Contains(string(unit), line+"\n") {
 			t.Errorf("%s lacks %q", DaemonUnit, line)
 		}
