@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vhdprep/vhdprep/agent/extension"
+	"github.com/vhdprep/vhdprep/agent/firewall"
 	"github.com/vhdprep/vhdprep/agent/imds"
 	"github.com/vhdprep/vhdprep/agent/provision"
 	"github.com/vhdprep/vhdprep/agent/resourcedisk"
@@ -33,6 +34,10 @@ type Agent struct {
 	// nil leaves them alone. With Config.ExtensionsEnabled off it runs
 	// none and reports each failed, saying why.
 	Extensions *extension.Processor
+	// Firewall guards the wire server, applied (or, with
+	// Config.FirewallEnabled off, removed) at each daemon start; nil
+	// leaves the system's firewall alone.
+	Firewall *firewall.Guard
 	// Version is the agent's version, reported in the status document.
 	Version string
 
@@ -141,6 +146,7 @@ func (a *Agent) report(ctx context.Context, h wire.Health) error {
 // Extensions are processed beside this loop (see extensionWorker), which
 // uploads their status on every poll.
 func (a *Agent) Daemon(ctx context.Context) error {
+	a.guardWireServer(ctx)
 	if _, err := a.Wire.CheckVersion(ctx); errors.Is(err, wire.ErrUnsupportedVersion) {
 		return err
 	} else if err != nil {
@@ -209,6 +215,25 @@ func orDefault(d, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+// guardWireServer applies the firewall rules before the agent first talks
+// to the wire server. A failure is logged: the VM must still report Ready.
+func (a *Agent) guardWireServer(ctx context.Context) {
+	if a.Firewall == nil {
+		return
+	}
+	if !a.Config.FirewallEnabled {
+		if err := a.Firewall.Remove(ctx); err != nil {
+			a.log().Warn("removing the wire server's firewall rules failed", "err", err)
+		}
+		return
+	}
+	if tool, err := a.Firewall.Apply(ctx); err != nil {
+		a.log().Error("the wire server is not guarded", "err", err)
+	} else {
+		a.log().Info("wire server guarded: only root and DNS may connect", "address", a.Firewall.WireServer, "tool", tool)
+	}
 }
 
 // setupResourceDisk runs beside health reporting: formatting a large disk

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/vhdprep/vhdprep/agent/firewall"
 	"github.com/vhdprep/vhdprep/agent/provision"
 	"github.com/vhdprep/vhdprep/agent/provision/provisiontest"
 	"github.com/vhdprep/vhdprep/agent/wire"
@@ -242,10 +244,14 @@ func TestConfig(t *testing.T) {
 	}
 	c, problems = ParseConfig([]byte("Provisioning.Enabled=n\nResourceDisk.Format = y\nResourceDisk.SwapSizeMB=2048\nLogs.Level=debug\n" +
 		"ResourceDisk.MountPoint=relative\nResourceDisk.SwapSizeMB=-1\nNoSuch.Key=1\ngarbage\n" +
-		"Extensions.EnableTimeout=20\nExtensions.EnableTimeout=0\n"))
+		"Extensions.EnableTimeout=20\nExtensions.EnableTimeout=0\nFirewall.Enabled=n\n"))
+	if !DefaultConfig().FirewallEnabled {
+		t.Error("Firewall.Enabled is off by default; WALinuxAgent's OS.EnableFirewall is on")
+	}
 	want := DefaultConfig()
 	want.ProvisioningEnabled, want.ResourceDiskFormat, want.ResourceDiskSwapMB, want.LogLevel = false, true, 2048, slog.LevelDebug
 	want.ExtensionsEnableTimeout = 20 * time.Second
+	want.FirewallEnabled = false
 	if c != want {
 		t.Errorf("config %+v, want %+v", c, want)
 	}
@@ -255,6 +261,35 @@ func TestConfig(t *testing.T) {
 	for _, p := range problems {
 		if !strings.Contains(p.Error(), ConfigFile+" line ") {
 			t.Errorf("problem %q does not say where", p)
+		}
+	}
+}
+
+// The daemon guards the wire server before its first request, and with
+// Firewall.Enabled=n takes the rules away.
+func TestDaemonGuardsTheWireServer(t *testing.T) {
+	for _, enabled := range []bool{true, false} {
+		e := newEnv(t)
+		e.sys.Tools["nft"] = true
+		e.agent.Config.FirewallEnabled = enabled
+		e.agent.Firewall = &firewall.Guard{Sys: e.sys, WireServer: netip.MustParseAddr("168.63.129.16")}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- e.agent.Daemon(ctx) }()
+		waitFor(t, func() bool { return len(e.sim.Health()) > 0 })
+		cancel()
+		<-done
+		var nft []string
+		for _, c := range e.sys.Calls() {
+			if c.Name == "nft" {
+				nft = append(nft, c.Stdin)
+			}
+		}
+		if len(nft) != 1 {
+			t.Fatalf("enabled %v: nft ran %d times, want once", enabled, len(nft))
+		}
+		if got := strings.Contains(nft[0], "skuid != 0 ct state invalid,new counter drop"); got != enabled {
+			t.Errorf("enabled %v: nft got\n%s", enabled, nft[0])
 		}
 	}
 }

@@ -49,6 +49,13 @@ Extensions.Enabled=y
 # the command leaves running in the background is not bound by it.
 Extensions.EnableTimeout=300
 #
+# Guard the wire server (168.63.129.16) as WALinuxAgent's OS.EnableFirewall:
+# at every start the agent installs rules (nftables, else iptables) that
+# drop TCP to it except DNS and root's, so no other local user can fetch the
+# certificates that decrypt extensions' protected settings. With n the
+# agent removes its rules.
+Firewall.Enabled=y
+#
 # Log level: debug, info, warn or error.
 Logs.Level=info
 `
@@ -65,6 +72,7 @@ type Config struct {
 	ResourceDiskSwapMB       int
 	ExtensionsEnabled        bool
 	ExtensionsEnableTimeout  time.Duration
+	FirewallEnabled          bool
 	LogLevel                 slog.Level
 }
 
@@ -86,6 +94,7 @@ func DefaultConfig() Config {
 		ProvisioningEnabled:     true,
 		ExtensionsEnabled:       true,
 		ExtensionsEnableTimeout: extension.DefaultLimits.Enable,
+		FirewallEnabled:         true,
 		ResourceDiskFilesystem:  "ext4",
 		ResourceDiskMountPoint:  "/mnt/resource",
 		LogLevel:                slog.LevelInfo,
@@ -175,6 +184,12 @@ func ParseConfig(data []byte) (Config, []error) {
 				c.ExtensionsEnableTimeout = time.Duration(i) * time.Second
 			} else {
 				bad(fmt.Sprintf("want a whole number of seconds from 1 to %d", maxEnableTimeout))
+			}
+		case "Firewall.Enabled":
+			if b, ok := parseBool(v); ok {
+				c.FirewallEnabled = b
+			} else {
+				bad("want y or n")
 			}
 		case "Logs.Level":
 			var l slog.Level

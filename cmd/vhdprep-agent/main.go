@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -25,6 +26,7 @@ import (
 	"time"
 
 	"github.com/vhdprep/vhdprep/agent"
+	"github.com/vhdprep/vhdprep/agent/firewall"
 	"github.com/vhdprep/vhdprep/agent/imds"
 	"github.com/vhdprep/vhdprep/agent/provision"
 	"github.com/vhdprep/vhdprep/agent/resourcedisk"
@@ -100,6 +102,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		ResourceDisk: &resourcedisk.Disk{Root: *root, Sys: provision.Host{}, Log: log, Config: cfg.ResourceDisk()},
 	}
 	a.Version = version
+	if addr, err := netip.ParseAddr(endpoint); err == nil && *root == "/" {
+		// Only on the system itself: --root names a test's tree.
+		a.Firewall = firewall.New(provision.Host{}, addr)
+	}
 	a.Extensions = agent.NewExtensionProcessor(*root, a.Wire, log)
 	a.Extensions.Limits.Enable = cfg.ExtensionsEnableTimeout
 	log.Debug("wire server", "endpoint", endpoint, "lease", source)
