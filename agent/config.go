@@ -28,12 +28,13 @@ const DefaultConfigText = `# vhdprep-agent configuration. One KEY=VALUE per line
 # With n the agent only reports Ready.
 Provisioning.Enabled=y
 #
-# The resource (temporary) disk, as WALinuxAgent's keys of the same names:
-# with Format=y the agent gives it a filesystem if it has none (Azure hands
-# it out NTFS-formatted), mounts it at MountPoint (mount -o MountOptions) and,
-# with EnableSwap=y, puts a swap file of SwapSizeMB MiB on it. Its data can
-# be lost whenever the VM moves.
-ResourceDisk.Format=n
+# The resource (temporary) disk, as WALinuxAgent's keys of the same names and
+# its shipped defaults: with Format=y the agent gives it a filesystem if it
+# has none (Azure hands it out NTFS-formatted), mounts it at MountPoint
+# (mount -o MountOptions) and, with EnableSwap=y, puts a swap file of
+# SwapSizeMB MiB on it. With n it leaves the disk alone. Its data can be
+# lost whenever the VM moves.
+ResourceDisk.Format=y
 ResourceDisk.Filesystem=ext4
 ResourceDisk.MountPoint=/mnt/resource
 ResourceDisk.MountOptions=
@@ -95,6 +96,7 @@ func DefaultConfig() Config {
 		ExtensionsEnabled:       true,
 		ExtensionsEnableTimeout: extension.DefaultLimits.Enable,
 		FirewallEnabled:         true,
+		ResourceDiskFormat:      true,
 		ResourceDiskFilesystem:  "ext4",
 		ResourceDiskMountPoint:  "/mnt/resource",
 		LogLevel:                slog.LevelInfo,
