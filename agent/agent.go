@@ -119,6 +119,8 @@ func (a *Agent) provision(ctx context.Context) (o Outcome, provErr, reportErr er
 	if err := a.Prov.MarkProvisioned(vmID); err != nil {
 		return fail(err)
 	}
+	// Only now: a provisioning that failed reads the media again next boot.
+	a.Prov.EjectMedia(ctx, s.Media)
 	a.log().Info("provisioning done", "vm_id", vmID)
 	return Provisioned, nil, a.ReportReady(ctx)
 }

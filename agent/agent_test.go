@@ -293,3 +293,46 @@ func TestDaemonGuardsTheWireServer(t *testing.T) {
 		}
 	}
 }
+
+// The provisioning media is ejected once provisioning succeeded (not
+// before, nor after a failure: the next boot reads it again), and left in
+// when the image has no eject tool.
+func TestProvisioningMediaEjectedAfterSuccess(t *testing.T) {
+	ejects := func(e *env) []string {
+		var got []string
+		for _, c := range e.sys.Calls() {
+			if c.Name == "eject" {
+				got = append(got, strings.Join(c.Args, " "))
+			}
+		}
+		return got
+	}
+	e := newEnv(t)
+	e.sys.Tools["eject"] = true
+	if _, err := e.agent.Provision(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := ejects(e); len(got) != 1 || got[0] != "/dev/sr0" {
+		t.Errorf("ejects %q, want /dev/sr0 once", got)
+	}
+	if c := e.sys.Calls(); c[len(c)-1].Name != "eject" {
+		t.Errorf("last call %v, want eject after every step", c[len(c)-1])
+	}
+
+	f := newEnv(t)
+	f.sys.Tools["eject"] = true
+	f.sys.Fail["useradd"] = errors.New("no space left")
+	f.agent.Provision(context.Background())
+	if got := ejects(f); len(got) != 0 {
+		t.Errorf("failed provisioning ejected %q", got)
+	}
+
+	g := newEnv(t)
+	delete(g.sys.Tools, "eject")
+	if _, err := g.agent.Provision(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := ejects(g); len(got) != 0 {
+		t.Errorf("without eject: ran %q", got)
+	}
+}
