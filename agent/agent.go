@@ -14,6 +14,7 @@ import (
 	"github.com/vhdprep/vhdprep/agent/extension"
 	"github.com/vhdprep/vhdprep/agent/firewall"
 	"github.com/vhdprep/vhdprep/agent/imds"
+	"github.com/vhdprep/vhdprep/agent/kvp"
 	"github.com/vhdprep/vhdprep/agent/provision"
 	"github.com/vhdprep/vhdprep/agent/resourcedisk"
 	"github.com/vhdprep/vhdprep/agent/wire"
@@ -38,6 +39,9 @@ type Agent struct {
 	// Config.FirewallEnabled off, removed) at each daemon start; nil
 	// leaves the system's firewall alone.
 	Firewall *firewall.Guard
+	// KVP receives provisioning progress and failures for the host (the
+	// Hyper-V KVP guest pool); nil writes none.
+	KVP *kvp.Writer
 	// Version is the agent's version, reported in the status document.
 	Version string
 
@@ -81,6 +85,7 @@ func (a *Agent) provision(ctx context.Context) (o Outcome, provErr, reportErr er
 	}
 	fail := func(err error) (Outcome, error, error) {
 		a.log().Error("provisioning failed", "err", err)
+		a.hostEvent("ERROR", "provisioning failed: "+err.Error())
 		return Provisioned, err, a.report(ctx, failedHealth(err))
 	}
 	vmID, err := a.Prov.VMID()
@@ -99,6 +104,10 @@ func (a *Agent) provision(ctx context.Context) (o Outcome, provErr, reportErr er
 		a.log().Warn("image was provisioned in another VM; provisioning again", "was", rec, "vm_id", vmID)
 	}
 	a.log().Info("provisioning", "vm_id", vmID)
+	if a.KVP != nil {
+		a.KVP.VMID = vmID
+	}
+	a.hostEvent("INFO", "provisioning started by "+a.Version)
 	if err := a.report(ctx, wire.Health{State: wire.NotReady, SubStatus: wire.Provisioning, Description: "Starting"}); err != nil {
 		// Keep going: provisioning matters more than this report.
 		a.log().Warn("reporting NotReady/Provisioning failed", "err", err)
@@ -122,6 +131,7 @@ func (a *Agent) provision(ctx context.Context) (o Outcome, provErr, reportErr er
 	// Only now: a provisioning that failed reads the media again next boot.
 	a.Prov.EjectMedia(ctx, s.Media)
 	a.log().Info("provisioning done", "vm_id", vmID)
+	a.hostEvent("INFO", "provisioning done; settings from "+s.Source)
 	return Provisioned, nil, a.ReportReady(ctx)
 }
 
@@ -217,6 +227,17 @@ func orDefault(d, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+// hostEvent tells the host how provisioning goes, through KVP: it needs
+// no network. Failing to write only costs the diagnostics.
+func (a *Agent) hostEvent(level, msg string) {
+	if a.KVP == nil {
+		return
+	}
+	if err := a.KVP.Event(level, "provisioning", msg); err != nil {
+		a.log().Warn("writing to Hyper-V KVP failed", "err", err)
+	}
 }
 
 // guardWireServer applies the firewall rules before the agent first talks

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vhdprep/vhdprep/agent/firewall"
+	"github.com/vhdprep/vhdprep/agent/kvp"
 	"github.com/vhdprep/vhdprep/agent/provision"
 	"github.com/vhdprep/vhdprep/agent/provision/provisiontest"
 	"github.com/vhdprep/vhdprep/agent/wire"
@@ -334,5 +335,40 @@ func TestProvisioningMediaEjectedAfterSuccess(t *testing.T) {
 	}
 	if got := ejects(g); len(got) != 0 {
 		t.Errorf("without eject: ran %q", got)
+	}
+}
+
+// Provisioning's progress and failure reach the host through KVP, keyed by
+// the VM ID, so a VM without network is still diagnosable.
+func TestProvisioningReportedToKVP(t *testing.T) {
+	read := func(e *env) []string {
+		b, err := os.ReadFile(filepath.Join(e.root, kvp.PoolFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for i := 0; i+kvp.RecordSize <= len(b); i += kvp.RecordSize {
+			k, v, _ := kvp.Decode(b[i : i+kvp.RecordSize])
+			got = append(got, k+" = "+v)
+		}
+		return got
+	}
+	e := newEnv(t)
+	e.agent.KVP = &kvp.Writer{Path: filepath.Join(e.root, kvp.PoolFile), Source: "vhdprep-agent-test"}
+	if _, err := e.agent.Provision(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := read(e)
+	if len(got) != 2 || !strings.HasPrefix(got[0], "vhdprep-agent-test|d0df4c54-4ecb-4a4b-9954-5bdf3ed5c3b8|INFO|provisioning|1 = ") ||
+		!strings.Contains(got[1], "provisioning done; settings from ovf-env.xml on /dev/sr0") {
+		t.Errorf("KVP records:\n%s", strings.Join(got, "\n"))
+	}
+	f := newEnv(t)
+	f.agent.KVP = &kvp.Writer{Path: filepath.Join(f.root, kvp.PoolFile), Source: "vhdprep-agent-test"}
+	f.sys.Fail["useradd"] = errors.New("no space left")
+	f.agent.Provision(context.Background())
+	got = read(f)
+	if last := got[len(got)-1]; !strings.Contains(last, "|ERROR|provisioning|") || !strings.Contains(last, "no space left") {
+		t.Errorf("KVP records:\n%s", strings.Join(got, "\n"))
 	}
 }
