@@ -8,10 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/vhdprep/vhdprep/agent/extension"
+	"github.com/vhdprep/vhdprep/agent/firewall"
 	"github.com/vhdprep/vhdprep/agent/imds"
+	"github.com/vhdprep/vhdprep/agent/kvp"
 	"github.com/vhdprep/vhdprep/agent/provision"
 	"github.com/vhdprep/vhdprep/agent/resourcedisk"
 	"github.com/vhdprep/vhdprep/agent/wire"
@@ -32,6 +35,13 @@ type Agent struct {
 	// nil leaves them alone. With Config.ExtensionsEnabled off it runs
 	// none and reports each failed, saying why.
 	Extensions *extension.Processor
+	// Firewall guards the wire server, applied (or, with
+	// Config.FirewallEnabled off, removed) at each daemon start; nil
+	// leaves the system's firewall alone.
+	Firewall *firewall.Guard
+	// KVP receives provisioning progress and failures for the host (the
+	// Hyper-V KVP guest pool); nil writes none.
+	KVP *kvp.Writer
 	// Version is the agent's version, reported in the status document.
 	Version string
 
@@ -75,6 +85,7 @@ func (a *Agent) provision(ctx context.Context) (o Outcome, provErr, reportErr er
 	}
 	fail := func(err error) (Outcome, error, error) {
 		a.log().Error("provisioning failed", "err", err)
+		a.hostEvent("ERROR", "provisioning failed: "+err.Error())
 		return Provisioned, err, a.report(ctx, failedHealth(err))
 	}
 	vmID, err := a.Prov.VMID()
@@ -93,6 +104,10 @@ func (a *Agent) provision(ctx context.Context) (o Outcome, provErr, reportErr er
 		a.log().Warn("image was provisioned in another VM; provisioning again", "was", rec, "vm_id", vmID)
 	}
 	a.log().Info("provisioning", "vm_id", vmID)
+	if a.KVP != nil {
+		a.KVP.VMID = vmID
+	}
+	a.hostEvent("INFO", "provisioning started by "+a.Version)
 	if err := a.report(ctx, wire.Health{State: wire.NotReady, SubStatus: wire.Provisioning, Description: "Starting"}); err != nil {
 		// Keep going: provisioning matters more than this report.
 		a.log().Warn("reporting NotReady/Provisioning failed", "err", err)
@@ -113,7 +128,10 @@ func (a *Agent) provision(ctx context.Context) (o Outcome, provErr, reportErr er
 	if err := a.Prov.MarkProvisioned(vmID); err != nil {
 		return fail(err)
 	}
+	// Only now: a provisioning that failed reads the media again next boot.
+	a.Prov.EjectMedia(ctx, s.Media)
 	a.log().Info("provisioning done", "vm_id", vmID)
+	a.hostEvent("INFO", "provisioning done; settings from "+s.Source)
 	return Provisioned, nil, a.ReportReady(ctx)
 }
 
@@ -137,7 +155,10 @@ func (a *Agent) report(ctx context.Context, h wire.Health) error {
 // state until ctx ends: it reports again when the incarnation changes, when
 // ReportInterval has passed, and after a failed report. A provisioning
 // failure keeps being reported, so the operator sees it in the portal.
+// Extensions are processed beside this loop (see extensionWorker), which
+// uploads their status on every poll.
 func (a *Agent) Daemon(ctx context.Context) error {
+	a.guardWireServer(ctx)
 	if _, err := a.Wire.CheckVersion(ctx); errors.Is(err, wire.ErrUnsupportedVersion) {
 		return err
 	} else if err != nil {
@@ -158,7 +179,19 @@ func (a *Agent) Daemon(ctx context.Context) error {
 	}
 	poll, every := orDefault(a.PollInterval, 6*time.Second), orDefault(a.ReportInterval, 10*time.Minute)
 	wait := poll
-	var ext extensionState
+	var ext *extensionWorker
+	var info extension.Agent
+	if a.Extensions != nil {
+		ext, info = newExtensionWorker(), a.agentInfo()
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.runExtensions(ctx, ext, poll)
+		}()
+		// A command the worker runs ends with ctx; the daemon returns after it.
+		defer wg.Wait()
+	}
 	for {
 		if err := pause.For(ctx, wait); err != nil {
 			return nil
@@ -170,15 +203,9 @@ func (a *Agent) Daemon(ctx context.Context) error {
 			continue
 		}
 		wait = poll
-		if a.Extensions != nil {
-			if err := a.handleExtensions(ctx, g, &ext); err != nil {
-				a.log().Warn("extensions", "err", err)
-				ext.failures++
-				wait = min(poll<<min(ext.failures, 10), time.Minute)
-			} else {
-				ext.failures = 0
-			}
-			a.reportExtensionStatus(ctx, &ext, health)
+		if ext != nil {
+			ext.offer(g)
+			a.reportExtensionStatus(ctx, ext, info, health)
 		}
 		if reported && g.Incarnation == incarnation && time.Since(lastReport) < every {
 			continue
@@ -200,6 +227,36 @@ func orDefault(d, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+// hostEvent tells the host how provisioning goes, through KVP: it needs
+// no network. Failing to write only costs the diagnostics.
+func (a *Agent) hostEvent(level, msg string) {
+	if a.KVP == nil {
+		return
+	}
+	if err := a.KVP.Event(level, "provisioning", msg); err != nil {
+		a.log().Warn("writing to Hyper-V KVP failed", "err", err)
+	}
+}
+
+// guardWireServer applies the firewall rules before the agent first talks
+// to the wire server. A failure is logged: the VM must still report Ready.
+func (a *Agent) guardWireServer(ctx context.Context) {
+	if a.Firewall == nil {
+		return
+	}
+	if !a.Config.FirewallEnabled {
+		if err := a.Firewall.Remove(ctx); err != nil {
+			a.log().Warn("removing the wire server's firewall rules failed", "err", err)
+		}
+		return
+	}
+	if tool, err := a.Firewall.Apply(ctx); err != nil {
+		a.log().Error("the wire server is not guarded", "err", err)
+	} else {
+		a.log().Info("wire server guarded: only root and DNS may connect", "address", a.Firewall.WireServer, "tool", tool)
+	}
 }
 
 // setupResourceDisk runs beside health reporting: formatting a large disk

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/vhdprep/vhdprep/agent/firewall"
+	"github.com/vhdprep/vhdprep/agent/kvp"
 	"github.com/vhdprep/vhdprep/agent/provision"
 	"github.com/vhdprep/vhdprep/agent/provision/provisiontest"
 	"github.com/vhdprep/vhdprep/agent/wire"
@@ -242,10 +245,14 @@ func TestConfig(t *testing.T) {
 	}
 	c, problems = ParseConfig([]byte("Provisioning.Enabled=n\nResourceDisk.Format = y\nResourceDisk.SwapSizeMB=2048\nLogs.Level=debug\n" +
 		"ResourceDisk.MountPoint=relative\nResourceDisk.SwapSizeMB=-1\nNoSuch.Key=1\ngarbage\n" +
-		"Extensions.EnableTimeout=20\nExtensions.EnableTimeout=0\n"))
+		"Extensions.EnableTimeout=20\nExtensions.EnableTimeout=0\nFirewall.Enabled=n\n"))
+	if !DefaultConfig().FirewallEnabled {
+		t.Error("Firewall.Enabled is off by default; WALinuxAgent's OS.EnableFirewall is on")
+	}
 	want := DefaultConfig()
 	want.ProvisioningEnabled, want.ResourceDiskFormat, want.ResourceDiskSwapMB, want.LogLevel = false, true, 2048, slog.LevelDebug
 	want.ExtensionsEnableTimeout = 20 * time.Second
+	want.FirewallEnabled = false
 	if c != want {
 		t.Errorf("config %+v, want %+v", c, want)
 	}
@@ -256,5 +263,112 @@ func TestConfig(t *testing.T) {
 		if !strings.Contains(p.Error(), ConfigFile+" line ") {
 			t.Errorf("problem %q does not say where", p)
 		}
+	}
+}
+
+// The daemon guards the wire server before its first request, and with
+// Firewall.Enabled=n takes the rules away.
+func TestDaemonGuardsTheWireServer(t *testing.T) {
+	for _, enabled := range []bool{true, false} {
+		e := newEnv(t)
+		e.sys.Tools["nft"] = true
+		e.agent.Config.FirewallEnabled = enabled
+		e.agent.Firewall = &firewall.Guard{Sys: e.sys, WireServer: netip.MustParseAddr("168.63.129.16")}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- e.agent.Daemon(ctx) }()
+		waitFor(t, func() bool { return len(e.sim.Health()) > 0 })
+		cancel()
+		<-done
+		var nft []string
+		for _, c := range e.sys.Calls() {
+			if c.Name == "nft" {
+				nft = append(nft, c.Stdin)
+			}
+		}
+		if len(nft) != 1 {
+			t.Fatalf("enabled %v: nft ran %d times, want once", enabled, len(nft))
+		}
+		if got := strings.Contains(nft[0], "skuid != 0 ct state invalid,new counter drop"); got != enabled {
+			t.Errorf("enabled %v: nft got\n%s", enabled, nft[0])
+		}
+	}
+}
+
+// The provisioning media is ejected once provisioning succeeded (not
+// before, nor after a failure: the next boot reads it again), and left in
+// when the image has no eject tool.
+func TestProvisioningMediaEjectedAfterSuccess(t *testing.T) {
+	ejects := func(e *env) []string {
+		var got []string
+		for _, c := range e.sys.Calls() {
+			if c.Name == "eject" {
+				got = append(got, strings.Join(c.Args, " "))
+			}
+		}
+		return got
+	}
+	e := newEnv(t)
+	e.sys.Tools["eject"] = true
+	if _, err := e.agent.Provision(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := ejects(e); len(got) != 1 || got[0] != "/dev/sr0" {
+		t.Errorf("ejects %q, want /dev/sr0 once", got)
+	}
+	if c := e.sys.Calls(); c[len(c)-1].Name != "eject" {
+		t.Errorf("last call %v, want eject after every step", c[len(c)-1])
+	}
+
+	f := newEnv(t)
+	f.sys.Tools["eject"] = true
+	f.sys.Fail["useradd"] = errors.New("no space left")
+	f.agent.Provision(context.Background())
+	if got := ejects(f); len(got) != 0 {
+		t.Errorf("failed provisioning ejected %q", got)
+	}
+
+	g := newEnv(t)
+	delete(g.sys.Tools, "eject")
+	if _, err := g.agent.Provision(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := ejects(g); len(got) != 0 {
+		t.Errorf("without eject: ran %q", got)
+	}
+}
+
+// Provisioning's progress and failure reach the host through KVP, keyed by
+// the VM ID, so a VM without network is still diagnosable.
+func TestProvisioningReportedToKVP(t *testing.T) {
+	read := func(e *env) []string {
+		b, err := os.ReadFile(filepath.Join(e.root, kvp.PoolFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for i := 0; i+kvp.RecordSize <= len(b); i += kvp.RecordSize {
+			k, v, _ := kvp.Decode(b[i : i+kvp.RecordSize])
+			got = append(got, k+" = "+v)
+		}
+		return got
+	}
+	e := newEnv(t)
+	e.agent.KVP = &kvp.Writer{Path: filepath.Join(e.root, kvp.PoolFile), Source: "vhdprep-agent-test"}
+	if _, err := e.agent.Provision(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := read(e)
+	if len(got) != 2 || !strings.HasPrefix(got[0], "vhdprep-agent-test|d0df4c54-4ecb-4a4b-9954-5bdf3ed5c3b8|INFO|provisioning|1 = ") ||
+		!strings.Contains(got[1], "provisioning done; settings from ovf-env.xml on /dev/sr0") {
+		t.Errorf("KVP records:\n%s", strings.Join(got, "\n"))
+	}
+	f := newEnv(t)
+	f.agent.KVP = &kvp.Writer{Path: filepath.Join(f.root, kvp.PoolFile), Source: "vhdprep-agent-test"}
+	f.sys.Fail["useradd"] = errors.New("no space left")
+	f.agent.Provision(context.Background())
+	got = read(f)
+	if last := got[len(got)-1]; !strings.Contains(last, "|ERROR|provisioning|") || !strings.Contains(last, "no space left") {
+		t.Errorf("KVP records:\n%s", strings.Join(got, "\n"))
 	}
 }

@@ -28,12 +28,13 @@ const DefaultConfigText = `# vhdprep-agent configuration. One KEY=VALUE per line
 # With n the agent only reports Ready.
 Provisioning.Enabled=y
 #
-# The resource (temporary) disk, as WALinuxAgent's keys of the same names:
-# with Format=y the agent gives it a filesystem if it has none (Azure hands
-# it out NTFS-formatted), mounts it at MountPoint (mount -o MountOptions) and,
-# with EnableSwap=y, puts a swap file of SwapSizeMB MiB on it. Its data can
-# be lost whenever the VM moves.
-ResourceDisk.Format=n
+# The resource (temporary) disk, as WALinuxAgent's keys of the same names and
+# its shipped defaults: with Format=y the agent gives it a filesystem if it
+# has none (Azure hands it out NTFS-formatted), mounts it at MountPoint
+# (mount -o MountOptions) and, with EnableSwap=y, puts a swap file of
+# SwapSizeMB MiB on it. With n it leaves the disk alone. Its data can be
+# lost whenever the VM moves.
+ResourceDisk.Format=y
 ResourceDisk.Filesystem=ext4
 ResourceDisk.MountPoint=/mnt/resource
 ResourceDisk.MountOptions=
@@ -48,6 +49,13 @@ Extensions.Enabled=y
 # update, disable and uninstall get 900), as WALinuxAgent's limits. A worker
 # the command leaves running in the background is not bound by it.
 Extensions.EnableTimeout=300
+#
+# Guard the wire server (168.63.129.16) as WALinuxAgent's OS.EnableFirewall:
+# at every start the agent installs rules (nftables, else iptables) that
+# drop TCP to it except DNS and root's, so no other local user can fetch the
+# certificates that decrypt extensions' protected settings. With n the
+# agent removes its rules.
+Firewall.Enabled=y
 #
 # Log level: debug, info, warn or error.
 Logs.Level=info
@@ -65,6 +73,7 @@ type Config struct {
 	ResourceDiskSwapMB       int
 	ExtensionsEnabled        bool
 	ExtensionsEnableTimeout  time.Duration
+	FirewallEnabled          bool
 	LogLevel                 slog.Level
 }
 
@@ -86,6 +95,8 @@ func DefaultConfig() Config {
 		ProvisioningEnabled:     true,
 		ExtensionsEnabled:       true,
 		ExtensionsEnableTimeout: extension.DefaultLimits.Enable,
+		FirewallEnabled:         true,
+		ResourceDiskFormat:      true,
 		ResourceDiskFilesystem:  "ext4",
 		ResourceDiskMountPoint:  "/mnt/resource",
 		LogLevel:                slog.LevelInfo,
@@ -175,6 +186,12 @@ func ParseConfig(data []byte) (Config, []error) {
 				c.ExtensionsEnableTimeout = time.Duration(i) * time.Second
 			} else {
 				bad(fmt.Sprintf("want a whole number of seconds from 1 to %d", maxEnableTimeout))
+			}
+		case "Firewall.Enabled":
+			if b, ok := parseBool(v); ok {
+				c.FirewallEnabled = b
+			} else {
+				bad("want y or n")
 			}
 		case "Logs.Level":
 			var l slog.Level

@@ -11,25 +11,71 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vhdprep/vhdprep/agent/extconf"
 	"github.com/vhdprep/vhdprep/agent/extension"
 	"github.com/vhdprep/vhdprep/agent/wire"
+	"github.com/vhdprep/vhdprep/internal/pause"
 )
 
 // maxArtifactsProfile bounds the InVMArtifactsProfileBlob document.
 const maxArtifactsProfile = 1 << 20
 
-// extensionState is what the daemon keeps between loops about extensions.
+// extensionWorker processes the extensions of goal states beside the
+// daemon loop, one goal state at a time, so that a handler command running
+// for minutes stops neither goal state polling nor health and status
+// reports. A goal state that arrives meanwhile waits for the running one,
+// as in WALinuxAgent; of several, only the newest.
+type extensionWorker struct {
+	next chan *wire.GoalState // capacity 1: the newest goal state not yet taken
+
+	mu                sync.Mutex
+	blobURL, blobType string // where status goes
+	goalStateError    string // why the last ExtensionsConfig could not be used
+}
+
+func newExtensionWorker() *extensionWorker {
+	return &extensionWorker{next: make(chan *wire.GoalState, 1)}
+}
+
+// offer hands g to the worker, replacing a goal state it has not taken
+// yet. Only the daemon loop offers, so the send never blocks.
+func (w *extensionWorker) offer(g *wire.GoalState) {
+	select {
+	case <-w.next:
+	default:
+	}
+	w.next <- g
+}
+
+// setTarget records the status blob of a usable ExtensionsConfig; failed
+// records why the last one was unusable, keeping the blob.
+func (w *extensionWorker) setTarget(blobURL, blobType string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.blobURL, w.blobType, w.goalStateError = blobURL, blobType, ""
+}
+
+func (w *extensionWorker) failed(why string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.goalStateError = why
+}
+
+func (w *extensionWorker) target() (blobURL, blobType, goalStateError string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.blobURL, w.blobType, w.goalStateError
+}
+
+// extensionState is what the worker keeps between goal states.
 type extensionState struct {
-	incarnation       string           // the goal state last processed; "" to process the next one
-	blobURL, blobType string           // where status goes
-	goalStateError    string           // why the last ExtensionsConfig could not be used
-	failures          uint             // failed fetches in a row, for the backoff
-	lastConfig        [32]byte         // SHA-256 of the ExtensionsConfig last processed
-	held              *heldConfig      // an ExtensionsConfig waiting for its hold to lift
-	info              *extension.Agent // what the status says about this agent and OS
+	incarnation string      // the goal state last processed; "" to process the next one
+	failures    uint        // failed fetches in a row, for the backoff
+	lastConfig  [32]byte    // SHA-256 of the ExtensionsConfig last processed
+	held        *heldConfig // an ExtensionsConfig waiting for its hold to lift
 }
 
 // heldConfig is an ExtensionsConfig read but not yet processed because the
@@ -40,30 +86,52 @@ type heldConfig struct {
 	sum         [32]byte
 }
 
-// agentInfo describes the agent and the OS (ID and VERSION_ID of
-// os-release, as WALinuxAgent's DISTRO_NAME and DISTRO_VERSION), read once.
-func (st *extensionState) agentInfo(a *Agent) extension.Agent {
-	if st.info == nil {
-		host, _ := os.Hostname()
-		st.info = &extension.Agent{Name: wire.DefaultAgentName, Version: a.Version, ComputerName: host, OSName: runtime.GOOS}
-		root := "/"
-		if a.Prov != nil {
-			root = a.Prov.Root
+// runExtensions is the worker's loop, until ctx ends. After a failure to
+// fetch what a goal state needs it waits longer each time before taking
+// the next.
+func (a *Agent) runExtensions(ctx context.Context, w *extensionWorker, poll time.Duration) {
+	var st extensionState
+	for {
+		var g *wire.GoalState
+		select {
+		case <-ctx.Done():
+			return
+		case g = <-w.next:
 		}
-		if b, err := os.ReadFile(filepath.Join(root, "etc/os-release")); err == nil {
-			for _, line := range strings.Split(string(b), "\n") {
-				k, v, _ := strings.Cut(line, "=")
-				v = strings.Trim(v, `"'`)
-				switch k {
-				case "ID":
-					st.info.OSName = v
-				case "VERSION_ID":
-					st.info.OSVersion = v
-				}
+		if err := a.handleExtensions(ctx, g, &st, w); err != nil {
+			a.log().Warn("extensions", "err", err)
+			st.failures++
+			if pause.For(ctx, min(poll<<min(st.failures, 10), time.Minute)) != nil {
+				return
+			}
+			continue
+		}
+		st.failures = 0
+	}
+}
+
+// agentInfo describes the agent and the OS (ID and VERSION_ID of
+// os-release, as WALinuxAgent's DISTRO_NAME and DISTRO_VERSION).
+func (a *Agent) agentInfo() extension.Agent {
+	host, _ := os.Hostname()
+	info := extension.Agent{Name: wire.DefaultAgentName, Version: a.Version, ComputerName: host, OSName: runtime.GOOS}
+	root := "/"
+	if a.Prov != nil {
+		root = a.Prov.Root
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "etc/os-release")); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			k, v, _ := strings.Cut(line, "=")
+			v = strings.Trim(v, `"'`)
+			switch k {
+			case "ID":
+				info.OSName = v
+			case "VERSION_ID":
+				info.OSVersion = v
 			}
 		}
 	}
-	return *st.info
+	return info
 }
 
 // NewExtensionProcessor returns the processor the daemon runs handlers
@@ -71,7 +139,7 @@ func (st *extensionState) agentInfo(a *Agent) extension.Agent {
 // the HostGAPlugin of w when direct downloads fail.
 func NewExtensionProcessor(root string, w *wire.Client, log *slog.Logger) *extension.Processor {
 	dirs := extension.Dirs{Lib: filepath.Join(root, extension.DefaultDirs.Lib), Log: filepath.Join(root, extension.DefaultDirs.Log)}
-	p := &extension.Processor{Dirs: dirs, WireAddress: w.Endpoint(), Limits: extension.DefaultLimits, Log: log}
+	p := &extension.Processor{Dirs: dirs, WireAddress: w.Endpoint(), Limits: extension.DefaultLimits, Log: log, SystemdRun: extension.SystemdRun(root)}
 	p.Fetch = &extension.Fetcher{
 		HTTP: &http.Client{Timeout: 10 * time.Minute},
 		ViaHostPlugin: func(ctx context.Context, url string) (*http.Request, error) {
@@ -93,14 +161,14 @@ func NewExtensionProcessor(root string, w *wire.Client, log *slog.Logger) *exten
 // incarnation: certificates first (their .crt/.prv are what handlers
 // decrypt protectedSettings with), then ExtensionsConfig. It returns an
 // error when the next loop should try again sooner than a new incarnation.
-func (a *Agent) handleExtensions(ctx context.Context, g *wire.GoalState, st *extensionState) error {
+func (a *Agent) handleExtensions(ctx context.Context, g *wire.GoalState, st *extensionState, w *extensionWorker) error {
 	if g.Incarnation == st.incarnation || g.ExtensionsConfig == "" {
 		return nil
 	}
 	held := st.held
 	if held == nil || held.incarnation != g.Incarnation {
 		if !a.Config.ExtensionsEnabled {
-			return a.refuseExtensions(ctx, g, st)
+			return a.refuseExtensions(ctx, g, st, w)
 		}
 		if err := a.SaveCertificates(ctx, g); err != nil {
 			// Handlers without protected settings still run; the others fail
@@ -117,18 +185,20 @@ func (a *Agent) handleExtensions(ctx context.Context, g *wire.GoalState, st *ext
 		sum := sha256.Sum256(doc)
 		if sum == st.lastConfig {
 			st.incarnation, st.held = g.Incarnation, nil
+			a.log().Debug("extensions unchanged", "incarnation", g.Incarnation)
 			return nil
 		}
 		cfg, err := extconf.Parse(doc)
 		if cfg == nil {
-			st.incarnation, st.goalStateError, st.held = g.Incarnation, err.Error(), nil
+			st.incarnation, st.held = g.Incarnation, nil
+			w.failed(err.Error())
 			a.log().Error("extensions goal state unusable", "incarnation", g.Incarnation, "err", err)
 			return nil
 		}
 		if err != nil {
 			a.log().Warn("some extension handlers are invalid", "err", err)
 		}
-		st.blobURL, st.blobType, st.goalStateError = cfg.StatusUploadBlob, cfg.StatusBlobType, ""
+		w.setTarget(cfg.StatusUploadBlob, cfg.StatusBlobType)
 		held = &heldConfig{incarnation: g.Incarnation, cfg: cfg, sum: sum}
 	}
 	// The hold is read again on every loop, as WALinuxAgent does: it can
@@ -142,9 +212,10 @@ func (a *Agent) handleExtensions(ctx context.Context, g *wire.GoalState, st *ext
 	}
 	st.held = nil
 	cfg, sum := held.cfg, held.sum
+	// The daemon loop keeps fetching goal states meanwhile.
 	a.Extensions.Changed = func() bool {
-		n, err := a.Wire.GoalState(ctx)
-		return err == nil && n.Incarnation != g.Incarnation
+		n := a.Wire.Current()
+		return n != nil && n.Incarnation != g.Incarnation
 	}
 	a.log().Info("processing extensions", "incarnation", g.Incarnation, "handlers", len(cfg.Plugins))
 	switch err := a.Extensions.Process(ctx, cfg); {
@@ -164,17 +235,18 @@ const extensionsDisabled = "extension processing is disabled; to enable it, set 
 
 // refuseExtensions reports every extension of g failed, running none,
 // while Extensions.Enabled=n.
-func (a *Agent) refuseExtensions(ctx context.Context, g *wire.GoalState, st *extensionState) error {
+func (a *Agent) refuseExtensions(ctx context.Context, g *wire.GoalState, st *extensionState, w *extensionWorker) error {
 	doc, err := a.Wire.ExtensionsConfig(ctx, g)
 	if err != nil {
 		return fmt.Errorf("extensions of incarnation %s: %w", g.Incarnation, err)
 	}
 	cfg, err := extconf.Parse(doc)
 	if cfg == nil {
-		st.incarnation, st.goalStateError = g.Incarnation, err.Error()
+		st.incarnation = g.Incarnation
+		w.failed(err.Error())
 		return nil
 	}
-	st.blobURL, st.blobType, st.goalStateError = cfg.StatusUploadBlob, cfg.StatusBlobType, ""
+	w.setTarget(cfg.StatusUploadBlob, cfg.StatusBlobType)
 	if len(cfg.Plugins) > 0 {
 		a.log().Warn("extensions not processed", "incarnation", g.Incarnation, "handlers", len(cfg.Plugins), "reason", extensionsDisabled)
 	}
@@ -201,9 +273,11 @@ func (a *Agent) onHold(ctx context.Context, cfg *extconf.Config) bool {
 
 // reportExtensionStatus uploads the aggregate status document, rebuilt
 // from the handlers' status files, on every loop as WALinuxAgent does,
-// once the goal state gave a status blob.
-func (a *Agent) reportExtensionStatus(ctx context.Context, st *extensionState, health wire.Health) {
-	if st.blobURL == "" {
+// once the goal state gave a status blob; also while the worker runs a
+// handler.
+func (a *Agent) reportExtensionStatus(ctx context.Context, w *extensionWorker, info extension.Agent, health wire.Health) {
+	blobURL, blobType, goalStateError := w.target()
+	if blobURL == "" {
 		return
 	}
 	msg := "Guest Agent is running"
@@ -211,32 +285,12 @@ func (a *Agent) reportExtensionStatus(ctx context.Context, st *extensionState, h
 	if health.State != wire.Ready {
 		status, msg = "NotReady", health.Description
 	}
-	if st.goalStateError != "" {
-		msg = st.goalStateError
+	if goalStateError != "" {
+		msg = goalStateError
 	}
-	info := st.agentInfo(a)
 	info.Status, info.Message = status, msg
 	doc := a.Extensions.StatusDocument(info, time.Now())
-	if err := a.Wire.UploadStatus(ctx, st.blobURL, st.blobType, doc); err != nil {
+	if err := a.Wire.UploadStatus(ctx, blobURL, blobType, doc); err != nil {
 		a.log().Warn("status upload failed", "err", err)
-	}
-}
-
-// withoutTimestamps blanks the document's timestamps so two documents that
-// differ only in them compare equal.
-func withoutTimestamps(doc []byte) []byte {
-	s := string(doc)
-	var b strings.Builder
-	for {
-		i := strings.Index(s, `"timestampUTC":"`)
-		if i < 0 {
-			b.WriteString(s)
-			return []byte(b.String())
-		}
-		b.WriteString(s[:i+16])
-		s = s[i+16:]
-		if j := strings.IndexByte(s, '"'); j >= 0 {
-			s = s[j:]
-		}
 	}
 }

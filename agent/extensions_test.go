@@ -99,13 +99,9 @@ sed -n 's/.*"protectedSettings":"\([^"]*\)".*/\1/p' "$s" | base64 -d |
 	if got := strings.Count(string(b), "install 1.0"); got != 1 || !strings.Contains(string(b), "enable 1.0 seq=1") {
 		t.Errorf("calls:\n%s\nwant one install and an enable with seq 1", b)
 	}
-	// A new incarnation with the same extensions runs nothing again; its
-	// health report comes after the extensions were looked at.
+	// A new incarnation with the same extensions runs nothing again.
 	e.sim.SetIncarnation(3)
-	waitFor(t, func() bool {
-		h := e.sim.Health()
-		return len(h) > 0 && h[len(h)-1].Incarnation == "3"
-	})
+	waitFor(t, func() bool { return strings.Contains(logs.String(), `msg="extensions unchanged" incarnation=3`) })
 	if after, _ := os.ReadFile(filepath.Join(waagent, "calls.log")); string(after) != string(b) {
 		t.Errorf("an unchanged ExtensionsConfig ran the handler again:\n%s", after)
 	}
@@ -238,5 +234,53 @@ func TestDaemonWaitsForTheHoldToLift(t *testing.T) {
 	waitFor(t, func() bool { return lastHandlerStatus(e) == "Ready/success/released" })
 	if inc := e.sim.Incarnation(); inc != 1 {
 		t.Fatalf("incarnation moved to %d; the hold must lift without one", inc)
+	}
+}
+
+// TestDaemonKeepsReportingWhileAHandlerRuns: while a handler's enable runs,
+// the daemon keeps polling goal states, reporting health for a new
+// incarnation and uploading status; the new goal state's extensions wait
+// until the running one is done, then run.
+func TestDaemonKeepsReportingWhileAHandlerRuns(t *testing.T) {
+	e := newEnv(t)
+	waagent := filepath.Join(e.root, provision.WaagentDir)
+	pkg := extensiontest.CustomScript(t, testHandler, "")
+	e.sim.Handle("/packages/cs-1.0.zip", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(pkg) }))
+	manifest := extensiontest.Manifest(map[string]string{"1.0": e.sim.URL() + "/packages/cs-1.0.zip"})
+	e.sim.Handle("/manifests/cs.xml", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(manifest)) }))
+	// Enable blocks until the test creates ../release.
+	const script = `echo start $ConfigSequenceNumber >> ../order.log
+while [ ! -e ../release ]; do sleep 0.01; done
+echo end $ConfigSequenceNumber >> ../order.log; echo released`
+	e.sim.SetDocument("extensionsConfig", extensionsConfig(e.sim.URL(), e.sim.StatusBlobURL(), 0, "", "", script))
+
+	e.agent.Extensions = NewExtensionProcessor(e.root, e.agent.Wire, e.agent.Log)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.agent.Daemon(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	order := func() string { b, _ := os.ReadFile(filepath.Join(waagent, "order.log")); return string(b) }
+	waitFor(t, func() bool { return order() == "start 0\n" })
+	uploads := len(e.sim.StatusUploads())
+	e.sim.SetDocument("extensionsConfig", extensionsConfig(e.sim.URL(), e.sim.StatusBlobURL(), 1, "", "", script))
+	e.sim.SetIncarnation(2)
+	waitFor(t, func() bool {
+		h := e.sim.Health()
+		return h[len(h)-1].Incarnation == "2" && len(e.sim.StatusUploads()) > uploads+3
+	})
+	if got := lastHandlerStatus(e); !strings.HasPrefix(got, "NotReady/transitioning/") {
+		t.Errorf("status while enable runs: %q, want NotReady/transitioning", got)
+	}
+	if got := order(); got != "start 0\n" {
+		t.Fatalf("order.log while the first enable runs:\n%s\nthe new goal state must wait for it", got)
+	}
+
+	mustWrite(t, filepath.Join(waagent, "release"), "")
+	waitFor(t, func() bool {
+		return lastHandlerStatus(e) == "Ready/success/released" && order() == "start 0\nend 0\nstart 1\nend 1\n"
+	})
+	if b, _ := os.ReadFile(filepath.Join(waagent, "calls.log")); !strings.Contains(string(b), "enable 1.0 seq=1") {
+		t.Errorf("calls:\n%s\nwant the queued goal state's enable with seq 1", b)
 	}
 }

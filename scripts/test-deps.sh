@@ -17,6 +17,7 @@ declare -A pkg_of=(
   [systemd-analyze]=systemd [dpkg-deb]=dpkg [apt-get]=apt
   [rpm]=rpm [rpmbuild]=rpm [lsinitramfs]=initramfs-tools-core [strace]=strace [prlimit]=util-linux [flock]=util-linux
   [depmod]=kmod [modprobe]=kmod
+  [nft]=nftables [iptables]=iptables [unshare]=util-linux [nsenter]=util-linux
 )
 # The end-to-end tests (make e2e) build Debian images and boot them, Gen2
 # ones with Debian's UEFI firmware.

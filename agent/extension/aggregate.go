@@ -93,14 +93,14 @@ func (p *Processor) StatusDocument(a Agent, now time.Time) []byte {
 		doc.SupportedFeatures = append(doc.SupportedFeatures, keyValue{name, version})
 	}
 	p.mu.Lock()
-	results := append([]*result(nil), p.results...)
+	results := slices.Clone(p.results)
 	p.mu.Unlock()
 	// A multi-config handler all of whose extensions were deleted is
 	// reported on its own, as WALinuxAgent does when no extension has status.
-	var allGone []*result
+	var allGone []result
 	for _, r := range results {
-		if r.gone && !slices.ContainsFunc(results, func(o *result) bool { return o.name == r.name && !o.gone }) &&
-			!slices.ContainsFunc(allGone, func(o *result) bool { return o.name == r.name }) {
+		if r.gone && !slices.ContainsFunc(results, func(o result) bool { return o.name == r.name && !o.gone }) &&
+			!slices.ContainsFunc(allGone, func(o result) bool { return o.name == r.name }) {
 			allGone = append(allGone, r)
 		}
 	}
@@ -113,16 +113,22 @@ func (p *Processor) StatusDocument(a Agent, now time.Time) []byte {
 			continue // gone: nothing left to report
 		}
 		hs := handlerStatus{HandlerVersion: r.version, HandlerName: r.name, Status: "Ready", Code: r.code, UseExactVersion: true}
-		if r.extFailed {
+		switch {
+		case !r.done:
+			// Under way: the handler is as its last processing left it.
+			if h := (&handler{dir: r.dir}); h.state() != StateEnabled {
+				hs.Status = "NotReady"
+			}
+		case r.extFailed:
 			// As WALinuxAgent: the handler is Ready while any of its
 			// extensions is enabled; the extension's status tells the failure.
 			hs.Code = 0
 			if h := (&handler{dir: r.dir}); h.state() != StateEnabled {
 				hs.Status, hs.FormattedMessage = "NotReady", english("Plugin installed but not enabled")
 			}
-		} else if !r.ready {
+		case !r.ready:
 			hs.Status, hs.FormattedMessage = "NotReady", english(r.message)
-		} else if r.heartbeat {
+		case r.heartbeat:
 			hs.Status, hs.FormattedMessage = heartbeat(r.dir, now)
 		}
 		if r.hasSettings {
@@ -131,7 +137,7 @@ func (p *Processor) StatusDocument(a Agent, now time.Time) []byte {
 				name = r.ext
 			}
 			st := readStatus(r.statusPath(), name, r.operation)
-			if !r.ready && st.Status == StatusTransitioning {
+			if r.done && !r.ready && st.Status == StatusTransitioning {
 				// It failed before it could write a status file.
 				st.Status, st.Code, st.FormattedMessage = StatusError, r.code, english(r.message)
 			}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -63,14 +64,50 @@ func (e *CommandError) Error() string {
 	return fmt.Sprintf("%s failed: %v\n%s", e.Operation, e.Err, e.Output)
 }
 
-// run runs command through /bin/sh -c in dir, in its own process group,
-// and waits for that process, not for its output: stdout and stderr go to
-// unlinked files in dir, as WALinuxAgent's launch_command does, so a
-// handler that starts a detached worker and exits (CustomScript's shim
-// runs its worker with nohup ... &) returns at once, and the worker,
-// holding the files open, is left alone. At limit the whole group is
-// killed. It returns the output tails.
-func run(ctx context.Context, op, dir, command string, env []string, limit time.Duration) (string, error) {
+// ExtensionSlice is the systemd slice every handler command's scope goes
+// in, WALinuxAgent's: azure.slice/azure-vmextensions.slice.
+const ExtensionSlice = "azure-vmextensions.slice"
+
+// SystemdRun is the systemd-run that starts handler commands in scopes of
+// their own on a system that systemd runs, found as WALinuxAgent finds
+// systemd (root's /run/systemd/system exists, as sd_booted(3) checks);
+// "" where systemd does not run or systemd-run is missing.
+func SystemdRun(root string) string {
+	if fi, err := os.Stat(filepath.Join(root, "run/systemd/system")); err != nil || !fi.IsDir() {
+		return ""
+	}
+	path, err := exec.LookPath("systemd-run")
+	if err != nil {
+		return ""
+	}
+	return path
+}
+
+// scopeArgs is the command line that runs command in the transient scope
+// unit (a name ending in .scope) under ExtensionSlice, with CPU and memory
+// accounting, through systemd-run at path. systemd-run --scope runs the
+// command itself, in the foreground, with this environment and directory.
+func scopeArgs(path, unit, command string) []string {
+	return []string{path, "--scope", "--unit=" + unit, "--slice=" + ExtensionSlice,
+		"-p", "CPUAccounting=yes", "-p", "MemoryAccounting=yes", "/bin/sh", "-c", command}
+}
+
+// errNoScope: systemd-run failed before it started the command.
+var errNoScope = errors.New("systemd-run could not start the command's scope")
+
+// run runs argv in dir, in its own process group, and waits for that
+// process, not for its output: stdout and stderr go to unlinked files in
+// dir, as WALinuxAgent's launch_command does, so a handler that starts a
+// detached worker and exits (CustomScript's shim runs its worker with
+// nohup ... &) returns at once, and the worker, holding the files open, is
+// left alone. At limit the whole group is killed. When ctx ends otherwise
+// (the agent stops) the command is left to run, as it would be after a
+// restart. With unit set, argv is systemd-run's for that scope, and a
+// failure whose stderr does not begin with systemd-run's line naming the
+// unit ("Running scope as unit: NAME.scope") is errNoScope, as
+// WALinuxAgent tells systemd's failures from the command's. It returns
+// the output tails.
+func run(ctx context.Context, op, dir string, argv, env []string, limit time.Duration, unit string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	stdout, err := outputFile(dir)
@@ -83,38 +120,56 @@ func run(ctx context.Context, op, dir, command string, env []string, limit time.
 		return "", &CommandError{Operation: op, ExitCode: -1, Err: err}
 	}
 	defer stderr.Close()
-	cmd := exec.Command("/bin/sh", "-c", command)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	if err := cmd.Start(); err != nil {
+		if unit != "" {
+			return "", fmt.Errorf("%w: %v", errNoScope, err)
+		}
 		return "", &CommandError{Operation: op, ExitCode: -1, Err: err}
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	timedOut := false
 	select {
 	case err = <-done:
 	case <-ctx.Done():
-		timedOut = errors.Is(ctx.Err(), context.DeadlineExceeded)
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return "", &CommandError{Operation: op, ExitCode: -1, Err: fmt.Errorf("the agent is stopping; the command goes on: %w", ctx.Err())}
+		}
 		// The handler's children share its group: kill them all.
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		err = <-done
-	}
-	out := fmt.Sprintf("[stdout]\n%s\n\n\n[stderr]\n%s", tailOf(stdout), tailOf(stderr))
-	if timedOut {
+		<-done
+		out := outputOf(stdout, stderr)
 		return out, &CommandError{Operation: op, ExitCode: -1, TimedOut: true, Output: out, Err: ctx.Err()}
 	}
-	if err != nil {
-		code := -1
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			code = ee.ExitCode()
-		}
-		return out, &CommandError{Operation: op, ExitCode: code, Output: out, Err: err}
+	out := outputOf(stdout, stderr)
+	if err == nil {
+		return out, nil
 	}
-	return out, nil
+	if unit != "" && !headHas(stderr, unit) {
+		return out, fmt.Errorf("%w: %v\n%s", errNoScope, err, out)
+	}
+	code := -1
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	}
+	return out, &CommandError{Operation: op, ExitCode: code, Output: out, Err: err}
+}
+
+// outputOf is the status message's account of a command's output.
+func outputOf(stdout, stderr *os.File) string {
+	return fmt.Sprintf("[stdout]\n%s\n\n\n[stderr]\n%s", tailOf(stdout), tailOf(stderr))
+}
+
+// headHas reports whether s is in the first KiB written to f.
+func headHas(f *os.File, s string) bool {
+	buf := make([]byte, 1024)
+	n, _ := f.ReadAt(buf, 0)
+	return bytes.Contains(buf[:n], []byte(s))
 }
 
 // outputFile is a file for a command's output in dir, already unlinked:

@@ -57,7 +57,7 @@ func TestDetachedWorkersAreLeftAlone(t *testing.T) {
 			dir := t.TempDir()
 			const limit = 3 * time.Second
 			start := time.Now()
-			out, err := run(context.Background(), "Enable", dir, command, nil, limit)
+			out, err := run(context.Background(), "Enable", dir, sh(command), nil, limit, "")
 			if err != nil || time.Since(start) >= limit || !strings.Contains(out, "shim done") {
 				t.Fatalf("run took %s: %q, %v; want the shim's output at once", time.Since(start), out, err)
 			}
@@ -79,7 +79,7 @@ func TestDetachedWorkersAreLeftAlone(t *testing.T) {
 }
 
 func TestCommandOutputTailsAreBounded(t *testing.T) {
-	out, err := run(context.Background(), "Enable", t.TempDir(), "head -c 100000 /dev/zero | tr '\\0' a; echo END; echo oops >&2; exit 2", nil, 10*time.Second)
+	out, err := run(context.Background(), "Enable", t.TempDir(), sh("head -c 100000 /dev/zero | tr '\\0' a; echo END; echo oops >&2; exit 2"), nil, 10*time.Second, "")
 	ce, ok := err.(*CommandError)
 	if !ok || ce.ExitCode != 2 || ce.TimedOut {
 		t.Fatalf("err = %v", err)

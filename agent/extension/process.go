@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vhdprep/vhdprep/agent/extconf"
@@ -34,18 +36,28 @@ type Processor struct {
 	DependencyWait time.Duration
 	// WireAddress is the wire server's address given to handlers.
 	WireAddress string
+	// SystemdRun is systemd-run's path (see SystemdRun): each command then
+	// runs in a scope of its own under ExtensionSlice. "": a plain process
+	// group.
+	SystemdRun string
 	// Changed reports whether a newer goal state is waiting; it is asked
 	// between handlers. nil: never.
 	Changed func() bool
 	Log     *slog.Logger
 
+	// results are what the status document reports: copies of the items
+	// of the last Process, in goal-state order, each saved when its
+	// processing ended, so the document can be built while Process runs.
 	mu      sync.Mutex
-	results []*result // of the last Process, in goal-state order
+	results []result
+
+	noScope atomic.Bool // systemd-run failed: commands run without a scope
 }
 
 // result is what processing one handler, or one extension of a
 // multi-config handler, left.
 type result struct {
+	done          bool // processed; until then the status document says it is under way
 	name, version string
 	state         string // the plugin's goal state
 	ext           string // the extension's name for a multi-config handler, else ""
@@ -82,10 +94,12 @@ func (r *result) fullName() string {
 
 // item is one unit of processing: a handler with its runtime settings
 // (nil when it has none), or one extension of a multi-config handler.
+// Process alone reads and writes r; save publishes it as results[slot].
 type item struct {
-	pl  extconf.Plugin
-	ext *extconf.Extension
-	r   *result
+	pl   extconf.Plugin
+	ext  *extconf.Extension
+	r    *result
+	slot int
 }
 
 // items lists the units of processing of cfg in goal-state order.
@@ -98,7 +112,7 @@ func (p *Processor) items(cfg *extconf.Config) []item {
 			if ext != nil {
 				r.seq, r.hasSettings = ext.SeqNo, true
 			}
-			out = append(out, item{pl, ext, r})
+			out = append(out, item{pl, ext, r, len(out)})
 			continue
 		}
 		exts := slices.Concat(pl.Extensions, p.dropped(pl))
@@ -106,7 +120,7 @@ func (p *Processor) items(cfg *extconf.Config) []item {
 			e := &exts[i]
 			rr := *r
 			rr.ext, rr.seq, rr.hasSettings = e.Name, e.SeqNo, true
-			out = append(out, item{pl, e, &rr})
+			out = append(out, item{pl, e, &rr, len(out)})
 		}
 	}
 	return out
@@ -145,31 +159,38 @@ func (p *Processor) Process(ctx context.Context, cfg *extconf.Config) error {
 
 	if unsupported := unsupportedFeatures(cfg.RequiredFeatures); len(unsupported) > 0 {
 		for _, it := range items {
-			p.fail(it.r, codeProcessingError, fmt.Errorf("the goal state requires features this agent does not support: %v", unsupported))
+			p.fail(it, codeProcessingError, fmt.Errorf("the goal state requires features this agent does not support: %v", unsupported))
 		}
 		return fmt.Errorf("ExtensionsConfig requires unsupported features %v", unsupported)
 	}
 	slices.SortStableFunc(items, func(a, b item) int { return a.sortKey() - b.sortKey() })
 	failedLevel := -1
 	for n, it := range items {
-		if ctx.Err() != nil || (n > 0 && p.Changed != nil && p.Changed()) {
+		if ctx.Err() != nil {
+			return ctx.Err() // the agent stops: the next one takes over
+		}
+		if n > 0 && p.Changed != nil && p.Changed() {
 			for _, rest := range items[n:] {
-				p.fail(rest.r, codeProcessingError, ErrGoalStateChanged)
+				p.fail(rest, codeProcessingError, ErrGoalStateChanged)
 			}
 			return ErrGoalStateChanged
 		}
 		level := it.sortKey()
 		if failedLevel >= 0 && level > failedLevel {
-			p.fail(it.r, codeProcessingError, errors.New("skipped: an extension it depends on failed"))
+			p.fail(it, codeProcessingError, errors.New("skipped: an extension it depends on failed"))
 			continue
 		}
 		if err := p.handle(ctx, it.pl, it.ext, it.r); err != nil {
-			p.fail(it.r, codeFor(err), err)
+			if ctx.Err() != nil {
+				return ctx.Err() // not the handler's failure
+			}
+			p.fail(it, codeFor(err), err)
 			if it.enabled() {
 				failedLevel = level
 			}
 			continue
 		}
+		p.save(it)
 		if it.enabled() && othersDepend(items, level) && !p.awaitSuccess(ctx, it.r) {
 			failedLevel = level
 		}
@@ -213,18 +234,26 @@ func (p *Processor) removeLeft(ctx context.Context, cfg *extconf.Config) {
 // directory, which are no handlers.
 const agentPackagePrefix = "WALinuxAgent-"
 
-// publish makes cfg's items the ones the status document reports, and
-// returns them.
+// publish makes cfg's items, not processed yet, the ones the status
+// document reports, and returns them.
 func (p *Processor) publish(cfg *extconf.Config) []item {
 	items := p.items(cfg)
-	results := make([]*result, len(items))
+	results := make([]result, len(items))
 	for i, it := range items {
-		results[i] = it.r
+		results[i] = *it.r
 	}
 	p.mu.Lock()
 	p.results = results
 	p.mu.Unlock()
 	return items
+}
+
+// save publishes what processing it left.
+func (p *Processor) save(it item) {
+	it.r.done = true
+	p.mu.Lock()
+	p.results[it.slot] = *it.r
+	p.mu.Unlock()
 }
 
 // Refuse runs nothing and reports every handler, and every extension of a
@@ -241,7 +270,7 @@ func (p *Processor) Refuse(cfg *extconf.Config, why string) {
 			// The handler's own status of an earlier run would hide this one.
 			_ = os.Remove(path)
 		}
-		p.fail(it.r, code, &opError{op, code, fmt.Errorf("extension '%s' will not be processed: %s", it.r.fullName(), why)})
+		p.fail(it, code, &opError{op, code, fmt.Errorf("extension '%s' will not be processed: %s", it.r.fullName(), why)})
 	}
 }
 
@@ -641,11 +670,43 @@ func (p *Processor) run(ctx context.Context, h *handler, op string, ext extconf.
 		env = append(env, k+"="+v)
 	}
 	p.log().Info("running handler command", "handler", h.name, "version", h.version, "extension", ext.Name, "operation", op)
-	out, err := run(ctx, op, h.dir, command, env, limit)
+	out, err := p.launch(ctx, h, op, command, env, limit)
 	if err != nil {
 		return out, &opError{op, opCode(op, err), err}
 	}
 	return out, nil
+}
+
+// launch runs command in a scope of its own when systemd-run is there, so
+// that stopping or restarting the agent leaves it running, else in a plain
+// process group. After systemd-run fails to start a scope it runs the
+// command without, and every later one, as WALinuxAgent does.
+func (p *Processor) launch(ctx context.Context, h *handler, op, command string, env []string, limit time.Duration) (string, error) {
+	if p.SystemdRun != "" && !p.noScope.Load() {
+		unit := scopeUnit(h.name, op)
+		out, err := run(ctx, op, h.dir, scopeArgs(p.SystemdRun, unit, command), env, limit, unit)
+		if !errors.Is(err, errNoScope) {
+			return out, err
+		}
+		p.noScope.Store(true)
+		p.log().Warn("running extension commands without systemd scopes from now on", "handler", h.name, "operation", op, "err", err)
+	}
+	return run(ctx, op, h.dir, []string{"/bin/sh", "-c", command}, env, limit, "")
+}
+
+// scopeUnit names a command's scope: the handler's name (the characters a
+// unit name may hold), the operation, and a random part, as WALinuxAgent's
+// <operation>_<uuid>.scope.
+func scopeUnit(handler, op string) string {
+	safe := strings.Map(func(r rune) rune {
+		switch {
+		case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9', r == '.', r == '_':
+			return r
+		}
+		return '_'
+	}, handler)
+	safe = safe[:min(len(safe), 200)] // a unit name has at most 255 bytes
+	return fmt.Sprintf("%s_%s_%016x.scope", safe, strings.ToLower(op), rand.Uint64())
 }
 
 func (p *Processor) limits() Limits {
@@ -666,21 +727,21 @@ func (p *Processor) log() *slog.Logger {
 	return p.Log
 }
 
-// fail records a failure and, for a handler on disk that has not said
-// otherwise, writes it as the extension's status file, as WALinuxAgent's
-// create_status_file_if_not_exist does.
-func (p *Processor) fail(r *result, code int, err error) {
+// fail records a failure of it and, for a handler on disk that has not
+// said otherwise, writes it as the extension's status file, as
+// WALinuxAgent's create_status_file_if_not_exist does.
+func (p *Processor) fail(it item, code int, err error) {
 	op := "Enable"
 	var oe *opError
 	if errors.As(err, &oe) {
 		op = oe.op
 	}
+	r := it.r
 	p.log().Error("extension handler failed", "handler", r.name, "version", r.version, "extension", r.ext, "operation", op, "err", err)
-	p.mu.Lock()
 	r.ready, r.code, r.message, r.operation = false, code, err.Error(), op
 	var ce *CommandError
 	r.extFailed = r.ext != "" && op == "Enable" && errors.As(err, &ce)
-	p.mu.Unlock()
+	p.save(it)
 	path := r.statusPath()
 	if _, serr := os.Stat(path); path == "" || !r.hasSettings || !errors.Is(serr, os.ErrNotExist) {
 		return

@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/vhdprep/vhdprep/agent"
+	"github.com/vhdprep/vhdprep/agent/resourcedisk"
 	"github.com/vhdprep/vhdprep/guest"
 	"github.com/vhdprep/vhdprep/lint"
 	"github.com/vhdprep/vhdprep/rootfs"
@@ -38,7 +39,10 @@ type Plan struct {
 	Changes []lint.Change
 	Arch    string   // the guest's architecture (inject only)
 	Agents  []string // provisioning agents inject disables, or remove enables again
-	command string   // "agent inject" or "agent remove", for refusals
+	// ResourceDisk says what the agent's configuration does with the
+	// resource disk (inject only).
+	ResourceDisk string
+	command      string // "agent inject" or "agent remove", for refusals
 }
 
 // The commands that write these plans, as refusals name them.
@@ -118,6 +122,7 @@ func PlanInject(t *lint.Target, opt Options) (*Plan, error) {
 	e.write(BinaryPath, bin, 0o755)
 	e.write(units+"/"+ProvisionUnit, []byte(provisionUnitText), 0o644)
 	e.write(units+"/"+DaemonUnit, []byte(daemonUnitText), 0o644)
+	conf, err := root.ReadFile(strings.TrimPrefix(agent.ConfigFile, "/"))
 	if !e.exists(agent.ConfigFile) {
 		// The resource disk keeps what the replaced agents were told to
 		// do with it (an existing config is the user's, and kept: check's
@@ -126,8 +131,13 @@ func PlanInject(t *lint.Target, opt Options) (*Plan, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", t.Name, err)
 		}
-		e.write(agent.ConfigFile, []byte(configWith(settings, from)), 0o644)
+		conf = []byte(configWith(settings, from))
+		e.write(agent.ConfigFile, conf, 0o644)
+	} else if err != nil {
+		return nil, fmt.Errorf("%s: %w", t.Name, err)
 	}
+	c, _ := agent.ParseConfig(conf)
+	p.ResourceDisk = describeResourceDisk(c.ResourceDisk())
 	e.link(wantsDir+"/"+ProvisionUnit, units+"/"+ProvisionUnit)
 	e.link(wantsDir+"/"+DaemonUnit, units+"/"+DaemonUnit)
 	e.madeDirs(RecordPath)
@@ -154,6 +164,18 @@ func configWith(settings map[string]string, from string) string {
 		text += fmt.Sprintf("#\n# agent inject carried %s over from %s, whose agent it replaced.\n", strings.Join(keys, ", "), from)
 	}
 	return text
+}
+
+// describeResourceDisk says what the agent will do with the resource disk.
+func describeResourceDisk(c resourcedisk.Config) string {
+	if !c.Format {
+		return "left alone (ResourceDisk.Format=n in " + agent.ConfigFile + ")"
+	}
+	s := "formatted " + c.Filesystem + " when blank or NTFS, and mounted at " + c.MountPoint
+	if c.EnableSwap && c.SwapSizeMB > 0 {
+		s += fmt.Sprintf(", with a %d MiB swap file", c.SwapSizeMB)
+	}
+	return s
 }
 
 // PlanRemove works out what puts back what inject changed, from its record.

@@ -224,7 +224,7 @@ func TestInjectIntoDirectoryThenRemove(t *testing.T) {
 		}
 	}
 	unit, _ = os.ReadFile(filepath.Join(d, "usr/lib/systemd/system", DaemonUnit))
-	for _, line := range []string{"ExecStart=/usr/sbin/vhdprep-agent daemon", "Restart=always"} {
+	for _, line := range []string{"ExecStart=/usr/sbin/vhdprep-agent daemon", "Restart=always", "KillMode=process"} {
 		if !strings.Contains(string(unit), line+"\n") {
 			t.Errorf("%s lacks %q", DaemonUnit, line)
 		}
@@ -382,5 +382,33 @@ func TestUnitsInLibWhenUsrIsNotMerged(t *testing.T) {
 	}
 	if target, _ := os.Readlink(filepath.Join(d, "etc/systemd/system/multi-user.target.wants", DaemonUnit)); target != "/lib/systemd/system/"+DaemonUnit {
 		t.Fatalf("enable link -> %q", target)
+	}
+}
+
+// Inject says what the agent will do with the resource disk: WALinuxAgent's
+// shipped default (format and mount at /mnt/resource), or what an existing
+// configuration says.
+func TestInjectSaysWhatTheResourceDiskGets(t *testing.T) {
+	d := systemdTree(t)
+	p, err := PlanInject(open(t, d), Options{Binary: agentBinary(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "formatted ext4 when blank or NTFS, and mounted at /mnt/resource"; p.ResourceDisk != want {
+		t.Errorf("default: %q, want %q", p.ResourceDisk, want)
+	}
+	writeFile(t, d, "etc/vhdprep-agent.conf", "ResourceDisk.Format=n\n", 0o644)
+	if p, err = PlanInject(open(t, d), Options{Binary: agentBinary(t)}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(p.ResourceDisk, "left alone (ResourceDisk.Format=n") {
+		t.Errorf("Format=n: %q", p.ResourceDisk)
+	}
+	writeFile(t, d, "etc/vhdprep-agent.conf", "ResourceDisk.MountPoint=/mnt\nResourceDisk.EnableSwap=y\nResourceDisk.SwapSizeMB=2048\n", 0o644)
+	if p, err = PlanInject(open(t, d), Options{Binary: agentBinary(t)}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(p.ResourceDisk, "mounted at /mnt, with a 2048 MiB swap file") {
+		t.Errorf("swap: %q", p.ResourceDisk)
 	}
 }

@@ -33,7 +33,10 @@ WantedBy=multi-user.target
 
 // daemonUnitText keeps `vhdprep-agent daemon` running: it reports health
 // as the goal state changes (and handles extensions). It starts after the
-// provisioning unit so the two never provision at once.
+// provisioning unit so the two never provision at once. KillMode=process:
+// stopping or restarting the agent stops the agent alone, never a process
+// an extension started (those run in scopes of their own where systemd-run
+// works, and in the agent's cgroup where it does not).
 const daemonUnitText = `[Unit]
 Description=vhdprep agent: keep reporting to Azure and handle VM extensions
 Documentation=https://github.com/vhdprep/vhdprep
@@ -44,6 +47,7 @@ Wants=network-online.target
 ExecStart=` + BinaryPath + ` daemon
 Restart=always
 RestartSec=5
+KillMode=process
 
 [Install]
 WantedBy=multi-user.target

@@ -114,7 +114,9 @@ func (p *Provisioner) LoadSettings(ctx context.Context, md *imds.Client) (Settin
 	env, dev, err := p.ReadMedia()
 	if err == nil {
 		p.log().Info("provisioning settings from the media", "device", dev, "ovf", env)
-		return FromOVF(env, ovfEnvName+" on "+dev), nil
+		s := FromOVF(env, ovfEnvName+" on "+dev)
+		s.Media = dev
+		return s, nil
 	}
 	p.log().Warn("no ovf-env.xml; trying IMDS", "err", err)
 	if md == nil {
@@ -125,6 +127,29 @@ func (p *Provisioner) LoadSettings(ctx context.Context, md *imds.Client) (Settin
 		return Settings{}, fmt.Errorf("%w (media: %v; IMDS: %v)", ErrNoSettings, err, ierr)
 	}
 	return FromIMDS(&inst.Compute), nil
+}
+
+// virtioDiskRE is a virtio disk, never a CD-ROM: WALinuxAgent's eject_dvd
+// leaves those alone.
+var virtioDiskRE = regexp.MustCompile(`^/dev/vd[b-z]`)
+
+// EjectMedia ejects the provisioning media once provisioning is done, as
+// WALinuxAgent does, so the settings (a password among them) are not left
+// readable in the drive. Without the eject tool it is left in; a failure
+// is logged only: provisioning succeeded.
+func (p *Provisioner) EjectMedia(ctx context.Context, dev string) {
+	if dev == "" || virtioDiskRE.MatchString(dev) {
+		return
+	}
+	if _, err := p.Sys.LookPath("eject"); err != nil {
+		p.log().Info("the provisioning media stays in: no eject tool", "device", dev)
+		return
+	}
+	if _, err := p.Sys.Run(ctx, "eject", []string{dev}, nil); err != nil {
+		p.log().Warn("ejecting the provisioning media failed", "device", dev, "err", err)
+		return
+	}
+	p.log().Info("provisioning media ejected", "device", dev)
 }
 
 var uuidRE = regexp.MustCompile(`^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$`)

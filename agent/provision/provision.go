@@ -47,6 +47,7 @@ var (
 // Settings are what provisioning applies, from ovf-env.xml or IMDS.
 type Settings struct {
 	Source   string // "ovf-env.xml on /dev/sr0", "IMDS"
+	Media    string // the provisioning media's device; "" from IMDS
 	HostName string
 	UserName string
 	// Password is a secret; String and LogValue redact it. Empty means

@@ -282,8 +282,13 @@ func (d *Disk) formatAndMount(ctx context.Context, dev, part string) (string, er
 	return c.MountPoint, nil
 }
 
+// ErrNotResourceDiskData refuses to format a partition that holds neither
+// a Linux filesystem nor what Azure ships the disk with (NTFS or nothing):
+// a swap area, LUKS or LVM there is someone's, and formatting would lose it.
+var ErrNotResourceDiskData = errors.New("resource disk partition holds data the agent did not expect")
+
 // filesystem names the Linux filesystem on the partition; "" for none, or
-// for NTFS, which Azure formats the disk with.
+// for NTFS, which Azure formats the disk with (probe names neither).
 func (d *Disk) filesystem(part string) (string, error) {
 	f, err := os.Open(d.host(part))
 	if err != nil {
@@ -301,8 +306,10 @@ func (d *Disk) filesystem(part string) (string, error) {
 	switch r.Type {
 	case probe.Ext2, probe.Ext3, probe.Ext4, probe.XFS, probe.Btrfs:
 		return r.Type, nil
+	case "":
+		return "", nil
 	}
-	return "", nil
+	return "", fmt.Errorf("%w: %s holds %s, not Azure's NTFS or a blank disk; not formatting it (wipe it, or set ResourceDisk.Format=n)", ErrNotResourceDiskData, part, r.Type)
 }
 
 // MBR partition types: Azure's NTFS partition, and Linux.

@@ -3,6 +3,7 @@ package resourcedisk
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -243,9 +244,30 @@ func TestFindingTheDisk(t *testing.T) {
 	}
 }
 
-func TestOffByDefaultDoesNothing(t *testing.T) {
+func TestFormatOffDoesNothing(t *testing.T) {
 	sys := &system{root: t.TempDir()}
 	if err := (&Disk{Root: sys.root, Sys: sys}).Setup(context.Background()); err != nil || len(sys.calls) != 0 {
 		t.Fatalf("%v %q", err, sys.calls)
+	}
+}
+
+// Only a blank or NTFS partition is formatted: now that formatting is the
+// default, a swap area (or LUKS, LVM) there is not lost.
+func TestForeignDataIsNotFormatted(t *testing.T) {
+	testimage.RequireTools(t, "mkswap")
+	root := vm(t)
+	if out, err := exec.Command("mkswap", filepath.Join(root, "dev/sdb1")).CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	sys := &system{root: root}
+	err := (&Disk{Root: root, Sys: sys, Config: config()}).Setup(context.Background())
+	if !errors.Is(err, ErrNotResourceDiskData) || !strings.Contains(err.Error(), "/dev/sdb1 holds swap") {
+		t.Fatalf("err %v", err)
+	}
+	if len(sys.calls) != 0 {
+		t.Errorf("calls %q, want none", sys.calls)
+	}
+	if got := fsType(t, filepath.Join(root, "dev/sdb1")); got != probe.Swap {
+		t.Errorf("the partition holds %q", got)
 	}
 }

@@ -18,14 +18,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vhdprep/vhdprep/agent"
+	"github.com/vhdprep/vhdprep/agent/firewall"
 	"github.com/vhdprep/vhdprep/agent/imds"
+	"github.com/vhdprep/vhdprep/agent/kvp"
 	"github.com/vhdprep/vhdprep/agent/provision"
 	"github.com/vhdprep/vhdprep/agent/resourcedisk"
 	"github.com/vhdprep/vhdprep/agent/wire"
@@ -100,6 +105,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		ResourceDisk: &resourcedisk.Disk{Root: *root, Sys: provision.Host{}, Log: log, Config: cfg.ResourceDisk()},
 	}
 	a.Version = version
+	a.KVP = &kvp.Writer{Path: filepath.Join(*root, kvp.PoolFile), Source: "vhdprep-agent-" + version}
+	if cmd == "provision" || cmd == "daemon" {
+		if err := kvp.TruncateStale(a.KVP.Path, bootTime()); err != nil {
+			log.Warn("Hyper-V KVP", "err", err)
+		}
+	}
+	if addr, err := netip.ParseAddr(endpoint); err == nil && *root == "/" {
+		// Only on the system itself: --root names a test's tree.
+		a.Firewall = firewall.New(provision.Host{}, addr)
+	}
 	a.Extensions = agent.NewExtensionProcessor(*root, a.Wire, log)
 	a.Extensions.Limits.Enable = cfg.ExtensionsEnableTimeout
 	log.Debug("wire server", "endpoint", endpoint, "lease", source)
@@ -130,6 +145,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	return exitOK
+}
+
+// bootTime is when the system booted (now, when the uptime is unknown:
+// nothing is then older than the boot).
+func bootTime() time.Time {
+	var si unix.Sysinfo_t
+	if unix.Sysinfo(&si) != nil {
+		return time.Now()
+	}
+	return time.Now().Add(-time.Duration(si.Uptime) * time.Second)
 }
 
 // loadConfig reads the configuration file; a missing file means defaults.

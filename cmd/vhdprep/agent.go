@@ -167,6 +167,9 @@ func runAgentPlan(a *app, args []string, root string, dryRun bool, verb string, 
 		what := map[string]string{"inject": "disabled", "remove": "enabled again"}[verb]
 		fmt.Fprintf(a.io.Out, "%s: %v\n", what, plan.Agents)
 	}
+	if plan.ResourceDisk != "" {
+		fmt.Fprintf(a.io.Out, "resource disk: %s\n", plan.ResourceDisk)
+	}
 	for _, c := range changes {
 		switch {
 		case c.Link != "":
