@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/vhdprep/vhdprep/internal/fileundo"
 	"github.com/vhdprep/vhdprep/internal/imagelock"
 	"github.com/vhdprep/vhdprep/qcow2"
 	"github.com/vhdprep/vhdprep/raw"
@@ -63,8 +64,9 @@ func changeable(f *os.File) error {
 }
 
 // lockForChange takes the lock of the image at path for changing it in
-// place (resize, convert --in-place). What is not a regular file is
-// refused first, so no lock file is made beside a device or a FIFO.
+// place (resize, convert --in-place), and undoes a resize of it that was
+// interrupted. What is not a regular file is refused first, so no lock
+// file is made beside a device or a FIFO.
 func lockForChange(path string) (*imagelock.Lock, error) {
 	f, _, err := raw.OpenFile(path, os.O_RDONLY)
 	if err != nil {
@@ -75,7 +77,15 @@ func lockForChange(path string) (*imagelock.Lock, error) {
 	if err != nil {
 		return nil, err
 	}
-	return imagelock.Take(path)
+	lock, err := imagelock.Take(path)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := fileundo.Recover(path); err != nil {
+		lock.Release()
+		return nil, err
+	}
+	return lock, nil
 }
 
 func open(path string, flag int) (*Image, error) {

@@ -2,11 +2,12 @@ package diskimage
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"slices"
 	"strings"
 
+	"github.com/vhdprep/vhdprep/internal/fault"
+	"github.com/vhdprep/vhdprep/internal/fileundo"
 	"github.com/vhdprep/vhdprep/raw"
 	"github.com/vhdprep/vhdprep/raw/part"
 	"github.com/vhdprep/vhdprep/vhd"
@@ -35,13 +36,14 @@ type ResizeResult struct {
 }
 
 // maxSavedTail bounds the data outside every partition that a shrink may
-// cut off; it is kept in memory so the shrink can be undone.
+// cut off; it is kept in the undo file so the shrink can be undone.
 const maxSavedTail = 256 << 20
 
 // Resize grows or shrinks a raw image or fixed VHD in place: the footer
 // moves to the new end and a GPT's backup header follows it. The result is
 // verified by reading it back; on any failure the file is restored to its
-// previous bytes.
+// previous bytes, and a resize killed half way is undone by the next
+// vhdprep that opens the file.
 func Resize(opts ResizeOptions) (*ResizeResult, error) {
 	lock, err := lockForChange(opts.Path)
 	if err != nil {
@@ -143,29 +145,36 @@ func setSize(im *Image, t *part.Table, target int64, out Format, keepID *vhd.Foo
 			return err
 		}
 	}
-	u, err := newUndo(im, t, target)
+	ranges, err := undoRanges(im, t, target)
 	if err != nil {
 		return err
 	}
+	u, err := fileundo.Save(im.Path, im.File(), im.FileSize, ranges)
+	if err != nil {
+		return err
+	}
+	fault.Point("resize-saved")
 	f := im.File()
 	// Truncating to the data size first drops the old footer, so growing
 	// leaves zeros, not a stale footer, inside the guest's new space.
 	if err := f.Truncate(min(im.Disk.Size(), target)); err != nil {
-		return u.restore(err)
+		return restore(u, err)
 	}
+	fault.Point("resize-truncated")
 	if err := f.Truncate(target); err != nil {
-		return u.restore(err)
+		return restore(u, err)
 	}
 	if err := endDisk(f, t, im.Disk.Size(), target, out, keepID); err != nil {
-		return u.restore(err)
+		return restore(u, err)
 	}
 	if err := f.Sync(); err != nil {
-		return u.restore(err)
+		return restore(u, err)
 	}
+	fault.Point("resize-written")
 	if err := verifyDisk(im.Path, out, target, t, movesGPT(t, im.Disk.Size(), target)); err != nil {
-		return u.restore(fmt.Errorf("the result does not read back (%w)", err))
+		return restore(u, fmt.Errorf("the result does not read back (%w)", err))
 	}
-	return nil
+	return u.Done()
 }
 
 // gptMovable refuses to move the backup of a GPT whose primary is
@@ -233,35 +242,25 @@ func verifyDisk(path string, want Format, size int64, before *part.Table, movedG
 	return nil
 }
 
-// undo holds what a resize overwrites or cuts off, so it can put the file
-// back exactly as it was.
-type undo struct {
-	f      *os.File
-	size   int64
-	chunks []savedChunk
-}
-
-type savedChunk struct {
-	off  int64
-	data []byte
-}
-
-func newUndo(im *Image, t *part.Table, target int64) (*undo, error) {
-	u := &undo{f: im.File(), size: im.FileSize}
+// undoRanges are the bytes a resize overwrites or cuts off: what the undo
+// file keeps so the file can be put back exactly as it was.
+func undoRanges(im *Image, t *part.Table, target int64) ([]fileundo.Range, error) {
+	var ranges []fileundo.Range
 	// The sectors a GPT move rewrites: the protective MBR and primary
 	// header, and where the new backup lands inside the old disk.
 	if movesGPT(t, im.Disk.Size(), target) {
-		if err := u.save(0, 2*int64(t.SectorSize)); err != nil {
-			return nil, err
-		}
+		ranges = append(ranges, fileundo.Range{Off: 0, Len: 2 * int64(t.SectorSize)})
 		if lo, hi := max(0, target-t.BackupSize), min(target, im.Disk.Size()); lo < hi {
-			if err := u.save(lo, hi-lo); err != nil {
-				return nil, err
-			}
+			ranges = append(ranges, fileundo.Range{Off: lo, Len: hi - lo})
 		}
 	}
-	// The old footer, and on a shrink every byte of data cut off.
+	// Where a new footer lands inside the old file (a hole there would
+	// otherwise keep the footer when the file is put back), the old footer,
+	// and on a shrink every byte of data cut off.
 	tail := raw.Extent{Offset: min(target, im.Disk.Size()), Length: im.FileSize - min(target, im.Disk.Size())}
+	if n := min(vhd.FooterSize, tail.Length); n > 0 {
+		ranges = append(ranges, fileundo.Range{Off: tail.Offset, Len: n})
+	}
 	exts, err := raw.NewFile(im.File(), im.FileSize).Extents()
 	if err != nil {
 		return nil, err
@@ -275,36 +274,15 @@ func newUndo(im *Image, t *part.Table, target int64) (*undo, error) {
 		if saved += hi - lo; saved > maxSavedTail {
 			return nil, fmt.Errorf("the range to cut off holds more than %d MiB of data outside every partition; copy it away first", maxSavedTail/raw.MiB)
 		}
-		if err := u.save(lo, hi-lo); err != nil {
-			return nil, err
-		}
+		ranges = append(ranges, fileundo.Range{Off: lo, Len: hi - lo})
 	}
-	return u, nil
-}
-
-func (u *undo) save(off, n int64) error {
-	b := make([]byte, n)
-	if _, err := u.f.ReadAt(b, off); err != nil && err != io.EOF {
-		return err
-	}
-	u.chunks = append(u.chunks, savedChunk{off, b})
-	return nil
+	return ranges, nil
 }
 
 // restore puts the file back and returns cause, or says that restoring
 // failed too.
-func (u *undo) restore(cause error) error {
-	err := u.f.Truncate(u.size)
-	for _, c := range u.chunks {
-		if err != nil {
-			break
-		}
-		_, err = u.f.WriteAt(c.data, c.off)
-	}
-	if err == nil {
-		err = u.f.Sync()
-	}
-	if err != nil {
+func restore(u *fileundo.Undo, cause error) error {
+	if err := u.Restore(); err != nil {
 		return fmt.Errorf("%w; restoring the file also failed (%v): restore it from a backup", cause, err)
 	}
 	return fmt.Errorf("%w; the file was restored", cause)

@@ -5,6 +5,7 @@
 package guest
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -28,6 +29,10 @@ type Guest struct {
 	Warnings []string
 }
 
+// ErrLayout wraps what makes a disk's layout (its partition table, its
+// LVM) unreadable.
+var ErrLayout = errors.New("reading the disk layout")
+
 // Open opens an image read-only. A disk whose root cannot be read (btrfs,
 // LUKS, no OS at all) still opens: RootErr says why, and the layout is there.
 func Open(path string) (*Guest, error) {
@@ -38,7 +43,7 @@ func Open(path string) (*Guest, error) {
 	layout, err := volume.List(im.Disk)
 	if err != nil {
 		im.Close()
-		return nil, fmt.Errorf("%s: reading the disk layout: %w", path, err)
+		return nil, fmt.Errorf("%s: %w: %w", path, ErrLayout, err)
 	}
 	g := &Guest{Name: path, Image: im, Layout: layout, Warnings: layout.Warnings}
 	root, err := rootfs.Assemble(rootfs.VolumesOf(layout))

@@ -25,9 +25,20 @@ const (
 	Bzip2 = "bzip2"
 )
 
-// MaxDecompressed bounds the bytes Walk decompresses from one initramfs,
-// against decompression bombs; real ones unpack to a few hundred MiB.
-const MaxDecompressed = 4 << 30
+// Bounds on the bytes Walk decompresses from one initramfs, against
+// decompression bombs, whose cost is CPU as much as bytes (a 4 GiB zstd
+// bomb takes half a minute to unpack): real initramfs files unpack to a few
+// hundred MiB at ratios under 10.
+const (
+	MaxDecompressed = 4 << 30
+	maxRatio        = 32
+	minBudget       = 256 << 20
+)
+
+// budget is what Walk may decompress from an initramfs of size bytes.
+func budget(size int64) int64 {
+	return min(MaxDecompressed, max(minBudget, maxRatio*size))
+}
 
 // Errors, wrapped with the segment and offset where they happened.
 var (
@@ -36,7 +47,7 @@ var (
 	ErrJunk        = errors.New("junk inside a compressed segment (neither a cpio header nor zero padding)")
 	ErrChecksum    = errors.New("cpio data checksum mismatch")
 	ErrCompression = errors.New("unknown compression")
-	ErrTooLarge    = errors.New("decompressed data exceeds the limit of 4 GiB")
+	ErrTooLarge    = errors.New("decompressed data exceeds the limit (32 times the file, at least 256 MiB, at most 4 GiB)")
 )
 
 // Segment is one stored or compressed part of an initramfs.
@@ -59,7 +70,7 @@ type Entry struct {
 // If fn returns fs.SkipAll, Walk stops and returns nil; any other error
 // stops Walk and is returned as it is.
 func Walk(r io.ReaderAt, size int64, fn func(seg Segment, e Entry, content io.Reader) error) error {
-	w := &walker{r: r, size: size, budget: MaxDecompressed, fn: fn}
+	w := &walker{r: r, size: size, budget: budget(size), fn: fn}
 	err := w.run()
 	if errors.Is(err, fs.SkipAll) {
 		return nil

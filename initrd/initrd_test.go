@@ -329,3 +329,29 @@ func TestWalkBudget(t *testing.T) {
 		t.Fatalf("err = %v, want ErrTooLarge in the zstd segment", err)
 	}
 }
+
+// A small file that unpacks to far more than any real initramfs (a zstd
+// bomb: 300 MiB of zeros in a few KiB) stops at 32 times its size (at
+// least 256 MiB), not at the 4 GiB that cost half a minute of CPU.
+func TestBombBudgetFollowsTheFileSize(t *testing.T) {
+	testimage.RequireTools(t, "cpio", "zstd")
+	dir := t.TempDir()
+	f, _ := os.Create(filepath.Join(dir, "zeros"))
+	f.Truncate(300 << 20)
+	f.Close()
+	cmd := exec.Command("sh", "-c", "echo zeros | cpio -o -H newc --quiet | zstd -q -1 -c")
+	cmd.Dir = dir
+	bomb, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := budget(int64(len(bomb))); got != minBudget {
+		t.Fatalf("budget of a %d-byte file = %d, want %d", len(bomb), got, minBudget)
+	}
+	if _, err := Modules(bytes.NewReader(bomb), int64(len(bomb))); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("a %d-byte file unpacking to 300 MiB: %v, want ErrTooLarge", len(bomb), err)
+	}
+	if got := budget(1 << 30); got != 4<<30 {
+		t.Fatalf("budget of a 1 GiB initramfs = %d, want the 4 GiB ceiling", got)
+	}
+}

@@ -46,7 +46,7 @@ type KernelModules struct {
 // modules (.ko, .ko.xz, .ko.zst, .ko.gz) and module index per kernel
 // version, and its programs.
 func Modules(r io.ReaderAt, size int64) (*Inventory, error) {
-	return modules(r, size, MaxDecompressed)
+	return modules(r, size, budget(size))
 }
 
 func modules(r io.ReaderAt, size, budget int64) (*Inventory, error) {

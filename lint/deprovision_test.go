@@ -78,7 +78,7 @@ func TestDeprovisionImageRemovesAHome(t *testing.T) {
 			t.Fatalf("%s: %v %s", c, err, out)
 		}
 	}
-	target, err := OpenImage(img)
+	target, err := OpenImageToChange(img)
 	if err != nil {
 		t.Fatal(err)
 	}

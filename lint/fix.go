@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"sort"
 	"strings"
 
 	"github.com/vhdprep/vhdprep/diskimage"
@@ -172,8 +173,8 @@ func (p *Plan) volumes(t *Target) (map[string]volume.Volume, error) {
 }
 
 // Apply writes the plan into the image (ext2/3/4 filesystems of a raw image
-// or fixed VHD) or the directory. Each filesystem's changes are applied
-// together, verified, and undone on failure.
+// or fixed VHD, opened with OpenImageToChange) or the directory. The changes
+// of every filesystem are applied together, verified, and undone on failure.
 func (p *Plan) Apply(t *Target) error {
 	if len(p.Changes) == 0 {
 		return nil
@@ -189,24 +190,31 @@ func (p *Plan) Apply(t *Target) error {
 	if err != nil {
 		return err
 	}
+	if t.change == nil {
+		return fmt.Errorf("%s was opened to read, not to change (lint.OpenImageToChange)", t.Name)
+	}
 	byMount := map[string][]Change{}
 	for _, c := range p.Changes {
 		m := mountOf(t, c.Path)
 		byMount[m] = append(byMount[m], c)
 	}
-	for mountPath, changes := range byMount {
-		v := volumes[mountPath]
-		w, err := write.OpenExt4(t.Name, v.Offset, v.Size)
-		if err != nil {
-			return err
-		}
-		err = applyTo(w, changes, mountPath, t)
-		w.Close()
-		if err != nil {
-			return err
-		}
+	// Every filesystem is opened, and its preconditions checked, before the
+	// first is written.
+	mounts := make([]string, 0, len(byMount))
+	for m := range byMount {
+		mounts = append(mounts, m)
 	}
-	return nil
+	sort.Strings(mounts)
+	for _, mountPath := range mounts {
+		changes := byMount[mountPath]
+		v := volumes[mountPath]
+		w, err := t.change.Ext4(v.Offset, v.Size)
+		if err != nil {
+			return err
+		}
+		queue(w, changes, mountPath, t)
+	}
+	return t.change.Apply()
 }
 
 // mountOf is the mount point holding a guest path (the longest match).
@@ -243,10 +251,15 @@ func volumeAt(t *Target, mountPath, command string) (volume.Volume, error) {
 	return volume.Volume{}, fmt.Errorf("no volume is mounted at %s", mountPath)
 }
 
-// applyTo queues the changes under one mount point and applies them,
-// keeping the permissions of the files they replace and making the
-// directories new files need.
+// applyTo queues the changes under one mount point and applies them.
 func applyTo(w write.FS, changes []Change, mountPath string, t *Target) error {
+	queue(w, changes, mountPath, t)
+	return w.Apply()
+}
+
+// queue queues the changes under one mount point, keeping the permissions
+// of the files they replace and making the directories new files need.
+func queue(w write.FS, changes []Change, mountPath string, t *Target) {
 	made := map[string]bool{}
 	for _, c := range changes {
 		if c.Removed || c.Old != nil {
@@ -286,7 +299,6 @@ func applyTo(w write.FS, changes []Change, mountPath string, t *Target) error {
 		}
 		w.WriteFile(rel, c.New, perm, uid, gid)
 	}
-	return w.Apply()
 }
 
 // onMountedTree is the remedy where vhdprep cannot write a filesystem:

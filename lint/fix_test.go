@@ -45,7 +45,7 @@ func guestSums(t *testing.T, target *Target) map[string][32]byte {
 func TestFixKernelCommandLineInAnImage(t *testing.T) {
 	testimage.RequireTools(t, "debugfs", "e2fsck", "e2undo")
 	img := testimage.Copy(t, "disk-debian-mbr")
-	target, err := OpenImage(img)
+	target, err := OpenImageToChange(img)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestFixRHELBootEntriesAndGrubenv(t *testing.T) {
 }
 
 func TestFixRefusesLogicalVolumes(t *testing.T) {
-	target, err := OpenImage(testimage.Copy(t, "disk-rhel-lvm"))
+	target, err := OpenImageToChange(testimage.Copy(t, "disk-rhel-lvm"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestFixRefusesLogicalVolumes(t *testing.T) {
 func TestFixInsideALinearLogicalVolume(t *testing.T) {
 	testimage.RequireTools(t, "debugfs", "e2fsck", "e2undo")
 	img := testimage.Copy(t, "disk-debian-lvm")
-	target, err := OpenImage(img)
+	target, err := OpenImageToChange(img)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +299,7 @@ func TestFixNamesDevicesByUUID(t *testing.T) {
 	}
 	w.Close()
 	target.Close()
-	if target, err = OpenImage(img); err != nil {
+	if target, err = OpenImageToChange(img); err != nil {
 		t.Fatal(err)
 	}
 	if s := statuses(t, target, "KRN009", "FST001"); s["KRN009"] != Failed || s["FST001"] != Failed {

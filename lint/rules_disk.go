@@ -9,6 +9,9 @@ import (
 )
 
 func checkPartitionTable(t *Target) ([]Finding, error) {
+	if t.layoutErr != nil {
+		return []Finding{{Message: t.layoutErr.Error(), Fix: "repair or rewrite the partition table as the message says; vhdprep resize cannot move a table it cannot read"}}, nil
+	}
 	g, err := t.layout()
 	if err != nil {
 		return nil, err

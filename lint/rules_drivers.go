@@ -88,6 +88,7 @@ func driverRule(module, sym, why string) func(*Target) ([]Finding, error) {
 		}
 		root, _ := t.root()
 		var fs []Finding
+		var unread []string // kernels whose initramfs cannot be read
 		for _, k := range ks {
 			if k.Image == "" || builtIn(k, sym, module) {
 				continue // leftover modules without a kernel, or built in
@@ -101,15 +102,32 @@ func driverRule(module, sym, why string) func(*Target) ([]Finding, error) {
 			loc.File = "/" + k.Initrd
 			inv, err := t.inventory(root, k.Initrd)
 			if err != nil {
-				return nil, Skip("cannot read the initramfs of kernel %s: %v", k.Version, err)
+				unread = append(unread, fmt.Sprintf("kernel %s (%v)", k.Version, err))
+				continue
 			}
 			if !inv.Has(k.Version, module) {
 				fs = append(fs, Finding{Message: fmt.Sprintf("%s is neither built into kernel %s nor in its initramfs: %s", module, k.Version, why), Location: loc,
 					Fix: rebuildHint(t, k.Version, []string{"hv_vmbus", "hv_storvsc", "hv_netvsc"}), Fixable: true})
 			}
 		}
+		return unreadable(fs, unread, module)
+	}
+}
+
+// unreadable reports the kernels whose initramfs could not be read without
+// hiding what the others showed: alone they make the rule a skip; beside
+// findings of other kernels, a warning each.
+func unreadable(fs []Finding, unread []string, module string) ([]Finding, error) {
+	if len(unread) == 0 {
 		return fs, nil
 	}
+	if len(fs) == 0 {
+		return nil, Skip("cannot read the initramfs of %s; whether it holds %s is unknown", strings.Join(unread, ", "), module)
+	}
+	for _, k := range unread {
+		fs = append(fs, Finding{Severity: Warning, Message: fmt.Sprintf("cannot read the initramfs of %s; whether it holds %s is unknown", k, module)})
+	}
+	return fs, nil
 }
 
 var (

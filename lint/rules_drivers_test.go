@@ -92,3 +92,37 @@ func TestInitramfsIsReadInPlace(t *testing.T) {
 		t.Error("the initramfs was copied into memory")
 	}
 }
+
+// An initramfs that cannot be read skips only its own kernel: another
+// kernel's missing driver still fails the rule (DRV002, and DRV008's
+// storage chain), and the unread kernel is named as a warning beside it.
+func TestUnreadableInitramfsSkipsOnlyItsKernel(t *testing.T) {
+	b, err := os.ReadFile(testimage.Path(t, "initrd-nostorvsc-gzip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const v, bad = "6.1.0-13-amd64", "6.1.0-99-amd64"
+	files := map[string]string{
+		"boot/vmlinuz-" + v: "", "boot/initrd.img-" + v: string(b),
+		"boot/vmlinuz-" + bad: "", "boot/initrd.img-" + bad: "not an initramfs at all",
+		"etc/initramfs-tools/modules": "",
+	}
+	for _, rule := range []string{"DRV002", "DRV008"} {
+		o := outcome(t, tree(t, files), rule)
+		if o.Status != Failed || len(o.Findings) != 2 {
+			t.Fatalf("%s: %s %+v %s; want the readable kernel's finding and a warning", rule, o.Status, o.Findings, o.Reason)
+		}
+		if f := o.Findings[0]; f.Location.Kernel != v || f.Severity != Error {
+			t.Errorf("%s: first finding %+v; want an error for kernel %s", rule, f, v)
+		}
+		if f := o.Findings[1]; f.Severity != Warning || !strings.Contains(f.Message, "kernel "+bad) || !strings.Contains(f.Message, "unknown") {
+			t.Errorf("%s: second finding %+v; want a warning naming kernel %s", rule, f, bad)
+		}
+	}
+	// Alone, the unreadable kernel makes the rule a skip that names it.
+	delete(files, "boot/vmlinuz-"+v)
+	delete(files, "boot/initrd.img-"+v)
+	if o := outcome(t, tree(t, files), "DRV002"); o.Status != Skipped || !strings.Contains(o.Reason, "kernel "+bad) {
+		t.Fatalf("DRV002 with only the unreadable kernel: %s %q", o.Status, o.Reason)
+	}
+}

@@ -101,11 +101,12 @@ func (g chainGap) missing() []string {
 
 // rootChainGaps finds, for each installed kernel, what of the root's
 // path the initramfs lacks: a module counts only in that kernel's own
-// module directory inside the initramfs, or built into it.
-func rootChainGaps(t *Target) ([]chainGap, error) {
+// module directory inside the initramfs, or built into it. unread names the
+// kernels whose initramfs could not be read.
+func rootChainGaps(t *Target) (gaps []chainGap, unread []string, err error) {
 	ks, err := kernelsOf(t)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	root, _ := t.root()
 	rs := rootStorageOf(t)
@@ -113,7 +114,6 @@ func rootChainGaps(t *Target) ([]chainGap, error) {
 	if rs.dm {
 		need = append(need, dmDriver)
 	}
-	var gaps []chainGap
 	for _, k := range ks {
 		if k.Image == "" {
 			continue // leftover modules without a kernel
@@ -123,7 +123,8 @@ func rootChainGaps(t *Target) ([]chainGap, error) {
 		if k.Initrd != "" {
 			inv, err := t.inventory(root, k.Initrd)
 			if err != nil {
-				return nil, Skip("cannot read the initramfs of kernel %s: %v", k.Version, err)
+				unread = append(unread, fmt.Sprintf("kernel %s (%v)", k.Version, err))
+				continue
 			}
 			has = func(d driver) bool { return builtIn(k, d.sym, d.module) || inv.Has(k.Version, d.module) }
 			g.lvm = rs.lvm && !inv.Programs[lvmProgram]
@@ -142,7 +143,7 @@ func rootChainGaps(t *Target) ([]chainGap, error) {
 			gaps = append(gaps, g)
 		}
 	}
-	return gaps, nil
+	return gaps, unread, nil
 }
 
 func anyDriver(ds []driver, has func(driver) bool) bool {
@@ -155,7 +156,7 @@ func anyDriver(ds []driver, has func(driver) bool) bool {
 }
 
 func checkRootChain(t *Target) ([]Finding, error) {
-	gaps, err := rootChainGaps(t)
+	gaps, unread, err := rootChainGaps(t)
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +177,7 @@ func checkRootChain(t *Target) ([]Finding, error) {
 		}
 		fs = append(fs, f)
 	}
-	return fs, nil
+	return unreadable(fs, unread, "the root disk's drivers")
 }
 
 // lvmSetup is how an initramfs tool is told to take the LVM tools in: the
@@ -284,7 +285,7 @@ func chainHint(t *Target, g chainGap) string {
 // tool, as DRV001-DRV003 do, and the LVM tools where the tool takes them
 // by configuration; the present initramfs lacks them until rebuilt.
 func repairRootChain(t *Target, o *Overlay) error {
-	gaps, err := rootChainGaps(t)
+	gaps, _, err := rootChainGaps(t)
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,13 @@ type Target struct {
 	// Container describes the image file; nil when checking a directory.
 	Container *Container
 	Guest     *guest.Guest
+	// layoutErr says why an image's layout could not be read; Guest is
+	// nil then.
+	layoutErr error
+
+	// change holds the image's lock from before the plan is read until it
+	// is applied; nil for a target opened only to read.
+	change *write.Image
 
 	config   *Config
 	cmdlines []kernel.Location
@@ -41,6 +48,27 @@ func OpenImage(path string) (*Target, error) {
 	if err := write.RecoverInterrupted(path); err != nil {
 		return nil, err
 	}
+	return openImage(path)
+}
+
+// OpenImageToChange opens an image to plan a change and apply it: the
+// image's lock is taken before anything is read, and held until Close, so
+// what is planned is what is changed.
+func OpenImageToChange(path string) (*Target, error) {
+	change, err := write.OpenImage(path)
+	if err != nil {
+		return nil, err
+	}
+	t, err := openImage(path)
+	if err != nil {
+		change.Close()
+		return nil, err
+	}
+	t.change = change
+	return t, nil
+}
+
+func openImage(path string) (*Target, error) {
 	format, size, err := diskimage.DetectFile(path)
 	if err != nil {
 		return nil, err
@@ -49,6 +77,9 @@ func OpenImage(path string) (*Target, error) {
 		return &Target{Name: path, Container: &Container{Path: path, Format: format, FileSize: size}}, nil
 	}
 	g, err := guest.Open(path)
+	if errors.Is(err, guest.ErrLayout) {
+		return unreadableLayout(path, err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -57,6 +88,20 @@ func OpenImage(path string) (*Target, error) {
 		return b.Gen2, b.Detail
 	})
 	return &Target{Name: path, Guest: g, Container: &c}, nil
+}
+
+// unreadableLayout is the target of an image whose partition table or LVM
+// cannot be read (a GPT of 100 000 entries): the container rules still
+// judge the file, DSK001 reports why the layout is unreadable, and the
+// rules that need the guest are skipped pointing at it.
+func unreadableLayout(path string, layoutErr error) (*Target, error) {
+	im, err := diskimage.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer im.Close()
+	c := im.Container(func() (bool, string) { return false, "the partition table cannot be read" })
+	return &Target{Name: path, Container: &c, layoutErr: layoutErr}, nil
 }
 
 // OpenDir opens a directory tree as a check target.
@@ -68,8 +113,12 @@ func OpenDir(dir string) (*Target, error) {
 	return &Target{Name: dir, Guest: g}, nil
 }
 
-// Close releases the image.
+// Close releases the image, and its lock.
 func (t *Target) Close() error {
+	if t.change != nil {
+		t.change.Close()
+		t.change = nil
+	}
 	if t.Guest != nil {
 		return t.Guest.Close()
 	}
@@ -86,6 +135,9 @@ func (t *Target) option(rule, key, def string) string {
 
 // root is the guest's file tree, or a skip saying why there is none.
 func (t *Target) root() (rootfs.FS, error) {
+	if t.layoutErr != nil {
+		return nil, Skip("the disk layout cannot be read (see DSK001)")
+	}
 	if t.Guest == nil || t.Guest.Root == nil {
 		if t.Guest != nil && t.Guest.RootErr != nil {
 			return nil, Skip("the root filesystem is not readable: %v", t.Guest.RootErr)
@@ -97,6 +149,9 @@ func (t *Target) root() (rootfs.FS, error) {
 
 // layout is the disk layout, or a skip for a directory.
 func (t *Target) layout() (*guest.Guest, error) {
+	if t.layoutErr != nil {
+		return nil, Skip("the disk layout cannot be read (see DSK001)")
+	}
 	if t.Guest == nil || t.Guest.Layout == nil {
 		return nil, Skip("a directory has no disk layout to check")
 	}

@@ -30,6 +30,11 @@ const (
 	// maxVirtualSize is above any disk Azure takes and keeps the offset
 	// arithmetic far from overflow.
 	maxVirtualSize = 64 << 40
+	// maxL1Entries is QEMU's limit on the L1 table (QCOW_MAX_L1_SIZE, 32
+	// MiB): no image qemu-img makes or opens has more.
+	maxL1Entries = 32 << 20 / 8
+	// l1Chunk is how many L1 entries are read at a time.
+	l1Chunk = 8192
 
 	offsetMask   = 0x00fffffffffffe00 // host offset in L1 and standard L2 entries
 	l2Compressed = 1 << 62
@@ -165,22 +170,31 @@ func (im *Image) readV3Header(h []byte) error {
 	return nil
 }
 
-// readL1 reads the L1 entries the virtual size needs. The table must fit the
-// file, which bounds the allocation by the file's real size.
+// readL1 reads the L1 entries the virtual size needs. The table must be
+// within QEMU's limit and fit the file, and it is read in chunks, so memory
+// stays bounded whatever the header claims (a sparse file can be any size).
 func (im *Image) readL1(entries int64, offset uint64) error {
 	perEntry := im.clusterSize * im.l2Entries
 	needed := (im.size + perEntry - 1) / perEntry
+	if needed > maxL1Entries {
+		return fmt.Errorf("%w: %d bytes of disk in %d-byte clusters need an L1 table of %d entries, above qcow2's limit of %d",
+			ErrUnsupported, im.size, im.clusterSize, needed, maxL1Entries)
+	}
 	if entries < needed || entries*8 > im.fileSize || offset > uint64(im.fileSize-entries*8) {
 		return fmt.Errorf("%w: L1 table of %d entries at offset %d does not fit a %d-byte file holding %d bytes of disk",
 			ErrCorrupt, entries, offset, im.fileSize, im.size)
 	}
-	b := make([]byte, needed*8)
-	if _, err := im.r.ReadAt(b, int64(offset)); err != nil {
-		return fmt.Errorf("reading the qcow2 L1 table at offset %d: %w", offset, err)
-	}
-	im.l1 = make([]uint64, needed)
-	for i := range im.l1 {
-		im.l1[i] = binary.BigEndian.Uint64(b[8*i:])
+	im.l1 = make([]uint64, 0, needed)
+	b := make([]byte, min(needed, l1Chunk)*8)
+	for done := int64(0); done < needed; {
+		chunk := b[:min(needed-done, l1Chunk)*8]
+		if _, err := im.r.ReadAt(chunk, int64(offset)+done*8); err != nil {
+			return fmt.Errorf("reading the qcow2 L1 table at offset %d: %w", offset, err)
+		}
+		for i := 0; i < len(chunk); i += 8 {
+			im.l1 = append(im.l1, binary.BigEndian.Uint64(chunk[i:]))
+		}
+		done += int64(len(chunk) / 8)
 	}
 	return nil
 }

@@ -15,7 +15,7 @@ declare -A pkg_of=(
   [blkid]=util-linux [mkswap]=util-linux [pvck]=lvm2 [patch]=patch [e2undo]=e2fsprogs
   [mkfs.btrfs]=btrfs-progs [cryptsetup]=cryptsetup-bin [lvm]=lvm2 [sgdisk]=gdisk
   [systemd-analyze]=systemd [dpkg-deb]=dpkg [apt-get]=apt
-  [rpm]=rpm [rpmbuild]=rpm [lsinitramfs]=initramfs-tools-core
+  [rpm]=rpm [rpmbuild]=rpm [lsinitramfs]=initramfs-tools-core [strace]=strace [prlimit]=util-linux [flock]=util-linux
 )
 # The end-to-end tests (make e2e) build Debian images and boot them, Gen2
 # ones with Debian's UEFI firmware.

@@ -67,8 +67,17 @@ func transient(err error) (retry, throttled bool, after time.Duration) {
 		}
 		return false, false, 0
 	}
-	var ne net.Error
 	var ue *url.Error
+	if errors.As(err, &ue) {
+		if errors.Is(err, context.Canceled) {
+			return false, false, 0
+		}
+		// A *url.Error is a net.Error whatever went wrong: judge what is
+		// inside it. A malformed URL, an unknown scheme or a certificate
+		// that does not verify fails the same way every time.
+		err = ue.Err
+	}
+	var ne net.Error
 	var dns *net.DNSError
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED), errors.As(err, &dns) && dns.IsNotFound:
@@ -76,8 +85,6 @@ func transient(err error) (retry, throttled bool, after time.Duration) {
 	case errors.Is(err, context.DeadlineExceeded), // the try's own deadline
 		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF),
 		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.As(err, &ne):
-		return true, false, 0
-	case errors.As(err, &ue) && !errors.Is(err, context.Canceled):
 		return true, false, 0
 	}
 	return false, false, 0

@@ -3,8 +3,11 @@ package upload
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -173,7 +176,12 @@ func TestTransient(t *testing.T) {
 		{&ResponseError{StatusCode: 409, Code: "LeaseIdMissing"}, false, false},
 		{fmt.Errorf("put: %w", context.DeadlineExceeded), true, false},
 		{context.Canceled, false, false},
-		{&url.Error{Op: "Put", URL: "u", Err: errors.New("EOF")}, true, false},
+		{&url.Error{Op: "Put", URL: "u", Err: io.EOF}, true, false},
+		{&url.Error{Op: "Put", URL: "u", Err: &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}}, true, false},
+		{&url.Error{Op: "Put", URL: "htps://a/b", Err: errors.New(`unsupported protocol scheme "htps"`)}, false, false},
+		{&url.Error{Op: "Put", URL: "u", Err: &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}}, false, false},
+		{&ResponseError{StatusCode: 410}, false, false},
+		{&ResponseError{StatusCode: 404}, false, false},
 		{&url.Error{Op: "Get", URL: "u", Err: &net.DNSError{Err: "no such host", IsNotFound: true}}, false, false},
 		{errors.New("signing in: no credential"), false, false},
 		{&url.Error{Op: "Put", URL: "u", Err: &signInError{&url.Error{Op: "Get", URL: "imds", Err: errors.New("EOF")}}}, false, false},
@@ -182,6 +190,26 @@ func TestTransient(t *testing.T) {
 		if retry != tc.retry || throttled != tc.throttled {
 			t.Errorf("transient(%v) = %v, %v; want %v, %v", tc.err, retry, throttled, tc.retry, tc.throttled)
 		}
+	}
+}
+
+// A request that can never succeed (here an unknown URL scheme, as the
+// real HTTP client reports it) is tried once, not until the retries run out.
+func TestPermanentErrorsAreTriedOnce(t *testing.T) {
+	o := Options{MaxAttempts: 5, RetryDelay: time.Millisecond, MaxRetryDelay: time.Millisecond, TryTimeout: time.Second,
+		sleep: func(context.Context, time.Duration) error { return nil }}
+	tries := 0
+	err := retry(context.Background(), &o, nil, "put", func(ctx context.Context) error {
+		tries++
+		req, err := http.NewRequestWithContext(ctx, http.MethodPut, "htps://account.blob.core.windows.net/c/b.vhd", nil)
+		if err != nil {
+			return err
+		}
+		_, err = http.DefaultClient.Do(req)
+		return err
+	})
+	if err == nil || tries != 1 {
+		t.Fatalf("%d tries, error %v; want one try and an error", tries, err)
 	}
 }
 

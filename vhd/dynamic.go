@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"unicode/utf16"
 
 	"github.com/vhdprep/vhdprep/raw"
@@ -22,6 +23,10 @@ const (
 	// anything outside this range is corrupt or hostile.
 	minBlockSize = 512
 	maxBlockSize = 256 << 20
+	// The BAT is read a page at a time, when a read reaches it, and only a
+	// few pages are kept: a header may claim 2^32 entries in a sparse file.
+	batPageEntries = 16384 // 64 KiB
+	batCachePages  = 64    // 4 MiB
 )
 
 // Errors of dynamic disks.
@@ -34,11 +39,18 @@ var (
 // and which blocks hold data. It is safe for concurrent use.
 type Dynamic struct {
 	r         io.ReaderAt
+	fileSize  int64
 	footer    *Footer
 	size      int64
 	blockSize int64
-	bitmapLen int64    // bytes of sector bitmap before each block's data
-	bat       []uint32 // sector offset of each block, or batUnused
+	bitmapLen int64 // bytes of sector bitmap before each block's data
+	blocks    int64 // BAT entries the size needs
+	// The file's own structures, which no block may overlap: the footer
+	// copy, the dynamic header and the BAT, as [start, end) pairs.
+	reserved [3][2]int64
+
+	mu       sync.Mutex
+	batPages map[int64][]uint32 // sector offset of each block, or batUnused
 }
 
 // OpenDynamic opens a dynamic VHD. Differencing disks are refused with
@@ -93,25 +105,77 @@ func OpenDynamic(r io.ReaderAt, fileSize int64) (*Dynamic, error) {
 	if batOffset < 0 || batOffset > fileSize || entries*4 > fileSize-batOffset {
 		return nil, fmt.Errorf("%w: %d entries at offset %d do not fit in a %d-byte file", ErrBAT, entries, batOffset, fileSize)
 	}
-	batBytes := make([]byte, entries*4)
-	if err := readFull(r, batBytes, batOffset); err != nil {
-		return nil, fmt.Errorf("vhd: reading the block allocation table at %d: %w", batOffset, err)
-	}
 	d := &Dynamic{
 		r:         r,
+		fileSize:  fileSize,
 		footer:    footer,
 		size:      footer.CurrentSize,
 		blockSize: blockSize,
 		bitmapLen: (blockSize/sectorSize/8 + sectorSize - 1) / sectorSize * sectorSize,
-		bat:       make([]uint32, entries),
+		blocks:    (footer.CurrentSize + blockSize - 1) / blockSize,
+		reserved: [3][2]int64{
+			{0, FooterSize},
+			{int64(footer.DataOffset), int64(footer.DataOffset) + headerSize},
+			{batOffset, batOffset + entries*4},
+		},
+		batPages: map[int64][]uint32{},
 	}
-	for i := range d.bat {
-		d.bat[i] = be.Uint32(batBytes[4*i:])
-		if d.bat[i] != batUnused && int64(d.bat[i])*sectorSize+d.bitmapLen+blockSize > fileSize {
-			return nil, fmt.Errorf("%w: block %d at %d lies past the end of the %d-byte file (truncated?)", ErrBAT, i, int64(d.bat[i])*sectorSize, fileSize)
-		}
+	// The first page now, so a table that is plainly wrong is refused at once.
+	if _, err := d.batEntry(0); err != nil {
+		return nil, err
 	}
 	return d, nil
+}
+
+// batEntry returns the BAT entry of a block, reading (and checking) the
+// page of the table that holds it.
+func (d *Dynamic) batEntry(block int64) (uint32, error) {
+	page := block / batPageEntries
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if p, ok := d.batPages[page]; ok {
+		return p[block%batPageEntries], nil
+	}
+	first := page * batPageEntries
+	b := make([]byte, min(batPageEntries, d.blocks-first)*4)
+	if err := readFull(d.r, b, d.reserved[2][0]+first*4); err != nil {
+		return 0, fmt.Errorf("vhd: reading the block allocation table at %d: %w", d.reserved[2][0]+first*4, err)
+	}
+	p := make([]uint32, len(b)/4)
+	for i := range p {
+		p[i] = binary.BigEndian.Uint32(b[4*i:])
+		if err := d.checkBlock(first+int64(i), p[i]); err != nil {
+			return 0, err
+		}
+	}
+	if len(d.batPages) >= batCachePages {
+		for k := range d.batPages {
+			delete(d.batPages, k)
+			break
+		}
+	}
+	d.batPages[page] = p
+	return p[block%batPageEntries], nil
+}
+
+// checkBlock refuses a block that lies past the end of the file or over
+// the file's own structures (a BAT in a hole of a sparse file reads as
+// every block at sector 0).
+func (d *Dynamic) checkBlock(block int64, entry uint32) error {
+	if entry == batUnused {
+		return nil
+	}
+	start := int64(entry) * sectorSize
+	end := start + d.bitmapLen + d.blockSize
+	if end > d.fileSize {
+		return fmt.Errorf("%w: block %d at %d lies past the end of the %d-byte file (truncated?)", ErrBAT, block, start, d.fileSize)
+	}
+	for _, r := range d.reserved {
+		if start < r[1] && end > r[0] {
+			return fmt.Errorf("%w: block %d at %d overlaps the file's headers or table at %d-%d", ErrBAT, block, start, r[0], r[1])
+		}
+	}
+	return nil
 }
 
 // parentName decodes the header's UTF-16 big-endian parent name.
@@ -163,7 +227,10 @@ func (d *Dynamic) ReadAt(p []byte, off int64) (int, error) {
 // read of the block's sector bitmap, then one read per run of sectors the
 // bitmap marks alike.
 func (d *Dynamic) readBlockPart(p []byte, block, within int64) error {
-	entry := d.bat[block]
+	entry, err := d.batEntry(block)
+	if err != nil {
+		return err
+	}
 	if entry == batUnused {
 		clear(p)
 		return nil
@@ -205,13 +272,23 @@ func readFull(r io.ReaderAt, p []byte, off int64) error {
 	return err
 }
 
-// Extents lists the allocated blocks, coalesced.
+// Extents lists the allocated blocks, coalesced as the table is read.
 func (d *Dynamic) Extents() ([]raw.Extent, error) {
 	var exts []raw.Extent
-	for i, entry := range d.bat {
-		if entry != batUnused {
-			exts = append(exts, raw.Extent{Offset: int64(i) * d.blockSize, Length: d.blockSize})
+	for i := int64(0); i < d.blocks; i++ {
+		entry, err := d.batEntry(i)
+		if err != nil {
+			return nil, err
 		}
+		if entry == batUnused {
+			continue
+		}
+		off := i * d.blockSize
+		if n := len(exts); n > 0 && exts[n-1].Offset+exts[n-1].Length == off {
+			exts[n-1].Length += d.blockSize
+			continue
+		}
+		exts = append(exts, raw.Extent{Offset: off, Length: d.blockSize})
 	}
-	return raw.Clip(raw.Coalesce(exts), d.size), nil
+	return raw.Clip(exts, d.size), nil
 }

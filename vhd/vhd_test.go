@@ -497,3 +497,35 @@ func TestDynamicTruncated(t *testing.T) {
 		t.Errorf("without the trailing footer: %v", err)
 	}
 }
+
+func TestDynamicBATIsReadLazily(t *testing.T) {
+	const fileSize = 17 << 30
+	head := hostile(DiskDynamic, 2040<<30, ^uint32(0), 512, 1536)
+	page := bytes.Repeat([]byte{0xff}, batPageEntries*4) // the first page: no block allocated
+	name := filepath.Join(t.TempDir(), "huge-bat.vhd")
+	f, err := os.Create(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.Truncate(fileSize)
+	f.WriteAt(head[:1536], 0)
+	f.WriteAt(page, 1536)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	d, err := OpenDynamic(f, fileSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	if _, err := d.ReadAt(buf, 0); err != nil || !bytes.Equal(buf, make([]byte, 4096)) {
+		t.Fatalf("reading the first (unallocated) block: %v", err)
+	}
+	runtime.ReadMemStats(&after)
+	if grown := after.TotalAlloc - before.TotalAlloc; grown > 4<<20 {
+		t.Fatalf("opening and one read allocated %d bytes", grown)
+	}
+	if _, err := d.ReadAt(buf, 1<<40); !errors.Is(err, ErrBAT) || !strings.Contains(err.Error(), "overlaps") {
+		t.Fatalf("reading a block whose entry lies in a hole: %v", err)
+	}
+}

@@ -181,6 +181,10 @@ func parsePlugin(xp xmlPlugin, mine []xmlPluginSettings) Plugin {
 		return fail("no version")
 	case p.State == "":
 		return fail("no state")
+	case !pathSafe(p.Name):
+		return fail("its name cannot be a directory name (it holds a /, a NUL, or is . or ..)")
+	case !pathSafe(p.Version):
+		return fail("its version cannot be part of a directory name (it holds a /, a NUL, or is . or ..)")
 	}
 
 	if len(mine) == 0 {
@@ -243,6 +247,15 @@ func parsePlugin(xp xmlPlugin, mine []xmlPluginSettings) Plugin {
 		}
 	}
 	return p
+}
+
+// pathSafe tells whether a name from the goal state can be one path
+// component: handler names and versions become directory names under
+// /var/lib/waagent and /var/log/azure, and must not lead out of them.
+// (Extension names of multi-config handlers are checked by the agent,
+// which fails that extension alone.)
+func pathSafe(s string) bool {
+	return s != "" && s != "." && s != ".." && !strings.ContainsAny(s, "/\x00")
 }
 
 // dependencyLevel is 0 when the attribute is absent or not a number, as

@@ -102,10 +102,7 @@ type agentChange struct {
 }
 
 func runAgentPlan(a *app, args []string, root string, dryRun bool, verb string, planFor func(*lint.Target) (*inject.Plan, error)) error {
-	if err := checkWritable(args, dryRun); err != nil {
-		return err
-	}
-	target, err := openTarget(args, root)
+	target, err := openTarget(args, root, !dryRun)
 	if err != nil {
 		return err
 	}
@@ -123,7 +120,7 @@ func runAgentPlan(a *app, args []string, root string, dryRun bool, verb string, 
 		if err := plan.Apply(target); err != nil {
 			return fmt.Errorf("agent %s %s: %w", verb, target.Name, err)
 		}
-		after, err := openTarget(args, root)
+		after, err := openTarget(args, root, false)
 		if err != nil {
 			return err
 		}

@@ -28,10 +28,7 @@ is refused before anything is printed; --dry-run shows the plan and says so.`,
   vhdprep deprovision --root ./rootfs`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkWritable(args, dryRun); err != nil {
-				return err
-			}
-			target, err := openTarget(args, root)
+			target, err := openTarget(args, root, !dryRun)
 			if err != nil {
 				return err
 			}
@@ -59,7 +56,7 @@ is refused before anything is printed; --dry-run shows the plan and says so.`,
 			if err := plan.Apply(target); err != nil {
 				return fmt.Errorf("deprovision %s: %w", target.Name, err)
 			}
-			after, err := openTarget(args, root)
+			after, err := openTarget(args, root, false)
 			if err != nil {
 				return err
 			}

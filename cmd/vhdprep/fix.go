@@ -7,7 +7,6 @@ import (
 
 	"github.com/vhdprep/vhdprep/internal/textdiff"
 	"github.com/vhdprep/vhdprep/lint"
-	"github.com/vhdprep/vhdprep/rootfs/write"
 )
 
 func newFixCmd(a *app) *cobra.Command {
@@ -54,10 +53,7 @@ volumes; anything else: fix --root on the mounted tree.`,
 			if err := (&lint.Config{Disable: only}).Validate(catalog); err != nil {
 				return usageError{fmt.Errorf("--only: %w", err)}
 			}
-			if err := checkWritable(args, dryRun); err != nil {
-				return err
-			}
-			target, err := openTarget(args, root)
+			target, err := openTarget(args, root, !dryRun)
 			if err != nil {
 				return err
 			}
@@ -85,7 +81,7 @@ volumes; anything else: fix --root on the mounted tree.`,
 				return fmt.Errorf("fix %s: %w", target.Name, err)
 			}
 			// Check again, on a fresh view of what was written.
-			after, err := openTarget(args, root)
+			after, err := openTarget(args, root, false)
 			if err != nil {
 				return err
 			}
@@ -117,23 +113,19 @@ volumes; anything else: fix --root on the mounted tree.`,
 	return cmd
 }
 
-func openTarget(args []string, root string) (*lint.Target, error) {
+// openTarget opens the image or tree. To change an image, its lock is
+// taken before anything is read (and an image that cannot be written is
+// refused), so the plan is made from what the change will be applied to.
+func openTarget(args []string, root string, change bool) (*lint.Target, error) {
 	switch {
 	case root != "" && len(args) == 0:
 		return lint.OpenDir(root)
+	case root == "" && len(args) == 1 && change:
+		return lint.OpenImageToChange(args[0])
 	case root == "" && len(args) == 1:
 		return lint.OpenImage(args[0])
 	}
 	return nil, usageError{fmt.Errorf("give an IMAGE or --root DIR")}
-}
-
-// checkWritable refuses an image the change cannot be written to before
-// anything is planned or printed.
-func checkWritable(args []string, dryRun bool) error {
-	if dryRun || len(args) != 1 {
-		return nil
-	}
-	return write.CheckWritable(args[0])
 }
 
 // printRefusal says, after a dry run's plan, that the real run would be

@@ -135,7 +135,7 @@ func TestFixKilledIsUndoneByTheNextCommand(t *testing.T) {
 			}
 			if c.killedRestoring {
 				// What a restore killed before it cleared its record did.
-				if out, err := exec.Command("e2undo", "-o", "1048576", img+".vhdprep-undo", img).CombinedOutput(); err != nil {
+				if out, err := exec.Command("e2undo", "-o", "1048576", img+".vhdprep-undo.0", img).CombinedOutput(); err != nil {
 					t.Fatalf("e2undo: %v %s", err, out)
 				}
 			}
@@ -147,7 +147,7 @@ func TestFixKilledIsUndoneByTheNextCommand(t *testing.T) {
 			if sum() != before {
 				t.Fatal("the interrupted fix was not undone byte for byte")
 			}
-			for _, left := range []string{".vhdprep-pending", ".vhdprep-undo", ".vhdprep-lock"} {
+			for _, left := range []string{".vhdprep-pending", ".vhdprep-undo.0", ".vhdprep-lock"} {
 				if _, err := os.Stat(img + left); err == nil {
 					t.Errorf("%s left behind", left)
 				}

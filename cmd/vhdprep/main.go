@@ -4,25 +4,17 @@
 package main
 
 import (
-	"context"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/vhdprep/vhdprep/internal/iostreams"
 )
 
+// signals is what the first SIGINT or SIGTERM does (see interrupts); nil
+// when vhdprep runs inside a test.
+var signals *interrupts
+
 func main() {
-	// Ctrl-C and SIGTERM cancel the context; commands stop, remove partial
-	// outputs and return, so the exit code and message still reach the user.
-	// A second signal gets the default action, so an impatient user can
-	// force the exit; an interrupted image change is undone by the next run.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-ctx.Done()
-		stop()
-	}()
-	code := run(ctx, os.Args[1:], iostreams.System())
-	stop()
-	os.Exit(code)
+	ctx, in := catchInterrupts()
+	signals = in
+	os.Exit(run(ctx, os.Args[1:], iostreams.System()))
 }

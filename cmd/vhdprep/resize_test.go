@@ -1,13 +1,19 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/vhdprep/vhdprep/internal/testimage"
 )
 
 // Commands that change an image hold the lock fix holds: while another
@@ -18,13 +24,20 @@ func TestWritersRefuseALockedImage(t *testing.T) {
 	img := filepath.Join(dir, "disk.raw")
 	sparseFile(t, img, 3<<20)
 	sparseFile(t, filepath.Join(dir, "other.raw"), 1<<20)
-	holder := exec.Command("sleep", "60")
+	// The holder is a real flock on the lock file, as a running vhdprep
+	// holds it; the file names that process, as vhdprep writes it.
+	if _, err := exec.LookPath("flock"); err != nil {
+		t.Skip("flock (util-linux) is not installed; make test installs it")
+	}
+	name := img + ".vhdprep-lock"
+	holder := exec.Command("flock", name, "sleep", "60")
 	if err := holder.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { holder.Process.Kill(); holder.Wait() })
+	waitLocked(t, name)
 	lock := fmt.Sprintf("%d\nvhdprep fix %s\n", holder.Process.Pid, img)
-	if err := os.WriteFile(img+".vhdprep-lock", []byte(lock), 0o644); err != nil {
+	if err := os.WriteFile(name, []byte(lock), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for _, args := range [][]string{
@@ -41,6 +54,22 @@ func TestWritersRefuseALockedImage(t *testing.T) {
 	if fileSize(t, img) != 3<<20 {
 		t.Fatalf("the locked image changed: %d bytes", fileSize(t, img))
 	}
+}
+
+// waitLocked waits until another process holds an flock on name.
+func waitLocked(t *testing.T, name string) {
+	t.Helper()
+	for range 500 {
+		if f, err := os.Open(name); err == nil {
+			err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+			f.Close()
+			if errors.Is(err, syscall.EWOULDBLOCK) {
+				return
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no process took the lock %s", name)
 }
 
 // Resizes racing on one file: each either finishes or is refused naming
@@ -96,4 +125,63 @@ func fileSize(t *testing.T, path string) int64 {
 		t.Fatal(err)
 	}
 	return st.Size()
+}
+
+// A resize or convert --in-place killed at any step (after its undo file is
+// saved, after the truncate, after the new footer and GPT are written but
+// before they are verified) is undone by the next command that opens the
+// image, from any directory: the file is byte for byte what it was, with
+// its footer and its data past the new end, and sgdisk finds the GPT sound.
+func TestKilledResizeIsUndone(t *testing.T) {
+	testimage.RequireTools(t, "sgdisk", "qemu-img")
+	dir := t.TempDir()
+	base := filepath.Join(dir, "base.raw")
+	sparseFile(t, base, 64<<20)
+	if out, err := exec.Command("sgdisk", "-n", "1:2048:+20M", "-n", "2:0:+20M", base).CombinedOutput(); err != nil {
+		t.Fatalf("sgdisk: %v %s", err, out)
+	}
+	// Data past the last partition, which a shrink cuts off.
+	f, _ := os.OpenFile(base, os.O_WRONLY, 0)
+	f.WriteAt([]byte("data past the last partition"), 50<<20)
+	f.Close()
+	vhdImg := filepath.Join(dir, "base.vhd")
+	if code, out := runBin(t, "convert", base, vhdImg); code != 0 {
+		t.Fatalf("convert: %s", out)
+	}
+	for _, c := range []struct {
+		src  string
+		args []string
+	}{
+		{vhdImg, []string{"resize", "IMG", "--size", "96M"}},
+		{vhdImg, []string{"resize", "IMG", "--size", "48M", "--shrink"}},
+		{base, []string{"convert", "--in-place", "IMG"}},
+		{vhdImg, []string{"convert", "--in-place", "--to", "raw", "IMG"}},
+	} {
+		for _, point := range []string{"resize-saved", "resize-truncated", "resize-written"} {
+			img := filepath.Join(dir, "disk")
+			if out, err := exec.Command("cp", "--sparse=always", c.src, img).CombinedOutput(); err != nil {
+				t.Fatalf("cp: %v %s", err, out)
+			}
+			before := imageSum(t, img)
+			args := slices.Clone(c.args)
+			args[slices.Index(args, "IMG")] = img
+			if code, out := runIn(t, dir, []string{"VHDPREP_FAULT=" + point}, args...); code != -1 {
+				t.Fatalf("%v killed at %s: exit %d, want killed\n%s", c.args, point, code, out)
+			}
+			if code, out := runIn(t, t.TempDir(), nil, "info", img); code != 0 {
+				t.Fatalf("info after %v killed at %s: exit %d\n%s", c.args, point, code, out)
+			}
+			if imageSum(t, img) != before {
+				t.Fatalf("%v killed at %s: the image differs from before", c.args, point)
+			}
+			if left, _ := filepath.Glob(img + ".vhdprep-*"); len(left) > 0 {
+				t.Fatalf("%v killed at %s: left beside the image: %v", c.args, point, left)
+			}
+			// The same command, run again, finishes.
+			if code, out := runBin(t, args...); code != 0 {
+				t.Fatalf("%v after the undo: exit %d\n%s", c.args, code, out)
+			}
+			os.Remove(img)
+		}
+	}
 }

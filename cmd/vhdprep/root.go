@@ -56,6 +56,9 @@ hand-edited GRUB files, WALinuxAgent and azcopy.`,
 					return err
 				}
 			}
+			if readOnly[cmd.Name()] {
+				return signals.readOnlyFromHere()
+			}
 			return nil
 		},
 	}

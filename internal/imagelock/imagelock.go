@@ -7,7 +7,6 @@ package imagelock
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -23,54 +22,61 @@ const Suffix = ".vhdprep-lock"
 
 // Lock is a held lock.
 type Lock struct {
-	name string
+	f *os.File
 }
 
-// Take creates image's lock file, holding this process's pid and command
-// line; a lock whose process is gone is taken over. The lock appears with
-// its content already in it (written to a temporary file, then linked into
-// place), so no one ever reads an empty lock and takes it for a stale one.
+// Take takes image's lock: an flock on IMAGE.vhdprep-lock, which the
+// kernel drops when its process dies, so a lock left by a killed vhdprep
+// is free without anyone judging it stale, and two processes can never
+// both take it over. The file holds the holder's pid and command line,
+// only for the message a refused caller prints. It is removed on release;
+// a taker that locked a file already removed (or replaced) tries again on
+// the new one.
 func Take(image string) (*Lock, error) {
 	name := image + Suffix
-	tmp, err := os.CreateTemp(filepath.Dir(image), filepath.Base(name)+".*")
-	if err != nil {
-		return nil, fmt.Errorf("%s: cannot make its lock file: %w", image, err)
-	}
-	defer os.Remove(tmp.Name())
-	_, err = fmt.Fprintf(tmp, "%d\n%s\n", os.Getpid(), commandLine())
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: cannot make its lock file: %w", image, err)
-	}
-	for range 2 {
-		err := os.Link(tmp.Name(), name)
-		if err == nil {
-			return &Lock{name: name}, nil
+	for {
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("%s: cannot make its lock file: %w", image, err)
 		}
-		if !errors.Is(err, fs.ErrExist) {
-			return nil, fmt.Errorf("%s: cannot take its lock: %w", image, err)
-		}
-		pid, command := holder(name)
-		if pid > 0 && syscall.Kill(pid, 0) == nil {
-			if command != "" {
-				return nil, fmt.Errorf("%s: %w (pid %d: %s); wait for it, or remove %s if it is gone", image, ErrLocked, pid, command, name)
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			f.Close()
+			if !errors.Is(err, syscall.EWOULDBLOCK) {
+				return nil, fmt.Errorf("%s: cannot take its lock %s: %w", image, name, err)
 			}
-			return nil, fmt.Errorf("%s: %w (pid %d); wait for it, or remove %s if it is gone", image, ErrLocked, pid, name)
+			return nil, fmt.Errorf("%s: %w (%s); wait for it to finish", image, ErrLocked, holder(name))
 		}
-		os.Remove(name) // stale: its process is gone
+		if sameFile(f, name) {
+			if err := f.Truncate(0); err == nil {
+				_, err = fmt.Fprintf(f, "%d\n%s\n", os.Getpid(), commandLine())
+			}
+			return &Lock{f: f}, nil
+		}
+		f.Close() // released and removed while this one opened it
 	}
-	return nil, fmt.Errorf("%s: %w", image, ErrLocked)
 }
 
-// holder reads a lock file: the pid on its first line, the command on its
-// second (older vhdprep wrote only the pid).
-func holder(name string) (pid int, command string) {
+// holder describes who holds a lock file: the pid on its first line, the
+// command on its second (older vhdprep wrote only the pid).
+func holder(name string) string {
 	b, _ := os.ReadFile(name)
 	first, rest, _ := strings.Cut(string(b), "\n")
-	pid, _ = strconv.Atoi(strings.TrimSpace(first))
-	return pid, strings.TrimSpace(rest)
+	pid, err := strconv.Atoi(strings.TrimSpace(first))
+	switch command := strings.TrimSpace(rest); {
+	case err != nil:
+		return "a process starting"
+	case command != "":
+		return fmt.Sprintf("pid %d: %s", pid, command)
+	default:
+		return fmt.Sprintf("pid %d", pid)
+	}
+}
+
+// sameFile tells whether f is still the file at name.
+func sameFile(f *os.File, name string) bool {
+	a, err1 := f.Stat()
+	b, err2 := os.Stat(name)
+	return err1 == nil && err2 == nil && os.SameFile(a, b)
 }
 
 // commandLine is this process's command, on one line.
@@ -79,12 +85,15 @@ func commandLine() string {
 	return strings.ReplaceAll(strings.Join(words, " "), "\n", " ")
 }
 
-// Release removes the lock. Releasing twice does nothing.
+// Release removes the lock file while still holding it, then drops the
+// lock. Releasing twice does nothing.
 func (l *Lock) Release() error {
-	if l == nil || l.name == "" {
+	if l == nil || l.f == nil {
 		return nil
 	}
-	name := l.name
-	l.name = ""
-	return os.Remove(name)
+	f := l.f
+	l.f = nil
+	err := os.Remove(f.Name())
+	f.Close()
+	return err
 }

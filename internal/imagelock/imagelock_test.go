@@ -1,9 +1,12 @@
 package imagelock
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -52,8 +55,8 @@ func TestRefusalNamesTheHolder(t *testing.T) {
 	assertGone(t, img)
 }
 
-// A lock whose process is gone is taken over, in the old format (the pid
-// only) too.
+// A lock file no process holds (its vhdprep was killed) is taken, whatever
+// it says.
 func TestStaleLockIsTakenOver(t *testing.T) {
 	img := filepath.Join(t.TempDir(), "disk.img")
 	for _, content := range []string{"999999999\n", "999999999\nvhdprep resize disk.img --size 1G\n"} {
@@ -73,6 +76,70 @@ func assertGone(t *testing.T, img string) {
 	for _, e := range ents {
 		if e.Name() != filepath.Base(img) {
 			t.Errorf("left behind: %s", e.Name())
+		}
+	}
+}
+
+// lockRacerEnv makes the test binary a lock racer (see TestMain).
+const lockRacerEnv = "VHDPREP_LOCK_RACER"
+
+// TestMain turns the test binary into a lock racer when lockRacerEnv names
+// an image: it waits for a byte on stdin (the start signal), tries the lock
+// once, prints "held" or "refused", then waits for stdin to close and exits
+// without releasing, so a lock it holds is left behind stale.
+func TestMain(m *testing.M) {
+	img := os.Getenv(lockRacerEnv)
+	if img == "" {
+		os.Exit(m.Run())
+	}
+	in := bufio.NewReader(os.Stdin)
+	in.ReadByte()
+	if _, err := Take(img); err == nil {
+		fmt.Println("held")
+	} else {
+		fmt.Println("refused")
+	}
+	io.Copy(io.Discard, in)
+	os.Exit(0)
+}
+
+// Of processes racing for one image, exactly one gets the lock, round after
+// round, though every round starts from the stale lock the last round's
+// holder left when it exited: two racers never both take a stale lock over.
+func TestOneLockHolderAmongRacingProcesses(t *testing.T) {
+	img := filepath.Join(t.TempDir(), "disk.img")
+	os.WriteFile(img, nil, 0o600)
+	os.WriteFile(img+Suffix, []byte("999999999\n"), 0o600) // stale from the start
+	const rounds, racers = 150, 6
+	for round := 0; round < rounds; round++ {
+		var stdins []io.WriteCloser
+		var outs []*bufio.Reader
+		var cmds []*exec.Cmd
+		for i := 0; i < racers; i++ {
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), lockRacerEnv+"="+img)
+			in, _ := cmd.StdinPipe()
+			out, _ := cmd.StdoutPipe()
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			stdins, outs, cmds = append(stdins, in), append(outs, bufio.NewReader(out)), append(cmds, cmd)
+		}
+		for _, in := range stdins {
+			in.Write([]byte{1})
+		}
+		held := 0
+		for _, out := range outs {
+			if line, _ := out.ReadString('\n'); line == "held\n" {
+				held++
+			}
+		}
+		for i, in := range stdins {
+			in.Close()
+			cmds[i].Wait()
+		}
+		if held != 1 {
+			t.Fatalf("round %d: %d of %d racing processes hold the lock", round, held, racers)
 		}
 	}
 }

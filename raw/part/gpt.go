@@ -63,6 +63,9 @@ func readGPTWithSectors(r io.ReaderAt, size, ss int64) (*Table, error) {
 	if primaryErr != nil {
 		var backupErr error
 		h, entries, backupErr = readGPTAt(r, size, ss, lastLBA)
+		if backupErr != nil && backupErr.Error() == primaryErr.Error() {
+			return nil, fmt.Errorf("%w: both headers: %v", ErrNoGPT, primaryErr)
+		}
 		if backupErr != nil {
 			return nil, fmt.Errorf("%w: primary: %v; backup: %v", ErrNoGPT, primaryErr, backupErr)
 		}
@@ -161,7 +164,10 @@ func readGPTHeader(r io.ReaderAt, size, ss int64, lba uint64) (*gptHeader, error
 	if h.myLBA != lba {
 		return nil, fmt.Errorf("GPT header at LBA %d says it is at LBA %d", lba, h.myLBA)
 	}
-	if h.entrySize < gptEntryMinSize || h.entrySize > maxGPTEntrySize || h.entrySize%gptEntryMinSize != 0 || h.numEntries > maxGPTEntries {
+	if h.numEntries > maxGPTEntries {
+		return nil, fmt.Errorf("GPT entry array of %d entries, more than the %d vhdprep reads (sgdisk makes 128: sgdisk --resize-table=128 shrinks it)", h.numEntries, maxGPTEntries)
+	}
+	if h.entrySize < gptEntryMinSize || h.entrySize > maxGPTEntrySize || h.entrySize%gptEntryMinSize != 0 {
 		return nil, fmt.Errorf("GPT entry array of %d entries of %d bytes", h.numEntries, h.entrySize)
 	}
 	h.entriesRawSize = int64(h.numEntries) * int64(h.entrySize)

@@ -3,7 +3,6 @@ package write
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/vhdprep/vhdprep/internal/fault"
 	"github.com/vhdprep/vhdprep/internal/imagelock"
 	"github.com/vhdprep/vhdprep/rootfs"
 )
@@ -26,38 +26,44 @@ var (
 	ErrNeedsRecovery = errors.New("the filesystem's journal needs recovery (it was not cleanly unmounted)")
 	ErrLocked        = imagelock.ErrLocked
 	ErrTooOld        = errors.New("e2fsprogs is too old")
+	ErrNoSpace       = errors.New("not enough free space for the undo file")
 )
 
 // ext4 superblock fields the writer checks before touching anything.
 const (
 	superblockOffset  = 1024
 	superblockSize    = 1024
+	logBlockSizeOff   = 24
 	incompatOffset    = 96
 	roCompatOffset    = 100
+	uuidOffset        = 104
 	incompatRecover   = 0x4 // the journal needs replaying
 	minE2fsprogsMajor = 1
 	minE2fsprogsMinor = 43 // ?offset= for debugfs and e2fsck, e2undo -o
-	pendingSuffix     = ".vhdprep-pending"
-	undoSuffix        = ".vhdprep-undo"
+	// Room the undo file needs beyond the blocks of the files written: the
+	// metadata blocks (bitmaps, inode tables, directories, extent trees)
+	// each operation may touch, and the file's own index.
+	undoBlocksPerOp = 16
+	undoSlack       = 1 << 20
 )
 
-// pending is what a crash leaves behind: where the undo file applies, and
-// the filesystem's primary superblock as it was. e2undo restores every
-// block debugfs wrote except that superblock when the filesystem starts at
-// an offset (e2fsprogs 1.47), so vhdprep keeps it itself.
-type pending struct {
-	Offset     int64  `json:"offset"`
-	Undo       string `json:"undo"`
-	Superblock []byte `json:"superblock"`
+// Image is an image file held for a change: its lock is taken and an
+// earlier interrupted change undone when it opens, and the changes queued
+// on its filesystems are applied together by Apply, all or nothing.
+type Image struct {
+	path string
+	lock *imagelock.Lock
+	fss  []*Ext4
 }
 
 // Ext4 queues changes to an ext2/3/4 filesystem that starts offset bytes
 // into an image file and is size bytes long.
 type Ext4 struct {
+	img          *Image
+	owned        bool // opened by OpenExt4: Close releases the image
 	image        string
 	offset, size int64
 	ops          []op
-	lock         *imagelock.Lock
 }
 
 type op struct {
@@ -68,34 +74,58 @@ type op struct {
 	uid, gid     int
 }
 
-// OpenExt4 prepares to change the filesystem at offset in image. It
-// restores the image first if an earlier change was interrupted, and
-// refuses images another vhdprep is changing, journals that need recovery,
-// and e2fsprogs too old for the job.
-func OpenExt4(image string, offset, size int64) (*Ext4, error) {
+// OpenImage takes the image's lock for a change. It refuses e2fsprogs too
+// old for the job, an image this user cannot write and one another vhdprep
+// is changing, and restores the image first if an earlier change was
+// interrupted. Open it before reading what the change will be made of, so
+// no other vhdprep changes it in between.
+func OpenImage(path string) (*Image, error) {
 	if err := checkE2fsprogs(); err != nil {
 		return nil, err
 	}
-	if err := CheckWritable(image); err != nil {
+	if err := CheckWritable(path); err != nil {
 		return nil, err
 	}
-	lock, err := imagelock.Take(image)
+	lock, err := imagelock.Take(path)
 	if err != nil {
 		return nil, err
 	}
-	e := &Ext4{image: image, offset: offset, size: size, lock: lock}
-	if err := Recover(image); err != nil {
-		e.Close()
+	im := &Image{path: path, lock: lock}
+	if err := Recover(path); err != nil {
+		im.Close()
 		return nil, err
 	}
+	return im, nil
+}
+
+// Ext4 prepares to change the filesystem at offset, refusing now, before
+// any filesystem of the image is written, a journal that needs recovery
+// and features the installed debugfs does not know.
+func (im *Image) Ext4(offset, size int64) (*Ext4, error) {
+	e := &Ext4{img: im, image: im.path, offset: offset, size: size}
 	if err := e.checkClean(); err != nil {
-		e.Close()
 		return nil, err
 	}
 	if err := e.checkFeatures(); err != nil {
-		e.Close()
 		return nil, err
 	}
+	im.fss = append(im.fss, e)
+	return e, nil
+}
+
+// OpenExt4 opens image for a change of the one filesystem at offset;
+// closing the Ext4 releases the image.
+func OpenExt4(image string, offset, size int64) (*Ext4, error) {
+	im, err := OpenImage(image)
+	if err != nil {
+		return nil, err
+	}
+	e, err := im.Ext4(offset, size)
+	if err != nil {
+		im.Close()
+		return nil, err
+	}
+	e.owned = true
 	return e, nil
 }
 
@@ -132,53 +162,6 @@ func CheckWritable(image string) error {
 	return nil
 }
 
-// RecoverInterrupted restores an image whose change was interrupted, as
-// Recover does, under the image's lock: a change another vhdprep is making
-// right now is refused (ErrLocked), not undone. Commands that only read an
-// image call it first, so they never read a half-made change.
-func RecoverInterrupted(image string) error {
-	if _, err := os.Stat(image + pendingSuffix); errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	lock, err := imagelock.Take(image)
-	if err != nil {
-		return err
-	}
-	defer lock.Release()
-	return Recover(image)
-}
-
-// Recover restores an image whose change was interrupted (a crash or a
-// kill while debugfs was writing): the undo file puts back every block the
-// change had touched. Every command that changes images calls it first.
-func Recover(image string) error {
-	b, err := os.ReadFile(image + pendingSuffix)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	var p pending
-	if err := json.Unmarshal(b, &p); err != nil {
-		return fmt.Errorf("%s: unreadable record of an interrupted change (%v); restore the image from a backup", image, err)
-	}
-	if _, err := os.Stat(p.Undo); err == nil {
-		if out, err := exec.Command("e2undo", "-o", strconv.FormatInt(p.Offset, 10), p.Undo, image).CombinedOutput(); err != nil {
-			return fmt.Errorf("%s: restoring an interrupted change failed: %v: %s", image, err, lastLine(out))
-		}
-	}
-	if err := writeAt(image, p.Superblock, p.Offset+superblockOffset); err != nil {
-		return fmt.Errorf("%s: restoring the superblock: %w", image, err)
-	}
-	os.Remove(p.Undo)
-	return os.Remove(image + pendingSuffix)
-}
-
-func writeAt(name string, b []byte, off int64) error {
-	return writeSyncedAt(name, os.O_WRONLY, b, off)
-}
-
 // writeSyncedAt writes b at off and syncs it to disk before returning.
 func writeSyncedAt(name string, flag int, b []byte, off int64) error {
 	f, err := os.OpenFile(name, flag, 0o600)
@@ -199,14 +182,16 @@ func writeSyncedAt(name string, flag int, b []byte, off int64) error {
 func (e *Ext4) dev() string { return fmt.Sprintf("%s?offset=%d", e.image, e.offset) }
 
 // superblock reads the filesystem's primary superblock.
-func (e *Ext4) superblock() ([]byte, error) {
-	f, err := os.Open(e.image)
+func (e *Ext4) superblock() ([]byte, error) { return readSuperblock(e.image, e.offset) }
+
+func readSuperblock(image string, offset int64) ([]byte, error) {
+	f, err := os.Open(image)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	sb := make([]byte, superblockSize)
-	_, err = f.ReadAt(sb, e.offset+superblockOffset)
+	_, err = f.ReadAt(sb, offset+superblockOffset)
 	return sb, err
 }
 
@@ -272,11 +257,24 @@ func (e *Ext4) Rmdir(name string) error {
 
 func clean(name string) string { return "/" + strings.TrimPrefix(path.Clean("/"+name), "/") }
 
-// Apply runs the queued changes as one debugfs script, then verifies the
-// filesystem (e2fsck -fn) and every change (read back through vhdprep's
-// own reader). On any failure it restores the image from the undo file.
-func (e *Ext4) Apply() (err error) {
-	if len(e.ops) == 0 {
+// Apply applies the changes queued on every filesystem of the image, as
+// Image.Apply does.
+func (e *Ext4) Apply() error { return e.img.Apply() }
+
+// Apply runs each filesystem's queued changes as one debugfs script, then
+// verifies the filesystem (e2fsck -fn) and every change (read back through
+// vhdprep's own reader). Every precondition of every filesystem is checked
+// before the first is written, and one record covers them all: on any
+// failure, and after a crash, every filesystem is restored from its undo
+// file, or none was changed.
+func (im *Image) Apply() (err error) {
+	var fss []*Ext4
+	for _, e := range im.fss {
+		if len(e.ops) > 0 {
+			fss = append(fss, e)
+		}
+	}
+	if len(fss) == 0 {
 		return nil
 	}
 	work, err := os.MkdirTemp("", "vhdprep-write-")
@@ -284,28 +282,63 @@ func (e *Ext4) Apply() (err error) {
 		return err
 	}
 	defer os.RemoveAll(work)
-	script, err := e.script(work)
-	if err != nil {
+	var r record
+	scripts := make([]string, len(fss))
+	var need int64
+	for i, e := range fss {
+		// The journal may have been left needing recovery since Ext4 checked.
+		if err := e.checkClean(); err != nil {
+			return err
+		}
+		if scripts[i], err = e.script(filepath.Join(work, strconv.Itoa(i))); err != nil {
+			return err
+		}
+		sb, err := e.superblock()
+		if err != nil {
+			return err
+		}
+		need += e.undoSize(sb)
+		undo := fmt.Sprintf("%s%s.%d", filepath.Base(im.path), undoSuffix, i)
+		r.Filesystems = append(r.Filesystems, fsUndo{Offset: e.offset, Undo: undo, Superblock: sb})
+		os.Remove(r.Filesystems[i].undoPath(im.path)) // left by a change that finished
+	}
+	if err := im.checkSpace(need); err != nil {
 		return err
 	}
-	undo := e.image + undoSuffix
-	os.Remove(undo)
-	sb, err := e.superblock()
-	if err != nil {
+	if err := writeRecord(im.path, r); err != nil {
 		return err
 	}
-	if err := writeSynced(e.image+pendingSuffix, pending{Offset: e.offset, Undo: undo, Superblock: sb}); err != nil {
-		return err
-	}
+	fault.Point("recorded")
 	defer func() {
 		if err != nil {
-			if rerr := Recover(e.image); rerr != nil {
+			if rerr := Recover(im.path); rerr != nil {
 				err = fmt.Errorf("%w; and %v", err, rerr)
 			} else {
-				err = fmt.Errorf("%w; the image was restored", err)
+				err = fmt.Errorf("%w; the image was restored (checked with e2fsck)", err)
 			}
 		}
 	}()
+	for i, e := range fss {
+		if err := e.apply(scripts[i], r.Filesystems[i].undoPath(im.path)); err != nil {
+			return err
+		}
+		fault.Point(fmt.Sprintf("applied-%d", i))
+	}
+	// Removing the record commits the change; the undo files go after it.
+	if err := removeSynced(im.path + pendingSuffix); err != nil {
+		return err
+	}
+	fault.Point("committed")
+	for i, e := range fss {
+		os.Remove(r.Filesystems[i].undoPath(im.path))
+		e.ops = nil
+	}
+	return nil
+}
+
+// apply runs one filesystem's script through debugfs with an undo file,
+// then checks the filesystem and reads every change back.
+func (e *Ext4) apply(script, undo string) error {
 	// debugfs echoes commands on stdout and reports failures on stderr; its
 	// exit status tells only whether the last command worked.
 	var stderr bytes.Buffer
@@ -321,19 +354,49 @@ func (e *Ext4) Apply() (err error) {
 	if runErr != nil && !isExitError(runErr) {
 		return fmt.Errorf("%s: running debugfs: %v", e.image, runErr)
 	}
-	if out, err := exec.Command("e2fsck", "-fn", e.dev()).CombinedOutput(); err != nil {
-		return fmt.Errorf("%s: e2fsck found the filesystem damaged after the change: %s", e.image, lastLine(out))
+	if err := fsck(e.image, e.offset); err != nil {
+		return fmt.Errorf("%s: e2fsck found the filesystem at offset %d damaged after the change: %v", e.image, e.offset, err)
 	}
 	if err := e.verify(); err != nil {
 		return fmt.Errorf("%s: %w", e.image, err)
 	}
-	os.Remove(undo)
-	e.ops = nil
-	return os.Remove(e.image + pendingSuffix)
+	return nil
+}
+
+// undoSize bounds the undo file of the queued changes: every block they
+// write, data and metadata, is copied into it once.
+func (e *Ext4) undoSize(sb []byte) int64 {
+	bs := int64(1024) << (binary.LittleEndian.Uint32(sb[logBlockSizeOff:]) & 0xf)
+	n := int64(undoSlack)
+	for _, o := range e.ops {
+		n += (int64(len(o.data))+bs-1)/bs*bs + undoBlocksPerOp*bs
+	}
+	return n
+}
+
+// checkSpace refuses a change whose undo files may not fit beside the
+// image: a disk that fills while debugfs writes leaves a filesystem that
+// cannot be restored. The image itself may need as much again where it is
+// sparse, so twice the undo files' size must be free.
+func (im *Image) checkSpace(undo int64) error {
+	var st syscall.Statfs_t
+	dir := filepath.Dir(im.path)
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return fmt.Errorf("%s: cannot tell the free space of %s: %w", im.path, dir, err)
+	}
+	free := int64(st.Bavail) * st.Bsize
+	if need := 2 * undo; free < need {
+		return fmt.Errorf("%s: %w: %s has %.1f MiB free, and the change needs up to %.1f MiB there (undo files and blocks written); free some space or work on a copy elsewhere",
+			im.path, ErrNoSpace, dir, float64(free)/(1<<20), float64(need)/(1<<20))
+	}
+	return nil
 }
 
 // script writes the debugfs commands (and the files they copy in).
 func (e *Ext4) script(work string) (string, error) {
+	if err := os.Mkdir(work, 0o700); err != nil {
+		return "", err
+	}
 	tree, closeTree, err := e.reader()
 	if err != nil {
 		return "", err
@@ -446,16 +509,24 @@ func (e *Ext4) verify() error {
 	return nil
 }
 
-// Close releases the lock; queued changes that were not applied are dropped.
-func (e *Ext4) Close() error { return e.lock.Release() }
-
-// writeSynced writes v as JSON to a new file and syncs it.
-func writeSynced(name string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
+// Close releases an Ext4 opened by OpenExt4 (and its image); queued
+// changes that were not applied are dropped.
+func (e *Ext4) Close() error {
+	if !e.owned {
+		return nil
 	}
-	return writeSyncedAt(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, b, 0)
+	return e.img.Close()
+}
+
+// Close releases the image's lock; queued changes that were not applied
+// are dropped.
+func (im *Image) Close() error {
+	if im.lock == nil {
+		return nil
+	}
+	lock := im.lock
+	im.lock = nil
+	return lock.Release()
 }
 
 func lastLine(out []byte) string {

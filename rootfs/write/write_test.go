@@ -131,12 +131,9 @@ func TestExt4FailureRestoresEveryByte(t *testing.T) {
 func TestInterruptedChangeIsRolledBack(t *testing.T) {
 	img := disk(t)
 	sum := fileSum(t, img)
-	undo := img + undoSuffix
-	sb := make([]byte, superblockSize)
-	f, _ := os.Open(img)
-	f.ReadAt(sb, rootOffset+superblockOffset)
-	f.Close()
-	if err := writeSynced(img+pendingSuffix, pending{Offset: rootOffset, Undo: undo, Superblock: sb}); err != nil {
+	undo := img + undoSuffix + ".0"
+	sb, _ := readSuperblock(img, rootOffset)
+	if err := writeRecord(img, record{[]fsUndo{{Offset: rootOffset, Undo: filepath.Base(undo), Superblock: sb}}}); err != nil {
 		t.Fatal(err)
 	}
 	host := filepath.Join(t.TempDir(), "x")
@@ -273,3 +270,53 @@ func TestDir(t *testing.T) {
 }
 
 func sectionReader(f *os.File) *io.SectionReader { return io.NewSectionReader(f, rootOffset, rootSize) }
+
+// When the evidence cannot show the image as it was (no undo header, yet
+// the filesystem changed), recovery stops with a message that says what
+// state the filesystem is in and what to run, and keeps the record.
+func TestWedgedChangeSaysWhatToRun(t *testing.T) {
+	img := disk(t)
+	sb, _ := readSuperblock(img, rootOffset)
+	if err := writeRecord(img, record{[]fsUndo{{Offset: rootOffset, Undo: filepath.Base(img) + undoSuffix + ".0", Superblock: sb}}}); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(img+undoSuffix+".0", []byte("E2UN"), 0o600) // killed writing the header
+	// A change made without an undo file.
+	if out, err := exec.Command("debugfs", "-w", "-R", "mkdir /made-without-undo", img+"?offset=1048576").CombinedOutput(); err != nil {
+		t.Fatalf("debugfs: %v %s", err, out)
+	}
+	err := RecoverInterrupted(img)
+	if !errors.Is(err, ErrWedged) {
+		t.Fatalf("recovery = %v; want ErrWedged", err)
+	}
+	for _, want := range []string{"offset 1048576", "e2fsck -fn finds it clean", "restore the image from a backup", "e2fsck -fy " + img + "?offset=1048576", "remove " + img + pendingSuffix} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the message lacks %q: %v", want, err)
+		}
+	}
+	if _, err := os.Stat(img + pendingSuffix); err != nil {
+		t.Error("the record was removed though the image was not restored")
+	}
+}
+
+// A record whose undo file was never begun (killed before debugfs wrote its
+// header) and a filesystem as it was: nothing was changed, and recovery
+// says so by clearing the record.
+func TestNoUndoHeaderAndNothingChanged(t *testing.T) {
+	img := disk(t)
+	sum := fileSum(t, img)
+	sb, _ := readSuperblock(img, rootOffset)
+	if err := writeRecord(img, record{[]fsUndo{{Offset: rootOffset, Undo: filepath.Base(img) + undoSuffix + ".0", Superblock: sb}}}); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(img+undoSuffix+".0", nil, 0o600)
+	if err := RecoverInterrupted(img); err != nil {
+		t.Fatal(err)
+	}
+	if fileSum(t, img) != sum {
+		t.Fatal("recovery changed an image the interrupted change had not touched")
+	}
+	if left, _ := filepath.Glob(img + ".vhdprep-*"); len(left) > 0 {
+		t.Fatalf("left behind: %v", left)
+	}
+}

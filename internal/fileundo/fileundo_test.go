@@ -1,0 +1,164 @@
+package fileundo
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// file makes a file of the given bytes and opens it for writing.
+func file(t *testing.T, b []byte) (string, *os.File) {
+	t.Helper()
+	name := filepath.Join(t.TempDir(), "disk.img")
+	if err := os.WriteFile(name, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(name, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return name, f
+}
+
+func content() []byte {
+	b := make([]byte, 64<<10)
+	for i := range b {
+		b[i] = byte(i*7 + i>>9)
+	}
+	return b
+}
+
+// A change killed after the undo file was saved (the file shrunk and
+// overwritten here) is put back byte for byte by Recover, and the undo
+// file goes.
+func TestRecoverPutsTheFileBack(t *testing.T) {
+	orig := content()
+	for _, c := range []struct {
+		name   string
+		ranges []Range
+		change func(*os.File)
+	}{
+		{"shrunk", []Range{{0, 512}, {32 << 10, 32 << 10}}, func(f *os.File) {
+			f.Truncate(32 << 10)
+			f.WriteAt(make([]byte, 512), 0)
+		}},
+		{"grown", []Range{{64<<10 - 512, 512}}, func(f *os.File) {
+			f.Truncate(1 << 20)
+			f.WriteAt([]byte("footer"), 64<<10-512)
+		}},
+		{"size only", nil, func(f *os.File) { f.Truncate(1 << 20) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			name, f := file(t, orig)
+			if _, err := Save(name, f, int64(len(orig)), c.ranges); err != nil {
+				t.Fatal(err)
+			}
+			c.change(f)
+			done, err := Recover(name)
+			if err != nil || !done {
+				t.Fatalf("Recover = %v, %v", done, err)
+			}
+			if got, _ := os.ReadFile(name); !bytes.Equal(got, orig) {
+				t.Fatalf("the file was not put back (%d bytes)", len(got))
+			}
+			if left, _ := filepath.Glob(name + ".*"); len(left) > 0 {
+				t.Fatalf("left behind: %v", left)
+			}
+			if done, err := Recover(name); done || err != nil {
+				t.Fatalf("a second Recover = %v, %v; want nothing to do", done, err)
+			}
+		})
+	}
+}
+
+// A damaged undo file is refused before a byte of the file is written,
+// and kept for whoever restores by hand.
+func TestDamagedUndoWritesNothing(t *testing.T) {
+	orig := content()
+	for _, damage := range []func([]byte) []byte{
+		func(b []byte) []byte { b[len(magic)+40] ^= 1; return b },              // data
+		func(b []byte) []byte { return b[:len(b)-1] },                          // cut short
+		func(b []byte) []byte { return b[:len(magic)] },                        // header lost
+		func(b []byte) []byte { copy(b, "VHDPREP-RESIZE-UNDO-9\n"); return b }, // another version
+	} {
+		name, f := file(t, orig)
+		if _, err := Save(name, f, int64(len(orig)), []Range{{0, 4096}}); err != nil {
+			t.Fatal(err)
+		}
+		f.Truncate(100)
+		changed, _ := os.ReadFile(name)
+		undo, _ := os.ReadFile(name + Suffix)
+		os.WriteFile(name+Suffix, damage(undo), 0o600)
+		done, err := Recover(name)
+		if done || !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("Recover of a damaged undo = %v, %v; want ErrCorrupt", done, err)
+		}
+		if got, _ := os.ReadFile(name); !bytes.Equal(got, changed) {
+			t.Fatal("a damaged undo file wrote into the file")
+		}
+		if _, err := os.Stat(name + Suffix); err != nil {
+			t.Fatal("the damaged undo file was removed")
+		}
+	}
+}
+
+// Restore puts the file back at once, as a failed verification needs.
+func TestRestore(t *testing.T) {
+	orig := content()
+	name, f := file(t, orig)
+	u, err := Save(name, f, int64(len(orig)), []Range{{1024, 2048}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt(make([]byte, 2048), 1024)
+	f.Truncate(8 << 20)
+	if err := u.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(name); !bytes.Equal(got, orig) {
+		t.Fatal("Restore did not put the file back")
+	}
+	if _, err := os.Stat(name + Suffix); err == nil {
+		t.Fatal("the undo file is left after Restore")
+	}
+}
+
+// FuzzRecover: whatever an undo file holds, Recover never panics, never
+// writes past the size the undo file claims nor from a file that does not
+// verify, and either puts the file back or leaves it alone.
+func FuzzRecover(f *testing.F) {
+	dir := f.TempDir()
+	seed := func(ranges []Range) []byte {
+		name := filepath.Join(dir, "seed.img")
+		os.WriteFile(name, content(), 0o600)
+		fl, err := os.Open(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		defer fl.Close()
+		if _, err := Save(name, fl, 64<<10, ranges); err != nil {
+			f.Fatal(err)
+		}
+		b, _ := os.ReadFile(name + Suffix)
+		return b
+	}
+	f.Add(seed(nil))
+	f.Add(seed([]Range{{0, 512}, {60 << 10, 4 << 10}}))
+	f.Fuzz(func(t *testing.T, undo []byte) {
+		name, fl := file(t, []byte("unchanged"))
+		fl.Close()
+		os.WriteFile(name+Suffix, undo, 0o600)
+		done, err := Recover(name)
+		if !done {
+			if err == nil {
+				t.Fatal("an undo file that was not applied gave no error")
+			}
+			if got, _ := os.ReadFile(name); string(got) != "unchanged" {
+				t.Fatal("an undo file that did not verify changed the file")
+			}
+		}
+	})
+}
