@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -17,6 +20,10 @@ import (
 // copyChunk bounds the memory a copy uses and how long it runs between
 // checks for cancellation.
 const copyChunk = 1 << 20
+
+// maxCopyWorkers bounds the chunks read at once, and so the memory a copy
+// uses, on a machine with many cores.
+const maxCopyWorkers = 8
 
 // copyData writes every data extent of src into dst at the same offsets and
 // leaves holes everywhere else, so sparse images stay sparse. When the
@@ -38,16 +45,12 @@ func copyData(ctx context.Context, dst *os.File, src raw.Disk, same *os.File, p 
 	p.Start("copying", total)
 	defer p.Finish()
 
+	if same == nil {
+		return copyReading(ctx, dst, src, exts, p)
+	}
 	var written int64
-	buf := make([]byte, copyChunk)
 	for _, e := range exts {
-		var n int64
-		var err error
-		if same != nil {
-			n, err = copyRange(ctx, dst, same, e, buf, p)
-		} else {
-			n, err = copyReading(ctx, dst, src, e, buf, p)
-		}
+		n, err := copyRange(ctx, dst, same, e, p)
 		written += n
 		if err != nil {
 			return written, err
@@ -59,7 +62,7 @@ func copyData(ctx context.Context, dst *os.File, src raw.Disk, same *os.File, p 
 // copyRange copies one extent between files with copy_file_range, falling
 // back to reading and writing where the kernel cannot (another filesystem
 // before Linux 5.3, or a filesystem that does not support it).
-func copyRange(ctx context.Context, dst, src *os.File, e raw.Extent, buf []byte, p progress.Reporter) (int64, error) {
+func copyRange(ctx context.Context, dst, src *os.File, e raw.Extent, p progress.Reporter) (int64, error) {
 	var done int64
 	for done < e.Length {
 		if err := ctx.Err(); err != nil {
@@ -70,7 +73,7 @@ func copyRange(ctx context.Context, dst, src *os.File, e raw.Extent, buf []byte,
 		if err != nil {
 			if errors.Is(err, unix.EXDEV) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP) {
 				rest := raw.Extent{Offset: e.Offset + done, Length: e.Length - done}
-				m, err := copyReading(ctx, dst, raw.NewFile(src, e.End()), rest, buf, p)
+				m, err := copyReading(ctx, dst, raw.NewFile(src, e.End()), []raw.Extent{rest}, p)
 				return done + m, err
 			}
 			return done, fmt.Errorf("copying at offset %d: %w", e.Offset+done, err)
@@ -84,32 +87,65 @@ func copyRange(ctx context.Context, dst, src *os.File, e raw.Extent, buf []byte,
 	return done, nil
 }
 
-// copyReading copies one extent through buf, leaving chunks of zeros as
-// holes in dst.
-func copyReading(ctx context.Context, dst *os.File, src io.ReaderAt, e raw.Extent, buf []byte, p progress.Reporter) (int64, error) {
-	var written int64
-	for off := e.Offset; off < e.End(); {
-		if err := ctx.Err(); err != nil {
-			return written, err
-		}
-		chunk := buf[:min(int64(len(buf)), e.End()-off)]
-		n, err := src.ReadAt(chunk, off)
-		if n < len(chunk) {
-			if err == nil || err == io.EOF {
-				err = io.ErrUnexpectedEOF
+// copyReading copies the extents in chunks, leaving chunks of zeros as
+// holes in dst. A few workers each read a chunk and write it, so that
+// reading a chunk that costs CPU (a compressed qcow2 cluster decompresses
+// as it is read) overlaps with the others and with writing.
+func copyReading(ctx context.Context, dst *os.File, src io.ReaderAt, exts []raw.Extent, p progress.Reporter) (int64, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	chunks := make(chan raw.Extent)
+	var written atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0)+1, maxCopyWorkers) {
+		wg.Go(func() {
+			buf := make([]byte, copyChunk)
+			for c := range chunks {
+				if ctx.Err() != nil {
+					continue
+				}
+				n, err := copyChunkAt(dst, src, c, buf[:c.Length])
+				if err != nil {
+					cancel(err)
+					continue
+				}
+				written.Add(n)
+				p.Add(c.Length)
 			}
-			return written, fmt.Errorf("reading at offset %d: %w", off+int64(n), err)
-		}
-		if !isZero(chunk) {
-			if _, err := dst.WriteAt(chunk, off); err != nil {
-				return written, err
-			}
-			written += int64(len(chunk))
-		}
-		off += int64(len(chunk))
-		p.Add(int64(len(chunk)))
+		})
 	}
-	return written, nil
+	for _, e := range exts {
+		for off := e.Offset; off < e.End() && ctx.Err() == nil; {
+			c := raw.Extent{Offset: off, Length: min(copyChunk, e.End()-off)}
+			select {
+			case chunks <- c:
+			case <-ctx.Done():
+			}
+			off = c.End()
+		}
+	}
+	close(chunks)
+	wg.Wait()
+	return written.Load(), context.Cause(ctx)
+}
+
+// copyChunkAt copies chunk c through buf, its length, and returns the bytes
+// written: none for a chunk of zeros.
+func copyChunkAt(dst *os.File, src io.ReaderAt, c raw.Extent, buf []byte) (int64, error) {
+	n, err := src.ReadAt(buf, c.Offset)
+	if n < len(buf) {
+		if err == nil || err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return 0, fmt.Errorf("reading at offset %d: %w", c.Offset+int64(n), err)
+	}
+	if isZero(buf) {
+		return 0, nil
+	}
+	if _, err := dst.WriteAt(buf, c.Offset); err != nil {
+		return 0, err
+	}
+	return c.Length, nil
 }
 
 var zeroChunk = make([]byte, copyChunk)

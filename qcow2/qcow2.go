@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
 	"sync"
 
 	"github.com/klauspost/compress/flate"
@@ -303,7 +302,6 @@ func (im *Image) ReadAt(p []byte, off int64) (int, error) {
 	if rest := im.size - off; int64(len(p)) > rest {
 		p, eof = p[:rest], io.EOF
 	}
-	im.prefetch(off, off+int64(len(p)))
 	for n := 0; n < len(p); {
 		pos := off + int64(n)
 		vc, within := pos/im.clusterSize, pos%im.clusterSize
@@ -339,43 +337,6 @@ func (im *Image) contiguous(vc, next, limit int64) int64 {
 	return n
 }
 
-// prefetch decompresses the compressed clusters of guest bytes [off, end)
-// side by side into the cache, so that a large read uses every core: one
-// core inflates zlib at under half the speed of a disk. Errors are left for
-// ReadAt to meet and report.
-func (im *Image) prefetch(off, end int64) {
-	first, last := off/im.clusterSize, (end-1)/im.clusterSize
-	// No more than the cache holds, or the first would be gone before use.
-	last = min(last, first+int64(clusterCacheBytes/im.clusterSize)-1)
-	var todo []cluster
-	for vc := first; vc <= last; vc++ {
-		c, err := im.lookup(vc)
-		if err != nil || c.kind != compressed {
-			continue
-		}
-		if _, ok := im.clusters.get(c.offset); !ok {
-			todo = append(todo, c)
-		}
-	}
-	if len(todo) < 2 {
-		return
-	}
-	work := make(chan cluster)
-	var wg sync.WaitGroup
-	for range min(len(todo), runtime.GOMAXPROCS(0)) {
-		wg.Go(func() {
-			for c := range work {
-				im.inflate(c)
-			}
-		})
-	}
-	for _, c := range todo {
-		work <- c
-	}
-	close(work)
-	wg.Wait()
-}
-
 // readCluster fills p from cluster c (or from data clusters stored after
 // it), starting within bytes into it.
 func (im *Image) readCluster(p []byte, c cluster, within int64) error {
@@ -394,6 +355,11 @@ func (im *Image) readCluster(p []byte, c cluster, within int64) error {
 		}
 		return nil
 	case compressed:
+		if within == 0 && int64(len(p)) == im.clusterSize {
+			// A whole cluster goes straight where it is wanted: a
+			// large read (convert's) costs no copy and no cache.
+			return im.inflateInto(p, c)
+		}
 		buf, err := im.inflate(c)
 		if err != nil {
 			return err
@@ -405,9 +371,11 @@ func (im *Image) readCluster(p []byte, c cluster, within int64) error {
 	return nil
 }
 
-// decoder is a reusable decompressor for the image's compression type.
+// decoder is a reusable decompressor for the image's compression type, with
+// room for one compressed cluster.
 type decoder struct {
 	src  bytes.Reader
+	comp []byte
 	zlib io.ReadCloser // also a flate.Resetter
 	zstd *zstd.Decoder
 }
@@ -428,25 +396,39 @@ func (im *Image) newDecoder() (*decoder, error) {
 }
 
 // inflate returns the decompressed cluster c, from the cache or the file.
-// It never produces more than one cluster.
 func (im *Image) inflate(c cluster) ([]byte, error) {
 	if buf, ok := im.clusters.get(c.offset); ok {
 		return buf, nil
 	}
+	out := make([]byte, im.clusterSize)
+	if err := im.inflateInto(out, c); err != nil {
+		return nil, err
+	}
+	im.clusters.put(c.offset, out)
+	return out, nil
+}
+
+// inflateInto decompresses cluster c from the file into out, one cluster
+// long: never more than that. Calls may run side by side, each with a
+// decoder of its own.
+func (im *Image) inflateInto(out []byte, c cluster) error {
 	d, _ := im.decoders.Get().(*decoder)
 	if d == nil {
 		var err error
 		if d, err = im.newDecoder(); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	defer im.decoders.Put(d)
-	comp := make([]byte, c.length)
+	if int64(cap(d.comp)) < c.length {
+		d.comp = make([]byte, c.length)
+	}
+	comp := d.comp[:c.length]
 	if m, err := im.r.ReadAt(comp, c.offset); m < len(comp) {
 		if err == nil || err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
-		return nil, fmt.Errorf("reading a qcow2 compressed cluster at offset %d: %w", c.offset, err)
+		return fmt.Errorf("reading a qcow2 compressed cluster at offset %d: %w", c.offset, err)
 	}
 	d.src.Reset(comp)
 	var rd io.Reader
@@ -454,22 +436,20 @@ func (im *Image) inflate(c cluster) ([]byte, error) {
 		// The sectors holding a cluster end in padding after the frame:
 		// decode as a stream and stop at one cluster, as qemu does.
 		if err := d.zstd.Reset(&d.src); err != nil {
-			return nil, err
+			return err
 		}
 		rd = d.zstd
 	} else {
 		// qemu writes raw deflate, without a zlib header.
 		if err := d.zlib.(flate.Resetter).Reset(&d.src, nil); err != nil {
-			return nil, err
+			return err
 		}
 		rd = d.zlib
 	}
-	out := make([]byte, im.clusterSize)
 	if _, err := io.ReadFull(rd, out); err != nil {
-		return nil, fmt.Errorf("%w: the compressed cluster at offset %d does not decompress: %v", ErrCorrupt, c.offset, err)
+		return fmt.Errorf("%w: the compressed cluster at offset %d does not decompress: %v", ErrCorrupt, c.offset, err)
 	}
-	im.clusters.put(c.offset, out)
-	return out, nil
+	return nil
 }
 
 // Extents lists the guest ranges backed by data or compressed clusters;

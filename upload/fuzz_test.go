@@ -96,7 +96,10 @@ func FuzzPipeline(f *testing.F) {
 		o.defaults()
 		sum := &Summary{}
 		p := newPipeline(o, d, d.size, exts, &destination{have: have, trusted: trusted}, sum, progress.Discard)
-		got, err := p.run(context.Background())
+		if err := p.run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		got, err := contentMD5(context.Background(), d, d.size, p.spans)
 		if err != nil {
 			t.Fatal(err)
 		}

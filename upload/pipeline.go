@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/md5"
 	"fmt"
-	"hash"
 	"io"
 	"slices"
 	"sync"
@@ -15,13 +14,9 @@ import (
 	"github.com/vhdprep/vhdprep/raw"
 )
 
-// zeroChunk is how many zeros the hasher feeds MD5 at a time for a hole.
-const zeroChunk = 1 << 20
-
 // pipeline reads the file's data once, in MaxPutPage windows aligned to
-// MaxPutPage (so dense data goes in whole, aligned requests), and fans the
-// window out: to the hasher, which folds it into the whole-file MD5 in file
-// order (holes as zeros), and as Put Page jobs to the workers.
+// MaxPutPage (so dense data goes in whole, aligned requests), and hands the
+// non-zero runs of each window to the workers as Put Page jobs.
 type pipeline struct {
 	o     *Options
 	r     io.ReaderAt
@@ -45,19 +40,12 @@ type job struct {
 	buf  *buffer // holds data; released when the job is done
 }
 
-// hashItem is the next part of the file for the MD5: data, or zeros.
-type hashItem struct {
-	data  []byte
-	buf   *buffer
-	zeros int64
-}
-
 func newPipeline(o Options, r io.ReaderAt, size int64, exts []raw.Extent, dest *destination, sum *Summary, pr progress.Reporter) *pipeline {
 	dest.have = sortedSpans(slices.Clone(dest.have), size)
 	return &pipeline{
 		o: &o, r: r, size: size, spans: pageSpans(exts, size), dest: dest, sum: sum, pr: pr,
 		lim:  newLimiter(o.Concurrency),
-		pool: newPool(o.Concurrency + 2), // one being read, one being hashed
+		pool: newPool(o.Concurrency + 1), // one being read
 	}
 }
 
@@ -73,8 +61,8 @@ func pageSpans(exts []raw.Extent, size int64) []raw.Extent {
 	return raw.Coalesce(out)
 }
 
-// run uploads what the spans hold and returns the file's MD5.
-func (p *pipeline) run(parent context.Context) ([]byte, error) {
+// run uploads what the spans hold.
+func (p *pipeline) run(parent context.Context) error {
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
 	defer p.tally()
@@ -103,45 +91,12 @@ func (p *pipeline) run(parent context.Context) ([]byte, error) {
 			}
 		})
 	}
-	hashes := make(chan hashItem, 2)
-	h := md5.New()
-	hashed := make(chan struct{})
-	go func() {
-		defer close(hashed)
-		hashAll(h, hashes)
-	}()
-
-	if err := p.read(ctx, jobs, hashes); err != nil {
+	if err := p.read(ctx, jobs); err != nil {
 		cancel(err)
 	}
 	close(jobs)
-	close(hashes)
 	workers.Wait()
-	<-hashed
-	if err := context.Cause(ctx); err != nil {
-		return nil, err
-	}
-	return h.Sum(nil), nil
-}
-
-// hashAll folds the items into h in order. A hole costs as much to hash as
-// data (MD5 has no shortcut for zeros): about 1.5 s per GiB on one core,
-// overlapped with the upload.
-func hashAll(h hash.Hash, items <-chan hashItem) {
-	var zeros []byte
-	for it := range items {
-		if it.buf != nil {
-			h.Write(it.data)
-			it.buf.release()
-			continue
-		}
-		if zeros == nil {
-			zeros = make([]byte, zeroChunk)
-		}
-		for n := it.zeros; n > 0; n -= int64(len(zeros)) {
-			h.Write(zeros[:min(n, int64(len(zeros)))])
-		}
-	}
+	return context.Cause(ctx)
 }
 
 // tally copies the counters into the summary.
@@ -157,10 +112,10 @@ func (p *pipeline) tally() {
 	p.sum.MinConcurrency = p.lim.lowest()
 }
 
-func (p *pipeline) read(ctx context.Context, jobs chan<- job, hashes chan<- hashItem) error {
-	pos := int64(0) // everything before pos went to the hasher
+func (p *pipeline) read(ctx context.Context, jobs chan<- job) error {
+	pos := int64(0) // everything before pos is done
 	for _, s := range p.spans {
-		if err := p.gap(ctx, pos, s.Offset, jobs, hashes); err != nil {
+		if err := p.gap(ctx, pos, s.Offset, jobs); err != nil {
 			return err
 		}
 		for w := s.Offset; w < s.End(); {
@@ -174,12 +129,6 @@ func (p *pipeline) read(ctx context.Context, jobs chan<- job, hashes chan<- hash
 				buf.release()
 				return fmt.Errorf("reading at %d: %w", w, err)
 			}
-			buf.refs.Add(1) // the hasher's
-			if err := send(ctx, hashes, hashItem{data: data, buf: buf}); err != nil {
-				buf.release() // the hasher's reference
-				buf.release()
-				return err
-			}
 			err = p.scan(ctx, w, data, buf, jobs)
 			buf.release()
 			if err != nil {
@@ -189,17 +138,13 @@ func (p *pipeline) read(ctx context.Context, jobs chan<- job, hashes chan<- hash
 		}
 		pos = s.End()
 	}
-	return p.gap(ctx, pos, p.size, jobs, hashes)
+	return p.gap(ctx, pos, p.size, jobs)
 }
 
-// gap handles a hole [a, b): zeros for the hash, and clears where the
-// destination holds data.
-func (p *pipeline) gap(ctx context.Context, a, b int64, jobs chan<- job, hashes chan<- hashItem) error {
+// gap handles a hole [a, b): clears where the destination holds data.
+func (p *pipeline) gap(ctx context.Context, a, b int64, jobs chan<- job) error {
 	if a >= b {
 		return nil
-	}
-	if err := send(ctx, hashes, hashItem{zeros: b - a}); err != nil {
-		return err
 	}
 	return p.split(a, b, func(a, b int64, in bool) error {
 		if !in {
@@ -328,8 +273,8 @@ func send[T any](ctx context.Context, ch chan<- T, v T) error {
 	}
 }
 
-// buffer is a window's memory, shared by the reader, the hasher and the
-// jobs that send parts of it; the last to release it returns it to the pool.
+// buffer is a window's memory, shared by the reader and the jobs that send
+// parts of it; the last to release it returns it to the pool.
 type buffer struct {
 	b    []byte
 	refs atomic.Int32

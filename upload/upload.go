@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/vhdprep/vhdprep/diskimage"
@@ -86,6 +87,11 @@ type Options struct {
 	Overwrite bool
 	// Verify reads the blob back and compares it with the file.
 	Verify bool
+	// ContentMD5 records the whole file's MD5 as the blob's Content-MD5 (not
+	// on a managed disk, which has none). The service checks each request's
+	// own MD5 either way; this one is a record for later downloads, and it
+	// costs CPU for every byte of the disk, holes included.
+	ContentMD5 bool
 	// BootsGen2 tells, for a disk above 2 TiB, whether it boots through
 	// UEFI (diskimage.Container); nil when the caller cannot tell.
 	BootsGen2 func() (bool, string)
@@ -121,7 +127,7 @@ type Summary struct {
 	MinConcurrency int `json:"min_concurrency"` // lowest it went after throttling
 
 	Resumed    bool    `json:"resumed"`
-	ContentMD5 []byte  `json:"content_md5,omitempty"` // base64 in JSON, as Azure shows it
+	ContentMD5 []byte  `json:"content_md5,omitempty"` // with Options.ContentMD5; base64 in JSON, as Azure shows it
 	Verified   bool    `json:"verified"`
 	Seconds    float64 `json:"seconds"`
 	Throughput float64 `json:"throughput"` // data bytes (sent or found present) per second
@@ -171,18 +177,8 @@ func Upload(ctx context.Context, o Options, pr progress.Reporter) (*Summary, err
 		return sum, fmt.Errorf("upload: %w", err)
 	}
 	p := newPipeline(o, f, size, exts, dest, sum, progress.Or(pr))
-	md5sum, err := p.run(ctx)
-	if err != nil {
+	if err := sendData(ctx, &o, p, f, size, sum); err != nil {
 		return sum, fmt.Errorf("upload %s to %s: %w", o.File, o.Blob, interrupted(ctx, err))
-	}
-	sum.ContentMD5 = md5sum
-	if !o.ManagedDisk {
-		err := retry(ctx, &o, &p.stats, "set Content-MD5", func(ctx context.Context) error {
-			return o.Blob.SetContentMD5(ctx, md5sum)
-		})
-		if err != nil {
-			return sum, fmt.Errorf("upload %s to %s: %w", o.File, o.Blob, interrupted(ctx, err))
-		}
 	}
 	if o.Verify {
 		if err := verify(ctx, &o, f, size, exts); err != nil {
@@ -191,6 +187,38 @@ func Upload(ctx context.Context, o Options, pr progress.Reporter) (*Summary, err
 		sum.Verified = true
 	}
 	return sum, nil
+}
+
+// sendData runs the pipeline and, when asked for, the whole file's MD5
+// beside it, which then becomes the blob's Content-MD5.
+func sendData(ctx context.Context, o *Options, p *pipeline, f io.ReaderAt, size int64, sum *Summary) error {
+	if !o.ContentMD5 || o.ManagedDisk {
+		return p.run(ctx)
+	}
+	hctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		sum []byte
+		err error
+	}
+	hashed := make(chan result, 1)
+	go func() {
+		s, err := contentMD5(hctx, f, size, p.spans)
+		hashed <- result{s, err}
+	}()
+	if err := p.run(ctx); err != nil {
+		cancel()
+		<-hashed
+		return err
+	}
+	h := <-hashed
+	if h.err != nil {
+		return h.err
+	}
+	sum.ContentMD5 = h.sum
+	return retry(ctx, o, &p.stats, "set Content-MD5", func(ctx context.Context) error {
+		return o.Blob.SetContentMD5(ctx, h.sum)
+	})
 }
 
 // interrupted is err, or ErrInterrupted when ctx was cancelled: whatever

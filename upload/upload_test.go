@@ -43,7 +43,7 @@ func TestUploadMemBlob(t *testing.T) {
 	file := makeVHD(t, testSize, sampleWrites(testSize))
 	mb := newMemBlob(0)
 	mb.exists = false
-	sum, err := Upload(context.Background(), Options{File: file, Blob: mb, Verify: true}, nil)
+	sum, err := Upload(context.Background(), Options{File: file, Blob: mb, Verify: true, ContentMD5: true}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestInterruptedAtEveryStep(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		mb := newMemBlob(0)
 		mb.exists = false
-		_, err := Upload(ctx, Options{File: file, Blob: &cancelIn{memBlob: mb, step: step, cancel: cancel}, Verify: true}, nil)
+		_, err := Upload(ctx, Options{File: file, Blob: &cancelIn{memBlob: mb, step: step, cancel: cancel}, Verify: true, ContentMD5: true}, nil)
 		cancel()
 		if !errors.Is(err, ErrInterrupted) {
 			t.Errorf("cancelled in %s: %v, want ErrInterrupted", step, err)

@@ -41,9 +41,11 @@ func newUploadCmd(a *app) *cobra.Command {
 managed disk created for upload. Only 512-byte pages holding data are sent: holes are
 skipped without being read, zero pages inside data without being sent. Requests run in
 parallel, each with an MD5 the service checks, and are retried with backoff (honouring
-Retry-After), fewer at a time when Azure throttles. The file's MD5 becomes the blob's
-Content-MD5; --verify reads the blob's data back and compares. --check runs vhdprep
-check first and refuses to upload an image with errors.
+Retry-After), fewer at a time when Azure throttles. --content-md5 also records the whole
+file's MD5 as the blob's Content-MD5 (as AzCopy's --put-md5; off by default: it hashes
+every byte of the disk, holes included, beside the upload); --verify reads the blob's
+data back and compares. --check runs vhdprep check first and refuses to upload an image
+with errors.
 
 An interrupted upload resumes: run the same command again (Ctrl-C prints it) and only
 what is missing is sent (the blob's metadata records the file's size, modification time and a fingerprint
@@ -58,7 +60,7 @@ file with @PATH as the flag's value. SAS signatures and account keys never appea
 vhdprep's output.`,
 		Example: `  vhdprep upload disk.vhd --blob-url https://ACCOUNT.blob.core.windows.net/vhds/disk.vhd
   VHDPREP_BLOB_URL="$SAS_URL" vhdprep upload disk.vhd
-  vhdprep upload disk.vhd --blob-url @sas-url.txt --verify
+  vhdprep upload disk.vhd --blob-url @sas-url.txt --verify --content-md5
   vhdprep upload disk.vhd --connection-string "$CONN" --container vhds --blob disk.vhd
   vhdprep upload disk.vhd --managed-disk-sas "$DISK_SAS"
   vhdprep upload disk.vhd --blob-url "$SAS_URL" --concurrency 32 --check`,
@@ -70,6 +72,9 @@ vhdprep's output.`,
 			}
 			if opts.Concurrency < 1 || opts.Concurrency > 256 {
 				return usageError{fmt.Errorf("--concurrency must be 1 to 256, not %d", opts.Concurrency)}
+			}
+			if opts.ContentMD5 && target.ManagedDisk() {
+				return usageError{errors.New("--content-md5 is for a page blob; a managed disk has no Content-MD5")}
 			}
 			if o.check {
 				if err := checkGate(a, args[0]); err != nil {
@@ -115,6 +120,7 @@ vhdprep's output.`,
 	f.IntVar(&opts.Concurrency, "concurrency", upload.DefaultConcurrency, "requests in flight at most (each up to 4 MiB)")
 	f.BoolVar(&opts.Overwrite, "overwrite", false, "replace a blob that holds another file")
 	f.BoolVar(&opts.Verify, "verify", false, "read the blob back and compare it with the file")
+	f.BoolVar(&opts.ContentMD5, "content-md5", false, "record the whole file's MD5 as the blob's Content-MD5 (costs CPU for every byte of the disk)")
 	f.BoolVar(&o.check, "check", false, "run vhdprep check first and refuse to upload on errors")
 	return cmd
 }
@@ -229,7 +235,9 @@ func printUploadSummary(a *app, s *upload.Summary) {
 	}
 	elapsed := time.Duration(s.Seconds * float64(time.Second)).Round(time.Millisecond)
 	fmt.Fprintf(w, "  elapsed       %s, %s/s of data\n", elapsed, humanBytes(int64(s.Throughput)))
-	fmt.Fprintf(w, "  MD5           %s\n", base64.StdEncoding.EncodeToString(s.ContentMD5))
+	if s.ContentMD5 != nil {
+		fmt.Fprintf(w, "  Content-MD5   %s\n", base64.StdEncoding.EncodeToString(s.ContentMD5))
+	}
 	if s.Verified {
 		fmt.Fprintln(w, "  verified      the blob reads back as the file")
 	}

@@ -67,7 +67,7 @@ func TestUploadCommand(t *testing.T) {
 	file, data := chunkyVHD(t, 32<<20, 8)
 	t.Setenv(envConnectionString, azurite.ConnectionString(srv.Endpoint))
 
-	code, out, errOut := runCLI(t, "upload", file, "--container", "vhds", "--verify", "-o", "json")
+	code, out, errOut := runCLI(t, "upload", file, "--container", "vhds", "--verify", "--content-md5", "-o", "json")
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -86,6 +86,17 @@ func TestUploadCommand(t *testing.T) {
 		t.Errorf("summary %+v: want %d bytes sent, verified", sum, data)
 	}
 	azurite.SameFiles(t, file, srv.Download(t, "vhds", "disk.vhd")) // --blob defaults to the file's name
+	whole, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	props, err := srv.PageBlob(t, "vhds", "disk.vhd").GetProperties(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := md5.Sum(whole); !bytes.Equal(props.ContentMD5, want[:]) || !bytes.Equal(sum.ContentMD5, want[:]) {
+		t.Errorf("--content-md5: the blob's Content-MD5 is %x (summary %x), want %x", props.ContentMD5, sum.ContentMD5, want)
+	}
 
 	// Again: nothing to send, and the text summary says so.
 	code, out, errOut = runCLI(t, "upload", file, "--container", "vhds")
@@ -114,6 +125,7 @@ func TestUploadCommandUsage(t *testing.T) {
 		{[]string{"upload", file, "--blob-url", sas, "--container", "x"}, exitUsage, "--container and --blob go with"},
 		{[]string{"upload", file, "--connection-string", "AccountName=a;AccountKey=a2V5a2V5a2V5"}, exitUsage, "needs --container"},
 		{[]string{"upload", file, "--blob-url", sas, "--concurrency", "0"}, exitUsage, "--concurrency"},
+		{[]string{"upload", file, "--managed-disk-sas", sas, "--content-md5"}, exitUsage, "--content-md5"},
 		{[]string{"upload", file, "--blob-url", "@/nonexistent"}, exitUsage, "--blob-url"},
 		{[]string{"upload", raw, "--blob-url", sas}, exitFailed, "convert"},
 		{[]string{"upload", file, "--blob-url", sas}, exitFailed, "sig=REDACTED"},

@@ -6,7 +6,8 @@ package progress
 type Reporter interface {
 	// Start begins a job of total units (bytes, usually) described by what.
 	Start(what string, total int64)
-	// Add reports n more units done.
+	// Add reports n more units done; it may be called from several
+	// goroutines at once.
 	Add(n int64)
 	// Finish ends the job, successful or not.
 	Finish()
