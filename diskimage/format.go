@@ -1,24 +1,26 @@
 // Package diskimage knows every container format an image can come in: it
 // detects the format by magic, opens any image as a raw.Disk, and implements
 // the container operations convert, resize and info on top of the format
-// packages (vhd, qcow2) and the partition tables (raw/part), and it decides
+// packages (vhd, qcow2, vdi) and the partition tables (raw/part), and it decides
 // whether Azure takes a disk's container (AzureVerdict).
 package diskimage
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
 
 	"github.com/vhdprep/vhdprep/raw"
+	"github.com/vhdprep/vhdprep/vdi"
 	"github.com/vhdprep/vhdprep/vhd"
 )
 
 // Format names a container format.
 type Format string
 
-// The formats vhdprep recognizes. Only raw, fixed and dynamic VHD and qcow2
+// The formats vhdprep recognizes. Raw, fixed and dynamic VHD, qcow2 and VDI
 // are read; the others are named so the error can say how to convert them.
 const (
 	Raw             Format = "raw"
@@ -26,6 +28,7 @@ const (
 	VHDDynamic      Format = "vhd-dynamic"
 	VHDDifferencing Format = "vhd-differencing"
 	QCOW2           Format = "qcow2"
+	VDI             Format = "vdi"
 	VHDX            Format = "vhdx"
 	VMDK            Format = "vmdk"
 	ISO             Format = "iso"
@@ -57,6 +60,8 @@ func Detect(r io.ReaderAt, size int64) (Format, error) {
 		return VHDX, nil
 	case bytes.HasPrefix(head, vmdkMagic), bytes.HasPrefix(head, vmdkDescriptor):
 		return VMDK, nil
+	case len(head) >= vdi.SignatureAt+4 && binary.LittleEndian.Uint32(head[vdi.SignatureAt:]) == vdi.Signature:
+		return VDI, nil
 	}
 	// A dynamic or differencing VHD starts with a copy of its footer; a
 	// fixed one has it only at the end.
@@ -116,7 +121,7 @@ func DetectFile(path string) (Format, int64, error) {
 
 // Readable tells whether vhdprep reads the format's disk.
 func (f Format) Readable() bool {
-	return f == Raw || f == VHDFixed || f == VHDDynamic || f == QCOW2
+	return f == Raw || f == VHDFixed || f == VHDDynamic || f == QCOW2 || f == VDI
 }
 
 // ConvertHint says how to make a format vhdprep cannot read readable.

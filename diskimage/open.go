@@ -9,6 +9,7 @@ import (
 	"github.com/vhdprep/vhdprep/qcow2"
 	"github.com/vhdprep/vhdprep/raw"
 	"github.com/vhdprep/vhdprep/raw/part"
+	"github.com/vhdprep/vhdprep/vdi"
 	"github.com/vhdprep/vhdprep/vhd"
 )
 
@@ -132,6 +133,12 @@ func (im *Image) openDisk() error {
 			return fmt.Errorf("%s: %w", im.Path, err)
 		}
 		im.Disk = q
+	case VDI:
+		d, err := vdi.Open(im.file, im.FileSize)
+		if err != nil {
+			return fmt.Errorf("%s: %w", im.Path, err)
+		}
+		im.Disk = d
 	default:
 		return unsupportedHint(format, im.Path)
 	}

@@ -54,6 +54,19 @@ func printInfo(a *app, info *diskimage.Info) {
 		fmt.Fprintf(w, "  unique id:\t%s\n", f.UniqueID)
 		fmt.Fprintf(w, "  saved state:\t%v\n", f.SavedState)
 	}
+	if v := info.VDI; v != nil {
+		fmt.Fprintf(w, "vdi header:\t\n")
+		fmt.Fprintf(w, "  type:\t%s\n", v.Type)
+		fmt.Fprintf(w, "  version:\t%s\n", v.Version)
+		fmt.Fprintf(w, "  text:\t%q\n", v.Text)
+		fmt.Fprintf(w, "  block size:\t%d\n", v.BlockSize)
+		fmt.Fprintf(w, "  blocks:\t%d, %d allocated\n", v.Blocks, v.BlocksAllocated)
+		fmt.Fprintf(w, "  geometry (C/H/S):\t%d/%d/%d\n", v.Cylinders, v.Heads, v.Sectors)
+		fmt.Fprintf(w, "  flags:\t%#x\n", v.Flags)
+		fmt.Fprintf(w, "  description:\t%q\n", v.Description)
+		fmt.Fprintf(w, "  uuid:\t%s\n", v.UUID)
+		fmt.Fprintf(w, "  last snapshot uuid:\t%s\n", v.LastSnapUUID)
+	}
 	if info.Valid {
 		fmt.Fprintf(w, "azure:\tvalid: a fixed VHD of a whole number of MiB, 20 MiB to 4095 GiB\n")
 	} else {
