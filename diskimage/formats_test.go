@@ -26,6 +26,8 @@ func TestConvertVirtualBoxHyperVVMware(t *testing.T) {
 	}{
 		{"vdi-dynamic", "vdi", []string{"-o", "static=off"}, func(i *Info) bool { return i.VDI != nil && i.VDI.Type == "dynamic" }},
 		{"vdi-fixed", "vdi", []string{"-o", "static=on"}, func(i *Info) bool { return i.VDI != nil && i.VDI.Type == "fixed" }},
+		{"vhdx-dynamic", "vhdx", []string{"-o", "subformat=dynamic,block_size=1M"}, func(i *Info) bool { return i.VHDX != nil && i.VHDX.Type == "dynamic" }},
+		{"vhdx-fixed", "vhdx", []string{"-o", "subformat=fixed,block_size=2M"}, func(i *Info) bool { return i.VHDX != nil && i.VHDX.Type == "fixed" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := filepath.Join(dir, tc.name+"."+tc.format)

@@ -8,6 +8,7 @@ import (
 	"github.com/vhdprep/vhdprep/raw"
 	"github.com/vhdprep/vhdprep/vdi"
 	"github.com/vhdprep/vhdprep/vhd"
+	"github.com/vhdprep/vhdprep/vhdx"
 )
 
 // Info describes an image file's container.
@@ -20,6 +21,8 @@ type Info struct {
 	Footer      *FooterInfo `json:"footer,omitempty"`
 	// VDI is a VDI image's header.
 	VDI *vdi.Info `json:"vdi,omitempty"`
+	// VHDX is a VHDX image's headers and metadata.
+	VHDX *vhdx.Info `json:"vhdx,omitempty"`
 	// Valid is true when Azure takes the file as it is (AzureVerdict);
 	// Problems are what it objects to, Warnings what it takes but some
 	// readers or VMs will not, each with its fix.
@@ -74,6 +77,10 @@ func Inspect(path string, bootsGen2 func() (bool, string)) (*Info, error) {
 	if d, ok := im.Disk.(*vdi.Image); ok {
 		vi := d.Info()
 		info.VDI = &vi
+	}
+	if d, ok := im.Disk.(*vhdx.Image); ok {
+		vi := d.Info()
+		info.VHDX = &vi
 	}
 	verdict := AzureVerdict(im.Container(bootsGen2))
 	for _, p := range verdict {
