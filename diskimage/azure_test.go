@@ -61,7 +61,8 @@ func TestAzureVerdict(t *testing.T) {
 		{"version 2", fixedVHD(t, 30<<30, 30<<30, func(f *vhd.Footer) { f.FormatVersion = 0x00020000 }), NeedValidFooter, vhd.ErrInvalid, false, "vhdprep convert d.vhd"},
 		{"CHS-rounded creator", fixedVHD(t, 30<<30, 30<<30, func(f *vhd.Footer) { f.CreatorApp = "vpc " }), NeedCHSAgreement, ErrCHSSize, true, "vhdprep convert d.vhd"},
 		{"raw", rawDisk, NeedFixedVHD, ErrNotFixedVHD, false, "vhdprep convert d.raw d-fixed.vhd"},
-		{"VHDX", Container{Path: "d.vhdx", Format: VHDX, FileSize: 1 << 20}, NeedFixedVHD, ErrNotFixedVHD, false, "qemu-img convert"},
+		{"VHDX", Container{Path: "d.vhdx", Format: VHDX, FileSize: 1 << 20}, NeedFixedVHD, ErrNotFixedVHD, false, "vhdprep convert d.vhdx d-fixed.vhd"},
+		{"VMDK", Container{Path: "d.vmdk", Format: VMDK, FileSize: 1 << 20}, NeedFixedVHD, ErrNotFixedVHD, false, "qemu-img convert"},
 	}
 	for _, c := range cases {
 		v := AzureVerdict(c.c)

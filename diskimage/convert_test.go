@@ -154,7 +154,7 @@ func TestConvertRefusesAndLeavesNothing(t *testing.T) {
 		"existing output": {ConvertOptions{Input: in, Output: exists}, "--force"},
 		"same file":       {ConvertOptions{Input: in, Output: in}, "same file"},
 		"same via path":   {ConvertOptions{Input: in, Output: filepath.Join(dir, ".", "in.raw")}, "same file"},
-		"vhdx":            {ConvertOptions{Input: vhdx, Output: filepath.Join(dir, "o1.vhd")}, "qemu-img convert -f vhdx"},
+		"vhdx":            {ConvertOptions{Input: vhdx, Output: filepath.Join(dir, "o1.vhd")}, "disk.vhdx"},
 		"vmdk":            {ConvertOptions{Input: vmdk, Output: filepath.Join(dir, "o2.vhd")}, "qemu-img convert -f vmdk"},
 		"truncated qcow2": {ConvertOptions{Input: badQcow, Output: filepath.Join(dir, "o3.vhd")}, "bad.qcow2"},
 		"directory":       {ConvertOptions{Input: sub, Output: filepath.Join(dir, "o4.vhd")}, "directory"},

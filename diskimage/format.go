@@ -1,31 +1,34 @@
 // Package diskimage knows every container format an image can come in: it
 // detects the format by magic, opens any image as a raw.Disk, and implements
 // the container operations convert, resize and info on top of the format
-// packages (vhd, qcow2) and the partition tables (raw/part), and it decides
+// packages (vhd, qcow2, vdi, vhdx) and the partition tables (raw/part), and it decides
 // whether Azure takes a disk's container (AzureVerdict).
 package diskimage
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
 
 	"github.com/vhdprep/vhdprep/raw"
+	"github.com/vhdprep/vhdprep/vdi"
 	"github.com/vhdprep/vhdprep/vhd"
 )
 
 // Format names a container format.
 type Format string
 
-// The formats vhdprep recognizes. Only raw, fixed and dynamic VHD and qcow2
-// are read; the others are named so the error can say how to convert them.
+// The formats vhdprep recognizes. Raw, fixed and dynamic VHD, qcow2, VDI and
+// VHDX are read; the others are named so the error can say how to convert them.
 const (
 	Raw             Format = "raw"
 	VHDFixed        Format = "vhd-fixed"
 	VHDDynamic      Format = "vhd-dynamic"
 	VHDDifferencing Format = "vhd-differencing"
 	QCOW2           Format = "qcow2"
+	VDI             Format = "vdi"
 	VHDX            Format = "vhdx"
 	VMDK            Format = "vmdk"
 	ISO             Format = "iso"
@@ -57,6 +60,8 @@ func Detect(r io.ReaderAt, size int64) (Format, error) {
 		return VHDX, nil
 	case bytes.HasPrefix(head, vmdkMagic), bytes.HasPrefix(head, vmdkDescriptor):
 		return VMDK, nil
+	case len(head) >= vdi.SignatureAt+4 && binary.LittleEndian.Uint32(head[vdi.SignatureAt:]) == vdi.Signature:
+		return VDI, nil
 	}
 	// A dynamic or differencing VHD starts with a copy of its footer; a
 	// fixed one has it only at the end.
@@ -91,8 +96,6 @@ func Detect(r io.ReaderAt, size int64) (Format, error) {
 // into one it does.
 func unsupportedHint(f Format, path string) error {
 	switch f {
-	case VHDX:
-		return fmt.Errorf("%s is a VHDX image, which vhdprep does not read; convert it first: qemu-img convert -f vhdx -O raw %s disk.raw", path, path)
 	case VMDK:
 		return fmt.Errorf("%s is a VMDK image, which vhdprep does not read; convert it first: qemu-img convert -f vmdk -O raw %s disk.raw", path, path)
 	case ISO:
@@ -116,7 +119,7 @@ func DetectFile(path string) (Format, int64, error) {
 
 // Readable tells whether vhdprep reads the format's disk.
 func (f Format) Readable() bool {
-	return f == Raw || f == VHDFixed || f == VHDDynamic || f == QCOW2
+	return f == Raw || f == VHDFixed || f == VHDDynamic || f == QCOW2 || f == VDI || f == VHDX
 }
 
 // ConvertHint says how to make a format vhdprep cannot read readable.

@@ -6,7 +6,9 @@ import (
 	"time"
 
 	"github.com/vhdprep/vhdprep/raw"
+	"github.com/vhdprep/vhdprep/vdi"
 	"github.com/vhdprep/vhdprep/vhd"
+	"github.com/vhdprep/vhdprep/vhdx"
 )
 
 // Info describes an image file's container.
@@ -17,6 +19,10 @@ type Info struct {
 	VirtualSize int64       `json:"virtual_size"`
 	MiBAligned  bool        `json:"mib_aligned"`
 	Footer      *FooterInfo `json:"footer,omitempty"`
+	// VDI is a VDI image's header.
+	VDI *vdi.Info `json:"vdi,omitempty"`
+	// VHDX is a VHDX image's headers and metadata.
+	VHDX *vhdx.Info `json:"vhdx,omitempty"`
 	// Valid is true when Azure takes the file as it is (AzureVerdict);
 	// Problems are what it objects to, Warnings what it takes but some
 	// readers or VMs will not, each with its fix.
@@ -48,7 +54,7 @@ type FooterInfo struct {
 }
 
 // Inspect opens path and describes its container: format, sizes, every VHD
-// footer field and Azure's verdict. bootsGen2 tells, for a disk above
+// footer field, the other formats' own header fields and Azure's verdict. bootsGen2 tells, for a disk above
 // 2 TiB, whether it boots through UEFI; nil when the caller cannot tell.
 func Inspect(path string, bootsGen2 func() (bool, string)) (*Info, error) {
 	im, err := Open(path)
@@ -67,6 +73,14 @@ func Inspect(path string, bootsGen2 func() (bool, string)) (*Info, error) {
 	}
 	if im.Footer != nil {
 		info.Footer = describeFooter(im.Footer)
+	}
+	if d, ok := im.Disk.(*vdi.Image); ok {
+		vi := d.Info()
+		info.VDI = &vi
+	}
+	if d, ok := im.Disk.(*vhdx.Image); ok {
+		vi := d.Info()
+		info.VHDX = &vi
 	}
 	verdict := AzureVerdict(im.Container(bootsGen2))
 	for _, p := range verdict {

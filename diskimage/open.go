@@ -9,7 +9,9 @@ import (
 	"github.com/vhdprep/vhdprep/qcow2"
 	"github.com/vhdprep/vhdprep/raw"
 	"github.com/vhdprep/vhdprep/raw/part"
+	"github.com/vhdprep/vhdprep/vdi"
 	"github.com/vhdprep/vhdprep/vhd"
+	"github.com/vhdprep/vhdprep/vhdx"
 )
 
 // Image is an open image file: its container format and the virtual disk
@@ -132,6 +134,18 @@ func (im *Image) openDisk() error {
 			return fmt.Errorf("%s: %w", im.Path, err)
 		}
 		im.Disk = q
+	case VDI:
+		d, err := vdi.Open(im.file, im.FileSize)
+		if err != nil {
+			return fmt.Errorf("%s: %w", im.Path, err)
+		}
+		im.Disk = d
+	case VHDX:
+		d, err := vhdx.Open(im.file, im.FileSize)
+		if err != nil {
+			return fmt.Errorf("%s: %w", im.Path, err)
+		}
+		im.Disk = d
 	default:
 		return unsupportedHint(format, im.Path)
 	}

@@ -60,3 +60,17 @@ func Clip(exts []Extent, limit int64) []Extent {
 	}
 	return out
 }
+
+// ReadFull reads len(p) bytes at off. Running out of input is
+// io.ErrUnexpectedEOF: the container readers read only what their headers
+// say exists, so a short read means the file was cut.
+func ReadFull(r io.ReaderAt, p []byte, off int64) error {
+	n, err := r.ReadAt(p, off)
+	if n == len(p) {
+		return nil
+	}
+	if err == nil || err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
+}

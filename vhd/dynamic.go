@@ -62,7 +62,7 @@ func OpenDynamic(r io.ReaderAt, fileSize int64) (*Dynamic, error) {
 	// The copy at the start is authoritative for reading; the one at the end
 	// is the one a truncated file loses first.
 	head := make([]byte, FooterSize)
-	if err := readFull(r, head, 0); err != nil {
+	if err := raw.ReadFull(r, head, 0); err != nil {
 		return nil, fmt.Errorf("vhd: reading the footer copy at 0: %w", err)
 	}
 	footer, err := ParseFooter(head)
@@ -79,7 +79,7 @@ func OpenDynamic(r io.ReaderAt, fileSize int64) (*Dynamic, error) {
 		return nil, fmt.Errorf("%w: header offset %d is past the end of the file", ErrHeader, footer.DataOffset)
 	}
 	h := make([]byte, headerSize)
-	if err := readFull(r, h, int64(footer.DataOffset)); err != nil {
+	if err := raw.ReadFull(r, h, int64(footer.DataOffset)); err != nil {
 		return nil, fmt.Errorf("vhd: reading the dynamic header at %d: %w", footer.DataOffset, err)
 	}
 	if string(h[:8]) != headerCookie {
@@ -138,7 +138,7 @@ func (d *Dynamic) batEntry(block int64) (uint32, error) {
 	}
 	first := page * batPageEntries
 	b := make([]byte, min(batPageEntries, d.blocks-first)*4)
-	if err := readFull(d.r, b, d.reserved[2][0]+first*4); err != nil {
+	if err := raw.ReadFull(d.r, b, d.reserved[2][0]+first*4); err != nil {
 		return 0, fmt.Errorf("vhd: reading the block allocation table at %d: %w", d.reserved[2][0]+first*4, err)
 	}
 	p := make([]uint32, len(b)/4)
@@ -238,7 +238,7 @@ func (d *Dynamic) readBlockPart(p []byte, block, within int64) error {
 	blockStart := int64(entry) * sectorSize
 	first, last := within/sectorSize, (within+int64(len(p))-1)/sectorSize
 	bitmap := make([]byte, last/8-first/8+1)
-	if err := readFull(d.r, bitmap, blockStart+first/8); err != nil {
+	if err := raw.ReadFull(d.r, bitmap, blockStart+first/8); err != nil {
 		return fmt.Errorf("vhd: reading the sector bitmap of block %d: %w", block, err)
 	}
 	written := func(sector int64) bool { return bitmap[sector/8-first/8]&(0x80>>(sector%8)) != 0 }
@@ -251,25 +251,12 @@ func (d *Dynamic) readBlockPart(p []byte, block, within int64) error {
 		end := min(int64(len(p)), (run+1)*sectorSize-within)
 		if !written(sector) {
 			clear(p[pos:end])
-		} else if err := readFull(d.r, p[pos:end], blockStart+d.bitmapLen+within+pos); err != nil {
+		} else if err := raw.ReadFull(d.r, p[pos:end], blockStart+d.bitmapLen+within+pos); err != nil {
 			return fmt.Errorf("vhd: reading block %d: %w", block, err)
 		}
 		pos = end
 	}
 	return nil
-}
-
-// readFull reads len(p) bytes at off; running out of input is
-// io.ErrUnexpectedEOF, since every caller reads what the header says exists.
-func readFull(r io.ReaderAt, p []byte, off int64) error {
-	n, err := r.ReadAt(p, off)
-	if n == len(p) {
-		return nil
-	}
-	if err == nil || err == io.EOF {
-		err = io.ErrUnexpectedEOF
-	}
-	return err
 }
 
 // Extents lists the allocated blocks, coalesced as the table is read.

@@ -54,6 +54,32 @@ func printInfo(a *app, info *diskimage.Info) {
 		fmt.Fprintf(w, "  unique id:\t%s\n", f.UniqueID)
 		fmt.Fprintf(w, "  saved state:\t%v\n", f.SavedState)
 	}
+	if v := info.VDI; v != nil {
+		fmt.Fprintf(w, "vdi header:\t\n")
+		fmt.Fprintf(w, "  type:\t%s\n", v.Type)
+		fmt.Fprintf(w, "  version:\t%s\n", v.Version)
+		fmt.Fprintf(w, "  text:\t%q\n", v.Text)
+		fmt.Fprintf(w, "  block size:\t%d\n", v.BlockSize)
+		fmt.Fprintf(w, "  blocks:\t%d, %d allocated\n", v.Blocks, v.BlocksAllocated)
+		fmt.Fprintf(w, "  geometry (C/H/S):\t%d/%d/%d\n", v.Cylinders, v.Heads, v.Sectors)
+		fmt.Fprintf(w, "  flags:\t%#x\n", v.Flags)
+		fmt.Fprintf(w, "  description:\t%q\n", v.Description)
+		fmt.Fprintf(w, "  uuid:\t%s\n", v.UUID)
+		fmt.Fprintf(w, "  last snapshot uuid:\t%s\n", v.LastSnapUUID)
+	}
+	if v := info.VHDX; v != nil {
+		fmt.Fprintf(w, "vhdx:\t\n")
+		fmt.Fprintf(w, "  type:\t%s\n", v.Type)
+		fmt.Fprintf(w, "  creator:\t%q\n", v.Creator)
+		fmt.Fprintf(w, "  current header:\t%d (sequence %d)\n", v.CurrentHeader, v.SequenceNumber)
+		fmt.Fprintf(w, "  log:\t%d bytes at %#x, empty\n", v.LogLength, v.LogOffset)
+		fmt.Fprintf(w, "  block size:\t%d\n", v.BlockSize)
+		fmt.Fprintf(w, "  sector size:\t%d logical, %d physical\n", v.LogicalSectorSize, v.PhysicalSectorSize)
+		fmt.Fprintf(w, "  BAT:\t%d entries, chunk ratio %d\n", v.BATEntries, v.ChunkRatio)
+		fmt.Fprintf(w, "  page 83 id:\t%s\n", v.Page83)
+		fmt.Fprintf(w, "  file write guid:\t%s\n", v.FileWriteGUID)
+		fmt.Fprintf(w, "  data write guid:\t%s\n", v.DataWriteGUID)
+	}
 	if info.Valid {
 		fmt.Fprintf(w, "azure:\tvalid: a fixed VHD of a whole number of MiB, 20 MiB to 4095 GiB\n")
 	} else {
