@@ -118,10 +118,17 @@ func TestLargeDisks(t *testing.T) {
 	}
 }
 
-// VHDX and VMDK are reported by VHD001 with the command that converts them.
+// A container vhdprep does not read (VMDK) is reported by VHD001 with the
+// command that converts it; one it reads but finds corrupt is refused when
+// opened, naming the file.
 func TestUnreadableContainersAreReported(t *testing.T) {
 	dir := t.TempDir()
-	for name, magic := range map[string]string{"d.vhdx": "vhdxfile", "d.vmdk": "KDMV"} {
+	corrupt := filepath.Join(dir, "d.vhdx")
+	os.WriteFile(corrupt, append([]byte("vhdxfile"), make([]byte, 1<<20)...), 0o644)
+	if _, err := OpenImage(corrupt); err == nil || !strings.Contains(err.Error(), corrupt) {
+		t.Errorf("OpenImage(corrupt VHDX) = %v, want an error naming it", err)
+	}
+	for name, magic := range map[string]string{"d.vmdk": "KDMV"} {
 		path := filepath.Join(dir, name)
 		os.WriteFile(path, append([]byte(magic), make([]byte, 1<<20)...), 0o644)
 		target, err := OpenImage(path)
