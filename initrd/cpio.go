@@ -23,11 +23,20 @@ const (
 
 // Indexes of the header's fields.
 const (
-	fieldMode     = 1
-	fieldFileSize = 6
-	fieldNameSize = 11
-	fieldCheck    = 12
-	numFields     = 13
+	fieldIno       = 0
+	fieldMode      = 1
+	fieldUID       = 2
+	fieldGID       = 3
+	fieldNlink     = 4
+	fieldMtime     = 5
+	fieldFileSize  = 6
+	fieldDevMajor  = 7
+	fieldDevMinor  = 8
+	fieldRdevMajor = 9
+	fieldRdevMinor = 10
+	fieldNameSize  = 11
+	fieldCheck     = 12
+	numFields      = 13
 )
 
 // Unix file types in a cpio mode.
@@ -94,7 +103,9 @@ func (w *walker) entry(s *stream, seg Segment, end int64) (isTrailer bool, err e
 		return true, s.discard(size + pad4(s.off+size))
 	}
 	mode := f[fieldMode]
-	e := Entry{Name: cleanName(string(raw)), Mode: fileMode(mode), Size: size}
+	e := Entry{Name: cleanName(string(raw)), Mode: fileMode(mode), Size: size,
+		Ino: f[fieldIno], UID: f[fieldUID], GID: f[fieldGID], Nlink: f[fieldNlink], ModTime: f[fieldMtime],
+		Dev: [2]uint32{f[fieldDevMajor], f[fieldDevMinor]}, Rdev: [2]uint32{f[fieldRdevMajor], f[fieldRdevMinor]}}
 	c := &content{s: s, left: size, crc: magic == magicCRC && mode&modeType == modeRegular}
 	if mode&modeType == modeSymlink {
 		if size > maxPathLen {

@@ -62,6 +62,13 @@ type Entry struct {
 	Mode       fs.FileMode
 	Size       int64  // the data's size in the archive
 	LinkTarget string // a symbolic link's target
+
+	// The rest of the header, which a Writer writes back as it was: the
+	// kernel links entries of one archive that share Dev and Ino and have
+	// Nlink of 2 or more.
+	Ino, UID, GID, Nlink uint32
+	ModTime              uint32    // seconds since the epoch
+	Dev, Rdev            [2]uint32 // major and minor number
 }
 
 // Walk calls fn for every entry of every segment of the initramfs in r,
