@@ -139,8 +139,8 @@ func sortModules(mods []*Module, order []byte) []*Module {
 	}
 	ms := slices.Clone(mods)
 	slices.SortStableFunc(ms, func(a, b *Module) int {
-		pa, oka := pos[uncompressed(a.Path)]
-		pb, okb := pos[uncompressed(b.Path)]
+		pa, oka := pos[OrderPath(a.Path)]
+		pb, okb := pos[OrderPath(b.Path)]
 		switch {
 		case oka && okb:
 			return pa - pb
@@ -155,8 +155,9 @@ func sortModules(mods []*Module, order []byte) []*Module {
 	return ms
 }
 
-// uncompressed is a module path as modules.order lists it: ending in .ko.
-func uncompressed(p string) string {
+// OrderPath is a module file's path as modules.order lists it: ending in
+// .ko.
+func OrderPath(p string) string {
 	for _, s := range Suffixes[1:] {
 		if base, ok := strings.CutSuffix(p, s); ok {
 			return base + ".ko"

@@ -2,6 +2,7 @@ package lint
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -179,7 +180,7 @@ type initramfsTool struct {
 
 var initramfsTools = []initramfsTool{
 	{"dracut", []string{"etc/dracut.conf.d", "usr/bin/dracut", "usr/sbin/dracut"}, "dracut -f --kver %[1]s", addDracutDrivers,
-		`add 'add_drivers+=" %[1]s "' to /etc/dracut.conf.d/azure.conf`},
+		`add 'add_drivers+=" %[1]s "' to /` + dracutConf},
 	{"initramfs-tools", []string{"etc/initramfs-tools"}, "update-initramfs -u -k %[1]s", addInitramfsToolsModules,
 		"add %[1]s to /etc/initramfs-tools/modules (one a line)"},
 	{"mkinitcpio", []string{"etc/mkinitcpio.conf"}, "mkinitcpio -P", addMkinitcpioModules,
@@ -200,8 +201,8 @@ func initramfsToolOf(root rootfs.FS) initramfsTool {
 }
 
 // repairInitramfsDrivers names the drivers a rule wants for the guest's
-// initramfs tool, so the next build has them, and notes that the present
-// initramfs lacks them until it is rebuilt in the guest.
+// initramfs tool, so the next build has them, and adds them (with what
+// they need) to the initramfs each lacking kernel boots with now.
 func repairInitramfsDrivers(check func(*Target) ([]Finding, error), modules ...string) func(*Target, *Overlay) error {
 	return func(t *Target, o *Overlay) error {
 		root, err := t.root()
@@ -214,30 +215,63 @@ func repairInitramfsDrivers(check func(*Target) ([]Finding, error), modules ...s
 		}
 		// Only the drivers a finding lacks: another finding of the rule
 		// (DRV006's keyboard, which no initramfs gives) is not this repair's.
-		var lacking []*Finding
-		for i, f := range fs {
-			if f.Location.Kernel != "" && mentionsAny(f.Message, modules) {
-				lacking = append(lacking, &fs[i])
+		var lacking []string // kernel versions
+		for _, f := range fs {
+			if k := f.Location.Kernel; k != "" && mentionsAny(f.Message, modules) && !contains(lacking, k) {
+				lacking = append(lacking, k)
 			}
 		}
 		if len(lacking) == 0 {
 			return nil
 		}
-		if tool := initramfsToolOf(root); tool.add != nil {
-			if err := tool.add(o, modules); err != nil {
-				return err
-			}
-			seen := map[string]bool{}
-			for _, f := range lacking {
-				if k := f.Location.Kernel; !seen[k] {
-					seen[k] = true
-					o.Note("the initramfs of kernel %s still lacks %s until it is rebuilt: boot the image (or chroot into it) and run: %s", k, strings.Join(modules, ", "), rebuildCommand(tool.rebuild, k))
-				}
-			}
-			return nil
+		tool, err := configureDrivers(root, o, modules)
+		if err != nil {
+			return err
 		}
-		return fmt.Errorf("no known initramfs tool (dracut, initramfs-tools, mkinitcpio, mkinitfs) in the image; add %s to its initramfs by hand", strings.Join(modules, ", "))
+		return addToKernels(t, o, tool, lacking, modules)
 	}
+}
+
+// configureDrivers names modules in the configuration of the guest's
+// initramfs tool, so that builds in the guest keep them.
+func configureDrivers(root rootfs.FS, o *Overlay, modules []string) (initramfsTool, error) {
+	tool := initramfsToolOf(root)
+	if tool.add == nil {
+		return tool, fmt.Errorf("no known initramfs tool (dracut, initramfs-tools, mkinitcpio, mkinitfs) in the image; add %s to its initramfs by hand", strings.Join(modules, ", "))
+	}
+	return tool, tool.add(o, modules)
+}
+
+// addToKernels adds modules to the initramfs of each of the kernels
+// (versions), saying what it added, and why not where it could not.
+func addToKernels(t *Target, o *Overlay, tool initramfsTool, versions, modules []string) error {
+	ks, err := kernelsOf(t)
+	if err != nil {
+		return err
+	}
+	for _, k := range ks {
+		if !contains(versions, k.Version) {
+			continue
+		}
+		rebuild := rebuildCommand(tool.rebuild, k.Version)
+		if k.Initrd == "" {
+			o.Note("kernel %s has no initramfs to add %s to: boot the image (or chroot into it) and run: %s", k.Version, strings.Join(modules, ", "), rebuild)
+			continue
+		}
+		added, err := addToInitramfs(t, o, k, modules)
+		var absent moduleAbsent
+		switch {
+		case errors.As(err, &absent):
+			o.Note("the initramfs of kernel %s is left as it is: %v; install the modules (or a kernel built with them), boot the image (or chroot into it) and run: %s", k.Version, absent, rebuild)
+		case errors.Is(err, initrd.ErrRecompress):
+			o.Note("the initramfs of kernel %s still lacks %s (%v): boot the image (or chroot into it) and run: %s", k.Version, strings.Join(modules, ", "), err, rebuild)
+		case err != nil:
+			return err
+		case len(added) > 0:
+			o.Note("added to /%s: %s, copied from /%s with the module indexes depmod would write; the configuration above keeps them when the guest rebuilds it (%s)", k.Initrd, strings.Join(added, ", "), k.ModulesDir, rebuild)
+		}
+	}
+	return nil
 }
 
 // rebuildCommand fills in the kernel version where the command takes one.

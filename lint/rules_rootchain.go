@@ -298,7 +298,21 @@ func repairRootChain(t *Target, o *Overlay) error {
 		}
 	}
 	if len(modules) > 0 {
-		if err := repairInitramfsDrivers(checkRootChain, modules...)(t, o); err != nil {
+		root, err := t.root()
+		if err != nil {
+			return err
+		}
+		tool, err := configureDrivers(root, o, modules)
+		if err != nil {
+			return err
+		}
+		var versions []string
+		for _, g := range gaps {
+			if len(g.modules) > 0 {
+				versions = append(versions, g.kernel.Version)
+			}
+		}
+		if err := addToKernels(t, o, tool, versions, modules); err != nil {
 			return err
 		}
 	}
