@@ -34,6 +34,17 @@ const (
 	dracutPreloadConf     = "etc/cmdline.d/90-vhdprep-azure.conf"
 )
 
+// initramfsMarks are files only one tool's initramfs holds: initramfs-tools'
+// configuration; dracut's shell library, which every dracut initramfs has
+// (its usr/lib/dracut directory only some distributions keep).
+var initramfsMarks = map[string]string{
+	"conf/initramfs.conf":    "initramfs-tools",
+	"usr/lib/dracut-lib.sh":  "dracut",
+	"lib/dracut-lib.sh":      "dracut",
+	"usr/lib/dracut":         "dracut",
+	"usr/bin/dracut-cmdline": "dracut",
+}
+
 // moduleAbsent says the image has no file for a module its kernel needs.
 type moduleAbsent string
 
@@ -68,11 +79,8 @@ func readArchive(b []byte, version string) (*inArchive, error) {
 		case e.Mode&fs.ModeSymlink != 0:
 			a.links[e.Name] = true
 		}
-		switch e.Name {
-		case "conf/initramfs.conf":
-			a.tool = "initramfs-tools"
-		case "usr/lib/dracut", "lib/dracut":
-			a.tool = "dracut"
+		if t, ok := initramfsMarks[e.Name]; ok {
+			a.tool = t
 		}
 		if !e.Mode.IsRegular() {
 			return nil

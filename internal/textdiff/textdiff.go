@@ -5,6 +5,7 @@
 package textdiff
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"strings"
@@ -15,10 +16,19 @@ const context = 3
 // maxCells bounds the LCS table; larger texts are shown as a whole replacement.
 const maxCells = 16 << 20
 
+// sniffLen is how much of a file is searched for a NUL byte, which makes
+// it binary, as diff(1) and git decide.
+const sniffLen = 8000
+
 // Unified writes the unified diff turning a into b, with headers naming
-// them; nothing when they are equal.
+// them; nothing when they are equal. Binary files (an initramfs) are
+// named with their sizes, as diff(1) does, instead of their lines.
 func Unified(w io.Writer, nameA, nameB string, a, b []byte) {
 	if string(a) == string(b) {
+		return
+	}
+	if binary(a) || binary(b) {
+		fmt.Fprintf(w, "Binary files %s and %s differ (%d bytes, now %d)\n", nameA, nameB, len(a), len(b))
 		return
 	}
 	x, y := lines(a), lines(b)
@@ -63,6 +73,10 @@ func Unified(w io.Writer, nameA, nameB string, a, b []byte) {
 		}
 		i = end
 	}
+}
+
+func binary(b []byte) bool {
+	return bytes.IndexByte(b[:min(len(b), sniffLen)], 0) >= 0
 }
 
 func lines(b []byte) []string {

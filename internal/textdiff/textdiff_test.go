@@ -53,3 +53,12 @@ func TestUnified(t *testing.T) {
 		t.Fatal("equal texts gave a diff")
 	}
 }
+
+// A binary file is named with its sizes, never printed.
+func TestUnifiedBinary(t *testing.T) {
+	var out bytes.Buffer
+	Unified(&out, "a/boot/initrd.img", "b/boot/initrd.img", []byte("070701\x00\x01"), []byte("070701\x00\x01\x02"))
+	if want := "Binary files a/boot/initrd.img and b/boot/initrd.img differ (8 bytes, now 9)\n"; out.String() != want {
+		t.Errorf("got %q, want %q", out.String(), want)
+	}
+}

@@ -17,20 +17,37 @@ const ovmf = "/usr/share/ovmf/OVMF.fd"
 // it runs from the root filesystem (the initramfs found and mounted it).
 var (
 	kernelCmdline = regexp.MustCompile(`Command line: (.*)`)
-	systemdUp     = regexp.MustCompile(`Welcome to .*Debian GNU/Linux`)
+	systemdUp     = regexp.MustCompile(`Welcome to .*Debian GNU/Linux.*`)
 )
+
+// runsFromRoot tells whether systemd has greeted from the root filesystem:
+// dracut's initramfs runs systemd too, and greets as "... dracut-106
+// (Initramfs)!".
+func runsFromRoot(log string) bool {
+	for _, w := range systemdUp.FindAllString(log, -1) {
+		if !strings.Contains(w, "Initramfs") && !strings.Contains(w, "dracut") {
+			return true
+		}
+	}
+	return false
+}
 
 // bootToRoot boots disk (raw) as Azure boots a Gen1 VM (i440FX, BIOS, IDE)
 // or, with gen2, a Gen2 VM (q35, UEFI), with no network, and stops at the
 // first proof on the serial console that the system runs from its root
 // filesystem. It returns the kernel's command line as the kernel printed it.
-func bootToRoot(t *testing.T, disk string, gen2 bool) string {
+// With virtio the disk is on virtio-blk, for an initramfs made host-only on
+// a KVM host.
+func bootToRoot(t *testing.T, disk string, gen2, virtio bool) string {
 	t.Helper()
 	serial := filepath.Join(t.TempDir(), "serial.log")
 	args := []string{"-machine", "pc", "-m", "1024", "-smp", "2", "-accel", "tcg",
 		"-display", "none", "-monitor", "none", "-no-reboot", "-nic", "none",
 		"-serial", "file:" + serial,
 		"-drive", "file=" + disk + ",format=raw,if=ide,index=0,cache=unsafe"}
+	if virtio {
+		args[len(args)-1] = strings.Replace(args[len(args)-1], "if=ide", "if=virtio", 1)
+	}
 	if gen2 {
 		args[1] = "q35"
 		args = append(args, "-bios", ovmf)
@@ -40,7 +57,7 @@ func bootToRoot(t *testing.T, disk string, gen2 bool) string {
 	deadline := time.Now().Add(bootBound)
 	for {
 		log := q.log()
-		if systemdUp.MatchString(log) {
+		if runsFromRoot(log) {
 			m := kernelCmdline.FindStringSubmatch(log)
 			if m == nil {
 				t.Fatal("systemd runs from the root filesystem, but the serial console shows no kernel command line")
