@@ -10,6 +10,9 @@
 #   xfs-uefi       trixie; GPT: ESP and XFS root; GRUB for UEFI only (Gen2)
 #   trixie-agents  trixie; MBR, ext4 root, GRUB for BIOS; dracut in host-only
 #                  mode; WALinuxAgent and cloud-init from Debian
+#   bookworm-dep   bookworm; MBR, ext4 root, GRUB for BIOS; initramfs-tools
+#                  with only a KVM build host's virtio drivers (MODULES=dep's
+#                  result there)
 #
 #   build-matrix.sh CACHE_DIR NAME            prints image=PATH and root=TREE
 #   build-matrix.sh CACHE_DIR NAME ROOT OUT   NAME's disk with ROOT as its root
@@ -47,7 +50,12 @@ case $name in
     disk_id=0x1f2e3d03
     root_uuid=1f2e3d03-0000-4000-8000-0000000000f1
     ;;
-  *) echo "$usage: NAME is lvm-bios, xfs-uefi or trixie-agents" >&2; exit 2 ;;
+  bookworm-dep)
+    suite=bookworm packages=
+    disk_id=0x1f2e3d04
+    root_uuid=1f2e3d04-0000-4000-8000-0000000000f1
+    ;;
+  *) echo "$usage: NAME is lvm-bios, xfs-uefi, trixie-agents or bookworm-dep" >&2; exit 2 ;;
 esac
 
 configure_lvm-bios() {
@@ -143,6 +151,26 @@ configure_trixie-agents() {
 }
 
 disk_trixie-agents() {
+  mbr_ext4_disk "$2" "$3" "$disk_id" "$root_uuid"
+}
+
+configure_bookworm-dep() {
+  local r=$1/root
+  printf 'UUID=%s / ext4 errors=remount-ro 0 1\n' "$root_uuid" >"$r/etc/fstab"
+  # MODULES=dep keeps the drivers of the machine the initramfs is built on.
+  # That machine is named, not read (dep mode reads /sys, which differs from
+  # one test machine to the next): a KVM guest with a virtio disk, as most
+  # image builders run, listed as MODULES=list takes it.
+  printf 'MODULES=list\n' >"$r/etc/initramfs-tools/conf.d/90-build-host.conf"
+  printf 'virtio_pci\nvirtio_blk\n' >>"$r/etc/initramfs-tools/modules"
+  in_chroot "$r" update-initramfs -u -k all >"$1/initramfs.log" 2>&1 ||
+    { tail -30 "$1/initramfs.log"; log "update-initramfs failed" >&2; return 1; }
+  rm -f "$1/initramfs.log"
+  update_grub "$r" "/dev/sda1 ext2 $root_uuid ${disk_id#0x}-01 msdos - hd0,msdos1"
+  grub_bios "$r" '(hd0,msdos1)/boot/grub' part_msdos ext2
+}
+
+disk_bookworm-dep() {
   mbr_ext4_disk "$2" "$3" "$disk_id" "$root_uuid"
 }
 

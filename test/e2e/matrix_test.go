@@ -212,6 +212,42 @@ var matrix = []matrixImage{
 		boot:   true,
 		virtio: true,
 	},
+	{
+		// Debian 12 whose initramfs-tools initramfs holds only the virtio
+		// drivers of the KVM host it was built on.
+		name: "bookworm-dep",
+		facts: func(t *testing.T, img, root string) {
+			wantBlkid(t, img, 1*MiB, "TYPE=ext4", "UUID=1f2e3d04-0000-4000-8000-0000000000f1")
+			files := initramfsFiles(t, debugfsFile(t, img, 1*MiB, initrdIn(t, img, 1*MiB, "/boot")))
+			wantListed(t, files, "/virtio_blk.ko")
+			for _, f := range []string{"/hv_vmbus.ko", "/hv_storvsc.ko", "/hv_netvsc.ko", "/scsi_mod.ko", "/sd_mod.ko"} {
+				if listed(files, f) {
+					t.Errorf("the build host's initramfs holds %s", f)
+				}
+			}
+		},
+		stock: with(stockDebian,
+			"KRN009", "fail",
+			"DRV001", "fail", "DRV002", "fail", "DRV003", "fail", "DRV008", "fail",
+			"AGT001", "fail",
+			"AGT007", "fail",
+		),
+		fixed: with(rawImage,
+			"KRN003", "fail", // left out: initramfs-tools would sleep rootdelay seconds on each boot
+			"AGT007", "fail",
+		),
+		// The drivers in initramfs-tools' own archive, loaded first by its
+		// conf/modules, beside the build host's.
+		fixedFacts: func(t *testing.T, img string) {
+			files := initramfsFiles(t, debugfsFile(t, img, 1*MiB, initrdIn(t, img, 1*MiB, "/boot")))
+			for _, f := range []string{"/hv_vmbus.ko", "/hv_storvsc.ko", "/hv_netvsc.ko", "/scsi_mod.ko", "/sd_mod.ko", "/virtio_blk.ko", "conf/modules"} {
+				wantListed(t, files, f)
+			}
+		},
+		ext4:   []int64{1 * MiB},
+		boot:   true,
+		virtio: true,
+	},
 }
 
 // lvmRoot is lvm-bios's root LV: the PV's partition at 384 MiB, its data
