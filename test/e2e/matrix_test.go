@@ -38,8 +38,9 @@ type matrixImage struct {
 	// stock are the findings on the image as built, fixed after check, fix,
 	// agent inject, deprovision.
 	stock, fixed map[string]string
-	// fixedFacts, when set, asserts what the pipeline must have left.
-	fixedFacts func(t *testing.T, img string)
+	// fixedFacts, when set, asserts what the pipeline must have left; root
+	// is the image's tree as built, for the guest's own tools.
+	fixedFacts func(t *testing.T, img, root string)
 	// inject is how agent inject runs: --replace-waagent where an agent is.
 	inject []string
 	// ext4 are the offsets of the ext4 filesystems fix may write.
@@ -191,13 +192,15 @@ var matrix = []matrixImage{
 		),
 		// Swap on the resource disk is opt-in: this image never had swap,
 		// and neither fix nor inject may turn it on for any agent.
-		fixedFacts: func(t *testing.T, img string) {
-			// The drivers in dracut's own archive, where its lsinitrd and
-			// this independent reader see them, beside the host's own.
-			files := initramfsFiles(t, debugfsFile(t, img, 1*MiB, initrdIn(t, img, 1*MiB, "/boot")))
+		fixedFacts: func(t *testing.T, img, root string) {
+			// The drivers in dracut's own archive, where this independent
+			// reader and the guest's lsinitrd see them, beside the host's own.
+			initramfs := debugfsFile(t, img, 1*MiB, initrdIn(t, img, 1*MiB, "/boot"))
+			files := initramfsFiles(t, initramfs)
 			for _, f := range []string{"/hv_vmbus.ko", "/hv_storvsc.ko", "/hv_netvsc.ko", "/scsi_mod.ko", "/sd_mod.ko", "/virtio_blk.ko", "etc/cmdline.d/90-vhdprep-azure.conf"} {
 				wantListed(t, files, f)
 			}
+			wantGuestLists(t, root, "lsinitrd", initramfs, "hv_storvsc.ko", "rd.driver.pre=hv_vmbus")
 			for _, f := range append(filesIn(t, img, 1*MiB, "/etc/cloud/cloud.cfg.d"), "/etc/waagent.conf", "/etc/vhdprep-agent.conf") {
 				text := debugfsCat(t, img, 1*MiB, f)
 				if strings.Contains(text, "ResourceDisk.EnableSwap=y") || (strings.Contains(f, "cloud.cfg.d") && strings.Contains(text, "swap")) {
@@ -238,11 +241,13 @@ var matrix = []matrixImage{
 		),
 		// The drivers in initramfs-tools' own archive, loaded first by its
 		// conf/modules, beside the build host's.
-		fixedFacts: func(t *testing.T, img string) {
-			files := initramfsFiles(t, debugfsFile(t, img, 1*MiB, initrdIn(t, img, 1*MiB, "/boot")))
+		fixedFacts: func(t *testing.T, img, root string) {
+			initramfs := debugfsFile(t, img, 1*MiB, initrdIn(t, img, 1*MiB, "/boot"))
+			files := initramfsFiles(t, initramfs)
 			for _, f := range []string{"/hv_vmbus.ko", "/hv_storvsc.ko", "/hv_netvsc.ko", "/scsi_mod.ko", "/sd_mod.ko", "/virtio_blk.ko", "conf/modules"} {
 				wantListed(t, files, f)
 			}
+			wantGuestLists(t, root, "lsinitramfs", initramfs, "kernel/drivers/scsi/hv_storvsc.ko")
 		},
 		ext4:   []int64{1 * MiB},
 		boot:   true,
@@ -290,7 +295,7 @@ func TestMatrix(t *testing.T) {
 			}
 			t.Run("check after", func(t *testing.T) { wantFindings(t, "the fixed image", vhdprep, m.fixed, img) })
 			if m.fixedFacts != nil {
-				t.Run("facts after", func(t *testing.T) { m.fixedFacts(t, img) })
+				t.Run("facts after", func(t *testing.T) { m.fixedFacts(t, img, root) })
 			}
 			t.Run("fsck", func(t *testing.T) {
 				for _, off := range m.ext4 {
@@ -618,6 +623,26 @@ func cpioArchive(t *testing.T, b []byte) ([]string, int) {
 			name = strings.TrimSuffix(name, ext)
 		}
 		names = append(names, name)
+	}
+}
+
+// wantGuestLists runs the guest's own initramfs lister (lsinitrd,
+// lsinitramfs) in a chroot of its tree on the initramfs file, and wants
+// each of words in what it prints (lsinitrd prints the command line
+// drop-ins too). The file is put in the tree's /tmp for the run.
+func wantGuestLists(t *testing.T, root, lister, initramfs string, words ...string) {
+	t.Helper()
+	inside := "/tmp/vhdprep-e2e-" + filepath.Base(initramfs)
+	mustExec(t, "cp", initramfs, root+inside)
+	defer os.Remove(root + inside)
+	out, err := exec.Command("chroot", root, lister, inside).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s in the guest's tree: %v\n%s", lister, err, out)
+	}
+	for _, w := range words {
+		if !strings.Contains(string(out), w) {
+			t.Errorf("the guest's %s does not show %s:\n%s", lister, w, out)
+		}
 	}
 }
 
