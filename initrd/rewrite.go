@@ -2,18 +2,21 @@ package initrd
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
 	"github.com/ulikunitz/xz"
+	"github.com/ulikunitz/xz/lzma"
 )
 
 // ErrRecompress is returned by Rewrite when the last segment is
 // compressed in a way initrd does not write.
-var ErrRecompress = errors.New("initrd writes gzip, xz, zstd and uncompressed segments only")
+var ErrRecompress = errors.New("initrd writes gzip, xz, lzma, zstd, lz4 and uncompressed segments, not bzip2")
 
 // Rewrite writes to w the initramfs in r with its last segment made
 // again: the entries keep accepts, then what add writes, compressed as
@@ -91,6 +94,12 @@ func newRemade(seg Segment) *remade {
 		// The kernel's xz decoder checks CRC32 or nothing, and bounds the
 		// dictionary: the options the kernel's own scripts use.
 		m.comp, m.err = xz.WriterConfig{CheckSum: xz.CRC32, DictCap: 1 << 20}.NewWriter(&m.buf)
+	case LZMA:
+		// The size unknown in the header and an end marker, as lzma(1)
+		// writes a stream.
+		m.comp, m.err = lzma.WriterConfig{DictCap: 1 << 20, EOSMarker: true}.NewWriter(&m.buf)
+	case LZ4:
+		m.comp = &lz4Writer{w: &m.buf}
 	default:
 		m.err = ErrRecompress
 	}
@@ -109,4 +118,58 @@ func (m *remade) close() error {
 		return m.comp.Close()
 	}
 	return nil
+}
+
+// lz4Writer writes lz4's legacy format, the one the kernel unpacks (lz4
+// -l): the magic, then blocks of at most lz4BlockMax bytes, compressed,
+// each after its size.
+type lz4Writer struct {
+	w        io.Writer
+	in, out  []byte
+	c        lz4.Compressor
+	wroteHdr bool
+}
+
+func (l *lz4Writer) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		k := min(len(p), lz4BlockMax-len(l.in))
+		l.in = append(l.in, p[:k]...)
+		p = p[k:]
+		if len(l.in) == lz4BlockMax {
+			if err := l.flush(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return n, nil
+}
+
+// Close writes what is left; the format has no end mark.
+func (l *lz4Writer) Close() error {
+	if len(l.in) == 0 && l.wroteHdr {
+		return nil
+	}
+	return l.flush()
+}
+
+func (l *lz4Writer) flush() error {
+	if !l.wroteHdr {
+		if _, err := io.WriteString(l.w, magicLZ4); err != nil {
+			return err
+		}
+		l.wroteHdr = true
+	}
+	if len(l.in) == 0 {
+		return nil
+	}
+	out := grow(&l.out, int64(lz4.CompressBlockBound(len(l.in))+lz4SizeLen))
+	n, err := l.c.CompressBlock(l.in, out[lz4SizeLen:])
+	if err != nil {
+		return err
+	}
+	binary.LittleEndian.PutUint32(out, uint32(n))
+	l.in = l.in[:0]
+	_, err = l.w.Write(out[:lz4SizeLen+n])
+	return err
 }
