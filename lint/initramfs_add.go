@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -28,17 +29,23 @@ var depmodFiles = []string{kmod.FileDep, kmod.FileDepBin, kmod.FileAlias, kmod.F
 
 // How each initramfs tool is told to load drivers before udev: the
 // modules initramfs-tools' init loads first, one a line; a command-line
-// drop-in of dracut's.
+// drop-in of dracut's; the MODULES its init modprobes in mkinitcpio's
+// /config, which it sources.
 const (
 	initramfsToolsModules = "conf/modules"
 	dracutPreloadConf     = "etc/cmdline.d/90-vhdprep-azure.conf"
+	mkinitcpioConfig      = "config"
 )
 
+var mkinitcpioModulesLine = regexp.MustCompile(`(?m)^MODULES="([^"]*)"$`)
+
 // initramfsMarks are files only one tool's initramfs holds: initramfs-tools'
-// configuration; dracut's shell library, which every dracut initramfs has
-// (its usr/lib/dracut directory only some distributions keep).
+// configuration; mkinitcpio's init library; dracut's shell library, which
+// every dracut initramfs has (its usr/lib/dracut directory only some
+// distributions keep).
 var initramfsMarks = map[string]string{
 	"conf/initramfs.conf":    "initramfs-tools",
+	"init_functions":         "mkinitcpio",
 	"usr/lib/dracut-lib.sh":  "dracut",
 	"lib/dracut-lib.sh":      "dracut",
 	"usr/lib/dracut":         "dracut",
@@ -58,7 +65,7 @@ type inArchive struct {
 	preload  []byte                  // conf/modules or dracut's drop-in, as it is
 	dirs     map[string]bool         // directories
 	links    map[string]bool         // symbolic links
-	tool     string                  // "initramfs-tools", "dracut" or ""
+	tool     string                  // "initramfs-tools", "dracut", "mkinitcpio" or ""
 	modTime  uint32                  // the newest entry's, which added entries take
 	builtins map[string]bool         // the initramfs's modules.builtin
 }
@@ -87,7 +94,7 @@ func readArchive(b []byte, version string) (*inArchive, error) {
 		}
 		dir, rel, ok := cutModuleDir(e.Name, version)
 		if !ok {
-			if e.Name == initramfsToolsModules || e.Name == dracutPreloadConf {
+			if e.Name == initramfsToolsModules || e.Name == dracutPreloadConf || e.Name == mkinitcpioConfig {
 				a.preload, _ = io.ReadAll(content)
 			}
 			return nil
@@ -328,6 +335,18 @@ func (a *inArchive) preloadFile(modules []string) (string, []byte) {
 		}
 		list := append(have, missingWords(have, modules)...)
 		return dracutPreloadConf, []byte(" rd.driver.pre=" + strings.Join(list, ",") + " \n")
+	case "mkinitcpio":
+		b := bytes.Clone(a.preload)
+		m := mkinitcpioModulesLine.FindSubmatchIndex(b)
+		if m == nil {
+			if len(b) > 0 && b[len(b)-1] != '\n' {
+				b = append(b, '\n')
+			}
+			return mkinitcpioConfig, append(b, `MODULES="`+strings.Join(modules, " ")+"\"\n"...)
+		}
+		have := strings.Fields(string(b[m[2]:m[3]]))
+		list := strings.Join(append(have, missingWords(have, modules)...), " ")
+		return mkinitcpioConfig, append(append(append([]byte{}, b[:m[2]]...), list...), b[m[3]:]...)
 	}
 	return "", nil
 }

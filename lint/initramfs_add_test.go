@@ -17,8 +17,8 @@ import (
 // hostOnlyInitramfs builds, from the modules of a real kernel, the
 // initramfs an image builder's KVM host leaves: only virtio_blk, with the
 // module indexes the host's depmod writes for it, laid out as tool lays
-// it out (initramfs-tools: lib/modules, zstd; dracut: merged /usr, gzip),
-// after an uncompressed early-microcode archive.
+// it out (initramfs-tools: lib/modules, zstd; dracut: merged /usr, gzip;
+// mkinitcpio: its /config), after an uncompressed early-microcode archive.
 func hostOnlyInitramfs(t *testing.T, kernelTree, version, tool string) []byte {
 	t.Helper()
 	testimage.RequireTools(t, "cpio", "depmod", "zstd", "gzip")
@@ -35,6 +35,9 @@ func hostOnlyInitramfs(t *testing.T, kernelTree, version, tool string) []byte {
 		files["main/conf/initramfs.conf"] = "MODULES=dep\n"
 		files["main/conf/modules"] = "# List of modules that you want to include in your initramfs.\nvirtio_blk\n"
 		files["main/scripts/init-top/ORDER"] = ""
+	case "mkinitcpio":
+		files["main/init_functions"] = "#!/usr/bin/ash\n"
+		files["main/config"] = "EARLYHOOKS=\"\"\nHOOKS=\"udev\"\nMODULES=\"virtio_blk\"\n"
 	case "dracut":
 		modDir = "main/usr/lib/modules/" + version
 		files["main/usr/lib/dracut/modules.txt"] = "kernel-modules\nrootfs-block\n"
@@ -97,22 +100,26 @@ func TestFixAddsDriversToTheInitramfs(t *testing.T) {
 	}
 	testimage.RequireTools(t, "lsinitramfs", "unmkinitramfs", "modprobe")
 	kernelTree, version := testimage.DebianCloudKernel(t)
-	for _, tool := range []string{"initramfs-tools", "dracut"} {
+	for _, tool := range []string{"initramfs-tools", "dracut", "mkinitcpio"} {
 		t.Run(tool, func(t *testing.T) {
 			root := t.TempDir()
-			if out, err := exec.Command("cp", "-a", kernelTree+"/.", root).CombinedOutput(); err != nil {
+			// Linked, not copied: fix only adds files beside the modules.
+			if out, err := exec.Command("cp", "-al", kernelTree+"/.", root).CombinedOutput(); err != nil {
 				t.Fatalf("cp: %v\n%s", err, out)
 			}
 			guest := map[string]string{
 				"etc/fstab":      "UUID=1f2e3d03-0000-4000-8000-0000000000f1 / ext4 errors=remount-ro 0 1\n",
 				"etc/os-release": "ID=debian\nVERSION_ID=\"12\"\n",
 			}
-			if tool == "dracut" {
+			switch tool {
+			case "dracut":
 				guest["usr/bin/dracut"] = ""
 				guest["etc/dracut.conf.d/90-hostonly.conf"] = "hostonly=\"yes\"\n"
-			} else {
+			case "initramfs-tools":
 				guest["etc/initramfs-tools/modules"] = "# List of modules\n"
 				guest["etc/initramfs-tools/initramfs.conf"] = "MODULES=dep\n"
+			case "mkinitcpio":
+				guest["etc/mkinitcpio.conf"] = "MODULES=(virtio_blk)\nHOOKS=(base udev autodetect modconf block filesystems fsck)\n"
 			}
 			guest["boot/initrd.img-"+version] = string(hostOnlyInitramfs(t, kernelTree, version, tool))
 			for name, content := range guest {
@@ -182,7 +189,7 @@ func TestFixAddsDriversToTheInitramfs(t *testing.T) {
 				t.Fatalf("unmkinitramfs: %v\n%s", err, out)
 			}
 			mainDir := filepath.Join(unpacked, "main")
-			preload := map[string]string{"initramfs-tools": "conf/modules", "dracut": "etc/cmdline.d/90-vhdprep-azure.conf"}[tool]
+			preload := map[string]string{"initramfs-tools": "conf/modules", "dracut": "etc/cmdline.d/90-vhdprep-azure.conf", "mkinitcpio": "config"}[tool]
 			b, _ := os.ReadFile(filepath.Join(mainDir, preload))
 			for _, m := range []string{"hv_vmbus", "hv_storvsc", "hv_netvsc", "sd_mod"} {
 				if !strings.Contains(string(b), m) {
