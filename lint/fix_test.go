@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/vhdprep/vhdprep/internal/testimage"
+	"github.com/vhdprep/vhdprep/kernel"
 	"github.com/vhdprep/vhdprep/raw/lvm"
 	"github.com/vhdprep/vhdprep/raw/volume"
 	"github.com/vhdprep/vhdprep/rootfs/write"
@@ -557,8 +558,15 @@ func TestRebuildHintPerInitramfsTool(t *testing.T) {
 		"etc/mkinitfs/mkinitfs.conf":  "add a feature listing hv_vmbus hv_storvsc in /etc/mkinitfs/features.d and to features= in /etc/mkinitfs/mkinitfs.conf, then: mkinitfs 6.1",
 		"etc/hostname":                "rebuild the initramfs of kernel 6.1 with hv_vmbus hv_storvsc in it",
 	} {
-		if got := rebuildHint(tree(t, map[string]string{marker: ""}), "6.1", []string{"hv_vmbus", "hv_storvsc"}); got != want {
+		k := kernel.Kernel{Version: "6.1", Initrd: "boot/initrd.img-6.1"}
+		if got := rebuildHint(tree(t, map[string]string{marker: ""}), k, []string{"hv_vmbus", "hv_storvsc"}); got != want {
 			t.Errorf("with %s:\n got %s\nwant %s", marker, got, want)
 		}
+	}
+	// A kernel without an initramfs gets one made, which update-initramfs
+	// -u would not do.
+	k := kernel.Kernel{Version: "6.1"}
+	if got := rebuildHint(tree(t, map[string]string{"etc/initramfs-tools/modules": ""}), k, []string{"hv_vmbus"}); !strings.HasSuffix(got, "then: update-initramfs -c -k 6.1") {
+		t.Errorf("without an initramfs: %s", got)
 	}
 }

@@ -70,14 +70,15 @@ func builtIn(k kernel.Kernel, sym, module string) bool {
 	return k.ConfigValues["CONFIG_"+sym] == "y" || k.HasBuiltin(module)
 }
 
-// rebuildHint says how the guest's family adds drivers to its initramfs.
-func rebuildHint(t *Target, version string, modules []string) string {
+// rebuildHint says how the guest's family adds drivers to kernel k's
+// initramfs.
+func rebuildHint(t *Target, k kernel.Kernel, modules []string) string {
 	root, _ := t.root()
 	list := strings.Join(modules, " ")
 	if tool := initramfsToolOf(root); tool.add != nil {
-		return fmt.Sprintf(tool.addHint, list) + ", then: " + rebuildCommand(tool.rebuild, version)
+		return fmt.Sprintf(tool.addHint, list) + ", then: " + rebuildCommand(tool, k)
 	}
-	return fmt.Sprintf("rebuild the initramfs of kernel %s with %s in it", version, list)
+	return fmt.Sprintf("rebuild the initramfs of kernel %s with %s in it", k.Version, list)
 }
 
 // driverRule: the driver is built into every installed kernel, or in the
@@ -98,7 +99,7 @@ func driverRule(module, sym, why string) func(*Target) ([]Finding, error) {
 			loc := Location{Kernel: k.Version}
 			if k.Initrd == "" {
 				fs = append(fs, Finding{Message: fmt.Sprintf("kernel %s has no initramfs and %s is not built in: %s", k.Version, module, why), Location: loc,
-					Fix: rebuildHint(t, k.Version, []string{module}), Fixable: true})
+					Fix: rebuildHint(t, k, []string{module}), Fixable: true})
 				continue
 			}
 			loc.File = "/" + k.Initrd
@@ -109,7 +110,7 @@ func driverRule(module, sym, why string) func(*Target) ([]Finding, error) {
 			}
 			if !inv.Has(k.Version, module) {
 				fs = append(fs, Finding{Message: fmt.Sprintf("%s is neither built into kernel %s nor in its initramfs: %s", module, k.Version, why), Location: loc,
-					Fix: rebuildHint(t, k.Version, []string{"hv_vmbus", "hv_storvsc", "hv_netvsc"}), Fixable: true})
+					Fix: rebuildHint(t, k, []string{"hv_vmbus", "hv_storvsc", "hv_netvsc"}), Fixable: true})
 			}
 		}
 		return unreadable(fs, unread, module)
@@ -161,7 +162,7 @@ func checkHyperVExtras(t *Target) ([]Finding, error) {
 		if k.Initrd != "" && !builtIn(k, "BLK_DEV_NVME", "nvme") {
 			if inv, err := t.inventory(root, k.Initrd); err == nil && !inv.Has(k.Version, "nvme") {
 				fs = append(fs, Finding{Message: fmt.Sprintf("the initramfs of kernel %s has no nvme: NVMe VM sizes (Gen2) cannot boot", k.Version), Location: Location{Kernel: k.Version, File: "/" + k.Initrd},
-					Fix: rebuildHint(t, k.Version, []string{"nvme"}), Fixable: true})
+					Fix: rebuildHint(t, k, []string{"nvme"}), Fixable: true})
 			}
 		}
 	}
@@ -174,18 +175,19 @@ type initramfsTool struct {
 	name    string
 	detect  []string // any of these paths in the guest
 	rebuild string   // the command, with %[1]s for the kernel version
+	create  string   // the command for a kernel without an initramfs, where it differs
 	add     func(o *Overlay, modules []string) error
 	addHint string // how a person names drivers, with %[1]s for them
 }
 
 var initramfsTools = []initramfsTool{
-	{"dracut", []string{"etc/dracut.conf.d", "usr/bin/dracut", "usr/sbin/dracut"}, "dracut -f --kver %[1]s", addDracutDrivers,
+	{"dracut", []string{"etc/dracut.conf.d", "usr/bin/dracut", "usr/sbin/dracut"}, "dracut -f --kver %[1]s", "", addDracutDrivers,
 		`add 'add_drivers+=" %[1]s "' to /` + dracutConf},
-	{"initramfs-tools", []string{"etc/initramfs-tools"}, "update-initramfs -u -k %[1]s", addInitramfsToolsModules,
+	{"initramfs-tools", []string{"etc/initramfs-tools"}, "update-initramfs -u -k %[1]s", "update-initramfs -c -k %[1]s", addInitramfsToolsModules,
 		"add %[1]s to /etc/initramfs-tools/modules (one a line)"},
-	{"mkinitcpio", []string{"etc/mkinitcpio.conf"}, "mkinitcpio -P", addMkinitcpioModules,
+	{"mkinitcpio", []string{"etc/mkinitcpio.conf"}, "mkinitcpio -P", "", addMkinitcpioModules,
 		"add %[1]s to MODULES=() in /etc/mkinitcpio.conf"},
-	{"mkinitfs", []string{"etc/mkinitfs/mkinitfs.conf"}, "mkinitfs %[1]s", addMkinitfsFeature,
+	{"mkinitfs", []string{"etc/mkinitfs/mkinitfs.conf"}, "mkinitfs %[1]s", "", addMkinitfsFeature,
 		"add a feature listing %[1]s in /etc/mkinitfs/features.d and to features= in /etc/mkinitfs/mkinitfs.conf"},
 }
 
@@ -253,7 +255,7 @@ func addToKernels(t *Target, o *Overlay, tool initramfsTool, versions, modules [
 		if !contains(versions, k.Version) {
 			continue
 		}
-		rebuild := rebuildCommand(tool.rebuild, k.Version)
+		rebuild := rebuildCommand(tool, k)
 		if k.Initrd == "" {
 			o.Note("kernel %s has no initramfs to add %s to: boot the image (or chroot into it) and run: %s", k.Version, strings.Join(modules, ", "), rebuild)
 			continue
@@ -274,12 +276,18 @@ func addToKernels(t *Target, o *Overlay, tool initramfsTool, versions, modules [
 	return nil
 }
 
-// rebuildCommand fills in the kernel version where the command takes one.
-func rebuildCommand(format, version string) string {
+// rebuildCommand is the tool's command that builds kernel k's initramfs
+// again, or for the first time where k has none, with k's version filled
+// in where the command takes one.
+func rebuildCommand(tool initramfsTool, k kernel.Kernel) string {
+	format := tool.rebuild
+	if k.Initrd == "" && tool.create != "" {
+		format = tool.create
+	}
 	if !strings.Contains(format, "%") {
 		return format
 	}
-	return fmt.Sprintf(format, version)
+	return fmt.Sprintf(format, k.Version)
 }
 
 func mentionsAny(s string, words []string) bool {

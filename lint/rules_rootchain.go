@@ -266,7 +266,7 @@ func chainHint(t *Target, g chainGap) string {
 	tool := initramfsToolOf(root)
 	var steps []string
 	if len(g.modules) > 0 {
-		steps = append(steps, rebuildHint(t, g.kernel.Version, g.modules))
+		steps = append(steps, rebuildHint(t, g.kernel, g.modules))
 	}
 	if g.lvm {
 		if s, ok := lvmSetups[tool.name]; ok {
@@ -275,7 +275,7 @@ func chainHint(t *Target, g chainGap) string {
 			steps = append(steps, "put the LVM tools in the initramfs")
 		}
 		if len(g.modules) == 0 && tool.rebuild != "" {
-			steps = append(steps, "then: "+rebuildCommand(tool.rebuild, g.kernel.Version))
+			steps = append(steps, "then: "+rebuildCommand(tool, g.kernel))
 		}
 	}
 	return strings.Join(steps, "; ")
@@ -329,7 +329,7 @@ func repairRootChain(t *Target, o *Overlay) error {
 		return fmt.Errorf("the root is on LVM and the initramfs lacks the LVM tools: %w; %s, then rebuild it", err, s.hint)
 	}
 	for _, g := range lvm {
-		o.Note("the initramfs of kernel %s still lacks the LVM tools until it is rebuilt: boot the image (or chroot into it) and run: %s", g.kernel.Version, rebuildCommand(tool.rebuild, g.kernel.Version))
+		o.Note("the initramfs of kernel %s still lacks the LVM tools until it is rebuilt: boot the image (or chroot into it) and run: %s", g.kernel.Version, rebuildCommand(tool, g.kernel))
 	}
 	return nil
 }

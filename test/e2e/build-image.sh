@@ -2,7 +2,8 @@
 # Builds the end-to-end test's disk image: a stock Debian 12 (bookworm) system
 # made with debootstrap from Debian's packages, in a 2 GiB raw disk with an MBR,
 # one ext4 root partition and GRUB for BIOS, as a Debian user would install it
-# for an Azure Gen1 VM before running vhdprep on it.
+# for an Azure Gen1 VM before running vhdprep on it, its initramfs holding only
+# the drivers of the IDE machine it was built on (MODULES=dep).
 #
 #   build-image.sh CACHE_DIR OUTPUT.raw
 #
@@ -25,6 +26,9 @@ disk_id=0x7e2e2e01
 configure() {
   local r=$1/root
   printf 'UUID=%s / ext4 errors=remount-ro 0 1\n' "$root_uuid" >"$r/etc/fstab"
+  # Built on a machine with an IDE disk, as the test's VMs have: fix must
+  # add the Hyper-V drivers to this very initramfs, which then boots.
+  build_host_initramfs "$1" ata_piix sd_mod
   update_grub "$r" "/dev/sda1 ext2 $root_uuid ${disk_id#0x}-01 msdos - hd0,msdos1"
   grub_bios "$r" '(hd0,msdos1)/boot/grub' part_msdos ext2
 }

@@ -157,15 +157,8 @@ disk_trixie-agents() {
 configure_bookworm-dep() {
   local r=$1/root
   printf 'UUID=%s / ext4 errors=remount-ro 0 1\n' "$root_uuid" >"$r/etc/fstab"
-  # MODULES=dep keeps the drivers of the machine the initramfs is built on.
-  # That machine is named, not read (dep mode reads /sys, which differs from
-  # one test machine to the next): a KVM guest with a virtio disk, as most
-  # image builders run, listed as MODULES=list takes it.
-  printf 'MODULES=list\n' >"$r/etc/initramfs-tools/conf.d/90-build-host.conf"
-  printf 'virtio_pci\nvirtio_blk\n' >>"$r/etc/initramfs-tools/modules"
-  in_chroot "$r" update-initramfs -u -k all >"$1/initramfs.log" 2>&1 ||
-    { tail -30 "$1/initramfs.log"; log "update-initramfs failed" >&2; return 1; }
-  rm -f "$1/initramfs.log"
+  # Built on a KVM guest with a virtio disk, as most image builders run.
+  build_host_initramfs "$1" virtio_pci virtio_blk
   update_grub "$r" "/dev/sda1 ext2 $root_uuid ${disk_id#0x}-01 msdos - hd0,msdos1"
   grub_bios "$r" '(hd0,msdos1)/boot/grub' part_msdos ext2
 }

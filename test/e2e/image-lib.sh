@@ -192,6 +192,22 @@ write_bios_boot() {
   dd if="$2/grub/i386-pc/core.img" of="$3" bs=512 seek=1 conv=notrunc status=none
 }
 
+# build_host_initramfs DIR MODULE...: the tree's initramfs-tools initramfs
+# as MODULES=dep leaves it on the machine that built the image: that
+# machine's disk drivers (MODULE...) and no Hyper-V driver. The machine is
+# named, not read (dep mode reads /sys, which differs from one test machine
+# to the next), as MODULES=list takes it. DIR is the image's directory, its
+# tree in DIR/root.
+build_host_initramfs() {
+  local d=$1 r=$1/root
+  shift
+  printf 'MODULES=list\n' >"$r/etc/initramfs-tools/conf.d/90-build-host.conf"
+  printf '%s\n' "$@" >>"$r/etc/initramfs-tools/modules"
+  in_chroot "$r" update-initramfs -u -k all >"$d/initramfs.log" 2>&1 ||
+    { tail -30 "$d/initramfs.log"; log "update-initramfs failed" >&2; return 1; }
+  rm -f "$d/initramfs.log"
+}
+
 # mbr_ext4_disk ROOT OUT DISK_ID ROOT_UUID: the classic layout: a 2 GiB disk,
 # an MBR, one ext4 partition holding ROOT from 1 MiB, GRUB for BIOS.
 mbr_ext4_disk() {
