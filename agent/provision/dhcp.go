@@ -22,12 +22,7 @@ const PublishedHostnameFile = WaagentDir + "/published_hostname"
 // changed, since renewing interrupts the network. Nothing here fails
 // provisioning: the VM works without it, and the log says what went wrong.
 func (p *Provisioner) publishHostname(ctx context.Context, name string, changed bool) {
-	if err := p.mkdirAll(WaagentDir, 0o700); err == nil {
-		err = p.writeFile(PublishedHostnameFile, []byte(name), 0o644)
-		if err != nil {
-			p.log().Warn("writing the published host name record failed", "err", err)
-		}
-	}
+	p.recordPublished(name)
 	ifname := p.primaryInterface()
 	if ifname == "" {
 		p.log().Warn("host name not published: no default route, so no primary interface")
@@ -51,6 +46,39 @@ func (p *Provisioner) publishHostname(ctx context.Context, name string, changed 
 		return
 	}
 	p.log().Info("host name published through DHCP", "host", name, "client", c.kind, "interface", ifname)
+}
+
+// PublishRenamed publishes the running host name when it is not the one
+// last published, as WALinuxAgent's Provisioning.MonitorHostName does, so
+// a VM renamed after provisioning (hostnamectl) is found by its new name.
+// With no record yet it only records the name: the boot's DHCP request
+// sent it.
+func (p *Provisioner) PublishRenamed(ctx context.Context) {
+	name := p.runningHostname()
+	if name == "" {
+		return
+	}
+	rec, err := p.readFile(PublishedHostnameFile, 256)
+	if os.IsNotExist(err) {
+		p.recordPublished(name)
+		return
+	}
+	if err != nil || strings.TrimSpace(string(rec)) == name {
+		return
+	}
+	p.log().Info("the host name changed; publishing it", "was", strings.TrimSpace(string(rec)), "host", name)
+	p.publishHostname(ctx, name, true)
+}
+
+// recordPublished writes WALinuxAgent's record of the published name.
+func (p *Provisioner) recordPublished(name string) {
+	err := p.mkdirAll(WaagentDir, 0o700)
+	if err == nil {
+		err = p.writeFile(PublishedHostnameFile, []byte(name), 0o644)
+	}
+	if err != nil {
+		p.log().Warn("writing the published host name record failed", "err", err)
+	}
 }
 
 // runningHostname is the kernel's host name before provisioning sets it,

@@ -230,3 +230,22 @@ func TestApplyPublishesHostname(t *testing.T) {
 		}
 	}
 }
+
+// A VM renamed after provisioning publishes its new name, once; a VM with
+// no record yet only records the name its boot sent.
+func TestPublishRenamed(t *testing.T) {
+	p, sys := network(t, map[string]string{"run/systemd/netif/links/2": "ADMIN_STATE=configured\n"}, "networkctl")
+	p.PublishRenamed(context.Background())
+	if got := readFile(t, p.Root, PublishedHostnameFile); got != "image" || len(sys.Calls()) != 0 {
+		t.Errorf("no record yet: recorded %q, ran %+v", got, sys.Calls())
+	}
+	writeFile(t, p.Root, "proc/sys/kernel/hostname", "renamed\n")
+	p.PublishRenamed(context.Background())
+	p.PublishRenamed(context.Background())
+	if got := readFile(t, p.Root, PublishedHostnameFile); got != "renamed" {
+		t.Errorf("record %q after a rename", got)
+	}
+	if got := runs(sys); strings.Join(got, "\n") != "networkctl reconfigure eth0" {
+		t.Errorf("after a rename ran %q, want one networkctl reconfigure eth0", got)
+	}
+}

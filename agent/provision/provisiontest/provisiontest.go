@@ -228,7 +228,16 @@ func (s *System) SetHostname(name string) error {
 		return err
 	}
 	s.hostname = name
+	// The kernel's name, where the test's root shows it.
+	if k := filepath.Join(s.Root, "proc/sys/kernel/hostname"); fileExists(k) {
+		return os.WriteFile(k, []byte(name+"\n"), 0o644)
+	}
 	return nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // ProductUUID implements provision.System.
