@@ -43,7 +43,9 @@ const (
 // The virtual machine as ovf-env.xml describes it.
 const (
 	vmHostName = "vhdprep-e2e-vm"
-	vmUser     = "azureadmin"
+	// vmNewHostName is the name the VM is given after provisioning.
+	vmNewHostName = "vhdprep-e2e-renamed"
+	vmUser        = "azureadmin"
 )
 
 func TestImageGoesFromDebootstrapToRunningExtensions(t *testing.T) {
@@ -186,6 +188,16 @@ func TestImageGoesFromDebootstrapToRunningExtensions(t *testing.T) {
 		c := vm.ssh(ctx, vmUser, key.auth())
 		defer c.close()
 		checkWireServerGuard(ctx, t, vm, c, password)
+	})
+
+	stages.run(t, "host name change", sshBound, func(ctx context.Context) {
+		c := vm.ssh(ctx, vmUser, key.auth())
+		defer c.close()
+		// The daemon notices at its next poll and publishes it through DHCP.
+		c.runInput(password+"\n", "sudo -S -p '' hostnamectl set-hostname "+vmNewHostName)
+		vm.waitFor(ctx, "a DHCP request with the new host name", func() bool {
+			return slices.Contains(dhcpHostNames(t, vm.pcap), vmNewHostName)
+		})
 	})
 
 	ext := newExtension(t, sim, work)
