@@ -81,8 +81,7 @@ func (p *Provisioner) recordPublished(name string) {
 	}
 }
 
-// runningHostname is the kernel's host name before provisioning sets it,
-// "" when unknown.
+// runningHostname is the kernel's host name, "" when unknown.
 func (p *Provisioner) runningHostname() string {
 	b, err := p.readFile("/proc/sys/kernel/hostname", 256)
 	if err != nil {
