@@ -196,6 +196,9 @@ func (a *Agent) Daemon(ctx context.Context) error {
 		if err := pause.For(ctx, wait); err != nil {
 			return nil
 		}
+		if a.Config.MonitorHostName {
+			a.Prov.PublishRenamed(ctx)
+		}
 		g, err := a.Wire.GoalState(ctx)
 		if err != nil {
 			a.log().Warn("fetching the goal state failed", "err", err)

@@ -245,14 +245,14 @@ func TestConfig(t *testing.T) {
 	}
 	c, problems = ParseConfig([]byte("Provisioning.Enabled=n\nResourceDisk.Format = y\nResourceDisk.SwapSizeMB=2048\nLogs.Level=debug\n" +
 		"ResourceDisk.MountPoint=relative\nResourceDisk.SwapSizeMB=-1\nNoSuch.Key=1\ngarbage\n" +
-		"Extensions.EnableTimeout=20\nExtensions.EnableTimeout=0\nFirewall.Enabled=n\n"))
+		"Extensions.EnableTimeout=20\nExtensions.EnableTimeout=0\nFirewall.Enabled=n\nProvisioning.MonitorHostName=n\n"))
 	if !DefaultConfig().FirewallEnabled {
 		t.Error("Firewall.Enabled is off by default; WALinuxAgent's OS.EnableFirewall is on")
 	}
 	want := DefaultConfig()
 	want.ProvisioningEnabled, want.ResourceDiskFormat, want.ResourceDiskSwapMB, want.LogLevel = false, true, 2048, slog.LevelDebug
 	want.ExtensionsEnableTimeout = 20 * time.Second
-	want.FirewallEnabled = false
+	want.FirewallEnabled, want.MonitorHostName = false, false
 	if c != want {
 		t.Errorf("config %+v, want %+v", c, want)
 	}
@@ -262,6 +262,50 @@ func TestConfig(t *testing.T) {
 	for _, p := range problems {
 		if !strings.Contains(p.Error(), ConfigFile+" line ") {
 			t.Errorf("problem %q does not say where", p)
+		}
+	}
+}
+
+// The daemon publishes a host name changed after provisioning, as
+// WALinuxAgent's Provisioning.MonitorHostName, and not with it off.
+func TestDaemonPublishesARename(t *testing.T) {
+	for _, monitor := range []bool{true, false} {
+		e := newEnv(t)
+		for rel, data := range map[string]string{
+			"proc/sys/kernel/hostname":   "image\n",
+			"proc/net/route":             "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\nens3\t00000000\t0100000A\t0003\t0\t0\t0\t00000000\n",
+			"sys/class/net/ens3/ifindex": "2\n",
+			"run/systemd/netif/links/2":  "ADMIN_STATE=configured\n",
+		} {
+			mustWrite(t, filepath.Join(e.root, rel), data)
+		}
+		e.sys.Tools["networkctl"] = true
+		e.agent.Config.MonitorHostName = monitor
+		reconfigures := func() (n int) {
+			for _, c := range e.sys.Calls() {
+				if c.Name == "networkctl" {
+					n++
+				}
+			}
+			return n
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- e.agent.Daemon(ctx) }()
+		waitFor(t, func() bool { return strings.HasSuffix(states(e.sim.Health()), "Ready@1") })
+		if n := reconfigures(); n != 1 {
+			t.Errorf("monitor %v: provisioning renewed the lease %d times, want once", monitor, n)
+		}
+		mustWrite(t, filepath.Join(e.root, "proc/sys/kernel/hostname"), "renamed\n")
+		if monitor {
+			waitFor(t, func() bool { return reconfigures() == 2 })
+		} else {
+			time.Sleep(50 * time.Millisecond) // ten polls
+		}
+		cancel()
+		<-done
+		if want := map[bool]int{true: 2, false: 1}[monitor]; reconfigures() != want {
+			t.Errorf("monitor %v: %d renewals in all, want %d", monitor, reconfigures(), want)
 		}
 	}
 }

@@ -27,6 +27,10 @@ const DefaultConfigText = `# vhdprep-agent configuration. One KEY=VALUE per line
 # SSH keys, password, custom data) from the provisioning media or IMDS.
 # With n the agent only reports Ready.
 Provisioning.Enabled=y
+# Publish the host name again whenever it changes (hostnamectl), as
+# WALinuxAgent's Provisioning.MonitorHostName: the DHCP client sends it and
+# renews its lease, so Azure's DNS resolves the VM by its new name.
+Provisioning.MonitorHostName=y
 #
 # The resource (temporary) disk, as WALinuxAgent's keys of the same names and
 # its shipped defaults: with Format=y the agent gives it a filesystem if it
@@ -65,6 +69,7 @@ Logs.Level=info
 // are not configurable: the agent always finds them as Azure defines them.
 type Config struct {
 	ProvisioningEnabled      bool
+	MonitorHostName          bool
 	ResourceDiskFormat       bool
 	ResourceDiskFilesystem   string
 	ResourceDiskMountPoint   string
@@ -93,6 +98,7 @@ func (c Config) ResourceDisk() resourcedisk.Config {
 func DefaultConfig() Config {
 	return Config{
 		ProvisioningEnabled:     true,
+		MonitorHostName:         true,
 		ExtensionsEnabled:       true,
 		ExtensionsEnableTimeout: extension.DefaultLimits.Enable,
 		FirewallEnabled:         true,
@@ -135,6 +141,12 @@ func ParseConfig(data []byte) (Config, []error) {
 		case "Provisioning.Enabled":
 			if b, ok := parseBool(v); ok {
 				c.ProvisioningEnabled = b
+			} else {
+				bad("want y or n")
+			}
+		case "Provisioning.MonitorHostName":
+			if b, ok := parseBool(v); ok {
+				c.MonitorHostName = b
 			} else {
 				bad("want y or n")
 			}

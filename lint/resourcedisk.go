@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"path"
 	"strconv"
 	"strings"
 
@@ -19,6 +20,9 @@ const (
 	keyRDSwap   = "ResourceDisk.EnableSwap"
 	keyRDSwapMB = "ResourceDisk.SwapSizeMB"
 	keyRDMount  = "ResourceDisk.MountPoint"
+
+	keyRDFilesystem   = "ResourceDisk.Filesystem"
+	keyRDMountOptions = "ResourceDisk.MountOptions"
 )
 
 // diskIntent is what one agent's configuration asks of the resource disk.
@@ -29,6 +33,9 @@ type diskIntent struct {
 	swap   bool   // put swap on it
 	swapMB string // the swap's size in MiB; "" when not said
 	mount  string // the mount point; "" when not said
+	// conf is the agent's KEY=VALUE configuration (WALinuxAgent's and the
+	// vhdprep agent's), nil for cloud-init.
+	conf map[string]string
 }
 
 // makesSwap tells whether the agent itself would make the swap it is asked
@@ -47,7 +54,7 @@ func diskIntents(root rootfs.FS) ([]diskIntent, error) {
 		}
 		if conf != nil {
 			out = append(out, diskIntent{agent: a.agent, file: "/" + a.file, format: conf[keyRDFormat] == "y", swap: conf[keyRDSwap] == "y",
-				swapMB: conf[keyRDSwapMB], mount: conf[keyRDMount]})
+				swapMB: conf[keyRDSwapMB], mount: conf[keyRDMount], conf: conf})
 		}
 	}
 	if exists(root, "etc/cloud") {
@@ -261,7 +268,16 @@ func ResourceDiskSettings(root rootfs.FS, agents []string) (map[string]string, s
 		return nil, "", err
 	}
 	for _, d := range intents {
-		if !contains(agents, d.agent) || d.agent == agentVhdprep || !d.format && !d.swap {
+		if !contains(agents, d.agent) || d.agent == agentVhdprep {
+			continue
+		}
+		if d.agent == agentWAAgent {
+			if keys := waagentDiskKeys(d.conf); len(keys) > 0 {
+				return keys, d.file, nil
+			}
+			continue
+		}
+		if !d.format && !d.swap {
 			continue
 		}
 		keys := map[string]string{keyRDFormat: "y"}
@@ -278,4 +294,40 @@ func ResourceDiskSettings(root rootfs.FS, agents []string) (map[string]string, s
 		return keys, d.file, nil
 	}
 	return nil, "", nil
+}
+
+// waagentDiskKeys are the ResourceDisk keys waagent.conf sets, as the
+// vhdprep agent reads them: every one it sets explicitly, Format=n among
+// them, since the vhdprep agent's defaults need not be the file's. A value
+// the vhdprep agent cannot take is left to its default.
+func waagentDiskKeys(conf map[string]string) map[string]string {
+	keys := map[string]string{}
+	for _, k := range []string{keyRDFormat, keyRDSwap} {
+		// WALinuxAgent's switches: y or n in any case, else the default.
+		if v := strings.ToLower(conf[k]); v == "y" || v == "n" {
+			keys[k] = v
+		}
+	}
+	if v := conf[keyRDFilesystem]; v == "ext4" || v == "ext3" || v == "ext2" || v == "xfs" {
+		keys[keyRDFilesystem] = v
+	}
+	if v, ok := conf[keyRDMount]; ok && path.IsAbs(v) && path.Clean(v) == v && v != "/" {
+		keys[keyRDMount] = v
+	}
+	if v, ok := conf[keyRDMountOptions]; ok && !strings.ContainsAny(v, " \t") {
+		if v == "None" { // WALinuxAgent's word for none
+			v = ""
+		}
+		keys[keyRDMountOptions] = v
+	}
+	if v, ok := conf[keyRDSwapMB]; ok {
+		if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+			keys[keyRDSwapMB] = v
+		}
+	}
+	// A swap WALinuxAgent was asked for without a size gets one.
+	if n, _ := strconv.Atoi(keys[keyRDSwapMB]); keys[keyRDSwap] == "y" && n <= 0 {
+		keys[keyRDSwapMB] = defaultSwapMB
+	}
+	return keys
 }

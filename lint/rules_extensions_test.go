@@ -4,7 +4,6 @@ import (
 	"archive/zip"
 	"bytes"
 	"io"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,7 +15,7 @@ import (
 // the guest's openssl to decrypt its protected settings: the reason AGT007
 // asks for openssl whatever the agent.
 func TestCustomScriptRunsOpenSSL(t *testing.T) {
-	z, err := zip.OpenReader(filepath.Join(sharedDir(t), "fixtures", "customscript", "custom-script-extension.zip"))
+	z, err := zip.OpenReader(filepath.Join(testimage.SharedDir(testimage.RepoRoot(t)), "fixtures", "customscript", "custom-script-extension.zip"))
 	if err != nil {
 		t.Skipf("CustomScript fixture not found beside the repository: %v", err)
 	}
@@ -35,16 +34,6 @@ func TestCustomScriptRunsOpenSSL(t *testing.T) {
 			t.Errorf("the CustomScript handler does not mention %q", s)
 		}
 	}
-}
-
-// sharedDir is ../shared beside the repository: beside the main checkout
-// when this is a git worktree of it.
-func sharedDir(t *testing.T) string {
-	root := testimage.RepoRoot(t)
-	if out, err := exec.Command("git", "-C", root, "rev-parse", "--path-format=absolute", "--git-common-dir").Output(); err == nil {
-		root = filepath.Dir(strings.TrimSpace(string(out)))
-	}
-	return filepath.Join(root, "..", "shared")
 }
 
 func TestExtensionPrerequisites(t *testing.T) {

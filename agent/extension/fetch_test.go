@@ -140,3 +140,48 @@ func TestDownloadRefreshesAStaleGoalState(t *testing.T) {
 		t.Errorf("the goal state was not fetched again: %+v", g)
 	}
 }
+
+// A HostGAPlugin that answers 410 Gone says the goal state the request was
+// built from is stale: the agent fetches it again and retries once.
+func TestDownloadRefreshesTheGoalStateOnGone(t *testing.T) {
+	h := newHarness(t)
+	h.serve(testHandlerName, "1.0", testHandlerZip(t, "1.0", ""))
+	pkg := testHandlerZip(t, "1.0", "")
+	var viaPlugin atomic.Int32
+	h.sim.Handle("/packages/"+testHandlerName+"-1.0.zip", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("x-ms-artifact-location") == "" {
+			http.NotFound(w, r) // only the HostGAPlugin can serve it
+			return
+		}
+		if viaPlugin.Add(1) == 1 {
+			http.Error(w, "gone", http.StatusGone)
+			return
+		}
+		w.Write(pkg)
+	}))
+	goalStates := func() (n int) {
+		for _, r := range h.sim.Requests() {
+			if strings.Contains(r.Path, "comp=goalstate") {
+				n++
+			}
+		}
+		return n
+	}
+	if _, err := h.wire.GoalState(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	before := goalStates()
+	s, err := h.process(extconf.BlockBlob, plugin{name: testHandlerName, version: "1.0", state: "enabled", command: "echo ok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, ext, _ := s.handler(t, testHandlerName); st != "Ready" || ext.Status != StatusSuccess {
+		t.Fatalf("after a 410 from the HostGAPlugin: %s %+v", st, ext)
+	}
+	if n := viaPlugin.Load(); n != 2 {
+		t.Errorf("%d HostGAPlugin requests for the package, want 2 (410, then served after the refresh)", n)
+	}
+	if goalStates() <= before {
+		t.Errorf("the goal state was not fetched again after the 410")
+	}
+}

@@ -42,7 +42,10 @@ type Plan struct {
 	// ResourceDisk says what the agent's configuration does with the
 	// resource disk (inject only).
 	ResourceDisk string
-	command      string // "agent inject" or "agent remove", for refusals
+	// Media says what becomes of the provisioning media once the VM is
+	// provisioned (inject only).
+	Media   string
+	command string // "agent inject" or "agent remove", for refusals
 }
 
 // The commands that write these plans, as refusals name them.
@@ -138,6 +141,7 @@ func PlanInject(t *lint.Target, opt Options) (*Plan, error) {
 	}
 	c, _ := agent.ParseConfig(conf)
 	p.ResourceDisk = describeResourceDisk(c.ResourceDisk())
+	p.Media = e.describeMedia()
 	e.link(wantsDir+"/"+ProvisionUnit, units+"/"+ProvisionUnit)
 	e.link(wantsDir+"/"+DaemonUnit, units+"/"+DaemonUnit)
 	e.madeDirs(RecordPath)
@@ -176,6 +180,17 @@ func describeResourceDisk(c resourcedisk.Config) string {
 		s += fmt.Sprintf(", with a %d MiB swap file", c.SwapSizeMB)
 	}
 	return s
+}
+
+// describeMedia says whether the agent can eject the provisioning media,
+// which it does with the guest's eject as WALinuxAgent does.
+func (e *editor) describeMedia() string {
+	for _, p := range []string{"/usr/bin/eject", "/bin/eject", "/usr/sbin/eject", "/sbin/eject"} {
+		if e.exists(p) {
+			return "ejected once the VM is provisioned"
+		}
+	}
+	return "left in the drive, with the ovf-env.xml Azure wrote for the VM: the image has no eject program (install eject)"
 }
 
 // PlanRemove works out what puts back what inject changed, from its record.

@@ -412,3 +412,28 @@ func TestInjectSaysWhatTheResourceDiskGets(t *testing.T) {
 		t.Errorf("swap: %q", p.ResourceDisk)
 	}
 }
+
+// The agent ejects the provisioning media with the guest's eject, as
+// WALinuxAgent does; inject says when the image has none.
+func TestInjectSaysWhetherTheMediaIsEjected(t *testing.T) {
+	for _, c := range []struct {
+		eject string // where the image has eject; "" for nowhere
+		want  string
+	}{
+		{"", "left in the drive, with the ovf-env.xml Azure wrote for the VM: the image has no eject program (install eject)"},
+		{"usr/bin/eject", "ejected once the VM is provisioned"},
+		{"bin/eject", "ejected once the VM is provisioned"}, // through the /bin link of a merged /usr
+	} {
+		d := systemdTree(t)
+		if c.eject != "" {
+			writeFile(t, d, c.eject, "", 0o755)
+		}
+		p, err := PlanInject(open(t, d), Options{Binary: agentBinary(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Media != c.want {
+			t.Errorf("eject at %q: inject says the media is %q, want %q", c.eject, p.Media, c.want)
+		}
+	}
+}

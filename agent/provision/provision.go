@@ -127,11 +127,13 @@ func (p *Provisioner) Apply(ctx context.Context, s Settings) error {
 		return &StepError{"settings", err}
 	}
 	p.log().Info("provisioning", "settings", s)
+	renamed := p.runningHostname() != s.HostName
 	steps := []struct {
 		name string
 		run  func() error
 	}{
 		{"hostname", func() error { return p.setHostname(s.HostName) }},
+		{"publish-hostname", func() error { p.publishHostname(ctx, s.HostName, renamed); return nil }},
 		{"user", func() error { return p.ensureUser(ctx, s.UserName) }},
 		{"password", func() error { return p.setPassword(ctx, s.UserName, s.Password) }},
 		{"sudoers", func() error { return p.grantSudo(s.UserName, s.Password == "") }},

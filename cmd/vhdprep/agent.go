@@ -170,6 +170,9 @@ func runAgentPlan(a *app, args []string, root string, dryRun bool, verb string, 
 	if plan.ResourceDisk != "" {
 		fmt.Fprintf(a.io.Out, "resource disk: %s\n", plan.ResourceDisk)
 	}
+	if plan.Media != "" {
+		fmt.Fprintf(a.io.Out, "provisioning media: %s\n", plan.Media)
+	}
 	for _, c := range changes {
 		switch {
 		case c.Link != "":

@@ -298,8 +298,8 @@ func TestAgentInjectRootArm64(t *testing.T) {
 	os.Symlink("../lib/systemd/systemd", filepath.Join(d, "usr/sbin/init"))
 	os.WriteFile(filepath.Join(d, "usr/lib/systemd/systemd"), []byte("#!/bin/sh\n"), 0o755)
 	os.WriteFile(filepath.Join(d, "usr/bin/true"), arm, 0o755) // any aarch64 ELF makes the guest aarch64
-	if code, out := runBin(t, "agent", "inject", "--root", d); code != 0 {
-		t.Fatalf("inject --root: exit %d\n%s", code, out)
+	if code, out := runBin(t, "agent", "inject", "--root", d); code != 0 || !strings.Contains(out, "provisioning media: left in the drive") || !strings.Contains(out, "no eject program") {
+		t.Fatalf("inject --root into a tree without eject: exit %d\n%s", code, out)
 	}
 	got, err := os.ReadFile(filepath.Join(d, "usr/sbin/vhdprep-agent"))
 	if err != nil || !bytes.Equal(got, arm) {

@@ -120,6 +120,16 @@ func cacheDir(sub string) (string, error) {
 	return dir, os.MkdirAll(dir, 0o755)
 }
 
+// SharedDir is the project's shared test material, ../shared beside the
+// repository whose root is root: beside the main checkout when root is a
+// git worktree of it, since worktrees may live anywhere.
+func SharedDir(root string) string {
+	if out, err := exec.Command("git", "-C", root, "rev-parse", "--path-format=absolute", "--git-common-dir").Output(); err == nil {
+		root = filepath.Dir(strings.TrimSpace(string(out)))
+	}
+	return filepath.Join(root, "..", "shared")
+}
+
 // RepoRoot is the directory holding go.mod, found from the working directory
 // (go test runs each package in its own directory).
 func RepoRoot(t testing.TB) string {

@@ -34,7 +34,7 @@ configure() {
 }
 
 mkdir -p "$cache"
-image_tree "$cache" e2e bookworm "" configure
+image_tree "$cache" e2e bookworm "nftables eject" configure
 
 log "writing $out"
 mbr_ext4_disk "$tree/root" "$out" "$disk_id" "$root_uuid"

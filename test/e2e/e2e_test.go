@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -42,7 +43,9 @@ const (
 // The virtual machine as ovf-env.xml describes it.
 const (
 	vmHostName = "vhdprep-e2e-vm"
-	vmUser     = "azureadmin"
+	// vmNewHostName is the name the VM is given after provisioning.
+	vmNewHostName = "vhdprep-e2e-renamed"
+	vmUser        = "azureadmin"
 )
 
 func TestImageGoesFromDebootstrapToRunningExtensions(t *testing.T) {
@@ -169,10 +172,36 @@ func TestImageGoesFromDebootstrapToRunningExtensions(t *testing.T) {
 		if got := strings.TrimSpace(c.runInput(password+"\n", "sudo -S -p '' id -u")); got != "0" {
 			t.Errorf("sudo as %s: %q, want 0", vmUser, got)
 		}
+		// The name reached the DHCP server (Azure's DNS): the boot's
+		// requests said the image's name, the agent's renewal says the new one.
+		if names := dhcpHostNames(t, vm.pcap); !slices.Contains(names, vmHostName) {
+			t.Errorf("no DHCP request carried the host name %q; they said %q", vmHostName, names)
+		}
+		// The provisioning media is ejected once provisioning is done
+		// (QEMU keeps the medium in the open tray, so the log tells).
+		if !strings.Contains(vm.serialLog(), "provisioning media ejected") {
+			t.Errorf("the provisioning unit's log does not say the media was ejected")
+		}
 		c.close()
 		// ovf-env.xml left password authentication on, with a password.
 		p := vm.ssh(ctx, vmUser, passwordAuth(password))
 		p.close()
+	})
+
+	stages.run(t, "wire server guard", sshBound, func(ctx context.Context) {
+		c := vm.ssh(ctx, vmUser, key.auth())
+		defer c.close()
+		checkWireServerGuard(ctx, t, vm, c, password)
+	})
+
+	stages.run(t, "host name change", sshBound, func(ctx context.Context) {
+		c := vm.ssh(ctx, vmUser, key.auth())
+		defer c.close()
+		// The daemon notices at its next poll and publishes it through DHCP.
+		c.runInput(password+"\n", "sudo -S -p '' hostnamectl set-hostname "+vmNewHostName)
+		vm.waitFor(ctx, "a DHCP request with the new host name", func() bool {
+			return slices.Contains(dhcpHostNames(t, vm.pcap), vmNewHostName)
+		})
 	})
 
 	ext := newExtension(t, sim, work)

@@ -17,13 +17,14 @@ import (
 
 	"github.com/vhdprep/vhdprep/agent/certs"
 	"github.com/vhdprep/vhdprep/agent/extension/extensiontest"
+	"github.com/vhdprep/vhdprep/internal/testimage"
 	"github.com/vhdprep/vhdprep/internal/wiresim"
 )
 
 // Microsoft's CustomScript handler, unchanged, from ../shared/fixtures
-// (see its README): the extension of the proof.
+// (see its README; beside the main checkout when this is a worktree):
+// the extension of the proof.
 const (
-	customScriptZip     = "../../../shared/fixtures/customscript/custom-script-extension.zip"
 	customScriptName    = "Microsoft.Azure.Extensions.CustomScript"
 	customScriptVersion = "2.1.19"
 	// shellHandlerName is the project's own shell-only handler, run where
@@ -78,6 +79,7 @@ func newExtension(t *testing.T, sim *wiresim.Server, dir string) *extension {
 	sim.SetCertificatesPFX(pfx)
 	e := &extension{sim: sim, dir: dir, cert: certFile, thumbprint: certs.Thumbprint(parseCert(t, certFile).Raw)}
 
+	customScriptZip := filepath.Join(testimage.SharedDir(testimage.RepoRoot(t)), "fixtures", "customscript", "custom-script-extension.zip")
 	pkg, err := os.ReadFile(customScriptZip)
 	switch {
 	case err == nil:

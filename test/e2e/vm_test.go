@@ -34,6 +34,7 @@ type machine struct {
 	vmID    string // the same on every boot: one VM
 	sshPort int
 	boot    string // the current boot's name
+	pcap    string // the current boot's network traffic
 	watchdog
 }
 
@@ -47,6 +48,7 @@ func (m *machine) start(name string) {
 		guestfwd(32526, m.sim.HostPluginEndpoint()),
 	}, ",")
 	serial := filepath.Join(m.dir, name+"-serial.log")
+	m.pcap = filepath.Join(m.dir, name+"-net.pcap")
 	args := append(append([]string{}, m.accel.args...),
 		"-machine", "pc", "-m", "1024", "-smp", "2",
 		// Azure's firmware always has a system UUID: the VM ID the agent
@@ -58,6 +60,8 @@ func (m *machine) start(name string) {
 		"-drive", "file="+m.disk+",format=raw,if=ide,index=0,cache=unsafe",
 		"-drive", "file="+m.iso+",format=raw,if=ide,index=1,media=cdrom,readonly=on",
 		"-netdev", netdev, "-device", "virtio-net-pci,netdev=net0",
+		// The guest's traffic, to read what its DHCP requests said.
+		"-object", "filter-dump,id=dump0,netdev=net0,file="+m.pcap,
 	)
 	m.vm = startQEMU(m.t, name+" ("+m.accel.name+")", serial, args)
 	m.t.Logf("SSH to %s on 127.0.0.1:%d", name, m.sshPort)

@@ -136,7 +136,7 @@ func (s *System) Run(ctx context.Context, name string, args []string, stdin []by
 		return nil, nil
 	case name == "usermod" && len(args) == 3 && args[0] == "-p":
 		return nil, s.setShadow(args[2], args[1])
-	case name == "systemctl":
+	case name == "systemctl", name == "networkctl", name == "nmcli", name == "dhcpcd", name == "ifdown", name == "ifup":
 		return nil, nil
 	case name == "ssh-keygen" && len(args) == 1 && args[0] == "-A":
 		for _, t := range []string{"rsa", "ecdsa", "ed25519"} {
@@ -228,7 +228,16 @@ func (s *System) SetHostname(name string) error {
 		return err
 	}
 	s.hostname = name
+	// The kernel's name, where the test's root shows it.
+	if k := filepath.Join(s.Root, "proc/sys/kernel/hostname"); fileExists(k) {
+		return os.WriteFile(k, []byte(name+"\n"), 0o644)
+	}
 	return nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // ProductUUID implements provision.System.
