@@ -46,8 +46,8 @@ func parseDescriptor(text []byte) (*descriptor, error) {
 		if line == "" || line[0] == '#' {
 			continue
 		}
-		if access, rest, _ := strings.Cut(line, " "); access == "RW" || access == "RDONLY" || access == "NOACCESS" {
-			e, err := parseExtent(access, rest)
+		if access := strings.Fields(line)[0]; access == "RW" || access == "RDONLY" || access == "NOACCESS" {
+			e, err := parseExtent(access, line[len(access):])
 			if err != nil {
 				return nil, fmt.Errorf("%w: descriptor line %d (%.80q): %v", ErrCorrupt, n+1, line, err)
 			}

@@ -36,7 +36,10 @@ const (
 	maxGTEs = 512
 	// maxGrain bounds the buffer a deflated grain inflates into; VMware
 	// and qemu write 64 KiB grains.
-	maxGrain = 16 << 20
+	maxGrain = 1 << 20
+	// maxGDEntries is qemu's bound on the grain directory, which the walk
+	// for the data extents goes through: 1 PiB in 64 KiB grains.
+	maxGDEntries = 32 << 20
 
 	gtCacheBytes    = 4 << 20
 	grainCacheBytes = 4 << 20
@@ -135,6 +138,9 @@ func openSparse(r io.ReaderAt, fileSize int64) (*sparse, error) {
 		zeroGrains: flags&flagZeroGrains != 0,
 	}
 	gdEntries := (capacity + grainSectors*gtes - 1) / (grainSectors * gtes)
+	if gdEntries > maxGDEntries {
+		return nil, fmt.Errorf("%w: a grain directory of %d entries (qemu reads up to %d)", ErrUnsupported, gdEntries, maxGDEntries)
+	}
 	if !s.fits(gdAt, int64(gdEntries)*4) {
 		return nil, fmt.Errorf("%w: a grain directory of %d entries at sector %d does not fit the %d-byte file (truncated?)", ErrCorrupt, gdEntries, gdAt, fileSize)
 	}

@@ -2,9 +2,14 @@ package vmdk
 
 import (
 	"bytes"
+	"encoding/binary"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/vhdprep/vhdprep/internal/disktest"
 	"github.com/vhdprep/vhdprep/raw"
@@ -152,3 +157,134 @@ func TestZeroExtent(t *testing.T) {
 }
 
 var _ raw.Disk = (*Image)(nil)
+
+// small is a disk of a few grains with data in some, for the images the
+// refusal tests damage.
+func small() []byte {
+	data := make([]byte, 1<<20)
+	for i := range 300 << 10 {
+		data[i] = byte(i*7 + 1)
+	}
+	copy(data[900<<10:], "the end")
+	return data
+}
+
+// openBytes opens an image held in memory, extents from dir.
+func openBytes(b []byte, dir fstest.MapFS) (*Image, error) {
+	if dir == nil {
+		return Open(bytes.NewReader(b), int64(len(b)), nil)
+	}
+	return Open(bytes.NewReader(b), int64(len(b)), dir)
+}
+
+// A damaged primary grain table is read from the redundant directory's
+// copy, which VMware keeps for this; with both damaged the read fails.
+func TestRedundantDirectory(t *testing.T) {
+	data := small()
+	b := makeSparse(data, 128, 512, false)
+	le := binary.LittleEndian
+	gd, rgd := le.Uint64(b[56:]), le.Uint64(b[48:])
+	le.PutUint32(b[gd*sectorSize:], 0xfffffff0)
+	im, err := openBytes(b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	disktest.AssertSame(t, im, data)
+	le.PutUint32(b[rgd*sectorSize:], 0xfffffff0)
+	im, err = openBytes(b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := im.ReadAt(make([]byte, 512), 0); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("with both tables damaged, err = %v", err)
+	}
+}
+
+// Damaged and unsupported images are refused, each with its reason, when
+// opened or at the latest when their data extents are listed.
+func TestRefuses(t *testing.T) {
+	le := binary.LittleEndian
+	hosted := func() []byte { return makeSparse(small(), 128, 512, false) }
+	stream := func() []byte { return makeSparse(small(), 128, 512, true) }
+	desc := func(lines string) []byte {
+		return []byte(DescriptorMagic + "\nversion=1\nCID=1\nparentCID=ffffffff\ncreateType=\"monolithicFlat\"\n" + lines)
+	}
+	files := fstest.MapFS{"f.bin": {Data: make([]byte, 4096)}, "s.vmdk": {Data: hosted()}}
+	for name, c := range map[string]struct {
+		b    []byte
+		err  error
+		want string
+	}{
+		"header cut":    {hosted()[:300], ErrCorrupt, "inside the header"},
+		"truncated":     {hosted()[:300<<10], ErrCorrupt, "truncated"},
+		"text mode":     {func() []byte { b := hosted(); b[75] = '\n'; return b }(), ErrCorrupt, "binary mode"},
+		"version":       {func() []byte { b := hosted(); le.PutUint32(b[4:], 4); return b }(), ErrUnsupported, "version 4"},
+		"compression":   {func() []byte { b := hosted(); le.PutUint16(b[77:], 2); return b }(), ErrUnsupported, "compression"},
+		"grain size":    {func() []byte { b := hosted(); le.PutUint64(b[20:], 0); return b }(), ErrCorrupt, "grain size 0"},
+		"table entries": {func() []byte { b := hosted(); le.PutUint32(b[44:], 1000); return b }(), ErrCorrupt, "1000 entries"},
+		"directory":     {func() []byte { b := hosted(); le.PutUint64(b[56:], 1<<40); return b }(), ErrCorrupt, "grain directory"},
+		"huge":          {func() []byte { b := hosted(); le.PutUint64(b[12:], 1<<50); return b }(), ErrUnsupported, "capacity"},
+		"stream cut":    {func() []byte { b := stream(); return b[:len(b)-512] }(), ErrCorrupt, "truncated"},
+		"marker": {func() []byte {
+			b := stream()
+			le.PutUint64(b[le.Uint64(b[64:])*sectorSize:], 99)
+			return b
+		}(), ErrCorrupt, "marked as sector 99"},
+		"deflate": {func() []byte {
+			b := stream()
+			copy(b[le.Uint64(b[64:])*sectorSize+markerLen+2:], "garbage!")
+			return b
+		}(), ErrCorrupt, "does not inflate"},
+		"embedded parent": {bytes.Replace(hosted(), []byte("parentCID=ffffffff"), []byte("parentCID=0000abcd"), 1), ErrDifferencing, "0000abcd"},
+		"parent":          {bytes.Replace(desc("parentFileNameHint=\"base.vmdk\"\nRW 8 FLAT \"f.bin\" 0\n"), []byte("=ffffffff"), []byte("=12345678"), 1), ErrDifferencing, `"base.vmdk"`},
+		"cowd":            {append([]byte(cowdMagic), make([]byte, 2048)...), ErrUnsupported, "COWD"},
+		"sesparse":        {append([]byte(seSparseMagic), make([]byte, 2048)...), ErrUnsupported, "seSparse"},
+		"rdm":             {desc("RW 8 VMFSRDM \"lun.vmdk\"\n"), ErrUnsupported, "raw device"},
+		"delta":           {desc("RW 8 SESPARSE \"d.vmdk\"\n"), ErrUnsupported, "delta"},
+		"up":              {desc("RW 8 FLAT \"../f.bin\" 0\n"), ErrUnsupported, "beside their descriptor"},
+		"absolute":        {desc("RW 8 FLAT \"/etc/passwd\" 0\n"), ErrUnsupported, "beside their descriptor"},
+		"missing":         {desc("RW 8 FLAT \"g.bin\" 0\n"), fs.ErrNotExist, `"g.bin"`},
+		"flat short":      {desc("RW 8 FLAT \"f.bin\" 1\n"), ErrCorrupt, "truncated"},
+		"sparse size":     {desc("RW 8 SPARSE \"s.vmdk\"\n"), ErrCorrupt, "its header"},
+		"bad line":        {desc("RW many FLAT \"f.bin\" 0\n"), ErrCorrupt, "sectors"},
+		"no extent":       {desc(""), ErrCorrupt, "no extent"},
+		"not vmdk":        {[]byte("hello, world"), ErrNotVMDK, "not a VMDK"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			im, err := openBytes(c.b, files)
+			if err == nil {
+				_, err = im.Extents()
+			}
+			if err == nil {
+				_, err = im.ReadAt(make([]byte, 64<<10), 0)
+			}
+			if !errors.Is(err, c.err) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v; want %v mentioning %q", err, c.err, c.want)
+			}
+		})
+	}
+}
+
+// A symbolic link beside the descriptor that leads out of its directory
+// is refused when the directory is an os.Root, as diskimage opens it.
+func TestExtentLinkOutside(t *testing.T) {
+	outside, dir := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(outside, "secret"), make([]byte, 4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(outside, "secret"), filepath.Join(dir, "f.bin")); err != nil {
+		t.Fatal(err)
+	}
+	desc := DescriptorMagic + "\ncreateType=\"monolithicFlat\"\nRW 8 FLAT \"f.bin\" 0\n"
+	if err := os.WriteFile(filepath.Join(dir, "disk.vmdk"), []byte(desc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	if _, err := Open(strings.NewReader(desc), int64(len(desc)), root.FS()); err == nil || !strings.Contains(err.Error(), "f.bin") {
+		t.Fatalf("err = %v; want the link refused", err)
+	}
+}
