@@ -19,11 +19,11 @@ func FuzzOpen(f *testing.F) {
 	copy(data[7000:], "tail")
 	dir := fstest.MapFS{
 		"f.bin":  {Data: data[:4096]},
-		"s.vmdk": {Data: makeSparse(data[:4096], 1, 4, false)},
+		"s.vmdk": {Data: disktest.VMDK(data[:4096], 1, 4, false)},
 	}
-	f.Add(makeSparse(data, 1, 4, false))
-	f.Add(makeSparse(data, 2, 4, true))
-	f.Add(withZeroGrain(makeSparse(data, 2, 4, false)))
+	f.Add(disktest.VMDK(data, 1, 4, false))
+	f.Add(disktest.VMDK(data, 2, 4, true))
+	f.Add(disktest.VMDKZeroGrain(disktest.VMDK(data, 2, 4, false)))
 	f.Add([]byte(DescriptorMagic + "\nCID=1\nparentCID=ffffffff\ncreateType=\"custom\"\n# Extent description\n" +
 		"RW 4 FLAT \"f.bin\" 2\nRW 8 SPARSE \"s.vmdk\"\nRW 3 ZERO\nRDONLY 8 VMFS \"f.bin\"\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -87,11 +87,11 @@ func TestReadsWhatVMwareWrites(t *testing.T) {
 	dir := t.TempDir()
 	_, data := disktest.Source(t, dir, 5<<20+512*7)
 	for name, img := range map[string][]byte{
-		"stream":         makeSparse(data, 128, 512, true),
-		"stream-small":   makeSparse(data, 8, 16, true),
-		"hosted":         makeSparse(data, 128, 512, false),
-		"hosted-small":   makeSparse(data, 1, 4, false),
-		"hosted-zeroing": withZeroGrain(makeSparse(data, 128, 512, false)),
+		"stream":         disktest.VMDK(data, 128, 512, true),
+		"stream-small":   disktest.VMDK(data, 8, 16, true),
+		"hosted":         disktest.VMDK(data, 128, 512, false),
+		"hosted-small":   disktest.VMDK(data, 1, 4, false),
+		"hosted-zeroing": disktest.VMDKZeroGrain(disktest.VMDK(data, 128, 512, false)),
 	} {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join(dir, name+".vmdk")
@@ -127,7 +127,7 @@ func TestDescriptorJoinsExtents(t *testing.T) {
 		}
 	}
 	write("a.bin", append(make([]byte, 512), part(0)...))
-	write("b.vmdk", makeSparse(part(2), 128, 512, false))
+	write("b.vmdk", disktest.VMDK(part(2), 128, 512, false))
 	write("c-flat.vmdk", part(4))
 	write("disk.vmdk", []byte(DescriptorMagic+"\nversion=1\nCID=12345678\nparentCID=ffffffff\ncreateType=\"twoGbMaxExtentSparse\"\n\n# Extent description\n"+
 		"RW 4096 FLAT \"a.bin\" 1\nRW 4096 SPARSE \"b.vmdk\"\nRW 4096 VMFS \"c-flat.vmdk\"\n\nddb.adapterType = \"lsilogic\"\n"))
@@ -181,7 +181,7 @@ func openBytes(b []byte, dir fstest.MapFS) (*Image, error) {
 // copy, which VMware keeps for this; with both damaged the read fails.
 func TestRedundantDirectory(t *testing.T) {
 	data := small()
-	b := makeSparse(data, 128, 512, false)
+	b := disktest.VMDK(data, 128, 512, false)
 	le := binary.LittleEndian
 	gd, rgd := le.Uint64(b[56:]), le.Uint64(b[48:])
 	le.PutUint32(b[gd*sectorSize:], 0xfffffff0)
@@ -204,8 +204,8 @@ func TestRedundantDirectory(t *testing.T) {
 // opened or at the latest when their data extents are listed.
 func TestRefuses(t *testing.T) {
 	le := binary.LittleEndian
-	hosted := func() []byte { return makeSparse(small(), 128, 512, false) }
-	stream := func() []byte { return makeSparse(small(), 128, 512, true) }
+	hosted := func() []byte { return disktest.VMDK(small(), 128, 512, false) }
+	stream := func() []byte { return disktest.VMDK(small(), 128, 512, true) }
 	desc := func(lines string) []byte {
 		return []byte(DescriptorMagic + "\nversion=1\nCID=1\nparentCID=ffffffff\ncreateType=\"monolithicFlat\"\n" + lines)
 	}

@@ -1,6 +1,8 @@
 // Package disktest holds what the tests of the container readers (vdi,
-// vhdx, vmdk) share: a source disk with data and holes, qemu-img as the
-// oracle, and the checks every raw.Disk must pass, fuzzed or not.
+// vhdx, vmdk, ova) share: a source disk with data and holes, qemu-img as
+// the oracle, VMDKs laid out as VMware writes them (which qemu-img cannot
+// write, but reads), and the checks every raw.Disk must pass, fuzzed or
+// not.
 package disktest
 
 import (
