@@ -12,7 +12,7 @@ import (
 // OVA of a few KiB made in the test, its disk a VMDK descriptor of a ZERO
 // extent and a flat extent it cannot open.
 func FuzzOpen(f *testing.F) {
-	f.Add(makeTar(f, "vm.ovf", ovf("d.vmdk", "e.vmdk"), "d.vmdk", []byte(vmdk.DescriptorMagic+"\ncreateType=\"custom\"\nRW 8 ZERO\n"),
+	f.Add(disktest.Tar(f, "vm.ovf", disktest.OVF("d.vmdk", "e.vmdk"), "d.vmdk", []byte(vmdk.DescriptorMagic+"\ncreateType=\"custom\"\nRW 8 ZERO\n"),
 		"e.vmdk", []byte(vmdk.DescriptorMagic+"\ncreateType=\"monolithicFlat\"\nRW 8 FLAT \"e-flat.vmdk\" 0\n")))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		im, err := Open(bytes.NewReader(b), int64(len(b)))

@@ -1,10 +1,8 @@
 package ova
 
 import (
-	"archive/tar"
 	"bytes"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,42 +11,6 @@ import (
 	"github.com/vhdprep/vhdprep/internal/disktest"
 	"github.com/vhdprep/vhdprep/vmdk"
 )
-
-const streamFormat = "http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"
-
-// ovf is an OVF as vSphere writes it, naming the disk files in order.
-func ovf(files ...string) []byte {
-	var refs, disks strings.Builder
-	for i, f := range files {
-		fmt.Fprintf(&refs, "    <File ovf:href=%q ovf:id=\"file%d\" ovf:size=\"1\"/>\n", f, i)
-		fmt.Fprintf(&disks, "    <Disk ovf:capacity=\"1\" ovf:capacityAllocationUnits=\"byte * 2^30\" ovf:diskId=\"vmdisk%d\" ovf:fileRef=\"file%d\" ovf:format=%q/>\n", i, i, streamFormat)
-	}
-	return []byte(`<?xml version="1.0" encoding="UTF-8"?>
-<Envelope vmw:buildId="build-1" xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:vmw="http://www.vmware.com/schema/ovf">
-  <References>
-` + refs.String() + `  </References>
-  <DiskSection>
-    <Info>Virtual disk information</Info>
-` + disks.String() + `  </DiskSection>
-</Envelope>
-`)
-}
-
-// makeTar writes the members, name then bytes, in order.
-func makeTar(t testing.TB, members ...any) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	w := tar.NewWriter(&b)
-	for i := 0; i < len(members); i += 2 {
-		data := members[i+1].([]byte)
-		if err := w.WriteHeader(&tar.Header{Name: members[i].(string), Mode: 0o644, Size: int64(len(data)), Format: tar.FormatUSTAR}); err != nil {
-			t.Fatal(err)
-		}
-		w.Write(data)
-	}
-	w.Close()
-	return b.Bytes()
-}
 
 func open(b []byte) (*Image, error) { return Open(bytes.NewReader(b), int64(len(b))) }
 
@@ -76,7 +38,7 @@ func TestReadsFirstDisk(t *testing.T) {
 			t.Fatalf("qemu-img reads another disk in %s", first)
 		}
 		second := map[string]string{"sys.vmdk": "data.vmdk", "data.vmdk": "sys.vmdk"}[first]
-		b := makeTar(t, "vm.ovf", ovf(first, second), "vm.mf", []byte("SHA256(vm.ovf)= 00\n"),
+		b := disktest.Tar(t, "vm.ovf", disktest.OVF(first, second), "vm.mf", []byte("SHA256(vm.ovf)= 00\n"),
 			"data.vmdk", qemuBytes, "sys.vmdk", vmware)
 		if !Detect(b[:512]) {
 			t.Fatal("Detect does not know the OVA")
@@ -98,23 +60,23 @@ func TestReadsFirstDisk(t *testing.T) {
 // not readable in place are refused, each with its reason.
 func TestRefuses(t *testing.T) {
 	zero := []byte(vmdk.DescriptorMagic + "\ncreateType=\"custom\"\nRW 8 ZERO\n")
-	gzip := bytes.Replace(ovf("d.vmdk"), []byte(`ovf:size="1"`), []byte(`ovf:compression="gzip"`), 1)
-	chunked := bytes.Replace(ovf("d.vmdk"), []byte(`ovf:size="1"`), []byte(`ovf:chunkSize="1024"`), 1)
-	full := makeTar(t, "vm.ovf", ovf("d.vmdk"), "d.vmdk", append(zero, make([]byte, 4096)...))
+	gzip := bytes.Replace(disktest.OVF("d.vmdk"), []byte(`ovf:size="1"`), []byte(`ovf:compression="gzip"`), 1)
+	chunked := bytes.Replace(disktest.OVF("d.vmdk"), []byte(`ovf:size="1"`), []byte(`ovf:chunkSize="1024"`), 1)
+	full := disktest.Tar(t, "vm.ovf", disktest.OVF("d.vmdk"), "d.vmdk", append(zero, make([]byte, 4096)...))
 	for name, c := range map[string]struct {
 		b    []byte
 		err  error
 		want string
 	}{
 		"not a tar":  {[]byte("hello"), ErrNotOVA, "not an OVA"},
-		"no ovf":     {makeTar(t, "d.vmdk", zero), ErrNotOVA, "not an OVA"},
-		"no disk":    {makeTar(t, "vm.ovf", ovf()), ErrCorrupt, "names no disk"},
-		"bad xml":    {makeTar(t, "vm.ovf", []byte("<Envelope>")), ErrCorrupt, "vm.ovf"},
-		"missing":    {makeTar(t, "vm.ovf", ovf("d.vmdk")), ErrCorrupt, "not in the tar"},
-		"gzip":       {makeTar(t, "vm.ovf", gzip, "d.vmdk", zero), ErrUnsupported, "gzip-compressed"},
-		"chunked":    {makeTar(t, "vm.ovf", chunked, "d.vmdk", zero), ErrUnsupported, "chunks"},
+		"no ovf":     {disktest.Tar(t, "d.vmdk", zero), ErrNotOVA, "not an OVA"},
+		"no disk":    {disktest.Tar(t, "vm.ovf", disktest.OVF()), ErrCorrupt, "names no disk"},
+		"bad xml":    {disktest.Tar(t, "vm.ovf", []byte("<Envelope>")), ErrCorrupt, "vm.ovf"},
+		"missing":    {disktest.Tar(t, "vm.ovf", disktest.OVF("d.vmdk")), ErrCorrupt, "not in the tar"},
+		"gzip":       {disktest.Tar(t, "vm.ovf", gzip, "d.vmdk", zero), ErrUnsupported, "gzip-compressed"},
+		"chunked":    {disktest.Tar(t, "vm.ovf", chunked, "d.vmdk", zero), ErrUnsupported, "chunks"},
 		"truncated":  {full[:2048], ErrCorrupt, "truncated"},
-		"not a vmdk": {makeTar(t, "vm.ovf", ovf("d.vmdk"), "d.vmdk", []byte("plain")), vmdk.ErrNotVMDK, "d.vmdk"},
+		"not a vmdk": {disktest.Tar(t, "vm.ovf", disktest.OVF("d.vmdk"), "d.vmdk", []byte("plain")), vmdk.ErrNotVMDK, "d.vmdk"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := open(c.b)
@@ -130,7 +92,7 @@ func TestRefuses(t *testing.T) {
 
 // Only a tar whose first member is an .ovf is taken for an OVA.
 func TestDetect(t *testing.T) {
-	if Detect(makeTar(t, "notes.txt", []byte("x"))[:512]) || Detect(make([]byte, 512)) {
+	if Detect(disktest.Tar(t, "notes.txt", []byte("x"))[:512]) || Detect(make([]byte, 512)) {
 		t.Fatal("Detect takes what is no OVA")
 	}
 }

@@ -121,5 +121,5 @@ func (d *descriptor) checkParent() error {
 	if d.parentHint != "" {
 		parent = fmt.Sprintf(" %q", d.parentHint)
 	}
-	return fmt.Errorf("%w: its parent%s (parentCID %s) holds what it does not, and vhdprep does not follow parent chains", ErrDifferencing, parent, d.parentCID)
+	return fmt.Errorf("%w: its parent%s (parentCID %s) holds what it does not, and vhdprep does not follow parent chains; merge the chain into one disk first: qemu-img convert -f vmdk -O raw child.vmdk disk.raw", ErrDifferencing, parent, d.parentCID)
 }

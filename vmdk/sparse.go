@@ -108,13 +108,13 @@ func openSparse(r io.ReaderAt, fileSize int64) (*sparse, error) {
 	compression := le.Uint16(h[77:])
 	switch {
 	case version < 1 || version > 3:
-		return nil, fmt.Errorf("%w: header version %d (1 to 3 are read)", ErrUnsupported, version)
+		return nil, fmt.Errorf("%w: header version %d (1 to 3 are read); %s", ErrUnsupported, version, qemuHint)
 	case flags&flagEOLCheck != 0 && string(h[73:77]) != eolCheck:
 		return nil, fmt.Errorf("%w: its end-of-line check bytes are changed, as a copy in text mode (FTP's ASCII) changes them; copy the file again in binary mode", ErrCorrupt)
 	case compression > compressDeflate:
-		return nil, fmt.Errorf("%w: compression algorithm %d (1, deflate, is read)", ErrUnsupported, compression)
+		return nil, fmt.Errorf("%w: compression algorithm %d (1, deflate, is read); %s", ErrUnsupported, compression, qemuHint)
 	case capacity == 0:
-		return nil, fmt.Errorf("%w: a sparse extent of capacity 0", ErrUnsupported)
+		return nil, fmt.Errorf("%w: a sparse extent of capacity 0; %s", ErrUnsupported, qemuHint)
 	case capacity > maxVirtualSize/sectorSize:
 		return nil, fmt.Errorf("%w: capacity %d sectors is above the %d bytes this reader takes", ErrUnsupported, capacity, int64(maxVirtualSize))
 	case grainSectors == 0 || grainSectors > maxGrain/sectorSize:
@@ -139,7 +139,7 @@ func openSparse(r io.ReaderAt, fileSize int64) (*sparse, error) {
 	}
 	gdEntries := (capacity + grainSectors*gtes - 1) / (grainSectors * gtes)
 	if gdEntries > maxGDEntries {
-		return nil, fmt.Errorf("%w: a grain directory of %d entries (qemu reads up to %d)", ErrUnsupported, gdEntries, maxGDEntries)
+		return nil, fmt.Errorf("%w: a grain directory of %d entries (qemu reads up to %d too)", ErrUnsupported, gdEntries, maxGDEntries)
 	}
 	if !s.fits(gdAt, int64(gdEntries)*4) {
 		return nil, fmt.Errorf("%w: a grain directory of %d entries at sector %d does not fit the %d-byte file (truncated?)", ErrCorrupt, gdEntries, gdAt, fileSize)

@@ -28,6 +28,9 @@ const (
 	seSparseMagic   = "\xbe\xba\xfe\xca\x00\x00\x00\x00" // ESXi's seSparse delta
 
 	sectorSize = 512
+	// qemuHint is what to do about a VMDK qemu-img reads and vhdprep
+	// does not.
+	qemuHint = "qemu-img may read it: qemu-img convert -f vmdk -O raw disk.vmdk disk.raw"
 	// maxVirtualSize is above any disk Azure takes and keeps the offset
 	// arithmetic far from overflow.
 	maxVirtualSize = 64 << 40
@@ -67,6 +70,18 @@ type Image struct {
 	size    int64
 	info    Info
 	closers []io.Closer
+}
+
+// Detect tells whether a file's first bytes are a VMDK's: a sparse
+// extent, a descriptor, or one of ESXi's snapshot deltas, which Open
+// refuses by name.
+func Detect(head []byte) bool {
+	for _, m := range []string{Magic, DescriptorMagic, cowdMagic, seSparseMagic} {
+		if bytes.HasPrefix(head, []byte(m)) {
+			return true
+		}
+	}
+	return false
 }
 
 // Open reads a VMDK image of size bytes from r: a hosted sparse extent
@@ -163,10 +178,10 @@ func (im *Image) openExtents(d *descriptor, dir fs.FS) error {
 		case "VMFSRDM", "VMFSRAW":
 			return fmt.Errorf("%w: extent %q maps a raw device (%s): the data is on the LUN, not in a file; export the disk from vSphere", ErrUnsupported, e.file, e.kind)
 		default:
-			return fmt.Errorf("%w: extent type %q", ErrUnsupported, e.kind)
+			return fmt.Errorf("%w: extent type %q; %s", ErrUnsupported, e.kind, qemuHint)
 		}
 		if e.access == "NOACCESS" {
-			return fmt.Errorf("%w: extent %q is NOACCESS", ErrUnsupported, e.file)
+			return fmt.Errorf("%w: extent %q is NOACCESS: its data may not be read", ErrUnsupported, e.file)
 		}
 		r, size, err := im.openFile(dir, e.file)
 		if err != nil {
@@ -201,7 +216,7 @@ func (im *Image) openFile(dir fs.FS, name string) (io.ReaderAt, int64, error) {
 		return nil, 0, fmt.Errorf("%w: the descriptor names extent file %q, and no directory to find it in was given", ErrUnsupported, name)
 	}
 	if !fs.ValidPath(name) {
-		return nil, 0, fmt.Errorf("%w: extent file %q is not a name inside the descriptor's directory; vhdprep opens extents only beside their descriptor", ErrUnsupported, name)
+		return nil, 0, fmt.Errorf("%w: extent file %q is not a name inside the descriptor's directory; vhdprep opens extents only beside their descriptor: move the file there and name it so in the descriptor", ErrUnsupported, name)
 	}
 	f, err := dir.Open(name)
 	if err != nil {
