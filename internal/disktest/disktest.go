@@ -7,10 +7,12 @@ package disktest
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -57,6 +59,34 @@ func QemuRaw(t testing.TB, format, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// AssertQemuExtents checks that d's data extents are the ranges qemu-img
+// maps as data in the image at path (`qemu-img map`: allocated and not
+// known to be zeros), so holes stay holes exactly where qemu-img's do.
+func AssertQemuExtents(t testing.TB, d raw.Disk, format, path string) {
+	t.Helper()
+	var ranges []struct {
+		Start, Length int64
+		Data, Zero    bool
+	}
+	if err := json.Unmarshal([]byte(Qemu(t, "map", "--output=json", "-f", format, path)), &ranges); err != nil {
+		t.Fatal(err)
+	}
+	var want []raw.Extent
+	for _, r := range ranges {
+		if r.Data && !r.Zero {
+			want = append(want, raw.Extent{Offset: r.Start, Length: r.Length})
+		}
+	}
+	want = raw.Coalesce(want)
+	got, err := d.Extents()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(raw.Coalesce(got), want) {
+		t.Fatalf("extents %v; qemu-img maps data at %v", got, want)
+	}
 }
 
 // Seeds adds to f the images qemu-img makes of a small disk in each of the
