@@ -71,8 +71,8 @@ type sparse struct {
 	overhead   int64 // the header and tables: no grain lies below
 	desc       [2]int64
 	gd, rgd    *blocktable.Table
-	gts        *lru.Cache // grain tables, by file offset
-	grains     *lru.Cache // inflated grains, by file offset
+	gts        *lru.Cache // grain tables, by index (^index: the redundant copy)
+	grains     *lru.Cache // inflated grains, by index
 	compressed bool
 	markers    bool
 	zeroGrains bool
@@ -225,11 +225,11 @@ func (s *sparse) need(g int64) int64 { return min(s.grain, s.size-g*s.grain) }
 
 // grainTable returns grain table i, nil when it is not allocated.
 func (s *sparse) grainTable(i int64) ([]byte, error) {
-	t, err := s.loadTable(s.gd, i)
+	t, err := s.loadTable(s.gd, i, i)
 	if err != nil && s.rgd != nil {
 		// The redundant directory and tables are VMware's copy for
 		// exactly this: a primary table that is damaged.
-		if t2, err2 := s.loadTable(s.rgd, i); err2 == nil && t2 != nil {
+		if t2, err2 := s.loadTable(s.rgd, i, ^i); err2 == nil && t2 != nil {
 			return t2, nil
 		}
 	}
@@ -237,16 +237,17 @@ func (s *sparse) grainTable(i int64) ([]byte, error) {
 }
 
 // loadTable reads grain table i of directory gd, checking every entry the
-// extent needs.
-func (s *sparse) loadTable(gd *blocktable.Table, i int64) ([]byte, error) {
+// extent needs, and keeps it by key. The key is the index, not the file
+// offset: a table two directory entries share is checked for each.
+func (s *sparse) loadTable(gd *blocktable.Table, i, key int64) ([]byte, error) {
+	if t, ok := s.gts.Get(key); ok {
+		return t, nil
+	}
 	e, err := gd.Entry(i)
 	if err != nil || e == 0 {
 		return nil, err
 	}
 	off := int64(e) * sectorSize
-	if t, ok := s.gts.Get(off); ok {
-		return t, nil
-	}
 	if !s.fits(e, s.gtEntries*4) {
 		return nil, fmt.Errorf("%w: grain table %d at offset %d lies outside the %d-byte file (truncated?)", ErrCorrupt, i, off, s.fileSize)
 	}
@@ -260,7 +261,7 @@ func (s *sparse) loadTable(gd *blocktable.Table, i int64) ([]byte, error) {
 			return nil, err
 		}
 	}
-	s.gts.Put(off, t)
+	s.gts.Put(key, t)
 	return t, nil
 }
 
@@ -351,13 +352,13 @@ func (s *sparse) readDeflated(p []byte, g int64, gte uint32, within int64) error
 		// (convert's) costs no copy and no cache.
 		return s.inflateInto(p, g, gte)
 	}
-	buf, ok := s.grains.Get(int64(gte))
+	buf, ok := s.grains.Get(g)
 	if !ok {
 		buf = make([]byte, s.need(g))
 		if err := s.inflateInto(buf, g, gte); err != nil {
 			return err
 		}
-		s.grains.Put(int64(gte), buf)
+		s.grains.Put(g, buf)
 	}
 	copy(p, buf[within:])
 	return nil
