@@ -159,7 +159,7 @@ func CheckExtents(t testing.TB, d raw.Disk, exts []raw.Extent) {
 // Exercise is what a fuzz target does with a disk its reader opened:
 // list the extents, check them, and read across the disk's start, end and
 // first extents; a read that returns less than asked must say why.
-func Exercise(t *testing.T, d raw.Disk) {
+func Exercise(t testing.TB, d raw.Disk) {
 	exts, err := d.Extents()
 	if err == nil {
 		CheckExtents(t, d, exts)
