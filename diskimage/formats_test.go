@@ -85,8 +85,12 @@ func TestConvertOVA(t *testing.T) {
 	in := filepath.Join(dir, "vm.ova")
 	os.WriteFile(in, disktest.Tar(t, "vm.ovf", disktest.OVF("disk1.vmdk", "disk2.vmdk"), "disk1.vmdk", stream, "disk2.vmdk", stream), 0o644)
 	out := filepath.Join(dir, "vm.raw")
-	if _, err := Convert(context.Background(), ConvertOptions{Input: in, Output: out, ToRaw: true}); err != nil {
+	res, err := Convert(context.Background(), ConvertOptions{Input: in, Output: out, ToRaw: true})
+	if err != nil {
 		t.Fatal(err)
+	}
+	if res.Disk != "disk1.vmdk, the first of the 2 disks its OVF names" {
+		t.Fatalf("convert says it read %q", res.Disk)
 	}
 	if got, _ := os.ReadFile(out); !bytes.Equal(got, disktest.QemuRaw(t, "vmdk", extracted)) {
 		t.Fatal("vhdprep's raw differs from qemu-img's")

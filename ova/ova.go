@@ -56,16 +56,11 @@ type Image struct {
 	info Info
 }
 
-// Detect tells whether a file's first 512 bytes are a tar whose first
-// member is an .ovf, as the OVF specification has it, or an extended
-// header that may name one.
+// Detect tells whether a file's first 512 bytes are a tar's. Every tar is
+// taken for an OVA, so that one without an OVF is refused as such rather
+// than read as a raw disk; no disk has "ustar" where a tar header has it.
 func Detect(head []byte) bool {
-	if len(head) < tarMagicAt+len(tarMagic) || string(head[tarMagicAt:tarMagicAt+len(tarMagic)]) != tarMagic {
-		return false
-	}
-	name, _, _ := strings.Cut(string(head[:100]), "\x00")
-	flag := head[156]
-	return strings.HasSuffix(strings.ToLower(name), ".ovf") || flag == tar.TypeXHeader || flag == tar.TypeGNULongName
+	return len(head) >= tarMagicAt+len(tarMagic) && string(head[tarMagicAt:tarMagicAt+len(tarMagic)]) == tarMagic
 }
 
 // envelope is what vhdprep reads of an OVF: its files and its disks.
@@ -190,7 +185,7 @@ func readTar(r io.ReaderAt, size int64) (map[string]member, string, error) {
 		}
 	}
 	if ovf == "" {
-		return nil, "", ErrNotOVA
+		return nil, "", fmt.Errorf("%w: the tar holds no .ovf; extract the disk image from it (tar xf) and convert that", ErrNotOVA)
 	}
 	return members, ovf, nil
 }

@@ -90,9 +90,10 @@ func TestRefuses(t *testing.T) {
 	}
 }
 
-// Only a tar whose first member is an .ovf is taken for an OVA.
+// Every tar is taken for an OVA, to be refused when it holds no OVF; a
+// disk is not.
 func TestDetect(t *testing.T) {
-	if Detect(disktest.Tar(t, "notes.txt", []byte("x"))[:512]) || Detect(make([]byte, 512)) {
-		t.Fatal("Detect takes what is no OVA")
+	if !Detect(disktest.Tar(t, "notes.txt", []byte("x"))[:512]) || Detect(make([]byte, 512)) {
+		t.Fatal("Detect takes a disk for a tar, or a tar for a disk")
 	}
 }

@@ -58,6 +58,9 @@ describes and says what was lost. A warning says when Azure would refuse the out
 				return err
 			}
 			if !a.quiet && !a.jsonOutput() {
+				if res.Disk != "" {
+					fmt.Fprintf(a.io.ErrOut, "vhdprep: converting %s\n", res.Disk)
+				}
 				if res.DataLost != "" {
 					fmt.Fprintf(a.io.ErrOut, "vhdprep: warning: %s\n", res.DataLost)
 				}
