@@ -95,11 +95,11 @@ func Open(r io.ReaderAt, size int64, dir fs.FS) (*Image, error) {
 		return nil, err
 	}
 	switch {
-	case len(head) >= len(Magic) && string(head[:len(Magic)]) == Magic:
+	case bytes.HasPrefix(head, []byte(Magic)):
 		return openSparseImage(r, size)
-	case len(head) >= len(cowdMagic) && string(head[:len(cowdMagic)]) == cowdMagic:
+	case bytes.HasPrefix(head, []byte(cowdMagic)):
 		return nil, fmt.Errorf("%w: a vmfsSparse (COWD) extent, an ESXi snapshot's delta, which needs its parent disk; open the snapshot's descriptor with qemu-img, or consolidate the snapshots in vSphere", ErrUnsupported)
-	case len(head) >= len(seSparseMagic) && string(head[:len(seSparseMagic)]) == seSparseMagic:
+	case bytes.HasPrefix(head, []byte(seSparseMagic)):
 		return nil, fmt.Errorf("%w: a seSparse extent, an ESXi snapshot's delta, which needs its parent disk; consolidate the snapshots in vSphere or export the VM", ErrUnsupported)
 	}
 	if size > maxDescriptor {
