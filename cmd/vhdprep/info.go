@@ -77,7 +77,11 @@ func printInfo(a *app, info *diskimage.Info) {
 		fmt.Fprintf(w, "  type:\t%s\n", v.Type)
 		fmt.Fprintf(w, "  creator:\t%q\n", v.Creator)
 		fmt.Fprintf(w, "  current header:\t%d (sequence %d)\n", v.CurrentHeader, v.SequenceNumber)
-		fmt.Fprintf(w, "  log:\t%d bytes at %#x, empty\n", v.LogLength, v.LogOffset)
+		if v.LogEntriesReplayed > 0 {
+			fmt.Fprintf(w, "  log:\t%d bytes at %#x, %d entries replayed in memory (the file is unchanged)\n", v.LogLength, v.LogOffset, v.LogEntriesReplayed)
+		} else {
+			fmt.Fprintf(w, "  log:\t%d bytes at %#x, empty\n", v.LogLength, v.LogOffset)
+		}
 		fmt.Fprintf(w, "  block size:\t%d\n", v.BlockSize)
 		fmt.Fprintf(w, "  sector size:\t%d logical, %d physical\n", v.LogicalSectorSize, v.PhysicalSectorSize)
 		fmt.Fprintf(w, "  BAT:\t%d entries, chunk ratio %d\n", v.BATEntries, v.ChunkRatio)
