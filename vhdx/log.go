@@ -73,9 +73,15 @@ func replayLog(r io.ReaderAt, fileSize int64, h *header) (*replayed, int, error)
 	if len(seq) == 0 {
 		return nil, 0, fmt.Errorf("%w: the log holds no valid sequence of entries", ErrCorrupt)
 	}
+	rp, err := replay(r, fileSize, seq)
+	return rp, len(seq), err
+}
+
+// replay lays the writes of a sequence of entries over the file's bytes.
+func replay(r io.ReaderAt, fileSize int64, seq []*logEntry) (*replayed, error) {
 	head := seq[len(seq)-1]
 	if fileSize < head.flushed {
-		return nil, 0, fmt.Errorf("%w: the log says the file held %d bytes, it holds %d (truncated?)", ErrCorrupt, head.flushed, fileSize)
+		return nil, fmt.Errorf("%w: the log says the file held %d bytes, it holds %d (truncated?)", ErrCorrupt, head.flushed, fileSize)
 	}
 	rp := &replayed{r: r, file: fileSize, size: max(fileSize, head.last), pages: map[int64][]byte{}}
 	for _, e := range seq {
@@ -83,7 +89,7 @@ func replayLog(r io.ReaderAt, fileSize int64, h *header) (*replayed, int, error)
 			rp.apply(w)
 		}
 	}
-	return rp, len(seq), nil
+	return rp, nil
 }
 
 // apply records a write; a later write of a sector wins over an earlier.

@@ -75,7 +75,7 @@ func TestReadsCompactLayout(t *testing.T) {
 // compact is a small dynamic image with data in its first block, and
 // edit applied to it: the header at at is rewritten with its CRC-32C
 // (at 0: none is).
-func compact(t *testing.T, at int, edit func(b []byte)) []byte {
+func compact(t testing.TB, at int, edit func(b []byte)) []byte {
 	t.Helper()
 	data := make([]byte, 3<<20)
 	copy(data, "first block")
