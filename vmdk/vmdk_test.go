@@ -6,12 +6,14 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"testing/fstest"
 
 	"github.com/vhdprep/vhdprep/internal/disktest"
+	"github.com/vhdprep/vhdprep/internal/testimage"
 	"github.com/vhdprep/vhdprep/raw"
 )
 
@@ -288,5 +290,49 @@ func TestExtentLinkOutside(t *testing.T) {
 	defer root.Close()
 	if _, err := Open(strings.NewReader(desc), int64(len(desc)), root.FS()); err == nil || !strings.Contains(err.Error(), "f.bin") {
 		t.Fatalf("err = %v; want the link refused", err)
+	}
+}
+
+// A disk qemu-img splits into 2 GB extents, with data across the first
+// boundary and in the last extent, reads as qemu-img reads it: the same
+// data extents, and in them the same bytes.
+func TestSplitExtents(t *testing.T) {
+	testimage.RequireTools(t, "qemu-io")
+	for _, sub := range []string{"twoGbMaxExtentSparse", "twoGbMaxExtentFlat"} {
+		t.Run(sub, func(t *testing.T) {
+			dir := t.TempDir()
+			img := filepath.Join(dir, "disk.vmdk")
+			disktest.Qemu(t, "create", "-f", "vmdk", "-o", "subformat="+sub, img, "5G")
+			out, err := exec.Command("qemu-io", "-f", "vmdk",
+				"-c", "write -P 0x5a 0 64k", "-c", "write -P 0xa5 2047M 2M", "-c", "write -P 0x3c 4700M 128k", img).CombinedOutput()
+			if err != nil {
+				t.Fatalf("qemu-io: %v\n%s", err, out)
+			}
+			im := openPath(t, img)
+			if len(im.Info().Extents) != 3 || im.Size() != 5<<30 {
+				t.Fatalf("%d extents, %d bytes", len(im.Info().Extents), im.Size())
+			}
+			disktest.AssertQemuExtents(t, im, "vmdk", img)
+			oracle := filepath.Join(dir, "oracle.raw")
+			disktest.Qemu(t, "convert", "-f", "vmdk", "-O", "raw", img, oracle)
+			f, err := os.Open(oracle)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			exts, _ := im.Extents()
+			for _, e := range exts {
+				got, want := make([]byte, e.Length), make([]byte, e.Length)
+				if _, err := im.ReadAt(got, e.Offset); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := f.ReadAt(want, e.Offset); err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Fatalf("the extent at %d differs from qemu-img's", e.Offset)
+				}
+			}
+		})
 	}
 }
