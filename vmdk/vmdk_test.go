@@ -135,17 +135,20 @@ func TestDescriptorJoinsExtents(t *testing.T) {
 
 // Extents qemu skips are read as the specification has them: a ZERO
 // extent reads as zeros and is a hole, and a read-only (RDONLY) extent
-// reads as any other.
+// reads as any other; so with lines ending in CR LF.
 func TestExtentsQemuSkips(t *testing.T) {
 	flat := bytes.Repeat([]byte("flat"), 1024)
 	desc := DescriptorMagic + "\ncreateType=\"custom\"\nRW 8 ZERO\nRDONLY 8 FLAT \"f.bin\" 0\n"
-	im, err := openBytes([]byte(desc), fstest.MapFS{"f.bin": {Data: flat}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	disktest.AssertSame(t, im, append(make([]byte, 8*512), flat...))
-	if exts, _ := im.Extents(); len(exts) != 1 || exts[0].Offset != 8*512 {
-		t.Fatalf("extents %v; want only the flat extent's", exts)
+	// A descriptor edited on Windows ends its lines in CR LF.
+	for _, d := range []string{desc, strings.ReplaceAll(desc, "\n", "\r\n")} {
+		im, err := openBytes([]byte(d), fstest.MapFS{"f.bin": {Data: flat}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		disktest.AssertSame(t, im, append(make([]byte, 8*512), flat...))
+		if exts, _ := im.Extents(); len(exts) != 1 || exts[0].Offset != 8*512 {
+			t.Fatalf("extents %v; want only the flat extent's", exts)
+		}
 	}
 }
 
