@@ -62,7 +62,9 @@ func TestAzureVerdict(t *testing.T) {
 		{"CHS-rounded creator", fixedVHD(t, 30<<30, 30<<30, func(f *vhd.Footer) { f.CreatorApp = "vpc " }), NeedCHSAgreement, ErrCHSSize, true, "vhdprep convert d.vhd"},
 		{"raw", rawDisk, NeedFixedVHD, ErrNotFixedVHD, false, "vhdprep convert d.raw d-fixed.vhd"},
 		{"VHDX", Container{Path: "d.vhdx", Format: VHDX, FileSize: 1 << 20}, NeedFixedVHD, ErrNotFixedVHD, false, "vhdprep convert d.vhdx d-fixed.vhd"},
-		{"VMDK", Container{Path: "d.vmdk", Format: VMDK, FileSize: 1 << 20}, NeedFixedVHD, ErrNotFixedVHD, false, "qemu-img convert"},
+		{"VMDK", Container{Path: "d.vmdk", Format: VMDK, FileSize: 1 << 20}, NeedFixedVHD, ErrNotFixedVHD, false, "vhdprep convert d.vmdk d-fixed.vhd"},
+		{"OVA", Container{Path: "vm.ova", Format: OVA, FileSize: 1 << 20}, NeedFixedVHD, ErrNotFixedVHD, false, "vhdprep convert vm.ova vm-fixed.vhd"},
+		{"ISO", Container{Path: "d.iso", Format: ISO, FileSize: 1 << 20}, NeedFixedVHD, ErrNotFixedVHD, false, "install the system"},
 	}
 	for _, c := range cases {
 		v := AzureVerdict(c.c)

@@ -10,6 +10,7 @@ import (
 	"github.com/vhdprep/vhdprep/internal/atomicfile"
 	"github.com/vhdprep/vhdprep/internal/imagelock"
 	"github.com/vhdprep/vhdprep/internal/progress"
+	"github.com/vhdprep/vhdprep/ova"
 	"github.com/vhdprep/vhdprep/raw"
 	"github.com/vhdprep/vhdprep/raw/part"
 	"github.com/vhdprep/vhdprep/vhd"
@@ -50,6 +51,9 @@ type ConvertResult struct {
 	DataLost string `json:"data_lost,omitempty"`
 	// Warnings are Azure's objections to the output (AzureVerdict).
 	Warnings []string `json:"warnings,omitempty"`
+	// Disk says which disk of an OVA was converted: the first its OVF
+	// names.
+	Disk string `json:"disk,omitempty"`
 }
 
 // Convert writes the input image as a fixed VHD (or raw image). The output
@@ -70,6 +74,9 @@ func Convert(ctx context.Context, opts ConvertOptions) (*ConvertResult, error) {
 	res := &ConvertResult{Input: opts.Input, Output: opts.Output, InputFormat: im.Format, InputSize: im.Disk.Size(), OutputFormat: VHDFixed}
 	if opts.ToRaw {
 		res.OutputFormat = Raw
+	}
+	if d, ok := im.Disk.(*ova.Image); ok {
+		res.Disk = fmt.Sprintf("%s, the first of the %d disks its OVF names", d.Info().Opened, len(d.Info().Disks))
 	}
 	src := raw.Disk(im.Disk)
 	if err := im.footerSizeError(); err != nil {

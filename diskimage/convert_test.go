@@ -155,7 +155,7 @@ func TestConvertRefusesAndLeavesNothing(t *testing.T) {
 		"same file":       {ConvertOptions{Input: in, Output: in}, "same file"},
 		"same via path":   {ConvertOptions{Input: in, Output: filepath.Join(dir, ".", "in.raw")}, "same file"},
 		"vhdx":            {ConvertOptions{Input: vhdx, Output: filepath.Join(dir, "o1.vhd")}, "disk.vhdx"},
-		"vmdk":            {ConvertOptions{Input: vmdk, Output: filepath.Join(dir, "o2.vhd")}, "qemu-img convert -f vmdk"},
+		"vmdk":            {ConvertOptions{Input: vmdk, Output: filepath.Join(dir, "o2.vhd")}, "disk.vmdk: unsupported VMDK image: header version 0"},
 		"truncated qcow2": {ConvertOptions{Input: badQcow, Output: filepath.Join(dir, "o3.vhd")}, "bad.qcow2"},
 		"directory":       {ConvertOptions{Input: sub, Output: filepath.Join(dir, "o4.vhd")}, "directory"},
 		"missing":         {ConvertOptions{Input: filepath.Join(dir, "nope.raw"), Output: filepath.Join(dir, "o5.vhd")}, "nope.raw"},

@@ -1,7 +1,7 @@
 // Package diskimage knows every container format an image can come in: it
 // detects the format by magic, opens any image as a raw.Disk, and implements
 // the container operations convert, resize and info on top of the format
-// packages (vhd, qcow2, vdi, vhdx) and the partition tables (raw/part), and it decides
+// packages (vhd, qcow2, vdi, vhdx, vmdk, ova) and the partition tables (raw/part), and it decides
 // whether Azure takes a disk's container (AzureVerdict).
 package diskimage
 
@@ -12,16 +12,19 @@ import (
 	"io"
 	"os"
 
+	"github.com/vhdprep/vhdprep/ova"
 	"github.com/vhdprep/vhdprep/raw"
 	"github.com/vhdprep/vhdprep/vdi"
 	"github.com/vhdprep/vhdprep/vhd"
+	"github.com/vhdprep/vhdprep/vmdk"
 )
 
 // Format names a container format.
 type Format string
 
-// The formats vhdprep recognizes. Raw, fixed and dynamic VHD, qcow2, VDI and
-// VHDX are read; the others are named so the error can say how to convert them.
+// The formats vhdprep recognizes. Raw, fixed and dynamic VHD, qcow2, VDI,
+// VHDX, VMDK and OVA are read; the others are named so the error can say
+// how to convert them.
 const (
 	Raw             Format = "raw"
 	VHDFixed        Format = "vhd-fixed"
@@ -31,6 +34,7 @@ const (
 	VDI             Format = "vdi"
 	VHDX            Format = "vhdx"
 	VMDK            Format = "vmdk"
+	OVA             Format = "ova"
 	ISO             Format = "iso"
 )
 
@@ -38,8 +42,6 @@ const (
 var (
 	qcow2Magic      = []byte("QFI\xfb")
 	vhdxMagic       = []byte("vhdxfile")
-	vmdkMagic       = []byte("KDMV")
-	vmdkDescriptor  = []byte("# Disk DescriptorFile")
 	vhdCookie       = []byte("conectix")
 	isoMagic        = []byte("CD001")
 	isoMagicOffset  = int64(0x8001) // the first volume descriptor, sector 16 + 1
@@ -58,8 +60,10 @@ func Detect(r io.ReaderAt, size int64) (Format, error) {
 		return QCOW2, nil
 	case bytes.HasPrefix(head, vhdxMagic):
 		return VHDX, nil
-	case bytes.HasPrefix(head, vmdkMagic), bytes.HasPrefix(head, vmdkDescriptor):
+	case vmdk.Detect(head):
 		return VMDK, nil
+	case ova.Detect(head):
+		return OVA, nil
 	case len(head) >= vdi.SignatureAt+4 && binary.LittleEndian.Uint32(head[vdi.SignatureAt:]) == vdi.Signature:
 		return VDI, nil
 	}
@@ -96,8 +100,6 @@ func Detect(r io.ReaderAt, size int64) (Format, error) {
 // into one it does.
 func unsupportedHint(f Format, path string) error {
 	switch f {
-	case VMDK:
-		return fmt.Errorf("%s is a VMDK image, which vhdprep does not read; convert it first: qemu-img convert -f vmdk -O raw %s disk.raw", path, path)
 	case ISO:
 		return fmt.Errorf("%s is an ISO 9660 image (installation media), not a disk image; install the system to a disk image first", path)
 	case VHDDifferencing:
@@ -119,7 +121,7 @@ func DetectFile(path string) (Format, int64, error) {
 
 // Readable tells whether vhdprep reads the format's disk.
 func (f Format) Readable() bool {
-	return f == Raw || f == VHDFixed || f == VHDDynamic || f == QCOW2 || f == VDI || f == VHDX
+	return f == Raw || f == VHDFixed || f == VHDDynamic || f == QCOW2 || f == VDI || f == VHDX || f == VMDK || f == OVA
 }
 
 // ConvertHint says how to make a format vhdprep cannot read readable.

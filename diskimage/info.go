@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/vhdprep/vhdprep/ova"
 	"github.com/vhdprep/vhdprep/raw"
 	"github.com/vhdprep/vhdprep/vdi"
 	"github.com/vhdprep/vhdprep/vhd"
 	"github.com/vhdprep/vhdprep/vhdx"
+	"github.com/vhdprep/vhdprep/vmdk"
 )
 
 // Info describes an image file's container.
@@ -23,6 +25,10 @@ type Info struct {
 	VDI *vdi.Info `json:"vdi,omitempty"`
 	// VHDX is a VHDX image's headers and metadata.
 	VHDX *vhdx.Info `json:"vhdx,omitempty"`
+	// VMDK is a VMDK image's descriptor and extents.
+	VMDK *vmdk.Info `json:"vmdk,omitempty"`
+	// OVA is an OVA's disks, the one read, and its VMDK.
+	OVA *ova.Info `json:"ova,omitempty"`
 	// Valid is true when Azure takes the file as it is (AzureVerdict);
 	// Problems are what it objects to, Warnings what it takes but some
 	// readers or VMs will not, each with its fix.
@@ -81,6 +87,14 @@ func Inspect(path string, bootsGen2 func() (bool, string)) (*Info, error) {
 	if d, ok := im.Disk.(*vhdx.Image); ok {
 		vi := d.Info()
 		info.VHDX = &vi
+	}
+	if d, ok := im.Disk.(*vmdk.Image); ok {
+		vi := d.Info()
+		info.VMDK = &vi
+	}
+	if d, ok := im.Disk.(*ova.Image); ok {
+		oi := d.Info()
+		info.OVA = &oi
 	}
 	verdict := AzureVerdict(im.Container(bootsGen2))
 	for _, p := range verdict {

@@ -2,16 +2,21 @@ package diskimage
 
 import (
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/vhdprep/vhdprep/internal/fileundo"
 	"github.com/vhdprep/vhdprep/internal/imagelock"
+	"github.com/vhdprep/vhdprep/ova"
 	"github.com/vhdprep/vhdprep/qcow2"
 	"github.com/vhdprep/vhdprep/raw"
 	"github.com/vhdprep/vhdprep/raw/part"
 	"github.com/vhdprep/vhdprep/vdi"
 	"github.com/vhdprep/vhdprep/vhd"
 	"github.com/vhdprep/vhdprep/vhdx"
+	"github.com/vhdprep/vhdprep/vmdk"
 )
 
 // Image is an open image file: its container format and the virtual disk
@@ -146,6 +151,18 @@ func (im *Image) openDisk() error {
 			return fmt.Errorf("%s: %w", im.Path, err)
 		}
 		im.Disk = d
+	case VMDK:
+		d, err := vmdk.Open(im.file, im.FileSize, besideFS(filepath.Dir(im.Path)))
+		if err != nil {
+			return fmt.Errorf("%s: %w", im.Path, err)
+		}
+		im.Disk = d
+	case OVA:
+		d, err := ova.Open(im.file, im.FileSize)
+		if err != nil {
+			return fmt.Errorf("%s: %w", im.Path, err)
+		}
+		im.Disk = d
 	default:
 		return unsupportedHint(format, im.Path)
 	}
@@ -178,5 +195,22 @@ func (im *Image) footerSizeError() error {
 // File is the underlying file, for operations that work on the container.
 func (im *Image) File() *os.File { return im.file }
 
-// Close closes the image file.
-func (im *Image) Close() error { return im.file.Close() }
+// besideFS opens the extent files a VMDK descriptor names in its
+// directory, refusing names and links that lead out of it.
+type besideFS string
+
+func (dir besideFS) Open(name string) (fs.File, error) {
+	f, err := os.OpenInRoot(string(dir), name)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// Close closes the image file, and the extent files of a VMDK.
+func (im *Image) Close() error {
+	if c, ok := im.Disk.(io.Closer); ok {
+		c.Close()
+	}
+	return im.file.Close()
+}

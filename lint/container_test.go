@@ -118,32 +118,31 @@ func TestLargeDisks(t *testing.T) {
 	}
 }
 
-// A container vhdprep does not read (VMDK) is reported by VHD001 with the
-// command that converts it; one it reads but finds corrupt is refused when
-// opened, naming the file.
+// A container vhdprep does not read (installation media) is reported by
+// VHD001 with what to do, and no other rule judges it; one it reads but
+// finds corrupt is refused when opened, naming the file.
 func TestUnreadableContainersAreReported(t *testing.T) {
-	dir := t.TempDir()
-	corrupt := filepath.Join(dir, "d.vhdx")
+	corrupt := filepath.Join(t.TempDir(), "d.vhdx")
 	os.WriteFile(corrupt, append([]byte("vhdxfile"), make([]byte, 1<<20)...), 0o644)
 	if _, err := OpenImage(corrupt); err == nil || !strings.Contains(err.Error(), corrupt) {
 		t.Errorf("OpenImage(corrupt VHDX) = %v, want an error naming it", err)
 	}
-	for name, magic := range map[string]string{"d.vmdk": "KDMV"} {
-		path := filepath.Join(dir, name)
-		os.WriteFile(path, append([]byte(magic), make([]byte, 1<<20)...), 0o644)
-		target, err := OpenImage(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rep := Run(target, Catalog(), nil)
-		o := rep.Outcomes[0]
-		if o.ID != "VHD001" || o.Status != Failed || !strings.Contains(o.Findings[0].Fix, "qemu-img convert") {
-			t.Fatalf("%s: %+v", name, o)
-		}
-		for _, o := range rep.Outcomes[1:] {
-			if o.Status == Passed || o.Status == Failed {
-				t.Errorf("%s: %s %s on an unreadable container", name, o.ID, o.Status)
-			}
+	path := filepath.Join(t.TempDir(), "d.iso")
+	iso := make([]byte, 1<<20)
+	copy(iso[0x8001:], "CD001")
+	os.WriteFile(path, iso, 0o644)
+	target, err := OpenImage(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := Run(target, Catalog(), nil)
+	o := rep.Outcomes[0]
+	if o.ID != "VHD001" || o.Status != Failed || !strings.Contains(o.Findings[0].Fix, "install the system") {
+		t.Fatalf("%+v", o)
+	}
+	for _, o := range rep.Outcomes[1:] {
+		if o.Status == Passed || o.Status == Failed {
+			t.Errorf("%s %s on an unreadable container", o.ID, o.Status)
 		}
 	}
 }

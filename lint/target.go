@@ -40,7 +40,7 @@ type Target struct {
 type Container = diskimage.Container
 
 // OpenImage opens an image file as a check target. A container vhdprep
-// cannot read (VHDX, VMDK, a differencing VHD) is still a target: the
+// cannot read (a differencing VHD, an ISO) is still a target: the
 // container rules report it, with the command that converts it.
 func OpenImage(path string) (*Target, error) {
 	// A change vhdprep fix, deprovision or agent inject did not finish is

@@ -15,6 +15,7 @@ import (
 	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/vhdprep/vhdprep/internal/lru"
 	"github.com/vhdprep/vhdprep/raw"
 )
 
@@ -76,9 +77,9 @@ type Image struct {
 	compression int
 	l1          []uint64 // only the entries the virtual size needs
 
-	l2s      *cache    // L2 tables, by host offset
-	clusters *cache    // decompressed clusters, by host offset
-	decoders sync.Pool // *decoder, reused: making one costs more than a cluster
+	l2s      *lru.Cache // L2 tables, by host offset
+	clusters *lru.Cache // decompressed clusters, by host offset
+	decoders sync.Pool  // *decoder, reused: making one costs more than a cluster
 }
 
 // Open reads the header and L1 table of a qcow2 image of fileSize bytes.
@@ -100,8 +101,8 @@ func Open(r io.ReaderAt, fileSize int64) (*Image, error) {
 		r:        r,
 		fileSize: fileSize,
 		version:  int(be.Uint32(h[4:])),
-		l2s:      newCache(l2CacheBytes),
-		clusters: newCache(clusterCacheBytes),
+		l2s:      lru.New(l2CacheBytes),
+		clusters: lru.New(clusterCacheBytes),
 	}
 	if im.version != 2 && im.version != 3 {
 		return nil, fmt.Errorf("%w: version %d (only 2 and 3 exist)", ErrUnsupported, im.version)
@@ -276,7 +277,7 @@ func (im *Image) l2Table(l1e uint64) ([]byte, error) {
 	if off == 0 {
 		return nil, nil
 	}
-	if t, ok := im.l2s.get(off); ok {
+	if t, ok := im.l2s.Get(off); ok {
 		return t, nil
 	}
 	if off%im.clusterSize != 0 || off > im.fileSize-im.clusterSize {
@@ -286,7 +287,7 @@ func (im *Image) l2Table(l1e uint64) ([]byte, error) {
 	if _, err := im.r.ReadAt(t, off); err != nil {
 		return nil, fmt.Errorf("reading a qcow2 L2 table at offset %d: %w", off, err)
 	}
-	im.l2s.put(off, t)
+	im.l2s.Put(off, t)
 	return t, nil
 }
 
@@ -397,14 +398,14 @@ func (im *Image) newDecoder() (*decoder, error) {
 
 // inflate returns the decompressed cluster c, from the cache or the file.
 func (im *Image) inflate(c cluster) ([]byte, error) {
-	if buf, ok := im.clusters.get(c.offset); ok {
+	if buf, ok := im.clusters.Get(c.offset); ok {
 		return buf, nil
 	}
 	out := make([]byte, im.clusterSize)
 	if err := im.inflateInto(out, c); err != nil {
 		return nil, err
 	}
-	im.clusters.put(c.offset, out)
+	im.clusters.Put(c.offset, out)
 	return out, nil
 }
 

@@ -3,8 +3,9 @@
 // the file type identifier, the current of the two headers (CRC-32C
 // checked), the region table, the metadata and the block allocation table
 // with its sector-bitmap entries interleaved by the chunk ratio. A log that
-// still holds changes is refused, since applying it means writing to the
-// file; so are differencing images, naming their parent.
+// still holds changes (the file was not closed cleanly) is replayed in
+// memory, the file never written. Differencing images are refused, naming
+// their parent.
 package vhdx
 
 import (
@@ -86,12 +87,15 @@ var (
 
 // Info is what info shows of a VHDX image.
 type Info struct {
-	Creator            string `json:"creator"`
-	Type               string `json:"type"` // fixed or dynamic
-	SequenceNumber     uint64 `json:"sequence_number"`
-	CurrentHeader      int    `json:"current_header"` // 1 or 2
-	LogOffset          uint64 `json:"log_offset"`
-	LogLength          uint32 `json:"log_length"`
+	Creator        string `json:"creator"`
+	Type           string `json:"type"` // fixed or dynamic
+	SequenceNumber uint64 `json:"sequence_number"`
+	CurrentHeader  int    `json:"current_header"` // 1 or 2
+	LogOffset      uint64 `json:"log_offset"`
+	LogLength      uint32 `json:"log_length"`
+	// LogEntriesReplayed is how many log entries were replayed, in
+	// memory: the file itself is unchanged.
+	LogEntriesReplayed int    `json:"log_entries_replayed,omitempty"`
 	BlockSize          int64  `json:"block_size"`
 	LogicalSectorSize  uint32 `json:"logical_sector_size"`
 	PhysicalSectorSize uint32 `json:"physical_sector_size"`
@@ -130,8 +134,18 @@ func Open(r io.ReaderAt, fileSize int64) (*Image, error) {
 	}
 	im := &Image{r: r, fileSize: fileSize, regions: [][2]int64{{0, headerSection}}}
 	im.info.Creator = utf16String(id[8:])
-	if err := im.readHeader(); err != nil {
+	h, err := im.readHeader()
+	if err != nil {
 		return nil, err
+	}
+	if h.logGUID != [16]byte{} && h.logLength != 0 {
+		// The log holds changes the file lacks: read the file as replaying
+		// them would leave it, never writing it.
+		rp, n, err := replayLog(r, fileSize, h)
+		if err != nil {
+			return nil, fmt.Errorf("%w (log GUID %s), and vhdprep cannot replay it: %v; replay it by opening the image read-write once, in Hyper-V or with: qemu-img check -r all IMAGE.vhdx", ErrLog, guidString(h.logGUID[:]), err)
+		}
+		im.r, im.fileSize, im.info.LogEntriesReplayed = rp, rp.size, n
 	}
 	if err := im.readRegions(); err != nil {
 		return nil, err
@@ -149,13 +163,13 @@ type header struct {
 
 // readHeader picks the current header: the valid one, or of two valid
 // ones the one with the higher sequence number.
-func (im *Image) readHeader() error {
+func (im *Image) readHeader() (*header, error) {
 	var hs [2]*header
 	var raws [2][]byte
 	for i, at := range []int64{header1At, header2At} {
 		b := make([]byte, headerCRCLen)
 		if err := raw.ReadFull(im.r, b, at); err != nil {
-			return fmt.Errorf("reading VHDX header %d: %w", i+1, err)
+			return nil, fmt.Errorf("reading VHDX header %d: %w", i+1, err)
 		}
 		le := binary.LittleEndian
 		if string(b[:4]) != headerSig || le.Uint32(b[4:]) != checksum(b, 4) || le.Uint16(b[0x42:]) != 1 {
@@ -168,7 +182,7 @@ func (im *Image) readHeader() error {
 	cur := 0
 	switch {
 	case hs[0] == nil && hs[1] == nil:
-		return fmt.Errorf("%w: neither header is valid (signature, CRC-32C or version)", ErrCorrupt)
+		return nil, fmt.Errorf("%w: neither header is valid (signature, CRC-32C or version)", ErrCorrupt)
 	case hs[0] == nil:
 		cur = 1
 	case hs[1] != nil && hs[1].seq > hs[0].seq:
@@ -176,7 +190,7 @@ func (im *Image) readHeader() error {
 	case hs[1] != nil && hs[1].seq == hs[0].seq && !bytes.Equal(raws[0][:0x50], raws[1][:0x50]):
 		// Disk2VHD writes two identical headers; two different ones
 		// with one sequence number leave no way to tell which is current.
-		return fmt.Errorf("%w: the two headers differ but have the same sequence number %d", ErrCorrupt, hs[0].seq)
+		return nil, fmt.Errorf("%w: the two headers differ but have the same sequence number %d", ErrCorrupt, hs[0].seq)
 	}
 	h, b := hs[cur], raws[cur]
 	im.info.CurrentHeader = cur + 1
@@ -184,13 +198,10 @@ func (im *Image) readHeader() error {
 	im.info.LogOffset, im.info.LogLength = h.logOffset, h.logLength
 	im.info.FileWriteGUID = guidString(b[0x10:0x20])
 	im.info.DataWriteGUID = guidString(b[0x20:0x30])
-	if h.logGUID != [16]byte{} && h.logLength != 0 {
-		return fmt.Errorf("%w (log GUID %s); replay it by opening the image read-write once, in Hyper-V or with: qemu-img check -r all IMAGE.vhdx", ErrLog, guidString(h.logGUID[:]))
-	}
 	if h.logLength != 0 {
 		im.regions = append(im.regions, [2]int64{int64(h.logOffset), int64(h.logOffset) + int64(h.logLength)})
 	}
-	return nil
+	return h, nil
 }
 
 // region is a region table entry.

@@ -13,7 +13,7 @@ func newConvertCmd(a *app) *cobra.Command {
 	opts := diskimage.ConvertOptions{}
 	cmd := &cobra.Command{
 		Use:   "convert INPUT [OUTPUT]",
-		Short: "Convert a raw, qcow2 or VHD image into a fixed VHD Azure accepts",
+		Short: "Convert a raw, qcow2, VHD, VDI, VHDX, VMDK or OVA image into a fixed VHD Azure accepts",
 		Long: `Convert writes the input as a fixed VHD whose virtual size is the input's, rounded up
 to a whole MiB. Holes stay holes: only data is read and written. The output appears
 whole or not at all, and the input is never changed (except with --in-place). When the
@@ -23,6 +23,7 @@ describes and says what was lost. A warning says when Azure would refuse the out
 		Example: `  vhdprep convert disk.raw disk.vhd
   vhdprep convert disk.qcow2 disk.vhd --size 30G
   vhdprep convert dynamic.vhd fixed.vhd
+  vhdprep convert vm.ova disk.vhd              # the OVF's first disk
   vhdprep convert --in-place disk.raw          # append the footer; no copy
   vhdprep convert --to raw disk.vhd disk.raw
   vhdprep convert --in-place --to raw disk.vhd # strip the footer`,
@@ -57,6 +58,9 @@ describes and says what was lost. A warning says when Azure would refuse the out
 				return err
 			}
 			if !a.quiet && !a.jsonOutput() {
+				if res.Disk != "" {
+					fmt.Fprintf(a.io.ErrOut, "vhdprep: converting %s\n", res.Disk)
+				}
 				if res.DataLost != "" {
 					fmt.Fprintf(a.io.ErrOut, "vhdprep: warning: %s\n", res.DataLost)
 				}

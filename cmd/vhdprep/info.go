@@ -2,12 +2,17 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/vhdprep/vhdprep/diskimage"
 	"github.com/vhdprep/vhdprep/guest"
+	"github.com/vhdprep/vhdprep/vmdk"
 )
 
 func newInfoCmd(a *app) *cobra.Command {
@@ -72,13 +77,29 @@ func printInfo(a *app, info *diskimage.Info) {
 		fmt.Fprintf(w, "  type:\t%s\n", v.Type)
 		fmt.Fprintf(w, "  creator:\t%q\n", v.Creator)
 		fmt.Fprintf(w, "  current header:\t%d (sequence %d)\n", v.CurrentHeader, v.SequenceNumber)
-		fmt.Fprintf(w, "  log:\t%d bytes at %#x, empty\n", v.LogLength, v.LogOffset)
+		if v.LogEntriesReplayed > 0 {
+			fmt.Fprintf(w, "  log:\t%d bytes at %#x, %d entries replayed in memory (the file is unchanged)\n", v.LogLength, v.LogOffset, v.LogEntriesReplayed)
+		} else {
+			fmt.Fprintf(w, "  log:\t%d bytes at %#x, empty\n", v.LogLength, v.LogOffset)
+		}
 		fmt.Fprintf(w, "  block size:\t%d\n", v.BlockSize)
 		fmt.Fprintf(w, "  sector size:\t%d logical, %d physical\n", v.LogicalSectorSize, v.PhysicalSectorSize)
 		fmt.Fprintf(w, "  BAT:\t%d entries, chunk ratio %d\n", v.BATEntries, v.ChunkRatio)
 		fmt.Fprintf(w, "  page 83 id:\t%s\n", v.Page83)
 		fmt.Fprintf(w, "  file write guid:\t%s\n", v.FileWriteGUID)
 		fmt.Fprintf(w, "  data write guid:\t%s\n", v.DataWriteGUID)
+	}
+	if o := info.OVA; o != nil {
+		fmt.Fprintf(w, "ova:\t\n")
+		fmt.Fprintf(w, "  descriptor:\t%s\n", o.OVF)
+		for i, d := range o.Disks {
+			fmt.Fprintf(w, "  disk %d:\t%s (%s), %s\n", i+1, d.File, d.ID, d.Capacity)
+		}
+		fmt.Fprintf(w, "  read:\t%s, the first disk\n", o.Opened)
+		printVMDK(w, &o.VMDK)
+	}
+	if v := info.VMDK; v != nil {
+		printVMDK(w, v)
 	}
 	if info.Valid {
 		fmt.Fprintf(w, "azure:\tvalid: a fixed VHD of a whole number of MiB, 20 MiB to 4095 GiB\n")
@@ -91,5 +112,40 @@ func printInfo(a *app, info *diskimage.Info) {
 	}
 	for _, p := range info.Warnings {
 		fmt.Fprintf(a.io.Out, "  - warning: %s\n", p)
+	}
+}
+
+func printVMDK(w io.Writer, v *vmdk.Info) {
+	fmt.Fprintf(w, "vmdk:\t\n")
+	fmt.Fprintf(w, "  create type:\t%s\n", v.CreateType)
+	if v.CID != "" {
+		fmt.Fprintf(w, "  cid:\t%s\n", v.CID)
+	}
+	for i, e := range v.Extents {
+		fmt.Fprintf(w, "  extent %d:\t%s %s, %d bytes", i+1, e.Access, e.Type, e.Size)
+		if e.File != "" {
+			fmt.Fprintf(w, ", %s", e.File)
+		}
+		if e.Offset != 0 {
+			fmt.Fprintf(w, " from offset %d", e.Offset)
+		}
+		fmt.Fprintln(w)
+		if s := e.Sparse; s != nil {
+			var traits []string
+			for _, t := range []struct {
+				on   bool
+				name string
+			}{{s.Compressed, "deflated grains"}, {s.Markers, "markers"}, {s.FooterGD, "directory in the footer"},
+				{s.RedundantGD, "redundant directory"}, {s.ZeroGrains, "zeroed grains"}, {s.UncleanShutdown, "not closed cleanly"}} {
+				if t.on {
+					traits = append(traits, t.name)
+				}
+			}
+			fmt.Fprintf(w, "    sparse:\tversion %d, flags %#x, grains of %d bytes, tables of %d, directory of %d; %s\n",
+				s.Version, s.Flags, s.GrainSize, s.GrainTableEntries, s.GrainDirectoryEntries, strings.Join(traits, ", "))
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(v.DDB)) {
+		fmt.Fprintf(w, "  ddb.%s:\t%s\n", k, v.DDB[k])
 	}
 }

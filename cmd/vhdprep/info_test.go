@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vhdprep/vhdprep/internal/disktest"
 )
 
 // info, check and upload's pre-flight give one verdict in the same words:
@@ -115,5 +117,22 @@ func TestConvertTruncatedVHD(t *testing.T) {
 	code, text = runBin(t, "convert", cut, out, "--accept-data-loss")
 	if code != 0 || !strings.Contains(text, "warning: "+cut+": truncated fixed VHD") || !strings.Contains(text, "15728640 bytes are missing; they were written as zeros") {
 		t.Fatalf("convert --accept-data-loss: exit %d, %q", code, text)
+	}
+}
+
+// info shows an OVA's disks, which one it reads, and that disk's VMDK
+// header, as vSphere exports it.
+func TestInfoShowsOVADisks(t *testing.T) {
+	dir := t.TempDir()
+	data := make([]byte, 2<<20)
+	copy(data[4096:], "data")
+	stream := disktest.VMDK(data, 128, 512, true)
+	path := filepath.Join(dir, "vm.ova")
+	os.WriteFile(path, disktest.Tar(t, "vm.ovf", disktest.OVF("disk1.vmdk", "disk2.vmdk"), "disk1.vmdk", stream, "disk2.vmdk", stream), 0o644)
+	code, out := runBin(t, "info", path)
+	for _, want := range []string{"ova", "disk 2:", "disk1.vmdk, the first disk", "streamOptimized", "deflated grains, markers, directory in the footer", "fix: vhdprep convert " + path} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("info: exit %d, no %q in\n%s", code, want, out)
+		}
 	}
 }

@@ -266,7 +266,7 @@ func BenchmarkUpload(b *testing.B) {
 	dir := b.TempDir()
 	file := filepath.Join(dir, "disk.vhd")
 	const size, data = 4 << 30, 1 << 30
-	makeHalfSparse(b, file, size, data)
+	makeHalfSparse(b, file, size, data, false)
 	footer, err := vhd.NewFixedFooter(size, time.Now())
 	if err != nil {
 		b.Fatal(err)

@@ -1,14 +1,18 @@
 // Package disktest holds what the tests of the container readers (vdi,
-// vhdx, vmdk) share: a source disk with data and holes, qemu-img as the
-// oracle, and the checks every raw.Disk must pass, fuzzed or not.
+// vhdx, vmdk, ova) share: a source disk with data and holes, qemu-img as
+// the oracle, VMDKs laid out as VMware writes them (which qemu-img cannot
+// write, but reads), and the checks every raw.Disk must pass, fuzzed or
+// not.
 package disktest
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -55,6 +59,34 @@ func QemuRaw(t testing.TB, format, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// AssertQemuExtents checks that d's data extents are the ranges qemu-img
+// maps as data in the image at path (`qemu-img map`: allocated and not
+// known to be zeros), so holes stay holes exactly where qemu-img's do.
+func AssertQemuExtents(t testing.TB, d raw.Disk, format, path string) {
+	t.Helper()
+	var ranges []struct {
+		Start, Length int64
+		Data, Zero    bool
+	}
+	if err := json.Unmarshal([]byte(Qemu(t, "map", "--output=json", "-f", format, path)), &ranges); err != nil {
+		t.Fatal(err)
+	}
+	var want []raw.Extent
+	for _, r := range ranges {
+		if r.Data && !r.Zero {
+			want = append(want, raw.Extent{Offset: r.Start, Length: r.Length})
+		}
+	}
+	want = raw.Coalesce(want)
+	got, err := d.Extents()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(raw.Coalesce(got), want) {
+		t.Fatalf("extents %v; qemu-img maps data at %v", got, want)
+	}
 }
 
 // Seeds adds to f the images qemu-img makes of a small disk in each of the
@@ -127,7 +159,7 @@ func CheckExtents(t testing.TB, d raw.Disk, exts []raw.Extent) {
 // Exercise is what a fuzz target does with a disk its reader opened:
 // list the extents, check them, and read across the disk's start, end and
 // first extents; a read that returns less than asked must say why.
-func Exercise(t *testing.T, d raw.Disk) {
+func Exercise(t testing.TB, d raw.Disk) {
 	exts, err := d.Extents()
 	if err == nil {
 		CheckExtents(t, d, exts)
