@@ -2,13 +2,13 @@ package vmdk
 
 import (
 	"bytes"
-	"compress/zlib"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"sync"
 
+	"github.com/klauspost/compress/zlib"
 	"github.com/vhdprep/vhdprep/internal/blocktable"
 	"github.com/vhdprep/vhdprep/internal/lru"
 	"github.com/vhdprep/vhdprep/raw"
