@@ -9,7 +9,6 @@ import (
 
 	"github.com/vhdprep/vhdprep/diskimage"
 	"github.com/vhdprep/vhdprep/internal/shell"
-	"github.com/vhdprep/vhdprep/raw/lvm"
 	"github.com/vhdprep/vhdprep/raw/probe"
 	"github.com/vhdprep/vhdprep/raw/volume"
 	"github.com/vhdprep/vhdprep/rootfs"
@@ -242,9 +241,11 @@ func volumeAt(t *Target, mountPath, command string) (volume.Volume, error) {
 			if v.FS.Type != probe.Ext2 && v.FS.Type != probe.Ext3 && v.FS.Type != probe.Ext4 {
 				return v, fmt.Errorf("%s is %s, which vhdprep cannot write (only ext2/3/4): %s", mountPath, v.FS.Type, onMountedTree(command))
 			}
-			if v.LV != "" {
-				return lvOnDisk(t.Guest.Layout, v, mountPath, command)
+			off, err := t.Guest.Layout.OnDisk(v)
+			if err != nil {
+				return v, fmt.Errorf("%s is on LVM logical volume %s, which %s; vhdprep writes only linear LVs of one segment: %s", mountPath, v.Name, err, onMountedTree(command))
 			}
+			v.Offset = off
 			return v, nil
 		}
 	}
@@ -315,54 +316,4 @@ func parents(p, mountPath string) []string {
 		out = append([]string{dir}, out...)
 	}
 	return out
-}
-
-// lvOnDisk gives a logical volume its place on the disk. Only an LV that is
-// one contiguous run of one PV (linear, one segment) is a byte range the
-// write layer can hand to debugfs as image?offset=N.
-func lvOnDisk(l *volume.Layout, v volume.Volume, mountPath, command string) (volume.Volume, error) {
-	refuse := func(why string) (volume.Volume, error) {
-		return v, fmt.Errorf("%s is on LVM logical volume %s, which %s; vhdprep writes only linear LVs of one segment: %s", mountPath, v.Name, why, onMountedTree(command))
-	}
-	for _, vg := range l.VGs {
-		if vg.Name != v.VG {
-			continue
-		}
-		lv, err := vg.LV(v.LV)
-		if err != nil {
-			return v, err
-		}
-		if len(lv.Segments) != 1 {
-			return refuse(fmt.Sprintf("has %d segments", len(lv.Segments)))
-		}
-		seg := lv.Segments[0]
-		if seg.Type != "striped" || len(seg.Stripes) != 1 {
-			return refuse(fmt.Sprintf("is %s over %d stripes", seg.Type, len(seg.Stripes)))
-		}
-		for _, info := range vg.PVs {
-			if info.Name != seg.Stripes[0].PV {
-				continue
-			}
-			pv, ok := pvVolume(l, info.ID)
-			if !ok {
-				return refuse("lies on a physical volume that is not a partition of this disk")
-			}
-			v.Offset = pv.Offset + info.PEStart + seg.Stripes[0].StartExtent*vg.ExtentSize
-			return v, nil
-		}
-	}
-	return refuse("vhdprep cannot place on the disk")
-}
-
-// pvVolume finds the partition holding the LVM physical volume with id.
-func pvVolume(l *volume.Layout, id string) (volume.Volume, bool) {
-	for _, v := range l.Volumes {
-		if v.FS.Type != probe.LVM || v.Partition == nil {
-			continue
-		}
-		if pv, err := lvm.ReadPV(v.R, v.Size); err == nil && pv.UUID == id {
-			return v, true
-		}
-	}
-	return volume.Volume{}, false
 }

@@ -12,8 +12,6 @@ import (
 	"testing"
 
 	"github.com/vhdprep/vhdprep/internal/testimage"
-	"github.com/vhdprep/vhdprep/raw/lvm"
-	"github.com/vhdprep/vhdprep/raw/volume"
 	"github.com/vhdprep/vhdprep/rootfs/write"
 )
 
@@ -426,27 +424,6 @@ func TestDeviceNamesOfThisDisk(t *testing.T) {
 	for dev, part := range map[string]string{"/dev/sda1": "1", "/dev/vda15": "15", "/dev/xvda2": "2", "/dev/nvme0n1p3": "3", "/dev/sdb1": "", "/dev/sda": "", "/dev/nvme1n1p1": "", "/dev/nvme0n2p1": "", "/dev/mapper/x": ""} {
 		if got, _ := partitionOfThisDisk(dev); got != part {
 			t.Errorf("%s: partition %q of this disk, want %q", dev, got, part)
-		}
-	}
-}
-
-func TestFixRefusesLVsThatAreNotOneByteRange(t *testing.T) {
-	linear := func(start int64) lvm.Segment {
-		return lvm.Segment{StartExtent: start, ExtentCount: 4, Type: "striped", Stripes: []lvm.Stripe{{PV: "pv0", StartExtent: start}}}
-	}
-	for name, c := range map[string]struct {
-		segs []lvm.Segment
-		want string
-	}{
-		"two segments": {[]lvm.Segment{linear(0), linear(4)}, "has 2 segments"},
-		"striped": {[]lvm.Segment{{ExtentCount: 4, Type: "striped", StripeSize: 65536,
-			Stripes: []lvm.Stripe{{PV: "pv0"}, {PV: "pv1"}}}}, "is striped over 2 stripes"},
-		"on another disk": {[]lvm.Segment{linear(0)}, "not a partition of this disk"},
-	} {
-		vg := &lvm.VG{Name: "vg", ExtentSize: 4 << 20, PVs: []lvm.PVInfo{{Name: "pv0", ID: "elsewhere"}}, LVs: []lvm.LV{{Name: "root", Segments: c.segs}}}
-		_, err := lvOnDisk(&volume.Layout{VGs: []*lvm.VG{vg}}, volume.Volume{Name: "vg/root", VG: "vg", LV: "root"}, "/", CommandFix)
-		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "fix --root") {
-			t.Errorf("%s: %v", name, err)
 		}
 	}
 }
