@@ -147,7 +147,7 @@ func (im *Image) openDisk() error {
 		}
 		im.Disk = d
 	default:
-		return unsupportedHint(format, im.Path)
+		return &UnreadableError{Path: im.Path, Format: format, FileSize: im.FileSize}
 	}
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path"
 	"strings"
+
+	"github.com/vhdprep/vhdprep/rootfs/write"
 )
 
 // generalizationStep is one part of deprovisioning, named by the rule it
@@ -29,7 +31,7 @@ func PlanDeprovision(t *Target, removeUsers bool) (*Plan, []string, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("deprovision needs the guest's files: %w", err)
 	}
-	p := &Plan{Command: CommandDeprovision, overlay: NewOverlay(root)}
+	p := &Plan{Command: CommandDeprovision, overlay: write.NewOverlay(root)}
 	users, err := loginUsers(t)
 	if err != nil {
 		return nil, nil, err
@@ -145,7 +147,7 @@ func lockRoot(t *Target, o *Overlay) error {
 	for i, line := range strings.Split(string(b), "\n") {
 		f := strings.SplitN(line, ":", 3)
 		if len(f) == 3 && f[0] == "root" && f[1] != "" && !strings.HasPrefix(f[1], "!") && !strings.HasPrefix(f[1], "*") {
-			return o.editLine("etc/shadow", i+1, func(l string) (string, error) { return "root:!" + l[len("root:"):], nil })
+			return editLine(o, "etc/shadow", i+1, func(l string) (string, error) { return "root:!" + l[len("root:"):], nil })
 		}
 	}
 	return nil

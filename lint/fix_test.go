@@ -148,16 +148,21 @@ func TestFixInsideALinearLogicalVolume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := volumeAt(target, "/", CommandFix)
-	if err != nil || v.Name != "vg0/root" || v.Offset <= 1<<20 {
-		t.Fatalf("root volume %s at %d: %v", v.Name, v.Offset, err)
+	var offset int64
+	for _, v := range target.Guest.Layout.Volumes {
+		if v.Name == "vg0/root" {
+			offset, err = target.Guest.Layout.OnDisk(v)
+		}
+	}
+	if err != nil || offset <= 1<<20 {
+		t.Fatalf("root volume vg0/root at %d: %v", offset, err)
 	}
 	before := guestSums(t, target)
 	plan, err := PlanFix(target, Catalog(), nil, []string{"KRN001"})
 	if err != nil || len(plan.Changes) == 0 {
 		t.Fatalf("plan: %v %+v", err, plan.Rules)
 	}
-	after := applyToImage(t, plan, target, img, v.Offset)
+	after := applyToImage(t, plan, target, img, offset)
 	if s := statuses(t, after, "KRN001"); s["KRN001"] != Passed {
 		t.Fatalf("KRN001 after fix: %v", s)
 	}
@@ -185,7 +190,7 @@ func applyToImage(t *testing.T, plan interface{ Apply(*Target) error }, target *
 
 // assertOnlyChanged fails when a file other than those the plan changes
 // differs, or appeared or vanished.
-func assertOnlyChanged(t *testing.T, before, after map[string][32]byte, changes []Change) {
+func assertOnlyChanged(t *testing.T, before, after map[string][32]byte, changes []write.Change) {
 	t.Helper()
 	meant := map[string]bool{}
 	for _, c := range changes {

@@ -2,159 +2,15 @@ package lint
 
 import (
 	"fmt"
-	"io/fs"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/vhdprep/vhdprep/kernel"
-	"github.com/vhdprep/vhdprep/rootfs"
 )
 
-// Overlay holds the guest files repairs have changed, over the guest's own
-// files, so several repairs can edit one file in turn.
-type Overlay struct {
-	root    rootfs.FS
-	files   map[string][]byte // path without leading slash -> new content
-	removed map[string]bool
-	dirs    map[string]bool // removed directories
-	orig    map[string][]byte
-	modes   map[string]fs.FileMode // permissions a write sets
-	links   map[string]string      // symlinks to make -> target
-	notes   []string               // what a repair could not do in the files
-}
-
-// NewOverlay starts an overlay on a guest tree.
-func NewOverlay(root rootfs.FS) *Overlay {
-	return &Overlay{root: root, files: map[string][]byte{}, removed: map[string]bool{}, dirs: map[string]bool{}, orig: map[string][]byte{},
-		modes: map[string]fs.FileMode{}, links: map[string]string{}}
-}
-
-// Read returns a file as the repairs so far left it.
-func (o *Overlay) Read(name string) ([]byte, error) {
-	if b, ok := o.files[name]; ok {
-		return b, nil
-	}
-	b, err := o.root.ReadFile(name)
-	if err == nil {
-		o.orig[name] = b
-	}
-	return b, err
-}
-
-// Write replaces a file's content.
-func (o *Overlay) Write(name string, b []byte) {
-	o.files[name] = b
-	delete(o.removed, name)
-	delete(o.links, name)
-}
-
-// WriteMode replaces a file's content and sets its permissions.
-func (o *Overlay) WriteMode(name string, b []byte, mode fs.FileMode) {
-	o.Write(name, b)
-	o.modes[name] = mode.Perm()
-}
-
-// Note records something the user must do that a change of files cannot,
-// such as rebuilding an initramfs.
-func (o *Overlay) Note(format string, args ...any) {
-	o.notes = append(o.notes, fmt.Sprintf(format, args...))
-}
-
-// Symlink makes name a symbolic link to target.
-func (o *Overlay) Symlink(name, target string) {
-	o.links[name] = target
-	delete(o.files, name)
-	delete(o.removed, name)
-}
-
-// Remove deletes a file or symlink.
-func (o *Overlay) Remove(name string) {
-	o.removed[name] = true
-	delete(o.files, name)
-	delete(o.links, name)
-}
-
-// RemoveTree deletes a directory and everything in it (symlinks inside are
-// removed, never followed).
-func (o *Overlay) RemoveTree(name string) error {
-	ents, err := o.root.ReadDir(name)
-	if err != nil {
-		return err
-	}
-	for _, e := range ents {
-		p := name + "/" + e.Name()
-		if e.IsDir() {
-			if err := o.RemoveTree(p); err != nil {
-				return err
-			}
-			continue
-		}
-		o.Remove(p)
-	}
-	o.dirs[name] = true
-	return nil
-}
-
-// Change is one file's change.
-type Change struct {
-	Path     string // with a leading slash
-	Old, New []byte
-	Removed  bool
-	Dir      bool        // a removed directory
-	Mode     fs.FileMode // permissions of New; 0 keeps the file's own (0644 when new)
-	Link     string      // the target, when the change makes a symlink
-}
-
-// Changes lists what differs from the guest, sorted by path.
-func (o *Overlay) Changes() []Change {
-	var out []Change
-	for name, b := range o.files {
-		if old, ok := o.orig[name]; !ok || string(old) != string(b) || !o.hasMode(name) {
-			out = append(out, Change{Path: "/" + name, Old: o.orig[name], New: b, Mode: o.modes[name]})
-		}
-	}
-	for name, target := range o.links {
-		if cur, err := o.root.ReadLink(name); err != nil || cur != target {
-			out = append(out, Change{Path: "/" + name, Link: target})
-		}
-	}
-	for name := range o.removed {
-		old, _ := o.root.ReadFile(name)
-		out = append(out, Change{Path: "/" + name, Old: old, Removed: true})
-	}
-	for name := range o.dirs {
-		out = append(out, Change{Path: "/" + name, Removed: true, Dir: true})
-	}
-	// Paths in order, except that a removed directory comes after everything
-	// inside it, as its removal must.
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.Dir && strings.HasPrefix(b.Path, a.Path+"/") {
-			return false
-		}
-		if b.Dir && strings.HasPrefix(a.Path, b.Path+"/") {
-			return true
-		}
-		return a.Path < b.Path
-	})
-	return out
-}
-
-// hasMode tells whether a file already has the permissions a write sets
-// (or the write sets none).
-func (o *Overlay) hasMode(name string) bool {
-	mode, ok := o.modes[name]
-	if !ok {
-		return true
-	}
-	info, err := o.root.Lstat(name)
-	return err == nil && info.Mode().Perm() == mode
-}
-
 // editLine rewrites line n (1-based) of a file in the overlay.
-func (o *Overlay) editLine(name string, n int, edit func(string) (string, error)) error {
+func editLine(o *Overlay, name string, n int, edit func(string) (string, error)) error {
 	b, err := o.Read(name)
 	if err != nil {
 		return err
@@ -195,7 +51,7 @@ func repairSwapFstab(t *Target, o *Overlay) error {
 	}
 	for _, e := range es {
 		if e.IsSwap() {
-			if err := o.editLine("etc/fstab", e.Line, func(line string) (string, error) {
+			if err := editLine(o, "etc/fstab", e.Line, func(line string) (string, error) {
 				return swapDisabledMark + line, nil
 			}); err != nil {
 				return err
@@ -255,7 +111,7 @@ func repairClientAlive(t *Target, o *Overlay) error {
 		return err
 	}
 	if l, ok := locs["clientaliveinterval"]; ok && l.File == "/etc/ssh/sshd_config" {
-		return o.editLine("etc/ssh/sshd_config", l.Line, func(string) (string, error) { return "ClientAliveInterval 180", nil })
+		return editLine(o, "etc/ssh/sshd_config", l.Line, func(string) (string, error) { return "ClientAliveInterval 180", nil })
 	}
 	o.Write("etc/ssh/sshd_config", append([]byte("# Azure's load balancer drops idle connections after 4 minutes (SSH002).\nClientAliveInterval 180\n"), main...))
 	return nil
@@ -267,7 +123,7 @@ func repairSudoers(t *Target, o *Overlay) error {
 		return err
 	}
 	for _, f := range fs {
-		if err := o.editLine(strings.TrimPrefix(f.Location.File, "/"), f.Location.Line, func(l string) (string, error) {
+		if err := editLine(o, strings.TrimPrefix(f.Location.File, "/"), f.Location.Line, func(l string) (string, error) {
 			return "# disabled by vhdprep (SEC005): " + l, nil
 		}); err != nil {
 			return err
@@ -418,7 +274,7 @@ func repairFstabNames(t *Target, o *Overlay) error {
 			if err != nil {
 				return err
 			}
-			if err := o.editLine("etc/fstab", e.Line, func(l string) (string, error) {
+			if err := editLine(o, "etc/fstab", e.Line, func(l string) (string, error) {
 				m := fstabSpecRE.FindStringSubmatch(l)
 				return m[1] + "UUID=" + uuid + m[3], nil
 			}); err != nil {
@@ -427,7 +283,7 @@ func repairFstabNames(t *Target, o *Overlay) error {
 			continue
 		}
 		if t.Guest.Layout != nil && e.File != "/" && !e.IsSwap() && isLocalSpec(e.Spec) && !mounted[e.Spec] && !e.HasOption("nofail") {
-			if err := o.editLine("etc/fstab", e.Line, func(l string) (string, error) {
+			if err := editLine(o, "etc/fstab", e.Line, func(l string) (string, error) {
 				m := fstabOptionsRE.FindStringSubmatch(l)
 				if m == nil {
 					return "", fmt.Errorf("/etc/fstab:%d has no options field", e.Line)

@@ -207,7 +207,7 @@ func editCmdlines(o *Overlay, locs []kernel.Location, add, remove []string) erro
 			continue
 		}
 		re := paramsPartRE[l.Kind]
-		err := o.editLine(name, l.Line, func(line string) (string, error) {
+		err := editLine(o, name, l.Line, func(line string) (string, error) {
 			m := re.FindStringSubmatch(line)
 			if m == nil {
 				return "", fmt.Errorf("%s:%d no longer looks like a %s line", l.Path, l.Line, l.Kind)

@@ -1,8 +1,9 @@
 // Package inject installs vhdprep's guest agent into an image or a
 // directory tree: the static binary for the guest's architecture, its
 // systemd units and their enable links, and its configuration. It writes
-// through lint's overlay and plan, so an image changes as `vhdprep fix`
-// changes it (debugfs, e2fsck, undone on failure). A record of what it
+// through the same session as `vhdprep fix` (write.Overlay, applied by
+// guest.Guest.Apply), so an image changes as fix changes it (debugfs,
+// e2fsck, undone on failure). A record of what it
 // created, replaced and disabled lets Remove put back exactly that.
 package inject
 
@@ -21,6 +22,7 @@ import (
 	"github.com/vhdprep/vhdprep/guest"
 	"github.com/vhdprep/vhdprep/lint"
 	"github.com/vhdprep/vhdprep/rootfs"
+	"github.com/vhdprep/vhdprep/rootfs/write"
 )
 
 // Options says how to inject.
@@ -36,7 +38,7 @@ type Options struct {
 
 // Plan is what Inject or Remove changes.
 type Plan struct {
-	Changes []lint.Change
+	Changes []write.Change
 	Arch    string   // the guest's architecture (inject only)
 	Agents  []string // provisioning agents inject disables, or remove enables again
 	// ResourceDisk says what the agent's configuration does with the
@@ -52,15 +54,15 @@ const (
 )
 
 // CheckWritable refuses, before anything is printed or changed, a plan
-// that cannot be written into the target (see lint.Plan.CheckWritable).
+// that cannot be written into the target (see guest.Guest.CheckWritable).
 func (p *Plan) CheckWritable(t *lint.Target) error {
-	return p.lintPlan().CheckWritable(t)
+	return t.Guest.CheckWritable(p.Changes, p.command)
 }
 
 // Apply writes the plan into the target: an image's ext2/3/4 filesystems
 // (verified, undone on failure) or a directory.
 func (p *Plan) Apply(t *lint.Target) error {
-	return p.lintPlan().Apply(t)
+	return t.Guest.Apply(p.Changes, p.command)
 }
 
 // Claimed lists the rules an inject that changes the image repairs: an
@@ -78,12 +80,10 @@ func (p *Plan) Verify(after *lint.Target) error {
 	return lint.Verify(after, p.command, p.Claimed())
 }
 
-func (p *Plan) lintPlan() *lint.Plan { return &lint.Plan{Changes: p.Changes, Command: p.command} }
-
 // editor edits a guest through an overlay and notes in rec what it found.
 type editor struct {
 	root rootfs.FS
-	o    *lint.Overlay
+	o    *write.Overlay
 	rec  *Record
 }
 
@@ -113,7 +113,7 @@ func PlanInject(t *lint.Target, opt Options) (*Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", t.Name, err)
 	}
-	e := &editor{root: root, o: lint.NewOverlay(root), rec: rec}
+	e := &editor{root: root, o: write.NewOverlay(root), rec: rec}
 	p := &Plan{Arch: arch, command: commandInject}
 	if p.Agents, err = e.disableOthers(opt.ReplaceAgents); err != nil {
 		return nil, fmt.Errorf("%s: %w", t.Name, err)
@@ -191,7 +191,7 @@ func PlanRemove(t *lint.Target) (*Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", t.Name, err)
 	}
-	o := lint.NewOverlay(root)
+	o := write.NewOverlay(root)
 	gone := map[string]bool{}
 	for _, p := range append([]string{RecordPath}, rec.Created...) {
 		if _, err := root.Lstat(strings.TrimPrefix(p, "/")); err == nil {
@@ -223,7 +223,7 @@ func PlanRemove(t *lint.Target) (*Plan, error) {
 	return &Plan{Changes: o.Changes(), Agents: rec.Agents, command: commandRemove}, nil
 }
 
-func restore(o *lint.Overlay, s Saved) {
+func restore(o *write.Overlay, s Saved) {
 	name := strings.TrimPrefix(s.Path, "/")
 	if s.Link != "" {
 		o.Symlink(name, s.Link)
