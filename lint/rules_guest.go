@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vhdprep/vhdprep/agent/layout"
 	"github.com/vhdprep/vhdprep/guest"
 	"github.com/vhdprep/vhdprep/rootfs"
 )
@@ -185,7 +186,7 @@ func checkSudoers(t *Target) ([]Finding, error) {
 }
 
 // agentState is what provisioning leaves behind.
-var agentState = []string{"var/lib/waagent/provisioned", "var/lib/waagent/ovf-env.xml", "var/lib/waagent/Certificates.pem", "var/lib/cloud/instance", "var/lib/cloud/instances", "var/lib/vhdprep-agent/provisioned"}
+var agentState = []string{"var/lib/waagent/provisioned", "var/lib/waagent/ovf-env.xml", "var/lib/waagent/Certificates.pem", "var/lib/cloud/instance", "var/lib/cloud/instances", strings.TrimPrefix(layout.MarkerFile, "/")}
 
 func checkAgentState(t *Target) ([]Finding, error) {
 	root, err := t.root()

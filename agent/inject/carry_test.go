@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vhdprep/vhdprep/agent"
+	"github.com/vhdprep/vhdprep/agent/layout"
 	"github.com/vhdprep/vhdprep/lint"
 )
 
@@ -41,7 +41,7 @@ func TestInjectCarriesTheResourceDiskOver(t *testing.T) {
 			before := listing(t, d)
 			apply(t, d, injectWith(Options{Binary: agentBinary(t), ReplaceAgents: true}))
 			b, _ := os.ReadFile(filepath.Join(d, "etc/vhdprep-agent.conf"))
-			conf, errs := agent.ParseConfig(b)
+			conf, errs := layout.ParseConfig(b)
 			if len(errs) > 0 {
 				t.Fatalf("the written config does not parse: %v\n%s", errs, b)
 			}

@@ -17,8 +17,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/vhdprep/vhdprep/agent"
-	"github.com/vhdprep/vhdprep/agent/resourcedisk"
+	"github.com/vhdprep/vhdprep/agent/layout"
 	"github.com/vhdprep/vhdprep/guest"
 	"github.com/vhdprep/vhdprep/lint"
 	"github.com/vhdprep/vhdprep/rootfs"
@@ -119,11 +118,11 @@ func PlanInject(t *lint.Target, opt Options) (*Plan, error) {
 		return nil, fmt.Errorf("%s: %w", t.Name, err)
 	}
 	units := unitDir(root)
-	e.write(BinaryPath, bin, 0o755)
-	e.write(units+"/"+ProvisionUnit, []byte(provisionUnitText), 0o644)
-	e.write(units+"/"+DaemonUnit, []byte(daemonUnitText), 0o644)
-	conf, err := root.ReadFile(strings.TrimPrefix(agent.ConfigFile, "/"))
-	if !e.exists(agent.ConfigFile) {
+	e.write(layout.Binary, bin, 0o755)
+	e.write(units+"/"+layout.ProvisionUnit, []byte(provisionUnitText), 0o644)
+	e.write(units+"/"+layout.DaemonUnit, []byte(daemonUnitText), 0o644)
+	conf, err := root.ReadFile(strings.TrimPrefix(layout.ConfigFile, "/"))
+	if !e.exists(layout.ConfigFile) {
 		// The resource disk keeps what the replaced agents were told to
 		// do with it (an existing config is the user's, and kept: check's
 		// SWP002 reports a setting left behind there).
@@ -132,14 +131,14 @@ func PlanInject(t *lint.Target, opt Options) (*Plan, error) {
 			return nil, fmt.Errorf("%s: %w", t.Name, err)
 		}
 		conf = []byte(configWith(settings, from))
-		e.write(agent.ConfigFile, conf, 0o644)
+		e.write(layout.ConfigFile, conf, 0o644)
 	} else if err != nil {
 		return nil, fmt.Errorf("%s: %w", t.Name, err)
 	}
-	c, _ := agent.ParseConfig(conf)
+	c, _ := layout.ParseConfig(conf)
 	p.ResourceDisk = describeResourceDisk(c.ResourceDisk())
-	e.link(wantsDir+"/"+ProvisionUnit, units+"/"+ProvisionUnit)
-	e.link(wantsDir+"/"+DaemonUnit, units+"/"+DaemonUnit)
+	e.link(wantsDir+"/"+layout.ProvisionUnit, units+"/"+layout.ProvisionUnit)
+	e.link(wantsDir+"/"+layout.DaemonUnit, units+"/"+layout.DaemonUnit)
 	e.madeDirs(RecordPath)
 	e.o.Read(strings.TrimPrefix(RecordPath, "/"))
 	e.o.WriteMode(strings.TrimPrefix(RecordPath, "/"), rec.marshal(), 0o644)
@@ -150,7 +149,7 @@ func PlanInject(t *lint.Target, opt Options) (*Plan, error) {
 // configWith is the default configuration with the given keys set, and a
 // comment saying where they come from.
 func configWith(settings map[string]string, from string) string {
-	text := agent.DefaultConfigText
+	text := layout.DefaultConfigText
 	keys := make([]string, 0, len(settings))
 	for k := range settings {
 		keys = append(keys, k)
@@ -167,9 +166,9 @@ func configWith(settings map[string]string, from string) string {
 }
 
 // describeResourceDisk says what the agent will do with the resource disk.
-func describeResourceDisk(c resourcedisk.Config) string {
+func describeResourceDisk(c layout.ResourceDisk) string {
 	if !c.Format {
-		return "left alone (ResourceDisk.Format=n in " + agent.ConfigFile + ")"
+		return "left alone (ResourceDisk.Format=n in " + layout.ConfigFile + ")"
 	}
 	s := "formatted " + c.Filesystem + " when blank or NTFS, and mounted at " + c.MountPoint
 	if c.EnableSwap && c.SwapSizeMB > 0 {
