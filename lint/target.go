@@ -9,7 +9,6 @@ import (
 	"github.com/vhdprep/vhdprep/initrd"
 	"github.com/vhdprep/vhdprep/kernel"
 	"github.com/vhdprep/vhdprep/rootfs"
-	"github.com/vhdprep/vhdprep/rootfs/write"
 )
 
 // Target is what the rules look at: the image's container, its layout and
@@ -39,11 +38,6 @@ type Container = diskimage.Container
 // cannot read (VHDX, VMDK, a differencing VHD) is still a target: the
 // container rules report it, with the command that converts it.
 func OpenImage(path string) (*Target, error) {
-	// A change vhdprep fix, deprovision or agent inject did not finish is
-	// undone before anything reads the image.
-	if err := write.RecoverInterrupted(path); err != nil {
-		return nil, err
-	}
 	return openImage(path, guest.Open)
 }
 
@@ -65,7 +59,7 @@ func openImage(path string, open func(string) (*guest.Guest, error)) (*Target, e
 	case err != nil:
 		return nil, err
 	}
-	c := g.Image.Container(func() (bool, string) {
+	c := g.Image.ContainerOf(g.Layout.Table, func() (bool, string) {
 		b := g.DetectBoot()
 		return b.Gen2, b.Detail
 	})
