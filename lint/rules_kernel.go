@@ -3,6 +3,7 @@ package lint
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/vhdprep/vhdprep/kernel"
@@ -335,10 +336,76 @@ func repairCrashKernel(t *Target, o *Overlay) error {
 	return repairCmdlines(t, o, nil, []string{"crashkernel=auto"})
 }
 
-func repairNUMAOff(t *Target, o *Overlay) error {
-	return repairCmdlines(t, o, []string{"numa=off"}, nil)
-}
-
 func repairATAPI(t *Target, o *Overlay) error {
 	return repairCmdlines(t, o, nil, []string{"libata.atapi_enabled=0", "reserve=0x1f0,0x8"})
+}
+
+// repairRootByID names the root by its filesystem's UUID wherever a
+// command line names it by device (root=/dev/sda1 becomes root=UUID=...).
+func repairRootByID(t *Target, o *Overlay) error {
+	locs, err := t.cmdlineLocations()
+	if err != nil {
+		return err
+	}
+	for _, l := range locs {
+		for _, dev := range l.Cmdline.Values("root") {
+			if !isDeviceName(dev) {
+				continue
+			}
+			uuid, err := uuidOfDevice(t, dev)
+			if err != nil {
+				return err
+			}
+			if err := editCmdlines(o, []kernel.Location{l}, []string{"root=UUID=" + uuid}, []string{"root=" + dev}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// deviceRE splits a kernel device name into its disk (the letters, or the
+// namespace of NVMe controller 0) and partition number.
+var deviceRE = regexp.MustCompile(`^/dev/(?:(?:sd|vd|hd|xvd)([a-z]+)|nvme0n(\d+)p)(\d+)$`)
+
+// uuidOfDevice finds the filesystem a root= device name means: in an
+// image, that partition of the first disk (sda, vda, nvme0n1), which is
+// the image itself; in a tree, where no disk is known, the root fstab names
+// by UUID, since root= names the root whatever the device.
+func uuidOfDevice(t *Target, dev string) (string, error) {
+	if t.Guest.Layout == nil {
+		entries, err := t.fstab()
+		if err != nil {
+			return "", err
+		}
+		for _, e := range entries {
+			if uuid, ok := strings.CutPrefix(e.Spec, "UUID="); ok && e.File == "/" {
+				return uuid, nil
+			}
+		}
+		return "", fmt.Errorf("%s: the root's UUID is known only from the disk image, and /etc/fstab does not name the root by UUID; run fix on the image, or set UUID= by hand", dev)
+	}
+	n, ok := partitionOfThisDisk(dev)
+	if !ok {
+		return "", fmt.Errorf("%s is not a partition of this image's disk; name it by UUID= by hand", dev)
+	}
+	for _, v := range t.Guest.Layout.Volumes {
+		if v.Partition != nil && strconv.Itoa(v.Partition.Number) == n {
+			if v.FS.UUID == "" {
+				return "", fmt.Errorf("%s (%s) holds no filesystem with a UUID", dev, v.Name)
+			}
+			return v.FS.UUID, nil
+		}
+	}
+	return "", fmt.Errorf("%s: this image has no partition %s", dev, n)
+}
+
+// partitionOfThisDisk gives the partition number a device name means on
+// the guest's first disk (sda, vda, xvda, nvme0n1), which is the image.
+func partitionOfThisDisk(dev string) (string, bool) {
+	m := deviceRE.FindStringSubmatch(dev)
+	if m == nil || (m[1] != "" && m[1] != "a") || (m[2] != "" && m[2] != "1") {
+		return "", false
+	}
+	return m[3], true
 }
