@@ -49,6 +49,54 @@ func PlanDeprovision(t *Target, removeUsers bool) (*Plan, []string, error) {
 	return p, users, nil
 }
 
+// DeprovisionOptions says what Deprovision generalizes, and how.
+type DeprovisionOptions struct {
+	// Open opens the image or tree, as FixOptions.Open does.
+	Open        func(change bool) (*Target, error)
+	RemoveUsers bool // remove the accounts other than system ones, with their homes
+	DryRun      bool // plan, and change nothing
+	// Planned, when set, is shown the plan and the accounts before
+	// anything is written; on a dry run refused says why the real run
+	// would be refused.
+	Planned func(r *DeprovisionResult, refused error)
+}
+
+// DeprovisionResult is what Deprovision did.
+type DeprovisionResult struct {
+	Plan  *Plan
+	Users []string // the accounts other than system ones, kept or removed
+	// Written tells that the plan was written, and checked afterwards.
+	Written bool
+}
+
+// Deprovision is vhdprep deprovision: it plans the generalization, refuses
+// a plan the image cannot take before it is shown, applies it, and checks
+// the rules it claims to repair on a fresh view of what was written (a
+// *NotConvergedError names those that still fail).
+func Deprovision(opts DeprovisionOptions) (*DeprovisionResult, error) {
+	target, err := opts.Open(!opts.DryRun)
+	if err != nil {
+		return nil, err
+	}
+	plan, users, err := PlanDeprovision(target, opts.RemoveUsers)
+	if err != nil {
+		target.Close()
+		return nil, fmt.Errorf("deprovision %s: %w", target.Name, err)
+	}
+	res := &DeprovisionResult{Plan: plan, Users: users}
+	var shown func(*Plan, error)
+	if opts.Planned != nil {
+		shown = func(_ *Plan, refused error) { opts.Planned(res, refused) }
+	}
+	after, err := plan.write(target, opts.Open, opts.DryRun, shown)
+	if after == nil {
+		return res, err
+	}
+	defer after.Close()
+	res.Written = true
+	return res, Verify(after, CommandDeprovision, plan.Claimed())
+}
+
 // deprovisionSteps are the steps of deprovisioning, in order; removing the
 // accounts users only with removeUsers.
 func deprovisionSteps(users []string, removeUsers bool) []generalizationStep {

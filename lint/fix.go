@@ -80,6 +80,79 @@ func PlanFix(t *Target, catalog []*Rule, cfg *Config, only []string) (*Plan, err
 	return p, nil
 }
 
+// FixOptions says what Fix repairs, and where.
+type FixOptions struct {
+	// Open opens the image or tree: to change it (an image's lock taken
+	// before anything is read, as OpenImageToChange does), or afresh to
+	// check what was written.
+	Open    func(change bool) (*Target, error)
+	Catalog []*Rule
+	Config  *Config
+	Only    []string // repair only these rules; every one when empty
+	DryRun  bool     // plan, and change nothing
+	// Planned, when set, is shown the plan before anything is written;
+	// on a dry run refused says why the real run would be refused.
+	Planned func(p *Plan, refused error)
+}
+
+// FixResult is what Fix did.
+type FixResult struct {
+	Name  string // the image or tree, for reports
+	Plan  *Plan
+	After *Report // check on a fresh view of what was written; nil after a dry run
+}
+
+// Fix is vhdprep fix: it plans the repairs, refuses a plan the image
+// cannot take before it is shown, applies it, and checks again on a fresh
+// view of what was written. A rule the plan changed files for that still
+// fails is a repair that did not converge: Fix returns the result with a
+// *NotConvergedError naming it.
+func Fix(opts FixOptions) (*FixResult, error) {
+	target, err := opts.Open(!opts.DryRun)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := PlanFix(target, opts.Catalog, opts.Config, opts.Only)
+	if err != nil {
+		target.Close()
+		return nil, fmt.Errorf("fix %s: %w", target.Name, err)
+	}
+	res := &FixResult{Name: target.Name, Plan: plan}
+	after, err := plan.write(target, opts.Open, opts.DryRun, opts.Planned)
+	if after == nil {
+		return res, err
+	}
+	defer after.Close()
+	res.After, err = VerifyRepairs(after, opts.Catalog, opts.Config, CommandFix, plan.Claimed())
+	return res, err
+}
+
+// write writes the plan into t and opens what was written afresh, for the
+// check that holds the plan to its claims. A plan t cannot take is refused
+// before shown sees it; a dry run shows it, with the refusal, and writes
+// nothing. t is closed; the target returned is nil after a dry run or a
+// failure.
+func (p *Plan) write(t *Target, open func(change bool) (*Target, error), dryRun bool, shown func(*Plan, error)) (*Target, error) {
+	refused := p.CheckWritable(t)
+	if refused != nil && !dryRun {
+		t.Close()
+		return nil, refused
+	}
+	if shown != nil {
+		shown(p, refused)
+	}
+	if dryRun {
+		t.Close()
+		return nil, nil
+	}
+	err := p.Apply(t)
+	t.Close()
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", p.command(), t.Name, err)
+	}
+	return open(false)
+}
+
 // commandOf is the vhdprep command check found repairs a rule here.
 func commandOf(o Outcome) string {
 	for _, f := range o.Findings {

@@ -543,3 +543,30 @@ func TestRebuildHintPerInitramfsTool(t *testing.T) {
 		}
 	}
 }
+
+// Fix, the verb behind vhdprep fix: a dry run shows the plan and changes
+// nothing; a real run applies it and checks a fresh view of the result.
+func TestFixVerb(t *testing.T) {
+	dir := tree(t, map[string]string{"etc/dhcp/dhclient.conf": "timeout 60;\n"}).Name
+	conf := filepath.Join(dir, "etc/dhcp/dhclient.conf")
+	opts := FixOptions{
+		Open:    func(bool) (*Target, error) { return OpenDir(dir) },
+		Catalog: Catalog(),
+		Only:    []string{"NET004"},
+		DryRun:  true,
+	}
+	var shown *Plan
+	opts.Planned = func(p *Plan, refused error) { shown = p }
+	res, err := Fix(opts)
+	if b, _ := os.ReadFile(conf); err != nil || res.After != nil || shown != res.Plan || len(shown.Changes) != 1 || string(b) != "timeout 60;\n" {
+		t.Fatalf("dry run: %v %+v %q", err, res, b)
+	}
+	opts.DryRun = false
+	res, err = Fix(opts)
+	if err != nil || res.After == nil || outcomeOf(res.After, "NET004").Status != Passed {
+		t.Fatalf("fix: %v %+v", err, res)
+	}
+	if b, _ := os.ReadFile(conf); !strings.Contains(string(b), "timeout 300;") {
+		t.Fatalf("dhclient.conf after fix: %q", b)
+	}
+}
