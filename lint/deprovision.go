@@ -84,11 +84,11 @@ func Deprovision(opts DeprovisionOptions) (*DeprovisionResult, error) {
 		return nil, fmt.Errorf("deprovision %s: %w", target.Name, err)
 	}
 	res := &DeprovisionResult{Plan: plan, Users: users}
-	var shown func(*Plan, error)
-	if opts.Planned != nil {
-		shown = func(_ *Plan, refused error) { opts.Planned(res, refused) }
-	}
-	after, err := plan.write(target, opts.Open, opts.DryRun, shown)
+	after, err := Write(plan, CommandDeprovision, target, opts.Open, opts.DryRun, func(refused error) {
+		if opts.Planned != nil {
+			opts.Planned(res, refused)
+		}
+	})
 	if after == nil {
 		return res, err
 	}

@@ -118,7 +118,11 @@ func Fix(opts FixOptions) (*FixResult, error) {
 		return nil, fmt.Errorf("fix %s: %w", target.Name, err)
 	}
 	res := &FixResult{Name: target.Name, Plan: plan}
-	after, err := plan.write(target, opts.Open, opts.DryRun, opts.Planned)
+	after, err := Write(plan, CommandFix, target, opts.Open, opts.DryRun, func(refused error) {
+		if opts.Planned != nil {
+			opts.Planned(plan, refused)
+		}
+	})
 	if after == nil {
 		return res, err
 	}
@@ -127,20 +131,25 @@ func Fix(opts FixOptions) (*FixResult, error) {
 	return res, err
 }
 
-// write writes the plan into t and opens what was written afresh, for the
-// check that holds the plan to its claims. A plan t cannot take is refused
-// before shown sees it; a dry run shows it, with the refusal, and writes
-// nothing. t is closed; the target returned is nil after a dry run or a
-// failure.
-func (p *Plan) write(t *Target, open func(change bool) (*Target, error), dryRun bool, shown func(*Plan, error)) (*Target, error) {
+// Writable is a plan a command writes into a target: fix's and
+// deprovision's Plan, agent inject's.
+type Writable interface {
+	CheckWritable(t *Target) error
+	Apply(t *Target) error
+}
+
+// Write writes p, which command ("fix", "agent inject") planned from t,
+// into t, and opens what was written afresh with open, for the check that
+// holds p to its claims. A plan t cannot take is refused before shown sees
+// it; a dry run shows it, with the refusal, and writes nothing. t is
+// closed; the target returned is nil after a dry run or a failure.
+func Write(p Writable, command string, t *Target, open func(change bool) (*Target, error), dryRun bool, shown func(refused error)) (*Target, error) {
 	refused := p.CheckWritable(t)
 	if refused != nil && !dryRun {
 		t.Close()
 		return nil, refused
 	}
-	if shown != nil {
-		shown(p, refused)
-	}
+	shown(refused)
 	if dryRun {
 		t.Close()
 		return nil, nil
@@ -148,7 +157,7 @@ func (p *Plan) write(t *Target, open func(change bool) (*Target, error), dryRun 
 	err := p.Apply(t)
 	t.Close()
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", p.command(), t.Name, err)
+		return nil, fmt.Errorf("%s %s: %w", command, t.Name, err)
 	}
 	return open(false)
 }

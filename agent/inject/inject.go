@@ -79,6 +79,48 @@ func (p *Plan) Verify(after *lint.Target) error {
 	return lint.Verify(after, p.command, p.Claimed())
 }
 
+// Result is what Inject or Remove did.
+type Result struct {
+	Plan *Plan
+	// Refused says, after a dry run, why the real run would be refused.
+	Refused error
+}
+
+// Inject is vhdprep agent inject: it plans the installation into the
+// target open opens (to change it, unless dryRun), writes it (see
+// lint.Write), and checks the rules it claims to repair on a fresh view of
+// what was written (a *lint.NotConvergedError names those that still fail).
+func Inject(open func(change bool) (*lint.Target, error), dryRun bool, opt Options) (*Result, error) {
+	return run(open, dryRun, commandInject, func(t *lint.Target) (*Plan, error) { return PlanInject(t, opt) })
+}
+
+// Remove is vhdprep agent remove, as Inject is agent inject.
+func Remove(open func(change bool) (*lint.Target, error), dryRun bool) (*Result, error) {
+	return run(open, dryRun, commandRemove, PlanRemove)
+}
+
+func run(open func(change bool) (*lint.Target, error), dryRun bool, command string, planFor func(*lint.Target) (*Plan, error)) (*Result, error) {
+	t, err := open(!dryRun)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := planFor(t)
+	if err != nil {
+		t.Close()
+		return nil, fmt.Errorf("%s: %w", command, err)
+	}
+	res := &Result{Plan: plan}
+	after, err := lint.Write(plan, command, t, open, dryRun, func(refused error) { res.Refused = refused })
+	switch {
+	case err != nil:
+		return nil, err
+	case after == nil:
+		return res, nil // a dry run
+	}
+	defer after.Close()
+	return res, plan.Verify(after)
+}
+
 // editor edits a guest through an overlay and notes in rec what it found.
 type editor struct {
 	root rootfs.FS

@@ -412,3 +412,26 @@ func TestInjectSaysWhatTheResourceDiskGets(t *testing.T) {
 		t.Errorf("swap: %q", p.ResourceDisk)
 	}
 }
+
+// Inject and Remove, the verbs behind agent inject and remove: a dry run
+// changes nothing; a real run writes the plan and holds it to its claims.
+func TestInjectAndRemoveVerbs(t *testing.T) {
+	d := systemdTree(t)
+	before := listing(t, d)
+	opener := func(bool) (*lint.Target, error) { return lint.OpenDir(d) }
+	res, err := Inject(opener, true, Options{Binary: agentBinary(t)})
+	if err != nil || res.Refused != nil || len(res.Plan.Changes) == 0 {
+		t.Fatalf("dry run: %v %+v", err, res)
+	}
+	sameListing(t, before, listing(t, d))
+	if _, err := Inject(opener, false, Options{Binary: agentBinary(t)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := status(t, d, "AGT001"); got != lint.Passed {
+		t.Fatalf("AGT001 after Inject: %v", got)
+	}
+	if _, err := Remove(opener, false); err != nil {
+		t.Fatal(err)
+	}
+	sameListing(t, before, listing(t, d))
+}

@@ -29,7 +29,7 @@ is refused before anything is printed; --dry-run shows the plan and says so.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			res, err := lint.Deprovision(lint.DeprovisionOptions{
-				Open:        func(change bool) (*lint.Target, error) { return openTarget(args, root, change) },
+				Open:        opener(args, root),
 				RemoveUsers: removeUsers,
 				DryRun:      dryRun,
 				Planned: func(r *lint.DeprovisionResult, refused error) {

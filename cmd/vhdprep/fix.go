@@ -54,7 +54,7 @@ volumes; anything else: fix --root on the mounted tree.`,
 				return usageError{fmt.Errorf("--only: %w", err)}
 			}
 			res, err := lint.Fix(lint.FixOptions{
-				Open:    func(change bool) (*lint.Target, error) { return openTarget(args, root, change) },
+				Open:    opener(args, root),
 				Catalog: catalog,
 				Config:  cfg,
 				Only:    only,
@@ -94,6 +94,12 @@ volumes; anything else: fix --root on the mounted tree.`,
 	cmd.Flags().StringSliceVar(&only, "only", nil, "repair only these rule IDs (comma-separated)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show every change as a unified diff; change nothing")
 	return cmd
+}
+
+// opener is what the library verbs open: the image or tree of the command
+// line (see openTarget).
+func opener(args []string, root string) func(change bool) (*lint.Target, error) {
+	return func(change bool) (*lint.Target, error) { return openTarget(args, root, change) }
 }
 
 // openTarget opens the image or tree. To change an image, its lock is
