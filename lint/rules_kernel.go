@@ -168,22 +168,10 @@ func checkRootByID(t *Target) ([]Finding, error) {
 
 // Command-line parameters each KRN repair adds or removes.
 var (
-	earlyParams  = []string{"earlyprintk=ttyS0,115200"}
-	delayParams  = []string{"rootdelay=300"}
-	quietParams  = []string{"rhgb", "quiet", "splash"}
-	paramsPartRE = map[string]*regexp.Regexp{
-		kernel.KindGrubCfg:       regexp.MustCompile(`^(\s*\S+\s+\S+)(.*)$`),
-		kernel.KindBLS:           regexp.MustCompile(`^(\s*options)(.*)$`),
-		kernel.KindExtlinux:      regexp.MustCompile(`(?i)^(\s*append)(.*)$`),
-		kernel.KindKernelCmdline: regexp.MustCompile(`^()(.*)$`),
-		kernel.KindGrubenv:       regexp.MustCompile(`^(kernelopts=)(.*)$`),
-		kernel.KindGrubLegacy:    regexp.MustCompile(`^(\s*kernel\s+\S+)(.*)$`),
-	}
-	defaultGrubRE = regexp.MustCompile(`^(\s*(GRUB_CMDLINE_LINUX(?:_DEFAULT)?)=)(["']?)(.*?)(["']?)(\s*)$`)
+	earlyParams = []string{"earlyprintk=ttyS0,115200"}
+	delayParams = []string{"rootdelay=300"}
+	quietParams = []string{"rhgb", "quiet", "splash"}
 )
-
-// grubenvSize is the fixed size of GRUB's environment block.
-const grubenvSize = 1024
 
 // repairCmdlines edits every place a command line lives: the params of
 // each boot entry, GRUB_CMDLINE_LINUX (adds) and both GRUB_CMDLINE
@@ -207,13 +195,12 @@ func editCmdlines(o *Overlay, locs []kernel.Location, add, remove []string) erro
 			}
 			continue
 		}
-		re := paramsPartRE[l.Kind]
 		err := editLine(o, name, l.Line, func(line string) (string, error) {
-			m := re.FindStringSubmatch(line)
-			if m == nil {
+			edited, ok := kernel.EditLine(l.Kind, line, add, remove)
+			if !ok {
 				return "", fmt.Errorf("%s:%d no longer looks like a %s line", l.Path, l.Line, l.Kind)
 			}
-			return m[1] + kernel.EditParams(m[2], add, remove), nil
+			return edited, nil
 		})
 		if err != nil {
 			return err
@@ -265,31 +252,14 @@ func repairDefaultGrub(o *Overlay, l kernel.Location, add, remove []string) erro
 		if err != nil {
 			return err
 		}
-		lines := strings.Split(string(b), "\n")
-		for i, line := range lines {
-			m := defaultGrubRE.FindStringSubmatch(line)
-			if m == nil {
-				continue
-			}
-			// Parameters are added only to an assignment all on this line
-			// (its quotes close, no backslash continues it).
-			var adds []string
-			oneLine := m[3] == m[5] && !strings.HasSuffix(m[4], "\\")
-			open, close := m[3], m[5]
-			if open == "" {
-				// A bare word: more than one parameter needs quotes, which
-				// mean the same only where it has nothing they change.
-				oneLine = oneLine && !strings.ContainsAny(m[4], "\\\"`'")
-				open, close = `"`, `"`
-			}
-			if m[2] == kernel.VarCmdlineLinux && src == l.Path && i+1 == l.Line && oneLine && len(add) > 0 {
-				adds, extra = add, ""
-			} else {
-				open, close = m[3], m[5]
-			}
-			lines[i] = m[1] + open + kernel.EditParams(m[4], adds, remove) + close + m[6]
+		addAt := 0
+		if src == l.Path {
+			addAt = l.Line
 		}
-		edited := strings.Join(lines, "\n")
+		edited, added := kernel.EditDefaultGrub(string(b), addAt, add, remove)
+		if added {
+			extra = ""
+		}
 		if extra != "" {
 			if edited != "" && !strings.HasSuffix(edited, "\n") {
 				edited += "\n"
@@ -303,15 +273,15 @@ func repairDefaultGrub(o *Overlay, l kernel.Location, add, remove []string) erro
 	return nil
 }
 
-// repadGrubenv keeps GRUB's environment block exactly 1024 bytes, padded
-// with '#', as grub-editenv writes it.
+// repadGrubenv keeps GRUB's environment block exactly 1024 bytes (see
+// kernel.PadGrubenv).
 func repadGrubenv(o *Overlay, name string) error {
 	b, _ := o.Read(name)
-	body := strings.TrimRight(string(b), "#")
-	if len(body) > grubenvSize {
+	padded, ok := kernel.PadGrubenv(b)
+	if !ok {
 		return fmt.Errorf("/%s would outgrow GRUB's 1024-byte environment block", name)
 	}
-	o.Write(name, []byte(body+strings.Repeat("#", grubenvSize-len(body))))
+	o.Write(name, padded)
 	return nil
 }
 
