@@ -15,6 +15,7 @@ import (
 	"github.com/vhdprep/vhdprep/agent/firewall"
 	"github.com/vhdprep/vhdprep/agent/imds"
 	"github.com/vhdprep/vhdprep/agent/kvp"
+	"github.com/vhdprep/vhdprep/agent/layout"
 	"github.com/vhdprep/vhdprep/agent/provision"
 	"github.com/vhdprep/vhdprep/agent/resourcedisk"
 	"github.com/vhdprep/vhdprep/agent/wire"
@@ -23,7 +24,7 @@ import (
 
 // Agent runs provisioning and health reporting.
 type Agent struct {
-	Config Config
+	Config layout.Config
 	Prov   *provision.Provisioner
 	Wire   *wire.Client
 	IMDS   *imds.Client // nil: no fallback when the media is missing

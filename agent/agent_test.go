@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/vhdprep/vhdprep/agent/firewall"
 	"github.com/vhdprep/vhdprep/agent/kvp"
+	"github.com/vhdprep/vhdprep/agent/layout"
 	"github.com/vhdprep/vhdprep/agent/provision"
 	"github.com/vhdprep/vhdprep/agent/provision/provisiontest"
 	"github.com/vhdprep/vhdprep/agent/wire"
@@ -63,7 +63,7 @@ func newEnv(t *testing.T) *env {
 
 func newAgent(root string, sys provision.System, sim *wiresim.Server) *Agent {
 	return &Agent{
-		Config:         DefaultConfig(),
+		Config:         layout.DefaultConfig(),
 		Prov:           &provision.Provisioner{Root: root, Sys: sys},
 		Wire:           wire.New(sim.Endpoint(), wire.Options{Retry: wire.Retry{Initial: time.Millisecond, Max: 5 * time.Millisecond, Attempts: 5}}),
 		PollInterval:   5 * time.Millisecond,
@@ -109,7 +109,7 @@ func TestProvisionThenReady(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(e.root, "home/azureuser/.ssh/authorized_keys")); err != nil || !strings.Contains(string(b), "e2e@example") {
 		t.Errorf("authorized_keys %q, %v", b, err)
 	}
-	if b, err := os.ReadFile(filepath.Join(e.root, provision.MarkerFile)); err != nil || strings.TrimSpace(string(b)) != "d0df4c54-4ecb-4a4b-9954-5bdf3ed5c3b8" {
+	if b, err := os.ReadFile(filepath.Join(e.root, layout.MarkerFile)); err != nil || strings.TrimSpace(string(b)) != "d0df4c54-4ecb-4a4b-9954-5bdf3ed5c3b8" {
 		t.Errorf("marker %q, %v", b, err)
 	}
 }
@@ -129,7 +129,7 @@ func TestProvisioningFailedReported(t *testing.T) {
 	if !strings.Contains(h[1].Description, "cannot lock /etc/passwd") || !strings.Contains(h[1].Description, "step user") {
 		t.Errorf("description %q lacks the reason", h[1].Description)
 	}
-	if _, err := os.Stat(filepath.Join(e.root, provision.MarkerFile)); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(e.root, layout.MarkerFile)); !os.IsNotExist(err) {
 		t.Error("a failed provisioning wrote the marker")
 	}
 }
@@ -179,7 +179,7 @@ func TestSecondBootAndClone(t *testing.T) {
 	if got := states(e.sim.Health()); !strings.HasSuffix(got, "Ready@2 NotReady/Provisioning@2 Ready@2") {
 		t.Errorf("reports: %s", got)
 	}
-	if b, _ := os.ReadFile(filepath.Join(e.root, provision.MarkerFile)); strings.TrimSpace(string(b)) != "11111111-2222-3333-4444-555555555555" {
+	if b, _ := os.ReadFile(filepath.Join(e.root, layout.MarkerFile)); strings.TrimSpace(string(b)) != "11111111-2222-3333-4444-555555555555" {
 		t.Errorf("marker %q", b)
 	}
 }
@@ -235,34 +235,6 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met in 10 s")
 		}
 		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-func TestConfig(t *testing.T) {
-	c, problems := ParseConfig([]byte(DefaultConfigText))
-	if len(problems) != 0 || c != DefaultConfig() {
-		t.Errorf("the documented file does not parse to the defaults: %+v %v", c, problems)
-	}
-	c, problems = ParseConfig([]byte("Provisioning.Enabled=n\nResourceDisk.Format = y\nResourceDisk.SwapSizeMB=2048\nLogs.Level=debug\n" +
-		"ResourceDisk.MountPoint=relative\nResourceDisk.SwapSizeMB=-1\nNoSuch.Key=1\ngarbage\n" +
-		"Extensions.EnableTimeout=20\nExtensions.EnableTimeout=0\nFirewall.Enabled=n\nProvisioning.MonitorHostName=n\n"))
-	if !DefaultConfig().FirewallEnabled {
-		t.Error("Firewall.Enabled is off by default; WALinuxAgent's OS.EnableFirewall is on")
-	}
-	want := DefaultConfig()
-	want.ProvisioningEnabled, want.ResourceDiskFormat, want.ResourceDiskSwapMB, want.LogLevel = false, true, 2048, slog.LevelDebug
-	want.ExtensionsEnableTimeout = 20 * time.Second
-	want.FirewallEnabled, want.MonitorHostName = false, false
-	if c != want {
-		t.Errorf("config %+v, want %+v", c, want)
-	}
-	if len(problems) != 5 {
-		t.Errorf("problems %v, want 5 (bad mount point, bad swap, unknown key, not KEY=VALUE, zero timeout)", problems)
-	}
-	for _, p := range problems {
-		if !strings.Contains(p.Error(), ConfigFile+" line ") {
-			t.Errorf("problem %q does not say where", p)
-		}
 	}
 }
 

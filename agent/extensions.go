@@ -16,6 +16,7 @@ import (
 
 	"github.com/vhdprep/vhdprep/agent/extconf"
 	"github.com/vhdprep/vhdprep/agent/extension"
+	"github.com/vhdprep/vhdprep/agent/layout"
 	"github.com/vhdprep/vhdprep/agent/wire"
 	"github.com/vhdprep/vhdprep/internal/pause"
 )
@@ -231,7 +232,7 @@ func (a *Agent) handleExtensions(ctx context.Context, g *wire.GoalState, st *ext
 
 // extensionsDisabled is the status message of every extension while
 // Extensions.Enabled=n.
-const extensionsDisabled = "extension processing is disabled; to enable it, set Extensions.Enabled=y in " + ConfigFile
+const extensionsDisabled = "extension processing is disabled; to enable it, set Extensions.Enabled=y in " + layout.ConfigFile
 
 // refuseExtensions reports every extension of g failed, running none,
 // while Extensions.Enabled=n.

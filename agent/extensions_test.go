@@ -137,18 +137,6 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func TestExtensionsEnabledKey(t *testing.T) {
-	if c, p := ParseConfig([]byte(DefaultConfigText)); !c.ExtensionsEnabled || len(p) != 0 {
-		t.Errorf("default: enabled %v, problems %v", c.ExtensionsEnabled, p)
-	}
-	if c, _ := ParseConfig([]byte("Extensions.Enabled=n\n")); c.ExtensionsEnabled {
-		t.Error("Extensions.Enabled=n left extensions on")
-	}
-	if c, p := ParseConfig([]byte("Extensions.Enabled=maybe\n")); !c.ExtensionsEnabled || len(p) != 1 {
-		t.Errorf("bad value: enabled %v, problems %v", c.ExtensionsEnabled, p)
-	}
-}
-
 // TestExtensionsDisabledReportsEachFailed: with Extensions.Enabled=n no
 // handler is downloaded or run, and each is reported failed with the
 // reason, as WALinuxAgent does, so Azure does not wait for its timeout.

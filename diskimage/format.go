@@ -108,6 +108,17 @@ func unsupportedHint(f Format, path string) error {
 	return fmt.Errorf("%s: format %s is not supported", path, f)
 }
 
+// UnreadableError is an image whose container format vhdprep does not read
+// (VMDK, a differencing VHD, an ISO): the container rules still judge it.
+type UnreadableError struct {
+	Path     string
+	Format   Format
+	FileSize int64
+}
+
+// Error says how to turn the image into one vhdprep reads.
+func (e *UnreadableError) Error() string { return ConvertHint(e.Format, e.Path) }
+
 // DetectFile tells the container format of the file at path and its size.
 func DetectFile(path string) (Format, int64, error) {
 	f, size, err := raw.OpenFile(path, os.O_RDONLY)

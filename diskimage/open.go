@@ -7,12 +7,12 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/vhdprep/vhdprep/internal/fileundo"
 	"github.com/vhdprep/vhdprep/internal/imagelock"
 	"github.com/vhdprep/vhdprep/ova"
 	"github.com/vhdprep/vhdprep/qcow2"
 	"github.com/vhdprep/vhdprep/raw"
 	"github.com/vhdprep/vhdprep/raw/part"
+	"github.com/vhdprep/vhdprep/rootfs/write"
 	"github.com/vhdprep/vhdprep/vdi"
 	"github.com/vhdprep/vhdprep/vhd"
 	"github.com/vhdprep/vhdprep/vhdx"
@@ -33,9 +33,14 @@ type Image struct {
 	file *os.File
 }
 
-// Open opens an image read-only and detects its format. Formats vhdprep
-// cannot read give an error that says how to convert them.
+// Open opens an image read-only and detects its format. A change to it
+// that vhdprep did not finish (killed, power lost) is undone first, so
+// nothing reads a half-made change. Formats vhdprep cannot read give an
+// *UnreadableError, which says how to convert them.
 func Open(path string) (*Image, error) {
+	if err := write.RecoverInterrupted(path); err != nil {
+		return nil, err
+	}
 	return open(path, os.O_RDONLY)
 }
 
@@ -71,8 +76,8 @@ func changeable(f *os.File) error {
 }
 
 // lockForChange takes the lock of the image at path for changing it in
-// place (resize, convert --in-place), and undoes a resize of it that was
-// interrupted. What is not a regular file is refused first, so no lock
+// place (resize, convert --in-place), and undoes a change of it that was
+// interrupted (a resize, or a fix). What is not a regular file is refused first, so no lock
 // file is made beside a device or a FIFO.
 func lockForChange(path string) (*imagelock.Lock, error) {
 	f, _, err := raw.OpenFile(path, os.O_RDONLY)
@@ -88,7 +93,7 @@ func lockForChange(path string) (*imagelock.Lock, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := fileundo.Recover(path); err != nil {
+	if err := write.Recover(path); err != nil {
 		lock.Release()
 		return nil, err
 	}
@@ -164,7 +169,7 @@ func (im *Image) openDisk() error {
 		}
 		im.Disk = d
 	default:
-		return unsupportedHint(format, im.Path)
+		return &UnreadableError{Path: im.Path, Format: format, FileSize: im.FileSize}
 	}
 	return nil
 }
@@ -173,8 +178,18 @@ func (im *Image) openDisk() error {
 // disk above 2 TiB, whether it boots through UEFI; nil when the caller
 // cannot tell.
 func (im *Image) Container(bootsGen2 func() (bool, string)) Container {
+	t, err := part.Read(im.Disk, im.Disk.Size())
+	if err != nil {
+		t = nil
+	}
+	return im.ContainerOf(t, bootsGen2)
+}
+
+// ContainerOf is Container for a caller that has read the disk's partition
+// table t already (nil when it cannot be read).
+func (im *Image) ContainerOf(t *part.Table, bootsGen2 func() (bool, string)) Container {
 	c := Container{Path: im.Path, Format: im.Format, FileSize: im.FileSize, VirtualSize: im.Disk.Size(), Footer: im.Footer, BootsGen2: bootsGen2}
-	if t, err := part.Read(im.Disk, im.Disk.Size()); err == nil {
+	if t != nil {
 		c.Scheme = t.Scheme
 	}
 	return c

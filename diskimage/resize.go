@@ -209,8 +209,9 @@ func endDisk(f *os.File, t *part.Table, size, target int64, out Format, keepID *
 // verifyDisk reopens path and checks that it reads back as a disk of the
 // format and size meant, with a valid footer, and with before's partitions;
 // a GPT whose backup was moved reads back whole, its backup at the end.
+// The change's own undo file is still there: nothing is recovered.
 func verifyDisk(path string, want Format, size int64, before *part.Table, movedGPT bool) error {
-	im, err := Open(path)
+	im, err := open(path, os.O_RDONLY)
 	if err != nil {
 		return err
 	}

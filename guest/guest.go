@@ -12,6 +12,7 @@ import (
 	"github.com/vhdprep/vhdprep/diskimage"
 	"github.com/vhdprep/vhdprep/raw/volume"
 	"github.com/vhdprep/vhdprep/rootfs"
+	"github.com/vhdprep/vhdprep/rootfs/write"
 )
 
 // Guest is an opened image or directory.
@@ -27,6 +28,10 @@ type Guest struct {
 	// Mounts lists where each filesystem is (for a directory: just "/").
 	Mounts   []rootfs.Mounted
 	Warnings []string
+
+	// change holds the image's lock from before the guest is read until
+	// its changes are applied; nil for a guest opened only to read.
+	change *write.Image
 }
 
 // ErrLayout wraps what makes a disk's layout (its partition table, its
@@ -68,8 +73,12 @@ func OpenDir(dir string) (*Guest, error) {
 	return &Guest{Name: dir, Root: rootfs.Dir(dir), Mounts: []rootfs.Mounted{{Path: "/", Volume: dir, FSType: "directory"}}}, nil
 }
 
-// Close closes the image file.
+// Close releases the image's lock, if held, and closes the image file.
 func (g *Guest) Close() error {
+	if g.change != nil {
+		g.change.Close()
+		g.change = nil
+	}
 	if g.Image != nil {
 		return g.Image.Close()
 	}

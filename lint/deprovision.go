@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path"
 	"strings"
+
+	"github.com/vhdprep/vhdprep/rootfs/write"
 )
 
 // generalizationStep is one part of deprovisioning, named by the rule it
@@ -29,7 +31,7 @@ func PlanDeprovision(t *Target, removeUsers bool) (*Plan, []string, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("deprovision needs the guest's files: %w", err)
 	}
-	p := &Plan{Command: CommandDeprovision, overlay: NewOverlay(root)}
+	p := &Plan{Command: CommandDeprovision, overlay: write.NewOverlay(root)}
 	users, err := loginUsers(t)
 	if err != nil {
 		return nil, nil, err
@@ -45,6 +47,54 @@ func PlanDeprovision(t *Target, removeUsers bool) (*Plan, []string, error) {
 	}
 	p.Changes = p.overlay.Changes()
 	return p, users, nil
+}
+
+// DeprovisionOptions says what Deprovision generalizes, and how.
+type DeprovisionOptions struct {
+	// Open opens the image or tree, as FixOptions.Open does.
+	Open        func(change bool) (*Target, error)
+	RemoveUsers bool // remove the accounts other than system ones, with their homes
+	DryRun      bool // plan, and change nothing
+	// Planned, when set, is shown the plan and the accounts before
+	// anything is written; on a dry run refused says why the real run
+	// would be refused.
+	Planned func(r *DeprovisionResult, refused error)
+}
+
+// DeprovisionResult is what Deprovision did.
+type DeprovisionResult struct {
+	Plan  *Plan
+	Users []string // the accounts other than system ones, kept or removed
+	// Written tells that the plan was written, and checked afterwards.
+	Written bool
+}
+
+// Deprovision is vhdprep deprovision: it plans the generalization, refuses
+// a plan the image cannot take before it is shown, applies it, and checks
+// the rules it claims to repair on a fresh view of what was written (a
+// *NotConvergedError names those that still fail).
+func Deprovision(opts DeprovisionOptions) (*DeprovisionResult, error) {
+	target, err := opts.Open(!opts.DryRun)
+	if err != nil {
+		return nil, err
+	}
+	plan, users, err := PlanDeprovision(target, opts.RemoveUsers)
+	if err != nil {
+		target.Close()
+		return nil, fmt.Errorf("deprovision %s: %w", target.Name, err)
+	}
+	res := &DeprovisionResult{Plan: plan, Users: users}
+	after, err := Write(plan, CommandDeprovision, target, opts.Open, opts.DryRun, func(refused error) {
+		if opts.Planned != nil {
+			opts.Planned(res, refused)
+		}
+	})
+	if after == nil {
+		return res, err
+	}
+	defer after.Close()
+	res.Written = true
+	return res, Verify(after, CommandDeprovision, plan.Claimed())
 }
 
 // deprovisionSteps are the steps of deprovisioning, in order; removing the
@@ -145,7 +195,7 @@ func lockRoot(t *Target, o *Overlay) error {
 	for i, line := range strings.Split(string(b), "\n") {
 		f := strings.SplitN(line, ":", 3)
 		if len(f) == 3 && f[0] == "root" && f[1] != "" && !strings.HasPrefix(f[1], "!") && !strings.HasPrefix(f[1], "*") {
-			return o.editLine("etc/shadow", i+1, func(l string) (string, error) { return "root:!" + l[len("root:"):], nil })
+			return editLine(o, "etc/shadow", i+1, func(l string) (string, error) { return "root:!" + l[len("root:"):], nil })
 		}
 	}
 	return nil

@@ -94,3 +94,19 @@ func TestDeprovisionImageRemovesAHome(t *testing.T) {
 		t.Fatalf("%v", s)
 	}
 }
+
+// Deprovision, the verb behind vhdprep deprovision, writes its plan and
+// holds it to its claims; a dry run writes nothing.
+func TestDeprovisionVerb(t *testing.T) {
+	dir := tree(t, map[string]string{"etc/machine-id": "0123456789abcdef0123456789abcdef\n"}).Name
+	opts := DeprovisionOptions{Open: func(bool) (*Target, error) { return OpenDir(dir) }, DryRun: true}
+	res, err := Deprovision(opts)
+	if b, _ := os.ReadFile(filepath.Join(dir, "etc/machine-id")); err != nil || res.Written || len(b) == 0 {
+		t.Fatalf("dry run: %v %+v %q", err, res, b)
+	}
+	opts.DryRun = false
+	res, err = Deprovision(opts)
+	if b, _ := os.ReadFile(filepath.Join(dir, "etc/machine-id")); err != nil || !res.Written || len(b) != 0 {
+		t.Fatalf("deprovision: %v %+v %q", err, res, b)
+	}
+}

@@ -2,25 +2,15 @@ package lint
 
 import (
 	"fmt"
-	"io/fs"
-	"path"
-	"sort"
-	"strings"
 
-	"github.com/vhdprep/vhdprep/diskimage"
-	"github.com/vhdprep/vhdprep/internal/shell"
-	"github.com/vhdprep/vhdprep/raw/lvm"
-	"github.com/vhdprep/vhdprep/raw/probe"
-	"github.com/vhdprep/vhdprep/raw/volume"
-	"github.com/vhdprep/vhdprep/rootfs"
 	"github.com/vhdprep/vhdprep/rootfs/write"
 )
 
 // Plan is what vhdprep fix would change.
 type Plan struct {
-	Report  *Report   // the check the plan answers
-	Rules   []RuleFix // per rule: what its repair touched, or why it could not
-	Changes []Change  // every file change, merged
+	Report  *Report        // the check the plan answers
+	Rules   []RuleFix      // per rule: what its repair touched, or why it could not
+	Changes []write.Change // every file change, merged
 	// Command is the vhdprep command that writes the plan ("fix" when
 	// empty), named in the remedies of a refusal.
 	Command string
@@ -59,7 +49,7 @@ func PlanFix(t *Target, catalog []*Rule, cfg *Config, only []string) (*Plan, err
 		return nil, fmt.Errorf("fix needs the guest's files: %w", err)
 	}
 	rep := Run(t, catalog, cfg)
-	p := &Plan{Report: rep, Command: CommandFix, overlay: NewOverlay(root)}
+	p := &Plan{Report: rep, Command: CommandFix, overlay: write.NewOverlay(root)}
 	for _, o := range rep.Outcomes {
 		if o.Status != Failed || !o.Rule.Fixable || (len(only) > 0 && !contains(only, o.ID)) {
 			continue
@@ -74,13 +64,13 @@ func PlanFix(t *Target, catalog []*Rule, cfg *Config, only []string) (*Plan, err
 			p.Rules = append(p.Rules, rf)
 			continue
 		}
-		before, notes := p.overlay.Changes(), len(p.overlay.notes)
+		before, notes := p.overlay.Changes(), len(p.overlay.Notes())
 		rf := RuleFix{ID: o.ID}
 		if err := o.Rule.Repair(t, p.overlay); err != nil {
 			rf.Error = err.Error()
 		}
 		rf.Files = newPaths(before, p.overlay.Changes())
-		rf.Notes = p.overlay.notes[notes:]
+		rf.Notes = p.overlay.Notes()[notes:]
 		if rf.Error == "" && len(rf.Files) == 0 && len(rf.Notes) == 0 {
 			rf.Error = cannotSay(o)
 		}
@@ -88,6 +78,88 @@ func PlanFix(t *Target, catalog []*Rule, cfg *Config, only []string) (*Plan, err
 	}
 	p.Changes = p.overlay.Changes()
 	return p, nil
+}
+
+// FixOptions says what Fix repairs, and where.
+type FixOptions struct {
+	// Open opens the image or tree: to change it (an image's lock taken
+	// before anything is read, as OpenImageToChange does), or afresh to
+	// check what was written.
+	Open    func(change bool) (*Target, error)
+	Catalog []*Rule
+	Config  *Config
+	Only    []string // repair only these rules; every one when empty
+	DryRun  bool     // plan, and change nothing
+	// Planned, when set, is shown the plan before anything is written;
+	// on a dry run refused says why the real run would be refused.
+	Planned func(p *Plan, refused error)
+}
+
+// FixResult is what Fix did.
+type FixResult struct {
+	Name  string // the image or tree, for reports
+	Plan  *Plan
+	After *Report // check on a fresh view of what was written; nil after a dry run
+}
+
+// Fix is vhdprep fix: it plans the repairs, refuses a plan the image
+// cannot take before it is shown, applies it, and checks again on a fresh
+// view of what was written. A rule the plan changed files for that still
+// fails is a repair that did not converge: Fix returns the result with a
+// *NotConvergedError naming it.
+func Fix(opts FixOptions) (*FixResult, error) {
+	target, err := opts.Open(!opts.DryRun)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := PlanFix(target, opts.Catalog, opts.Config, opts.Only)
+	if err != nil {
+		target.Close()
+		return nil, fmt.Errorf("fix %s: %w", target.Name, err)
+	}
+	res := &FixResult{Name: target.Name, Plan: plan}
+	after, err := Write(plan, CommandFix, target, opts.Open, opts.DryRun, func(refused error) {
+		if opts.Planned != nil {
+			opts.Planned(plan, refused)
+		}
+	})
+	if after == nil {
+		return res, err
+	}
+	defer after.Close()
+	res.After, err = VerifyRepairs(after, opts.Catalog, opts.Config, CommandFix, plan.Claimed())
+	return res, err
+}
+
+// Writable is a plan a command writes into a target: fix's and
+// deprovision's Plan, agent inject's.
+type Writable interface {
+	CheckWritable(t *Target) error
+	Apply(t *Target) error
+}
+
+// Write writes p, which command ("fix", "agent inject") planned from t,
+// into t, and opens what was written afresh with open, for the check that
+// holds p to its claims. A plan t cannot take is refused before shown sees
+// it; a dry run shows it, with the refusal, and writes nothing. t is
+// closed; the target returned is nil after a dry run or a failure.
+func Write(p Writable, command string, t *Target, open func(change bool) (*Target, error), dryRun bool, shown func(refused error)) (*Target, error) {
+	refused := p.CheckWritable(t)
+	if refused != nil && !dryRun {
+		t.Close()
+		return nil, refused
+	}
+	shown(refused)
+	if dryRun {
+		t.Close()
+		return nil, nil
+	}
+	err := p.Apply(t)
+	t.Close()
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", command, t.Name, err)
+	}
+	return open(false)
 }
 
 // commandOf is the vhdprep command check found repairs a rule here.
@@ -122,7 +194,7 @@ func contains(list []string, s string) bool {
 
 // newPaths lists the files after touches that before did not, or that
 // changed since.
-func newPaths(before, after []Change) []string {
+func newPaths(before, after []write.Change) []string {
 	old := map[string]string{}
 	for _, c := range before {
 		old[c.Path] = string(c.New)
@@ -137,232 +209,15 @@ func newPaths(before, after []Change) []string {
 }
 
 // CheckWritable tells, before anything is printed or changed, whether
-// Apply can write every change of the plan into t: an image must be raw or
-// a fixed VHD, and each filesystem a change lands on ext2/3/4 on a
-// partition or a linear logical volume. A refusal names what to run
-// instead, for the command that made the plan.
+// Apply can write every change of the plan into t (see
+// guest.Guest.CheckWritable). A refusal names what to run instead, for
+// the command that made the plan.
 func (p *Plan) CheckWritable(t *Target) error {
-	_, err := p.volumes(t)
-	return err
+	return t.Guest.CheckWritable(p.Changes, p.command())
 }
 
-// volumes groups the plan's changes of an image by the volume each lands
-// on, keyed by mount point, or refuses as CheckWritable does.
-func (p *Plan) volumes(t *Target) (map[string]volume.Volume, error) {
-	if len(p.Changes) == 0 || t.Guest == nil || t.Guest.Image == nil {
-		return nil, nil
-	}
-	if f := t.Container.Format; f != diskimage.Raw && f != diskimage.VHDFixed {
-		fixed := shell.Quote(diskimage.FixedVHDName(t.Name))
-		return nil, fmt.Errorf("%s is %s, and vhdprep %s writes only raw images and fixed VHDs: run 'vhdprep convert %s %s', then 'vhdprep %s %s'",
-			t.Name, f, p.command(), shell.Quote(t.Name), fixed, p.command(), fixed)
-	}
-	out := map[string]volume.Volume{}
-	for _, c := range p.Changes {
-		m := mountOf(t, c.Path)
-		if _, ok := out[m]; ok {
-			continue
-		}
-		v, err := volumeAt(t, m, p.command())
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", t.Name, err)
-		}
-		out[m] = v
-	}
-	return out, nil
-}
-
-// Apply writes the plan into the image (ext2/3/4 filesystems of a raw image
-// or fixed VHD, opened with OpenImageToChange) or the directory. The changes
-// of every filesystem are applied together, verified, and undone on failure.
+// Apply writes the plan into the image (opened with OpenImageToChange) or
+// the directory, as guest.Guest.Apply does.
 func (p *Plan) Apply(t *Target) error {
-	if len(p.Changes) == 0 {
-		return nil
-	}
-	if t.Guest.Image == nil {
-		d, err := write.OpenDir(t.Name)
-		if err != nil {
-			return err
-		}
-		return applyTo(d, p.Changes, "/", t)
-	}
-	volumes, err := p.volumes(t)
-	if err != nil {
-		return err
-	}
-	if t.change == nil {
-		return fmt.Errorf("%s was opened to read, not to change (lint.OpenImageToChange)", t.Name)
-	}
-	byMount := map[string][]Change{}
-	for _, c := range p.Changes {
-		m := mountOf(t, c.Path)
-		byMount[m] = append(byMount[m], c)
-	}
-	// Every filesystem is opened, and its preconditions checked, before the
-	// first is written.
-	mounts := make([]string, 0, len(byMount))
-	for m := range byMount {
-		mounts = append(mounts, m)
-	}
-	sort.Strings(mounts)
-	for _, mountPath := range mounts {
-		changes := byMount[mountPath]
-		v := volumes[mountPath]
-		w, err := t.change.Ext4(v.Offset, v.Size)
-		if err != nil {
-			return err
-		}
-		queue(w, changes, mountPath, t)
-	}
-	return t.change.Apply()
-}
-
-// mountOf is the mount point holding a guest path (the longest match).
-func mountOf(t *Target, p string) string {
-	best := "/"
-	for _, m := range t.Guest.Mounts {
-		if (p == m.Path || strings.HasPrefix(p, strings.TrimSuffix(m.Path, "/")+"/")) && len(m.Path) > len(best) {
-			best = m.Path
-		}
-	}
-	return best
-}
-
-// volumeAt finds the writable partition mounted at mountPath; a refusal
-// names what command should do instead.
-func volumeAt(t *Target, mountPath, command string) (volume.Volume, error) {
-	for _, m := range t.Guest.Mounts {
-		if m.Path != mountPath {
-			continue
-		}
-		for _, v := range t.Guest.Layout.Volumes {
-			if v.Name != m.Volume {
-				continue
-			}
-			if v.FS.Type != probe.Ext2 && v.FS.Type != probe.Ext3 && v.FS.Type != probe.Ext4 {
-				return v, fmt.Errorf("%s is %s, which vhdprep cannot write (only ext2/3/4): %s", mountPath, v.FS.Type, onMountedTree(command))
-			}
-			if v.LV != "" {
-				return lvOnDisk(t.Guest.Layout, v, mountPath, command)
-			}
-			return v, nil
-		}
-	}
-	return volume.Volume{}, fmt.Errorf("no volume is mounted at %s", mountPath)
-}
-
-// applyTo queues the changes under one mount point and applies them.
-func applyTo(w write.FS, changes []Change, mountPath string, t *Target) error {
-	queue(w, changes, mountPath, t)
-	return w.Apply()
-}
-
-// queue queues the changes under one mount point, keeping the permissions
-// of the files they replace and making the directories new files need.
-func queue(w write.FS, changes []Change, mountPath string, t *Target) {
-	made := map[string]bool{}
-	for _, c := range changes {
-		if c.Removed || c.Old != nil {
-			continue
-		}
-		for _, dir := range parents(c.Path, mountPath) {
-			if _, err := t.Guest.Root.Lstat(strings.TrimPrefix(dir, "/")); err != nil && !made[dir] {
-				made[dir] = true
-				w.Mkdir(strings.TrimPrefix(dir, strings.TrimSuffix(mountPath, "/")), 0o755, 0, 0)
-			}
-		}
-	}
-	for _, c := range changes {
-		rel := strings.TrimPrefix(c.Path, strings.TrimSuffix(mountPath, "/"))
-		switch {
-		case c.Dir:
-			w.Rmdir(rel)
-			continue
-		case c.Removed:
-			w.Remove(rel)
-			continue
-		case c.Link != "":
-			w.Symlink(c.Link, rel)
-			continue
-		}
-		// A replaced file keeps its permissions and owner; a new one is
-		// root's, 0644, unless the change says otherwise.
-		perm, uid, gid := fs.FileMode(0o644), 0, 0
-		if info, err := t.Guest.Root.Lstat(strings.TrimPrefix(c.Path, "/")); err == nil {
-			perm = info.Mode().Perm()
-			if st, ok := info.Sys().(*rootfs.Stat); ok {
-				uid, gid = int(st.UID), int(st.GID)
-			}
-		}
-		if c.Mode != 0 {
-			perm = c.Mode
-		}
-		w.WriteFile(rel, c.New, perm, uid, gid)
-	}
-}
-
-// onMountedTree is the remedy where vhdprep cannot write a filesystem:
-// the same command on the tree, mounted by the system's own driver.
-func onMountedTree(command string) string {
-	return fmt.Sprintf("mount the image's filesystems (e.g. with guestmount, or a loop device) and run 'vhdprep %s --root MOUNTPOINT'", command)
-}
-
-// parents lists the directories between a mount point and a path, outermost
-// first.
-func parents(p, mountPath string) []string {
-	var out []string
-	for dir := path.Dir(p); dir != "/" && dir != "." && dir != mountPath; dir = path.Dir(dir) {
-		out = append([]string{dir}, out...)
-	}
-	return out
-}
-
-// lvOnDisk gives a logical volume its place on the disk. Only an LV that is
-// one contiguous run of one PV (linear, one segment) is a byte range the
-// write layer can hand to debugfs as image?offset=N.
-func lvOnDisk(l *volume.Layout, v volume.Volume, mountPath, command string) (volume.Volume, error) {
-	refuse := func(why string) (volume.Volume, error) {
-		return v, fmt.Errorf("%s is on LVM logical volume %s, which %s; vhdprep writes only linear LVs of one segment: %s", mountPath, v.Name, why, onMountedTree(command))
-	}
-	for _, vg := range l.VGs {
-		if vg.Name != v.VG {
-			continue
-		}
-		lv, err := vg.LV(v.LV)
-		if err != nil {
-			return v, err
-		}
-		if len(lv.Segments) != 1 {
-			return refuse(fmt.Sprintf("has %d segments", len(lv.Segments)))
-		}
-		seg := lv.Segments[0]
-		if seg.Type != "striped" || len(seg.Stripes) != 1 {
-			return refuse(fmt.Sprintf("is %s over %d stripes", seg.Type, len(seg.Stripes)))
-		}
-		for _, info := range vg.PVs {
-			if info.Name != seg.Stripes[0].PV {
-				continue
-			}
-			pv, ok := pvVolume(l, info.ID)
-			if !ok {
-				return refuse("lies on a physical volume that is not a partition of this disk")
-			}
-			v.Offset = pv.Offset + info.PEStart + seg.Stripes[0].StartExtent*vg.ExtentSize
-			return v, nil
-		}
-	}
-	return refuse("vhdprep cannot place on the disk")
-}
-
-// pvVolume finds the partition holding the LVM physical volume with id.
-func pvVolume(l *volume.Layout, id string) (volume.Volume, bool) {
-	for _, v := range l.Volumes {
-		if v.FS.Type != probe.LVM || v.Partition == nil {
-			continue
-		}
-		if pv, err := lvm.ReadPV(v.R, v.Size); err == nil && pv.UUID == id {
-			return v, true
-		}
-	}
-	return volume.Volume{}, false
+	return t.Guest.Apply(p.Changes, p.command())
 }

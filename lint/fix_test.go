@@ -13,8 +13,6 @@ import (
 
 	"github.com/vhdprep/vhdprep/internal/testimage"
 	"github.com/vhdprep/vhdprep/kernel"
-	"github.com/vhdprep/vhdprep/raw/lvm"
-	"github.com/vhdprep/vhdprep/raw/volume"
 	"github.com/vhdprep/vhdprep/rootfs/write"
 )
 
@@ -151,16 +149,21 @@ func TestFixInsideALinearLogicalVolume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := volumeAt(target, "/", CommandFix)
-	if err != nil || v.Name != "vg0/root" || v.Offset <= 1<<20 {
-		t.Fatalf("root volume %s at %d: %v", v.Name, v.Offset, err)
+	var offset int64
+	for _, v := range target.Guest.Layout.Volumes {
+		if v.Name == "vg0/root" {
+			offset, err = target.Guest.Layout.OnDisk(v)
+		}
+	}
+	if err != nil || offset <= 1<<20 {
+		t.Fatalf("root volume vg0/root at %d: %v", offset, err)
 	}
 	before := guestSums(t, target)
 	plan, err := PlanFix(target, Catalog(), nil, []string{"KRN001"})
 	if err != nil || len(plan.Changes) == 0 {
 		t.Fatalf("plan: %v %+v", err, plan.Rules)
 	}
-	after := applyToImage(t, plan, target, img, v.Offset)
+	after := applyToImage(t, plan, target, img, offset)
 	if s := statuses(t, after, "KRN001"); s["KRN001"] != Passed {
 		t.Fatalf("KRN001 after fix: %v", s)
 	}
@@ -188,7 +191,7 @@ func applyToImage(t *testing.T, plan interface{ Apply(*Target) error }, target *
 
 // assertOnlyChanged fails when a file other than those the plan changes
 // differs, or appeared or vanished.
-func assertOnlyChanged(t *testing.T, before, after map[string][32]byte, changes []Change) {
+func assertOnlyChanged(t *testing.T, before, after map[string][32]byte, changes []write.Change) {
 	t.Helper()
 	meant := map[string]bool{}
 	for _, c := range changes {
@@ -432,27 +435,6 @@ func TestDeviceNamesOfThisDisk(t *testing.T) {
 	}
 }
 
-func TestFixRefusesLVsThatAreNotOneByteRange(t *testing.T) {
-	linear := func(start int64) lvm.Segment {
-		return lvm.Segment{StartExtent: start, ExtentCount: 4, Type: "striped", Stripes: []lvm.Stripe{{PV: "pv0", StartExtent: start}}}
-	}
-	for name, c := range map[string]struct {
-		segs []lvm.Segment
-		want string
-	}{
-		"two segments": {[]lvm.Segment{linear(0), linear(4)}, "has 2 segments"},
-		"striped": {[]lvm.Segment{{ExtentCount: 4, Type: "striped", StripeSize: 65536,
-			Stripes: []lvm.Stripe{{PV: "pv0"}, {PV: "pv1"}}}}, "is striped over 2 stripes"},
-		"on another disk": {[]lvm.Segment{linear(0)}, "not a partition of this disk"},
-	} {
-		vg := &lvm.VG{Name: "vg", ExtentSize: 4 << 20, PVs: []lvm.PVInfo{{Name: "pv0", ID: "elsewhere"}}, LVs: []lvm.LV{{Name: "root", Segments: c.segs}}}
-		_, err := lvOnDisk(&volume.Layout{VGs: []*lvm.VG{vg}}, volume.Volume{Name: "vg/root", VG: "vg", LV: "root"}, "/", CommandFix)
-		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "fix --root") {
-			t.Errorf("%s: %v", name, err)
-		}
-	}
-}
-
 // initramfs-tools sleeps rootdelay seconds before it looks for the root
 // device: KRN003 is only information there, and fix does not add the delay.
 func TestRootDelayIsLeftOutWhereInitramfsToolsSleepsForIt(t *testing.T) {
@@ -568,5 +550,32 @@ func TestRebuildHintPerInitramfsTool(t *testing.T) {
 	k := kernel.Kernel{Version: "6.1"}
 	if got := rebuildHint(tree(t, map[string]string{"etc/initramfs-tools/modules": ""}), k, []string{"hv_vmbus"}); !strings.HasSuffix(got, "then: update-initramfs -c -k 6.1") {
 		t.Errorf("without an initramfs: %s", got)
+	}
+}
+
+// Fix, the verb behind vhdprep fix: a dry run shows the plan and changes
+// nothing; a real run applies it and checks a fresh view of the result.
+func TestFixVerb(t *testing.T) {
+	dir := tree(t, map[string]string{"etc/dhcp/dhclient.conf": "timeout 60;\n"}).Name
+	conf := filepath.Join(dir, "etc/dhcp/dhclient.conf")
+	opts := FixOptions{
+		Open:    func(bool) (*Target, error) { return OpenDir(dir) },
+		Catalog: Catalog(),
+		Only:    []string{"NET004"},
+		DryRun:  true,
+	}
+	var shown *Plan
+	opts.Planned = func(p *Plan, refused error) { shown = p }
+	res, err := Fix(opts)
+	if b, _ := os.ReadFile(conf); err != nil || res.After != nil || shown != res.Plan || len(shown.Changes) != 1 || string(b) != "timeout 60;\n" {
+		t.Fatalf("dry run: %v %+v %q", err, res, b)
+	}
+	opts.DryRun = false
+	res, err = Fix(opts)
+	if err != nil || res.After == nil || outcomeOf(res.After, "NET004").Status != Passed {
+		t.Fatalf("fix: %v %+v", err, res)
+	}
+	if b, _ := os.ReadFile(conf); !strings.Contains(string(b), "timeout 300;") {
+		t.Fatalf("dhclient.conf after fix: %q", b)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/vhdprep/vhdprep/diskimage"
 	"github.com/vhdprep/vhdprep/guest"
 	"github.com/vhdprep/vhdprep/internal/shell"
+	"github.com/vhdprep/vhdprep/rootfs/write"
 )
 
 // The rule repaired by vhdprep agent inject rather than fix.
@@ -28,7 +29,7 @@ func remedy(t *Target, r *Rule) (command string, err error) {
 		return "", nil
 	}
 	changes := func(do func(*Target, *Overlay) error) (bool, error) {
-		o := NewOverlay(root)
+		o := write.NewOverlay(root)
 		if err := do(t, o); err != nil {
 			return false, err
 		}

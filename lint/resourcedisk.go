@@ -331,3 +331,37 @@ func waagentDiskKeys(conf map[string]string) map[string]string {
 	}
 	return keys
 }
+
+// Resource-disk swap: the size an agent is told to make when none is set,
+// and cloud-init's way of doing it (Azure's RHEL guide).
+const (
+	defaultSwapMB      = "2048"
+	cloudInitSwapFile  = "etc/cloud/cloud.cfg.d/99-vhdprep-swap.cfg"
+	cloudInitSwapSetup = `# Added by vhdprep (SWP002): cloud-init formats the resource disk and puts swap on it.
+disk_setup:
+  ephemeral0:
+    table_type: gpt
+    layout: [66, [33, 82]]
+    overwrite: true
+fs_setup:
+  - device: ephemeral0.1
+    filesystem: ext4
+  - device: ephemeral0.2
+    filesystem: swap
+mounts:
+  - ["ephemeral0.1", "/mnt/resource"]
+  - ["ephemeral0.2", "none", "swap", "sw,nofail,x-systemd.requires=cloud-init.service,x-systemd.device-timeout=2", "0", "0"]
+`
+)
+
+func setResourceDiskSwap(t *Target, o *Overlay, name, size string) error {
+	if n, _ := strconv.Atoi(size); n <= 0 {
+		size = defaultSwapMB
+	}
+	for _, kv := range [][2]string{{"ResourceDisk.Format", "y"}, {"ResourceDisk.EnableSwap", "y"}, {"ResourceDisk.SwapSizeMB", size}} {
+		if err := setKey(o, name, kv[0], kv[1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/vhdprep/vhdprep/rootfs/write"
 )
 
 // Severity is how much a finding matters. The zero value means "the rule's
@@ -98,6 +100,11 @@ type Rule struct {
 	// of the guest's files; nil where vhdprep fix cannot do it yet.
 	Repair func(*Target, *Overlay) error
 }
+
+// Overlay is what a repair edits: the guest's files as the repairs before
+// it left them, the session fix, deprovision and agent inject write
+// through.
+type Overlay = write.Overlay
 
 // Finding is one thing a rule found wrong.
 type Finding struct {

@@ -3,6 +3,7 @@ package lint
 import (
 	"strings"
 
+	"github.com/vhdprep/vhdprep/agent/layout"
 	"github.com/vhdprep/vhdprep/guest"
 	"github.com/vhdprep/vhdprep/rootfs"
 )
@@ -19,12 +20,16 @@ const (
 const (
 	waagentProgram   = "usr/sbin/waagent"
 	waagentConfPath  = "etc/waagent.conf"
-	vhdprepAgentBin  = "usr/sbin/vhdprep-agent"
-	vhdprepAgentConf = "etc/vhdprep-agent.conf"
 	cloudInitProgram = "usr/bin/cloud-init"
 	azureInitProgram = "usr/bin/azure-init"
 	// cloudInitConfDir is where cloud-init's drop-ins are, for reports.
 	cloudInitConfDir = "/etc/cloud/cloud.cfg.d"
+)
+
+// The vhdprep agent's, as agent inject installs it.
+var (
+	vhdprepAgentBin  = strings.TrimPrefix(layout.Binary, "/")
+	vhdprepAgentConf = strings.TrimPrefix(layout.ConfigFile, "/")
 )
 
 // provisioningAgent is an agent that can report Ready to Azure.
@@ -38,7 +43,7 @@ var provisioningAgents = []provisioningAgent{
 	{agentWAAgent, []string{"walinuxagent.service", "waagent.service"}, "waagent"},
 	{agentCloudInit, []string{"cloud-init.service", "cloud-init-local.service", "cloud-init.target"}, "cloud-init"},
 	{"azure-init", []string{"azure-init.service"}, "azure-init"},
-	{agentVhdprep, []string{"vhdprep-agent.service"}, "vhdprep-agent"},
+	{agentVhdprep, []string{layout.DaemonUnit}, "vhdprep-agent"},
 }
 
 // enabledAgents lists the provisioning agents that start at boot.

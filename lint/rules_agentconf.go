@@ -314,3 +314,103 @@ func checkOneProvisioner(t *Target) ([]Finding, error) {
 	}
 	return nil, nil
 }
+
+func repairAutoUpdate(t *Target, o *Overlay) error {
+	root, err := t.root()
+	if err != nil {
+		return err
+	}
+	if _, _, err := waagentConf(root); err != nil {
+		return err
+	}
+	return setKey(o, "etc/waagent.conf", "AutoUpdate.Enabled", "y")
+}
+
+// Names for AGT005's drop-in, in order of preference: cloud.cfg.d files
+// are read in name order and the last setting wins, so the drop-in must
+// sort after every other (Proxmox's 99_pve.cfg sorts after the first).
+var cloudInitAzureDropIns = []string{"99-vhdprep-azure.cfg", "zz-vhdprep-azure.cfg"}
+
+func repairCloudInitAzure(t *Target, o *Overlay) error {
+	root, err := t.root()
+	if err != nil {
+		return err
+	}
+	const dir = "etc/cloud/cloud.cfg.d"
+	ents, _ := root.ReadDir(dir)
+	last := ""
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".cfg") && !contains(cloudInitAzureDropIns, e.Name()) && e.Name() > last {
+			last = e.Name()
+		}
+	}
+	for _, name := range cloudInitAzureDropIns {
+		if name > last {
+			o.Write(dir+"/"+name, []byte("# Added by vhdprep (AGT005): provision from Azure.\ndatasource_list: [ Azure ]\n"))
+			return nil
+		}
+	}
+	return fmt.Errorf("/%s/%s is read after any drop-in vhdprep could add: add Azure to the datasource_list it sets", dir, last)
+}
+
+// repairOneResourceDiskOwner leaves the resource disk to cloud-init, which
+// provisions: WALinuxAgent stops formatting it, and where WALinuxAgent was
+// told to put swap there, cloud-init is, unless its configuration already
+// does. Swap is opt-in: fix never turns it on where nothing asked for it.
+func repairOneResourceDiskOwner(t *Target, o *Overlay) error {
+	root, err := t.root()
+	if err != nil {
+		return err
+	}
+	intents, err := diskIntents(root)
+	if err != nil {
+		return err
+	}
+	running, err := runningAgents(root, intents)
+	if err != nil {
+		return err
+	}
+	if lostDiskSetup(root, intents, running) != nil {
+		return carryDiskSetup(root, o, intents, running)
+	}
+	conf, _, err := waagentConf(root)
+	if err != nil {
+		return err
+	}
+	wantedSwap := conf[keyRDSwap] == "y"
+	for _, kv := range [][2]string{{"ResourceDisk.Format", "n"}, {"ResourceDisk.EnableSwap", "n"}} {
+		if err := setKey(o, "etc/waagent.conf", kv[0], kv[1]); err != nil {
+			return err
+		}
+	}
+	cfg, err := cloudConfig(root)
+	if err != nil {
+		return err
+	}
+	if wantedSwap && !mentionsEphemeralSwap(cfg) {
+		o.Write(cloudInitSwapFile, []byte(cloudInitSwapSetup))
+	}
+	return nil
+}
+
+// repairOneProvisioner settles the usual race, WALinuxAgent and cloud-init
+// both provisioning, the way Azure's guides configure cloud-init images:
+// cloud-init provisions and owns the resource disk, WALinuxAgent handles
+// extensions. Other pairs need an agent removed, which fix does not do.
+func repairOneProvisioner(t *Target, o *Overlay) error {
+	root, err := t.root()
+	if err != nil {
+		return err
+	}
+	agents, err := enabledAgents(root)
+	if err != nil {
+		return err
+	}
+	if len(agents) != 2 || !contains(agents, "WALinuxAgent") || !contains(agents, "cloud-init") {
+		return fmt.Errorf("%s all provision; keep one: disable the others' services, or run 'vhdprep agent inject --replace-waagent' to keep only vhdprep's", strings.Join(agents, ", "))
+	}
+	if err := setKey(o, "etc/waagent.conf", "Provisioning.Agent", "cloud-init"); err != nil {
+		return err
+	}
+	return repairOneResourceDiskOwner(t, o)
+}

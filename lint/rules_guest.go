@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"fmt"
 	"path"
+	"regexp"
 	"strconv"
 	"strings"
 
+	"github.com/vhdprep/vhdprep/agent/layout"
 	"github.com/vhdprep/vhdprep/guest"
 	"github.com/vhdprep/vhdprep/rootfs"
 )
@@ -185,7 +187,7 @@ func checkSudoers(t *Target) ([]Finding, error) {
 }
 
 // agentState is what provisioning leaves behind.
-var agentState = []string{"var/lib/waagent/provisioned", "var/lib/waagent/ovf-env.xml", "var/lib/waagent/Certificates.pem", "var/lib/cloud/instance", "var/lib/cloud/instances", "var/lib/vhdprep-agent/provisioned"}
+var agentState = []string{"var/lib/waagent/provisioned", "var/lib/waagent/ovf-env.xml", "var/lib/waagent/Certificates.pem", "var/lib/cloud/instance", "var/lib/cloud/instances", strings.TrimPrefix(layout.MarkerFile, "/")}
 
 func checkAgentState(t *Target) ([]Finding, error) {
 	root, err := t.root()
@@ -348,4 +350,58 @@ func unitEnabled(root rootfs.FS, units ...string) bool {
 func unitMasked(root rootfs.FS, unit string) bool {
 	target, err := root.ReadLink("etc/systemd/system/" + unit)
 	return err == nil && target == "/dev/null"
+}
+
+func repairPersistentNet(t *Target, o *Overlay) error {
+	root, err := t.root()
+	if err != nil {
+		return err
+	}
+	for _, p := range persistentNetRules {
+		if exists(root, p) {
+			o.Remove(p)
+		}
+	}
+	return nil
+}
+
+func repairClientAlive(t *Target, o *Overlay) error {
+	root, err := t.root()
+	if err != nil {
+		return err
+	}
+	main, err := o.Read("etc/ssh/sshd_config")
+	if err != nil {
+		return err
+	}
+	// sshd takes the first value it reads: a drop-in read before the main
+	// file's settings wins, and leaves the distribution's file untouched.
+	if regexp.MustCompile(`(?mi)^\s*Include\s+/etc/ssh/sshd_config\.d/\*\.conf`).Match(main) {
+		o.Write("etc/ssh/sshd_config.d/05-vhdprep-azure.conf", []byte("# Azure's load balancer drops idle connections after 4 minutes (SSH002).\nClientAliveInterval 180\n"))
+		return nil
+	}
+	locs, _, err := sshdConfig(root)
+	if err != nil {
+		return err
+	}
+	if l, ok := locs["clientaliveinterval"]; ok && l.File == "/etc/ssh/sshd_config" {
+		return editLine(o, "etc/ssh/sshd_config", l.Line, func(string) (string, error) { return "ClientAliveInterval 180", nil })
+	}
+	o.Write("etc/ssh/sshd_config", append([]byte("# Azure's load balancer drops idle connections after 4 minutes (SSH002).\nClientAliveInterval 180\n"), main...))
+	return nil
+}
+
+func repairSudoers(t *Target, o *Overlay) error {
+	fs, err := checkSudoers(t)
+	if err != nil {
+		return err
+	}
+	for _, f := range fs {
+		if err := editLine(o, strings.TrimPrefix(f.Location.File, "/"), f.Location.Line, func(l string) (string, error) {
+			return "# disabled by vhdprep (SEC005): " + l, nil
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package lint
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/vhdprep/vhdprep/kernel"
@@ -167,22 +168,10 @@ func checkRootByID(t *Target) ([]Finding, error) {
 
 // Command-line parameters each KRN repair adds or removes.
 var (
-	earlyParams  = []string{"earlyprintk=ttyS0,115200"}
-	delayParams  = []string{"rootdelay=300"}
-	quietParams  = []string{"rhgb", "quiet", "splash"}
-	paramsPartRE = map[string]*regexp.Regexp{
-		kernel.KindGrubCfg:       regexp.MustCompile(`^(\s*\S+\s+\S+)(.*)$`),
-		kernel.KindBLS:           regexp.MustCompile(`^(\s*options)(.*)$`),
-		kernel.KindExtlinux:      regexp.MustCompile(`(?i)^(\s*append)(.*)$`),
-		kernel.KindKernelCmdline: regexp.MustCompile(`^()(.*)$`),
-		kernel.KindGrubenv:       regexp.MustCompile(`^(kernelopts=)(.*)$`),
-		kernel.KindGrubLegacy:    regexp.MustCompile(`^(\s*kernel\s+\S+)(.*)$`),
-	}
-	defaultGrubRE = regexp.MustCompile(`^(\s*(GRUB_CMDLINE_LINUX(?:_DEFAULT)?)=)(["']?)(.*?)(["']?)(\s*)$`)
+	earlyParams = []string{"earlyprintk=ttyS0,115200"}
+	delayParams = []string{"rootdelay=300"}
+	quietParams = []string{"rhgb", "quiet", "splash"}
 )
-
-// grubenvSize is the fixed size of GRUB's environment block.
-const grubenvSize = 1024
 
 // repairCmdlines edits every place a command line lives: the params of
 // each boot entry, GRUB_CMDLINE_LINUX (adds) and both GRUB_CMDLINE
@@ -206,13 +195,12 @@ func editCmdlines(o *Overlay, locs []kernel.Location, add, remove []string) erro
 			}
 			continue
 		}
-		re := paramsPartRE[l.Kind]
-		err := o.editLine(name, l.Line, func(line string) (string, error) {
-			m := re.FindStringSubmatch(line)
-			if m == nil {
+		err := editLine(o, name, l.Line, func(line string) (string, error) {
+			edited, ok := kernel.EditLine(l.Kind, line, add, remove)
+			if !ok {
 				return "", fmt.Errorf("%s:%d no longer looks like a %s line", l.Path, l.Line, l.Kind)
 			}
-			return m[1] + kernel.EditParams(m[2], add, remove), nil
+			return edited, nil
 		})
 		if err != nil {
 			return err
@@ -264,31 +252,14 @@ func repairDefaultGrub(o *Overlay, l kernel.Location, add, remove []string) erro
 		if err != nil {
 			return err
 		}
-		lines := strings.Split(string(b), "\n")
-		for i, line := range lines {
-			m := defaultGrubRE.FindStringSubmatch(line)
-			if m == nil {
-				continue
-			}
-			// Parameters are added only to an assignment all on this line
-			// (its quotes close, no backslash continues it).
-			var adds []string
-			oneLine := m[3] == m[5] && !strings.HasSuffix(m[4], "\\")
-			open, close := m[3], m[5]
-			if open == "" {
-				// A bare word: more than one parameter needs quotes, which
-				// mean the same only where it has nothing they change.
-				oneLine = oneLine && !strings.ContainsAny(m[4], "\\\"`'")
-				open, close = `"`, `"`
-			}
-			if m[2] == kernel.VarCmdlineLinux && src == l.Path && i+1 == l.Line && oneLine && len(add) > 0 {
-				adds, extra = add, ""
-			} else {
-				open, close = m[3], m[5]
-			}
-			lines[i] = m[1] + open + kernel.EditParams(m[4], adds, remove) + close + m[6]
+		addAt := 0
+		if src == l.Path {
+			addAt = l.Line
 		}
-		edited := strings.Join(lines, "\n")
+		edited, added := kernel.EditDefaultGrub(string(b), addAt, add, remove)
+		if added {
+			extra = ""
+		}
 		if extra != "" {
 			if edited != "" && !strings.HasSuffix(edited, "\n") {
 				edited += "\n"
@@ -302,15 +273,15 @@ func repairDefaultGrub(o *Overlay, l kernel.Location, add, remove []string) erro
 	return nil
 }
 
-// repadGrubenv keeps GRUB's environment block exactly 1024 bytes, padded
-// with '#', as grub-editenv writes it.
+// repadGrubenv keeps GRUB's environment block exactly 1024 bytes (see
+// kernel.PadGrubenv).
 func repadGrubenv(o *Overlay, name string) error {
 	b, _ := o.Read(name)
-	body := strings.TrimRight(string(b), "#")
-	if len(body) > grubenvSize {
+	padded, ok := kernel.PadGrubenv(b)
+	if !ok {
 		return fmt.Errorf("/%s would outgrow GRUB's 1024-byte environment block", name)
 	}
-	o.Write(name, []byte(body+strings.Repeat("#", grubenvSize-len(body))))
+	o.Write(name, padded)
 	return nil
 }
 
@@ -335,10 +306,76 @@ func repairCrashKernel(t *Target, o *Overlay) error {
 	return repairCmdlines(t, o, nil, []string{"crashkernel=auto"})
 }
 
-func repairNUMAOff(t *Target, o *Overlay) error {
-	return repairCmdlines(t, o, []string{"numa=off"}, nil)
-}
-
 func repairATAPI(t *Target, o *Overlay) error {
 	return repairCmdlines(t, o, nil, []string{"libata.atapi_enabled=0", "reserve=0x1f0,0x8"})
+}
+
+// repairRootByID names the root by its filesystem's UUID wherever a
+// command line names it by device (root=/dev/sda1 becomes root=UUID=...).
+func repairRootByID(t *Target, o *Overlay) error {
+	locs, err := t.cmdlineLocations()
+	if err != nil {
+		return err
+	}
+	for _, l := range locs {
+		for _, dev := range l.Cmdline.Values("root") {
+			if !isDeviceName(dev) {
+				continue
+			}
+			uuid, err := uuidOfDevice(t, dev)
+			if err != nil {
+				return err
+			}
+			if err := editCmdlines(o, []kernel.Location{l}, []string{"root=UUID=" + uuid}, []string{"root=" + dev}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// deviceRE splits a kernel device name into its disk (the letters, or the
+// namespace of NVMe controller 0) and partition number.
+var deviceRE = regexp.MustCompile(`^/dev/(?:(?:sd|vd|hd|xvd)([a-z]+)|nvme0n(\d+)p)(\d+)$`)
+
+// uuidOfDevice finds the filesystem a root= device name means: in an
+// image, that partition of the first disk (sda, vda, nvme0n1), which is
+// the image itself; in a tree, where no disk is known, the root fstab names
+// by UUID, since root= names the root whatever the device.
+func uuidOfDevice(t *Target, dev string) (string, error) {
+	if t.Guest.Layout == nil {
+		entries, err := t.fstab()
+		if err != nil {
+			return "", err
+		}
+		for _, e := range entries {
+			if uuid, ok := strings.CutPrefix(e.Spec, "UUID="); ok && e.File == "/" {
+				return uuid, nil
+			}
+		}
+		return "", fmt.Errorf("%s: the root's UUID is known only from the disk image, and /etc/fstab does not name the root by UUID; run fix on the image, or set UUID= by hand", dev)
+	}
+	n, ok := partitionOfThisDisk(dev)
+	if !ok {
+		return "", fmt.Errorf("%s is not a partition of this image's disk; name it by UUID= by hand", dev)
+	}
+	for _, v := range t.Guest.Layout.Volumes {
+		if v.Partition != nil && strconv.Itoa(v.Partition.Number) == n {
+			if v.FS.UUID == "" {
+				return "", fmt.Errorf("%s (%s) holds no filesystem with a UUID", dev, v.Name)
+			}
+			return v.FS.UUID, nil
+		}
+	}
+	return "", fmt.Errorf("%s: this image has no partition %s", dev, n)
+}
+
+// partitionOfThisDisk gives the partition number a device name means on
+// the guest's first disk (sda, vda, xvda, nvme0n1), which is the image.
+func partitionOfThisDisk(dev string) (string, bool) {
+	m := deviceRE.FindStringSubmatch(dev)
+	if m == nil || (m[1] != "" && m[1] != "a") || (m[2] != "" && m[2] != "1") {
+		return "", false
+	}
+	return m[3], true
 }

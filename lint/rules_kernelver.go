@@ -128,3 +128,7 @@ func configEnabled(config []byte, sym string) bool {
 	}
 	return false
 }
+
+func repairNUMAOff(t *Target, o *Overlay) error {
+	return repairCmdlines(t, o, []string{"numa=off"}, nil)
+}

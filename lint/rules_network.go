@@ -203,3 +203,21 @@ func orDefault(b []byte, def string) string {
 	}
 	return string(b) + " s"
 }
+
+// repairDHClientTimeout sets dhclient's timeout to 300 s in the first
+// dhclient.conf the image has.
+func repairDHClientTimeout(t *Target, o *Overlay) error {
+	for _, f := range []string{"etc/dhcp/dhclient.conf", "etc/dhclient.conf"} {
+		b, err := o.Read(f)
+		if err != nil {
+			continue
+		}
+		if dhclientTimeout.Match(b) {
+			o.Write(f, dhclientTimeout.ReplaceAll(b, []byte("timeout 300;")))
+		} else {
+			o.Write(f, append(b, []byte("# Added by vhdprep (NET004): DHCP can be slow on a VM's first boot.\ntimeout 300;\n")...))
+		}
+		return nil
+	}
+	return fmt.Errorf("no dhclient.conf to change")
+}

@@ -204,7 +204,7 @@ const initramfsToolsLVMHook = "usr/share/initramfs-tools/hooks/lvm2"
 var errNoLVMHook = errors.New("the lvm2 package is not installed, and its initramfs-tools hook is what puts lvm in the initramfs")
 
 func addInitramfsToolsLVM(o *Overlay) error {
-	if _, err := o.root.Lstat(initramfsToolsLVMHook); err != nil {
+	if _, err := o.Root().Lstat(initramfsToolsLVMHook); err != nil {
 		return errNoLVMHook
 	}
 	return nil // the next update-initramfs takes it in

@@ -9,7 +9,6 @@ import (
 	"github.com/vhdprep/vhdprep/initrd"
 	"github.com/vhdprep/vhdprep/kernel"
 	"github.com/vhdprep/vhdprep/rootfs"
-	"github.com/vhdprep/vhdprep/rootfs/write"
 )
 
 // Target is what the rules look at: the image's container, its layout and
@@ -23,10 +22,6 @@ type Target struct {
 	// layoutErr says why an image's layout could not be read; Guest is
 	// nil then.
 	layoutErr error
-
-	// change holds the image's lock from before the plan is read until it
-	// is applied; nil for a target opened only to read.
-	change *write.Image
 
 	config   *Config
 	cmdlines []kernel.Location
@@ -43,47 +38,28 @@ type Container = diskimage.Container
 // cannot read (a differencing VHD, an ISO) is still a target: the
 // container rules report it, with the command that converts it.
 func OpenImage(path string) (*Target, error) {
-	// A change vhdprep fix, deprovision or agent inject did not finish is
-	// undone before anything reads the image.
-	if err := write.RecoverInterrupted(path); err != nil {
-		return nil, err
-	}
-	return openImage(path)
+	return openImage(path, guest.Open)
 }
 
 // OpenImageToChange opens an image to plan a change and apply it: the
 // image's lock is taken before anything is read, and held until Close, so
 // what is planned is what is changed.
 func OpenImageToChange(path string) (*Target, error) {
-	change, err := write.OpenImage(path)
-	if err != nil {
-		return nil, err
-	}
-	t, err := openImage(path)
-	if err != nil {
-		change.Close()
-		return nil, err
-	}
-	t.change = change
-	return t, nil
+	return openImage(path, guest.OpenToChange)
 }
 
-func openImage(path string) (*Target, error) {
-	format, size, err := diskimage.DetectFile(path)
-	if err != nil {
-		return nil, err
-	}
-	if !format.Readable() {
-		return &Target{Name: path, Container: &Container{Path: path, Format: format, FileSize: size}}, nil
-	}
-	g, err := guest.Open(path)
-	if errors.Is(err, guest.ErrLayout) {
+func openImage(path string, open func(string) (*guest.Guest, error)) (*Target, error) {
+	g, err := open(path)
+	var unreadable *diskimage.UnreadableError
+	switch {
+	case errors.As(err, &unreadable):
+		return &Target{Name: path, Container: &Container{Path: path, Format: unreadable.Format, FileSize: unreadable.FileSize}}, nil
+	case errors.Is(err, guest.ErrLayout):
 		return unreadableLayout(path, err)
-	}
-	if err != nil {
+	case err != nil:
 		return nil, err
 	}
-	c := g.Image.Container(func() (bool, string) {
+	c := g.Image.ContainerOf(g.Layout.Table, func() (bool, string) {
 		b := g.DetectBoot()
 		return b.Gen2, b.Detail
 	})
@@ -115,10 +91,6 @@ func OpenDir(dir string) (*Target, error) {
 
 // Close releases the image, and its lock.
 func (t *Target) Close() error {
-	if t.change != nil {
-		t.change.Close()
-		t.change = nil
-	}
 	if t.Guest != nil {
 		return t.Guest.Close()
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vhdprep/vhdprep/agent/layout"
 )
 
 // Limits are the per-command time limits. WALinuxAgent gives enable 5
@@ -19,8 +21,9 @@ type Limits struct {
 	Enable, Other time.Duration
 }
 
-// DefaultLimits are WALinuxAgent's.
-var DefaultLimits = Limits{Enable: 5 * time.Minute, Other: 15 * time.Minute}
+// DefaultLimits are WALinuxAgent's; the configuration file can change
+// enable's.
+var DefaultLimits = Limits{Enable: layout.DefaultEnableTimeout, Other: 15 * time.Minute}
 
 // maxOutputTail is how much of each of stdout and stderr a status message
 // keeps (WALinuxAgent's TELEMETRY_MESSAGE_MAX_LEN).

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vhdprep/vhdprep/agent"
+	"github.com/vhdprep/vhdprep/agent/layout"
 	"github.com/vhdprep/vhdprep/lint"
 )
 
@@ -73,7 +73,7 @@ func TestInjectCarriesTheResourceDiskOver(t *testing.T) {
 				t.Errorf("inject says the resource disk is %q, want %q", p.ResourceDisk, c.summary)
 			}
 			b, _ := os.ReadFile(filepath.Join(d, "etc/vhdprep-agent.conf"))
-			conf, errs := agent.ParseConfig(b)
+			conf, errs := layout.ParseConfig(b)
 			if len(errs) > 0 {
 				t.Fatalf("the written config does not parse: %v\n%s", errs, b)
 			}

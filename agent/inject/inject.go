@@ -1,8 +1,9 @@
 // Package inject installs vhdprep's guest agent into an image or a
 // directory tree: the static binary for the guest's architecture, its
 // systemd units and their enable links, and its configuration. It writes
-// through lint's overlay and plan, so an image changes as `vhdprep fix`
-// changes it (debugfs, e2fsck, undone on failure). A record of what it
+// through the same session as `vhdprep fix` (write.Overlay, applied by
+// guest.Guest.Apply), so an image changes as fix changes it (debugfs,
+// e2fsck, undone on failure). A record of what it
 // created, replaced and disabled lets Remove put back exactly that.
 package inject
 
@@ -16,11 +17,11 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/vhdprep/vhdprep/agent"
-	"github.com/vhdprep/vhdprep/agent/resourcedisk"
+	"github.com/vhdprep/vhdprep/agent/layout"
 	"github.com/vhdprep/vhdprep/guest"
 	"github.com/vhdprep/vhdprep/lint"
 	"github.com/vhdprep/vhdprep/rootfs"
+	"github.com/vhdprep/vhdprep/rootfs/write"
 )
 
 // Options says how to inject.
@@ -36,7 +37,7 @@ type Options struct {
 
 // Plan is what Inject or Remove changes.
 type Plan struct {
-	Changes []lint.Change
+	Changes []write.Change
 	Arch    string   // the guest's architecture (inject only)
 	Agents  []string // provisioning agents inject disables, or remove enables again
 	// ResourceDisk says what the agent's configuration does with the
@@ -55,15 +56,15 @@ const (
 )
 
 // CheckWritable refuses, before anything is printed or changed, a plan
-// that cannot be written into the target (see lint.Plan.CheckWritable).
+// that cannot be written into the target (see guest.Guest.CheckWritable).
 func (p *Plan) CheckWritable(t *lint.Target) error {
-	return p.lintPlan().CheckWritable(t)
+	return t.Guest.CheckWritable(p.Changes, p.command)
 }
 
 // Apply writes the plan into the target: an image's ext2/3/4 filesystems
 // (verified, undone on failure) or a directory.
 func (p *Plan) Apply(t *lint.Target) error {
-	return p.lintPlan().Apply(t)
+	return t.Guest.Apply(p.Changes, p.command)
 }
 
 // Claimed lists the rules an inject that changes the image repairs: an
@@ -81,12 +82,52 @@ func (p *Plan) Verify(after *lint.Target) error {
 	return lint.Verify(after, p.command, p.Claimed())
 }
 
-func (p *Plan) lintPlan() *lint.Plan { return &lint.Plan{Changes: p.Changes, Command: p.command} }
+// Result is what Inject or Remove did.
+type Result struct {
+	Plan *Plan
+	// Refused says, after a dry run, why the real run would be refused.
+	Refused error
+}
+
+// Inject is vhdprep agent inject: it plans the installation into the
+// target open opens (to change it, unless dryRun), writes it (see
+// lint.Write), and checks the rules it claims to repair on a fresh view of
+// what was written (a *lint.NotConvergedError names those that still fail).
+func Inject(open func(change bool) (*lint.Target, error), dryRun bool, opt Options) (*Result, error) {
+	return run(open, dryRun, commandInject, func(t *lint.Target) (*Plan, error) { return PlanInject(t, opt) })
+}
+
+// Remove is vhdprep agent remove, as Inject is agent inject.
+func Remove(open func(change bool) (*lint.Target, error), dryRun bool) (*Result, error) {
+	return run(open, dryRun, commandRemove, PlanRemove)
+}
+
+func run(open func(change bool) (*lint.Target, error), dryRun bool, command string, planFor func(*lint.Target) (*Plan, error)) (*Result, error) {
+	t, err := open(!dryRun)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := planFor(t)
+	if err != nil {
+		t.Close()
+		return nil, fmt.Errorf("%s: %w", command, err)
+	}
+	res := &Result{Plan: plan}
+	after, err := lint.Write(plan, command, t, open, dryRun, func(refused error) { res.Refused = refused })
+	switch {
+	case err != nil:
+		return nil, err
+	case after == nil:
+		return res, nil // a dry run
+	}
+	defer after.Close()
+	return res, plan.Verify(after)
+}
 
 // editor edits a guest through an overlay and notes in rec what it found.
 type editor struct {
 	root rootfs.FS
-	o    *lint.Overlay
+	o    *write.Overlay
 	rec  *Record
 }
 
@@ -116,17 +157,17 @@ func PlanInject(t *lint.Target, opt Options) (*Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", t.Name, err)
 	}
-	e := &editor{root: root, o: lint.NewOverlay(root), rec: rec}
+	e := &editor{root: root, o: write.NewOverlay(root), rec: rec}
 	p := &Plan{Arch: arch, command: commandInject}
 	if p.Agents, err = e.disableOthers(opt.ReplaceAgents); err != nil {
 		return nil, fmt.Errorf("%s: %w", t.Name, err)
 	}
 	units := unitDir(root)
-	e.write(BinaryPath, bin, 0o755)
-	e.write(units+"/"+ProvisionUnit, []byte(provisionUnitText), 0o644)
-	e.write(units+"/"+DaemonUnit, []byte(daemonUnitText), 0o644)
-	conf, err := root.ReadFile(strings.TrimPrefix(agent.ConfigFile, "/"))
-	if !e.exists(agent.ConfigFile) {
+	e.write(layout.Binary, bin, 0o755)
+	e.write(units+"/"+layout.ProvisionUnit, []byte(provisionUnitText), 0o644)
+	e.write(units+"/"+layout.DaemonUnit, []byte(daemonUnitText), 0o644)
+	conf, err := root.ReadFile(strings.TrimPrefix(layout.ConfigFile, "/"))
+	if !e.exists(layout.ConfigFile) {
 		// The resource disk keeps what the replaced agents were told to
 		// do with it (an existing config is the user's, and kept: check's
 		// SWP002 reports a setting left behind there).
@@ -135,15 +176,15 @@ func PlanInject(t *lint.Target, opt Options) (*Plan, error) {
 			return nil, fmt.Errorf("%s: %w", t.Name, err)
 		}
 		conf = []byte(configWith(settings, from))
-		e.write(agent.ConfigFile, conf, 0o644)
+		e.write(layout.ConfigFile, conf, 0o644)
 	} else if err != nil {
 		return nil, fmt.Errorf("%s: %w", t.Name, err)
 	}
-	c, _ := agent.ParseConfig(conf)
+	c, _ := layout.ParseConfig(conf)
 	p.ResourceDisk = describeResourceDisk(c.ResourceDisk())
 	p.Media = e.describeMedia()
-	e.link(wantsDir+"/"+ProvisionUnit, units+"/"+ProvisionUnit)
-	e.link(wantsDir+"/"+DaemonUnit, units+"/"+DaemonUnit)
+	e.link(wantsDir+"/"+layout.ProvisionUnit, units+"/"+layout.ProvisionUnit)
+	e.link(wantsDir+"/"+layout.DaemonUnit, units+"/"+layout.DaemonUnit)
 	e.madeDirs(RecordPath)
 	e.o.Read(strings.TrimPrefix(RecordPath, "/"))
 	e.o.WriteMode(strings.TrimPrefix(RecordPath, "/"), rec.marshal(), 0o644)
@@ -154,7 +195,7 @@ func PlanInject(t *lint.Target, opt Options) (*Plan, error) {
 // configWith is the default configuration with the given keys set, and a
 // comment saying where they come from.
 func configWith(settings map[string]string, from string) string {
-	text := agent.DefaultConfigText
+	text := layout.DefaultConfigText
 	keys := make([]string, 0, len(settings))
 	for k := range settings {
 		keys = append(keys, k)
@@ -171,9 +212,9 @@ func configWith(settings map[string]string, from string) string {
 }
 
 // describeResourceDisk says what the agent will do with the resource disk.
-func describeResourceDisk(c resourcedisk.Config) string {
+func describeResourceDisk(c layout.ResourceDisk) string {
 	if !c.Format {
-		return "left alone (ResourceDisk.Format=n in " + agent.ConfigFile + ")"
+		return "left alone (ResourceDisk.Format=n in " + layout.ConfigFile + ")"
 	}
 	s := "formatted " + c.Filesystem + " when blank or NTFS, and mounted at " + c.MountPoint
 	if c.EnableSwap && c.SwapSizeMB > 0 {
@@ -206,7 +247,7 @@ func PlanRemove(t *lint.Target) (*Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", t.Name, err)
 	}
-	o := lint.NewOverlay(root)
+	o := write.NewOverlay(root)
 	gone := map[string]bool{}
 	for _, p := range append([]string{RecordPath}, rec.Created...) {
 		if _, err := root.Lstat(strings.TrimPrefix(p, "/")); err == nil {
@@ -238,7 +279,7 @@ func PlanRemove(t *lint.Target) (*Plan, error) {
 	return &Plan{Changes: o.Changes(), Agents: rec.Agents, command: commandRemove}, nil
 }
 
-func restore(o *lint.Overlay, s Saved) {
+func restore(o *write.Overlay, s Saved) {
 	name := strings.TrimPrefix(s.Path, "/")
 	if s.Link != "" {
 		o.Symlink(name, s.Link)

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vhdprep/vhdprep/agent"
+	"github.com/vhdprep/vhdprep/agent/layout"
 	"github.com/vhdprep/vhdprep/lint"
 )
 
@@ -201,32 +201,32 @@ func TestInjectIntoDirectoryThenRemove(t *testing.T) {
 	}
 	after := listing(t, d)
 	for name, want := range map[string]string{
-		"usr/sbin/vhdprep-agent":                                      "file -rwxr-xr-x",
-		"usr/lib/systemd/system/" + ProvisionUnit:                     "file -rw-r--r--",
-		"usr/lib/systemd/system/" + DaemonUnit:                        "file -rw-r--r--",
-		"etc/vhdprep-agent.conf":                                      "file -rw-r--r--",
-		"etc/systemd/system/multi-user.target.wants/" + ProvisionUnit: "link /usr/lib/systemd/system/" + ProvisionUnit,
-		"etc/systemd/system/multi-user.target.wants/" + DaemonUnit:    "link /usr/lib/systemd/system/" + DaemonUnit,
-		"var/lib/vhdprep-agent/inject.json":                           "file -rw-r--r--",
+		"usr/sbin/vhdprep-agent":                                             "file -rwxr-xr-x",
+		"usr/lib/systemd/system/" + layout.ProvisionUnit:                     "file -rw-r--r--",
+		"usr/lib/systemd/system/" + layout.DaemonUnit:                        "file -rw-r--r--",
+		"etc/vhdprep-agent.conf":                                             "file -rw-r--r--",
+		"etc/systemd/system/multi-user.target.wants/" + layout.ProvisionUnit: "link /usr/lib/systemd/system/" + layout.ProvisionUnit,
+		"etc/systemd/system/multi-user.target.wants/" + layout.DaemonUnit:    "link /usr/lib/systemd/system/" + layout.DaemonUnit,
+		"var/lib/vhdprep-agent/inject.json":                                  "file -rw-r--r--",
 	} {
 		if !strings.HasPrefix(after[name], want) {
 			t.Errorf("%s: %q, want %s", name, after[name], want)
 		}
 	}
 	conf, _ := os.ReadFile(filepath.Join(d, "etc/vhdprep-agent.conf"))
-	if string(conf) != agent.DefaultConfigText {
+	if string(conf) != layout.DefaultConfigText {
 		t.Errorf("config:\n%s", conf)
 	}
-	unit, _ := os.ReadFile(filepath.Join(d, "usr/lib/systemd/system", ProvisionUnit))
+	unit, _ := os.ReadFile(filepath.Join(d, "usr/lib/systemd/system", layout.ProvisionUnit))
 	for _, line := range []string{"Type=oneshot", "After=network-online.target", "Wants=network-online.target", "ExecStart=/usr/sbin/vhdprep-agent provision", "TimeoutStartSec=21min", "Before=systemd-user-sessions.service ssh.service ssh.socket sshd.service", "StandardOutput=journal+console"} {
 		if !strings.Contains(string(unit), line+"\n") {
-			t.Errorf("%s lacks %q", ProvisionUnit, line)
+			t.Errorf("%s lacks %q", layout.ProvisionUnit, line)
 		}
 	}
-	unit, _ = os.ReadFile(filepath.Join(d, "usr/lib/systemd/system", DaemonUnit))
+	unit, _ = os.ReadFile(filepath.Join(d, "usr/lib/systemd/system", layout.DaemonUnit))
 	for _, line := range []string{"ExecStart=/usr/sbin/vhdprep-agent daemon", "Restart=always", "KillMode=process"} {
 		if !strings.Contains(string(unit), line+"\n") {
-			t.Errorf("%s lacks %q", DaemonUnit, line)
+			t.Errorf("%s lacks %q", layout.DaemonUnit, line)
 		}
 	}
 
@@ -377,10 +377,10 @@ func TestUnitsInLibWhenUsrIsNotMerged(t *testing.T) {
 	os.Remove(filepath.Join(d, "lib"))
 	mkdir(t, d, "lib/systemd/system")
 	p := apply(t, d, injectWith(Options{Binary: agentBinary(t)}))
-	if _, err := os.Stat(filepath.Join(d, "lib/systemd/system", DaemonUnit)); err != nil {
+	if _, err := os.Stat(filepath.Join(d, "lib/systemd/system", layout.DaemonUnit)); err != nil {
 		t.Fatalf("%v; changes %+v", err, p.Changes)
 	}
-	if target, _ := os.Readlink(filepath.Join(d, "etc/systemd/system/multi-user.target.wants", DaemonUnit)); target != "/lib/systemd/system/"+DaemonUnit {
+	if target, _ := os.Readlink(filepath.Join(d, "etc/systemd/system/multi-user.target.wants", layout.DaemonUnit)); target != "/lib/systemd/system/"+layout.DaemonUnit {
 		t.Fatalf("enable link -> %q", target)
 	}
 }
@@ -436,4 +436,27 @@ func TestInjectSaysWhetherTheMediaIsEjected(t *testing.T) {
 			t.Errorf("eject at %q: inject says the media is %q, want %q", c.eject, p.Media, c.want)
 		}
 	}
+}
+
+// Inject and Remove, the verbs behind agent inject and remove: a dry run
+// changes nothing; a real run writes the plan and holds it to its claims.
+func TestInjectAndRemoveVerbs(t *testing.T) {
+	d := systemdTree(t)
+	before := listing(t, d)
+	opener := func(bool) (*lint.Target, error) { return lint.OpenDir(d) }
+	res, err := Inject(opener, true, Options{Binary: agentBinary(t)})
+	if err != nil || res.Refused != nil || len(res.Plan.Changes) == 0 {
+		t.Fatalf("dry run: %v %+v", err, res)
+	}
+	sameListing(t, before, listing(t, d))
+	if _, err := Inject(opener, false, Options{Binary: agentBinary(t)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := status(t, d, "AGT001"); got != lint.Passed {
+		t.Fatalf("AGT001 after Inject: %v", got)
+	}
+	if _, err := Remove(opener, false); err != nil {
+		t.Fatal(err)
+	}
+	sameListing(t, before, listing(t, d))
 }

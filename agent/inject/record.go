@@ -8,12 +8,12 @@ import (
 	"path"
 	"strings"
 
-	"github.com/vhdprep/vhdprep/agent"
+	"github.com/vhdprep/vhdprep/agent/layout"
 )
 
 // RecordPath is where inject notes what it changed, so remove can put back
 // exactly that.
-const RecordPath = "/var/lib/vhdprep-agent/inject.json"
+const RecordPath = layout.StateDir + "/inject.json"
 
 // maxRecord bounds the record: it holds at most a few files inject replaced.
 const maxRecord = 64 << 20
@@ -81,10 +81,10 @@ func ParseRecord(b []byte) (*Record, error) {
 
 // ownPaths are the files and symlinks inject may create or replace.
 func ownPaths() []string {
-	out := []string{BinaryPath, agent.ConfigFile, RecordPath, cloudInitDisabled,
-		wantsDir + "/" + ProvisionUnit, wantsDir + "/" + DaemonUnit}
+	out := []string{layout.Binary, layout.ConfigFile, RecordPath, cloudInitDisabled,
+		wantsDir + "/" + layout.ProvisionUnit, wantsDir + "/" + layout.DaemonUnit}
 	for _, dir := range unitDirs {
-		out = append(out, dir+"/"+ProvisionUnit, dir+"/"+DaemonUnit)
+		out = append(out, dir+"/"+layout.ProvisionUnit, dir+"/"+layout.DaemonUnit)
 	}
 	for _, r := range rivals {
 		for _, u := range r.units {

@@ -1,12 +1,9 @@
 package inject
 
-// Where inject installs the agent.
-const (
-	BinaryPath    = "/usr/sbin/vhdprep-agent"
-	ProvisionUnit = "vhdprep-agent-provision.service"
-	DaemonUnit    = "vhdprep-agent.service" // the name lint's AGT001 looks for
-	wantsDir      = "/etc/systemd/system/multi-user.target.wants"
-)
+import "github.com/vhdprep/vhdprep/agent/layout"
+
+// wantsDir holds the links that enable the agent's units.
+const wantsDir = "/etc/systemd/system/multi-user.target.wants"
 
 // provisionUnitText runs `vhdprep-agent provision` once per boot: it
 // provisions a new VM and reports Ready. It must finish before anyone can
@@ -23,7 +20,7 @@ Before=systemd-user-sessions.service ssh.service ssh.socket sshd.service
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStart=` + BinaryPath + ` provision
+ExecStart=` + layout.Binary + ` provision
 TimeoutStartSec=21min
 StandardOutput=journal+console
 
@@ -40,11 +37,11 @@ WantedBy=multi-user.target
 const daemonUnitText = `[Unit]
 Description=vhdprep agent: keep reporting to Azure and handle VM extensions
 Documentation=https://github.com/vhdprep/vhdprep
-After=network-online.target ` + ProvisionUnit + `
+After=network-online.target ` + layout.ProvisionUnit + `
 Wants=network-online.target
 
 [Service]
-ExecStart=` + BinaryPath + ` daemon
+ExecStart=` + layout.Binary + ` daemon
 Restart=always
 RestartSec=5
 KillMode=process

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vhdprep/vhdprep/agent/layout"
 	"github.com/vhdprep/vhdprep/internal/testimage"
 )
 
@@ -17,7 +18,7 @@ func TestUnitsPassSystemdAnalyzeVerify(t *testing.T) {
 	testimage.RequireTools(t, "systemd-analyze")
 	dir := t.TempDir()
 	var units []string
-	for name, text := range map[string]string{ProvisionUnit: provisionUnitText, DaemonUnit: daemonUnitText} {
+	for name, text := range map[string]string{layout.ProvisionUnit: provisionUnitText, layout.DaemonUnit: daemonUnitText} {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
@@ -26,7 +27,7 @@ func TestUnitsPassSystemdAnalyzeVerify(t *testing.T) {
 	}
 	out, _ := exec.Command("systemd-analyze", append([]string{"verify"}, units...)...).CombinedOutput()
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if line != "" && !strings.Contains(line, "Command "+BinaryPath+" is not executable") {
+		if line != "" && !strings.Contains(line, "Command "+layout.Binary+" is not executable") {
 			t.Errorf("systemd-analyze verify: %s", line)
 		}
 	}

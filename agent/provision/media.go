@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/vhdprep/vhdprep/agent/imds"
+	"github.com/vhdprep/vhdprep/agent/layout"
 	"github.com/vhdprep/vhdprep/agent/ovf"
 )
 
@@ -184,7 +185,7 @@ func swapUUID(u string) string {
 // ProvisionedFor returns the VM ID the marker records, or "" when this
 // system was never provisioned.
 func (p *Provisioner) ProvisionedFor() (string, error) {
-	b, err := p.readFile(MarkerFile, 4096)
+	b, err := p.readFile(layout.MarkerFile, 4096)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", nil
 	}
@@ -206,8 +207,8 @@ func (p *Provisioner) IsProvisioned(vmID string) (bool, error) {
 
 // MarkProvisioned records that VM vmID is provisioned.
 func (p *Provisioner) MarkProvisioned(vmID string) error {
-	if err := p.mkdirAll(StateDir, 0o700); err != nil {
+	if err := p.mkdirAll(layout.StateDir, 0o700); err != nil {
 		return err
 	}
-	return p.writeFile(MarkerFile, []byte(vmID+"\n"), 0o600)
+	return p.writeFile(layout.MarkerFile, []byte(vmID+"\n"), 0o600)
 }

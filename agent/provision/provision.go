@@ -28,8 +28,6 @@ import (
 const (
 	WaagentDir     = "/var/lib/waagent"
 	CustomDataFile = WaagentDir + "/CustomData"
-	StateDir       = "/var/lib/vhdprep-agent"
-	MarkerFile     = StateDir + "/provisioned"
 	SudoersFile    = "/etc/sudoers.d/vhdprep-agent"
 	HostnameFile   = "/etc/hostname"
 )

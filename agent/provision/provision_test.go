@@ -21,6 +21,7 @@ import (
 
 	"github.com/vhdprep/vhdprep/agent/imds"
 	"github.com/vhdprep/vhdprep/agent/internal/sha512crypt"
+	"github.com/vhdprep/vhdprep/agent/layout"
 	"github.com/vhdprep/vhdprep/agent/ovf"
 	"github.com/vhdprep/vhdprep/agent/provision/provisiontest"
 )
@@ -388,7 +389,7 @@ func TestVMIDAndMarker(t *testing.T) {
 		t.Error("a clone in a new VM counts as provisioned")
 	}
 	// A marker in the firmware's byte order (older agents) counts too.
-	writeFile(t, p.Root, MarkerFile[1:], "544CDFD0-CB4E-4B4A-9954-5BDF3ED5C3B8\n")
+	writeFile(t, p.Root, layout.MarkerFile[1:], "544CDFD0-CB4E-4B4A-9954-5BDF3ED5C3B8\n")
 	if ok, _ := p.IsProvisioned(id); !ok {
 		t.Error("marker in firmware byte order not recognized")
 	}

@@ -23,19 +23,13 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vhdprep/vhdprep/agent/layout"
 	"github.com/vhdprep/vhdprep/raw/probe"
 )
 
-// Config says what to do with the resource disk (the ResourceDisk.* keys
-// of /etc/vhdprep-agent.conf, named and defaulted as WALinuxAgent's).
-type Config struct {
-	Format       bool   // ResourceDisk.Format: nothing happens without it
-	Filesystem   string // ResourceDisk.Filesystem: ext4, ext3, ext2 or xfs
-	MountPoint   string // ResourceDisk.MountPoint
-	MountOptions string // ResourceDisk.MountOptions, passed to mount -o
-	EnableSwap   bool   // ResourceDisk.EnableSwap
-	SwapSizeMB   int    // ResourceDisk.SwapSizeMB
-}
+// Config says what to do with the resource disk: the ResourceDisk.* keys
+// of the agent's configuration file, named and defaulted as WALinuxAgent's.
+type Config = layout.ResourceDisk
 
 // System runs the system's tools (mkfs.*, sfdisk, mount, mkswap, swapon,
 // swapoff). provision.Host is one; tests give one that records.

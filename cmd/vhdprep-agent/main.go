@@ -7,7 +7,7 @@
 //	vhdprep-agent report-ready   report Ready for the current goal state
 //	vhdprep-agent daemon         provision if needed, report, keep reporting
 //
-// It reads /etc/vhdprep-agent.conf (see agent.DefaultConfigText) and logs to
+// It reads /etc/vhdprep-agent.conf (see layout.DefaultConfigText) and logs to
 // standard error (the journal under systemd) and /var/log/vhdprep-agent.log.
 package main
 
@@ -31,6 +31,7 @@ import (
 	"github.com/vhdprep/vhdprep/agent/firewall"
 	"github.com/vhdprep/vhdprep/agent/imds"
 	"github.com/vhdprep/vhdprep/agent/kvp"
+	"github.com/vhdprep/vhdprep/agent/layout"
 	"github.com/vhdprep/vhdprep/agent/provision"
 	"github.com/vhdprep/vhdprep/agent/resourcedisk"
 	"github.com/vhdprep/vhdprep/agent/wire"
@@ -158,15 +159,15 @@ func bootTime() time.Time {
 }
 
 // loadConfig reads the configuration file; a missing file means defaults.
-func loadConfig(root string) (agent.Config, []error) {
-	b, err := os.ReadFile(filepath.Join(root, agent.ConfigFile))
+func loadConfig(root string) (layout.Config, []error) {
+	b, err := os.ReadFile(filepath.Join(root, layout.ConfigFile))
 	if errors.Is(err, os.ErrNotExist) {
-		return agent.DefaultConfig(), nil
+		return layout.DefaultConfig(), nil
 	}
 	if err != nil {
-		return agent.DefaultConfig(), []error{err}
+		return layout.DefaultConfig(), []error{err}
 	}
-	return agent.ParseConfig(b)
+	return layout.ParseConfig(b)
 }
 
 // newLogger logs to stderr and, when toFile, also to the log file; a log

@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vhdprep/vhdprep/agent/inject"
-	"github.com/vhdprep/vhdprep/lint"
 )
 
 func newAgentCmd(a *app) *cobra.Command {
@@ -59,9 +58,8 @@ provisions) or AGT006 (only one does) still fails, inject exits 1, naming it.`,
 				}
 				opt.Binary = b
 			}
-			return runAgentPlan(a, args, root, dryRun, "inject", func(t *lint.Target) (*inject.Plan, error) {
-				return inject.PlanInject(t, opt)
-			})
+			res, err := inject.Inject(opener(args, root), dryRun, opt)
+			return printAgentPlan(a, res, err, dryRun, "inject")
 		},
 	}
 	cmd.Flags().StringVar(&root, "root", "", "inject into a directory tree instead of an image")
@@ -85,7 +83,8 @@ wrote it, and the enable links of the agents --replace-waagent turned off.`,
   vhdprep agent remove --root ./rootfs`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runAgentPlan(a, args, root, dryRun, "remove", inject.PlanRemove)
+			res, err := inject.Remove(opener(args, root), dryRun)
+			return printAgentPlan(a, res, err, dryRun, "remove")
 		},
 	}
 	cmd.Flags().StringVar(&root, "root", "", "remove from a directory tree instead of an image")
@@ -101,32 +100,13 @@ type agentChange struct {
 	Link   string `json:"link,omitempty"`
 }
 
-func runAgentPlan(a *app, args []string, root string, dryRun bool, verb string, planFor func(*lint.Target) (*inject.Plan, error)) error {
-	target, err := openTarget(args, root, !dryRun)
-	if err != nil {
-		return err
+// printAgentPlan prints what agent inject or remove changed, or would, and
+// returns the error they ended with (a refusal, or a claim not kept).
+func printAgentPlan(a *app, res *inject.Result, unrepaired error, dryRun bool, verb string) error {
+	if res == nil {
+		return unrepaired
 	}
-	defer target.Close()
-	plan, err := planFor(target)
-	if err != nil {
-		return fmt.Errorf("agent %s: %w", verb, err)
-	}
-	refused := plan.CheckWritable(target)
-	if refused != nil && !dryRun {
-		return refused
-	}
-	var unrepaired error
-	if !dryRun {
-		if err := plan.Apply(target); err != nil {
-			return fmt.Errorf("agent %s %s: %w", verb, target.Name, err)
-		}
-		after, err := openTarget(args, root, false)
-		if err != nil {
-			return err
-		}
-		defer after.Close()
-		unrepaired = plan.Verify(after)
-	}
+	plan := res.Plan
 	var changes []agentChange
 	for _, c := range plan.Changes {
 		ch := agentChange{Action: "write", Path: c.Path}
@@ -185,7 +165,7 @@ func runAgentPlan(a *app, args []string, root string, dryRun bool, verb string, 
 	}
 	if dryRun {
 		fmt.Fprintln(a.io.Out, "(dry run: nothing was changed)")
-		printRefusal(a, refused)
+		printRefusal(a, res.Refused)
 	}
 	return unrepaired
 }

@@ -12,8 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vhdprep/vhdprep/agent"
-	"github.com/vhdprep/vhdprep/agent/inject"
+	"github.com/vhdprep/vhdprep/agent/layout"
 	"github.com/vhdprep/vhdprep/guest"
 	"github.com/vhdprep/vhdprep/internal/testimage"
 	"github.com/vhdprep/vhdprep/raw/probe"
@@ -185,11 +184,11 @@ func TestAgentInjectIntoImagesAndRemove(t *testing.T) {
 			}
 			after := guestEntries(t, img)
 			for name, prefix := range map[string]string{
-				"usr/lib/systemd/system/" + inject.ProvisionUnit:                     "file -rw-r--r--",
-				"usr/lib/systemd/system/" + inject.DaemonUnit:                        "file -rw-r--r--",
-				"etc/systemd/system/multi-user.target.wants/" + inject.ProvisionUnit: "link /usr/lib/systemd/system/" + inject.ProvisionUnit,
-				"etc/systemd/system/multi-user.target.wants/" + inject.DaemonUnit:    "link /usr/lib/systemd/system/" + inject.DaemonUnit,
-				"etc/vhdprep-agent.conf":                                             fmt.Sprintf("file -rw-r--r-- %x", sha256.Sum256([]byte(agent.DefaultConfigText))),
+				"usr/lib/systemd/system/" + layout.ProvisionUnit:                     "file -rw-r--r--",
+				"usr/lib/systemd/system/" + layout.DaemonUnit:                        "file -rw-r--r--",
+				"etc/systemd/system/multi-user.target.wants/" + layout.ProvisionUnit: "link /usr/lib/systemd/system/" + layout.ProvisionUnit,
+				"etc/systemd/system/multi-user.target.wants/" + layout.DaemonUnit:    "link /usr/lib/systemd/system/" + layout.DaemonUnit,
+				"etc/vhdprep-agent.conf":                                             fmt.Sprintf("file -rw-r--r-- %x", sha256.Sum256([]byte(layout.DefaultConfigText))),
 			} {
 				if !strings.HasPrefix(after[name], prefix) {
 					t.Errorf("%s: %q, want %s", name, after[name], prefix)

@@ -28,45 +28,33 @@ is refused before anything is printed; --dry-run shows the plan and says so.`,
   vhdprep deprovision --root ./rootfs`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			target, err := openTarget(args, root, !dryRun)
-			if err != nil {
-				return err
+			res, err := lint.Deprovision(lint.DeprovisionOptions{
+				Open:        opener(args, root),
+				RemoveUsers: removeUsers,
+				DryRun:      dryRun,
+				Planned: func(r *lint.DeprovisionResult, refused error) {
+					if !a.jsonOutput() && !a.quiet && len(r.Users) > 0 {
+						verb := "kept (use --remove-users to remove them)"
+						if removeUsers {
+							verb = "removed"
+						}
+						fmt.Fprintf(a.io.Out, "accounts %s: %s\n", verb, strings.Join(r.Users, ", "))
+					}
+					printPlan(a, r.Plan, dryRun)
+					if dryRun {
+						printRefusal(a, refused)
+					}
+				},
+			})
+			if res == nil || !res.Written {
+				return err // failed, or a dry run
 			}
-			defer target.Close()
-			plan, users, err := lint.PlanDeprovision(target, removeUsers)
-			if err != nil {
-				return fmt.Errorf("deprovision %s: %w", target.Name, err)
-			}
-			refused := plan.CheckWritable(target)
-			if refused != nil && !dryRun {
-				return refused
-			}
-			if !a.jsonOutput() && !a.quiet && len(users) > 0 {
-				verb := "kept (use --remove-users to remove them)"
-				if removeUsers {
-					verb = "removed"
-				}
-				fmt.Fprintf(a.io.Out, "accounts %s: %s\n", verb, strings.Join(users, ", "))
-			}
-			printPlan(a, plan, dryRun)
-			if dryRun {
-				printRefusal(a, refused)
-				return nil
-			}
-			if err := plan.Apply(target); err != nil {
-				return fmt.Errorf("deprovision %s: %w", target.Name, err)
-			}
-			after, err := openTarget(args, root, false)
-			if err != nil {
-				return err
-			}
-			defer after.Close()
-			unrepaired := lint.Verify(after, lint.CommandDeprovision, plan.Claimed())
+			unrepaired := err
 			if a.jsonOutput() {
 				if err := a.printJSON(struct {
 					Steps []lint.RuleFix `json:"steps"`
 					Users []string       `json:"accounts"`
-				}{plan.Rules, users}); err != nil {
+				}{res.Plan.Rules, res.Users}); err != nil {
 					return err
 				}
 			}

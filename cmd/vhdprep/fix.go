@@ -53,56 +53,39 @@ volumes; anything else: fix --root on the mounted tree.`,
 			if err := (&lint.Config{Disable: only}).Validate(catalog); err != nil {
 				return usageError{fmt.Errorf("--only: %w", err)}
 			}
-			target, err := openTarget(args, root, !dryRun)
-			if err != nil {
-				return err
+			res, err := lint.Fix(lint.FixOptions{
+				Open:    opener(args, root),
+				Catalog: catalog,
+				Config:  cfg,
+				Only:    only,
+				DryRun:  dryRun,
+				Planned: func(plan *lint.Plan, refused error) {
+					printPlan(a, plan, dryRun)
+					if dryRun {
+						printRefusal(a, refused)
+					}
+				},
+			})
+			if res == nil || res.After == nil {
+				return err // failed, or a dry run
 			}
-			plan, err := lint.PlanFix(target, catalog, cfg, only)
-			if err != nil {
-				target.Close()
-				return fmt.Errorf("fix %s: %w", target.Name, err)
-			}
-			// A plan the image cannot take is refused before it is shown as
-			// if it would be applied; a dry run shows it, and the refusal.
-			refused := plan.CheckWritable(target)
-			if refused != nil && !dryRun {
-				target.Close()
-				return refused
-			}
-			printPlan(a, plan, dryRun)
-			if dryRun {
-				target.Close()
-				printRefusal(a, refused)
-				return nil
-			}
-			err = plan.Apply(target)
-			target.Close()
-			if err != nil {
-				return fmt.Errorf("fix %s: %w", target.Name, err)
-			}
-			// Check again, on a fresh view of what was written.
-			after, err := openTarget(args, root, false)
-			if err != nil {
-				return err
-			}
-			defer after.Close()
 			// A rule fix changed files for and check still fails is a
 			// repair that did not converge: exit 1, saying which.
-			rep, unrepaired := lint.VerifyRepairs(after, catalog, cfg, lint.CommandFix, plan.Claimed())
+			rep, unrepaired := res.After, err
 			if a.jsonOutput() {
 				if err := a.printJSON(struct {
 					Fixes []lint.RuleFix `json:"fixes"`
 					Check lint.Summary   `json:"check"`
-				}{plan.Rules, rep.Summary}); err != nil {
+				}{res.Plan.Rules, rep.Summary}); err != nil {
 					return err
 				}
 				return unrepaired
 			}
 			if !a.quiet {
-				printAfter(a, plan, rep)
+				printAfter(a, res.Plan, rep)
 			}
 			s := rep.Summary
-			fmt.Fprintf(a.io.Out, "\ncheck after fix: %d errors, %d warnings, %d info (vhdprep check %s for details)\n", s.Errors, s.Warnings, s.Infos, target.Name)
+			fmt.Fprintf(a.io.Out, "\ncheck after fix: %d errors, %d warnings, %d info (vhdprep check %s for details)\n", s.Errors, s.Warnings, s.Infos, res.Name)
 			return unrepaired
 		},
 	}
@@ -111,6 +94,12 @@ volumes; anything else: fix --root on the mounted tree.`,
 	cmd.Flags().StringSliceVar(&only, "only", nil, "repair only these rule IDs (comma-separated)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show every change as a unified diff; change nothing")
 	return cmd
+}
+
+// opener is what the library verbs open: the image or tree of the command
+// line (see openTarget).
+func opener(args []string, root string) func(change bool) (*lint.Target, error) {
+	return func(change bool) (*lint.Target, error) { return openTarget(args, root, change) }
 }
 
 // openTarget opens the image or tree. To change an image, its lock is

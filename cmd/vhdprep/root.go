@@ -11,7 +11,6 @@ import (
 
 	"github.com/vhdprep/vhdprep/internal/iostreams"
 	"github.com/vhdprep/vhdprep/internal/progress"
-	"github.com/vhdprep/vhdprep/rootfs/write"
 )
 
 // Exit codes, as DESIGN.md fixes them.
@@ -47,14 +46,6 @@ hand-edited GRUB files, WALinuxAgent and azcopy.`,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			if a.output != "text" && a.output != "json" {
 				return usageError{fmt.Errorf("--output must be text or json, not %q", a.output)}
-			}
-			// A change to an image that fix, deprovision or agent inject did
-			// not finish (killed, power lost) is undone before any command
-			// reads or changes that image.
-			for _, arg := range args {
-				if err := write.RecoverInterrupted(arg); err != nil {
-					return err
-				}
 			}
 			if readOnly[cmd.Name()] {
 				return signals.readOnlyFromHere()

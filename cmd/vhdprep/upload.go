@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -17,22 +16,9 @@ import (
 	"github.com/vhdprep/vhdprep/upload"
 )
 
-// Environment variables that may hold a destination, so that secrets need
-// not be on the command line (where ps and shell histories show them).
-const (
-	envBlobURL          = "VHDPREP_BLOB_URL"
-	envConnectionString = "AZURE_STORAGE_CONNECTION_STRING"
-	envManagedDiskSAS   = "VHDPREP_MANAGED_DISK_SAS"
-)
-
-type uploadOptions struct {
-	blobURL, connectionString, managedDiskSAS string
-	container, blob                           string
-	check                                     bool
-}
-
 func newUploadCmd(a *app) *cobra.Command {
-	var o uploadOptions
+	var dest upload.Destination
+	var check bool
 	opts := upload.Options{}
 	cmd := &cobra.Command{
 		Use:   "upload VHD (--blob-url URL | --connection-string CS --container C [--blob B] | --managed-disk-sas URL)",
@@ -55,7 +41,7 @@ its old data is cleared where the file is zero.
 
 A plain --blob-url signs in with Azure AD (az login, managed identity, environment,
 workload identity). Secrets can come from the environment instead of the command line:
-` + envBlobURL + `, ` + envConnectionString + `, ` + envManagedDiskSAS + `, or from a
+` + upload.EnvBlobURL + `, ` + upload.EnvConnectionString + `, ` + upload.EnvManagedDiskSAS + `, or from a
 file with @PATH as the flag's value. SAS signatures and account keys never appear in
 vhdprep's output.`,
 		Example: `  vhdprep upload disk.vhd --blob-url https://ACCOUNT.blob.core.windows.net/vhds/disk.vhd
@@ -66,9 +52,9 @@ vhdprep's output.`,
   vhdprep upload disk.vhd --blob-url "$SAS_URL" --concurrency 32 --check`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			target, err := o.target(args[0])
+			target, err := dest.Target(args[0])
 			if err != nil {
-				return err
+				return usageError{err}
 			}
 			if opts.Concurrency < 1 || opts.Concurrency > 256 {
 				return usageError{fmt.Errorf("--concurrency must be 1 to 256, not %d", opts.Concurrency)}
@@ -76,7 +62,7 @@ vhdprep's output.`,
 			if opts.ContentMD5 && target.ManagedDisk() {
 				return usageError{errors.New("--content-md5 is for a page blob; a managed disk has no Content-MD5")}
 			}
-			if o.check {
+			if check {
 				if err := checkGate(a, args[0]); err != nil {
 					return err
 				}
@@ -112,59 +98,17 @@ vhdprep's output.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.blobURL, "blob-url", "", "page blob URL, with a SAS or plain (Azure AD); @FILE reads it from FILE (env "+envBlobURL+")")
-	f.StringVar(&o.connectionString, "connection-string", "", "storage account connection string; @FILE reads it from FILE (env "+envConnectionString+")")
-	f.StringVar(&o.container, "container", "", "container, with --connection-string")
-	f.StringVar(&o.blob, "blob", "", "blob name, with --connection-string (default: the VHD's file name)")
-	f.StringVar(&o.managedDiskSAS, "managed-disk-sas", "", "write SAS of a managed disk created for upload; @FILE reads it from FILE (env "+envManagedDiskSAS+")")
+	f.StringVar(&dest.BlobURL, "blob-url", "", "page blob URL, with a SAS or plain (Azure AD); @FILE reads it from FILE (env "+upload.EnvBlobURL+")")
+	f.StringVar(&dest.ConnectionString, "connection-string", "", "storage account connection string; @FILE reads it from FILE (env "+upload.EnvConnectionString+")")
+	f.StringVar(&dest.Container, "container", "", "container, with --connection-string")
+	f.StringVar(&dest.Blob, "blob", "", "blob name, with --connection-string (default: the VHD's file name)")
+	f.StringVar(&dest.ManagedDiskSAS, "managed-disk-sas", "", "write SAS of a managed disk created for upload; @FILE reads it from FILE (env "+upload.EnvManagedDiskSAS+")")
 	f.IntVar(&opts.Concurrency, "concurrency", upload.DefaultConcurrency, "requests in flight at most (each up to 4 MiB)")
 	f.BoolVar(&opts.Overwrite, "overwrite", false, "replace a blob that holds another file")
 	f.BoolVar(&opts.Verify, "verify", false, "read the blob back and compare it with the file")
 	f.BoolVar(&opts.ContentMD5, "content-md5", false, "record the whole file's MD5 as the blob's Content-MD5 (costs CPU for every byte of the disk)")
-	f.BoolVar(&o.check, "check", false, "run vhdprep check first and refuse to upload on errors")
+	f.BoolVar(&check, "check", false, "run vhdprep check first and refuse to upload on errors")
 	return cmd
-}
-
-// target builds the destination from flags, or else the environment.
-func (o *uploadOptions) target(file string) (upload.Target, error) {
-	if o.blobURL == "" && o.connectionString == "" && o.managedDiskSAS == "" {
-		o.blobURL, o.connectionString, o.managedDiskSAS = os.Getenv(envBlobURL), os.Getenv(envConnectionString), os.Getenv(envManagedDiskSAS)
-	}
-	t := upload.Target{Container: o.container, Blob: o.blob}
-	for _, v := range []struct {
-		flag string
-		val  string
-		dst  *string
-	}{
-		{"--blob-url", o.blobURL, &t.BlobURL},
-		{"--connection-string", o.connectionString, &t.ConnectionString},
-		{"--managed-disk-sas", o.managedDiskSAS, &t.ManagedDiskSAS},
-	} {
-		s, err := secretValue(v.val)
-		if err != nil {
-			return t, usageError{fmt.Errorf("%s: %w", v.flag, err)}
-		}
-		*v.dst = s
-	}
-	given := 0
-	for _, s := range []string{t.BlobURL, t.ConnectionString, t.ManagedDiskSAS} {
-		if s != "" {
-			given++
-		}
-	}
-	switch {
-	case given == 0:
-		return t, usageError{fmt.Errorf("give --blob-url, --connection-string or --managed-disk-sas (or set %s, %s or %s)", envBlobURL, envConnectionString, envManagedDiskSAS)}
-	case given > 1:
-		return t, usageError{errors.New("give only one of --blob-url, --connection-string and --managed-disk-sas")}
-	case t.ConnectionString == "" && (o.container != "" || o.blob != ""):
-		return t, usageError{errors.New("--container and --blob go with --connection-string; a URL names the blob itself")}
-	case t.ConnectionString != "" && o.container == "":
-		return t, usageError{errors.New("--connection-string needs --container")}
-	case t.ConnectionString != "" && o.blob == "":
-		t.Blob = filepath.Base(file)
-	}
-	return t, nil
 }
 
 // resumeCommand is the command line that was run, quoted for a shell, with
@@ -181,22 +125,9 @@ func resumeCommand() string {
 	}
 	line := strings.Join(words, " ")
 	if redacted {
-		line += fmt.Sprintf(" (with the secret where it says %s, or given through %s, %s or %s)", upload.Redacted, envBlobURL, envConnectionString, envManagedDiskSAS)
+		line += fmt.Sprintf(" (with the secret where it says %s, or given through %s, %s or %s)", upload.Redacted, upload.EnvBlobURL, upload.EnvConnectionString, upload.EnvManagedDiskSAS)
 	}
 	return line
-}
-
-// secretValue is v, or with @PATH the content of the file PATH.
-func secretValue(v string) (string, error) {
-	path, ok := strings.CutPrefix(v, "@")
-	if !ok {
-		return strings.TrimSpace(v), nil
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimSpace(string(b)), nil
 }
 
 // checkGate runs check with its default rules and refuses on errors,

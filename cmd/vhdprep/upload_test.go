@@ -65,7 +65,7 @@ func TestUploadCommand(t *testing.T) {
 	srv := azurite.Start(t)
 	srv.CreateContainer(t, "vhds")
 	file, data := chunkyVHD(t, 32<<20, 8)
-	t.Setenv(envConnectionString, azurite.ConnectionString(srv.Endpoint))
+	t.Setenv(upload.EnvConnectionString, azurite.ConnectionString(srv.Endpoint))
 
 	code, out, errOut := runCLI(t, "upload", file, "--container", "vhds", "--verify", "--content-md5", "-o", "json")
 	if code != exitOK {
@@ -111,9 +111,9 @@ func TestUploadCommandUsage(t *testing.T) {
 	if err := os.WriteFile(raw, make([]byte, 1<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv(envConnectionString, "")
-	t.Setenv(envBlobURL, "")
-	t.Setenv(envManagedDiskSAS, "")
+	t.Setenv(upload.EnvConnectionString, "")
+	t.Setenv(upload.EnvBlobURL, "")
+	t.Setenv(upload.EnvManagedDiskSAS, "")
 	sas := "http://127.0.0.1:9/devstoreaccount1/vhds/disk.vhd?sv=2024-01-01&sig=c2VjcmV0c2VjcmV0"
 	for _, tc := range []struct {
 		args []string
@@ -233,9 +233,9 @@ func TestUploadCheckRefusesErrors(t *testing.T) {
 	srv := azurite.Start(t)
 	srv.CreateContainer(t, "vhds")
 	px := azurite.NewProxy(t, srv, azurite.Faults{})
-	t.Setenv(envConnectionString, "")
-	t.Setenv(envManagedDiskSAS, "")
-	t.Setenv(envBlobURL, srv.SASURL(t, px.Endpoint, "vhds", "disk.vhd"))
+	t.Setenv(upload.EnvConnectionString, "")
+	t.Setenv(upload.EnvManagedDiskSAS, "")
+	t.Setenv(upload.EnvBlobURL, srv.SASURL(t, px.Endpoint, "vhds", "disk.vhd"))
 
 	code, out := runBin(t, "upload", img, "--check")
 	for _, want := range []string{"error   AGT001", "error   SSH001", "check found errors"} {

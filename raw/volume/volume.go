@@ -4,6 +4,7 @@
 package volume
 
 import (
+	"errors"
 	"fmt"
 	"io"
 
@@ -19,6 +20,8 @@ type Layout struct {
 	VGs      []*lvm.VG
 	Volumes  []Volume
 	Warnings []string
+
+	pvs map[string]Volume // by PV UUID, the partition holding it
 }
 
 // Volume is a partition, a logical volume, or a disk without a table.
@@ -28,7 +31,7 @@ type Volume struct {
 	Name      string
 	Partition *part.Partition // nil for logical volumes and whole disks
 	VG, LV    string
-	Offset    int64 // on the disk; 0 for logical volumes
+	Offset    int64 // on the disk; 0 for logical volumes (see Layout.OnDisk)
 	Size      int64
 	R         io.ReaderAt // the volume's own bytes
 	FS        probe.Result
@@ -83,6 +86,12 @@ func (l *Layout) addLVs() {
 			continue
 		}
 		pvs[pv.UUID] = io.NewSectionReader(v.R, 0, v.Size)
+		if v.Partition != nil {
+			if l.pvs == nil {
+				l.pvs = map[string]Volume{}
+			}
+			l.pvs[pv.UUID] = v
+		}
 		if pv.VG != nil && !hasVG(vgs, pv.VG) {
 			vgs = append(vgs, pv.VG)
 		}
@@ -98,6 +107,44 @@ func (l *Layout) addLVs() {
 			l.add(Volume{Name: vg.Name + "/" + lv.Name, VG: vg.Name, LV: lv.Name, Size: size, R: r})
 		}
 	}
+}
+
+// OnDisk tells where v starts on the disk, when v is one run of the disk's
+// bytes: a partition or a whole disk is; a logical volume only when it is
+// linear, of one segment, on a physical volume that is a partition of this
+// disk. Otherwise the error says why, as a clause about the logical volume
+// ("has 2 segments").
+func (l *Layout) OnDisk(v Volume) (int64, error) {
+	if v.LV == "" {
+		return v.Offset, nil
+	}
+	for _, vg := range l.VGs {
+		if vg.Name != v.VG {
+			continue
+		}
+		lv, err := vg.LV(v.LV)
+		if err != nil {
+			return 0, err
+		}
+		if len(lv.Segments) != 1 {
+			return 0, fmt.Errorf("has %d segments", len(lv.Segments))
+		}
+		seg := lv.Segments[0]
+		if seg.Type != "striped" || len(seg.Stripes) != 1 {
+			return 0, fmt.Errorf("is %s over %d stripes", seg.Type, len(seg.Stripes))
+		}
+		for _, info := range vg.PVs {
+			if info.Name != seg.Stripes[0].PV {
+				continue
+			}
+			pv, ok := l.pvs[info.ID]
+			if !ok {
+				return 0, errors.New("lies on a physical volume that is not a partition of this disk")
+			}
+			return pv.Offset + info.PEStart + seg.Stripes[0].StartExtent*vg.ExtentSize, nil
+		}
+	}
+	return 0, errors.New("vhdprep cannot place on the disk")
 }
 
 func hasVG(vgs []*lvm.VG, vg *lvm.VG) bool {

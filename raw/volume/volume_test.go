@@ -11,6 +11,7 @@ import (
 
 	"github.com/vhdprep/vhdprep/internal/testimage"
 	"github.com/vhdprep/vhdprep/raw"
+	"github.com/vhdprep/vhdprep/raw/lvm"
 	"github.com/vhdprep/vhdprep/raw/probe"
 )
 
@@ -213,5 +214,45 @@ func TestUnreadableVolume(t *testing.T) {
 	v := byName(l)
 	if v["p2"].FS.Type != "" || v["rhel/root"].FS.Type != "xfs" || len(l.Warnings) != 1 || !strings.Contains(l.Warnings[0], "p2") || !strings.Contains(l.Warnings[0], "bad sector") {
 		t.Fatalf("volumes %+v, warnings %q", l.Volumes, l.Warnings)
+	}
+}
+
+func TestLVsThatAreNotOneByteRangeHaveNoPlaceOnDisk(t *testing.T) {
+	linear := func(start int64) lvm.Segment {
+		return lvm.Segment{StartExtent: start, ExtentCount: 4, Type: "striped", Stripes: []lvm.Stripe{{PV: "pv0", StartExtent: start}}}
+	}
+	for name, c := range map[string]struct {
+		segs []lvm.Segment
+		want string
+	}{
+		"two segments": {[]lvm.Segment{linear(0), linear(4)}, "has 2 segments"},
+		"striped": {[]lvm.Segment{{ExtentCount: 4, Type: "striped", StripeSize: 65536,
+			Stripes: []lvm.Stripe{{PV: "pv0"}, {PV: "pv1"}}}}, "is striped over 2 stripes"},
+		"on another disk": {[]lvm.Segment{linear(0)}, "not a partition of this disk"},
+	} {
+		vg := &lvm.VG{Name: "vg", ExtentSize: 4 << 20, PVs: []lvm.PVInfo{{Name: "pv0", ID: "elsewhere"}}, LVs: []lvm.LV{{Name: "root", Segments: c.segs}}}
+		_, err := (&Layout{VGs: []*lvm.VG{vg}}).OnDisk(Volume{Name: "vg/root", VG: "vg", LV: "root"})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// A linear LV of one segment is one run of the disk: its ext4 superblock
+// is where OnDisk says the LV starts.
+func TestLinearLVOnDisk(t *testing.T) {
+	d := open(t, testimage.Path(t, "disk-debian-lvm"))
+	l, err := List(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := byName(l)["vg0/root"]
+	off, err := l.OnDisk(root)
+	if err != nil || off <= raw.MiB {
+		t.Fatalf("vg0/root on disk at %d: %v", off, err)
+	}
+	magic := make([]byte, 2)
+	if _, err := d.ReadAt(magic, off+1024+56); err != nil || magic[0] != 0x53 || magic[1] != 0xef {
+		t.Fatalf("no ext4 superblock at %d: % x %v", off, magic, err)
 	}
 }

@@ -1,9 +1,10 @@
 // Package write changes files inside a guest: an ext2/3/4 filesystem inside
 // an image file, through e2fsprogs' debugfs (no mount, no root), or a plain
-// directory tree. A change to an image is all or nothing: debugfs keeps an
-// undo file, the result is checked with e2fsck and read back, and on any
-// failure, or after a crash, the image is restored to its exact previous
-// bytes.
+// directory tree. A change is made in an Overlay of the guest's files and
+// queued on each filesystem it touches. A change to an image is all or
+// nothing: debugfs keeps an undo file, the result is checked with e2fsck
+// and read back, and on any failure, or after a crash, the image is
+// restored to its exact previous bytes.
 package write
 
 import (

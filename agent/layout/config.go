@@ -1,4 +1,4 @@
-package agent
+package layout
 
 import (
 	"bufio"
@@ -9,13 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/vhdprep/vhdprep/agent/extension"
-	"github.com/vhdprep/vhdprep/agent/resourcedisk"
 )
-
-// ConfigFile is where the agent reads its configuration.
-const ConfigFile = "/etc/vhdprep-agent.conf"
 
 // DefaultConfigText is the documented configuration file `agent inject`
 // writes: every key with its default.
@@ -82,9 +76,19 @@ type Config struct {
 	LogLevel                 slog.Level
 }
 
+// ResourceDisk is what the configuration asks of the resource disk.
+type ResourceDisk struct {
+	Format       bool   // ResourceDisk.Format: nothing happens without it
+	Filesystem   string // ResourceDisk.Filesystem: ext4, ext3, ext2 or xfs
+	MountPoint   string // ResourceDisk.MountPoint
+	MountOptions string // ResourceDisk.MountOptions, passed to mount -o
+	EnableSwap   bool   // ResourceDisk.EnableSwap
+	SwapSizeMB   int    // ResourceDisk.SwapSizeMB
+}
+
 // ResourceDisk is the resource disk's part of the configuration.
-func (c Config) ResourceDisk() resourcedisk.Config {
-	return resourcedisk.Config{
+func (c Config) ResourceDisk() ResourceDisk {
+	return ResourceDisk{
 		Format:       c.ResourceDiskFormat,
 		Filesystem:   c.ResourceDiskFilesystem,
 		MountPoint:   c.ResourceDiskMountPoint,
@@ -100,7 +104,7 @@ func DefaultConfig() Config {
 		ProvisioningEnabled:     true,
 		MonitorHostName:         true,
 		ExtensionsEnabled:       true,
-		ExtensionsEnableTimeout: extension.DefaultLimits.Enable,
+		ExtensionsEnableTimeout: DefaultEnableTimeout,
 		FirewallEnabled:         true,
 		ResourceDiskFormat:      true,
 		ResourceDiskFilesystem:  "ext4",
@@ -108,6 +112,10 @@ func DefaultConfig() Config {
 		LogLevel:                slog.LevelInfo,
 	}
 }
+
+// DefaultEnableTimeout is how long a handler's enable command may run
+// unless Extensions.EnableTimeout says otherwise: WALinuxAgent's limit.
+const DefaultEnableTimeout = 5 * time.Minute
 
 // maxSwapMB bounds the swap file (1 TiB); a larger value is a typo.
 const maxSwapMB = 1 << 20

@@ -1,0 +1,84 @@
+package kernel
+
+import (
+	"regexp"
+	"strings"
+)
+
+// paramsPart splits a boot entry's line into what comes before its kernel
+// parameters and the parameters, by the kind of place the line is in.
+var paramsPart = map[string]*regexp.Regexp{
+	KindGrubCfg:       regexp.MustCompile(`^(\s*\S+\s+\S+)(.*)$`),
+	KindBLS:           regexp.MustCompile(`^(\s*options)(.*)$`),
+	KindExtlinux:      regexp.MustCompile(`(?i)^(\s*append)(.*)$`),
+	KindKernelCmdline: regexp.MustCompile(`^()(.*)$`),
+	KindGrubenv:       regexp.MustCompile(`^(kernelopts=)(.*)$`),
+	KindGrubLegacy:    regexp.MustCompile(`^(\s*kernel\s+\S+)(.*)$`),
+}
+
+// EditLine adds and removes parameters (see EditParams) in the line of a
+// boot entry of kind (grub.cfg's linux line, a BLS entry's options,
+// extlinux's append, /etc/kernel/cmdline, grubenv's kernelopts, GRUB
+// legacy's kernel line), keeping every other byte. It is false when the
+// line is not of that kind.
+func EditLine(kind, line string, add, remove []string) (string, bool) {
+	re, ok := paramsPart[kind]
+	if !ok {
+		return "", false
+	}
+	m := re.FindStringSubmatch(line)
+	if m == nil {
+		return "", false
+	}
+	return m[1] + EditParams(m[2], add, remove), true
+}
+
+// GrubenvSize is the fixed size of GRUB's environment block.
+const GrubenvSize = 1024
+
+// PadGrubenv pads GRUB's environment block with '#' to its 1024 bytes, as
+// grub-editenv writes it. It is false when the variables no longer fit.
+func PadGrubenv(b []byte) ([]byte, bool) {
+	body := strings.TrimRight(string(b), "#")
+	if len(body) > GrubenvSize {
+		return nil, false
+	}
+	return []byte(body + strings.Repeat("#", GrubenvSize-len(body))), true
+}
+
+// defaultGrubAssign is an assignment to a GRUB_CMDLINE variable on one line
+// of a GRUB defaults file: the name and '=', the opening quote, the value,
+// the closing quote, the trailing blanks.
+var defaultGrubAssign = regexp.MustCompile(`^(\s*(GRUB_CMDLINE_LINUX(?:_DEFAULT)?)=)(["']?)(.*?)(["']?)(\s*)$`)
+
+// EditDefaultGrub edits the text of a GRUB defaults file: remove goes from
+// every assignment to either GRUB_CMDLINE variable, and add joins the
+// GRUB_CMDLINE_LINUX assignment on line addAt (1-based; 0 for none) when
+// that assignment is all on its line (its quotes close, no backslash
+// continues it). It tells whether add was added.
+func EditDefaultGrub(text string, addAt int, add, remove []string) (string, bool) {
+	added := false
+	lines := strings.Split(text, "\n")
+	for i, line := range lines {
+		m := defaultGrubAssign.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		var adds []string
+		oneLine := m[3] == m[5] && !strings.HasSuffix(m[4], "\\")
+		open, close := m[3], m[5]
+		if open == "" {
+			// A bare word: more than one parameter needs quotes, which
+			// mean the same only where it has nothing they change.
+			oneLine = oneLine && !strings.ContainsAny(m[4], "\\\"`'")
+			open, close = `"`, `"`
+		}
+		if m[2] == VarCmdlineLinux && i+1 == addAt && oneLine && len(add) > 0 {
+			adds, added = add, true
+		} else {
+			open, close = m[3], m[5]
+		}
+		lines[i] = m[1] + open + EditParams(m[4], adds, remove) + close + m[6]
+	}
+	return strings.Join(lines, "\n"), added
+}
