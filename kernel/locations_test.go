@@ -274,10 +274,7 @@ func FuzzGrubLegacy(f *testing.F) {
 			if l.Kind != KindGrubLegacy || l.Line < 1 || l.Kernel == "" {
 				t.Fatalf("location %+v", l)
 			}
-			line := strings.Split(string(b), "\n")[l.Line-1]
-			if !strings.HasSuffix(strings.TrimRight(line, "\r"), l.Cmdline.String()) {
-				t.Fatalf("line %q does not end with its command line %q", line, l.Cmdline.String())
-			}
+			checkParams(t, lineOf(b, l.Line), "kernel", l)
 		}
 	})
 }
