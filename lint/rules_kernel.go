@@ -302,11 +302,19 @@ func repairDefaultGrub(o *Overlay, l kernel.Location, add, remove []string) erro
 	return nil
 }
 
-// repadGrubenv keeps GRUB's environment block exactly 1024 bytes, padded
-// with '#', as grub-editenv writes it.
+// repadGrubenv keeps GRUB's environment block exactly 1024 bytes, as
+// grub-editenv writes it: variables, each ending in a newline, then '#' to
+// the end.
 func repadGrubenv(o *Overlay, name string) error {
 	b, _ := o.Read(name)
-	body := strings.TrimRight(string(b), "#")
+	body := string(b)
+	if i := strings.LastIndexByte(body, '\n') + 1; strings.Trim(body[i:], "#") == "" {
+		body = body[:i] // the old padding
+	} else {
+		// The last variable has no newline: padding after it would be
+		// read as part of its value.
+		body += "\n"
+	}
 	if len(body) > grubenvSize {
 		return fmt.Errorf("/%s would outgrow GRUB's 1024-byte environment block", name)
 	}
