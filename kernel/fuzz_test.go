@@ -171,10 +171,18 @@ kernel/drivers/net/hyperv/hv_netvsc.ko
 `
 )
 
-// lineOf is line n (1-based) of b, as lines reads it.
-func lineOf(b []byte, n int) string {
-	return strings.TrimSuffix(strings.Split(string(b), "\n")[n-1], "\r")
+// fileLines are b's lines as lines reads them: a line's final \r is
+// dropped.
+func fileLines(b []byte) []string {
+	out := strings.Split(string(b), "\n")
+	for i, l := range out {
+		out[i] = strings.TrimSuffix(l, "\r")
+	}
+	return out
 }
+
+// lineOf is line n (1-based) of b, as lines reads it.
+func lineOf(b []byte, n int) string { return fileLines(b)[n-1] }
 
 // checkParams tells whether line is cmd, blanks, image, then the command
 // line as written (after blanks): nothing of the line is lost or made up.
@@ -199,7 +207,7 @@ func FuzzGrubCfg(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		locs := FindCmdlines(fstest.MapFS{"boot/grub/grub.cfg": {Data: b}})
 		want := 0
-		for line := range strings.SplitSeq(string(b), "\n") {
+		for _, line := range fileLines(b) {
 			cmd, rest := firstWord(line)
 			if image, _ := firstWord(rest); image != "" && (cmd == "linux" || cmd == "linux16" || cmd == "linuxefi") {
 				want++
@@ -239,7 +247,7 @@ func FuzzBLS(f *testing.F) {
 			"boot/grub2/grubenv":         {Data: []byte("# GRUB Environment Block\nkernelopts=" + kernelopts + "\n")},
 		}
 		last := 0
-		for i, line := range strings.Split(string(entry), "\n") {
+		for i, line := range fileLines(entry) {
 			if k, _ := firstWord(line); k == "options" {
 				last = i + 1
 			}
@@ -276,7 +284,7 @@ func FuzzExtlinux(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		locs := FindCmdlines(fstest.MapFS{"boot/extlinux/extlinux.conf": {Data: b}})
 		var appends []int
-		for i, line := range strings.Split(string(b), "\n") {
+		for i, line := range fileLines(b) {
 			if k, _ := firstWord(line); strings.EqualFold(k, "append") {
 				appends = append(appends, i+1)
 			}
