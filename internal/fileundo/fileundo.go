@@ -179,14 +179,21 @@ func Recover(path string) (bool, error) {
 // restore checks the undo file whole, and that it is f's, before it
 // writes anything, then puts its size and bytes back into f and syncs it.
 func restore(name string, f *os.File) error {
-	u, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	// Neither a symbolic link nor a FIFO (whose open would wait for a
+	// writer) is vhdprep's.
+	u, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		return fmt.Errorf("%s: %w: it is a symbolic link", name, ErrForeign)
+	}
 	if err != nil {
-		if errors.Is(err, syscall.ELOOP) {
-			return fmt.Errorf("%s: %w: it is a symbolic link", name, ErrForeign)
-		}
 		return err
 	}
 	defer u.Close()
+	if st, err := u.Stat(); err != nil {
+		return err
+	} else if !st.Mode().IsRegular() {
+		return fmt.Errorf("%s: %w: it is not a regular file", name, ErrForeign)
+	}
 	h, err := verify(u)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
@@ -210,8 +217,8 @@ func restore(name string, f *os.File) error {
 	return f.Sync()
 }
 
-// belongs checks that the undo file u, with header h, is f's: written by
-// vhdprep for this very file (its device and inode), by the user who runs
+// belongs checks that the undo file u, with header h, is f's: written
+// for this very file (its device and inode), owned by the user who runs
 // vhdprep or owns f and writable by no one else, and that f's size is one
 // the change gives it, so f has not been changed some other way since.
 func belongs(u, f *os.File, h header) error {
@@ -223,8 +230,6 @@ func belongs(u, f *os.File, h header) error {
 		return err
 	}
 	switch {
-	case ust.Mode&syscall.S_IFMT != syscall.S_IFREG:
-		return fmt.Errorf("%w: it is not a regular file", ErrForeign)
 	case ust.Uid != uint32(os.Geteuid()) && ust.Uid != fst.Uid:
 		return fmt.Errorf("%w: it is owned by uid %d, neither you nor the file's owner", ErrForeign, ust.Uid)
 	case ust.Mode&0o022 != 0:
