@@ -179,26 +179,20 @@ func Recover(path string) (bool, error) {
 // restore checks the undo file whole, and that it is f's, before it
 // writes anything, then puts its size and bytes back into f and syncs it.
 func restore(name string, f *os.File) error {
-	// Neither a symbolic link nor a FIFO (whose open would wait for a
-	// writer) is vhdprep's.
-	u, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if errors.Is(err, syscall.ELOOP) {
-		return fmt.Errorf("%s: %w: it is a symbolic link", name, ErrForeign)
+	fi, err := f.Stat()
+	if err != nil {
+		return err
 	}
+	u, err := OpenBeside(name, fi)
 	if err != nil {
 		return err
 	}
 	defer u.Close()
-	if st, err := u.Stat(); err != nil {
-		return err
-	} else if !st.Mode().IsRegular() {
-		return fmt.Errorf("%s: %w: it is not a regular file", name, ErrForeign)
-	}
 	h, err := verify(u)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	if err := belongs(u, f, h); err != nil {
+	if err := belongs(f, h); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	r := bufio.NewReader(io.NewSectionReader(u, int64(len(magic))+headerSize, math.MaxInt64))
@@ -217,23 +211,49 @@ func restore(name string, f *os.File) error {
 	return f.Sync()
 }
 
-// belongs checks that the undo file u, with header h, is f's: written
-// for this very file (its device and inode), owned by the user who runs
-// vhdprep or owns f and writable by no one else, and that f's size is one
-// the change gives it, so f has not been changed some other way since.
-func belongs(u, f *os.File, h header) error {
-	var ust, fst syscall.Stat_t
-	if err := syscall.Fstat(int(u.Fd()), &ust); err != nil {
-		return err
+// OpenBeside opens name, a file vhdprep keeps beside an image (an undo
+// file, the record of a change), to read it, and refuses with ErrForeign
+// one vhdprep cannot have written: a symbolic link, anything but a regular
+// file (a FIFO is not waited on), one owned by neither the user nor the
+// image's owner, or one others may write. image describes the image.
+func OpenBeside(name string, image fs.FileInfo) (*os.File, error) {
+	u, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("%s: %w: it is a symbolic link", name, ErrForeign)
 	}
+	if err != nil {
+		return nil, err
+	}
+	var ust syscall.Stat_t
+	if err := syscall.Fstat(int(u.Fd()), &ust); err != nil {
+		u.Close()
+		return nil, err
+	}
+	imageUID := image.Sys().(*syscall.Stat_t).Uid
+	switch {
+	case ust.Mode&syscall.S_IFMT != syscall.S_IFREG:
+		err = fmt.Errorf("%w: it is not a regular file", ErrForeign)
+	case ust.Uid != uint32(os.Geteuid()) && ust.Uid != imageUID:
+		err = fmt.Errorf("%w: it is owned by uid %d, neither you nor the image's owner", ErrForeign, ust.Uid)
+	case ust.Mode&0o022 != 0:
+		err = fmt.Errorf("%w: others may write it (mode %04o)", ErrForeign, ust.Mode&0o7777)
+	}
+	if err != nil {
+		u.Close()
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return u, nil
+}
+
+// belongs checks that an undo file, with header h, is f's: written for
+// this very file (its device and inode), and that f's size is one the
+// change gives it, so f has not been changed some other way since.
+func belongs(f *os.File, h header) error {
+	var fst syscall.Stat_t
 	if err := syscall.Fstat(int(f.Fd()), &fst); err != nil {
 		return err
 	}
 	switch {
-	case ust.Uid != uint32(os.Geteuid()) && ust.Uid != fst.Uid:
-		return fmt.Errorf("%w: it is owned by uid %d, neither you nor the file's owner", ErrForeign, ust.Uid)
-	case ust.Mode&0o022 != 0:
-		return fmt.Errorf("%w: others may write it (mode %04o)", ErrForeign, ust.Mode&0o7777)
 	case h.Dev != fst.Dev || h.Ino != fst.Ino:
 		return fmt.Errorf("%w: it was written for inode %d of device %#x, and the file is inode %d of device %#x", ErrForeign, h.Ino, h.Dev, fst.Ino, fst.Dev)
 	case fst.Size < h.Min || fst.Size > h.Max:
