@@ -364,3 +364,29 @@ func FuzzModulesBuiltin(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseRelease: a version read from a guest's file names prints as a
+// version that reads back the same, and orders against another one way
+// only.
+func FuzzParseRelease(f *testing.F) {
+	f.Add("6.1.0-13-cloud-amd64", "4.18.0-513.5.1.el8_9.x86_64")
+	f.Add("2.6.32-754.el6.x86_64", "5.14.21-150500.55.39-default")
+	f.Add("6.5.6-300.fc39.x86_64", "3.10.0-1160.el7.x86_64")
+	f.Add("6.6.8-0-lts", "1.2")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		ra, err := ParseRelease(a)
+		if err != nil {
+			return
+		}
+		again, err := ParseRelease(ra.String())
+		if err != nil || again.String() != ra.String() || ra.Less(again) || again.Less(ra) {
+			t.Fatalf("%q read as %v, which reads back as %v (%v)", a, ra, again, err)
+		}
+		if ra.Less(ra) {
+			t.Fatalf("%v is less than itself", ra)
+		}
+		if rb, err := ParseRelease(b); err == nil && ra.Less(rb) && rb.Less(ra) {
+			t.Fatalf("%v and %v are each less than the other", ra, rb)
+		}
+	})
+}
