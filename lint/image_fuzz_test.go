@@ -77,39 +77,75 @@ func fuzzInitrd(names ...string) []byte {
 	return z.Bytes()
 }
 
-// fuzzImageSeeds builds the guest as an ext4 filesystem in the first
-// partition of an MBR disk, raw and as a fixed VHD; none when mkfs.ext4 is
-// missing.
-func fuzzImageSeeds(f *testing.F) [][]byte {
+// fuzzExt4 makes a small ext4 filesystem labelled root holding files;
+// nil when mkfs.ext4 is missing.
+func fuzzExt4(f *testing.F, files map[string][]byte) []byte {
 	dir := f.TempDir()
 	tree := filepath.Join(dir, "tree")
-	for name, b := range fuzzGuestFiles() {
+	for name, b := range files {
 		p := filepath.Join(tree, name)
 		os.MkdirAll(filepath.Dir(p), 0o755)
 		if err := os.WriteFile(p, b, 0o644); err != nil {
 			f.Fatal(err)
 		}
 	}
-	const start, fsSize = 63, 384 << 10 // the partition's first sector, and its size
-	fsImg := filepath.Join(dir, "root.ext4")
-	if err := os.WriteFile(fsImg, nil, 0o644); err != nil {
+	img := filepath.Join(dir, "root.ext4")
+	if err := os.WriteFile(img, nil, 0o644); err != nil {
 		f.Fatal(err)
 	}
-	os.Truncate(fsImg, fsSize)
-	if err := exec.Command("mkfs.ext4", "-q", "-F", "-b", "1024", "-N", "64", "-L", "root", "-O", "^has_journal,^resize_inode", "-d", tree, fsImg).Run(); err != nil {
+	os.Truncate(img, 384<<10)
+	if err := exec.Command("mkfs.ext4", "-q", "-F", "-b", "1024", "-N", "64", "-L", "root", "-O", "^has_journal,^resize_inode", "-d", tree, img).Run(); err != nil {
 		f.Logf("mkfs.ext4: %v; the whole-image fuzz target has no seed image", err)
 		return nil
 	}
-	fs, err := os.ReadFile(fsImg)
+	b, err := os.ReadFile(img)
 	if err != nil {
 		f.Fatal(err)
 	}
-	disk := make([]byte, start*512+len(fs))
-	copy(disk[start*512:], fs)
+	return b
+}
+
+// fuzzESP makes a small EFI system partition (FAT12, labelled EFI) with
+// GRUB's stub grub.cfg and a boot loader; nil without dosfstools and mtools.
+func fuzzESP(f *testing.F) []byte {
+	dir := f.TempDir()
+	img, cfg, efi := filepath.Join(dir, "esp.img"), filepath.Join(dir, "grub.cfg"), filepath.Join(dir, "BOOTX64.EFI")
+	os.WriteFile(cfg, []byte("search.fs_uuid 0b5d5a47-0c71-4a8f-9e4a-6f1e1b7c2f1d root\nset prefix=($root)'/boot/grub'\nconfigfile $prefix/grub.cfg\n"), 0o644)
+	os.WriteFile(efi, []byte("MZ fake shim"), 0o644)
+	for _, c := range [][]string{
+		{"mkfs.vfat", "-C", "-n", "EFI", img, "256"},
+		{"mmd", "-i", img, "::/EFI", "::/EFI/debian", "::/EFI/BOOT"},
+		{"mcopy", "-i", img, cfg, "::/EFI/debian/grub.cfg"},
+		{"mcopy", "-i", img, efi, "::/EFI/BOOT/BOOTX64.EFI"},
+	} {
+		if err := exec.Command(c[0], c[1:]...).Run(); err != nil {
+			f.Logf("%s: %v; the whole-image fuzz target has no GPT seed", c[0], err)
+			return nil
+		}
+	}
+	b, err := os.ReadFile(img)
+	if err != nil {
+		f.Fatal(err)
+	}
+	return b
+}
+
+// fuzzImageSeeds builds the guest as an ext4 filesystem in the first
+// partition of an MBR disk, raw and as a fixed VHD, and on a GPT disk after
+// an EFI system partition mounted at /boot/efi; those the tools here can
+// make.
+func fuzzImageSeeds(f *testing.F) [][]byte {
+	root := fuzzExt4(f, fuzzGuestFiles())
+	if root == nil {
+		return nil
+	}
+	const start = 63 // the partition's first sector
+	disk := make([]byte, start*512+len(root))
+	copy(disk[start*512:], root)
 	p := disk[446:]
 	p[0], p[4] = 0x80, 0x83 // bootable, Linux
 	binary.LittleEndian.PutUint32(p[8:], start)
-	binary.LittleEndian.PutUint32(p[12:], uint32(len(fs)/512))
+	binary.LittleEndian.PutUint32(p[12:], uint32(len(root)/512))
 	copy(disk[0x180:], "GRUB \x00Geom\x00Hard Disk\x00Read\x00 Error") // boot code, as GRUB's boot.img has it
 	disk[510], disk[511] = 0x55, 0xaa
 	footer, err := vhd.NewFixedFooter(int64(len(disk)), time.Unix(1700000000, 0))
@@ -120,7 +156,43 @@ func fuzzImageSeeds(f *testing.F) [][]byte {
 	if err != nil {
 		f.Fatal(err)
 	}
-	return [][]byte{disk, append(bytes.Clone(disk), fb...)}
+	seeds := [][]byte{disk, append(bytes.Clone(disk), fb...)}
+	if gpt := fuzzGPTSeed(f); gpt != nil {
+		seeds = append(seeds, gpt)
+	}
+	return seeds
+}
+
+// fuzzGPTSeed is the guest on a GPT disk: an EFI system partition, then
+// the root, packed with no alignment gaps; nil without sgdisk.
+func fuzzGPTSeed(f *testing.F) []byte {
+	files := fuzzGuestFiles()
+	files["etc/fstab"] = append(bytes.Clone(files["etc/fstab"]), "LABEL=EFI /boot/efi vfat umask=0077 0 1\n"...)
+	root, esp := fuzzExt4(f, files), fuzzESP(f)
+	if root == nil || esp == nil {
+		return nil
+	}
+	const first = 34 // after the protective MBR, the header and 32 sectors of entries
+	espStart, rootStart := int64(first), int64(first+len(esp)/512)
+	size := (rootStart+int64(len(root)/512))*512 + 33*512
+	img := filepath.Join(f.TempDir(), "gpt.img")
+	if err := os.WriteFile(img, nil, 0o644); err != nil {
+		f.Fatal(err)
+	}
+	os.Truncate(img, size)
+	if err := exec.Command("sgdisk", "-a", "1",
+		"-n", fmt.Sprintf("1:%d:%d", espStart, rootStart-1), "-t", "1:ef00",
+		"-n", fmt.Sprintf("2:%d:%d", rootStart, rootStart+int64(len(root)/512)-1), "-t", "2:8300", img).Run(); err != nil {
+		f.Logf("sgdisk: %v; the whole-image fuzz target has no GPT seed", err)
+		return nil
+	}
+	b, err := os.ReadFile(img)
+	if err != nil {
+		f.Fatal(err)
+	}
+	copy(b[espStart*512:], esp)
+	copy(b[rootStart*512:], root)
+	return b
 }
 
 // FuzzImage writes arbitrary bytes as an image file and opens, inspects
