@@ -37,7 +37,7 @@ const magic = "VHDPREP-RESIZE-UNDO-2\n"
 var (
 	ErrNoSpace = errors.New("not enough free space for the undo file")
 	ErrCorrupt = errors.New("the undo file is damaged")
-	ErrForeign = errors.New("the undo file was not written for this file as it is")
+	ErrForeign = errors.New("it does not belong to this file as it is now")
 )
 
 // Sizes are a file's size when its undo file is written and the smallest

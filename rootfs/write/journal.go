@@ -93,7 +93,7 @@ func Recover(image string) error {
 		return fmt.Errorf("%s: %w; neither is changed: if no fix, deprovision or agent inject of %s was interrupted, remove %s, else restore the image from a backup",
 			image, err, image, pendingName)
 	}
-	b, err := readBeside(pendingName, fi)
+	b, err := readRecord(pendingName, fi)
 	if errors.Is(err, fileundo.ErrForeign) {
 		return foreign(err)
 	}
@@ -275,9 +275,9 @@ func syncDir(dir string) error {
 // maxRecord bounds the record read: a few hundred bytes a filesystem.
 const maxRecord = 1 << 20
 
-// readBeside reads the record beside the image fi describes, as
-// fileundo.OpenBeside allows.
-func readBeside(name string, fi fs.FileInfo) ([]byte, error) {
+// readRecord reads the record of a change beside the image fi describes,
+// as fileundo.OpenBeside allows.
+func readRecord(name string, fi fs.FileInfo) ([]byte, error) {
 	f, err := fileundo.OpenBeside(name, fi)
 	if err != nil {
 		return nil, err
