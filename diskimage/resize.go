@@ -149,7 +149,14 @@ func setSize(im *Image, t *part.Table, target int64, out Format, keepID *vhd.Foo
 	if err != nil {
 		return err
 	}
-	u, err := fileundo.Save(im.Path, im.File(), im.FileSize, ranges)
+	// The file passes through these sizes: its data alone, the target,
+	// and the target with a VHD's footer.
+	end := target
+	if out == VHDFixed {
+		end += vhd.FooterSize
+	}
+	sizes := fileundo.Sizes{Before: im.FileSize, Min: min(im.FileSize, im.Disk.Size(), target), Max: max(im.FileSize, end)}
+	u, err := fileundo.Save(im.Path, im.File(), sizes, ranges)
 	if err != nil {
 		return err
 	}

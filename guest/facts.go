@@ -1,7 +1,6 @@
 package guest
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"io"
@@ -64,9 +63,10 @@ func DetectOS(root fs.FS) OS {
 
 func parseOSRelease(b []byte) map[string]string {
 	kv := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		k, v, ok := strings.Cut(strings.TrimSpace(sc.Text()), "=")
+	// Every line, however long: a bufio.Scanner would stop at the first
+	// over 64 KiB and miss the keys after it.
+	for line := range strings.SplitSeq(string(b), "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
 		if ok && !strings.HasPrefix(k, "#") {
 			kv[k] = strings.Trim(v, `"'`)
 		}

@@ -47,3 +47,11 @@ func FuzzDetectArch(f *testing.F) {
 		}
 	})
 }
+
+// A line over 64 KiB (where a bufio.Scanner stops) hides no key after it.
+func TestOSReleaseLongLine(t *testing.T) {
+	kv := parseOSRelease([]byte("# " + strings.Repeat("x", 100<<10) + "\nID=debian\n"))
+	if kv["ID"] != "debian" {
+		t.Fatalf("read %v", kv)
+	}
+}

@@ -39,7 +39,14 @@ const GrubenvSize = 1024
 // PadGrubenv pads GRUB's environment block with '#' to its 1024 bytes, as
 // grub-editenv writes it. It is false when the variables no longer fit.
 func PadGrubenv(b []byte) ([]byte, bool) {
-	body := strings.TrimRight(string(b), "#")
+	body := string(b)
+	if i := strings.LastIndexByte(body, '\n') + 1; strings.Trim(body[i:], "#") == "" {
+		body = body[:i] // the old padding
+	} else {
+		// The last variable has no newline: padding after it would be
+		// read as part of its value.
+		body += "\n"
+	}
 	if len(body) > GrubenvSize {
 		return nil, false
 	}

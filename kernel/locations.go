@@ -121,19 +121,15 @@ func grubLegacy(fsys fs.FS, p string) []Location {
 	var out []Location
 	title := ""
 	for i, line := range lines(fsys, p) {
-		f := strings.Fields(line)
-		if len(f) == 0 {
-			continue
-		}
-		switch f[0] {
+		switch cmd, rest := firstWord(line); cmd {
 		case "title":
-			title = strings.TrimSpace(strings.TrimLeft(line, " \t")[len(f[0]):])
+			title = strings.TrimSpace(rest)
 		case "kernel":
-			if len(f) < 2 {
+			image, params := firstWord(rest)
+			if image == "" {
 				continue
 			}
-			rest := strings.TrimLeft(strings.TrimLeft(line, " \t")[len(f[0]):], " \t")[len(f[1]):]
-			out = append(out, Location{Path: "/" + p, Line: i + 1, Kind: KindGrubLegacy, Entry: title, Kernel: f[1], Cmdline: ParseCmdline(strings.TrimLeft(rest, " \t"))})
+			out = append(out, Location{Path: "/" + p, Line: i + 1, Kind: KindGrubLegacy, Entry: title, Kernel: image, Cmdline: ParseCmdline(strings.TrimLeft(params, " \t"))})
 		}
 	}
 	return out
@@ -246,11 +242,7 @@ func grubCfg(fsys fs.FS, p string) []Location {
 	var out []Location
 	var stack []string // titles of the open menuentry and submenu blocks
 	for i, line := range lines(fsys, p) {
-		f := strings.Fields(line)
-		if len(f) == 0 {
-			continue
-		}
-		switch f[0] {
+		switch cmd, rest := firstWord(line); cmd {
 		case "menuentry", "submenu":
 			if strings.HasSuffix(strings.TrimSpace(line), "{") {
 				stack = append(stack, quotedTitle(line))
@@ -260,17 +252,26 @@ func grubCfg(fsys fs.FS, p string) []Location {
 				stack = stack[:len(stack)-1]
 			}
 		case "linux", "linux16", "linuxefi":
-			if len(f) < 2 {
+			image, params := firstWord(rest)
+			if image == "" {
 				continue
 			}
 			// The parameters follow the image path, spaced as written.
-			rest := strings.TrimLeft(line, " \t")[len(f[0]):]
-			rest = strings.TrimLeft(rest, " \t")[len(f[1]):]
-			text := strings.TrimLeft(rest, " \t")
-			out = append(out, Location{Path: "/" + p, Line: i + 1, Kind: KindGrubCfg, Entry: strings.Join(stack, ">"), Kernel: f[1], Cmdline: ParseCmdline(text)})
+			out = append(out, Location{Path: "/" + p, Line: i + 1, Kind: KindGrubCfg, Entry: strings.Join(stack, ">"), Kernel: image, Cmdline: ParseCmdline(strings.TrimLeft(params, " \t"))})
 		}
 	}
 	return out
+}
+
+// firstWord splits a line of a boot loader's configuration into its first
+// word and the rest, as GRUB, BLS (systemd-boot) and syslinux read it:
+// words are separated by spaces and tabs, and only by them.
+func firstWord(line string) (w, rest string) {
+	line = strings.TrimLeft(line, " \t")
+	if i := strings.IndexAny(line, " \t"); i >= 0 {
+		return line[:i], line[i:]
+	}
+	return line, ""
 }
 
 // quotedTitle is a menu entry's title: its first quoted word.
@@ -291,7 +292,7 @@ func bls(fsys fs.FS, p, kernelopts string) []Location {
 	var loc *Location
 	version, image := "", ""
 	for i, line := range lines(fsys, p) {
-		k, v, _ := strings.Cut(strings.TrimSpace(line), " ")
+		k, v := firstWord(line)
 		v = strings.TrimSpace(v)
 		switch k {
 		case "title":
@@ -319,7 +320,7 @@ func extlinux(fsys fs.FS, p string) []Location {
 	var out []Location
 	label, image := "", ""
 	for i, line := range lines(fsys, p) {
-		k, v, _ := strings.Cut(strings.TrimSpace(line), " ")
+		k, v := firstWord(line)
 		v = strings.TrimSpace(v)
 		switch strings.ToUpper(k) {
 		case "LABEL":

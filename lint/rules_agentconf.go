@@ -1,7 +1,6 @@
 package lint
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 
@@ -29,11 +28,12 @@ func keyValueConf(root rootfs.FS, name string) (map[string]string, map[string]in
 		return nil, nil, err
 	}
 	vals, lines := map[string]string{}, map[string]int{}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
+	// Every line, however long: a bufio.Scanner would stop at the first
+	// over 64 KiB and miss the settings after it.
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
 		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
-			vals[strings.TrimSpace(k)], lines[strings.TrimSpace(k)] = strings.TrimSpace(v), n
+			vals[strings.TrimSpace(k)], lines[strings.TrimSpace(k)] = strings.TrimSpace(v), i+1
 		}
 	}
 	return vals, lines, nil

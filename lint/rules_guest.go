@@ -1,7 +1,6 @@
 package lint
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"path"
@@ -26,9 +25,10 @@ func accounts(root rootfs.FS) ([]account, error) {
 		return nil, err
 	}
 	var out []account
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		f := strings.Split(sc.Text(), ":")
+	// Every line, however long: a bufio.Scanner would stop at the first
+	// over 64 KiB and miss the accounts after it.
+	for line := range strings.SplitSeq(string(b), "\n") {
+		f := strings.Split(strings.TrimSuffix(line, "\r"), ":")
 		if len(f) < 7 {
 			continue
 		}

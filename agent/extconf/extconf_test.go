@@ -1,7 +1,9 @@
 package extconf
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -192,4 +194,25 @@ func TestParseArtifactsProfile(t *testing.T) {
 			t.Errorf("%s: no error", d)
 		}
 	}
+}
+
+// FuzzParseArtifactsProfile: a profile is read only from valid JSON, and
+// onHold as read, written back as JSON, reads the same.
+func FuzzParseArtifactsProfile(f *testing.F) {
+	f.Add([]byte(`{"onHold":false}`))
+	f.Add([]byte(`{"onHold":"True","inVMMetadata":{"subscriptionId":"8f6b2a4e-0d1c-4e2f-9a3b-5c6d7e8f9a0b","resourceGroupName":"rg","vmName":"vm","location":"westeurope","vmId":"0a1b2c3d","vmSize":"Standard_D2s_v3","osType":"Linux"},"certificateThumbprint":"A1B2C3"}`))
+	f.Add([]byte(`{"onHold":null,"onHold":1}`))
+	f.Fuzz(func(t *testing.T, d []byte) {
+		onHold, err := ParseArtifactsProfile(d)
+		if err != nil {
+			return
+		}
+		if !json.Valid(d) {
+			t.Fatalf("%q is not JSON, read as onHold %v", d, onHold)
+		}
+		again, err := ParseArtifactsProfile(fmt.Appendf(nil, `{"onHold":%v}`, onHold))
+		if err != nil || again != onHold {
+			t.Fatalf("onHold %v written and read as %v, %v", onHold, again, err)
+		}
+	})
 }

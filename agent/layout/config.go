@@ -1,8 +1,6 @@
 package layout
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"log/slog"
 	"path"
@@ -130,9 +128,11 @@ const maxEnableTimeout = 24 * 60 * 60
 func ParseConfig(data []byte) (Config, []error) {
 	c := DefaultConfig()
 	var problems []error
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
+	// Split, not a bufio.Scanner: a line over the scanner's limit would end
+	// the reading there, and every key after it keep its default unsaid.
+	for i, line := range strings.Split(string(data), "\n") {
+		n := i + 1
+		line = strings.TrimSpace(line)
 		if line == "" || line[0] == '#' {
 			continue
 		}

@@ -185,3 +185,35 @@ func TestKilledResizeIsUndone(t *testing.T) {
 		}
 	}
 }
+
+// An undo file planted beside someone's image (here, one a killed resize
+// of another image left, so its checksum is right) is refused by the next
+// command, on one line that names it and says what to do, and the image
+// is left byte for byte as it was; once it is removed, the image opens.
+func TestPlantedUndoIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	other, img := filepath.Join(dir, "other.raw"), filepath.Join(dir, "disk.raw")
+	sparseFile(t, other, 3<<20)
+	sparseFile(t, img, 3<<20)
+	if code, out := runIn(t, dir, []string{"VHDPREP_FAULT=resize-saved"}, "resize", other, "--size", "8M"); code != -1 {
+		t.Fatalf("resize killed after saving its undo: exit %d, want killed\n%s", code, out)
+	}
+	undo := img + ".vhdprep-resize-undo"
+	if err := os.Rename(other+".vhdprep-resize-undo", undo); err != nil {
+		t.Fatal(err)
+	}
+	before := imageSum(t, img)
+	for _, args := range [][]string{{"info", img}, {"resize", img, "--size", "8M"}, {"check", img}} {
+		code, out := runIn(t, t.TempDir(), nil, args...)
+		if code != 1 || strings.Count(strings.TrimSpace(out), "\n") != 0 || !strings.Contains(out, undo+": it does not belong to this file as it is now") || !strings.Contains(out, "remove "+undo) {
+			t.Fatalf("%v beside a planted undo file: exit %d\n%s", args[0], code, out)
+		}
+		if imageSum(t, img) != before {
+			t.Fatalf("%v: the planted undo file changed the image", args[0])
+		}
+	}
+	os.Remove(undo)
+	if code, out := runBin(t, "info", img); code != 0 {
+		t.Fatalf("info once the undo file is removed: exit %d\n%s", code, out)
+	}
+}

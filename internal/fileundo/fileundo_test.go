@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -23,6 +25,11 @@ func file(t *testing.T, b []byte) (string, *os.File) {
 	return name, f
 }
 
+// change is the sizes of a change of a file from before bytes to after.
+func change(before, after int64) Sizes {
+	return Sizes{Before: before, Min: min(before, after), Max: max(before, after)}
+}
+
 func content() []byte {
 	b := make([]byte, 64<<10)
 	for i := range b {
@@ -39,21 +46,22 @@ func TestRecoverPutsTheFileBack(t *testing.T) {
 	for _, c := range []struct {
 		name   string
 		ranges []Range
+		to     int64 // the size the change gives the file
 		change func(*os.File)
 	}{
-		{"shrunk", []Range{{0, 512}, {32 << 10, 32 << 10}}, func(f *os.File) {
+		{"shrunk", []Range{{0, 512}, {32 << 10, 32 << 10}}, 32 << 10, func(f *os.File) {
 			f.Truncate(32 << 10)
 			f.WriteAt(make([]byte, 512), 0)
 		}},
-		{"grown", []Range{{64<<10 - 512, 512}}, func(f *os.File) {
+		{"grown", []Range{{64<<10 - 512, 512}}, 1 << 20, func(f *os.File) {
 			f.Truncate(1 << 20)
 			f.WriteAt([]byte("footer"), 64<<10-512)
 		}},
-		{"size only", nil, func(f *os.File) { f.Truncate(1 << 20) }},
+		{"size only", nil, 1 << 20, func(f *os.File) { f.Truncate(1 << 20) }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			name, f := file(t, orig)
-			if _, err := Save(name, f, int64(len(orig)), c.ranges); err != nil {
+			if _, err := Save(name, f, change(int64(len(orig)), c.to), c.ranges); err != nil {
 				t.Fatal(err)
 			}
 			c.change(f)
@@ -85,7 +93,7 @@ func TestDamagedUndoWritesNothing(t *testing.T) {
 		func(b []byte) []byte { copy(b, "VHDPREP-RESIZE-UNDO-9\n"); return b }, // another version
 	} {
 		name, f := file(t, orig)
-		if _, err := Save(name, f, int64(len(orig)), []Range{{0, 4096}}); err != nil {
+		if _, err := Save(name, f, change(int64(len(orig)), 100), []Range{{0, 4096}}); err != nil {
 			t.Fatal(err)
 		}
 		f.Truncate(100)
@@ -105,11 +113,84 @@ func TestDamagedUndoWritesNothing(t *testing.T) {
 	}
 }
 
+// An undo file that is not the file's own is refused before a byte of
+// the file is written, with what to do, and kept: one saved for another
+// file and planted beside this one (its checksum is right), one writable
+// by others, a symbolic link to a file's undo, a FIFO, and one whose file has
+// since been changed to a size the change never gave it.
+func TestForeignUndoIsRefused(t *testing.T) {
+	orig := content()
+	// planted saves an undo file for another file and puts it beside name.
+	planted := func(t *testing.T, name string) {
+		other, f := file(t, orig)
+		if _, err := Save(other, f, change(int64(len(orig)), 0), []Range{{0, 4096}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(other+Suffix, name+Suffix); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		name, why string
+		plant     func(t *testing.T, name string, f *os.File)
+	}{
+		{"another file's", "it was written for inode", func(t *testing.T, name string, f *os.File) { planted(t, name) }},
+		{"writable by others", "others may write it", func(t *testing.T, name string, f *os.File) {
+			Save(name, f, change(int64(len(orig)), 0), nil)
+			os.Chmod(name+Suffix, 0o666)
+		}},
+		{"a symbolic link", "symbolic link", func(t *testing.T, name string, f *os.File) {
+			Save(name, f, change(int64(len(orig)), 0), nil)
+			os.Rename(name+Suffix, name+".saved")
+			os.Symlink(name+".saved", name+Suffix)
+		}},
+		{"a FIFO", "not a regular file", func(t *testing.T, name string, f *os.File) {
+			if err := syscall.Mkfifo(name+Suffix, 0o600); err != nil {
+				t.Skip(err)
+			}
+		}},
+		{"the file changed since", "the file is 1048576 bytes", func(t *testing.T, name string, f *os.File) {
+			Save(name, f, change(int64(len(orig)), 100), nil)
+			f.Truncate(1 << 20)
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			name, f := file(t, orig)
+			c.plant(t, name, f)
+			before, _ := os.ReadFile(name)
+			// Read a FIFO and the test waits for a writer: only a regular
+			// undo file is compared.
+			var undo []byte
+			if st, err := os.Lstat(name + Suffix); err == nil && st.Mode().IsRegular() {
+				undo, _ = os.ReadFile(name + Suffix)
+			}
+			done, err := Recover(name)
+			if done || !errors.Is(err, ErrForeign) || !strings.Contains(err.Error(), c.why) {
+				t.Fatalf("Recover = %v, %v; want ErrForeign saying %q", done, err, c.why)
+			}
+			if msg := err.Error(); strings.Contains(msg, "\n") || !strings.Contains(msg, "remove "+name+Suffix) {
+				t.Fatalf("the refusal does not say on one line what to do: %s", msg)
+			}
+			if got, _ := os.ReadFile(name); !bytes.Equal(got, before) {
+				t.Fatal("a foreign undo file wrote into the file")
+			}
+			if _, err := os.Lstat(name + Suffix); err != nil {
+				t.Fatal("the foreign undo file was removed")
+			}
+			if undo != nil {
+				if got, _ := os.ReadFile(name + Suffix); !bytes.Equal(got, undo) {
+					t.Fatal("the foreign undo file was not kept as it was")
+				}
+			}
+		})
+	}
+}
+
 // Restore puts the file back at once, as a failed verification needs.
 func TestRestore(t *testing.T) {
 	orig := content()
 	name, f := file(t, orig)
-	u, err := Save(name, f, int64(len(orig)), []Range{{1024, 2048}})
+	u, err := Save(name, f, change(int64(len(orig)), 8<<20), []Range{{1024, 2048}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +220,7 @@ func FuzzRecover(f *testing.F) {
 			f.Fatal(err)
 		}
 		defer fl.Close()
-		if _, err := Save(name, fl, 64<<10, ranges); err != nil {
+		if _, err := Save(name, fl, Sizes{Before: 64 << 10}, ranges); err != nil {
 			f.Fatal(err)
 		}
 		b, _ := os.ReadFile(name + Suffix)

@@ -35,7 +35,12 @@ type Lock struct {
 func Take(image string) (*Lock, error) {
 	name := image + Suffix
 	for {
-		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+		// Never through a symbolic link: one planted as the lock file would
+		// have the pid written over the file it points to.
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+		if errors.Is(err, syscall.ELOOP) {
+			return nil, fmt.Errorf("%s: its lock file %s is a symbolic link, which vhdprep never makes; remove it", image, name)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: cannot make its lock file: %w", image, err)
 		}

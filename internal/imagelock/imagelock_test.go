@@ -143,3 +143,25 @@ func TestOneLockHolderAmongRacingProcesses(t *testing.T) {
 		}
 	}
 }
+
+// A symbolic link planted as the lock file is refused, saying what to do,
+// and the file it points to keeps its bytes.
+func TestSymlinkLockIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	img, victim := filepath.Join(dir, "disk.img"), filepath.Join(dir, "victim")
+	os.WriteFile(img, nil, 0o600)
+	os.WriteFile(victim, []byte("precious"), 0o600)
+	if err := os.Symlink(victim, img+Suffix); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Take(img)
+	if err == nil {
+		l.Release()
+	}
+	if err == nil || !strings.Contains(err.Error(), "is a symbolic link") || !strings.Contains(err.Error(), "remove it") {
+		t.Fatalf("Take = %v", err)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "precious" {
+		t.Fatalf("the link's target was written: %q", b)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 
 	"github.com/vhdprep/vhdprep/internal/fileundo"
 	"github.com/vhdprep/vhdprep/internal/imagelock"
@@ -30,9 +31,13 @@ const (
 // record is what a change in progress leaves beside the image, written
 // before the first filesystem is touched and removed once every one of them
 // is changed and verified: with it, the next vhdprep that opens the image
-// undoes every filesystem it lists, or none.
+// undoes every filesystem it lists, or none. It names the image it belongs
+// to by device and inode, so one planted beside another image, or copied
+// with it, is refused.
 type record struct {
 	Filesystems []fsUndo `json:"filesystems"`
+	Device      uint64   `json:"device"`
+	Inode       uint64   `json:"inode"`
 }
 
 // fsUndo is one filesystem of a change: where it is, the name of its undo
@@ -76,9 +81,21 @@ func Recover(image string) error {
 		return err
 	}
 	pendingName := image + pendingSuffix
-	b, err := os.ReadFile(pendingName)
-	if errors.Is(err, fs.ErrNotExist) {
+	if !exists(pendingName) {
 		return nil
+	}
+	fi, err := os.Stat(image)
+	if err != nil {
+		return err
+	}
+	// foreign refuses what this image's change cannot have left.
+	foreign := func(err error) error {
+		return fmt.Errorf("%s: %w; neither is changed: if no fix, deprovision or agent inject of %s was interrupted, remove %s, else restore the image from a backup",
+			image, err, image, pendingName)
+	}
+	b, err := readRecord(pendingName, fi)
+	if errors.Is(err, fileundo.ErrForeign) {
+		return foreign(err)
 	}
 	if err != nil {
 		return err
@@ -87,6 +104,19 @@ func Recover(image string) error {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return fmt.Errorf("%s: %w: its record %s is unreadable (%v), so which filesystems it changed is unknown; check each with 'e2fsck -fn %s?offset=N', restore the image from a backup if one is damaged, then remove %s",
 			image, ErrWedged, pendingName, err, image, pendingName)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); r.Device != st.Dev || r.Inode != st.Ino {
+		return foreign(fmt.Errorf("%s: %w: it was written for inode %d of device %#x, and the image is inode %d of device %#x",
+			pendingName, fileundo.ErrForeign, r.Inode, r.Device, st.Ino, st.Dev))
+	}
+	for _, f := range r.Filesystems {
+		u, err := fileundo.OpenBeside(f.undoPath(image), fi)
+		if errors.Is(err, fileundo.ErrForeign) {
+			return foreign(err)
+		}
+		if err == nil {
+			u.Close()
+		}
 	}
 	for i := len(r.Filesystems) - 1; i >= 0; i-- {
 		if err := restoreFS(image, r.Filesystems[i]); err != nil {
@@ -186,8 +216,15 @@ func sameUUID(a, b []byte) bool {
 // writeRecord replaces the image's record of the change in progress
 // atomically: a temporary file, synced, renamed over the record, and the
 // directory synced, so a kill or a full disk leaves the old record or the
-// new one, never a truncated one.
+// new one, never a truncated one. The record is bound to the image's
+// device and inode.
 func writeRecord(image string, r record) error {
+	fi, err := os.Stat(image)
+	if err != nil {
+		return fmt.Errorf("%s: cannot write the record of the change: %w", image, err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	r.Device, r.Inode = st.Dev, st.Ino
 	b, err := json.Marshal(r)
 	if err != nil {
 		return err
@@ -233,6 +270,24 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// maxRecord bounds the record read: a few hundred bytes a filesystem.
+const maxRecord = 1 << 20
+
+// readRecord reads the record of a change beside the image fi describes,
+// as fileundo.OpenBeside allows.
+func readRecord(name string, fi fs.FileInfo) ([]byte, error) {
+	f, err := fileundo.OpenBeside(name, fi)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxRecord+1))
+	if err == nil && len(b) > maxRecord {
+		err = fmt.Errorf("%s: %w: it is over %d bytes", name, fileundo.ErrForeign, maxRecord)
+	}
+	return b, err
 }
 
 func exists(name string) bool {

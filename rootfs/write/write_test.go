@@ -11,8 +11,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
+	"github.com/vhdprep/vhdprep/internal/fileundo"
 	"github.com/vhdprep/vhdprep/internal/imagelock"
 	"github.com/vhdprep/vhdprep/internal/testimage"
 	"github.com/vhdprep/vhdprep/rootfs"
@@ -133,7 +135,7 @@ func TestInterruptedChangeIsRolledBack(t *testing.T) {
 	sum := fileSum(t, img)
 	undo := img + undoSuffix + ".0"
 	sb, _ := readSuperblock(img, rootOffset)
-	if err := writeRecord(img, record{[]fsUndo{{Offset: rootOffset, Undo: filepath.Base(undo), Superblock: sb}}}); err != nil {
+	if err := writeRecord(img, record{Filesystems: []fsUndo{{Offset: rootOffset, Undo: filepath.Base(undo), Superblock: sb}}}); err != nil {
 		t.Fatal(err)
 	}
 	host := filepath.Join(t.TempDir(), "x")
@@ -277,7 +279,7 @@ func sectionReader(f *os.File) *io.SectionReader { return io.NewSectionReader(f,
 func TestWedgedChangeSaysWhatToRun(t *testing.T) {
 	img := disk(t)
 	sb, _ := readSuperblock(img, rootOffset)
-	if err := writeRecord(img, record{[]fsUndo{{Offset: rootOffset, Undo: filepath.Base(img) + undoSuffix + ".0", Superblock: sb}}}); err != nil {
+	if err := writeRecord(img, record{Filesystems: []fsUndo{{Offset: rootOffset, Undo: filepath.Base(img) + undoSuffix + ".0", Superblock: sb}}}); err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(img+undoSuffix+".0", []byte("E2UN"), 0o600) // killed writing the header
@@ -306,7 +308,7 @@ func TestNoUndoHeaderAndNothingChanged(t *testing.T) {
 	img := disk(t)
 	sum := fileSum(t, img)
 	sb, _ := readSuperblock(img, rootOffset)
-	if err := writeRecord(img, record{[]fsUndo{{Offset: rootOffset, Undo: filepath.Base(img) + undoSuffix + ".0", Superblock: sb}}}); err != nil {
+	if err := writeRecord(img, record{Filesystems: []fsUndo{{Offset: rootOffset, Undo: filepath.Base(img) + undoSuffix + ".0", Superblock: sb}}}); err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(img+undoSuffix+".0", nil, 0o600)
@@ -319,4 +321,45 @@ func TestNoUndoHeaderAndNothingChanged(t *testing.T) {
 	if left, _ := filepath.Glob(img + ".vhdprep-*"); len(left) > 0 {
 		t.Fatalf("left behind: %v", left)
 	}
+}
+
+// The record of a change planted beside an image (one written for another
+// file, so it names another inode) is refused before anything is written,
+// on one line that says what to do, and kept; so is a FIFO in place of a
+// filesystem's undo file, which recovery would otherwise wait on.
+func TestForeignRecordIsRefused(t *testing.T) {
+	img := disk(t)
+	sum := fileSum(t, img)
+	sb, _ := readSuperblock(img, rootOffset)
+	rec := record{Filesystems: []fsUndo{{Offset: rootOffset, Undo: filepath.Base(img) + undoSuffix + ".0", Superblock: make([]byte, len(sb))}}}
+	other := filepath.Join(t.TempDir(), filepath.Base(img))
+	os.WriteFile(other, []byte("another image"), 0o600)
+	if err := writeRecord(other, rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(other+pendingSuffix, img+pendingSuffix); err != nil {
+		t.Fatal(err)
+	}
+	refused := func(why string) {
+		t.Helper()
+		err := RecoverInterrupted(img)
+		if !errors.Is(err, fileundo.ErrForeign) || !strings.Contains(err.Error(), why) || strings.Contains(err.Error(), "\n") ||
+			!strings.Contains(err.Error(), "remove "+img+pendingSuffix) {
+			t.Fatalf("got %v; want a one-line refusal saying %q and what to do", err, why)
+		}
+		if fileSum(t, img) != sum {
+			t.Fatal("a foreign record changed the image")
+		}
+		if _, err := os.Stat(img + pendingSuffix); err != nil {
+			t.Fatal("the foreign record was removed")
+		}
+	}
+	refused("it was written for inode")
+	if err := writeRecord(img, rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(img+undoSuffix+".0", 0o600); err != nil {
+		t.Fatal(err)
+	}
+	refused("not a regular file")
 }

@@ -1,0 +1,59 @@
+package lint
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"testing/fstest"
+)
+
+// A line over 64 KiB (where a bufio.Scanner stops) hides nothing after it.
+func TestLongLinesHideNothing(t *testing.T) {
+	long := strings.Repeat("x", 100<<10)
+	target := tree(t, map[string]string{
+		"etc/waagent.conf": "# " + long + "\nProvisioning.Agent=cloud-init\n",
+		"etc/passwd":       "root:x:0:0:root:/root:/bin/bash\nlong:x:1:1:" + long + ":/:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/bash\n",
+	})
+	root, err := target.root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf, lines, err := waagentConf(root)
+	if err != nil || conf["Provisioning.Agent"] != "cloud-init" || lines["Provisioning.Agent"] != 2 {
+		t.Errorf("waagent.conf read as %v at %v (%v)", conf, lines, err)
+	}
+	accts, err := accounts(root)
+	if err != nil || !slices.ContainsFunc(accts, func(a account) bool { return a.name == "alice" && a.uid == 1000 }) {
+		t.Errorf("accounts %+v (%v)", accts, err)
+	}
+}
+
+// FuzzWaagentConf: each key read is set on the line it is reported at,
+// and that line is the last to set it.
+func FuzzWaagentConf(f *testing.F) {
+	f.Add([]byte("# Microsoft Azure Linux Agent Configuration\nExtensions.Enabled=y\nProvisioning.Agent=auto\nResourceDisk.Format=n\nResourceDisk.Filesystem=ext4\nResourceDisk.MountPoint=/mnt\nResourceDisk.EnableSwap=n\nResourceDisk.SwapSizeMB=0\nOS.EnableFirewall=y\n"))
+	f.Add([]byte(" a = b = c \r\n#x=y\n=\na=\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		vals, at, err := waagentConf(fstest.MapFS{"etc/waagent.conf": {Data: b}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := strings.Split(string(b), "\n")
+		for k, v := range vals {
+			n := at[k]
+			if n < 1 || n > len(text) {
+				t.Fatalf("%q on line %d of %d", k, n, len(text))
+			}
+			line := strings.TrimSpace(text[n-1])
+			key, val, _ := strings.Cut(line, "=")
+			if strings.HasPrefix(line, "#") || strings.TrimSpace(key) != k || strings.TrimSpace(val) != v {
+				t.Fatalf("%q=%q from line %d, %q", k, v, n, line)
+			}
+			for _, later := range text[n:] {
+				if key, _, ok := strings.Cut(strings.TrimSpace(later), "="); ok && strings.TrimSpace(key) == k && !strings.HasPrefix(strings.TrimSpace(later), "#") {
+					t.Fatalf("%q is set again later, by %q", k, later)
+				}
+			}
+		}
+	})
+}
