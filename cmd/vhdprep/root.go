@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -14,13 +13,6 @@ import (
 	"github.com/vhdprep/vhdprep/rootfs/write"
 )
 
-// Exit codes, as DESIGN.md fixes them.
-const (
-	exitOK     = 0
-	exitFailed = 1 // the job failed, or check found problems
-	exitUsage  = 2 // bad flags or arguments
-)
-
 // app is what every command shares: the streams and the global flags.
 type app struct {
 	io      *iostreams.IOStreams
@@ -29,19 +21,15 @@ type app struct {
 	verbose bool
 }
 
-// usageError marks errors in how vhdprep was called (exit 2).
-type usageError struct{ err error }
-
-func (e usageError) Error() string { return e.err.Error() }
-func (e usageError) Unwrap() error { return e.err }
-
 func newRootCmd(a *app) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "vhdprep",
 		Short: "Take a Linux disk image from built somewhere to running on Azure",
 		Long: `vhdprep converts, checks, repairs, equips and uploads Linux disk images for Azure,
 offline and without root: one static binary instead of qemu-img, loop mounts,
-hand-edited GRUB files, WALinuxAgent and azcopy.`,
+hand-edited GRUB files, WALinuxAgent and azcopy.
+
+` + exitCodesHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
@@ -83,6 +71,9 @@ hand-edited GRUB files, WALinuxAgent and azcopy.`,
 		newUploadCmd(a),
 		newVersionCmd(a),
 	)
+	root.SetHelpCommand(newHelpCmd())
+	root.InitDefaultCompletionCmd()
+	strictArgs(root)
 	return root
 }
 
@@ -92,30 +83,25 @@ func run(ctx context.Context, args []string, ios *iostreams.IOStreams) int {
 	root := newRootCmd(a)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
-	if err == nil {
-		return exitOK
+	if err != nil && err != errFindings { // the report has said what is wrong
+		fmt.Fprintln(ios.ErrOut, "vhdprep: "+strings.TrimSpace(err.Error()))
 	}
-	if errors.Is(err, errFindings) {
-		return exitFailed // the report has said what is wrong
-	}
-	fmt.Fprintln(ios.ErrOut, "vhdprep: "+strings.TrimSpace(err.Error()))
-	var ue usageError
-	if errors.As(err, &ue) || isCobraUsageError(err) {
-		return exitUsage
-	}
-	return exitFailed
+	return exitCode(err)
 }
 
-// isCobraUsageError recognizes the errors cobra makes itself for unknown
-// commands and wrong argument counts, which it does not type.
-func isCobraUsageError(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand", "accepts ", "requires at least", "requires at most", "invalid argument"} {
-		if strings.HasPrefix(msg, p) {
-			return true
-		}
+// newHelpCmd is cobra's help command, but an unknown topic is bad usage.
+func newHelpCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, rest, err := c.Root().Find(args)
+			if err != nil || len(rest) > 0 {
+				return usageError{fmt.Errorf("no help for %q: see 'vhdprep --help' for the commands", strings.Join(args, " "))}
+			}
+			return cmd.Help()
+		},
 	}
-	return false
 }
 
 // printJSON writes v as indented JSON to stdout.

@@ -38,8 +38,8 @@ func catchInterrupts() (context.Context, *interrupts) {
 		in.mu.Lock()
 		defer in.mu.Unlock()
 		if in.stopNow {
-			fmt.Fprintf(os.Stderr, "vhdprep: stopped by %v\n", s)
-			os.Exit(exitFailed)
+			fmt.Fprintf(os.Stderr, "vhdprep: stopped by %s; the image was not changed\n", signalName(s))
+			os.Exit(exitInterrupted)
 		}
 		in.signaled = s
 		cancel()
@@ -57,8 +57,16 @@ func (in *interrupts) readOnlyFromHere() error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if in.signaled != nil {
-		return fmt.Errorf("stopped by %v", in.signaled)
+		return interruptedError{fmt.Sprintf("stopped by %s; the image was not changed", signalName(in.signaled))}
 	}
 	in.stopNow = true
 	return nil
+}
+
+// signalName names the signal as kill(1) does.
+func signalName(s os.Signal) string {
+	if s == syscall.SIGTERM {
+		return "SIGTERM"
+	}
+	return "SIGINT"
 }

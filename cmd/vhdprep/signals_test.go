@@ -18,7 +18,7 @@ import (
 // A read command stops at the first SIGTERM or SIGINT, in the middle of
 // its job (cat, info, inspect, check and ls are stopped alike). Its stdout is a one-page pipe nobody reads, so once the pipe
 // is full vhdprep waits in a write with most of its output still to come;
-// the signal then comes, and it must exit 1 saying it was stopped, not go
+// the signal then comes, and it must exit 130 saying it was stopped, not go
 // on waiting as if nothing had come.
 func TestReadCommandsStopAtTheFirstSignal(t *testing.T) {
 	testimage.RequireTools(t, "debugfs")
@@ -69,7 +69,7 @@ func TestReadCommandsStopAtTheFirstSignal(t *testing.T) {
 				t.Fatalf("%v did not stop %s", c.sig, c.args[0])
 			}
 			var ee *exec.ExitError
-			if !errors.As(err, &ee) || ee.ExitCode() != exitFailed || !strings.Contains(stderr.String(), "stopped by") {
+			if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted || !strings.Contains(stderr.String(), "stopped by") {
 				t.Fatalf("after %v: %v\n%s", c.sig, err, stderr.String())
 			}
 		})

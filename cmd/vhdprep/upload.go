@@ -215,7 +215,7 @@ func checkGate(a *app, image string) error {
 	if err := lint.WriteText(a.io.ErrOut, rep, false); err != nil {
 		return err
 	}
-	return fmt.Errorf("upload %s: check found errors; fix them (vhdprep fix) or upload without --check", image)
+	return gateError{fmt.Errorf("upload %s: check found errors; fix them (vhdprep fix) or upload without --check", image)}
 }
 
 func printUploadSummary(a *app, s *upload.Summary) {

@@ -193,8 +193,8 @@ func TestUploadInterruptAndResume(t *testing.T) {
 
 	code, out := stopAt(8, syscall.SIGINT)
 	resume := vhdprepBin + " " + strings.Join(args, " ")
-	if code != exitFailed || !strings.Contains(out, "interrupted") || !strings.Contains(out, "to resume (the blob keeps what arrived), run: "+resume+"\n") {
-		t.Fatalf("Ctrl-C: exit %d, %q; want exit 1 and the command that resumes: %s", code, out, resume)
+	if code != exitInterrupted || !strings.Contains(out, "interrupted") || !strings.Contains(out, "to resume (the blob keeps what arrived), run: "+resume+"\n") {
+		t.Fatalf("Ctrl-C: exit %d, %q; want exit 130 and the command that resumes: %s", code, out, resume)
 	}
 	afterInterrupt := present()
 
@@ -239,7 +239,7 @@ func TestUploadCheckRefusesErrors(t *testing.T) {
 
 	code, out := runBin(t, "upload", img, "--check")
 	for _, want := range []string{"error   AGT001", "error   SSH001", "check found errors"} {
-		if code != exitFailed || !strings.Contains(out, want) {
+		if code != exitGate || !strings.Contains(out, want) {
 			t.Errorf("upload --check: exit %d, want exit 1 and %q in\n%s", code, want, out)
 		}
 	}
