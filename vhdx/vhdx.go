@@ -185,7 +185,7 @@ func (im *Image) readHeader() error {
 	im.info.FileWriteGUID = guidString(b[0x10:0x20])
 	im.info.DataWriteGUID = guidString(b[0x20:0x30])
 	if h.logGUID != [16]byte{} && h.logLength != 0 {
-		return fmt.Errorf("%w (log GUID %s); replay it by opening the image read-write once, in Hyper-V or with: qemu-img check -r all IMAGE.vhdx", ErrLog, guidString(h.logGUID[:]))
+		return fmt.Errorf("%w (log GUID %s); replay it by opening the image read-write once, in Hyper-V or with qemu-img check -r all", ErrLog, guidString(h.logGUID[:]))
 	}
 	if h.logLength != 0 {
 		im.regions = append(im.regions, [2]int64{int64(h.logOffset), int64(h.logOffset) + int64(h.logLength)})
