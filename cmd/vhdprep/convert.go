@@ -67,6 +67,12 @@ describes and says what was lost. A warning says when Azure would refuse the out
 			if a.jsonOutput() {
 				return a.printJSON(res)
 			}
+			if !res.Changed {
+				if !a.quiet {
+					fmt.Fprintf(a.io.Out, "%s is already a %s image; nothing to do\n", res.Input, res.OutputFormat)
+				}
+				return nil
+			}
 			a.logf("wrote %d bytes (data and footer); the rest of %s is holes", res.BytesWritten, res.Output)
 			if !a.quiet {
 				fmt.Fprintf(a.io.Out, "%s (%s, %s) -> %s (%s, %s)\n", res.Input, res.InputFormat, humanBytes(res.InputSize),

@@ -26,6 +26,7 @@ func TestExitCodes(t *testing.T) {
 		args []string
 	}{
 		{exitOK, nil},
+		{exitOK, []string{"--version"}},
 		{exitOK, []string{"help", "check"}},
 		{exitUsage, []string{"bogus"}},
 		{exitUsage, []string{"help", "bogus"}},

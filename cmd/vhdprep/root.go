@@ -10,6 +10,7 @@ import (
 
 	"github.com/vhdprep/vhdprep/internal/iostreams"
 	"github.com/vhdprep/vhdprep/internal/progress"
+	"github.com/vhdprep/vhdprep/internal/shell"
 	"github.com/vhdprep/vhdprep/rootfs/write"
 )
 
@@ -30,11 +31,14 @@ offline and without root: one static binary instead of qemu-img, loop mounts,
 hand-edited GRUB files, WALinuxAgent and azcopy.
 
 ` + exitCodesHelp,
+		Version:       versionLine(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
-			if a.output != "text" && a.output != "json" {
-				return usageError{fmt.Errorf("--output must be text or json, not %q", a.output)}
+			if o := strings.ToLower(a.output); o != "text" && o != "json" {
+				return usageError{fmt.Errorf("--output must be text or json, not %q%s", a.output, outputFileHint(cmd, args, a.output))}
+			} else {
+				a.output = o
 			}
 			// A change to an image that fix, deprovision or agent inject did
 			// not finish (killed, power lost) is undone before any command
@@ -71,6 +75,7 @@ hand-edited GRUB files, WALinuxAgent and azcopy.
 		newUploadCmd(a),
 		newVersionCmd(a),
 	)
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetHelpCommand(newHelpCmd())
 	root.InitDefaultCompletionCmd()
 	strictArgs(root)
@@ -87,6 +92,29 @@ func run(ctx context.Context, args []string, ios *iostreams.IOStreams) int {
 		fmt.Fprintln(ios.ErrOut, "vhdprep: "+strings.TrimSpace(err.Error()))
 	}
 	return exitCode(err)
+}
+
+// outputFileHint explains, when -o was given a file name, where the file
+// goes instead, with the command that was meant.
+func outputFileHint(cmd *cobra.Command, args []string, value string) string {
+	if !strings.ContainsAny(value, "./") {
+		return ""
+	}
+	quoted := make([]string, len(args))
+	for i, arg := range args {
+		quoted[i] = shell.Quote(arg)
+	}
+	switch cmd.Name() {
+	case "convert":
+		if len(quoted) == 1 {
+			return fmt.Sprintf("; the output file is the second argument: vhdprep convert %s %s", quoted[0], shell.Quote(value))
+		}
+	}
+	hint := fmt.Sprintf("; -o names the format: %s -o json > %s", strings.Join(append([]string{cmd.CommandPath()}, quoted...), " "), shell.Quote(value))
+	if cmd.Name() == "check" {
+		hint += " (--junit FILE and --sarif FILE write those reports to files)"
+	}
+	return hint
 }
 
 // newHelpCmd is cobra's help command, but an unknown topic is bad usage.

@@ -24,12 +24,16 @@ func newVersionCmd(a *app) *cobra.Command {
 		Example: "  vhdprep version\n  vhdprep version --output json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			v := versionInfo{version, runtime.Version(), runtime.GOOS, runtime.GOARCH}
 			if a.jsonOutput() {
-				return a.printJSON(v)
+				return a.printJSON(versionInfo{version, runtime.Version(), runtime.GOOS, runtime.GOARCH})
 			}
-			fmt.Fprintf(a.io.Out, "vhdprep %s (%s, %s/%s)\n", v.Version, v.Go, v.OS, v.Arch)
+			fmt.Fprintln(a.io.Out, versionLine())
 			return nil
 		},
 	}
+}
+
+// versionLine is what vhdprep version and vhdprep --version print.
+func versionLine() string {
+	return fmt.Sprintf("vhdprep %s (%s, %s/%s)", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
