@@ -21,8 +21,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/vhdprep/vhdprep/raw/probe"
 )
 
@@ -407,7 +405,7 @@ func allocate(name string, size int64) (err error) {
 	if err := f.Chmod(0o600); err != nil {
 		return err
 	}
-	if unix.Fallocate(int(f.Fd()), 0, 0, size) == nil {
+	if fallocate(f, size) == nil {
 		return nil
 	}
 	// Filesystems without fallocate: write zeros.

@@ -204,7 +204,7 @@ func TestFullDiskIsRefusedWithTheNumbers(t *testing.T) {
 	// not for the undo file.
 	var st syscall.Statfs_t
 	syscall.Statfs(dir, &st)
-	fill := int64(st.Bavail)*st.Bsize - 256<<10
+	fill := int64(st.Bavail)*int64(st.Bsize) - 256<<10
 	if out, err := exec.Command("fallocate", "-l", strconv.FormatInt(fill, 10), filepath.Join(dir, "fill")).CombinedOutput(); err != nil {
 		t.Fatalf("fallocate: %v %s", err, out)
 	}
