@@ -221,6 +221,9 @@ func checkGate(a *app, image string) error {
 func printUploadSummary(a *app, s *upload.Summary) {
 	w := a.io.Out
 	fmt.Fprintf(w, "uploaded %s to %s\n", s.File, s.Blob)
+	if s.ContainerCreated {
+		fmt.Fprintln(w, "  container     created: it did not exist")
+	}
 	if s.Resumed {
 		fmt.Fprintf(w, "  resumed       %s were already in the blob\n", humanBytes(s.PresentBytes))
 	}

@@ -376,3 +376,34 @@ func TestResumeCommand(t *testing.T) {
 		t.Errorf("resumeCommand() = %q, want it to start %q", got, want)
 	}
 }
+
+// An account without the container: upload creates it where the credential
+// may (an account key here), says so, and where it may not (a SAS for the
+// blob alone) says what to do, exit 3, without creating anything.
+func TestUploadCreatesAMissingContainer(t *testing.T) {
+	srv := azurite.Start(t)
+	file, _ := chunkyVHD(t, 32<<20, 4)
+	t.Setenv(envBlobURL, "")
+	t.Setenv(envManagedDiskSAS, "")
+	t.Setenv(envConnectionString, azurite.ConnectionString(srv.Endpoint))
+
+	code, out := runBin(t, "upload", file, "--container", "fresh")
+	if code != exitOK || !strings.Contains(out, "container     created: it did not exist") {
+		t.Fatalf("upload to a missing container: exit %d\n%s", code, out)
+	}
+	azurite.SameFiles(t, file, srv.Download(t, "fresh", "disk.vhd"))
+	code, out = runBin(t, "upload", file, "--container", "fresh", "-o", "json")
+	if code != exitOK || !strings.Contains(out, `"container_created": false`) {
+		t.Errorf("upload again: exit %d\n%s", code, out)
+	}
+
+	t.Setenv(envConnectionString, "")
+	code, out = runBin(t, "upload", file, "--blob-url", srv.SASURL(t, srv.Endpoint, "absent", "disk.vhd"))
+	want := "container absent does not exist, and this credential may not create it (HTTP 403 "
+	if code != exitFailed || !strings.Contains(out, want) || !strings.Contains(out, "az storage container create --name absent") || strings.Count(strings.TrimSpace(out), "\n") != 0 {
+		t.Fatalf("upload with a blob SAS to a missing container: exit %d, want 3 and one line with %q\n%s", code, want, out)
+	}
+	if strings.Contains(out, "sig=") && !strings.Contains(out, "sig=REDACTED") {
+		t.Errorf("the SAS leaked: %s", out)
+	}
+}
