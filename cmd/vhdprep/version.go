@@ -5,16 +5,26 @@ import (
 	"runtime"
 
 	"github.com/spf13/cobra"
+
+	"github.com/vhdprep/vhdprep/agent/inject"
 )
 
-// version is set at build time: -ldflags "-X main.version=..."
-var version = "dev"
+// version and commit are set at build time (see the Makefile):
+// -ldflags "-X main.version=... -X main.commit=..."
+var (
+	version = "dev"
+	commit  = ""
+)
 
+// versionInfo is what vhdprep version -o json prints: enough to trace a
+// binary, and the agents it would inject, to their source.
 type versionInfo struct {
-	Version string `json:"version"`
-	Go      string `json:"go"`
-	OS      string `json:"os"`
-	Arch    string `json:"arch"`
+	Version string              `json:"version"`
+	Commit  string              `json:"commit"`
+	Go      string              `json:"go"`
+	OS      string              `json:"os"`
+	Arch    string              `json:"arch"`
+	Agents  []inject.AgentBuild `json:"agents"`
 }
 
 func newVersionCmd(a *app) *cobra.Command {
@@ -25,7 +35,7 @@ func newVersionCmd(a *app) *cobra.Command {
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if a.jsonOutput() {
-				return a.printJSON(versionInfo{version, runtime.Version(), runtime.GOOS, runtime.GOARCH})
+				return a.printJSON(versionInfo{version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH, inject.EmbeddedBuilds()})
 			}
 			fmt.Fprintln(a.io.Out, versionLine())
 			return nil
@@ -35,5 +45,9 @@ func newVersionCmd(a *app) *cobra.Command {
 
 // versionLine is what vhdprep version and vhdprep --version print.
 func versionLine() string {
-	return fmt.Sprintf("vhdprep %s (%s, %s/%s)", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	built := fmt.Sprintf("%s, %s/%s", runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	if commit != "" {
+		built = "commit " + commit[:min(12, len(commit))] + ", " + built
+	}
+	return fmt.Sprintf("vhdprep %s (%s)", version, built)
 }
