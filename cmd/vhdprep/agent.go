@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 
@@ -59,7 +60,7 @@ provisions) or AGT006 (only one does) still fails, inject exits 1, naming it.`,
 				}
 				opt.Binary = b
 			}
-			return runAgentPlan(a, args, root, dryRun, "inject", func(t *lint.Target) (*inject.Plan, error) {
+			return runAgentPlan(cmd.Context(), a, args, root, dryRun, "inject", func(t *lint.Target) (*inject.Plan, error) {
 				return inject.PlanInject(t, opt)
 			})
 		},
@@ -85,7 +86,7 @@ wrote it, and the enable links of the agents --replace-waagent turned off.`,
   vhdprep agent remove --root ./rootfs`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runAgentPlan(a, args, root, dryRun, "remove", inject.PlanRemove)
+			return runAgentPlan(cmd.Context(), a, args, root, dryRun, "remove", inject.PlanRemove)
 		},
 	}
 	cmd.Flags().StringVar(&root, "root", "", "remove from a directory tree instead of an image")
@@ -101,7 +102,7 @@ type agentChange struct {
 	Link   string `json:"link,omitempty"`
 }
 
-func runAgentPlan(a *app, args []string, root string, dryRun bool, verb string, planFor func(*lint.Target) (*inject.Plan, error)) error {
+func runAgentPlan(ctx context.Context, a *app, args []string, root string, dryRun bool, verb string, planFor func(*lint.Target) (*inject.Plan, error)) error {
 	target, err := openTarget(args, root, !dryRun)
 	if err != nil {
 		return err
@@ -117,6 +118,9 @@ func runAgentPlan(a *app, args []string, root string, dryRun bool, verb string, 
 	}
 	var unrepaired error
 	if !dryRun {
+		if ctx.Err() != nil {
+			return interrupted("nothing was written")
+		}
 		if err := plan.Apply(target); err != nil {
 			return fmt.Errorf("agent %s %s: %w", verb, target.Name, err)
 		}

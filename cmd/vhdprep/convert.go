@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -53,7 +55,9 @@ describes and says what was lost. A warning says when Azure would refuse the out
 			}
 			opts.Progress = a.progress()
 			res, err := diskimage.Convert(cmd.Context(), opts)
-			if err != nil {
+			if errors.Is(err, context.Canceled) {
+				return interrupted("nothing was written: the partial output was removed")
+			} else if err != nil {
 				return err
 			}
 			if !a.quiet && !a.jsonOutput() {

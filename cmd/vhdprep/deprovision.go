@@ -53,6 +53,9 @@ is refused before anything is printed; --dry-run shows the plan and says so.`,
 				printRefusal(a, refused)
 				return nil
 			}
+			if cmd.Context().Err() != nil {
+				return interrupted("nothing was written")
+			}
 			if err := plan.Apply(target); err != nil {
 				return fmt.Errorf("deprovision %s: %w", target.Name, err)
 			}

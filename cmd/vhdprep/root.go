@@ -88,6 +88,10 @@ func run(ctx context.Context, args []string, ios *iostreams.IOStreams) int {
 	root := newRootCmd(a)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
+	if err == nil && signals.caught() != nil {
+		// The signal came when the command's only safe point was its end.
+		err = interrupted("it came past the last point where stopping was safe, so the job was finished first")
+	}
 	if err != nil && err != errFindings { // the report has said what is wrong
 		fmt.Fprintln(ios.ErrOut, "vhdprep: "+strings.TrimSpace(err.Error()))
 	}
