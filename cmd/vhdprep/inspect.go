@@ -145,6 +145,9 @@ func newLsCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ls IMAGE PATH | ls --root DIR PATH",
 		Short: "List a directory inside an image",
+		Long: `Ls lists a directory inside the image as ls -l does: mode, size and name, a symbolic
+link as name -> target. PATH is a path in the guest, where / is the guest's root; ..
+is taken by name, as cd takes it, and never leads above /.`,
 		Example: `  vhdprep ls disk.vhd /etc/default
   vhdprep ls disk.qcow2 /boot --output json`,
 		Args: cobra.RangeArgs(1, 2),

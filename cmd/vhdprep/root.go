@@ -76,6 +76,9 @@ hand-edited GRUB files, WALinuxAgent and azcopy.
 		newVersionCmd(a),
 	)
 	root.SetVersionTemplate("{{.Version}}\n")
+	// Commands that only group others run (to refuse unknown subcommands,
+	// see strictArgs), but have no use line of their own.
+	root.SetUsageTemplate(strings.Replace(root.UsageTemplate(), "Usage:{{if .Runnable}}", "Usage:{{if and .Runnable (not .HasAvailableSubCommands)}}", 1))
 	root.SetHelpCommand(newHelpCmd())
 	root.InitDefaultCompletionCmd()
 	strictArgs(root)
