@@ -2,19 +2,54 @@
 # every test (installing what they need first).
 GO      ?= go
 BIN     := bin
+DIST    := dist
 AGENTS  := agent/inject/bin
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X main.version=$(VERSION)
+COMMIT  := $(shell git rev-parse HEAD 2>/dev/null)
+# Reproducible builds: no file paths, no build ID, and only the version
+# stamps given here (Go's own VCS stamps vary with how the tree was checked out).
+GOBUILD := $(GO) build -trimpath -buildvcs=false
+LDFLAGS := -s -w -buildid= -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+RELEASE := linux/amd64 linux/arm64 darwin/arm64
 export CGO_ENABLED := 0
 
-.PHONY: build test deps demo bench lint fuzz clean e2e
+.PHONY: build agents release release-check test deps demo bench lint fuzz clean e2e
 
-# The guest agents first: vhdprep embeds them from $(AGENTS) for agent inject.
-build:
-	GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/vhdprep-agent-linux-amd64 ./cmd/vhdprep-agent
-	GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/vhdprep-agent-linux-arm64 ./cmd/vhdprep-agent
+build: agents
+	$(GOBUILD) -ldflags '$(LDFLAGS)' -o $(BIN)/vhdprep ./cmd/vhdprep
+
+# The guest agents first: vhdprep embeds them from $(AGENTS) for agent
+# inject, with the version they were built as (vhdprep version -o json).
+agents:
+	for arch in amd64 arm64; do \
+	  GOOS=linux GOARCH=$$arch $(GOBUILD) -ldflags '$(LDFLAGS)' -o $(BIN)/vhdprep-agent-linux-$$arch ./cmd/vhdprep-agent || exit 1; \
+	done
 	cp $(BIN)/vhdprep-agent-linux-amd64 $(BIN)/vhdprep-agent-linux-arm64 $(AGENTS)/
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/vhdprep ./cmd/vhdprep
+	echo '$(VERSION) $(COMMIT)' > $(AGENTS)/VERSION
+
+# Static binaries (darwin links libSystem, as every Go program there does)
+# and their SHA256SUMS in $(DIST).
+release: agents
+	rm -rf $(DIST) && mkdir -p $(DIST)
+	for p in $(RELEASE); do \
+	  GOOS=$${p%/*} GOARCH=$${p#*/} $(GOBUILD) -ldflags '$(LDFLAGS)' -o $(DIST)/vhdprep-$${p%/*}-$${p#*/} ./cmd/vhdprep || exit 1; \
+	done
+	cd $(DIST) && sha256sum vhdprep-* > SHA256SUMS
+	cat $(DIST)/SHA256SUMS
+
+# Same commit, same bytes: the release of HEAD built in two fresh clones at
+# different paths must match (uncommitted changes are not part of it).
+release-check:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	for d in a b; do \
+	  git clone -q --shared . "$$tmp/$$d" && git -C "$$tmp/$$d" checkout -q --detach $$(git rev-parse HEAD) && \
+	  $(MAKE) -s -C "$$tmp/$$d" release >/dev/null || exit 1; \
+	done && \
+	if cmp -s "$$tmp/a/$(DIST)/SHA256SUMS" "$$tmp/b/$(DIST)/SHA256SUMS"; then \
+	  echo "reproducible:"; cat "$$tmp/a/$(DIST)/SHA256SUMS"; \
+	else \
+	  diff "$$tmp/a/$(DIST)/SHA256SUMS" "$$tmp/b/$(DIST)/SHA256SUMS"; exit 1; \
+	fi
 
 deps:
 	./scripts/test-deps.sh
@@ -47,5 +82,5 @@ lint:
 	$(GO) vet -tags e2e ./test/e2e
 
 clean:
-	rm -rf $(BIN) $(AGENTS)/vhdprep-agent-linux-*
+	rm -rf $(BIN) $(DIST) $(AGENTS)/vhdprep-agent-linux-* $(AGENTS)/VERSION
 	. scripts/cache-dir.sh && rm -rf "$$(cache_dir testimages)" "$$(cache_dir demo)"

@@ -10,6 +10,7 @@ import (
 	"github.com/vhdprep/vhdprep/internal/atomicfile"
 	"github.com/vhdprep/vhdprep/internal/imagelock"
 	"github.com/vhdprep/vhdprep/internal/progress"
+	"github.com/vhdprep/vhdprep/internal/shell"
 	"github.com/vhdprep/vhdprep/ova"
 	"github.com/vhdprep/vhdprep/raw"
 	"github.com/vhdprep/vhdprep/raw/part"
@@ -47,6 +48,9 @@ type ConvertResult struct {
 	VirtualSize  int64  `json:"virtual_size"`
 	BytesWritten int64  `json:"bytes_written"`
 	InPlace      bool   `json:"in_place"`
+	// Changed is false when --in-place found the file already in the
+	// format asked for.
+	Changed bool `json:"changed"`
 	// DataLost says what AcceptDataLoss cost.
 	DataLost string `json:"data_lost,omitempty"`
 	// Warnings are Azure's objections to the output (AzureVerdict).
@@ -71,7 +75,7 @@ func Convert(ctx context.Context, opts ConvertOptions) (*ConvertResult, error) {
 	}
 	defer im.Close()
 
-	res := &ConvertResult{Input: opts.Input, Output: opts.Output, InputFormat: im.Format, InputSize: im.Disk.Size(), OutputFormat: VHDFixed}
+	res := &ConvertResult{Input: opts.Input, Output: opts.Output, InputFormat: im.Format, InputSize: im.Disk.Size(), OutputFormat: VHDFixed, Changed: true}
 	if opts.ToRaw {
 		res.OutputFormat = Raw
 	}
@@ -214,8 +218,15 @@ func convertInPlace(opts ConvertOptions) (*ConvertResult, error) {
 	if err := im.footerSizeError(); err != nil {
 		return nil, fmt.Errorf("convert --in-place %w; fix: %s", err, footerSizeFix(err, opts.Input))
 	}
-	res := &ConvertResult{Input: opts.Input, Output: opts.Input, InputFormat: im.Format, InputSize: im.Disk.Size(), InPlace: true}
+	res := &ConvertResult{Input: opts.Input, Output: opts.Input, InputFormat: im.Format, InputSize: im.Disk.Size(), InPlace: true, Changed: true}
 	switch {
+	case opts.ToRaw && im.Format == Raw, !opts.ToRaw && im.Format == VHDFixed:
+		// Already what was asked for: a script may run this twice.
+		if opts.Size != 0 && opts.Size != im.Disk.Size() {
+			return nil, fmt.Errorf("convert --in-place %s: it is already a %s image; to change its size run 'vhdprep resize %s --size %d'", opts.Input, im.Format, shell.Quote(opts.Input), opts.Size)
+		}
+		res.OutputFormat, res.VirtualSize, res.Changed = im.Format, im.Disk.Size(), false
+		return res, nil
 	case opts.ToRaw && im.Format == VHDFixed:
 		res.OutputFormat, res.VirtualSize = Raw, im.Disk.Size()
 	case !opts.ToRaw && im.Format == Raw:

@@ -69,7 +69,7 @@ func copyRange(ctx context.Context, dst, src *os.File, e raw.Extent, p progress.
 			return done, err
 		}
 		roff, woff := e.Offset+done, e.Offset+done
-		n, err := unix.CopyFileRange(int(src.Fd()), &roff, int(dst.Fd()), &woff, int(min(e.Length-done, 64*copyChunk)), 0)
+		n, err := copyFileRange(src, &roff, dst, &woff, int(min(e.Length-done, 64*copyChunk)))
 		if err != nil {
 			if errors.Is(err, unix.EXDEV) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP) {
 				rest := raw.Extent{Offset: e.Offset + done, Length: e.Length - done}

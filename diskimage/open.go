@@ -1,6 +1,7 @@
 package diskimage
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/vhdprep/vhdprep/internal/imagelock"
+	"github.com/vhdprep/vhdprep/internal/shell"
 	"github.com/vhdprep/vhdprep/ova"
 	"github.com/vhdprep/vhdprep/qcow2"
 	"github.com/vhdprep/vhdprep/raw"
@@ -57,7 +59,7 @@ func OpenWritable(path string) (*Image, error) {
 	}
 	if im.Format != Raw && im.Format != VHDFixed {
 		im.Close()
-		return nil, fmt.Errorf("%s is a %s image, which vhdprep changes only as raw or fixed VHD; convert it first: vhdprep convert %s disk.vhd", path, im.Format, path)
+		return nil, fmt.Errorf("%s is a %s image, which vhdprep changes only as raw or fixed VHD; convert it first: vhdprep convert %s %s", path, im.Format, shell.Quote(path), shell.Quote(FixedVHDName(path)))
 	}
 	return im, nil
 }
@@ -70,7 +72,7 @@ func changeable(f *os.File) error {
 		return err
 	}
 	if !st.Mode().IsRegular() {
-		return fmt.Errorf("%s is a block device, whose size vhdprep does not change; convert it to a file: vhdprep convert %s disk.vhd", f.Name(), f.Name())
+		return fmt.Errorf("%s is a block device, whose size vhdprep does not change; convert it to a file: vhdprep convert %s %s", f.Name(), shell.Quote(f.Name()), shell.Quote(FixedVHDName(f.Name())))
 	}
 	return nil
 }
@@ -152,7 +154,9 @@ func (im *Image) openDisk() error {
 		im.Disk = d
 	case VHDX:
 		d, err := vhdx.Open(im.file, im.FileSize)
-		if err != nil {
+		if errors.Is(err, vhdx.ErrLog) {
+			return fmt.Errorf("%s: %w %s", im.Path, err, shell.Quote(im.Path))
+		} else if err != nil {
 			return fmt.Errorf("%s: %w", im.Path, err)
 		}
 		im.Disk = d

@@ -1,6 +1,7 @@
 package lint
 
 import (
+	"context"
 	"fmt"
 	"path"
 	"strings"
@@ -73,7 +74,7 @@ type DeprovisionResult struct {
 // a plan the image cannot take before it is shown, applies it, and checks
 // the rules it claims to repair on a fresh view of what was written (a
 // *NotConvergedError names those that still fail).
-func Deprovision(opts DeprovisionOptions) (*DeprovisionResult, error) {
+func Deprovision(ctx context.Context, opts DeprovisionOptions) (*DeprovisionResult, error) {
 	target, err := opts.Open(!opts.DryRun)
 	if err != nil {
 		return nil, err
@@ -84,7 +85,7 @@ func Deprovision(opts DeprovisionOptions) (*DeprovisionResult, error) {
 		return nil, fmt.Errorf("deprovision %s: %w", target.Name, err)
 	}
 	res := &DeprovisionResult{Plan: plan, Users: users}
-	after, err := Write(plan, CommandDeprovision, target, opts.Open, opts.DryRun, func(refused error) {
+	after, err := Write(ctx, plan, CommandDeprovision, target, opts.Open, opts.DryRun, func(refused error) {
 		if opts.Planned != nil {
 			opts.Planned(res, refused)
 		}

@@ -1,6 +1,7 @@
 package lint
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -100,12 +101,12 @@ func TestDeprovisionImageRemovesAHome(t *testing.T) {
 func TestDeprovisionVerb(t *testing.T) {
 	dir := tree(t, map[string]string{"etc/machine-id": "0123456789abcdef0123456789abcdef\n"}).Name
 	opts := DeprovisionOptions{Open: func(bool) (*Target, error) { return OpenDir(dir) }, DryRun: true}
-	res, err := Deprovision(opts)
+	res, err := Deprovision(context.Background(), opts)
 	if b, _ := os.ReadFile(filepath.Join(dir, "etc/machine-id")); err != nil || res.Written || len(b) == 0 {
 		t.Fatalf("dry run: %v %+v %q", err, res, b)
 	}
 	opts.DryRun = false
-	res, err = Deprovision(opts)
+	res, err = Deprovision(context.Background(), opts)
 	if b, _ := os.ReadFile(filepath.Join(dir, "etc/machine-id")); err != nil || !res.Written || len(b) != 0 {
 		t.Fatalf("deprovision: %v %+v %q", err, res, b)
 	}

@@ -1,6 +1,7 @@
 package lint
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/vhdprep/vhdprep/rootfs/write"
@@ -107,7 +108,7 @@ type FixResult struct {
 // view of what was written. A rule the plan changed files for that still
 // fails is a repair that did not converge: Fix returns the result with a
 // *NotConvergedError naming it.
-func Fix(opts FixOptions) (*FixResult, error) {
+func Fix(ctx context.Context, opts FixOptions) (*FixResult, error) {
 	target, err := opts.Open(!opts.DryRun)
 	if err != nil {
 		return nil, err
@@ -118,7 +119,7 @@ func Fix(opts FixOptions) (*FixResult, error) {
 		return nil, fmt.Errorf("fix %s: %w", target.Name, err)
 	}
 	res := &FixResult{Name: target.Name, Plan: plan}
-	after, err := Write(plan, CommandFix, target, opts.Open, opts.DryRun, func(refused error) {
+	after, err := Write(ctx, plan, CommandFix, target, opts.Open, opts.DryRun, func(refused error) {
 		if opts.Planned != nil {
 			opts.Planned(plan, refused)
 		}
@@ -141,9 +142,10 @@ type Writable interface {
 // Write writes p, which command ("fix", "agent inject") planned from t,
 // into t, and opens what was written afresh with open, for the check that
 // holds p to its claims. A plan t cannot take is refused before shown sees
-// it; a dry run shows it, with the refusal, and writes nothing. t is
+// it; a dry run shows it, with the refusal, and writes nothing; so does a
+// run whose ctx ended while it planned (the error wraps ctx's). t is
 // closed; the target returned is nil after a dry run or a failure.
-func Write(p Writable, command string, t *Target, open func(change bool) (*Target, error), dryRun bool, shown func(refused error)) (*Target, error) {
+func Write(ctx context.Context, p Writable, command string, t *Target, open func(change bool) (*Target, error), dryRun bool, shown func(refused error)) (*Target, error) {
 	refused := p.CheckWritable(t)
 	if refused != nil && !dryRun {
 		t.Close()
@@ -153,6 +155,10 @@ func Write(p Writable, command string, t *Target, open func(change bool) (*Targe
 	if dryRun {
 		t.Close()
 		return nil, nil
+	}
+	if err := ctx.Err(); err != nil {
+		t.Close()
+		return nil, fmt.Errorf("%s %s: nothing was written: %w", command, t.Name, err)
 	}
 	err := p.Apply(t)
 	t.Close()

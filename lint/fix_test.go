@@ -1,6 +1,7 @@
 package lint
 
 import (
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"io/fs"
@@ -566,12 +567,12 @@ func TestFixVerb(t *testing.T) {
 	}
 	var shown *Plan
 	opts.Planned = func(p *Plan, refused error) { shown = p }
-	res, err := Fix(opts)
+	res, err := Fix(context.Background(), opts)
 	if b, _ := os.ReadFile(conf); err != nil || res.After != nil || shown != res.Plan || len(shown.Changes) != 1 || string(b) != "timeout 60;\n" {
 		t.Fatalf("dry run: %v %+v %q", err, res, b)
 	}
 	opts.DryRun = false
-	res, err = Fix(opts)
+	res, err = Fix(context.Background(), opts)
 	if err != nil || res.After == nil || outcomeOf(res.After, "NET004").Status != Passed {
 		t.Fatalf("fix: %v %+v", err, res)
 	}

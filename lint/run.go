@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strings"
+
+	"github.com/vhdprep/vhdprep/internal/shell"
 )
 
 // Status is what became of one rule in a run.
@@ -99,6 +101,10 @@ func complete(t *Target, findings []Finding, r *Rule, sev Severity, cfg *Config)
 	var cannot error
 	if len(findings) > 0 && r.Fixable {
 		command, cannot = remedy(t, r)
+		// fix reads rule options from the same file check did.
+		if cfg.Path != "" && strings.HasPrefix(command, "vhdprep fix ") {
+			command += " --config " + shell.Quote(cfg.Path)
+		}
 	}
 	for i := range findings {
 		f := &findings[i]

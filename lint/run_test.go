@@ -82,15 +82,22 @@ func TestLoadConfig(t *testing.T) {
 	if !c.disabled("KRN003") || c.Severity["KRN005"] != Warning || c.option("KRN001", "console", "ttyS0") != "ttyAMA0" || c.FailOn != Warning {
 		t.Fatalf("config = %+v", c)
 	}
-	for _, bad := range []string{
-		"disable: [KRN999]\n",
-		"severity:\n  NOPE1: error\n",
-		"rules:\n  KRN001:\n    colour: red\n",
-		"severity:\n  KRN001: fatal\n",
-		"disabel: [KRN003]\n",
+	// Rule IDs are case-insensitive.
+	if c, err := LoadConfig(write("disable: [krn003]\nseverity:\n  Krn005: warning\n"), cat); err != nil || !c.disabled("KRN003") || c.Severity["KRN005"] != Warning {
+		t.Fatalf("lower-case IDs: %+v, %v", c, err)
+	}
+	// A typo names its line and, where one is near, what was meant.
+	for bad, want := range map[string]string{
+		"disable: [KRN999]\n":                  `:1: unknown rule ID "KRN999"`,
+		"# rules\nseverity:\n  KRN01: error\n": `:3: unknown rule ID "KRN01" (did you mean "KRN001"?)`,
+		"rules:\n  KRN001:\n    consol: red\n": `:3: rule KRN001 has no option "consol" (did you mean "console"?)`,
+		"severity:\n  KRN001: fatal\n":         `:2: KRN001: severity "fatal"`,
+		"fail-on: error\ndisabel: [KRN003]\n":  `:2: unknown key "disabel" (did you mean "disable"?); the keys are disable, severity, rules, fail-on`,
+		"disable: KRN003\n":                    `:1: disable wants a list of rule IDs`,
 	} {
-		if _, err := LoadConfig(write(bad), cat); err == nil {
-			t.Errorf("config %q accepted", bad)
+		_, err := LoadConfig(write(bad), cat)
+		if err == nil || !strings.Contains(err.Error(), "c.yaml"+want) {
+			t.Errorf("config %q: %v, want %q", bad, err, want)
 		}
 	}
 }

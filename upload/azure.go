@@ -17,6 +17,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/pageblob"
 
 	"github.com/vhdprep/vhdprep/raw"
@@ -50,6 +51,9 @@ type azureBlob struct {
 	c      *pageblob.Client
 	name   string // the URL, redacted
 	redact redactor
+	// container is the blob's container with the same credential; nil
+	// for a managed disk, which has none.
+	container *container.Client
 }
 
 // NewAzureBlob connects to the target's blob. Requests are not retried
@@ -70,8 +74,10 @@ func NewAzureBlob(t Target) (Blob, error) {
 	}}
 	var (
 		c   *pageblob.Client
+		cc  *container.Client
 		err error
 	)
+	copts := &container.ClientOptions{ClientOptions: opts.ClientOptions}
 	given := 0
 	for _, s := range []string{t.BlobURL, t.ConnectionString, t.ManagedDiskSAS} {
 		if s != "" {
@@ -86,6 +92,9 @@ func NewAzureBlob(t Target) (Blob, error) {
 			return nil, fmt.Errorf("%w: a connection string needs a container and a blob name", ErrTarget)
 		}
 		c, err = pageblob.NewClientFromConnectionString(t.ConnectionString, t.Container, t.Blob, opts)
+		if err == nil {
+			cc, err = container.NewClientFromConnectionString(t.ConnectionString, t.Container, copts)
+		}
 	case t.ManagedDiskSAS != "":
 		if !hasSAS(t.ManagedDiskSAS) {
 			return nil, fmt.Errorf("%w: the managed disk URL has no SAS (sig=); get one with az disk grant-access --access-level Write", ErrTarget)
@@ -93,6 +102,9 @@ func NewAzureBlob(t Target) (Blob, error) {
 		c, err = pageblob.NewClientWithNoCredential(t.ManagedDiskSAS, opts)
 	case hasSAS(t.BlobURL):
 		c, err = pageblob.NewClientWithNoCredential(t.BlobURL, opts)
+		if err == nil {
+			cc, err = container.NewClientWithNoCredential(containerURL(t.BlobURL), copts)
+		}
 	default:
 		cred := t.Credential
 		if cred == nil {
@@ -104,11 +116,24 @@ func NewAzureBlob(t Target) (Blob, error) {
 			}
 		}
 		c, err = pageblob.NewClient(t.BlobURL, signIn{cred}, opts)
+		if err == nil {
+			cc, err = container.NewClient(containerURL(t.BlobURL), signIn{cred}, copts)
+		}
 	}
 	if err != nil {
 		return nil, red.error(fmt.Errorf("%w: %w", ErrTarget, err))
 	}
-	return &azureBlob{c: c, name: red.string(withoutQuery(c.URL())), redact: red}, nil
+	return &azureBlob{c: c, name: red.string(withoutQuery(c.URL())), redact: red, container: cc}, nil
+}
+
+// containerURL is the URL of a blob's container, with the blob's SAS.
+func containerURL(blobURL string) string {
+	parts, err := blob.ParseURL(blobURL)
+	if err != nil {
+		return blobURL // the blob client has refused it already
+	}
+	parts.BlobName, parts.Snapshot, parts.VersionID = "", "", ""
+	return parts.String()
 }
 
 // signIn marks the credential's errors, which the SDK returns as a page of
@@ -213,6 +238,29 @@ func (b *azureBlob) Properties(ctx context.Context) (*Properties, error) {
 		}
 	}
 	return p, nil
+}
+
+// Container implements ContainerCreator.
+func (b *azureBlob) Container() string {
+	parts, err := blob.ParseURL(b.c.URL())
+	if err != nil {
+		return ""
+	}
+	return parts.ContainerName
+}
+
+// CreateContainer implements ContainerCreator; a container another client
+// created meanwhile is as good.
+func (b *azureBlob) CreateContainer(ctx context.Context) error {
+	if b.container == nil {
+		return fmt.Errorf("%w: a managed disk has no container", ErrTarget)
+	}
+	_, err := b.container.Create(ctx, nil)
+	var re *ResponseError
+	if err = b.fail(err); errors.As(err, &re) && re.Code == "ContainerAlreadyExists" {
+		return nil
+	}
+	return err
 }
 
 func (b *azureBlob) Create(ctx context.Context, size int64, metadata map[string]string) error {

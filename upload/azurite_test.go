@@ -197,7 +197,7 @@ func TestSecretsRedacted(t *testing.T) {
 		"sas refused":         {Target{BlobURL: wrongSig}, []string{"AAAA" + sig[4:]}},
 		"sas unreachable":     {Target{BlobURL: deadSAS}, []string{sig}},
 		"key unreachable":     {Target{ConnectionString: azurite.ConnectionString("http://127.0.0.1:9/" + azurite.Account), Container: vhds, Blob: "x"}, []string{azurite.Key}},
-		"key, no container":   {Target{ConnectionString: azurite.ConnectionString(srv.Endpoint), Container: "none", Blob: "x"}, []string{azurite.Key}},
+		"key, bad container":  {Target{ConnectionString: azurite.ConnectionString(srv.Endpoint), Container: "Not_A_Name", Blob: "x"}, []string{azurite.Key}},
 		"managed disk absent": {Target{ManagedDiskSAS: sasURL}, []string{sig}},
 	} {
 		t.Run(name, func(t *testing.T) {

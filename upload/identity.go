@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -89,6 +91,13 @@ func prepare(ctx context.Context, o Options, id identity, sum *Summary) (*destin
 		props, err = o.Blob.Properties(ctx)
 		return err
 	})
+	if cc, ok := o.Blob.(ContainerCreator); ok && isContainerNotFound(err) && !o.ManagedDisk {
+		if err := retry(ctx, &o, nil, "create container", cc.CreateContainer); err != nil {
+			return nil, containerError(cc.Container(), err)
+		}
+		sum.ContainerCreated = true
+		err = ErrNotFound
+	}
 	exists := err == nil
 	if err != nil && !isNotFound(err) {
 		return nil, err
@@ -119,4 +128,14 @@ func prepare(ctx context.Context, o Options, id identity, sum *Summary) (*destin
 		return o.Blob.Create(ctx, id.size, id.metadata())
 	})
 	return &destination{}, err
+}
+
+// containerError says that a missing container could not be created, and
+// what to do about it.
+func containerError(name string, err error) error {
+	var re *ResponseError
+	if errors.As(err, &re) && re.StatusCode == http.StatusForbidden {
+		return fmt.Errorf("container %s does not exist, and this credential may not create it (HTTP 403 %s): create it (az storage container create --name %s), or use a credential that may (an account key, an account SAS with create permission, or the Storage Blob Data Contributor role)", name, re.Code, name)
+	}
+	return fmt.Errorf("container %s does not exist, and creating it failed: %w", name, err)
 }

@@ -43,6 +43,11 @@ func (e *ResponseError) hint() string {
 	return ""
 }
 
+func isContainerNotFound(err error) bool {
+	var re *ResponseError
+	return errors.As(err, &re) && re.Code == "ContainerNotFound"
+}
+
 func isNotFound(err error) bool {
 	var re *ResponseError
 	return errors.Is(err, ErrNotFound) || errors.As(err, &re) && re.StatusCode == http.StatusNotFound && re.Code != "ContainerNotFound"

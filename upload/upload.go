@@ -75,6 +75,15 @@ type Blob interface {
 	ReadAt(ctx context.Context, p []byte, off int64) error
 }
 
+// ContainerCreator is a Blob whose container may be missing: Upload then
+// creates it, as azcopy does, where the credential may.
+type ContainerCreator interface {
+	// Container names the blob's container.
+	Container() string
+	// CreateContainer creates it; one that exists already is no error.
+	CreateContainer(ctx context.Context) error
+}
+
 // Options say what to upload where.
 type Options struct {
 	File string // a fixed VHD
@@ -126,11 +135,12 @@ type Summary struct {
 	Concurrency    int `json:"concurrency"`     // at the start
 	MinConcurrency int `json:"min_concurrency"` // lowest it went after throttling
 
-	Resumed    bool    `json:"resumed"`
-	ContentMD5 []byte  `json:"content_md5,omitempty"` // with Options.ContentMD5; base64 in JSON, as Azure shows it
-	Verified   bool    `json:"verified"`
-	Seconds    float64 `json:"seconds"`
-	Throughput float64 `json:"throughput"` // data bytes (sent or found present) per second
+	Resumed          bool    `json:"resumed"`
+	ContainerCreated bool    `json:"container_created"`     // it was missing, and Upload created it
+	ContentMD5       []byte  `json:"content_md5,omitempty"` // with Options.ContentMD5; base64 in JSON, as Azure shows it
+	Verified         bool    `json:"verified"`
+	Seconds          float64 `json:"seconds"`
+	Throughput       float64 `json:"throughput"` // data bytes (sent or found present) per second
 }
 
 // Upload writes o.File to o.Blob. Progress counts the bytes of the file's

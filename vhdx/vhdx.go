@@ -143,7 +143,7 @@ func Open(r io.ReaderAt, fileSize int64) (*Image, error) {
 		// them would leave it, never writing it.
 		rp, n, err := replayLog(r, fileSize, h)
 		if err != nil {
-			return nil, fmt.Errorf("%w (log GUID %s), and vhdprep cannot replay it: %v; replay it by opening the image read-write once, in Hyper-V or with: qemu-img check -r all IMAGE.vhdx", ErrLog, guidString(h.logGUID[:]), err)
+			return nil, fmt.Errorf("%w (log GUID %s), and vhdprep cannot replay it: %v; replay it by opening the image read-write once, in Hyper-V or with: qemu-img check -r all", ErrLog, guidString(h.logGUID[:]), err)
 		}
 		im.r, im.fileSize, im.info.LogEntriesReplayed = rp, rp.size, n
 	}

@@ -2,9 +2,13 @@ package inject
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"debug/buildinfo"
 	"debug/elf"
 	"embed"
+	"encoding/hex"
 	"fmt"
+	"strings"
 )
 
 // agents holds the guest agent for each architecture, put in bin/ by
@@ -35,6 +39,38 @@ func EmbeddedBinary(arch string) ([]byte, error) {
 		return nil, fmt.Errorf("this vhdprep was built without the linux/%s agent: run 'make build', or pass --agent-binary PATH", ga.name)
 	}
 	return b, nil
+}
+
+// AgentBuild describes an agent built into vhdprep: the version and
+// commit the build recorded beside it (bin/VERSION, "VERSION COMMIT"), the
+// Go that built it (read from the binary) and its digest.
+type AgentBuild struct {
+	Arch    string `json:"arch"`
+	Version string `json:"version"`
+	Commit  string `json:"commit"`
+	Go      string `json:"go"`
+	SHA256  string `json:"sha256"`
+}
+
+// EmbeddedBuilds describes each agent built into this vhdprep, by Go
+// architecture; none when it was built without them.
+func EmbeddedBuilds() []AgentBuild {
+	stamp, _ := agents.ReadFile("bin/VERSION")
+	version, commit, _ := strings.Cut(strings.TrimSpace(string(stamp)), " ")
+	out := []AgentBuild{}
+	for _, arch := range []string{"amd64", "arm64"} {
+		b, err := agents.ReadFile("bin/vhdprep-agent-linux-" + arch)
+		if err != nil {
+			continue
+		}
+		sum := sha256.Sum256(b)
+		ab := AgentBuild{Arch: arch, Version: version, Commit: commit, SHA256: hex.EncodeToString(sum[:])}
+		if bi, err := buildinfo.Read(bytes.NewReader(b)); err == nil {
+			ab.Go = bi.GoVersion
+		}
+		out = append(out, ab)
+	}
+	return out
 }
 
 // CheckBinary makes sure a given agent binary is a Linux executable for the

@@ -9,6 +9,7 @@ package inject
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -93,16 +94,16 @@ type Result struct {
 // target open opens (to change it, unless dryRun), writes it (see
 // lint.Write), and checks the rules it claims to repair on a fresh view of
 // what was written (a *lint.NotConvergedError names those that still fail).
-func Inject(open func(change bool) (*lint.Target, error), dryRun bool, opt Options) (*Result, error) {
-	return run(open, dryRun, commandInject, func(t *lint.Target) (*Plan, error) { return PlanInject(t, opt) })
+func Inject(ctx context.Context, open func(change bool) (*lint.Target, error), dryRun bool, opt Options) (*Result, error) {
+	return run(ctx, open, dryRun, commandInject, func(t *lint.Target) (*Plan, error) { return PlanInject(t, opt) })
 }
 
 // Remove is vhdprep agent remove, as Inject is agent inject.
-func Remove(open func(change bool) (*lint.Target, error), dryRun bool) (*Result, error) {
-	return run(open, dryRun, commandRemove, PlanRemove)
+func Remove(ctx context.Context, open func(change bool) (*lint.Target, error), dryRun bool) (*Result, error) {
+	return run(ctx, open, dryRun, commandRemove, PlanRemove)
 }
 
-func run(open func(change bool) (*lint.Target, error), dryRun bool, command string, planFor func(*lint.Target) (*Plan, error)) (*Result, error) {
+func run(ctx context.Context, open func(change bool) (*lint.Target, error), dryRun bool, command string, planFor func(*lint.Target) (*Plan, error)) (*Result, error) {
 	t, err := open(!dryRun)
 	if err != nil {
 		return nil, err
@@ -113,7 +114,7 @@ func run(open func(change bool) (*lint.Target, error), dryRun bool, command stri
 		return nil, fmt.Errorf("%s: %w", command, err)
 	}
 	res := &Result{Plan: plan}
-	after, err := lint.Write(plan, command, t, open, dryRun, func(refused error) { res.Refused = refused })
+	after, err := lint.Write(ctx, plan, command, t, open, dryRun, func(refused error) { res.Refused = refused })
 	switch {
 	case err != nil:
 		return nil, err

@@ -1,6 +1,7 @@
 package inject
 
 import (
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"io/fs"
@@ -444,18 +445,18 @@ func TestInjectAndRemoveVerbs(t *testing.T) {
 	d := systemdTree(t)
 	before := listing(t, d)
 	opener := func(bool) (*lint.Target, error) { return lint.OpenDir(d) }
-	res, err := Inject(opener, true, Options{Binary: agentBinary(t)})
+	res, err := Inject(context.Background(), opener, true, Options{Binary: agentBinary(t)})
 	if err != nil || res.Refused != nil || len(res.Plan.Changes) == 0 {
 		t.Fatalf("dry run: %v %+v", err, res)
 	}
 	sameListing(t, before, listing(t, d))
-	if _, err := Inject(opener, false, Options{Binary: agentBinary(t)}); err != nil {
+	if _, err := Inject(context.Background(), opener, false, Options{Binary: agentBinary(t)}); err != nil {
 		t.Fatal(err)
 	}
 	if got := status(t, d, "AGT001"); got != lint.Passed {
 		t.Fatalf("AGT001 after Inject: %v", got)
 	}
-	if _, err := Remove(opener, false); err != nil {
+	if _, err := Remove(context.Background(), opener, false); err != nil {
 		t.Fatal(err)
 	}
 	sameListing(t, before, listing(t, d))

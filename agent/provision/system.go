@@ -58,7 +58,7 @@ func (Host) Run(ctx context.Context, name string, args []string, stdin []byte) (
 }
 
 // SetHostname implements System.
-func (Host) SetHostname(name string) error { return unix.Sethostname([]byte(name)) }
+func (Host) SetHostname(name string) error { return sethostname(name) }
 
 // ProductUUID implements System.
 func (Host) ProductUUID() (string, error) {
@@ -74,7 +74,7 @@ func (Host) Chown(path string, uid, gid int) error { return os.Lchown(path, uid,
 
 // Mount implements System.
 func (Host) Mount(device, dir, fstype string) error {
-	if err := unix.Mount(device, dir, fstype, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+	if err := mountReadOnly(device, dir, fstype); err != nil {
 		return fmt.Errorf("mount %s (%s) at %s: %w", device, fstype, dir, err)
 	}
 	return nil

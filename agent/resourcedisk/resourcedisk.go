@@ -21,8 +21,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/vhdprep/vhdprep/agent/layout"
 	"github.com/vhdprep/vhdprep/raw/probe"
 )
@@ -401,7 +399,7 @@ func allocate(name string, size int64) (err error) {
 	if err := f.Chmod(0o600); err != nil {
 		return err
 	}
-	if unix.Fallocate(int(f.Fd()), 0, 0, size) == nil {
+	if fallocate(f, size) == nil {
 		return nil
 	}
 	// Filesystems without fallocate: write zeros.

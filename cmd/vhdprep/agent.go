@@ -58,7 +58,7 @@ provisions) or AGT006 (only one does) still fails, inject exits 1, naming it.`,
 				}
 				opt.Binary = b
 			}
-			res, err := inject.Inject(opener(args, root), dryRun, opt)
+			res, err := inject.Inject(cmd.Context(), opener(args, root), dryRun, opt)
 			return printAgentPlan(a, res, err, dryRun, "inject")
 		},
 	}
@@ -83,7 +83,7 @@ wrote it, and the enable links of the agents --replace-waagent turned off.`,
   vhdprep agent remove --root ./rootfs`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			res, err := inject.Remove(opener(args, root), dryRun)
+			res, err := inject.Remove(cmd.Context(), opener(args, root), dryRun)
 			return printAgentPlan(a, res, err, dryRun, "remove")
 		},
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -11,9 +10,6 @@ import (
 	"github.com/vhdprep/vhdprep/internal/atomicfile"
 	"github.com/vhdprep/vhdprep/lint"
 )
-
-// errFindings ends a check whose report already said what is wrong.
-var errFindings = errors.New("findings at or above --fail-on")
 
 type checkOptions struct {
 	root       string

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -54,7 +56,9 @@ describes and says what was lost. A warning says when Azure would refuse the out
 			}
 			opts.Progress = a.progress()
 			res, err := diskimage.Convert(cmd.Context(), opts)
-			if err != nil {
+			if errors.Is(err, context.Canceled) {
+				return interrupted("nothing was written: the partial output was removed")
+			} else if err != nil {
 				return err
 			}
 			if !a.quiet && !a.jsonOutput() {
@@ -70,6 +74,12 @@ describes and says what was lost. A warning says when Azure would refuse the out
 			}
 			if a.jsonOutput() {
 				return a.printJSON(res)
+			}
+			if !res.Changed {
+				if !a.quiet {
+					fmt.Fprintf(a.io.Out, "%s is already a %s image; nothing to do\n", res.Input, res.OutputFormat)
+				}
+				return nil
 			}
 			a.logf("wrote %d bytes (data and footer); the rest of %s is holes", res.BytesWritten, res.Output)
 			if !a.quiet {

@@ -57,7 +57,7 @@ func TestConvertThenInfo(t *testing.T) {
 	}
 }
 
-func TestConvertErrorsAreOneLineWithExitOne(t *testing.T) {
+func TestConvertErrorsAreOneLineWithExitThree(t *testing.T) {
 	dir := t.TempDir()
 	in := filepath.Join(dir, "disk.raw")
 	sparseFile(t, in, 1<<20)
@@ -77,7 +77,7 @@ func TestConvertErrorsAreOneLineWithExitOne(t *testing.T) {
 			continue
 		}
 		if code != exitFailed || strings.Count(strings.TrimSpace(text), "\n") != 0 || !strings.HasPrefix(text, "vhdprep: ") {
-			t.Errorf("%v: exit %d, output %q; want exit 1 and one line", args, code, text)
+			t.Errorf("%v: exit %d, output %q; want exit 3 and one line", args, code, text)
 		}
 	}
 }
@@ -124,7 +124,7 @@ func TestFIFOInputIsRefusedAtOnce(t *testing.T) {
 		}
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() != exitFailed || !strings.Contains(string(out), "FIFO") || strings.Count(strings.TrimSpace(string(out)), "\n") != 0 {
-			t.Errorf("%v: %v, output %q; want exit 1 and one line naming the FIFO", args, err, out)
+			t.Errorf("%v: %v, output %q; want exit 3 and one line naming the FIFO", args, err, out)
 		}
 	}
 }

@@ -178,7 +178,7 @@ func TestTwoFilesystemsRefusedBeforeEitherIsWritten(t *testing.T) {
 	}
 	before := imageSum(t, img)
 	code, out := runBin(t, "fix", img)
-	if code != 1 || !strings.Contains(out, "journal needs recovery") {
+	if code != exitFailed || !strings.Contains(out, "journal needs recovery") {
 		t.Fatalf("fix with /boot's journal needing recovery: exit %d\n%s", code, out)
 	}
 	if imageSum(t, img) != before {
@@ -204,13 +204,13 @@ func TestFullDiskIsRefusedWithTheNumbers(t *testing.T) {
 	// not for the undo file.
 	var st syscall.Statfs_t
 	syscall.Statfs(dir, &st)
-	fill := int64(st.Bavail)*st.Bsize - 256<<10
+	fill := int64(st.Bavail)*int64(st.Bsize) - 256<<10
 	if out, err := exec.Command("fallocate", "-l", strconv.FormatInt(fill, 10), filepath.Join(dir, "fill")).CombinedOutput(); err != nil {
 		t.Fatalf("fallocate: %v %s", err, out)
 	}
 	before := imageSum(t, img)
 	code, out := runBin(t, "fix", img)
-	if code != 1 || !strings.Contains(out, "not enough free space") || !strings.Contains(out, "MiB free") || !strings.Contains(out, "needs up to") {
+	if code != exitFailed || !strings.Contains(out, "not enough free space") || !strings.Contains(out, "MiB free") || !strings.Contains(out, "needs up to") {
 		t.Fatalf("fix on a full disk: exit %d\n%s", code, out)
 	}
 	assertRestored(t, img, before, 1<<20)
@@ -233,7 +233,7 @@ func TestFixHoldsTheLockWhilePlanning(t *testing.T) {
 	defer syscall.Kill(-a.Process.Pid, syscall.SIGKILL)
 	waitStopped(t, trace)
 	code, out := runBin(t, "fix", img)
-	if code != 1 || !strings.Contains(out, "another vhdprep is changing this image") {
+	if code != exitFailed || !strings.Contains(out, "another vhdprep is changing this image") {
 		t.Fatalf("a second fix while the first plans: exit %d\n%s", code, out)
 	}
 }

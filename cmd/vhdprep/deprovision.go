@@ -28,7 +28,7 @@ is refused before anything is printed; --dry-run shows the plan and says so.`,
   vhdprep deprovision --root ./rootfs`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			res, err := lint.Deprovision(lint.DeprovisionOptions{
+			res, err := lint.Deprovision(cmd.Context(), lint.DeprovisionOptions{
 				Open:        opener(args, root),
 				RemoveUsers: removeUsers,
 				DryRun:      dryRun,

@@ -53,7 +53,7 @@ volumes; anything else: fix --root on the mounted tree.`,
 			if err := (&lint.Config{Disable: only}).Validate(catalog); err != nil {
 				return usageError{fmt.Errorf("--only: %w", err)}
 			}
-			res, err := lint.Fix(lint.FixOptions{
+			res, err := lint.Fix(cmd.Context(), lint.FixOptions{
 				Open:    opener(args, root),
 				Catalog: catalog,
 				Config:  cfg,

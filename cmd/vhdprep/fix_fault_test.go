@@ -171,7 +171,7 @@ func TestFixRefusesAndLeavesTheImageUntouched(t *testing.T) {
 	}
 	before := sum()
 	code, out := runBin(t, "fix", img)
-	if code != 1 || !strings.Contains(out, "journal needs recovery") || !strings.Contains(out, "run e2fsck") {
+	if code != exitFailed || !strings.Contains(out, "journal needs recovery") || !strings.Contains(out, "run e2fsck") {
 		t.Fatalf("fix on a journal needing recovery: exit %d\n%s", code, out)
 	}
 	if sum() != before {
@@ -198,7 +198,7 @@ func TestFixRefusesAndLeavesTheImageUntouched(t *testing.T) {
 	cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", bin, "fix", img)
 	cmd.Env = append(os.Environ(), "HOME=/", "TMPDIR=/tmp")
 	outb, err := cmd.CombinedOutput()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(outb), img+": not writable") || strings.Contains(string(outb), "KRN001") {
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitFailed || !strings.Contains(string(outb), img+": not writable") || strings.Contains(string(outb), "KRN001") {
 		t.Fatalf("fix on a read-only file: %v\n%s", err, outb)
 	}
 	if sum() != before {

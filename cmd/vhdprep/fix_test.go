@@ -26,7 +26,7 @@ func TestFixDryRunThenFix(t *testing.T) {
 		t.Fatalf("fix: exit %d\n%s", code, out)
 	}
 	// The other rules still fail: check exits 1, having reported.
-	if code, out = runBin(t, "check", img, "--output", "json"); code != exitFailed || !strings.Contains(out, `"id": "KRN001",`+"\n"+`      "severity": "error",`+"\n"+`      "status": "pass"`) {
+	if code, out = runBin(t, "check", img, "--output", "json"); code != exitGate || !strings.Contains(out, `"id": "KRN001",`+"\n"+`      "severity": "error",`+"\n"+`      "status": "pass"`) {
 		t.Fatalf("KRN001 after fix: exit %d\n%s", code, out)
 	}
 	// All of it, then again: the second run finds nothing to change.
@@ -55,7 +55,7 @@ func TestDeprovision(t *testing.T) {
 		t.Fatalf("deprovision: exit %d\n%s", code, out)
 	}
 	// Deprovision repairs only its own rules: check still fails others.
-	if code, out = runBin(t, "check", img, "--output", "json"); code != exitFailed {
+	if code, out = runBin(t, "check", img, "--output", "json"); code != exitGate {
 		t.Fatalf("check after deprovision: exit %d\n%s", code, out)
 	}
 	for _, id := range []string{"SEC001", "SEC004"} {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"path"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -143,6 +145,9 @@ func newLsCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ls IMAGE PATH | ls --root DIR PATH",
 		Short: "List a directory inside an image",
+		Long: `Ls lists a directory inside the image as ls -l does: mode, size and name, a symbolic
+link as name -> target. PATH is a path in the guest, where / is the guest's root; ..
+is taken by name, as cd takes it, and never leads above /.`,
 		Example: `  vhdprep ls disk.vhd /etc/default
   vhdprep ls disk.qcow2 /boot --output json`,
 		Args: cobra.RangeArgs(1, 2),
@@ -168,7 +173,7 @@ func newLsCmd(a *app) *cobra.Command {
 				if err != nil {
 					return fmt.Errorf("ls %s: %s: %w", g.Name, e.Name(), err)
 				}
-				en := entry{Name: e.Name(), Mode: info.Mode().String(), Size: info.Size()}
+				en := entry{Name: e.Name(), Mode: lsMode(info.Mode()), Size: info.Size()}
 				if info.Mode()&fs.ModeSymlink != 0 {
 					en.Target, _ = g.Root.ReadLink(strings.TrimPrefix(name+"/"+e.Name(), "./"))
 				}
@@ -177,15 +182,20 @@ func newLsCmd(a *app) *cobra.Command {
 			if a.jsonOutput() {
 				return a.printJSON(list)
 			}
-			w := tabwriter.NewWriter(a.io.Out, 0, 0, 1, ' ', tabwriter.AlignRight)
+			// As ls -l: sizes right-aligned, names left, a link's target
+			// after an arrow.
+			width := 0
 			for _, e := range list {
-				suffix := ""
-				if e.Target != "" {
-					suffix = " -> " + e.Target
-				}
-				fmt.Fprintf(w, "%s\t %d\t %s%s\t\n", e.Mode, e.Size, e.Name, suffix)
+				width = max(width, len(strconv.FormatInt(e.Size, 10)))
 			}
-			return w.Flush()
+			for _, e := range list {
+				name := e.Name
+				if e.Mode[0] == 'l' {
+					name += " -> " + e.Target
+				}
+				fmt.Fprintf(a.io.Out, "%s %*d %s\n", e.Mode, width, e.Size, name)
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&root, "root", "", "a directory tree instead of an image")
@@ -232,9 +242,43 @@ func guestAndPath(args []string, root string) (*guest.Guest, string, error) {
 		g.Close()
 		return nil, "", fmt.Errorf("%s: %v", g.Name, g.RootErr)
 	}
-	name := strings.Trim(p, "/")
+	// Guest paths are absolute, and .. above / stays at /, as in a shell.
+	name := strings.TrimPrefix(path.Clean("/"+p), "/")
 	if name == "" {
 		name = "."
 	}
 	return g, name, nil
+}
+
+// lsMode writes a file mode as ls -l does (Go's own marks a link L, a
+// device D).
+func lsMode(m fs.FileMode) string {
+	kind := byte('-')
+	switch {
+	case m&fs.ModeDir != 0:
+		kind = 'd'
+	case m&fs.ModeSymlink != 0:
+		kind = 'l'
+	case m&fs.ModeNamedPipe != 0:
+		kind = 'p'
+	case m&fs.ModeSocket != 0:
+		kind = 's'
+	case m&fs.ModeCharDevice != 0:
+		kind = 'c'
+	case m&fs.ModeDevice != 0:
+		kind = 'b'
+	}
+	b := []byte(m.Perm().String())
+	b[0] = kind
+	special := func(set bool, i int, lower, upper byte) {
+		if set && b[i] == 'x' {
+			b[i] = lower
+		} else if set {
+			b[i] = upper
+		}
+	}
+	special(m&fs.ModeSetuid != 0, 3, 's', 'S')
+	special(m&fs.ModeSetgid != 0, 6, 's', 'S')
+	special(m&fs.ModeSticky != 0, 9, 't', 'T')
+	return string(b)
 }

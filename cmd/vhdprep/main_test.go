@@ -2,15 +2,24 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/vhdprep/vhdprep/internal/iostreams"
+)
+
+// The version stamps of the test build, as make sets them.
+const (
+	testVersion = "v0.0.0-test"
+	testCommit  = "0123456789abcdef0123456789abcdef01234567"
 )
 
 // vhdprepBin is the real binary, built once for the tests that run it, with
@@ -54,6 +63,12 @@ func buildWithAgents(dir string) error {
 		}
 		replace[filepath.Join(embedDir, name)] = agentBins[arch]
 	}
+	// The stamp make writes beside the agents, as a test build's.
+	stamp := filepath.Join(dir, "VERSION")
+	if err := os.WriteFile(stamp, []byte(testVersion+" "+testCommit+"\n"), 0o644); err != nil {
+		return err
+	}
+	replace[filepath.Join(embedDir, "VERSION")] = stamp
 	overlay, err := json.Marshal(map[string]any{"Replace": replace})
 	if err != nil {
 		return err
@@ -64,7 +79,7 @@ func buildWithAgents(dir string) error {
 	}
 	// Built as the Makefile builds it: without cgo, whose threads would not
 	// start under the address-space limit the memory tests set.
-	build := exec.Command("go", "build", "-overlay", overlayFile, "-o", vhdprepBin, ".")
+	build := exec.Command("go", "build", "-overlay", overlayFile, "-ldflags", "-X main.version="+testVersion+" -X main.commit="+testCommit, "-o", vhdprepBin, ".")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("building vhdprep: %v\n%s", err, out)
@@ -92,14 +107,29 @@ func runBin(t *testing.T, args ...string) (int, string) {
 	return 0, string(out)
 }
 
+// version -o json traces the binary and the agents it embeds to their
+// build: version and commit as make stamps them, Go, and each agent's
+// digest.
 func TestVersionJSON(t *testing.T) {
-	code, out, _ := runCLI(t, "version", "--output", "json")
-	if code != exitOK {
-		t.Fatalf("exit %d", code)
-	}
+	code, out := runBin(t, "version", "--output", "json")
 	var v versionInfo
-	if err := json.Unmarshal([]byte(out), &v); err != nil || v.Version == "" || v.Arch == "" {
-		t.Fatalf("version --output json = %q (%v)", out, err)
+	if err := json.Unmarshal([]byte(out), &v); err != nil || code != exitOK {
+		t.Fatalf("version --output json: exit %d, %v\n%s", code, err, out)
+	}
+	if v.Version != testVersion || v.Commit != testCommit || v.Go != runtime.Version() || v.Arch != runtime.GOARCH || len(v.Agents) != 2 {
+		t.Fatalf("version --output json = %+v", v)
+	}
+	for _, a := range v.Agents {
+		b, err := os.ReadFile(agentBins[a.Arch])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum := sha256.Sum256(b); a.SHA256 != hex.EncodeToString(sum[:]) || a.Version != testVersion || a.Commit != testCommit || a.Go != runtime.Version() {
+			t.Errorf("agent %+v", a)
+		}
+	}
+	if code, out := runBin(t, "version"); code != exitOK || !strings.HasPrefix(out, "vhdprep "+testVersion+" (commit "+testCommit[:12]+", ") {
+		t.Errorf("version: exit %d, %q", code, out)
 	}
 }
 

@@ -73,7 +73,7 @@ func TestCommandsRefuseUnwritableImagesBeforeThePlan(t *testing.T) {
 				remedy = strings.ReplaceAll(remedy, "%[3]s", strings.TrimSuffix(filepath.Base(img.path), ".img")+"-fixed.vhd")
 				code, out := runBin(t, append(c.args, img.path)...)
 				if code != exitFailed || !strings.Contains(out, remedy) || strings.Count(strings.TrimSpace(out), "\n") != 0 {
-					t.Errorf("%s: exit %d, want 1 and one line with %q:\n%s", command, code, remedy, out)
+					t.Errorf("%s: exit %d, want 3 and one line with %q:\n%s", command, code, remedy, out)
 				}
 				if command != "fix" && strings.Contains(out, "vhdprep fix") {
 					t.Errorf("%s names vhdprep fix:\n%s", command, out)

@@ -48,7 +48,7 @@ func TestWritersRefuseALockedImage(t *testing.T) {
 		code, out := runBin(t, args...)
 		want := fmt.Sprintf("pid %d: vhdprep fix %s", holder.Process.Pid, img)
 		if code != exitFailed || !strings.Contains(out, want) {
-			t.Errorf("%v while fix holds the lock: exit %d, %q; want exit 1 naming %q", args, code, out, want)
+			t.Errorf("%v while fix holds the lock: exit %d, %q; want exit 3 naming %q", args, code, out, want)
 		}
 	}
 	if fileSize(t, img) != 3<<20 {

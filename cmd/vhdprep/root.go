@@ -11,13 +11,8 @@ import (
 
 	"github.com/vhdprep/vhdprep/internal/iostreams"
 	"github.com/vhdprep/vhdprep/internal/progress"
-)
-
-// Exit codes, as DESIGN.md fixes them.
-const (
-	exitOK     = 0
-	exitFailed = 1 // the job failed, or check found problems
-	exitUsage  = 2 // bad flags or arguments
+	"github.com/vhdprep/vhdprep/internal/shell"
+	"github.com/vhdprep/vhdprep/upload"
 )
 
 // app is what every command shares: the streams and the global flags.
@@ -28,24 +23,23 @@ type app struct {
 	verbose bool
 }
 
-// usageError marks errors in how vhdprep was called (exit 2).
-type usageError struct{ err error }
-
-func (e usageError) Error() string { return e.err.Error() }
-func (e usageError) Unwrap() error { return e.err }
-
 func newRootCmd(a *app) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "vhdprep",
 		Short: "Take a Linux disk image from built somewhere to running on Azure",
 		Long: `vhdprep converts, checks, repairs, equips and uploads Linux disk images for Azure,
 offline and without root: one static binary instead of qemu-img, loop mounts,
-hand-edited GRUB files, WALinuxAgent and azcopy.`,
+hand-edited GRUB files, WALinuxAgent and azcopy.
+
+` + exitCodesHelp,
+		Version:       versionLine(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
-			if a.output != "text" && a.output != "json" {
-				return usageError{fmt.Errorf("--output must be text or json, not %q", a.output)}
+			if o := strings.ToLower(a.output); o != "text" && o != "json" {
+				return usageError{fmt.Errorf("--output must be text or json, not %q%s", a.output, outputFileHint(cmd, args, a.output))}
+			} else {
+				a.output = o
 			}
 			if readOnly[cmd.Name()] {
 				return signals.readOnlyFromHere()
@@ -74,6 +68,13 @@ hand-edited GRUB files, WALinuxAgent and azcopy.`,
 		newUploadCmd(a),
 		newVersionCmd(a),
 	)
+	root.SetVersionTemplate("{{.Version}}\n")
+	// Commands that only group others run (to refuse unknown subcommands,
+	// see strictArgs), but have no use line of their own.
+	root.SetUsageTemplate(strings.Replace(root.UsageTemplate(), "Usage:{{if .Runnable}}", "Usage:{{if and .Runnable (not .HasAvailableSubCommands)}}", 1))
+	root.SetHelpCommand(newHelpCmd())
+	root.InitDefaultCompletionCmd()
+	strictArgs(root)
 	return root
 }
 
@@ -83,30 +84,58 @@ func run(ctx context.Context, args []string, ios *iostreams.IOStreams) int {
 	root := newRootCmd(a)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
-	if err == nil {
-		return exitOK
+	var ie interruptedError
+	switch {
+	case err == nil && signals.caught() != nil:
+		// The signal came when the command's only safe point was its end.
+		err = interrupted("it came past the last point where stopping was safe, so the job was finished first")
+	case errors.Is(err, context.Canceled) && signals.caught() != nil && !errors.As(err, &ie) && !errors.Is(err, upload.ErrInterrupted):
+		// The library verbs stop before their first write (an upload
+		// says how to resume instead).
+		err = interrupted("nothing was written")
 	}
-	if errors.Is(err, errFindings) {
-		return exitFailed // the report has said what is wrong
+	if err != nil && err != errFindings { // the report has said what is wrong
+		fmt.Fprintln(ios.ErrOut, "vhdprep: "+strings.TrimSpace(err.Error()))
 	}
-	fmt.Fprintln(ios.ErrOut, "vhdprep: "+strings.TrimSpace(err.Error()))
-	var ue usageError
-	if errors.As(err, &ue) || isCobraUsageError(err) {
-		return exitUsage
-	}
-	return exitFailed
+	return exitCode(err)
 }
 
-// isCobraUsageError recognizes the errors cobra makes itself for unknown
-// commands and wrong argument counts, which it does not type.
-func isCobraUsageError(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand", "accepts ", "requires at least", "requires at most", "invalid argument"} {
-		if strings.HasPrefix(msg, p) {
-			return true
+// outputFileHint explains, when -o was given a file name, where the file
+// goes instead, with the command that was meant.
+func outputFileHint(cmd *cobra.Command, args []string, value string) string {
+	if !strings.ContainsAny(value, "./") {
+		return ""
+	}
+	quoted := make([]string, len(args))
+	for i, arg := range args {
+		quoted[i] = shell.Quote(arg)
+	}
+	switch cmd.Name() {
+	case "convert":
+		if len(quoted) == 1 {
+			return fmt.Sprintf("; the output file is the second argument: vhdprep convert %s %s", quoted[0], shell.Quote(value))
 		}
 	}
-	return false
+	hint := fmt.Sprintf("; -o names the format: %s -o json > %s", strings.Join(append([]string{cmd.CommandPath()}, quoted...), " "), shell.Quote(value))
+	if cmd.Name() == "check" {
+		hint += " (--junit FILE and --sarif FILE write those reports to files)"
+	}
+	return hint
+}
+
+// newHelpCmd is cobra's help command, but an unknown topic is bad usage.
+func newHelpCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, rest, err := c.Root().Find(args)
+			if err != nil || len(rest) > 0 {
+				return usageError{fmt.Errorf("no help for %q: see 'vhdprep --help' for the commands", strings.Join(args, " "))}
+			}
+			return cmd.Help()
+		},
+	}
 }
 
 // printJSON writes v as indented JSON to stdout.

@@ -146,12 +146,15 @@ func checkGate(a *app, image string) error {
 	if err := lint.WriteText(a.io.ErrOut, rep, false); err != nil {
 		return err
 	}
-	return fmt.Errorf("upload %s: check found errors; fix them (vhdprep fix) or upload without --check", image)
+	return gateError{fmt.Errorf("upload %s: check found errors; fix them (vhdprep fix) or upload without --check", image)}
 }
 
 func printUploadSummary(a *app, s *upload.Summary) {
 	w := a.io.Out
 	fmt.Fprintf(w, "uploaded %s to %s\n", s.File, s.Blob)
+	if s.ContainerCreated {
+		fmt.Fprintln(w, "  container     created: it did not exist")
+	}
 	if s.Resumed {
 		fmt.Fprintf(w, "  resumed       %s were already in the blob\n", humanBytes(s.PresentBytes))
 	}

@@ -193,8 +193,8 @@ func TestUploadInterruptAndResume(t *testing.T) {
 
 	code, out := stopAt(8, syscall.SIGINT)
 	resume := vhdprepBin + " " + strings.Join(args, " ")
-	if code != exitFailed || !strings.Contains(out, "interrupted") || !strings.Contains(out, "to resume (the blob keeps what arrived), run: "+resume+"\n") {
-		t.Fatalf("Ctrl-C: exit %d, %q; want exit 1 and the command that resumes: %s", code, out, resume)
+	if code != exitInterrupted || !strings.Contains(out, "interrupted") || !strings.Contains(out, "to resume (the blob keeps what arrived), run: "+resume+"\n") {
+		t.Fatalf("Ctrl-C: exit %d, %q; want exit 130 and the command that resumes: %s", code, out, resume)
 	}
 	afterInterrupt := present()
 
@@ -239,7 +239,7 @@ func TestUploadCheckRefusesErrors(t *testing.T) {
 
 	code, out := runBin(t, "upload", img, "--check")
 	for _, want := range []string{"error   AGT001", "error   SSH001", "check found errors"} {
-		if code != exitFailed || !strings.Contains(out, want) {
+		if code != exitGate || !strings.Contains(out, want) {
 			t.Errorf("upload --check: exit %d, want exit 1 and %q in\n%s", code, want, out)
 		}
 	}
@@ -374,5 +374,36 @@ func TestResumeCommand(t *testing.T) {
 	want := "vhdprep upload 'my disk.vhd' --blob-url 'https://a.blob.core.windows.net/c/b?sv=1&sig=REDACTED' --concurrency 4 (with the secret where it says REDACTED"
 	if !strings.HasPrefix(got, want) || strings.Contains(got, "c2VjcmV0") {
 		t.Errorf("resumeCommand() = %q, want it to start %q", got, want)
+	}
+}
+
+// An account without the container: upload creates it where the credential
+// may (an account key here), says so, and where it may not (a SAS for the
+// blob alone) says what to do, exit 3, without creating anything.
+func TestUploadCreatesAMissingContainer(t *testing.T) {
+	srv := azurite.Start(t)
+	file, _ := chunkyVHD(t, 32<<20, 4)
+	t.Setenv(upload.EnvBlobURL, "")
+	t.Setenv(upload.EnvManagedDiskSAS, "")
+	t.Setenv(upload.EnvConnectionString, azurite.ConnectionString(srv.Endpoint))
+
+	code, out := runBin(t, "upload", file, "--container", "fresh")
+	if code != exitOK || !strings.Contains(out, "container     created: it did not exist") {
+		t.Fatalf("upload to a missing container: exit %d\n%s", code, out)
+	}
+	azurite.SameFiles(t, file, srv.Download(t, "fresh", "disk.vhd"))
+	code, out = runBin(t, "upload", file, "--container", "fresh", "-o", "json")
+	if code != exitOK || !strings.Contains(out, `"container_created": false`) {
+		t.Errorf("upload again: exit %d\n%s", code, out)
+	}
+
+	t.Setenv(upload.EnvConnectionString, "")
+	code, out = runBin(t, "upload", file, "--blob-url", srv.SASURL(t, srv.Endpoint, "absent", "disk.vhd"))
+	want := "container absent does not exist, and this credential may not create it (HTTP 403 "
+	if code != exitFailed || !strings.Contains(out, want) || !strings.Contains(out, "az storage container create --name absent") || strings.Count(strings.TrimSpace(out), "\n") != 0 {
+		t.Fatalf("upload with a blob SAS to a missing container: exit %d, want 3 and one line with %q\n%s", code, want, out)
+	}
+	if strings.Contains(out, "sig=") && !strings.Contains(out, "sig=REDACTED") {
+		t.Errorf("the SAS leaked: %s", out)
 	}
 }

@@ -5,16 +5,26 @@ import (
 	"runtime"
 
 	"github.com/spf13/cobra"
+
+	"github.com/vhdprep/vhdprep/agent/inject"
 )
 
-// version is set at build time: -ldflags "-X main.version=..."
-var version = "dev"
+// version and commit are set at build time (see the Makefile):
+// -ldflags "-X main.version=... -X main.commit=..."
+var (
+	version = "dev"
+	commit  = ""
+)
 
+// versionInfo is what vhdprep version -o json prints: enough to trace a
+// binary, and the agents it would inject, to their source.
 type versionInfo struct {
-	Version string `json:"version"`
-	Go      string `json:"go"`
-	OS      string `json:"os"`
-	Arch    string `json:"arch"`
+	Version string              `json:"version"`
+	Commit  string              `json:"commit"`
+	Go      string              `json:"go"`
+	OS      string              `json:"os"`
+	Arch    string              `json:"arch"`
+	Agents  []inject.AgentBuild `json:"agents"`
 }
 
 func newVersionCmd(a *app) *cobra.Command {
@@ -24,12 +34,20 @@ func newVersionCmd(a *app) *cobra.Command {
 		Example: "  vhdprep version\n  vhdprep version --output json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			v := versionInfo{version, runtime.Version(), runtime.GOOS, runtime.GOARCH}
 			if a.jsonOutput() {
-				return a.printJSON(v)
+				return a.printJSON(versionInfo{version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH, inject.EmbeddedBuilds()})
 			}
-			fmt.Fprintf(a.io.Out, "vhdprep %s (%s, %s/%s)\n", v.Version, v.Go, v.OS, v.Arch)
+			fmt.Fprintln(a.io.Out, versionLine())
 			return nil
 		},
 	}
+}
+
+// versionLine is what vhdprep version and vhdprep --version print.
+func versionLine() string {
+	built := fmt.Sprintf("%s, %s/%s", runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	if commit != "" {
+		built = "commit " + commit[:min(12, len(commit))] + ", " + built
+	}
+	return fmt.Sprintf("vhdprep %s (%s)", version, built)
 }

@@ -91,7 +91,7 @@ func Save(path string, f *os.File, sizes Sizes, ranges []Range) (*Undo, error) {
 	if err := syscall.Statfs(dir, &st); err != nil {
 		return nil, fmt.Errorf("%s: cannot tell the free space of %s: %w", path, dir, err)
 	}
-	if free := int64(st.Bavail) * st.Bsize; free < need {
+	if free := int64(st.Bavail) * int64(st.Bsize); free < need {
 		return nil, fmt.Errorf("%s: %w: %s has %.1f MiB free, and the undo file needs %.1f MiB; free some space or work on a copy elsewhere",
 			path, ErrNoSpace, dir, float64(free)/(1<<20), float64(need)/(1<<20))
 	}

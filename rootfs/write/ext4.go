@@ -344,9 +344,7 @@ func (e *Ext4) apply(script, undo string) error {
 	var stderr bytes.Buffer
 	cmd := exec.Command("debugfs", "-w", "-z", undo, "-f", script, e.dev())
 	cmd.Stderr = &stderr
-	// If vhdprep dies, debugfs dies with it: a debugfs left writing would
-	// race the next command's restore.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	dieWithParent(cmd)
 	runErr := cmd.Run()
 	if msg := debugfsError(stderr.Bytes()); msg != "" {
 		return fmt.Errorf("%s: debugfs: %s", e.image, msg)
@@ -384,7 +382,7 @@ func (im *Image) checkSpace(undo int64) error {
 	if err := syscall.Statfs(dir, &st); err != nil {
 		return fmt.Errorf("%s: cannot tell the free space of %s: %w", im.path, dir, err)
 	}
-	free := int64(st.Bavail) * st.Bsize
+	free := int64(st.Bavail) * int64(st.Bsize)
 	if need := 2 * undo; free < need {
 		return fmt.Errorf("%s: %w: %s has %.1f MiB free, and the change needs up to %.1f MiB there (undo files and blocks written); free some space or work on a copy elsewhere",
 			im.path, ErrNoSpace, dir, float64(free)/(1<<20), float64(need)/(1<<20))
