@@ -205,7 +205,7 @@ func TestPlantedUndoIsRefused(t *testing.T) {
 	before := imageSum(t, img)
 	for _, args := range [][]string{{"info", img}, {"resize", img, "--size", "8M"}, {"check", img}} {
 		code, out := runIn(t, t.TempDir(), nil, args...)
-		if code != 1 || strings.Count(strings.TrimSpace(out), "\n") != 0 || !strings.Contains(out, undo+": it does not belong to this file as it is now") || !strings.Contains(out, "remove "+undo) {
+		if code != exitFailed || strings.Count(strings.TrimSpace(out), "\n") != 0 || !strings.Contains(out, undo+": it does not belong to this file as it is now") || !strings.Contains(out, "remove "+undo) {
 			t.Fatalf("%v beside a planted undo file: exit %d\n%s", args[0], code, out)
 		}
 		if imageSum(t, img) != before {

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // ErrLocked is returned when another live process holds the lock.
@@ -61,10 +62,20 @@ func Take(image string) (*Lock, error) {
 	}
 }
 
+// holderWait bounds how long a refusal waits for the holder to write its
+// pid and command, which it does just after it takes the lock.
+const holderWait = 250 * time.Millisecond
+
 // holder describes who holds a lock file: the pid on its first line, the
 // command on its second (older vhdprep wrote only the pid).
 func holder(name string) string {
-	b, _ := os.ReadFile(name)
+	var b []byte
+	for deadline := time.Now().Add(holderWait); ; time.Sleep(10 * time.Millisecond) {
+		b, _ = os.ReadFile(name)
+		if strings.Contains(string(b), "\n") || time.Now().After(deadline) {
+			break
+		}
+	}
 	first, rest, _ := strings.Cut(string(b), "\n")
 	pid, err := strconv.Atoi(strings.TrimSpace(first))
 	switch command := strings.TrimSpace(rest); {
