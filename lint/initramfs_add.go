@@ -62,7 +62,7 @@ type inArchive struct {
 	modDir   string                  // where its modules for the kernel are: lib/modules/V or usr/lib/modules/V
 	modules  map[string]*kmod.Module // by name
 	order    []byte                  // modules.order
-	preload  []byte                  // conf/modules or dracut's drop-in, as it is
+	preload  map[string][]byte       // the files preloadFile edits, as they are
 	dirs     map[string]bool         // directories
 	links    map[string]bool         // symbolic links
 	tool     string                  // "initramfs-tools", "dracut", "mkinitcpio" or ""
@@ -73,7 +73,7 @@ type inArchive struct {
 // readArchive walks an initramfs for what adding modules of version to it
 // needs, reading each of its modules for that version.
 func readArchive(b []byte, version string) (*inArchive, error) {
-	a := &inArchive{modules: map[string]*kmod.Module{}, dirs: map[string]bool{}, links: map[string]bool{}, builtins: map[string]bool{}}
+	a := &inArchive{modules: map[string]*kmod.Module{}, preload: map[string][]byte{}, dirs: map[string]bool{}, links: map[string]bool{}, builtins: map[string]bool{}}
 	var modDirs []string
 	err := initrd.Walk(bytes.NewReader(b), int64(len(b)), func(_ initrd.Segment, e initrd.Entry, content io.Reader) error {
 		a.modTime = max(a.modTime, e.ModTime)
@@ -95,7 +95,7 @@ func readArchive(b []byte, version string) (*inArchive, error) {
 		dir, rel, ok := cutModuleDir(e.Name, version)
 		if !ok {
 			if e.Name == initramfsToolsModules || e.Name == dracutPreloadConf || e.Name == mkinitcpioConfig {
-				a.preload, _ = io.ReadAll(content)
+				a.preload[e.Name], _ = io.ReadAll(content)
 			}
 			return nil
 		}
@@ -312,7 +312,7 @@ func softDeps(m *kmod.Module) []string {
 func (a *inArchive) preloadFile(modules []string) (string, []byte) {
 	switch a.tool {
 	case "initramfs-tools":
-		b := bytes.Clone(a.preload)
+		b := bytes.Clone(a.preload[initramfsToolsModules])
 		var have []string
 		for _, l := range strings.Split(string(b), "\n") {
 			if f := strings.Fields(l); len(f) > 0 && !strings.HasPrefix(f[0], "#") {
@@ -328,7 +328,7 @@ func (a *inArchive) preloadFile(modules []string) (string, []byte) {
 		return initramfsToolsModules, b
 	case "dracut":
 		var have []string
-		for _, f := range strings.Fields(string(a.preload)) {
+		for _, f := range strings.Fields(string(a.preload[dracutPreloadConf])) {
 			if list, ok := strings.CutPrefix(f, "rd.driver.pre="); ok {
 				have = append(have, strings.Split(list, ",")...)
 			}
@@ -336,7 +336,7 @@ func (a *inArchive) preloadFile(modules []string) (string, []byte) {
 		list := append(have, missingWords(have, modules)...)
 		return dracutPreloadConf, []byte(" rd.driver.pre=" + strings.Join(list, ",") + " \n")
 	case "mkinitcpio":
-		b := bytes.Clone(a.preload)
+		b := bytes.Clone(a.preload[mkinitcpioConfig])
 		m := mkinitcpioModulesLine.FindSubmatchIndex(b)
 		if m == nil {
 			if len(b) > 0 && b[len(b)-1] != '\n' {
