@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -11,7 +12,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/vhdprep/vhdprep/internal/iostreams"
 )
@@ -164,24 +167,78 @@ func TestHelpHasExamples(t *testing.T) {
 
 func mustTestIO() *iostreams.IOStreams { s, _, _, _ := iostreams.Test(); return s }
 
-// Progress bars are drawn only on a terminal, and never with --quiet or
-// --output json.
+// Progress bars are drawn only on a terminal, plain lines elsewhere, and
+// nothing with --quiet or --output json.
 func TestProgressOnlyOnATerminal(t *testing.T) {
 	for _, c := range []struct {
 		tty, quiet bool
 		output     string
-		bar        bool
+		bar, lines bool
 	}{
 		{tty: true, output: "text", bar: true},
-		{tty: false, output: "text"},
+		{tty: false, output: "text", lines: true},
 		{tty: true, quiet: true, output: "text"},
+		{tty: false, quiet: true, output: "text"},
 		{tty: true, output: "json"},
 	} {
 		ios := mustTestIO()
 		ios.SetTTY(c.tty, c.tty)
 		a := &app{io: ios, quiet: c.quiet, output: c.output}
-		if _, isBar := a.progress().(*bar); isBar != c.bar {
-			t.Errorf("%+v: progress bar = %v", c, isBar)
+		p := a.progress()
+		_, isBar := p.(*bar)
+		_, isLines := p.(*lines)
+		if isBar != c.bar || isLines != c.lines {
+			t.Errorf("%+v: progress bar = %v, lines = %v", c, isBar, isLines)
 		}
 	}
+}
+
+// Where no bar can be drawn, a long job prints a line every interval (done,
+// total, percent, rate, time left) and one when it ends, in MiB and GiB.
+func TestProgressLines(t *testing.T) {
+	var out syncBuffer
+	l := newLines(&out, 20*time.Millisecond)
+	l.Start("convert disk.raw", 4<<30)
+	l.Add(1 << 30)
+	time.Sleep(70 * time.Millisecond)
+	l.Add(3 << 30)
+	l.Finish()
+	got := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(got) < 2 {
+		t.Fatalf("%d lines, want at least one while running and one at the end:\n%s", len(got), out.String())
+	}
+	if !strings.HasPrefix(got[0], "convert disk.raw: 1 GiB of 4 GiB (25%), ") || !strings.HasSuffix(got[0], " left") {
+		t.Errorf("line while running: %q", got[0])
+	}
+	if last := got[len(got)-1]; !strings.HasPrefix(last, "convert disk.raw: 4 GiB of 4 GiB (100%), ") || strings.HasSuffix(last, " left") {
+		t.Errorf("last line: %q", last)
+	}
+
+	// A job stopped short prints no last line: its error says why.
+	out = syncBuffer{}
+	l = newLines(&out, time.Hour)
+	l.Start("convert disk.raw", 4<<30)
+	l.Add(1 << 30)
+	l.Finish()
+	if out.String() != "" {
+		t.Errorf("a job stopped short printed %q", out.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer written from two goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -148,11 +148,14 @@ func (a *app) printJSON(v any) error {
 // jsonOutput tells whether machine-readable output was asked for.
 func (a *app) jsonOutput() bool { return a.output == "json" }
 
-// progress returns a progress bar on a terminal, and nothing when stderr is
-// not a terminal, with --quiet, or with --output json.
+// progress returns a progress bar on a terminal, plain lines every few
+// seconds elsewhere (a CI log), and nothing with --quiet or --output json.
 func (a *app) progress() progress.Reporter {
-	if a.quiet || a.jsonOutput() || !a.io.IsStderrTTY() {
+	switch {
+	case a.quiet || a.jsonOutput():
 		return progress.Discard
+	case !a.io.IsStderrTTY():
+		return newLines(a.io.ErrOut, lineInterval)
 	}
 	return newBar(a.io.ErrOut)
 }
