@@ -4,6 +4,8 @@
 package raw
 
 import (
+	"errors"
+	"fmt"
 	"io"
 )
 
@@ -59,6 +61,25 @@ func Clip(exts []Extent, limit int64) []Extent {
 		out = append(out, e)
 	}
 	return out
+}
+
+// ErrNegativeOffset is returned by a Disk's ReadAt at an offset below zero.
+var ErrNegativeOffset = errors.New("read at negative offset")
+
+// Window clips a ReadAt of p at off to a disk of size bytes, as the
+// container readers' ReadAt begin: it returns the part of p inside the
+// disk (empty at or past its end) and the error ReadAt ends with once
+// that part is read, io.EOF when it is shorter than p.
+func Window(p []byte, off, size int64) ([]byte, error) {
+	switch {
+	case off < 0:
+		return nil, fmt.Errorf("%w %d", ErrNegativeOffset, off)
+	case off >= size:
+		return nil, io.EOF
+	case int64(len(p)) > size-off:
+		return p[:size-off], io.EOF
+	}
+	return p, nil
 }
 
 // ReadFull reads len(p) bytes at off. Running out of input is

@@ -2,6 +2,7 @@ package raw
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -80,5 +81,27 @@ func TestFileExtentsSkipHoles(t *testing.T) {
 	n, err := d.ReadAt(buf, size-8)
 	if n != 8 || err != io.EOF {
 		t.Fatalf("ReadAt at the end = %d, %v; want 8, EOF", n, err)
+	}
+}
+
+// Window clips reads to the disk as io.ReaderAt asks: io.EOF with what is
+// inside once a read runs past the end, nothing past it, an error below 0.
+func TestWindow(t *testing.T) {
+	p := make([]byte, 10)
+	for _, c := range []struct {
+		off, size int64
+		n         int
+		err       error
+	}{
+		{0, 100, 10, nil},
+		{95, 100, 5, io.EOF},
+		{100, 100, 0, io.EOF},
+		{150, 100, 0, io.EOF},
+		{-1, 100, 0, ErrNegativeOffset},
+	} {
+		got, err := Window(p, c.off, c.size)
+		if len(got) != c.n || !errors.Is(err, c.err) {
+			t.Errorf("Window(10 bytes, %d, %d) = %d bytes, %v; want %d, %v", c.off, c.size, len(got), err, c.n, c.err)
+		}
 	}
 }

@@ -77,16 +77,13 @@ func NewFile(f *os.File, size int64) *File { return &File{f: f, size: size} }
 
 // ReadAt reads guest bytes; reads past the virtual size end with io.EOF.
 func (d *File) ReadAt(p []byte, off int64) (int, error) {
-	if off >= d.size {
-		return 0, io.EOF
-	}
-	short := false
-	if rest := d.size - off; int64(len(p)) > rest {
-		p, short = p[:rest], true
+	p, eof := Window(p, off, d.size)
+	if len(p) == 0 {
+		return 0, eof
 	}
 	n, err := d.f.ReadAt(p, off)
-	if err == nil && short {
-		err = io.EOF
+	if err == nil {
+		err = eof
 	}
 	return n, err
 }

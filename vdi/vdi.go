@@ -194,32 +194,21 @@ func (im *Image) Size() int64 { return im.size }
 
 // ReadAt reads guest bytes.
 func (im *Image) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 {
-		return 0, fmt.Errorf("vdi: read at negative offset %d", off)
+	p, eof := raw.Window(p, off, im.size)
+	if len(p) == 0 {
+		return 0, eof
 	}
-	if off >= im.size {
-		return 0, io.EOF
-	}
-	var eof error
-	if rest := im.size - off; int64(len(p)) > rest {
-		p, eof = p[:rest], io.EOF
-	}
-	for n := 0; n < len(p); {
-		pos := off + int64(n)
-		block, within := pos/im.blockSize, pos%im.blockSize
-		chunk := p[n:min(len(p), n+int(im.blockSize-within))]
-		e, err := im.bmap.Entry(block)
-		if err != nil {
-			return n, err
+	n, err := blocktable.ReadBlocks(im.r, p, off, im.blockSize, "VDI", func(b int64) (int64, error) {
+		e, err := im.bmap.Entry(b)
+		if err != nil || e >= blockDiscarded {
+			return -1, err
 		}
-		if e >= blockDiscarded {
-			clear(chunk)
-		} else if err := raw.ReadFull(im.r, chunk, im.dataStart+int64(e)*im.blockSize+within); err != nil {
-			return n, fmt.Errorf("reading VDI block %d: %w", block, err)
-		}
-		n += len(chunk)
+		return im.dataStart + int64(e)*im.blockSize, nil
+	})
+	if err != nil {
+		return n, err
 	}
-	return len(p), eof
+	return n, eof
 }
 
 // Extents lists the allocated blocks, coalesced.

@@ -200,15 +200,9 @@ func (d *Dynamic) Size() int64 { return d.size }
 // ReadAt reads the disk's bytes. Unallocated blocks, and sectors a block's
 // bitmap marks as never written, read as zeros.
 func (d *Dynamic) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 {
-		return 0, fmt.Errorf("vhd: negative offset")
-	}
-	if off >= d.size {
-		return 0, io.EOF
-	}
-	var eof error
-	if rest := d.size - off; int64(len(p)) > rest {
-		p, eof = p[:rest], io.EOF
+	p, eof := raw.Window(p, off, d.size)
+	if len(p) == 0 {
+		return 0, eof
 	}
 	n := 0
 	for n < len(p) {

@@ -110,12 +110,9 @@ func (rp *replayed) apply(w logWrite) {
 // ReadAt reads the replayed file: its bytes (zeros past its end), zeroed
 // ranges, then the sectors written.
 func (rp *replayed) ReadAt(p []byte, off int64) (int, error) {
-	if off >= rp.size {
-		return 0, io.EOF
-	}
-	var eof error
-	if int64(len(p)) > rp.size-off {
-		p, eof = p[:rp.size-off], io.EOF
+	p, eof := raw.Window(p, off, rp.size)
+	if len(p) == 0 {
+		return 0, eof
 	}
 	end := off + int64(len(p))
 	clear(p)

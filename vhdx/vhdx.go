@@ -407,32 +407,15 @@ func (im *Image) block(b int64) (int64, error) {
 
 // ReadAt reads guest bytes.
 func (im *Image) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 {
-		return 0, fmt.Errorf("vhdx: read at negative offset %d", off)
+	p, eof := raw.Window(p, off, im.size)
+	if len(p) == 0 {
+		return 0, eof
 	}
-	if off >= im.size {
-		return 0, io.EOF
+	n, err := blocktable.ReadBlocks(im.r, p, off, im.blockSize, "VHDX", im.block)
+	if err != nil {
+		return n, err
 	}
-	var eof error
-	if rest := im.size - off; int64(len(p)) > rest {
-		p, eof = p[:rest], io.EOF
-	}
-	for n := 0; n < len(p); {
-		pos := off + int64(n)
-		b, within := pos/im.blockSize, pos%im.blockSize
-		chunk := p[n:min(len(p), n+int(im.blockSize-within))]
-		start, err := im.block(b)
-		if err != nil {
-			return n, err
-		}
-		if start < 0 {
-			clear(chunk)
-		} else if err := raw.ReadFull(im.r, chunk, start+within); err != nil {
-			return n, fmt.Errorf("reading VHDX block %d: %w", b, err)
-		}
-		n += len(chunk)
-	}
-	return len(p), eof
+	return n, eof
 }
 
 // Extents lists the fully present blocks, coalesced as the BAT is read.

@@ -295,12 +295,9 @@ func (s *sparse) entry(g int64) (uint32, error) {
 }
 
 func (s *sparse) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 || off >= s.size {
-		return 0, io.EOF
-	}
-	var eof error
-	if rest := s.size - off; int64(len(p)) > rest {
-		p, eof = p[:rest], io.EOF
+	p, eof := raw.Window(p, off, s.size)
+	if len(p) == 0 {
+		return 0, eof
 	}
 	for n := 0; n < len(p); {
 		pos := off + int64(n)

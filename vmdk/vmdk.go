@@ -261,15 +261,9 @@ func (im *Image) Close() error {
 
 // ReadAt reads guest bytes.
 func (im *Image) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 {
-		return 0, fmt.Errorf("vmdk: read at negative offset %d", off)
-	}
-	if off >= im.size {
-		return 0, io.EOF
-	}
-	var eof error
-	if rest := im.size - off; int64(len(p)) > rest {
-		p, eof = p[:rest], io.EOF
+	p, eof := raw.Window(p, off, im.size)
+	if len(p) == 0 {
+		return 0, eof
 	}
 	i := sort.Search(len(im.starts), func(i int) bool { return im.starts[i] > off }) - 1
 	for n := 0; n < len(p); i++ {

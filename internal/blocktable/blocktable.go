@@ -83,3 +83,25 @@ func (t *Table) Entry(i int64) (uint64, error) {
 	t.pages[page] = p
 	return p[i%t.per], nil
 }
+
+// ReadBlocks fills p, guest bytes from off, block by block: start says
+// where block b's data lies in r, or -1 for a block that reads as zeros.
+// It returns how much of p it filled; format names the format in errors.
+func ReadBlocks(r io.ReaderAt, p []byte, off, blockSize int64, format string, start func(b int64) (int64, error)) (int, error) {
+	for n := 0; n < len(p); {
+		pos := off + int64(n)
+		b, within := pos/blockSize, pos%blockSize
+		chunk := p[n:min(len(p), n+int(blockSize-within))]
+		at, err := start(b)
+		if err != nil {
+			return n, err
+		}
+		if at < 0 {
+			clear(chunk)
+		} else if err := raw.ReadFull(r, chunk, at+within); err != nil {
+			return n, fmt.Errorf("reading %s block %d: %w", format, b, err)
+		}
+		n += len(chunk)
+	}
+	return len(p), nil
+}
