@@ -312,20 +312,7 @@ func softDeps(m *kmod.Module) []string {
 func (a *inArchive) preloadFile(modules []string) (string, []byte) {
 	switch a.tool {
 	case "initramfs-tools":
-		b := bytes.Clone(a.preload[initramfsToolsModules])
-		var have []string
-		for _, l := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(l); len(f) > 0 && !strings.HasPrefix(f[0], "#") {
-				have = append(have, f[0])
-			}
-		}
-		if len(b) > 0 && b[len(b)-1] != '\n' {
-			b = append(b, '\n')
-		}
-		for _, m := range missingWords(have, modules) {
-			b = append(b, m+"\n"...)
-		}
-		return initramfsToolsModules, b
+		return initramfsToolsModules, withModuleLines(a.preload[initramfsToolsModules], modules)
 	case "dracut":
 		var have []string
 		for _, f := range strings.Fields(string(a.preload[dracutPreloadConf])) {

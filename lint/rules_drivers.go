@@ -358,21 +358,31 @@ func addDracutWords(o *Overlay, re *regexp.Regexp, key string, words []string) e
 func addInitramfsToolsModules(o *Overlay, modules []string) error {
 	const name = "etc/initramfs-tools/modules"
 	b, _ := o.Read(name)
+	if out := withModuleLines(b, modules); len(out) != len(b) {
+		o.Write(name, out)
+	}
+	return nil
+}
+
+// withModuleLines is a file of one module a line (initramfs-tools' modules,
+// in the guest and in its initramfs) with the modules it lacks added at
+// its end; b itself when it lacks none.
+func withModuleLines(b []byte, modules []string) []byte {
 	var have []string
 	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) > 0 {
+		if f := strings.Fields(l); len(f) > 0 && !strings.HasPrefix(f[0], "#") {
 			have = append(have, f[0])
 		}
 	}
 	add := missingWords(have, modules)
 	if len(add) == 0 {
-		return nil
+		return b
 	}
-	if len(b) > 0 && b[len(b)-1] != '\n' {
-		b = append(b, '\n')
+	out := bytes.Clone(b)
+	if len(out) > 0 && out[len(out)-1] != '\n' {
+		out = append(out, '\n')
 	}
-	o.Write(name, append(b, []byte(strings.Join(add, "\n")+"\n")...))
-	return nil
+	return append(out, strings.Join(add, "\n")+"\n"...)
 }
 
 var mkinitcpioModulesRE = regexp.MustCompile(`(?m)^(MODULES=\()([^)]*)(\))`)
