@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -196,7 +195,8 @@ func TestProgressOnlyOnATerminal(t *testing.T) {
 // Where no bar can be drawn, a long job prints a line every interval (done,
 // total, percent, rate, time left) and one when it ends, in MiB and GiB.
 func TestProgressLines(t *testing.T) {
-	var out syncBuffer
+	// Finish waits for the ticking goroutine, so out is read after every write.
+	var out bytes.Buffer
 	l := newLines(&out, 20*time.Millisecond)
 	l.Start("convert disk.raw", 4<<30)
 	l.Add(1 << 30)
@@ -215,7 +215,7 @@ func TestProgressLines(t *testing.T) {
 	}
 
 	// A job stopped short prints no last line: its error says why.
-	out = syncBuffer{}
+	out.Reset()
 	l = newLines(&out, time.Hour)
 	l.Start("convert disk.raw", 4<<30)
 	l.Add(1 << 30)
@@ -223,22 +223,4 @@ func TestProgressLines(t *testing.T) {
 	if out.String() != "" {
 		t.Errorf("a job stopped short printed %q", out.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer written from two goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
