@@ -277,8 +277,8 @@ func TestDepmodAgreesWithDepmod(t *testing.T) {
 		"vmbus:d96ed83fd1e7d24f85fe3a98b59fac56", "acpi:VMBUS:", "scsi:t-0x1f", "devname:fuse", "char-major-10-229",
 		"symbol:shared_sym", "symbol:vmbus_driver_unregister",
 	} {
-		want := showDepends(t, host, fixtureVersion, q)
-		if got := showDepends(t, ours, fixtureVersion, q); got != want {
+		want := testimage.ShowDepends(t, host, fixtureVersion, q)
+		if got := testimage.ShowDepends(t, ours, fixtureVersion, q); got != want {
 			t.Errorf("modprobe --show-depends %s: ours\n%s\ndepmod's\n%s", q, got, want)
 		}
 	}
@@ -348,17 +348,6 @@ func sorted(s []string) []string {
 	return s
 }
 
-// showDepends is modprobe's answer for what loading q means, under root,
-// with root's own path cut so two trees compare.
-func showDepends(t *testing.T, root, version, q string) string {
-	t.Helper()
-	out, err := exec.Command("modprobe", "-d", root, "-S", version, "--show-depends", q).CombinedOutput()
-	if err != nil {
-		t.Fatalf("modprobe --show-depends %s under %s: %v\n%s", q, root, err, out)
-	}
-	return strings.ReplaceAll(string(out), root, "ROOT")
-}
-
 // TestDepmodOnDebianKernel runs both depmods on every module of Debian's
 // cloud kernel.
 func TestDepmodOnDebianKernel(t *testing.T) {
@@ -420,8 +409,8 @@ func TestDepmodOnDebianKernel(t *testing.T) {
 		}
 	}
 	for _, q := range []string{"hv_storvsc", "hv_netvsc", "hv_utils", "xfs", "btrfs", "nvme", "mlx5_ib", "symbol:vmbus_driver_unregister", "fs-xfs", "devname:btrfs-control"} {
-		want := showDepends(t, tree, version, q)
-		if got := showDepends(t, ours, version, q); got != want {
+		want := testimage.ShowDepends(t, tree, version, q)
+		if got := testimage.ShowDepends(t, ours, version, q); got != want {
 			t.Errorf("modprobe --show-depends %s: ours\n%s\ndepmod's\n%s", q, got, want)
 		}
 	}

@@ -196,7 +196,7 @@ func TestFixAddsDriversToTheInitramfs(t *testing.T) {
 					t.Errorf("/%s does not load %s first:\n%s", preload, m, b)
 				}
 			}
-			ours := showDepends(t, mainDir, version, "hv_storvsc")
+			ours := testimage.ShowDepends(t, mainDir, version, "hv_storvsc")
 			theirs := t.TempDir()
 			if out, err := exec.Command("cp", "-a", mainDir+"/.", theirs).CombinedOutput(); err != nil {
 				t.Fatalf("cp: %v\n%s", err, out)
@@ -204,7 +204,7 @@ func TestFixAddsDriversToTheInitramfs(t *testing.T) {
 			if out, err := exec.Command("depmod", "-b", theirs, version).CombinedOutput(); err != nil {
 				t.Fatalf("depmod: %v\n%s", err, out)
 			}
-			if want := showDepends(t, theirs, version, "hv_storvsc"); ours != want {
+			if want := testimage.ShowDepends(t, theirs, version, "hv_storvsc"); ours != want {
 				t.Errorf("modprobe --show-depends hv_storvsc, our indexes:\n%s\ndepmod's:\n%s", ours, want)
 			}
 			if !strings.Contains(ours, "hv_vmbus.ko") || !strings.HasSuffix(strings.TrimSpace(ours), "hv_storvsc.ko") {
@@ -213,17 +213,6 @@ func TestFixAddsDriversToTheInitramfs(t *testing.T) {
 			checkEarlyArchiveKept(t, img)
 		})
 	}
-}
-
-// showDepends is what modprobe would load for module under root, with
-// root's path cut so that two roots compare, in modprobe's order.
-func showDepends(t *testing.T, root, version, module string) string {
-	t.Helper()
-	out, err := exec.Command("modprobe", "-d", root, "-S", version, "--show-depends", module).CombinedOutput()
-	if err != nil {
-		t.Fatalf("modprobe --show-depends %s under %s: %v\n%s", module, root, err, out)
-	}
-	return strings.ReplaceAll(string(out), root, "ROOT")
 }
 
 // checkEarlyArchiveKept: the early-microcode archive is still first and

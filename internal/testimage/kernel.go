@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 )
@@ -43,4 +44,18 @@ func DebianCloudKernel(t testing.TB) (tree, version string) {
 		t.Fatalf("dpkg-deb -x %s: %v\n%s", debs[len(debs)-1], err, out)
 	}
 	return tree, version
+}
+
+// ShowDepends is what the host's modprobe would load for name (a module,
+// an alias, symbol:NAME) from the module tree under root for kernel
+// version, as `modprobe --show-depends` prints it, in its order, with root
+// cut to ROOT so that two trees compare.
+func ShowDepends(t testing.TB, root, version, name string) string {
+	t.Helper()
+	RequireTools(t, "modprobe")
+	out, err := exec.Command("modprobe", "-d", root, "-S", version, "--show-depends", name).CombinedOutput()
+	if err != nil {
+		t.Fatalf("modprobe --show-depends %s under %s: %v\n%s", name, root, err, out)
+	}
+	return strings.ReplaceAll(string(out), root, "ROOT")
 }
