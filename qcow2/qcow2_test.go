@@ -15,6 +15,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/vhdprep/vhdprep/internal/disktest"
 	"github.com/vhdprep/vhdprep/internal/testimage"
 )
 
@@ -56,39 +57,6 @@ func open(t testing.TB, path string) *Image {
 		t.Fatal(err)
 	}
 	return im
-}
-
-// assertSame reads the whole image and compares it with want, and checks
-// every non-zero byte lies inside an extent.
-func assertSame(t *testing.T, im *Image, want []byte) {
-	t.Helper()
-	if im.Size() != int64(len(want)) {
-		t.Fatalf("size %d, want %d", im.Size(), len(want))
-	}
-	got := make([]byte, len(want))
-	if n, err := im.ReadAt(got, 0); n != len(want) || (err != nil && err != io.EOF) {
-		t.Fatalf("ReadAt = %d, %v", n, err)
-	}
-	if !bytes.Equal(got, want) {
-		for i := range got {
-			if got[i] != want[i] {
-				t.Fatalf("first difference at byte %d: %#x, want %#x", i, got[i], want[i])
-			}
-		}
-	}
-	exts, err := im.Extents()
-	if err != nil {
-		t.Fatal(err)
-	}
-	j := 0
-	for i, b := range want {
-		for j < len(exts) && int64(i) >= exts[j].End() {
-			j++
-		}
-		if b != 0 && (j == len(exts) || int64(i) < exts[j].Offset) {
-			t.Fatalf("non-zero byte %d outside every extent", i)
-		}
-	}
 }
 
 // assertTight checks that no block in the extents is all zeros: qemu-img
@@ -141,7 +109,7 @@ func TestReadsWhatQemuWrote(t *testing.T) {
 			if im.Version() != tc.version {
 				t.Errorf("Version() = %d, want %d", im.Version(), tc.version)
 			}
-			assertSame(t, im, want)
+			disktest.AssertSame(t, im, want)
 			if !strings.HasPrefix(tc.name, "prealloc") {
 				assertTight(t, im, want)
 			}
@@ -157,7 +125,7 @@ func TestZeroClustersAndHoles(t *testing.T) {
 	qemu(t, "qemu-io", "-f", "qcow2", "-c", "write -z 0 64k", img)
 	clear(want[:64<<10])
 	im := open(t, img)
-	assertSame(t, im, want)
+	disktest.AssertSame(t, im, want)
 	exts, _ := im.Extents()
 	if len(exts) == 0 || exts[0].Offset == 0 {
 		t.Fatalf("the zeroed cluster is still an extent: %v", exts)
@@ -180,7 +148,7 @@ func TestInternalSnapshot(t *testing.T) {
 	qemu(t, "qemu-img", "snapshot", "-c", "before", img)
 	qemu(t, "qemu-io", "-f", "qcow2", "-c", "write -P 0xaa 32k 64k", img)
 	copy(want[32<<10:96<<10], bytes.Repeat([]byte{0xaa}, 64<<10))
-	assertSame(t, open(t, img), want)
+	disktest.AssertSame(t, open(t, img), want)
 }
 
 func TestRefusesWhatItCannotRead(t *testing.T) {
@@ -318,7 +286,7 @@ func TestFeatureBits(t *testing.T) {
 	if err != nil {
 		t.Fatalf("dirty image refused: %v", err)
 	}
-	assertSame(t, im, want)
+	disktest.AssertSame(t, im, want)
 	for bits, wantErr := range map[uint64]error{incompatCorrupt: ErrCorrupt, 1 << 5: ErrUnsupported, incompatExtData: ErrUnsupported} {
 		c := set(bits)
 		if _, err := Open(bytes.NewReader(c), int64(len(c))); !errors.Is(err, wantErr) {
