@@ -1,49 +1,26 @@
 package lint
 
 import (
-	"encoding/xml"
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/vhdprep/vhdprep/internal/junit"
 )
-
-type junitSuites struct {
-	XMLName xml.Name     `xml:"testsuites"`
-	Suites  []junitSuite `xml:"testsuite"`
-}
-
-type junitSuite struct {
-	Name     string      `xml:"name,attr"`
-	Tests    int         `xml:"tests,attr"`
-	Failures int         `xml:"failures,attr"`
-	Skipped  int         `xml:"skipped,attr"`
-	Cases    []junitCase `xml:"testcase"`
-}
-
-type junitCase struct {
-	Class   string        `xml:"classname,attr"`
-	Name    string        `xml:"name,attr"`
-	Failure *junitFailure `xml:"failure,omitempty"`
-	Skipped *junitSkipped `xml:"skipped,omitempty"`
-}
-
-type junitFailure struct {
-	Message string `xml:"message,attr"`
-	Type    string `xml:"type,attr"`
-	Text    string `xml:",chardata"`
-}
-
-type junitSkipped struct {
-	Message string `xml:"message,attr"`
-}
 
 // WriteJUnit prints the report as JUnit XML for CI test reporting: one
 // testcase per rule, a failure per rule with findings, skipped for rules
 // that were skipped, disabled or not implemented.
 func WriteJUnit(w io.Writer, r *Report) error {
-	suite := junitSuite{Name: "vhdprep check " + r.Target}
+	return junit.Write(w, JUnitSuite(r))
+}
+
+// JUnitSuite is the report as one JUnit test suite, for reports that hold
+// a check among other things (prepare's).
+func JUnitSuite(r *Report) junit.Suite {
+	suite := junit.Suite{Name: "vhdprep check " + r.Target}
 	for _, o := range r.Outcomes {
-		c := junitCase{Class: "vhdprep." + strings.ReplaceAll(string(o.Rule.Area), " ", "_"), Name: o.ID + ": " + o.Rule.Title}
+		c := junit.Case{Class: "vhdprep." + strings.ReplaceAll(string(o.Rule.Area), " ", "_"), Name: o.ID + ": " + o.Rule.Title}
 		switch o.Status {
 		case Failed:
 			var text strings.Builder
@@ -57,25 +34,13 @@ func WriteJUnit(w io.Writer, r *Report) error {
 				}
 				text.WriteString("\n")
 			}
-			c.Failure = &junitFailure{Message: o.Findings[0].Message, Type: worst(o.Findings).String(), Text: text.String()}
-			suite.Failures++
+			c.Failure = &junit.Failure{Message: o.Findings[0].Message, Type: worst(o.Findings).String(), Text: text.String()}
 		case Skipped, NotImplemented, Disabled:
-			c.Skipped = &junitSkipped{Message: string(o.Status) + ": " + o.Reason}
-			suite.Skipped++
+			c.Skipped = &junit.Skipped{Message: string(o.Status) + ": " + o.Reason}
 		}
 		suite.Cases = append(suite.Cases, c)
 	}
-	suite.Tests = len(suite.Cases)
-	if _, err := io.WriteString(w, xml.Header); err != nil {
-		return err
-	}
-	enc := xml.NewEncoder(w)
-	enc.Indent("", "  ")
-	if err := enc.Encode(junitSuites{Suites: []junitSuite{suite}}); err != nil {
-		return err
-	}
-	_, err := io.WriteString(w, "\n")
-	return err
+	return suite
 }
 
 func worst(fs []Finding) Severity {
