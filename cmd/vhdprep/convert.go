@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vhdprep/vhdprep/diskimage"
+	"github.com/vhdprep/vhdprep/internal/units"
 )
 
 func newConvertCmd(a *app) *cobra.Command {
@@ -97,18 +98,5 @@ describes and says what was lost. A warning says when Azure would refuse the out
 	return cmd
 }
 
-// humanBytes prints a size in binary units, exact where it is a whole unit.
-func humanBytes(n int64) string {
-	for _, u := range []struct {
-		size int64
-		name string
-	}{{1 << 40, "TiB"}, {1 << 30, "GiB"}, {1 << 20, "MiB"}, {1 << 10, "KiB"}} {
-		if n >= u.size {
-			if n%u.size == 0 {
-				return fmt.Sprintf("%d %s", n/u.size, u.name)
-			}
-			return fmt.Sprintf("%.2f %s", float64(n)/float64(u.size), u.name)
-		}
-	}
-	return fmt.Sprintf("%d bytes", n)
-}
+// humanBytes prints a size as every command shows it.
+func humanBytes(n int64) string { return units.Bytes(n) }
