@@ -69,6 +69,33 @@ func (d Destination) Target(file string) (Target, error) {
 	return t, nil
 }
 
+// MaxConcurrency is the most requests Options.Concurrency may keep in
+// flight.
+const MaxConcurrency = 256
+
+// Options resolves d for uploading file and holds o to what it names, so
+// that every mistake in what was given is found before anything is read
+// or sent (ErrTarget, saying what to give instead). The options returned
+// carry the file, the blob and whether it is a managed disk.
+func (d Destination) Options(file string, o Options) (Options, error) {
+	t, err := d.Target(file)
+	if err != nil {
+		return o, err
+	}
+	switch {
+	case o.Concurrency < 1 || o.Concurrency > MaxConcurrency:
+		return o, destinationError{fmt.Errorf("--concurrency must be 1 to %d, not %d", MaxConcurrency, o.Concurrency)}
+	case o.ContentMD5 && t.ManagedDisk():
+		return o, destinationError{errors.New("--content-md5 is for a page blob; a managed disk has no Content-MD5")}
+	}
+	blob, err := NewAzureBlob(t)
+	if err != nil {
+		return o, err
+	}
+	o.File, o.Blob, o.ManagedDisk = file, blob, t.ManagedDisk()
+	return o, nil
+}
+
 // destinationError is ErrTarget, saying what was given wrongly.
 type destinationError struct{ err error }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/vhdprep/vhdprep/guest"
 	"github.com/vhdprep/vhdprep/internal/shell"
@@ -52,29 +53,17 @@ vhdprep's output.`,
   vhdprep upload disk.vhd --blob-url "$SAS_URL" --concurrency 32 --check`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			target, err := dest.Target(args[0])
-			if err != nil {
+			opts, err := dest.Options(args[0], opts)
+			if errors.Is(err, upload.ErrTarget) {
 				return usageError{err}
-			}
-			if opts.Concurrency < 1 || opts.Concurrency > 256 {
-				return usageError{fmt.Errorf("--concurrency must be 1 to 256, not %d", opts.Concurrency)}
-			}
-			if opts.ContentMD5 && target.ManagedDisk() {
-				return usageError{errors.New("--content-md5 is for a page blob; a managed disk has no Content-MD5")}
+			} else if err != nil {
+				return err
 			}
 			if check {
 				if err := checkGate(a, args[0]); err != nil {
 					return err
 				}
 			}
-			blob, err := upload.NewAzureBlob(target)
-			if err != nil {
-				if errors.Is(err, upload.ErrTarget) {
-					return usageError{err}
-				}
-				return err
-			}
-			opts.File, opts.Blob, opts.ManagedDisk = args[0], blob, target.ManagedDisk()
 			opts.BootsGen2 = guest.BootsGen2(args[0])
 			sum, err := upload.Upload(cmd.Context(), opts, a.progress())
 			if errors.Is(err, upload.ErrInterrupted) {
@@ -97,7 +86,14 @@ vhdprep's output.`,
 			return nil
 		},
 	}
-	f := cmd.Flags()
+	addUploadFlags(cmd.Flags(), &dest, &opts)
+	cmd.Flags().BoolVar(&check, "check", false, "run vhdprep check first and refuse to upload on errors")
+	return cmd
+}
+
+// addUploadFlags adds the flags that say where and how to upload, for
+// upload and prepare --upload.
+func addUploadFlags(f *pflag.FlagSet, dest *upload.Destination, opts *upload.Options) {
 	f.StringVar(&dest.BlobURL, "blob-url", "", "page blob URL, with a SAS or plain (Azure AD); @FILE reads it from FILE (env "+upload.EnvBlobURL+")")
 	f.StringVar(&dest.ConnectionString, "connection-string", "", "storage account connection string; @FILE reads it from FILE (env "+upload.EnvConnectionString+")")
 	f.StringVar(&dest.Container, "container", "", "container, with --connection-string")
@@ -107,8 +103,6 @@ vhdprep's output.`,
 	f.BoolVar(&opts.Overwrite, "overwrite", false, "replace a blob that holds another file")
 	f.BoolVar(&opts.Verify, "verify", false, "read the blob back and compare it with the file")
 	f.BoolVar(&opts.ContentMD5, "content-md5", false, "record the whole file's MD5 as the blob's Content-MD5 (costs CPU for every byte of the disk)")
-	f.BoolVar(&check, "check", false, "run vhdprep check first and refuse to upload on errors")
-	return cmd
 }
 
 // resumeCommand is the command line that was run, quoted for a shell, with
