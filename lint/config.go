@@ -20,18 +20,39 @@ import (
 //	  KRN001:
 //	    console: ttyAMA0
 //	fail-on: warning
+//	agent: auto
+//	remove-users: true
+//
+// The last two are what vhdprep prepare does besides the rules.
 type Config struct {
 	Disable  []string
 	Severity map[string]Severity
 	Rules    map[string]map[string]string
 	FailOn   Severity
+	// Agent is prepare's choice of provisioning agent: one of AgentChoices
+	// ("" is AgentAuto).
+	Agent string
+	// RemoveUsers has prepare's deprovisioning remove the accounts other
+	// than system ones.
+	RemoveUsers bool
 	// Path is the file the config was read from, which the fix commands
 	// that check's hints name must read too.
 	Path string
 }
 
 // configKeys are the keys a config file may have.
-var configKeys = []string{"disable", "severity", "rules", "fail-on"}
+var configKeys = []string{"disable", "severity", "rules", "fail-on", "agent", "remove-users"}
+
+// Prepare's choices of provisioning agent.
+const (
+	AgentAuto    = "auto"    // inject vhdprep's agent unless one already provisions (AGT001 passes)
+	AgentInject  = "inject"  // inject it; refused where another agent starts at boot
+	AgentReplace = "replace" // inject it and disable the others (agent inject --replace-waagent)
+	AgentKeep    = "keep"    // inject nothing
+)
+
+// AgentChoices are the values of Config.Agent.
+var AgentChoices = []string{AgentAuto, AgentInject, AgentReplace, AgentKeep}
 
 // LoadConfig reads a config file and checks it against the catalog: an
 // unknown key, rule ID or option is an error naming its line, so a typo
@@ -135,6 +156,15 @@ func (c *Config) decode(top *yaml.Node, byID map[string]*Rule) error {
 				return at(val, "fail-on: %v", err)
 			}
 			c.FailOn = sev
+		case "agent":
+			if !contains(AgentChoices, val.Value) {
+				return at(val, "agent: %q is not one of %s%s", val.Value, strings.Join(AgentChoices, ", "), suggest(val.Value, AgentChoices))
+			}
+			c.Agent = val.Value
+		case "remove-users":
+			if err := val.Decode(&c.RemoveUsers); err != nil {
+				return at(val, "remove-users wants true or false, not %q", val.Value)
+			}
 		default:
 			return at(key, "unknown key %q%s; the keys are %s", key.Value, suggest(key.Value, configKeys), strings.Join(configKeys, ", "))
 		}

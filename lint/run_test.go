@@ -82,6 +82,10 @@ func TestLoadConfig(t *testing.T) {
 	if !c.disabled("KRN003") || c.Severity["KRN005"] != Warning || c.option("KRN001", "console", "ttyS0") != "ttyAMA0" || c.FailOn != Warning {
 		t.Fatalf("config = %+v", c)
 	}
+	// Prepare's choices.
+	if c, err := LoadConfig(write("agent: replace\nremove-users: true\n"), cat); err != nil || c.Agent != AgentReplace || !c.RemoveUsers {
+		t.Fatalf("prepare's keys: %+v, %v", c, err)
+	}
 	// Rule IDs are case-insensitive.
 	if c, err := LoadConfig(write("disable: [krn003]\nseverity:\n  Krn005: warning\n"), cat); err != nil || !c.disabled("KRN003") || c.Severity["KRN005"] != Warning {
 		t.Fatalf("lower-case IDs: %+v, %v", c, err)
@@ -92,7 +96,9 @@ func TestLoadConfig(t *testing.T) {
 		"# rules\nseverity:\n  KRN01: error\n": `:3: unknown rule ID "KRN01" (did you mean "KRN001"?)`,
 		"rules:\n  KRN001:\n    consol: red\n": `:3: rule KRN001 has no option "consol" (did you mean "console"?)`,
 		"severity:\n  KRN001: fatal\n":         `:2: KRN001: severity "fatal"`,
-		"fail-on: error\ndisabel: [KRN003]\n":  `:2: unknown key "disabel" (did you mean "disable"?); the keys are disable, severity, rules, fail-on`,
+		"fail-on: error\ndisabel: [KRN003]\n":  `:2: unknown key "disabel" (did you mean "disable"?); the keys are disable, severity, rules, fail-on, agent, remove-users`,
+		"agent: injetc\n":                      `:1: agent: "injetc" is not one of auto, inject, replace, keep (did you mean "inject"?)`,
+		"remove-users: maybe\n":                `:1: remove-users wants true or false, not "maybe"`,
 		"disable: KRN003\n":                    `:1: disable wants a list of rule IDs`,
 	} {
 		_, err := LoadConfig(write(bad), cat)
@@ -177,7 +183,18 @@ func TestReporters(t *testing.T) {
 
 	var ju bytes.Buffer
 	WriteJUnit(&ju, rep)
-	var suites junitSuites
+	var suites struct {
+		Suites []struct {
+			Tests    int `xml:"tests,attr"`
+			Failures int `xml:"failures,attr"`
+			Skipped  int `xml:"skipped,attr"`
+			Cases    []struct {
+				Failure *struct {
+					Text string `xml:",chardata"`
+				} `xml:"failure"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
 	if err := xml.Unmarshal(ju.Bytes(), &suites); err != nil {
 		t.Fatal(err)
 	}
