@@ -53,7 +53,7 @@ source) and how to fix it. Exit code 1 when a finding is at or above --fail-on.`
 			}
 			defer target.Close()
 			rep := lint.Run(target, catalog, cfg)
-			if err := o.writeFiles(rep); err != nil {
+			if err := o.writeFiles(func(w io.Writer) error { return lint.WriteJUnit(w, rep) }, rep); err != nil {
 				return err
 			}
 			if a.jsonOutput() {
@@ -109,7 +109,9 @@ func (o *checkOptions) config(catalog []*lint.Rule) (*lint.Config, lint.Severity
 	return cfg, failOn, nil
 }
 
-func (o *checkOptions) writeFiles(rep *lint.Report) error {
+// writeFiles writes the --junit file with junitReport and the --sarif file
+// of sarif (none when nil: no check ran).
+func (o *checkOptions) writeFiles(junitReport func(io.Writer) error, sarif *lint.Report) error {
 	write := func(path string, fn func(io.Writer) error) error {
 		if path == "" {
 			return nil
@@ -124,10 +126,13 @@ func (o *checkOptions) writeFiles(rep *lint.Report) error {
 		}
 		return f.Commit()
 	}
-	if err := write(o.junit, func(w io.Writer) error { return lint.WriteJUnit(w, rep) }); err != nil {
+	if err := write(o.junit, junitReport); err != nil {
 		return fmt.Errorf("--junit %s: %w", o.junit, err)
 	}
-	if err := write(o.sarif, func(w io.Writer) error { return lint.WriteSARIF(w, rep, version) }); err != nil {
+	if sarif == nil {
+		return nil
+	}
+	if err := write(o.sarif, func(w io.Writer) error { return lint.WriteSARIF(w, sarif, version) }); err != nil {
 		return fmt.Errorf("--sarif %s: %w", o.sarif, err)
 	}
 	return nil

@@ -27,8 +27,9 @@ cannot write (qcow2, dynamic VHD, XFS) is refused before any plan is printed.
 Repairs today: the kernel command line in every place it lives (KRN001-KRN007, and
 root= by UUID: KRN009), fstab by UUID with nofail on data disks (FST001), swap in fstab
 (SWP001), resource-disk swap through the agent present and one owner of that disk
-(SWP002, SWP003), Hyper-V drivers named for the next initramfs build (DRV001-DRV003,
-DRV006: the current initramfs lacks them until the printed command rebuilds it),
+(SWP002, SWP003), the Hyper-V drivers (DRV001-DRV003, DRV006, DRV008) added to each
+kernel's initramfs from the image's own modules, with their dependencies and depmod's
+indexes, and named in the initramfs tool's configuration for the next rebuild,
 modprobe.d lines disabling udf or vfat (DRV004, DRV005), persistent network rules (NET003),
 dhclient's timeout (NET004), sshd's ClientAliveInterval (SSH002), sudoers targetpw
 (SEC005), WALinuxAgent auto-update (AGT002), cloud-init's Azure datasource (AGT005),

@@ -64,6 +64,7 @@ hand-edited GRUB files, WALinuxAgent and azcopy.
 		newInfoCmd(a),
 		newInspectCmd(a),
 		newLsCmd(a),
+		newPrepareCmd(a),
 		newResizeCmd(a),
 		newUploadCmd(a),
 		newVersionCmd(a),
