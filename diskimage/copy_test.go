@@ -1,0 +1,146 @@
+package diskimage
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vhdprep/vhdprep/qcow2"
+	"github.com/vhdprep/vhdprep/raw"
+)
+
+// compressibleSource writes a sparse raw file of size bytes holding data
+// that deflates to about half at each offset in at, and returns its path.
+func compressibleSource(t *testing.T, dir string, size int64, n int, at ...int64) string {
+	t.Helper()
+	src := filepath.Join(dir, "src.raw")
+	f, err := os.Create(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	data := make([]byte, n)
+	for i := range data {
+		data[i] = "abcdefghijklmnop"[rng.IntN(16)]
+	}
+	for _, off := range at {
+		if _, err := f.WriteAt(data[:min(int64(n), size-off)], off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return src
+}
+
+// qcow2Compressed returns the file offset of the compressed data of the
+// guest cluster holding byte guest of the qcow2 image at path, read from
+// its L1 and L2 tables as qemu's docs/interop/qcow2.txt lays them out
+// (written out here, not taken from package qcow2). The cluster must be a
+// compressed one.
+func qcow2Compressed(t *testing.T, path string, guest int64) int64 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	be := binary.BigEndian
+	bits := be.Uint32(b[20:])
+	clusterSize := int64(1) << bits
+	l1, vc := int64(be.Uint64(b[40:])), guest/clusterSize
+	l2 := int64(be.Uint64(b[l1+8*(vc/(clusterSize/8)):]) & 0x00fffffffffffe00)
+	if l2 == 0 {
+		t.Fatalf("guest cluster %d has no L2 table", vc)
+	}
+	e := be.Uint64(b[l2+8*(vc%(clusterSize/8)):])
+	if e&(1<<62) == 0 {
+		t.Fatalf("guest cluster %d is not compressed (L2 entry %#x)", vc, e)
+	}
+	x := 62 - (bits - 8)
+	return int64(e & (1<<x - 1))
+}
+
+// corruptAt overwrites n bytes of the file at path at off with 0xff: no
+// deflate stream (its first block would be of the reserved type 3) and no
+// zstd frame (a wrong magic) begins so.
+func corruptAt(t *testing.T, path string, off int64, n int) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = 0xff
+	}
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// convertWithin runs Convert, failing the test if it takes longer than a
+// minute: an error in one worker must not leave the others waiting.
+func convertWithin(t *testing.T, opts ConvertOptions) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() {
+		_, err := Convert(context.Background(), opts)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(time.Minute):
+		t.Fatalf("convert %s did not return within a minute: a worker's error left the copy hanging", opts.Input)
+		return nil
+	}
+}
+
+// A compressed qcow2 cluster that does not decompress, in the middle of a
+// disk whose chunks are read by several workers at once, fails the convert
+// with ErrCorrupt on one line naming the input and the cluster's offset,
+// and the partial output is removed. Were the worker's error lost, the
+// convert would succeed with a hole where the cluster was.
+func TestConvertCorruptCompressedClusterInParallel(t *testing.T) {
+	dir := t.TempDir()
+	const size = 48 * raw.MiB
+	src := compressibleSource(t, dir, size, 40*raw.MiB, 4*raw.MiB)
+	for name, opts := range map[string]string{
+		"zlib":    "compression_type=zlib",
+		"zstd-2M": "compression_type=zstd,cluster_size=2M",
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			img := filepath.Join(dir, "disk.qcow2")
+			qemuImg(t, "convert", "-f", "raw", "-O", "qcow2", "-c", "-o", opts, src, img)
+			// Well inside the data, with chunks in flight on either side.
+			bad := qcow2Compressed(t, img, 24*raw.MiB)
+			corruptAt(t, img, bad, 64)
+
+			err := convertWithin(t, ConvertOptions{Input: img, Output: filepath.Join(dir, "out.vhd")})
+			if !errors.Is(err, qcow2.ErrCorrupt) {
+				t.Fatalf("convert of an image with a corrupt compressed cluster: err = %v, want %v", err, qcow2.ErrCorrupt)
+			}
+			msg := err.Error()
+			for _, want := range []string{img, "does not decompress", "offset " + strconv.FormatInt(bad, 10)} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("error %q does not say %q", msg, want)
+				}
+			}
+			if strings.Contains(msg, "\n") {
+				t.Errorf("error is not one line: %q", msg)
+			}
+			assertOnly(t, dir, "disk.qcow2")
+		})
+	}
+}
