@@ -1,17 +1,21 @@
 package diskimage
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/vhdprep/vhdprep/internal/progress"
 	"github.com/vhdprep/vhdprep/qcow2"
 	"github.com/vhdprep/vhdprep/raw"
 )
@@ -143,4 +147,143 @@ func TestConvertCorruptCompressedClusterInParallel(t *testing.T) {
 			assertOnly(t, dir, "disk.qcow2")
 		})
 	}
+}
+
+// readCounter is a file read through io.ReaderAt that counts the reads
+// starting at each offset of interest.
+type readCounter struct {
+	r     io.ReaderAt
+	mu    sync.Mutex
+	reads map[int64]int // offset of interest: reads starting there
+}
+
+func (c *readCounter) ReadAt(p []byte, off int64) (int, error) {
+	c.mu.Lock()
+	if n, ok := c.reads[off]; ok {
+		c.reads[off] = n + 1
+	}
+	c.mu.Unlock()
+	return c.r.ReadAt(p, off)
+}
+
+// unitReads is a disk that a copy reads through, which records every
+// read that starts or ends inside one of the disk's units (raw.Granular):
+// such a unit is decompressed for each of the reads that share it.
+type unitReads struct {
+	raw.Disk
+	unit  int64
+	mu    sync.Mutex
+	split []raw.Extent
+}
+
+func (u *unitReads) Granularity() int64 { return u.unit }
+
+func (u *unitReads) ReadAt(p []byte, off int64) (int, error) {
+	end := off + int64(len(p))
+	if off%u.unit != 0 || end%u.unit != 0 && end != u.Size() {
+		u.mu.Lock()
+		u.split = append(u.split, raw.Extent{Offset: off, Length: int64(len(p))})
+		u.mu.Unlock()
+	}
+	return u.Disk.ReadAt(p, off)
+}
+
+// copyCounting copies d's data into a file with copyReading, as convert
+// does, and returns the file's bytes. It fails the test unless d says its
+// unit (raw.Granular) and the copy reads it in whole units only.
+func copyCounting(t *testing.T, d raw.Disk) []byte {
+	t.Helper()
+	g, ok := d.(raw.Granular)
+	if !ok || g.Granularity() <= 0 {
+		t.Fatalf("%T does not say the unit it decompresses (raw.Granular)", d)
+	}
+	u := &unitReads{Disk: d, unit: g.Granularity()}
+	defer func() {
+		if len(u.split) > 0 {
+			t.Errorf("%d reads of the copy cut a %d-byte unit, the first at %d, %d bytes", len(u.split), u.unit, u.split[0].Offset, u.split[0].Length)
+		}
+	}()
+	d = u
+	out, err := os.Create(filepath.Join(t.TempDir(), "out.raw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	if err := out.Truncate(d.Size()); err != nil {
+		t.Fatal(err)
+	}
+	exts, err := d.Extents()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := copyReading(context.Background(), out, d, raw.Clip(exts, d.Size()), progress.Discard); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(out.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// assertReadOnce fails the test unless each offset of interest was read
+// exactly once.
+func assertReadOnce(t *testing.T, c *readCounter, what string) {
+	t.Helper()
+	var twice, never int
+	for _, n := range c.reads {
+		switch {
+		case n == 0:
+			never++
+		case n > 1:
+			twice++
+		}
+	}
+	if twice > 0 || never > 0 {
+		t.Errorf("of %d %s, %d were decompressed more than once and %d never", len(c.reads), what, twice, never)
+	}
+}
+
+// Convert's chunks hold whole compressed clusters: a 2 MiB qcow2 cluster
+// (above the 1 MiB chunk) is read, and so decompressed, once, not once for
+// each half; so is a VMDK grain whose size does not divide 1 MiB (3
+// sectors here), between holes at grains that are not a chunk's multiple.
+// The count is of reads of each cluster's (grain's) compressed bytes in
+// the file, which are read once for each decompression.
+func TestCopyDecompressesEachUnitOnce(t *testing.T) {
+	t.Run("qcow2-2M", func(t *testing.T) {
+		dir := t.TempDir()
+		const size = 24*raw.MiB + 3*512
+		src := compressibleSource(t, dir, size, 11*raw.MiB, 0, 12*raw.MiB+4096)
+		img := filepath.Join(dir, "disk.qcow2")
+		qemuImg(t, "convert", "-f", "raw", "-O", "qcow2", "-c", "-o", "compression_type=zstd,cluster_size=2M", src, img)
+		f, err := os.Open(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		st, _ := f.Stat()
+		c := &readCounter{r: f, reads: map[int64]int{}}
+		im, err := qcow2.Open(c, st.Size())
+		if err != nil {
+			t.Fatal(err)
+		}
+		exts, err := im.Extents()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range exts {
+			for off := e.Offset; off < e.End(); off += 2 * raw.MiB {
+				c.reads[qcow2Compressed(t, img, off)] = 0
+			}
+		}
+		want, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(copyCounting(t, im), want) {
+			t.Fatal("the copy differs from the source")
+		}
+		assertReadOnce(t, c, "compressed clusters")
+	})
 }
