@@ -15,9 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vhdprep/vhdprep/internal/disktest"
 	"github.com/vhdprep/vhdprep/internal/progress"
 	"github.com/vhdprep/vhdprep/qcow2"
 	"github.com/vhdprep/vhdprep/raw"
+	"github.com/vhdprep/vhdprep/vmdk"
 )
 
 // compressibleSource writes a sparse raw file of size bytes holding data
@@ -286,4 +288,110 @@ func TestCopyDecompressesEachUnitOnce(t *testing.T) {
 		}
 		assertReadOnce(t, c, "compressed clusters")
 	})
+	t.Run("vmdk-stream-3-sector-grains", func(t *testing.T) {
+		const grainSectors = 3
+		grain := int64(grainSectors * 512)
+		data := make([]byte, 3000*grain)
+		rng := rand.New(rand.NewPCG(7, 8))
+		for g := range int64(len(data)) / grain {
+			if g%700 < 5 { // holes, a few grains each
+				continue
+			}
+			for i := g * grain; i < (g+1)*grain; i++ {
+				data[i] = "abcdefghijklmnop"[rng.IntN(16)]
+			}
+		}
+		b := disktest.VMDK(data, grainSectors, 512, true)
+		c := &readCounter{r: bytes.NewReader(b), reads: map[int64]int{}}
+		for _, off := range vmdkStreamGrains(t, b) {
+			if off != 0 {
+				c.reads[off] = 0
+			}
+		}
+		im, err := vmdk.Open(c, int64(len(b)), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(copyCounting(t, im), data) {
+			t.Fatal("the copy differs from the source")
+		}
+		assertReadOnce(t, c, "deflated grains")
+	})
+}
+
+// vmdkStreamHeader returns the header of a streamOptimized VMDK that says
+// where its grain directory is: the first sector's, or where that says
+// "at the end" (VMware's exports) the footer's, the middle of the last
+// three sectors (VMware's Virtual Disk Format 1.1, written out here, not
+// taken from package vmdk).
+func vmdkStreamHeader(b []byte) []byte {
+	if binary.LittleEndian.Uint64(b[56:]) != ^uint64(0) {
+		return b[:512] // qemu-img's: the header is written last
+	}
+	return b[len(b)-2*512 : len(b)-512]
+}
+
+// vmdkStreamGrains lists the file offset of each grain of a
+// streamOptimized VMDK, by grain, 0 for one not stored, from its grain
+// directory.
+func vmdkStreamGrains(t *testing.T, b []byte) []int64 {
+	t.Helper()
+	le := binary.LittleEndian
+	h := vmdkStreamHeader(b)
+	gtes := int64(le.Uint32(h[44:]))
+	gd := int64(le.Uint64(h[56:])) * 512
+	capacity, grainSectors := int64(le.Uint64(h[12:])), int64(le.Uint64(h[20:]))
+	offs := make([]int64, (capacity+grainSectors-1)/grainSectors)
+	stored := false
+	for g := range int64(len(offs)) {
+		gt := int64(le.Uint32(b[gd+4*(g/gtes):])) * 512
+		if gt == 0 {
+			continue
+		}
+		if s := int64(le.Uint32(b[gt+4*(g%gtes):])); s > 1 {
+			offs[g], stored = s*512, true
+		}
+	}
+	if !stored {
+		t.Fatal("no grains found")
+	}
+	return offs
+}
+
+// A deflated grain of a streamOptimized VMDK qemu-img made that does not
+// inflate, in the middle of a disk whose chunks are read by several workers
+// at once, fails the convert with ErrCorrupt on one line naming the input
+// and the grain's offset, and the partial output is removed.
+func TestConvertCorruptGrainInParallel(t *testing.T) {
+	dir := t.TempDir()
+	src := compressibleSource(t, dir, 48*raw.MiB, 40*raw.MiB, 4*raw.MiB)
+	img := filepath.Join(dir, "disk.vmdk")
+	qemuImg(t, "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", src, img)
+	b, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grain := int64(binary.LittleEndian.Uint64(vmdkStreamHeader(b)[20:])) * 512
+	bad := vmdkStreamGrains(t, b)[24*raw.MiB/grain]
+	if bad == 0 {
+		t.Fatal("the grain at 24 MiB is not stored")
+	}
+	// Past the grain's marker (its sector and length), its zlib header.
+	corruptAt(t, img, bad+12, 64)
+	os.Remove(src)
+
+	err = convertWithin(t, ConvertOptions{Input: img, Output: filepath.Join(dir, "out.vhd")})
+	if !errors.Is(err, vmdk.ErrCorrupt) {
+		t.Fatalf("convert of a stream with a corrupt grain: err = %v, want %v", err, vmdk.ErrCorrupt)
+	}
+	msg := err.Error()
+	for _, want := range []string{img, "does not inflate", "offset " + strconv.FormatInt(bad, 10)} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q does not say %q", msg, want)
+		}
+	}
+	if strings.Contains(msg, "\n") {
+		t.Errorf("error is not one line: %q", msg)
+	}
+	assertOnly(t, dir, "disk.vmdk")
 }
