@@ -21,6 +21,11 @@ import (
 // checks for cancellation.
 const copyChunk = 1 << 20
 
+// maxChunk bounds the chunk a source's unit makes copyReading read
+// (chunkSize): qcow2's largest cluster, 2 MiB, and a VMDK's largest grain
+// fit.
+const maxChunk = 4 << 20
+
 // maxCopyWorkers bounds the chunks read at once, and so the memory a copy
 // uses, on a machine with many cores.
 const maxCopyWorkers = 8
@@ -94,12 +99,13 @@ func copyRange(ctx context.Context, dst, src *os.File, e raw.Extent, p progress.
 func copyReading(ctx context.Context, dst *os.File, src io.ReaderAt, exts []raw.Extent, p progress.Reporter) (int64, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	size := chunkSize(src)
 	chunks := make(chan raw.Extent)
 	var written atomic.Int64
 	var wg sync.WaitGroup
 	for range min(runtime.GOMAXPROCS(0)+1, maxCopyWorkers) {
 		wg.Go(func() {
-			buf := make([]byte, copyChunk)
+			buf := make([]byte, size)
 			for c := range chunks {
 				if ctx.Err() != nil {
 					continue
@@ -116,7 +122,9 @@ func copyReading(ctx context.Context, dst *os.File, src io.ReaderAt, exts []raw.
 	}
 	for _, e := range exts {
 		for off := e.Offset; off < e.End() && ctx.Err() == nil; {
-			c := raw.Extent{Offset: off, Length: min(copyChunk, e.End()-off)}
+			// Chunks end at multiples of their size, and so of the
+			// source's unit, wherever the extent begins.
+			c := raw.Extent{Offset: off, Length: min((off/size+1)*size, e.End()) - off}
 			select {
 			case chunks <- c:
 			case <-ctx.Done():
@@ -127,6 +135,23 @@ func copyReading(ctx context.Context, dst *os.File, src io.ReaderAt, exts []raw.
 	close(chunks)
 	wg.Wait()
 	return written.Load(), context.Cause(ctx)
+}
+
+// chunkSize is the length of the chunks copyReading reads from src:
+// copyChunk, or where src reads in units (raw.Granular: a compressed qcow2
+// cluster or VMDK grain) the least whole number of units that holds as
+// much, so that no unit is cut between two chunks and decompressed for
+// each.
+func chunkSize(src io.ReaderAt) int64 {
+	g, ok := src.(raw.Granular)
+	if !ok {
+		return copyChunk
+	}
+	unit := g.Granularity()
+	if unit <= 0 || unit > maxChunk {
+		return copyChunk
+	}
+	return (copyChunk + unit - 1) / unit * unit
 }
 
 // copyChunkAt copies chunk c through buf, its length, and returns the bytes

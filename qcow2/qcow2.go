@@ -217,6 +217,10 @@ func (im *Image) Version() int { return im.version }
 // Size is the virtual size.
 func (im *Image) Size() int64 { return im.size }
 
+// Granularity is the cluster size (raw.Granular): a compressed cluster is
+// decompressed whole for any part of it that is read.
+func (im *Image) Granularity() int64 { return im.clusterSize }
+
 // cluster is what one L2 entry says of a guest cluster.
 type cluster struct {
 	kind   clusterKind

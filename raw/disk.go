@@ -20,6 +20,15 @@ type Disk interface {
 	Extents() ([]Extent, error)
 }
 
+// Granular is a Disk that reads in units: a container whose clusters or
+// grains are compressed decompresses a whole one for any part of it read.
+// A copy reads such a disk in chunks of whole units, each aligned to a
+// multiple of the unit, so that no unit is decompressed twice.
+type Granular interface {
+	// Granularity is the unit in bytes, 0 for none.
+	Granularity() int64
+}
+
 // Extent is a byte range of a Disk.
 type Extent struct {
 	Offset int64

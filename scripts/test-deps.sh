@@ -28,6 +28,13 @@ missing=()
 for prog in "${!pkg_of[@]}"; do
   command -v "$prog" >/dev/null 2>&1 || missing+=("${pkg_of[$prog]}")
 done
+# The benchmarks (make bench) take each command's CPU time and peak memory
+# from GNU time (its own child's rusage), and run AzCopy (installed below),
+# whose binary links libsecret.
+if [ "${BENCH:-}" = 1 ]; then
+  [ -x /usr/bin/time ] || missing+=(time)
+  compgen -G '/usr/lib/*/libsecret-1.so.0' >/dev/null || missing+=(libsecret-1-0)
+fi
 if [ "${E2E:-}" = 1 ] && [ ! -e /usr/share/ovmf/OVMF.fd ]; then
   missing+=(ovmf)
 fi
@@ -47,4 +54,17 @@ if [ ! -x "$azurite_dir/node_modules/.bin/azurite-blob" ] || \
   echo "installing azurite@$azurite_version into $azurite_dir"
   mkdir -p "$azurite_dir"
   npm install --silent --no-audit --no-fund --prefix "$azurite_dir" "azurite@$azurite_version" >/dev/null
+fi
+
+# AzCopy, pinned, for the benchmarks only (BENCH=1): the npm package of
+# Microsoft's own linux/amd64 build, which ships it without the execute bit.
+if [ "${BENCH:-}" = 1 ]; then
+  azcopy_version=10.32.2
+  azcopy_dir=$(cache_dir azcopy)
+  azcopy_pkg=$azcopy_dir/node_modules/@azure-tools/azcopy-linux
+  if ! grep -q "\"version\": \"$azcopy_version\"" "$azcopy_pkg/package.json" 2>/dev/null; then
+    echo "installing @azure-tools/azcopy-linux@$azcopy_version into $azcopy_dir"
+    npm install --silent --no-audit --no-fund --prefix "$azcopy_dir" "@azure-tools/azcopy-linux@$azcopy_version" >/dev/null
+  fi
+  chmod +x "$azcopy_pkg/dist/bin/azcopy_linux_amd64"
 fi

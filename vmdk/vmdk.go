@@ -249,6 +249,26 @@ func (im *Image) Info() Info { return im.info }
 // Size is the virtual size.
 func (im *Image) Size() int64 { return im.size }
 
+// Granularity is the grain of a disk whose grains are deflated
+// (raw.Granular): a deflated grain is inflated whole for any part of it
+// that is read. It is 0 where that unit is not one for the whole disk
+// (extents of other grains, or one that begins inside a grain), and for a
+// disk with no deflated grains.
+func (im *Image) Granularity() int64 {
+	var unit int64
+	for i, d := range im.parts {
+		s, ok := d.(*sparse)
+		if !ok || !s.compressed {
+			continue
+		}
+		if unit != 0 && s.grain != unit || im.starts[i]%s.grain != 0 {
+			return 0
+		}
+		unit = s.grain
+	}
+	return unit
+}
+
 // Close closes the extent files Open opened.
 func (im *Image) Close() error {
 	var errs []error
