@@ -117,16 +117,16 @@ type Options struct {
 
 // Summary says what an upload did. On error it holds what was done so far.
 type Summary struct {
-	File        string `json:"file"`
-	Blob        string `json:"blob"`
-	VirtualSize int64  `json:"virtual_size"` // the disk, without the footer
-	FileSize    int64  `json:"file_size"`    // what the blob holds: disk and footer
+	File        string `json:"image"`
+	Blob        string `json:"blob"`                      // its URL without the query
+	VirtualSize int64  `json:"virtual_size_bytes,string"` // the disk, without the footer
+	FileSize    int64  `json:"file_size_bytes,string"`    // what the blob holds: disk and footer
 
-	DataBytes    int64 `json:"data_bytes"`    // bytes the file's data extents cover
-	ZeroBytes    int64 `json:"zero_bytes"`    // zero pages inside those extents, not sent
-	PresentBytes int64 `json:"present_bytes"` // data already in the blob (resume), not sent
-	SentBytes    int64 `json:"sent_bytes"`    // request bodies, retries included
-	ClearedBytes int64 `json:"cleared_bytes"` // destination data cleared where the file is zero
+	DataBytes    int64 `json:"data_bytes,string"`    // bytes the file's data extents cover
+	ZeroBytes    int64 `json:"zero_bytes,string"`    // zero pages inside those extents, not sent
+	PresentBytes int64 `json:"present_bytes,string"` // data already in the blob (resume), not sent
+	SentBytes    int64 `json:"sent_bytes,string"`    // request bodies, retries included
+	ClearedBytes int64 `json:"cleared_bytes,string"` // destination data cleared where the file is zero
 
 	Requests  int64 `json:"requests"`  // Put Page and Clear Pages requests that succeeded
 	Retries   int64 `json:"retries"`   // tries that failed and were repeated
@@ -139,8 +139,8 @@ type Summary struct {
 	ContainerCreated bool    `json:"container_created"`     // it was missing, and Upload created it
 	ContentMD5       []byte  `json:"content_md5,omitempty"` // with Options.ContentMD5; base64 in JSON, as Azure shows it
 	Verified         bool    `json:"verified"`
-	Seconds          float64 `json:"seconds"`
-	Throughput       float64 `json:"throughput"` // data bytes (sent or found present) per second
+	Seconds          float64 `json:"elapsed_seconds"`
+	Throughput       float64 `json:"data_bytes_per_second"` // data bytes (sent or found present) per second
 }
 
 // Upload writes o.File to o.Blob. Progress counts the bytes of the file's

@@ -48,7 +48,7 @@ var (
 type Info struct {
 	CreateType string            `json:"create_type"`
 	CID        string            `json:"cid,omitempty"`
-	DDB        map[string]string `json:"ddb,omitempty"` // the disk database: geometry, adapter, hardware version
+	DDB        map[string]string `json:"ddb"` // the disk database: geometry, adapter, hardware version
 	Extents    []ExtentInfo      `json:"extents"`
 }
 
@@ -57,8 +57,8 @@ type ExtentInfo struct {
 	Access string      `json:"access"`
 	Type   string      `json:"type"` // SPARSE, FLAT, VMFS or ZERO
 	File   string      `json:"file,omitempty"`
-	Size   int64       `json:"size"`
-	Offset int64       `json:"offset,omitempty"` // where a flat extent starts in its file
+	Size   int64       `json:"size_bytes,string"`
+	Offset int64       `json:"offset_bytes,string"` // where a flat extent starts in its file
 	Sparse *SparseInfo `json:"sparse,omitempty"`
 }
 
