@@ -52,13 +52,15 @@ source) and how to fix it. Exit code 1 when a finding is at or above --fail-on.`
 				return fmt.Errorf("check: %w", err)
 			}
 			defer target.Close()
+			a.logTarget(target, false)
 			rep := lint.Run(target, catalog, cfg)
+			a.logReport("check", rep)
 			if err := o.writeFiles(rep); err != nil {
 				return err
 			}
 			if a.jsonOutput() {
-				err = lint.WriteJSON(a.io.Out, rep)
-			} else if !a.quiet {
+				err = a.printJSON(rep)
+			} else {
 				err = lint.WriteText(a.io.Out, rep, a.io.IsStdoutTTY())
 			}
 			if err != nil {
@@ -146,12 +148,14 @@ type ruleListing struct {
 }
 
 func listRules(a *app, catalog []*lint.Rule) error {
-	var list []ruleListing
+	list := []ruleListing{}
 	for _, r := range catalog {
 		list = append(list, ruleListing{r.ID, r.Area, r.Severity, r.Title, r.Why, r.Source, r.Fixable, r.Check != nil, r.NotImplemented})
 	}
 	if a.jsonOutput() {
-		return a.printJSON(list)
+		return a.printJSON(struct {
+			Rules []ruleListing `json:"rules"`
+		}{list})
 	}
 	w := tabwriter.NewWriter(a.io.Out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "ID\tSEVERITY\tFIX\tRULE\tSOURCE")
