@@ -97,7 +97,9 @@ func fillNil(v reflect.Value, depth int) {
 	case reflect.Struct:
 		t := v.Type()
 		for i := range v.NumField() {
-			if f := t.Field(i); f.IsExported() && f.Tag.Get("json") != "-" && v.Field(i).CanSet() {
+			// An embedded struct's fields are the document's own, even
+			// where its type is unexported.
+			if f := t.Field(i); (f.IsExported() || f.Anonymous) && f.Tag.Get("json") != "-" {
 				fillNil(v.Field(i), depth+1)
 			}
 		}
