@@ -111,6 +111,11 @@ type Options struct {
 	MaxRetryDelay time.Duration // backoff cap (Retry-After may ask for more); DefaultMaxDelay if 0
 	TryTimeout    time.Duration // one request's deadline; DefaultTryTimeout if 0
 
+	// Logf, when set, is told each step, and each retry and throttle with
+	// its reason and the wait (vhdprep -v). What it is given names the blob
+	// without its query and errors redacted, so it holds no secret.
+	Logf func(format string, args ...any)
+
 	// sleep waits between tries; tests replace it to see the delays.
 	sleep func(ctx context.Context, d time.Duration) error
 }
@@ -161,6 +166,7 @@ func Upload(ctx context.Context, o Options, pr progress.Reporter) (*Summary, err
 		return sum, fmt.Errorf("upload: %w", err)
 	}
 	defer im.Close()
+	o.logf("opened %s: format %s, %d bytes", o.File, im.Format, im.FileSize)
 	// What Azure would refuse is refused before anything is created, in
 	// the words info and check use.
 	if err := diskimage.AzureVerdict(im.Container(o.BootsGen2)).Err(); err != nil {
@@ -172,6 +178,7 @@ func Upload(ctx context.Context, o Options, pr progress.Reporter) (*Summary, err
 		return sum, fmt.Errorf("upload: %w", err)
 	}
 	sum.FileSize, sum.VirtualSize = size, im.Footer.CurrentSize
+	o.logf("Azure's verdict on %s: valid; uploading to %s", o.File, o.Blob)
 	id, err := identify(f, size, st.ModTime())
 	if err != nil {
 		return sum, fmt.Errorf("upload %s: %w", o.File, err)
@@ -182,15 +189,29 @@ func Upload(ctx context.Context, o Options, pr progress.Reporter) (*Summary, err
 		return sum, fmt.Errorf("upload %s to %s: %w", o.File, o.Blob, interrupted(ctx, err))
 	}
 	// The blob holds the whole file, footer included: extents of all of it.
+	if sum.ContainerCreated {
+		o.logf("created the container, which did not exist")
+	}
+	switch {
+	case o.ManagedDisk:
+		o.logf("managed disk: sending all data, clearing old data where the file is zero")
+	case sum.Resumed:
+		o.logf("the blob holds this file already: resuming, sending only what it lacks")
+	default:
+		o.logf("created the page blob, %d bytes", size)
+	}
 	exts, err := raw.NewFile(f, size).Extents()
 	if err != nil {
 		return sum, fmt.Errorf("upload: %w", err)
 	}
+	o.logf("%d data extents; up to %d requests in flight", len(exts), o.Concurrency)
 	p := newPipeline(o, f, size, exts, dest, sum, progress.Or(pr))
 	if err := sendData(ctx, &o, p, f, size, sum); err != nil {
 		return sum, fmt.Errorf("upload %s to %s: %w", o.File, o.Blob, interrupted(ctx, err))
 	}
+	o.logf("sent %d bytes in %d requests (%d retries, %d throttled)", sum.SentBytes, sum.Requests, sum.Retries, sum.Throttled)
 	if o.Verify {
+		o.logf("verifying: reading the blob's data back")
 		if err := verify(ctx, &o, f, size, exts); err != nil {
 			return sum, fmt.Errorf("verify %s against %s: %w", o.File, o.Blob, interrupted(ctx, err))
 		}
@@ -258,5 +279,12 @@ func (o *Options) defaults() {
 	}
 	if o.sleep == nil {
 		o.sleep = pause.For
+	}
+}
+
+// logf tells Options.Logf, if set, a step.
+func (o *Options) logf(format string, args ...any) {
+	if o.Logf != nil {
+		o.Logf(format, args...)
 	}
 }

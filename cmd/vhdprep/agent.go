@@ -100,9 +100,9 @@ func printAgentPlan(a *app, res *inject.Result, unrepaired error, dryRun bool, v
 	}
 	plan := res.Plan
 	changes := changesJSON(plan.Changes)
-	a.logf("%s: %d changes planned", verb, len(changes))
-	if !dryRun {
-		a.logf("%s: changes written and verified", verb)
+	a.logf("agent %s: %d changes planned", verb, len(changes))
+	if !dryRun && len(changes) > 0 {
+		a.logf("agent %s: changes written and verified", verb)
 	}
 	if a.jsonOutput() {
 		// The same document for a dry run and a real run.

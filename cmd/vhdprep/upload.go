@@ -86,6 +86,7 @@ vhdprep's output.`,
 			}
 			opts.File, opts.Blob, opts.ManagedDisk = args[0], blob, target.ManagedDisk()
 			opts.BootsGen2 = guest.BootsGen2(args[0])
+			opts.Logf = a.logf
 			sum, err := upload.Upload(cmd.Context(), opts, a.progress())
 			if errors.Is(err, upload.ErrInterrupted) {
 				again := "to resume (the blob keeps what arrived), run"
