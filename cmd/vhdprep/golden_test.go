@@ -278,3 +278,28 @@ func TestVocabularyRulesCatchBreaks(t *testing.T) {
 		t.Errorf("a good document: %v", err)
 	}
 }
+
+// info of every container format qemu-img writes keeps the vocabulary's
+// rules: its fields depend on qemu-img's version, so there is no golden
+// file to compare.
+func TestInfoOfEveryFormatKeepsTheRules(t *testing.T) {
+	testimage.RequireTools(t, "qemu-img")
+	dir := t.TempDir()
+	copyImage(t, "disk-debian-mbr", dir, "disk.img")
+	for _, f := range []string{"qcow2", "vdi", "vhdx", "vmdk", "vpc"} {
+		name := "disk." + f
+		if out, err := exec.Command("qemu-img", "convert", "-O", f, filepath.Join(dir, "disk.img"), filepath.Join(dir, name)).CombinedOutput(); err != nil {
+			t.Fatalf("qemu-img convert -O %s: %v\n%s", f, err, out)
+		}
+		for _, cmd := range []string{"info", "inspect"} {
+			code, out, errOut := runOut(t, dir, nil, cmd, name, "-o", "json")
+			if code != exitOK {
+				t.Errorf("%s %s: exit %d\n%s", cmd, name, code, errOut)
+				continue
+			}
+			if err := checkVocabulary(cmd, []byte(out)); err != nil {
+				t.Errorf("%s %s: %v\n%s", cmd, name, err, out)
+			}
+		}
+	}
+}
