@@ -66,8 +66,8 @@ is refused before anything is printed; --dry-run shows the plan and says so.`,
 				if res != nil {
 					doc.Accounts = res.Users
 				}
-				if err := a.printJSON(doc); err != nil {
-					return err
+				if perr := a.printJSON(doc); perr != nil {
+					return perr
 				}
 			}
 			return err

@@ -76,21 +76,19 @@ volumes; anything else: fix --root on the mounted tree.`,
 			a.logAfter(after, err)
 			if a.jsonOutput() && planned.ready && (err == nil || isNotConverged(err)) {
 				// The same document for a dry run and a real run.
+				// A repair that did not converge still exits 1, saying which.
 				planned.finish(after)
-				if err := a.printJSON(planned); err != nil {
-					return err
+				if perr := a.printJSON(planned); perr != nil {
+					return perr
 				}
 				return err
 			}
-			if res == nil || res.After == nil {
+			if res == nil || res.After == nil || a.jsonOutput() {
 				return err // failed, or a dry run
 			}
 			// A rule fix changed files for and check still fails is a
 			// repair that did not converge: exit 1, saying which.
 			rep, unrepaired := res.After, err
-			if a.jsonOutput() {
-				return unrepaired
-			}
 			printAfter(a, res.Plan, rep)
 			s := rep.Summary
 			fmt.Fprintf(a.io.Out, "\ncheck after fix: %d errors, %d warnings, %d info (vhdprep check %s for details)\n", s.Errors, s.Warnings, s.Infos, res.Name)

@@ -76,8 +76,8 @@ vhdprep's output.`,
 					if rep != nil && a.jsonOutput() {
 						// The check's verdict is the result: upload's
 						// document, with nothing uploaded.
-						if err := a.printJSON(uploadJSON{&upload.Summary{File: args[0], Blob: blob.String()}, rep}); err != nil {
-							return err
+						if perr := a.printJSON(uploadJSON{&upload.Summary{File: args[0], Blob: blob.String()}, rep}); perr != nil {
+							return perr
 						}
 					}
 					return err
