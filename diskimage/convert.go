@@ -40,13 +40,13 @@ type ConvertOptions struct {
 
 // ConvertResult says what Convert did.
 type ConvertResult struct {
-	Input        string `json:"input"`
+	Input        string `json:"image"`
 	Output       string `json:"output"`
 	InputFormat  Format `json:"input_format"`
 	OutputFormat Format `json:"output_format"`
-	InputSize    int64  `json:"input_virtual_size"`
-	VirtualSize  int64  `json:"virtual_size"`
-	BytesWritten int64  `json:"bytes_written"`
+	InputSize    int64  `json:"input_virtual_size_bytes,string"`
+	VirtualSize  int64  `json:"virtual_size_bytes,string"`
+	BytesWritten int64  `json:"written_bytes,string"`
 	InPlace      bool   `json:"in_place"`
 	// Changed is false when --in-place found the file already in the
 	// format asked for.
@@ -54,7 +54,7 @@ type ConvertResult struct {
 	// DataLost says what AcceptDataLoss cost.
 	DataLost string `json:"data_lost,omitempty"`
 	// Warnings are Azure's objections to the output (AzureVerdict).
-	Warnings []string `json:"warnings,omitempty"`
+	Warnings []string `json:"warnings"`
 	// Disk says which disk of an OVA was converted: the first its OVF
 	// names.
 	Disk string `json:"disk,omitempty"`

@@ -15,10 +15,10 @@ import (
 
 // Info describes an image file's container.
 type Info struct {
-	Path        string      `json:"path"`
+	Path        string      `json:"image"`
 	Format      Format      `json:"format"`
-	FileSize    int64       `json:"file_size"`
-	VirtualSize int64       `json:"virtual_size"`
+	FileSize    int64       `json:"file_size_bytes,string"`
+	VirtualSize int64       `json:"virtual_size_bytes,string"`
 	MiBAligned  bool        `json:"mib_aligned"`
 	Footer      *FooterInfo `json:"footer,omitempty"`
 	// VDI is a VDI image's header.
@@ -41,18 +41,18 @@ type Info struct {
 type FooterInfo struct {
 	Features       uint32    `json:"features"`
 	FormatVersion  string    `json:"format_version"`
-	DataOffset     uint64    `json:"data_offset"`
+	DataOffset     uint64    `json:"data_offset_bytes,string"`
 	Timestamp      time.Time `json:"timestamp"`
 	CreatorApp     string    `json:"creator_application"`
 	CreatorVersion string    `json:"creator_version"`
 	CreatorHostOS  string    `json:"creator_host_os"`
-	OriginalSize   int64     `json:"original_size"`
-	CurrentSize    int64     `json:"current_size"`
+	OriginalSize   int64     `json:"original_size_bytes,string"`
+	CurrentSize    int64     `json:"current_size_bytes,string"`
 	Cylinders      uint16    `json:"cylinders"`
 	Heads          uint8     `json:"heads"`
 	SectorsPerTrk  uint8     `json:"sectors_per_track"`
-	GeometrySize   int64     `json:"geometry_size"`
-	QemuSize       int64     `json:"qemu_size"`
+	GeometrySize   int64     `json:"geometry_size_bytes,string"`
+	QemuSize       int64     `json:"qemu_size_bytes,string"`
 	DiskType       string    `json:"disk_type"`
 	Checksum       string    `json:"checksum"`
 	UniqueID       string    `json:"unique_id"`

@@ -27,10 +27,10 @@ type ResizeOptions struct {
 
 // ResizeResult says what Resize did.
 type ResizeResult struct {
-	Path     string `json:"path"`
+	Path     string `json:"image"`
 	Format   Format `json:"format"`
-	OldSize  int64  `json:"old_virtual_size"`
-	NewSize  int64  `json:"new_virtual_size"`
+	OldSize  int64  `json:"old_virtual_size_bytes,string"`
+	NewSize  int64  `json:"new_virtual_size_bytes,string"`
 	Changed  bool   `json:"changed"`
 	GPTMoved bool   `json:"gpt_backup_moved"`
 }

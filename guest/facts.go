@@ -17,7 +17,7 @@ type OS struct {
 	ID      string   `json:"id"`
 	Version string   `json:"version"`
 	Name    string   `json:"name"`
-	Like    []string `json:"like,omitempty"`
+	Like    []string `json:"like"`
 	// Family decides which tools fix commands name: debian, rhel, suse,
 	// arch, alpine, gentoo, or "" when unknown.
 	Family string `json:"family"`

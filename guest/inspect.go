@@ -9,12 +9,12 @@ import (
 
 // Report is what `vhdprep inspect` prints.
 type Report struct {
-	Name        string           `json:"name"`
+	Name        string           `json:"image"`
 	Format      diskimage.Format `json:"format,omitempty"`
-	VirtualSize int64            `json:"virtual_size,omitempty"`
+	VirtualSize int64            `json:"virtual_size_bytes,omitempty,string"`
 	Table       *TableReport     `json:"partition_table,omitempty"`
-	VGs         []VGReport       `json:"volume_groups,omitempty"`
-	Volumes     []VolumeReport   `json:"volumes,omitempty"`
+	VGs         []VGReport       `json:"volume_groups"`
+	Volumes     []VolumeReport   `json:"volumes"`
 	Mounts      []rootfs.Mounted `json:"mounts"`
 	RootError   string           `json:"root_error,omitempty"`
 	OS          OS               `json:"os"`
@@ -29,7 +29,7 @@ type Report struct {
 type TableReport struct {
 	Scheme     part.Scheme      `json:"scheme"`
 	DiskID     string           `json:"disk_id"`
-	SectorSize int              `json:"sector_size"`
+	SectorSize int              `json:"sector_size_bytes,string"`
 	Partitions []part.Partition `json:"partitions"`
 }
 
@@ -42,7 +42,7 @@ type VGReport struct {
 // VolumeReport is a volume and what it holds.
 type VolumeReport struct {
 	Name   string `json:"name"`
-	Size   int64  `json:"size"`
+	Size   int64  `json:"size_bytes,string"`
 	FSType string `json:"fstype"`
 	Label  string `json:"label,omitempty"`
 	UUID   string `json:"uuid,omitempty"`

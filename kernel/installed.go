@@ -18,12 +18,12 @@ import (
 // Kernel is an installed kernel.
 type Kernel struct {
 	Version      string            `json:"version"`
-	Image        string            `json:"image,omitempty"`       // boot/vmlinuz-V
-	Initrd       string            `json:"initrd,omitempty"`      // its initramfs, by the distribution's naming
-	Config       string            `json:"config,omitempty"`      // boot/config-V or the modules directory's config
-	ModulesDir   string            `json:"modules_dir,omitempty"` // lib/modules/V
-	Builtin      map[string]bool   `json:"-"`                     // modules compiled in, from modules.builtin (dashes as underscores)
-	ConfigValues map[string]string `json:"-"`                     // CONFIG_X -> "y", "m", a value; "n" for "is not set"
+	Image        string            `json:"kernel_image,omitempty"` // boot/vmlinuz-V
+	Initrd       string            `json:"initrd,omitempty"`       // its initramfs, by the distribution's naming
+	Config       string            `json:"config,omitempty"`       // boot/config-V or the modules directory's config
+	ModulesDir   string            `json:"modules_dir,omitempty"`  // lib/modules/V
+	Builtin      map[string]bool   `json:"-"`                      // modules compiled in, from modules.builtin (dashes as underscores)
+	ConfigValues map[string]string `json:"-"`                      // CONFIG_X -> "y", "m", a value; "n" for "is not set"
 }
 
 // modulesRoots are where distributions keep kernel modules (merged /usr

@@ -32,7 +32,8 @@ func PlanDeprovision(t *Target, removeUsers bool) (*Plan, []string, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("deprovision needs the guest's files: %w", err)
 	}
-	p := &Plan{Command: CommandDeprovision, overlay: write.NewOverlay(root)}
+	// The check the plan answers, as fix's: what the image is before.
+	p := &Plan{Report: Run(t, Catalog(), nil), Command: CommandDeprovision, overlay: write.NewOverlay(root)}
 	users, err := loginUsers(t)
 	if err != nil {
 		return nil, nil, err
@@ -68,6 +69,7 @@ type DeprovisionResult struct {
 	Users []string // the accounts other than system ones, kept or removed
 	// Written tells that the plan was written, and checked afterwards.
 	Written bool
+	After   *Report // check on a fresh view of what was written; nil after a dry run
 }
 
 // Deprovision is vhdprep deprovision: it plans the generalization, refuses
@@ -95,7 +97,8 @@ func Deprovision(ctx context.Context, opts DeprovisionOptions) (*DeprovisionResu
 	}
 	defer after.Close()
 	res.Written = true
-	return res, Verify(after, CommandDeprovision, plan.Claimed())
+	res.After, err = VerifyRepairs(after, Catalog(), &Config{}, CommandDeprovision, plan.Claimed())
+	return res, err
 }
 
 // deprovisionSteps are the steps of deprovisioning, in order; removing the

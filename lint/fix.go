@@ -35,7 +35,7 @@ func (p *Plan) command() string {
 type RuleFix struct {
 	ID    string   `json:"id"`
 	Files []string `json:"files"`
-	Notes []string `json:"notes,omitempty"` // what the user must still do
+	Notes []string `json:"notes"` // what the user must still do
 	// Command is the other vhdprep command that fixes the rule (agent
 	// inject, deprovision), where fix itself does not.
 	Command string `json:"command,omitempty"`

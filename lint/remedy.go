@@ -2,6 +2,7 @@ package lint
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/vhdprep/vhdprep/diskimage"
@@ -95,6 +96,51 @@ func (t *Target) arg() string {
 		return "--root " + shell.Quote(t.Name)
 	}
 	return shell.Quote(t.Name)
+}
+
+// The placeholders of a catalog command where no image is at hand (check
+// --list-rules, SARIF's rule help), for the user to substitute: they read
+// as placeholders, never as a file name.
+const (
+	PlaceholderImage = "<image>"
+	PlaceholderFixed = "<fixed.vhd>"
+)
+
+// CatalogFix is r's fix as the catalog lists it, without an image: a
+// vhdprep command names the image <image> and the fixed VHD to make
+// <fixed.vhd>. check names the real files.
+func (r *Rule) CatalogFix() string {
+	if !strings.HasPrefix(r.Fix, "vhdprep ") {
+		return r.Fix
+	}
+	return strings.NewReplacer("IMAGE", PlaceholderImage, "FIXED", PlaceholderFixed).Replace(r.Fix)
+}
+
+// CatalogCommand is the vhdprep command that repairs r where it can (fix,
+// or the other command its fix names: convert, resize, agent inject,
+// deprovision), with the image as <image>; empty for a rule no vhdprep
+// command repairs.
+func (r *Rule) CatalogCommand() string {
+	if r.Repair != nil && r.Fixable {
+		return "vhdprep fix " + PlaceholderImage + " --only " + r.ID
+	}
+	words := strings.Fields(r.CatalogFix())
+	if len(words) == 0 || words[0] != "vhdprep" {
+		return ""
+	}
+	// The command's words, up to the prose after it.
+	n := 1
+	for _, w := range words[1:] {
+		if !strings.HasPrefix(w, "-") && !strings.HasPrefix(w, "<") && !slices.Contains([]string{"convert", "resize", "agent", "inject", "deprovision", "fix"}, w) {
+			break
+		}
+		n++
+	}
+	cmd := strings.Join(words[:n], " ")
+	if r.ID == ruleAccounts {
+		cmd += " --remove-users"
+	}
+	return cmd
 }
 
 // pasteable puts the target into a catalog hint that names a vhdprep

@@ -92,8 +92,8 @@ func WriteSARIF(w io.Writer, r *Report, version string) error {
 	for i, o := range r.Outcomes {
 		rule := o.Rule
 		help := rule.Why + " [" + rule.Source + "]"
-		if rule.Fix != "" {
-			help += " Fix: " + rule.Fix
+		if fix := rule.CatalogFix(); fix != "" {
+			help += " Fix: " + fix
 		}
 		run.Tool.Driver.Rules = append(run.Tool.Driver.Rules, sarifRule{
 			ID:               rule.ID,

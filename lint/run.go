@@ -44,7 +44,7 @@ type Summary struct {
 
 // Report is the result of running the rules on one target.
 type Report struct {
-	Target   string    `json:"target"`
+	Target   string    `json:"image"` // the image, or the --root directory
 	Outcomes []Outcome `json:"rules"`
 	Summary  Summary   `json:"summary"`
 }

@@ -152,7 +152,17 @@ func retryLimited(ctx context.Context, o *Options, st *stats, lim *limiter, op s
 				st.throttled.Add(1)
 			}
 		}
-		if err := o.sleep(ctx, o.backoff(attempt, after)); err != nil {
+		wait := o.backoff(attempt, after)
+		if throttled {
+			fewer := ""
+			if lim != nil {
+				fewer = ", fewer requests at once"
+			}
+			o.logf("%s: throttled (%v): waiting %s, then try %d of %d%s", op, Redact(err.Error()), wait.Round(time.Millisecond), attempt+1, o.MaxAttempts, fewer)
+		} else {
+			o.logf("%s: retrying (%v): waiting %s, then try %d of %d", op, Redact(err.Error()), wait.Round(time.Millisecond), attempt+1, o.MaxAttempts)
+		}
+		if err := o.sleep(ctx, wait); err != nil {
 			return err
 		}
 	}

@@ -111,22 +111,27 @@ type Options struct {
 	MaxRetryDelay time.Duration // backoff cap (Retry-After may ask for more); DefaultMaxDelay if 0
 	TryTimeout    time.Duration // one request's deadline; DefaultTryTimeout if 0
 
+	// Logf, when set, is told each step, and each retry and throttle with
+	// its reason and the wait (vhdprep -v). What it is given names the blob
+	// without its query and errors redacted, so it holds no secret.
+	Logf func(format string, args ...any)
+
 	// sleep waits between tries; tests replace it to see the delays.
 	sleep func(ctx context.Context, d time.Duration) error
 }
 
 // Summary says what an upload did. On error it holds what was done so far.
 type Summary struct {
-	File        string `json:"file"`
-	Blob        string `json:"blob"`
-	VirtualSize int64  `json:"virtual_size"` // the disk, without the footer
-	FileSize    int64  `json:"file_size"`    // what the blob holds: disk and footer
+	File        string `json:"image"`
+	Blob        string `json:"blob"`                      // its URL without the query
+	VirtualSize int64  `json:"virtual_size_bytes,string"` // the disk, without the footer
+	FileSize    int64  `json:"file_size_bytes,string"`    // what the blob holds: disk and footer
 
-	DataBytes    int64 `json:"data_bytes"`    // bytes the file's data extents cover
-	ZeroBytes    int64 `json:"zero_bytes"`    // zero pages inside those extents, not sent
-	PresentBytes int64 `json:"present_bytes"` // data already in the blob (resume), not sent
-	SentBytes    int64 `json:"sent_bytes"`    // request bodies, retries included
-	ClearedBytes int64 `json:"cleared_bytes"` // destination data cleared where the file is zero
+	DataBytes    int64 `json:"data_bytes,string"`    // bytes the file's data extents cover
+	ZeroBytes    int64 `json:"zero_bytes,string"`    // zero pages inside those extents, not sent
+	PresentBytes int64 `json:"present_bytes,string"` // data already in the blob (resume), not sent
+	SentBytes    int64 `json:"sent_bytes,string"`    // request bodies, retries included
+	ClearedBytes int64 `json:"cleared_bytes,string"` // destination data cleared where the file is zero
 
 	Requests  int64 `json:"requests"`  // Put Page and Clear Pages requests that succeeded
 	Retries   int64 `json:"retries"`   // tries that failed and were repeated
@@ -139,8 +144,8 @@ type Summary struct {
 	ContainerCreated bool    `json:"container_created"`     // it was missing, and Upload created it
 	ContentMD5       []byte  `json:"content_md5,omitempty"` // with Options.ContentMD5; base64 in JSON, as Azure shows it
 	Verified         bool    `json:"verified"`
-	Seconds          float64 `json:"seconds"`
-	Throughput       float64 `json:"throughput"` // data bytes (sent or found present) per second
+	Seconds          float64 `json:"elapsed_seconds"`
+	Throughput       float64 `json:"data_bytes_per_second"` // data bytes (sent or found present) per second
 }
 
 // Upload writes o.File to o.Blob. Progress counts the bytes of the file's
@@ -161,6 +166,7 @@ func Upload(ctx context.Context, o Options, pr progress.Reporter) (*Summary, err
 		return sum, fmt.Errorf("upload: %w", err)
 	}
 	defer im.Close()
+	o.logf("opened %s: format %s, %d bytes", o.File, im.Format, im.FileSize)
 	// What Azure would refuse is refused before anything is created, in
 	// the words info and check use.
 	if err := diskimage.AzureVerdict(im.Container(o.BootsGen2)).Err(); err != nil {
@@ -172,6 +178,7 @@ func Upload(ctx context.Context, o Options, pr progress.Reporter) (*Summary, err
 		return sum, fmt.Errorf("upload: %w", err)
 	}
 	sum.FileSize, sum.VirtualSize = size, im.Footer.CurrentSize
+	o.logf("Azure's verdict on %s: valid; uploading to %s", o.File, o.Blob)
 	id, err := identify(f, size, st.ModTime())
 	if err != nil {
 		return sum, fmt.Errorf("upload %s: %w", o.File, err)
@@ -182,15 +189,29 @@ func Upload(ctx context.Context, o Options, pr progress.Reporter) (*Summary, err
 		return sum, fmt.Errorf("upload %s to %s: %w", o.File, o.Blob, interrupted(ctx, err))
 	}
 	// The blob holds the whole file, footer included: extents of all of it.
+	if sum.ContainerCreated {
+		o.logf("created the container, which did not exist")
+	}
+	switch {
+	case o.ManagedDisk:
+		o.logf("managed disk: sending all data, clearing old data where the file is zero")
+	case sum.Resumed:
+		o.logf("the blob holds this file already: resuming, sending only what it lacks")
+	default:
+		o.logf("created the page blob, %d bytes", size)
+	}
 	exts, err := raw.NewFile(f, size).Extents()
 	if err != nil {
 		return sum, fmt.Errorf("upload: %w", err)
 	}
+	o.logf("%d data extents; up to %d requests in flight", len(exts), o.Concurrency)
 	p := newPipeline(o, f, size, exts, dest, sum, progress.Or(pr))
 	if err := sendData(ctx, &o, p, f, size, sum); err != nil {
 		return sum, fmt.Errorf("upload %s to %s: %w", o.File, o.Blob, interrupted(ctx, err))
 	}
+	o.logf("sent %d bytes in %d requests (%d retries, %d throttled)", sum.SentBytes, sum.Requests, sum.Retries, sum.Throttled)
 	if o.Verify {
+		o.logf("verifying: reading the blob's data back")
 		if err := verify(ctx, &o, f, size, exts); err != nil {
 			return sum, fmt.Errorf("verify %s against %s: %w", o.File, o.Blob, interrupted(ctx, err))
 		}
@@ -258,5 +279,12 @@ func (o *Options) defaults() {
 	}
 	if o.sleep == nil {
 		o.sleep = pause.For
+	}
+}
+
+// logf tells Options.Logf, if set, a step.
+func (o *Options) logf(format string, args ...any) {
+	if o.Logf != nil {
+		o.Logf(format, args...)
 	}
 }

@@ -57,7 +57,7 @@ type Info struct {
 	Type            string `json:"type"`
 	Flags           uint32 `json:"flags"`
 	Description     string `json:"description,omitempty"`
-	BlockSize       int64  `json:"block_size"`
+	BlockSize       int64  `json:"block_size_bytes,string"`
 	Blocks          int64  `json:"blocks"`
 	BlocksAllocated int64  `json:"blocks_allocated"`
 	Cylinders       uint32 `json:"cylinders"`

@@ -89,16 +89,16 @@ var (
 type Info struct {
 	Creator        string `json:"creator"`
 	Type           string `json:"type"` // fixed or dynamic
-	SequenceNumber uint64 `json:"sequence_number"`
+	SequenceNumber uint64 `json:"sequence_number,string"`
 	CurrentHeader  int    `json:"current_header"` // 1 or 2
-	LogOffset      uint64 `json:"log_offset"`
-	LogLength      uint32 `json:"log_length"`
+	LogOffset      uint64 `json:"log_offset_bytes,string"`
+	LogLength      uint32 `json:"log_length_bytes,string"`
 	// LogEntriesReplayed is how many log entries were replayed, in
 	// memory: the file itself is unchanged.
-	LogEntriesReplayed int    `json:"log_entries_replayed,omitempty"`
-	BlockSize          int64  `json:"block_size"`
-	LogicalSectorSize  uint32 `json:"logical_sector_size"`
-	PhysicalSectorSize uint32 `json:"physical_sector_size"`
+	LogEntriesReplayed int    `json:"log_entries_replayed"`
+	BlockSize          int64  `json:"block_size_bytes,string"`
+	LogicalSectorSize  uint32 `json:"logical_sector_size_bytes,string"`
+	PhysicalSectorSize uint32 `json:"physical_sector_size_bytes,string"`
 	ChunkRatio         int64  `json:"chunk_ratio"`
 	BATEntries         int64  `json:"bat_entries"`
 	Page83             string `json:"page83_id"`

@@ -49,7 +49,7 @@ const (
 type SparseInfo struct {
 	Version               uint32 `json:"version"`
 	Flags                 uint32 `json:"flags"`
-	GrainSize             int64  `json:"grain_size"`
+	GrainSize             int64  `json:"grain_size_bytes,string"`
 	GrainTableEntries     int64  `json:"grain_table_entries"`
 	GrainDirectoryEntries int64  `json:"grain_directory_entries"`
 	RedundantGD           bool   `json:"redundant_grain_directory"`

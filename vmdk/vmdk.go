@@ -11,10 +11,13 @@ package vmdk
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
+	"slices"
 	"sort"
 
 	"github.com/vhdprep/vhdprep/raw"
@@ -48,8 +51,32 @@ var (
 type Info struct {
 	CreateType string            `json:"create_type"`
 	CID        string            `json:"cid,omitempty"`
-	DDB        map[string]string `json:"ddb,omitempty"` // the disk database: geometry, adapter, hardware version
+	DDB        map[string]string `json:"-"` // the disk database: geometry, adapter, hardware version
 	Extents    []ExtentInfo      `json:"extents"`
+}
+
+// DDBEntry is one line of the disk database, as JSON lists it: its keys
+// are VMware's names (ddb.adapterType without the prefix), not JSON's.
+type DDBEntry struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// MarshalJSON writes the disk database as a list of entries by key, and
+// [] for no extents.
+func (i Info) MarshalJSON() ([]byte, error) {
+	type info Info // without this method
+	ddb := []DDBEntry{}
+	for _, k := range slices.Sorted(maps.Keys(i.DDB)) {
+		ddb = append(ddb, DDBEntry{k, i.DDB[k]})
+	}
+	if i.Extents == nil {
+		i.Extents = []ExtentInfo{}
+	}
+	return json.Marshal(struct {
+		info
+		DDB []DDBEntry `json:"ddb"`
+	}{info(i), ddb})
 }
 
 // ExtentInfo describes one extent: a range of the disk and where it lives.
@@ -57,8 +84,8 @@ type ExtentInfo struct {
 	Access string      `json:"access"`
 	Type   string      `json:"type"` // SPARSE, FLAT, VMFS or ZERO
 	File   string      `json:"file,omitempty"`
-	Size   int64       `json:"size"`
-	Offset int64       `json:"offset,omitempty"` // where a flat extent starts in its file
+	Size   int64       `json:"size_bytes,string"`
+	Offset int64       `json:"offset_bytes,string"` // where a flat extent starts in its file
 	Sparse *SparseInfo `json:"sparse,omitempty"`
 }
 

@@ -58,7 +58,7 @@ provisions) or AGT006 (only one does) still fails, inject exits 1, naming it.`,
 				}
 				opt.Binary = b
 			}
-			res, err := inject.Inject(cmd.Context(), opener(args, root), dryRun, opt)
+			res, err := inject.Inject(cmd.Context(), a.logOpen(opener(args, root)), dryRun, opt)
 			return printAgentPlan(a, res, err, dryRun, "inject")
 		},
 	}
@@ -83,21 +83,13 @@ wrote it, and the enable links of the agents --replace-waagent turned off.`,
   vhdprep agent remove --root ./rootfs`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			res, err := inject.Remove(cmd.Context(), opener(args, root), dryRun)
+			res, err := inject.Remove(cmd.Context(), a.logOpen(opener(args, root)), dryRun)
 			return printAgentPlan(a, res, err, dryRun, "remove")
 		},
 	}
 	cmd.Flags().StringVar(&root, "root", "", "remove from a directory tree instead of an image")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show what would change; change nothing")
 	return cmd
-}
-
-// agentChange is one change as printed.
-type agentChange struct {
-	Action string `json:"action"` // write, link, remove, rmdir
-	Path   string `json:"path"`
-	Mode   string `json:"mode,omitempty"`
-	Link   string `json:"link,omitempty"`
 }
 
 // printAgentPlan prints what agent inject or remove changed, or would, and
@@ -107,33 +99,30 @@ func printAgentPlan(a *app, res *inject.Result, unrepaired error, dryRun bool, v
 		return unrepaired
 	}
 	plan := res.Plan
-	var changes []agentChange
-	for _, c := range plan.Changes {
-		ch := agentChange{Action: "write", Path: c.Path}
-		switch {
-		case c.Dir:
-			ch.Action = "rmdir"
-		case c.Removed:
-			ch.Action = "remove"
-		case c.Link != "":
-			ch.Action, ch.Link = "link", c.Link
-		case c.Mode != 0:
-			ch.Mode = fmt.Sprintf("%04o", c.Mode)
-		}
-		changes = append(changes, ch)
+	changes := changesJSON(plan.Changes)
+	a.logf("agent %s: %d changes planned", verb, len(changes))
+	if !dryRun && len(changes) > 0 {
+		a.logf("agent %s: changes written and verified", verb)
 	}
 	if a.jsonOutput() {
+		// The same document for a dry run and a real run.
+		refused := ""
+		if res.Refused != nil {
+			refused = res.Refused.Error()
+		}
 		if err := a.printJSON(struct {
-			Arch    string        `json:"arch,omitempty"`
-			Agents  []string      `json:"agents,omitempty"`
-			DryRun  bool          `json:"dry_run"`
-			Changes []agentChange `json:"changes"`
-		}{plan.Arch, plan.Agents, dryRun, changes}); err != nil {
+			Image        string       `json:"image"`
+			DryRun       bool         `json:"dry_run"`
+			Written      bool         `json:"written"`
+			Refused      string       `json:"refused,omitempty"`
+			Arch         string       `json:"arch,omitempty"`
+			Agents       []string     `json:"agents"`
+			ResourceDisk string       `json:"resource_disk,omitempty"`
+			Media        string       `json:"provisioning_media,omitempty"`
+			Changes      []changeJSON `json:"changes"`
+		}{a.image, dryRun, !dryRun && len(changes) > 0, refused, plan.Arch, plan.Agents, plan.ResourceDisk, plan.Media, changes}); err != nil {
 			return err
 		}
-		return unrepaired
-	}
-	if a.quiet {
 		return unrepaired
 	}
 	if len(changes) == 0 {

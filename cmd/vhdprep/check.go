@@ -52,13 +52,15 @@ source) and how to fix it. Exit code 1 when a finding is at or above --fail-on.`
 				return fmt.Errorf("check: %w", err)
 			}
 			defer target.Close()
+			a.logTarget(target, false)
 			rep := lint.Run(target, catalog, cfg)
+			a.logReport("check", rep)
 			if err := o.writeFiles(func(w io.Writer) error { return lint.WriteJUnit(w, rep) }, rep); err != nil {
 				return err
 			}
 			if a.jsonOutput() {
-				err = lint.WriteJSON(a.io.Out, rep)
-			} else if !a.quiet {
+				err = a.printJSON(rep)
+			} else {
 				err = lint.WriteText(a.io.Out, rep, a.io.IsStdoutTTY())
 			}
 			if err != nil {
@@ -138,6 +140,9 @@ func (o *checkOptions) writeFiles(junitReport func(io.Writer) error, sarif *lint
 	return nil
 }
 
+// ruleListing is a rule of the catalog as --list-rules shows it. With no
+// image at hand, a command names it <image> (and the fixed VHD to make
+// <fixed.vhd>): check IMAGE names the real files.
 type ruleListing struct {
 	ID          string        `json:"id"`
 	Area        lint.Area     `json:"area"`
@@ -145,31 +150,36 @@ type ruleListing struct {
 	Title       string        `json:"title"`
 	Why         string        `json:"why"`
 	Source      string        `json:"source"`
+	Fix         string        `json:"fix,omitempty"`
 	Fixable     bool          `json:"fixable"`
+	Command     string        `json:"command,omitempty"` // the vhdprep command that repairs it
 	Implemented bool          `json:"implemented"`
 	Reason      string        `json:"not_implemented_reason,omitempty"`
 }
 
 func listRules(a *app, catalog []*lint.Rule) error {
-	var list []ruleListing
+	list := []ruleListing{}
 	for _, r := range catalog {
-		list = append(list, ruleListing{r.ID, r.Area, r.Severity, r.Title, r.Why, r.Source, r.Fixable, r.Check != nil, r.NotImplemented})
+		list = append(list, ruleListing{r.ID, r.Area, r.Severity, r.Title, r.Why, r.Source, r.CatalogFix(), r.Fixable, r.CatalogCommand(), r.Check != nil, r.NotImplemented})
 	}
 	if a.jsonOutput() {
-		return a.printJSON(list)
+		return a.printJSON(struct {
+			Rules []ruleListing `json:"rules"`
+		}{list})
 	}
 	w := tabwriter.NewWriter(a.io.Out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "ID\tSEVERITY\tFIX\tRULE\tSOURCE")
+	fmt.Fprintln(w, "ID\tSEVERITY\tRULE\tSOURCE\tREPAIRED BY")
 	for _, r := range list {
 		fix := "-"
-		if r.Fixable {
-			fix = "yes"
+		if r.Command != "" {
+			fix = r.Command
 		}
 		title := r.Title
 		if !r.Implemented {
 			title += " (" + r.Reason + ")"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Severity, fix, title, r.Source)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Severity, title, r.Source, fix)
 	}
+	fmt.Fprintf(w, "\n%s stands for your image file; check on an image prints each command with its name.\n", lint.PlaceholderImage)
 	return w.Flush()
 }

@@ -66,15 +66,17 @@ func TestCheckUsageAndListRules(t *testing.T) {
 		}
 	}
 	code, out, _ := runCLI(t, "check", "--list-rules", "--output", "json")
-	var rules []struct {
-		ID          string `json:"id"`
-		Implemented bool   `json:"implemented"`
-		Reason      string `json:"not_implemented_reason"`
+	var list struct {
+		Rules []struct {
+			ID          string `json:"id"`
+			Implemented bool   `json:"implemented"`
+			Reason      string `json:"not_implemented_reason"`
+		} `json:"rules"`
 	}
-	if err := json.Unmarshal([]byte(out), &rules); err != nil || code != 0 || len(rules) < 50 {
+	if err := json.Unmarshal([]byte(out), &list); err != nil || code != 0 || len(list.Rules) < 50 {
 		t.Fatalf("--list-rules: exit %d, %v", code, err)
 	}
-	for _, r := range rules {
+	for _, r := range list.Rules {
 		if !r.Implemented && r.Reason == "" {
 			t.Errorf("%s is not implemented and says not why", r.ID)
 		}

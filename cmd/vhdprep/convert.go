@@ -56,6 +56,7 @@ describes and says what was lost. A warning says when Azure would refuse the out
 				opts.Size = n
 			}
 			opts.Progress = a.progress()
+			a.logf("converting %s to a %s %s", opts.Input, map[bool]string{false: "fixed VHD", true: "raw image"}[opts.ToRaw], map[bool]string{false: "at " + opts.Output, true: "in place"}[opts.InPlace])
 			res, err := diskimage.Convert(cmd.Context(), opts)
 			if errors.Is(err, context.Canceled) {
 				return interrupted("nothing was written: the partial output was removed")
@@ -73,20 +74,19 @@ describes and says what was lost. A warning says when Azure would refuse the out
 					fmt.Fprintf(a.io.ErrOut, "vhdprep: warning: %s\n", w)
 				}
 			}
+			a.logf("read %s as %s, virtual size %d bytes", res.Input, res.InputFormat, res.InputSize)
+			if res.Changed {
+				a.logf("wrote %d bytes (data and footer); the rest of %s is holes; read back and renamed into place", res.BytesWritten, res.Output)
+			}
 			if a.jsonOutput() {
 				return a.printJSON(res)
 			}
 			if !res.Changed {
-				if !a.quiet {
-					fmt.Fprintf(a.io.Out, "%s is already a %s image; nothing to do\n", res.Input, res.OutputFormat)
-				}
+				fmt.Fprintf(a.io.Out, "%s is already a %s image; nothing to do\n", res.Input, res.OutputFormat)
 				return nil
 			}
-			a.logf("wrote %d bytes (data and footer); the rest of %s is holes", res.BytesWritten, res.Output)
-			if !a.quiet {
-				fmt.Fprintf(a.io.Out, "%s (%s, %s) -> %s (%s, %s)\n", res.Input, res.InputFormat, humanBytes(res.InputSize),
-					res.Output, res.OutputFormat, humanBytes(res.VirtualSize))
-			}
+			fmt.Fprintf(a.io.Out, "%s (%s, %s) -> %s (%s, %s)\n", res.Input, res.InputFormat, humanBytes(res.InputSize),
+				res.Output, res.OutputFormat, humanBytes(res.VirtualSize))
 			return nil
 		},
 	}

@@ -38,11 +38,11 @@ func TestConvertThenInfo(t *testing.T) {
 	}
 	var info struct {
 		Format      string `json:"format"`
-		VirtualSize int64  `json:"virtual_size"`
+		VirtualSize int64  `json:"virtual_size_bytes,string"`
 		Valid       bool   `json:"valid_for_azure"`
 		Footer      struct {
 			DiskType    string `json:"disk_type"`
-			CurrentSize int64  `json:"current_size"`
+			CurrentSize int64  `json:"current_size_bytes,string"`
 		} `json:"footer"`
 	}
 	if err := json.Unmarshal([]byte(text), &info); err != nil {

@@ -28,12 +28,15 @@ is refused before anything is printed; --dry-run shows the plan and says so.`,
   vhdprep deprovision --root ./rootfs`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			var planned planJSON
 			res, err := lint.Deprovision(cmd.Context(), lint.DeprovisionOptions{
-				Open:        opener(args, root),
+				Open:        a.logOpen(opener(args, root)),
 				RemoveUsers: removeUsers,
 				DryRun:      dryRun,
 				Planned: func(r *lint.DeprovisionResult, refused error) {
-					if !a.jsonOutput() && !a.quiet && len(r.Users) > 0 {
+					a.logPlan(r.Plan)
+					planned = newPlanJSON(r.Plan, dryRun, refused)
+					if !a.jsonOutput() && len(r.Users) > 0 {
 						verb := "kept (use --remove-users to remove them)"
 						if removeUsers {
 							verb = "removed"
@@ -46,19 +49,28 @@ is refused before anything is printed; --dry-run shows the plan and says so.`,
 					}
 				},
 			})
-			if res == nil || !res.Written {
-				return err // failed, or a dry run
+			var after *lint.Report
+			if res != nil {
+				after = res.After
 			}
-			unrepaired := err
-			if a.jsonOutput() {
-				if err := a.printJSON(struct {
-					Steps []lint.RuleFix `json:"steps"`
-					Users []string       `json:"accounts"`
-				}{res.Plan.Rules, res.Users}); err != nil {
-					return err
+			a.logAfter(after, err)
+			if a.jsonOutput() && planned.ready && (err == nil || isNotConverged(err)) {
+				// The same document for a dry run and a real run; the
+				// accounts are those kept or, with --remove-users, removed.
+				doc := struct {
+					planJSON
+					Accounts    []string `json:"accounts"`
+					RemoveUsers bool     `json:"remove_users"`
+				}{planned, nil, removeUsers}
+				doc.finish(after)
+				if res != nil {
+					doc.Accounts = res.Users
+				}
+				if perr := a.printJSON(doc); perr != nil {
+					return perr
 				}
 			}
-			return unrepaired
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&root, "root", "", "deprovision a directory tree instead of an image")

@@ -54,37 +54,43 @@ volumes; anything else: fix --root on the mounted tree.`,
 			if err := (&lint.Config{Disable: only}).Validate(catalog); err != nil {
 				return usageError{fmt.Errorf("--only: %w", err)}
 			}
+			var planned planJSON
 			res, err := lint.Fix(cmd.Context(), lint.FixOptions{
-				Open:    opener(args, root),
+				Open:    a.logOpen(opener(args, root)),
 				Catalog: catalog,
 				Config:  cfg,
 				Only:    only,
 				DryRun:  dryRun,
 				Planned: func(plan *lint.Plan, refused error) {
+					a.logPlan(plan)
+					planned = newPlanJSON(plan, dryRun, refused)
 					printPlan(a, plan, dryRun)
 					if dryRun {
 						printRefusal(a, refused)
 					}
 				},
 			})
-			if res == nil || res.After == nil {
+			var after *lint.Report
+			if res != nil {
+				after = res.After
+			}
+			a.logAfter(after, err)
+			if a.jsonOutput() && planned.ready && (err == nil || isNotConverged(err)) {
+				// The same document for a dry run and a real run.
+				// A repair that did not converge still exits 1, saying which.
+				planned.finish(after)
+				if perr := a.printJSON(planned); perr != nil {
+					return perr
+				}
+				return err
+			}
+			if res == nil || res.After == nil || a.jsonOutput() {
 				return err // failed, or a dry run
 			}
 			// A rule fix changed files for and check still fails is a
 			// repair that did not converge: exit 1, saying which.
 			rep, unrepaired := res.After, err
-			if a.jsonOutput() {
-				if err := a.printJSON(struct {
-					Fixes []lint.RuleFix `json:"fixes"`
-					Check lint.Summary   `json:"check"`
-				}{res.Plan.Rules, rep.Summary}); err != nil {
-					return err
-				}
-				return unrepaired
-			}
-			if !a.quiet {
-				printAfter(a, res.Plan, rep)
-			}
+			printAfter(a, res.Plan, rep)
 			s := rep.Summary
 			fmt.Fprintf(a.io.Out, "\ncheck after fix: %d errors, %d warnings, %d info (vhdprep check %s for details)\n", s.Errors, s.Warnings, s.Infos, res.Name)
 			return unrepaired
@@ -124,20 +130,15 @@ func printRefusal(a *app, refused error) {
 	if refused == nil {
 		return
 	}
-	w := a.io.Out
 	if a.jsonOutput() {
-		w = a.io.ErrOut
+		return // planJSON's "refused"
 	}
-	fmt.Fprintf(w, "\nthe real run would be refused: %v\n", refused)
+	fmt.Fprintf(a.io.Out, "\nthe real run would be refused: %v\n", refused)
 }
 
 func printPlan(a *app, plan *lint.Plan, diffs bool) {
-	if a.jsonOutput() && diffs {
-		a.printJSON(plan.Rules)
-		return
-	}
-	if a.jsonOutput() || a.quiet {
-		return
+	if a.jsonOutput() {
+		return // the whole document comes at the end (planJSON)
 	}
 	if len(plan.Rules) == 0 {
 		fmt.Fprintln(a.io.Out, "nothing to fix")

@@ -27,6 +27,8 @@ func newInfoCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			a.logf("opened %s: format %s, %d bytes, virtual size %d bytes", info.Path, info.Format, info.FileSize, info.VirtualSize)
+			a.logf("Azure's verdict: valid %v, %d problems, %d warnings", info.Valid, len(info.Problems), len(info.Warnings))
 			if a.jsonOutput() {
 				return a.printJSON(info)
 			}

@@ -44,6 +44,7 @@ system, and whether the disk boots as an Azure Gen1 (BIOS) or Gen2 (UEFI) VM.`,
 				return err
 			}
 			defer g.Close()
+			a.logGuest(g)
 			rep := g.Inspect()
 			if a.jsonOutput() {
 				return a.printJSON(rep)
@@ -157,6 +158,7 @@ is taken by name, as cd takes it, and never leads above /.`,
 				return err
 			}
 			defer g.Close()
+			a.logGuest(g)
 			ents, err := g.Root.ReadDir(name)
 			if err != nil {
 				return fmt.Errorf("ls %s: %w", g.Name, err)
@@ -164,10 +166,10 @@ is taken by name, as cd takes it, and never leads above /.`,
 			type entry struct {
 				Name   string `json:"name"`
 				Mode   string `json:"mode"`
-				Size   int64  `json:"size"`
+				Size   int64  `json:"size_bytes,string"`
 				Target string `json:"target,omitempty"`
 			}
-			var list []entry
+			list := []entry{}
 			for _, e := range ents {
 				info, err := e.Info()
 				if err != nil {
@@ -180,7 +182,11 @@ is taken by name, as cd takes it, and never leads above /.`,
 				list = append(list, en)
 			}
 			if a.jsonOutput() {
-				return a.printJSON(list)
+				return a.printJSON(struct {
+					Image   string  `json:"image"`
+					Path    string  `json:"path"`
+					Entries []entry `json:"entries"`
+				}{g.Name, guestPath(name), list})
 			}
 			// As ls -l: sizes right-aligned, names left, a link's target
 			// after an arrow.
@@ -215,11 +221,24 @@ func newCatCmd(a *app) *cobra.Command {
 				return err
 			}
 			defer g.Close()
+			a.logGuest(g)
 			f, err := g.Root.Open(name)
 			if err != nil {
 				return fmt.Errorf("cat %s: %w", g.Name, err)
 			}
 			defer f.Close()
+			if a.jsonOutput() {
+				b, err := io.ReadAll(f)
+				if err != nil {
+					return fmt.Errorf("cat %s: %s: %w", g.Name, name, err)
+				}
+				return a.printJSON(struct {
+					Image   string `json:"image"`
+					Path    string `json:"path"`
+					Size    int64  `json:"size_bytes,string"`
+					Content []byte `json:"content_base64"`
+				}{g.Name, guestPath(name), int64(len(b)), b})
+			}
 			if _, err := io.Copy(a.io.Out, f); err != nil {
 				return fmt.Errorf("cat %s: %s: %w", g.Name, name, err)
 			}
@@ -248,6 +267,11 @@ func guestAndPath(args []string, root string) (*guest.Guest, string, error) {
 		name = "."
 	}
 	return g, name, nil
+}
+
+// guestPath is an fs.FS name as the guest's absolute path.
+func guestPath(name string) string {
+	return path.Clean("/" + name)
 }
 
 // lsMode writes a file mode as ls -l does (Go's own marks a link L, a

@@ -38,15 +38,14 @@ resize) holds its lock: resize is then refused with that process's pid and comma
 				}
 				opts.Size = n
 			}
+			a.logf("resizing %s (its lock held while it changes)", opts.Path)
 			res, err := diskimage.Resize(opts)
 			if err != nil {
 				return err
 			}
+			a.logf("%s: %s, %d -> %d bytes; changed %v, backup GPT moved %v; verified", res.Path, res.Format, res.OldSize, res.NewSize, res.Changed, res.GPTMoved)
 			if a.jsonOutput() {
 				return a.printJSON(res)
-			}
-			if a.quiet {
-				return nil
 			}
 			if !res.Changed {
 				fmt.Fprintf(a.io.Out, "%s is already %s; nothing to do\n", res.Path, humanBytes(res.NewSize))

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -21,6 +20,9 @@ type app struct {
 	output  string
 	quiet   bool
 	verbose bool
+	// image is the image (or --root directory) a library verb opened, for
+	// the JSON output of commands whose result does not name it.
+	image string
 }
 
 func newRootCmd(a *app) *cobra.Command {
@@ -48,8 +50,8 @@ hand-edited GRUB files, WALinuxAgent and azcopy.
 		},
 	}
 	root.PersistentFlags().StringVarP(&a.output, "output", "o", "text", "output format: text or json")
-	root.PersistentFlags().BoolVarP(&a.quiet, "quiet", "q", false, "print only errors; no progress bars")
-	root.PersistentFlags().BoolVarP(&a.verbose, "verbose", "v", false, "say more about what is being done")
+	root.PersistentFlags().BoolVarP(&a.quiet, "quiet", "q", false, "print only errors on stderr (no progress, notes or warnings); the result on stdout stays")
+	root.PersistentFlags().BoolVarP(&a.verbose, "verbose", "v", false, "log each step, retry and throttle on stderr")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.SetOut(a.io.Out)
 	root.SetErr(a.io.ErrOut)
@@ -139,13 +141,6 @@ func newHelpCmd() *cobra.Command {
 	}
 }
 
-// printJSON writes v as indented JSON to stdout.
-func (a *app) printJSON(v any) error {
-	enc := json.NewEncoder(a.io.Out)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
 // jsonOutput tells whether machine-readable output was asked for.
 func (a *app) jsonOutput() bool { return a.output == "json" }
 
@@ -159,11 +154,4 @@ func (a *app) progress() progress.Reporter {
 		return newLines(a.io.ErrOut, lineInterval)
 	}
 	return newBar(a.io.ErrOut)
-}
-
-// logf prints a line on stderr in --verbose mode.
-func (a *app) logf(format string, args ...any) {
-	if a.verbose && !a.quiet {
-		fmt.Fprintf(a.io.ErrOut, format+"\n", args...)
-	}
 }

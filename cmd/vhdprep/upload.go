@@ -59,12 +59,23 @@ vhdprep's output.`,
 			} else if err != nil {
 				return err
 			}
+			var checked *lint.Report
 			if check {
-				if err := checkGate(a, args[0]); err != nil {
+				rep, err := checkGate(a, args[0])
+				if err != nil {
+					if rep != nil && a.jsonOutput() {
+						// The check's verdict is the result: upload's
+						// document, with nothing uploaded.
+						if perr := a.printJSON(uploadJSON{&upload.Summary{File: args[0], Blob: opts.Blob.String()}, rep}); perr != nil {
+							return perr
+						}
+					}
 					return err
 				}
+				checked = rep
 			}
 			opts.BootsGen2 = guest.BootsGen2(args[0])
+			opts.Logf = a.logf
 			sum, err := upload.Upload(cmd.Context(), opts, a.progress())
 			if errors.Is(err, upload.ErrInterrupted) {
 				again := "to resume (the blob keeps what arrived), run"
@@ -78,11 +89,9 @@ vhdprep's output.`,
 				return err
 			}
 			if a.jsonOutput() {
-				return a.printJSON(sum)
+				return a.printJSON(uploadJSON{sum, checked})
 			}
-			if !a.quiet {
-				printUploadSummary(a, sum)
-			}
+			printUploadSummary(a, sum)
 			return nil
 		},
 	}
@@ -124,23 +133,34 @@ func resumeCommand() string {
 	return line
 }
 
+// uploadJSON is upload's --output json: the summary, and with --check the
+// check's report under "check".
+type uploadJSON struct {
+	*upload.Summary
+	Check *lint.Report `json:"check,omitempty"`
+}
+
 // checkGate runs check with its default rules and refuses on errors,
-// showing the findings on stderr.
-func checkGate(a *app, image string) error {
+// showing the findings on stderr (in JSON, the report is the result's).
+func checkGate(a *app, image string) (*lint.Report, error) {
 	t, err := lint.OpenImage(image)
 	if err != nil {
-		return fmt.Errorf("check: %w", err)
+		return nil, fmt.Errorf("check: %w", err)
 	}
 	defer t.Close()
+	a.logTarget(t, false)
 	rep := lint.Run(t, lint.Catalog(), &lint.Config{})
+	a.logReport("check", rep)
 	if !rep.Fails(lint.Error) {
 		a.logf("check: no errors")
-		return nil
+		return rep, nil
 	}
-	if err := lint.WriteText(a.io.ErrOut, rep, false); err != nil {
-		return err
+	if !a.jsonOutput() {
+		if err := lint.WriteText(a.io.ErrOut, rep, false); err != nil {
+			return nil, err
+		}
 	}
-	return gateError{fmt.Errorf("upload %s: check found errors; fix them (vhdprep fix) or upload without --check", image)}
+	return rep, gateError{fmt.Errorf("upload %s: check found errors; fix them (vhdprep fix) or upload without --check", image)}
 }
 
 func printUploadSummary(a *app, s *upload.Summary) {

@@ -78,7 +78,7 @@ func TestUploadCommand(t *testing.T) {
 	}
 	var fields map[string]any
 	json.Unmarshal([]byte(out), &fields)
-	for _, k := range []string{"virtual_size", "data_bytes", "sent_bytes", "requests", "retries", "seconds", "throughput", "content_md5", "verified"} {
+	for _, k := range []string{"schema_version", "image", "virtual_size_bytes", "data_bytes", "sent_bytes", "requests", "retries", "elapsed_seconds", "data_bytes_per_second", "content_md5", "verified"} {
 		if _, ok := fields[k]; !ok {
 			t.Errorf("--output json has no %q: %s", k, out)
 		}

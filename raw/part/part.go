@@ -61,16 +61,17 @@ type Table struct {
 
 // Partition is one partition.
 type Partition struct {
-	Number      int
-	Start, Size int64 // bytes
+	Number int   `json:"number"`
+	Start  int64 `json:"start_bytes,string"`
+	Size   int64 `json:"size_bytes,string"`
 	// Type is the GPT type GUID (lower case) or the MBR type as "0x83".
-	Type       string
-	TypeName   string
-	Name       string // GPT partition name
-	UUID       string // GPT unique GUID, or the MBR PARTUUID "<signature>-<NN>" as blkid prints it
-	Bootable   bool   // MBR active flag
-	Attributes uint64 // GPT attributes
-	Logical    bool
+	Type       string `json:"type"`
+	TypeName   string `json:"type_name"`
+	Name       string `json:"name"`              // GPT partition name
+	UUID       string `json:"uuid"`              // GPT unique GUID, or the MBR PARTUUID "<signature>-<NN>" as blkid prints it
+	Bootable   bool   `json:"bootable"`          // MBR active flag
+	Attributes uint64 `json:"attributes,string"` // GPT attributes
+	Logical    bool   `json:"logical"`
 }
 
 // End is the offset one past the partition's last byte.
