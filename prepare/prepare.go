@@ -54,6 +54,9 @@ type Options struct {
 	Progress progress.Reporter // the conversion's and the upload's
 	// Done, when set, is told of each step as it ends.
 	Done func(Step)
+	// Logf, when set, is told what each step starts (and the upload's
+	// retries and throttles): -v.
+	Logf func(format string, args ...any)
 }
 
 // Step names, in the order Run takes them.
@@ -80,7 +83,7 @@ type Step struct {
 	Name    string  `json:"name"`
 	Status  string  `json:"status"`
 	Summary string  `json:"summary"` // one line
-	Seconds float64 `json:"seconds"`
+	Seconds float64 `json:"elapsed_seconds"`
 	// Files are the files in the image the step changed.
 	Files []string `json:"files"`
 	// Rules are fix's and deprovision's changes, rule by rule.
@@ -100,13 +103,13 @@ type Report struct {
 	Steps   []Step `json:"steps"`
 	// Before is check's summary of the input; Check the gate's report of
 	// the output: what remains.
-	Before *lint.Summary            `json:"check_before"`
-	Check  *lint.Report             `json:"check"`
+	Before *lint.Summary            `json:"check_before,omitempty"`
+	Check  *lint.Report             `json:"check,omitempty"`
 	FailOn lint.Severity            `json:"fail_on"`
-	Upload *upload.Summary          `json:"upload"`
+	Upload *upload.Summary          `json:"upload,omitempty"`
 	Agents []string                 `json:"agents_disabled"`
 	Users  []string                 `json:"accounts"`
-	Disk   *diskimage.ConvertResult `json:"convert"`
+	Disk   *diskimage.ConvertResult `json:"convert,omitempty"`
 }
 
 // Run prepares Options.Input into Options.Output. The report says what
@@ -153,6 +156,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return r, interrupted(r, err)
 		}
 		step := Step{Name: s.name, Status: Done}
+		w.logf("prepare: %s", s.name)
 		start := time.Now()
 		err := s.do(ctx, &step)
 		step.Seconds = time.Since(start).Seconds()
@@ -382,6 +386,7 @@ func (w *run) upload(ctx context.Context, s *Step) error {
 	opts := *w.Upload
 	opts.File = w.Output
 	opts.BootsGen2 = guest.BootsGen2(w.Output)
+	opts.Logf = w.Logf
 	sum, err := upload.Upload(ctx, opts, progress.Or(w.Progress))
 	w.report.Upload = sum
 	if err != nil {
@@ -389,6 +394,12 @@ func (w *run) upload(ctx context.Context, s *Step) error {
 	}
 	s.Summary = fmt.Sprintf("%s of data sent to %s", units.Bytes(sum.SentBytes), sum.Blob)
 	return nil
+}
+
+func (w *run) logf(format string, args ...any) {
+	if w.Logf != nil {
+		w.Logf(format, args...)
+	}
 }
 
 func syncDir(dir string) error {

@@ -97,6 +97,7 @@ func TestGoldenJSON(t *testing.T) {
 		{"ls", exitOK, []string{"ls", "disk.img", "/etc/default"}, nil},
 		{"cat", exitOK, []string{"cat", "disk.img", "/etc/hostname"}, nil},
 		{"check", exitGate, []string{"check", "disk.img"}, nil},
+		{"prepare", exitOK, []string{"prepare", "disk.img", "prepared.vhd", "--config", demoConfig(t)}, nil},
 		{"check-list-rules", exitOK, []string{"check", "--list-rules"}, nil},
 		{"fix-dry-run", exitOK, []string{"fix", "fixed.img", "--only", "KRN001,NET004", "--dry-run"}, nil},
 		{"fix", exitOK, []string{"fix", "fixed.img", "--only", "KRN001,NET004"}, nil},

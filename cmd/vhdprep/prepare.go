@@ -58,7 +58,7 @@ with prepare's choices: 'agent: auto|inject|replace|keep' and 'remove-users: tru
 				fmt.Fprintf(a.io.Out, "prepare %s -> %s\n", opts.Input, opts.Output)
 				opts.Done = func(s prepare.Step) { printStep(a.io.Out, s) }
 			}
-			opts.Progress = a.progress()
+			opts.Progress, opts.Logf = a.progress(), a.logf
 			rep, err := prepare.Run(cmd.Context(), opts)
 			if werr := o.check.writeFiles(func(w io.Writer) error { return writePrepareJUnit(w, rep) }, rep.Check); werr != nil && err == nil {
 				err = werr
