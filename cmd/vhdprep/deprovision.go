@@ -29,7 +29,7 @@ is refused before anything is printed; --dry-run shows the plan and says so.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			res, err := lint.Deprovision(cmd.Context(), lint.DeprovisionOptions{
-				Open:        opener(args, root),
+				Open:        opener(lint.Opener, args, root),
 				RemoveUsers: removeUsers,
 				DryRun:      dryRun,
 				Planned: func(r *lint.DeprovisionResult, refused error) {
