@@ -85,7 +85,7 @@ func PlanFix(t *Target, catalog []*Rule, cfg *Config, only []string) (*Plan, err
 // FixOptions says what Fix repairs, and where.
 type FixOptions struct {
 	// Open opens the image or tree: to change it (an image's lock taken
-	// before anything is read, as OpenImageToChange does), or afresh to
+	// before anything is read, as Opener does), or afresh to
 	// check what was written.
 	Open    func(change bool) (*Target, error)
 	Catalog []*Rule
@@ -187,18 +187,4 @@ func newPaths(before, after []write.Change) []string {
 		}
 	}
 	return out
-}
-
-// CheckWritable tells, before anything is printed or changed, whether
-// Apply can write every change of the plan into t (see
-// guest.Guest.CheckWritable). A refusal names what to run instead, for
-// the command that made the plan.
-func (p *Plan) CheckWritable(t *Target) error {
-	return t.Guest.CheckWritable(p.Changes, p.command())
-}
-
-// Apply writes the plan into the image (opened with OpenImageToChange) or
-// the directory, as guest.Guest.Apply does.
-func (p *Plan) Apply(t *Target) error {
-	return t.Guest.Apply(p.Changes, p.command())
 }

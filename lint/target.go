@@ -42,14 +42,6 @@ func OpenImage(path string) (*Target, error) {
 	return newTarget(path, g, err)
 }
 
-// OpenImageToChange opens an image to plan a change and apply it: the
-// image's lock is taken before anything is read, and held until Close, so
-// what is planned is what is changed.
-func OpenImageToChange(path string) (*Target, error) {
-	g, err := guest.OpenToChange(path)
-	return newTarget(path, g, err)
-}
-
 // Opener opens the image, or with dir set instead the directory tree, as
 // a target, the way guest.Opener opens it: what Fix and Deprovision open.
 func Opener(image, dir string) func(change bool) (*Target, error) {
@@ -99,12 +91,6 @@ func unreadableLayout(path string, layoutErr error) (*Target, error) {
 	defer im.Close()
 	c := im.Container(func() (bool, string) { return false, "the partition table cannot be read" })
 	return &Target{Name: path, Container: &c, layoutErr: layoutErr}, nil
-}
-
-// OpenDir opens a directory tree as a check target.
-func OpenDir(dir string) (*Target, error) {
-	g, err := guest.OpenDir(dir)
-	return newTarget(dir, g, err)
 }
 
 // Close releases the image, and its lock.

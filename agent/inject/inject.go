@@ -60,12 +60,6 @@ const (
 	commandRemove = "agent remove"
 )
 
-// Apply writes the plan into the guest: an image's ext2/3/4 filesystems
-// (verified, undone on failure) or a directory.
-func (p *Plan) Apply(g *guest.Guest) error {
-	return g.Apply(p.Changes, p.command)
-}
-
 // Claimed lists the rules an inject that changes the image repairs: an
 // agent provisions (AGT001), and only one (AGT006).
 func (p *Plan) Claimed() []string {

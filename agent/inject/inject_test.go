@@ -162,7 +162,7 @@ func apply(t *testing.T, dir string, planFor func(*guest.Guest) (*Plan, error)) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Apply(target); err != nil {
+	if err := target.Apply(p.Changes, p.command); err != nil {
 		t.Fatal(err)
 	}
 	return p
