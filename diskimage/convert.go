@@ -9,9 +9,9 @@ import (
 
 	"github.com/vhdprep/vhdprep/internal/atomicfile"
 	"github.com/vhdprep/vhdprep/internal/imagelock"
-	"github.com/vhdprep/vhdprep/internal/progress"
 	"github.com/vhdprep/vhdprep/internal/shell"
 	"github.com/vhdprep/vhdprep/ova"
+	"github.com/vhdprep/vhdprep/progress"
 	"github.com/vhdprep/vhdprep/raw"
 	"github.com/vhdprep/vhdprep/raw/part"
 	"github.com/vhdprep/vhdprep/vhd"

@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/vhdprep/vhdprep/internal/progress"
+	"github.com/vhdprep/vhdprep/progress"
 	"github.com/vhdprep/vhdprep/raw"
 )
 

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/vhdprep/vhdprep/internal/disktest"
-	"github.com/vhdprep/vhdprep/internal/progress"
+	"github.com/vhdprep/vhdprep/progress"
 	"github.com/vhdprep/vhdprep/qcow2"
 	"github.com/vhdprep/vhdprep/raw"
 	"github.com/vhdprep/vhdprep/vmdk"

@@ -10,10 +10,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/vhdprep/vhdprep/ova"
-	"github.com/vhdprep/vhdprep/raw"
 	"github.com/vhdprep/vhdprep/vdi"
 	"github.com/vhdprep/vhdprep/vhd"
 	"github.com/vhdprep/vhdprep/vmdk"
@@ -118,17 +116,6 @@ type UnreadableError struct {
 
 // Error says how to turn the image into one vhdprep reads.
 func (e *UnreadableError) Error() string { return ConvertHint(e.Format, e.Path) }
-
-// DetectFile tells the container format of the file at path and its size.
-func DetectFile(path string) (Format, int64, error) {
-	f, size, err := raw.OpenFile(path, os.O_RDONLY)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	format, err := Detect(f, size)
-	return format, size, err
-}
 
 // Readable tells whether vhdprep reads the format's disk.
 func (f Format) Readable() bool {

@@ -20,7 +20,7 @@ import (
 func sgdiskVerify(t *testing.T, path string) {
 	t.Helper()
 	testimage.RequireTools(t, "sgdisk")
-	if f, _, _ := DetectFile(path); f == VHDFixed {
+	if f, _, _ := detectFile(path); f == VHDFixed {
 		back := path + ".back.raw"
 		qemuImg(t, "convert", "-f", "vpc", "-O", "raw", path, back)
 		defer os.Remove(back)
@@ -178,4 +178,15 @@ func TestResizeRefusesADamagedPrimaryGPTUntouched(t *testing.T) {
 	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
 		t.Fatal("the file changed")
 	}
+}
+
+// detectFile tells the container format of the file at path and its size.
+func detectFile(path string) (Format, int64, error) {
+	f, size, err := raw.OpenFile(path, os.O_RDONLY)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	format, err := Detect(f, size)
+	return format, size, err
 }

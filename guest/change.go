@@ -1,6 +1,7 @@
 package guest
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -152,4 +153,29 @@ func (g *Guest) volumeAt(mountPath, command string) (volume.Volume, error) {
 // the same command on the tree, mounted by the system's own driver.
 func onMountedTree(command string) string {
 	return fmt.Sprintf("mount the image's filesystems (e.g. with guestmount, or a loop device) and run 'vhdprep %s --root MOUNTPOINT'", command)
+}
+
+// Write writes changes, which command ("fix", "agent inject") planned
+// from g, into g, and closes g. Changes g cannot take are refused before
+// shown sees them; a dry run shows them, with the refusal, and writes
+// nothing; so does a run whose ctx ended while it planned (the error wraps
+// ctx's). After a run that wrote, the command opens g again to check
+// what it wrote.
+func Write(ctx context.Context, g *Guest, changes []write.Change, command string, dryRun bool, shown func(refused error)) error {
+	defer g.Close()
+	refused := g.CheckWritable(changes, command)
+	if refused != nil && !dryRun {
+		return refused
+	}
+	shown(refused)
+	if dryRun {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s %s: nothing was written: %w", command, g.Name, err)
+	}
+	if err := g.Apply(changes, command); err != nil {
+		return fmt.Errorf("%s %s: %w", command, g.Name, err)
+	}
+	return nil
 }

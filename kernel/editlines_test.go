@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -33,19 +34,73 @@ func TestPadGrubenv(t *testing.T) {
 	}
 }
 
+// EditDefaultGrub reads the files as the shell sources them: each case's
+// files, edited with add and remove, become want.
 func TestEditDefaultGrub(t *testing.T) {
-	text := "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet splash\"\nGRUB_CMDLINE_LINUX=\"ro\"\n"
-	got, added := EditDefaultGrub(text, 2, []string{"console=ttyS0"}, []string{"quiet"})
-	if want := "GRUB_CMDLINE_LINUX_DEFAULT=\"splash\"\nGRUB_CMDLINE_LINUX=\"ro console=ttyS0\"\n"; !added || got != want {
-		t.Fatalf("got %q (added %v), want %q", got, added, want)
-	}
-	// An assignment that goes on past its line takes nothing.
-	text = "GRUB_CMDLINE_LINUX=\"ro \\\n  quiet\"\n"
-	if _, added := EditDefaultGrub(text, 1, []string{"console=ttyS0"}, nil); added {
-		t.Error("a parameter was added to an assignment that spans lines")
-	}
-	// A bare word gains quotes when a parameter joins it.
-	if got, _ := EditDefaultGrub("GRUB_CMDLINE_LINUX=ro\n", 1, []string{"console=ttyS0"}, nil); got != "GRUB_CMDLINE_LINUX=\"ro console=ttyS0\"\n" {
-		t.Errorf("bare word: %q", got)
+	console, quiet := []string{"console=ttyS0"}, []string{"quiet"}
+	for _, c := range []struct {
+		name        string
+		files       []string
+		add, remove []string
+		want        []string
+	}{
+		{"double quotes", []string{"GRUB_CMDLINE_LINUX_DEFAULT=\"quiet splash\"\nGRUB_CMDLINE_LINUX=\"ro\"\n"}, console, quiet,
+			[]string{"GRUB_CMDLINE_LINUX_DEFAULT=\"splash\"\nGRUB_CMDLINE_LINUX=\"ro console=ttyS0\"\n"}},
+		// An assignment that goes on past its line keeps its layout: a new
+		// one after it builds on it.
+		{"continued, added to", []string{"GRUB_CMDLINE_LINUX=\"ro \\\n  quiet\"\n"}, console, nil,
+			[]string{"GRUB_CMDLINE_LINUX=\"ro \\\n  quiet\"\nGRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX console=ttyS0\"\n"}},
+		// A bare word gains quotes when a parameter joins it.
+		{"bare word", []string{"GRUB_CMDLINE_LINUX=ro\n"}, console, nil, []string{"GRUB_CMDLINE_LINUX=\"ro console=ttyS0\"\n"}},
+		{"bare word emptied", []string{"GRUB_CMDLINE_LINUX_DEFAULT=quiet\n"}, nil, quiet, []string{"GRUB_CMDLINE_LINUX_DEFAULT=\n"}},
+
+		// What a regular expression over each line got wrong.
+		{"single quotes, a comment after", []string{"GRUB_CMDLINE_LINUX_DEFAULT='quiet splash' # the builder's\n"}, nil, quiet,
+			[]string{"GRUB_CMDLINE_LINUX_DEFAULT='splash' # the builder's\n"}},
+		{"double quotes, a comment after", []string{"GRUB_CMDLINE_LINUX=\"ro quiet\" # the builder's\n"}, console, quiet,
+			[]string{"GRUB_CMDLINE_LINUX=\"ro console=ttyS0\" # the builder's\n"}},
+		{"export", []string{"export GRUB_CMDLINE_LINUX=\"quiet\"\n"}, console, quiet, []string{"export GRUB_CMDLINE_LINUX=\"console=ttyS0\"\n"}},
+		{"continued, removed from", []string{"GRUB_CMDLINE_LINUX_DEFAULT=\"splash \\\n  quiet\"\n"}, nil, quiet, []string{"GRUB_CMDLINE_LINUX_DEFAULT=\"splash\"\n"}},
+		{"open quote, removed from", []string{"GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\nsplash\"\n"}, nil, quiet, []string{"GRUB_CMDLINE_LINUX_DEFAULT=\"\nsplash\"\n"}},
+		{"bare, escaped blank", []string{"GRUB_CMDLINE_LINUX_DEFAULT=$GRUB_CMDLINE_LINUX_DEFAULT\\ quiet\n"}, nil, quiet,
+			[]string{"GRUB_CMDLINE_LINUX_DEFAULT=\"$GRUB_CMDLINE_LINUX_DEFAULT\"\n"}},
+		{"quotes mixed", []string{"GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX\"' quiet'\n"}, console, quiet,
+			[]string{"GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX console=ttyS0\"\n"}},
+		{"a variable before a letter", []string{"GRUB_CMDLINE_LINUX=\"$X\"'y=1 quiet'\n"}, nil, quiet, []string{"GRUB_CMDLINE_LINUX=\"${X}y=1\"\n"}},
+		{"escapes", []string{`GRUB_CMDLINE_LINUX="a=\"x y\" quiet"` + "\n"}, nil, quiet, []string{`GRUB_CMDLINE_LINUX="a=\"x y\""` + "\n"}},
+		{"not an assignment inside a value", []string{"GRUB_CMDLINE_LINUX_DEFAULT=\"splash\nGRUB_CMDLINE_LINUX=quiet\"\n"}, console, quiet,
+			[]string{"GRUB_CMDLINE_LINUX_DEFAULT=\"splash\nGRUB_CMDLINE_LINUX=quiet\"\nGRUB_CMDLINE_LINUX=\"console=ttyS0\"\n"}},
+		{"the last wins", []string{"GRUB_CMDLINE_LINUX=\"quiet\"\nGRUB_CMDLINE_LINUX=\"ro\"\n"}, console, quiet,
+			[]string{"GRUB_CMDLINE_LINUX=\"\"\nGRUB_CMDLINE_LINUX=\"ro console=ttyS0\"\n"}},
+
+		// Expansions stay as written.
+		{"built on the default", []string{"GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX_DEFAULT foo\"\n"}, console, nil,
+			[]string{"GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX_DEFAULT foo console=ttyS0\"\n"}},
+		{"built on itself, braces", []string{"GRUB_CMDLINE_LINUX=\"ro\"\nGRUB_CMDLINE_LINUX=\"${GRUB_CMDLINE_LINUX} quiet\"\n"}, console, quiet,
+			[]string{"GRUB_CMDLINE_LINUX=\"ro\"\nGRUB_CMDLINE_LINUX=\"${GRUB_CMDLINE_LINUX} console=ttyS0\"\n"}},
+		{"command substitution", []string{"GRUB_CMDLINE_LINUX=\"crashkernel=auto $([ -x /usr/sbin/rhcrashkernel-param ] && /usr/sbin/rhcrashkernel-param || :) rhgb quiet\"\n"}, nil, []string{"rhgb", "quiet"},
+			[]string{"GRUB_CMDLINE_LINUX=\"crashkernel=auto $([ -x /usr/sbin/rhcrashkernel-param ] && /usr/sbin/rhcrashkernel-param || :)\"\n"}},
+		// What this parser does not read it does not write: the word stays,
+		// and the parameter goes in a new assignment after it.
+		{"unknown expansion", []string{"GRUB_CMDLINE_LINUX=\"${EXTRA:-quiet} quiet\"\n"}, console, quiet,
+			[]string{"GRUB_CMDLINE_LINUX=\"${EXTRA:-quiet} quiet\"\nGRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX console=ttyS0\"\n"}},
+
+		// The drop-ins of /etc/default/grub.d are sourced after the file.
+		{"drop-in builds on the file", []string{"GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\nGRUB_CMDLINE_LINUX=\"\"\n", "GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX rootdelay=300\"\n"}, console, quiet,
+			[]string{"GRUB_CMDLINE_LINUX_DEFAULT=\"\"\nGRUB_CMDLINE_LINUX=\"\"\n", "GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX rootdelay=300 console=ttyS0\"\n"}},
+		{"given by the drop-in's default", []string{"GRUB_CMDLINE_LINUX=\"ro\"\n", "GRUB_CMDLINE_LINUX_DEFAULT=\"console=ttyS0\"\n"}, console, nil,
+			[]string{"GRUB_CMDLINE_LINUX=\"ro\"\n", "GRUB_CMDLINE_LINUX_DEFAULT=\"console=ttyS0\"\n"}},
+
+		// No file assigns GRUB_CMDLINE_LINUX: a new assignment ends the first.
+		{"assignment missing", []string{"GRUB_TIMEOUT=5\n"}, console, nil, []string{"GRUB_TIMEOUT=5\nGRUB_CMDLINE_LINUX=\"console=ttyS0\"\n"}},
+		{"assignment missing, a drop-in's default", []string{"GRUB_TIMEOUT=5", "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\n"}, console, quiet,
+			[]string{"GRUB_TIMEOUT=5\nGRUB_CMDLINE_LINUX=\"console=ttyS0\"\n", "GRUB_CMDLINE_LINUX_DEFAULT=\"\"\n"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := EditDefaultGrub(c.files, c.add, c.remove)
+			if !slices.Equal(got, c.want) {
+				t.Fatalf("got\n%q\nwant\n%q", got, c.want)
+			}
+		})
 	}
 }

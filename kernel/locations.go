@@ -188,17 +188,9 @@ type grubFile struct{ path, text string }
 // defaultGrub reads the two GRUB_CMDLINE variables from every defaults
 // file (unreadable ones are left out).
 func defaultGrub(fsys fs.FS) []Location {
-	return DefaultGrubCmdline(DefaultGrubFiles(fsys), func(p string) ([]byte, error) { return fs.ReadFile(fsys, p) })
-}
-
-// DefaultGrubCmdline works out the defaults' command line from the files
-// at paths (without a leading slash, in the order grub-mkconfig sources
-// them), each read by read; unreadable ones are left out. It lets an
-// editor see the defaults as its own changes so far leave them.
-func DefaultGrubCmdline(paths []string, read func(string) ([]byte, error)) []Location {
 	var files []grubFile
-	for _, p := range paths {
-		if b, err := read(p); err == nil {
+	for _, p := range DefaultGrubFiles(fsys) {
+		if b, err := fs.ReadFile(fsys, p); err == nil {
 			files = append(files, grubFile{p, string(b)})
 		}
 	}
@@ -206,34 +198,26 @@ func DefaultGrubCmdline(paths []string, read func(string) ([]byte, error)) []Loc
 }
 
 // parseDefaultGrub works out the two GRUB_CMDLINE variables as sourcing
-// the files in order would (the last assignment of each wins, and may
-// build on earlier ones), and reports them as one line, at
-// GRUB_CMDLINE_LINUX's last assignment, where additions belong since every
-// entry gets it.
+// the files in order would (see sourceDefaults), and reports them as one
+// line, at GRUB_CMDLINE_LINUX's last assignment, where additions belong
+// since every entry gets it.
 func parseDefaultGrub(files []grubFile) []Location {
-	type place struct {
-		path string
-		line int
-	}
-	vars, vals, at := map[string]string{}, map[string]string{}, map[string]place{}
-	var sources []string
+	var texts, sources []string
 	for _, f := range files {
+		texts = append(texts, f.text)
 		sources = append(sources, "/"+f.path)
-		for _, a := range parseShellAssignments(f.text, vars) {
-			if a.name == VarCmdlineLinux || a.name == VarCmdlineDefault {
-				vals[a.name], at[a.name] = a.value, place{f.path, a.line}
-			}
-		}
 	}
-	if len(at) == 0 {
+	d := sourceDefaults(texts)
+	if len(d.last) == 0 {
 		return nil
 	}
-	p, v := at[VarCmdlineLinux], VarCmdlineLinux
-	if p.line == 0 {
-		p, v = at[VarCmdlineDefault], VarCmdlineDefault
+	v := VarCmdlineLinux
+	p, ok := d.last[v]
+	if !ok {
+		v = VarCmdlineDefault
+		p = d.last[v]
 	}
-	joined := strings.TrimSpace(vals[VarCmdlineLinux] + " " + vals[VarCmdlineDefault])
-	return []Location{{Path: "/" + p.path, Line: p.line, Kind: KindDefaultGrub, Entry: "defaults for grub-mkconfig", Var: v, Cmdline: ParseCmdline(joined), Sources: sources}}
+	return []Location{{Path: sources[p.file], Line: p.line, Kind: KindDefaultGrub, Entry: "defaults for grub-mkconfig", Var: v, Cmdline: d.cmdline(), Sources: sources}}
 }
 
 // grubCfg reports each linux line with the menu entry it belongs to,

@@ -152,7 +152,9 @@ func TestDefaultGrub(t *testing.T) {
 }
 
 // FuzzDefaultGrub: any text parses without panicking, to a line inside
-// it; a plain double-quoted value comes back as written.
+// it; a plain double-quoted value comes back as written; an edit that
+// adds and removes nothing leaves the text as it was, and any other edits
+// it without panicking.
 func FuzzDefaultGrub(f *testing.F) {
 	f.Add("GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX console=ttyS0\"\n", "quiet splash")
 	f.Add("export GRUB_CMDLINE_LINUX_DEFAULT='a \\\nb' # c\n", "ro")
@@ -163,6 +165,10 @@ func FuzzDefaultGrub(f *testing.F) {
 				t.Fatalf("line %d of %q", l.Line, text)
 			}
 		}
+		if got := EditDefaultGrub([]string{text}, nil, nil)[0]; got != text {
+			t.Fatalf("an empty edit of %q gave %q", text, got)
+		}
+		EditDefaultGrub([]string{text, value}, []string{"console=ttyS0", value}, []string{"quiet", value})
 		if strings.ContainsAny(value, "\"\\$`\n") {
 			return
 		}

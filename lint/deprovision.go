@@ -87,7 +87,7 @@ func Deprovision(ctx context.Context, opts DeprovisionOptions) (*DeprovisionResu
 		return nil, fmt.Errorf("deprovision %s: %w", target.Name, err)
 	}
 	res := &DeprovisionResult{Plan: plan, Users: users}
-	after, err := Write(ctx, plan, CommandDeprovision, target, opts.Open, opts.DryRun, func(refused error) {
+	after, err := plan.write(ctx, target, opts.Open, opts.DryRun, func(refused error) {
 		if opts.Planned != nil {
 			opts.Planned(res, refused)
 		}

@@ -79,7 +79,7 @@ func TestDeprovisionImageRemovesAHome(t *testing.T) {
 			t.Fatalf("%s: %v %s", c, err, out)
 		}
 	}
-	target, err := OpenImageToChange(img)
+	target, err := Opener(img, "")(true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vhdprep/vhdprep/guest/agents"
 	"github.com/vhdprep/vhdprep/rootfs"
 )
 
@@ -218,8 +219,8 @@ var ufwOutputChains = []struct{ file, chain string }{
 // outgoing`), and no rule of its output chains that may accept the wire
 // server's traffic. It returns the file that decides.
 func ufwBlock(root rootfs.FS) (block, string, bool) {
-	conf, _, _ := keyValueConf(root, ufwConf)
-	defaults, lines, _ := keyValueConf(root, ufwDefaults)
+	conf, _, _ := agents.KeyValueConf(root, ufwConf)
+	defaults, lines, _ := agents.KeyValueConf(root, ufwDefaults)
 	policy := strings.Trim(defaults["DEFAULT_OUTPUT_POLICY"], `"`)
 	if conf["ENABLED"] != "yes" || policy != "DROP" && policy != "REJECT" {
 		return block{}, "", false

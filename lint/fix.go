@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/vhdprep/vhdprep/guest"
 	"github.com/vhdprep/vhdprep/rootfs/write"
 )
 
@@ -84,7 +85,7 @@ func PlanFix(t *Target, catalog []*Rule, cfg *Config, only []string) (*Plan, err
 // FixOptions says what Fix repairs, and where.
 type FixOptions struct {
 	// Open opens the image or tree: to change it (an image's lock taken
-	// before anything is read, as OpenImageToChange does), or afresh to
+	// before anything is read, as Opener does), or afresh to
 	// check what was written.
 	Open    func(change bool) (*Target, error)
 	Catalog []*Rule
@@ -119,7 +120,7 @@ func Fix(ctx context.Context, opts FixOptions) (*FixResult, error) {
 		return nil, fmt.Errorf("fix %s: %w", target.Name, err)
 	}
 	res := &FixResult{Name: target.Name, Plan: plan}
-	after, err := Write(ctx, plan, CommandFix, target, opts.Open, opts.DryRun, func(refused error) {
+	after, err := plan.write(ctx, target, opts.Open, opts.DryRun, func(refused error) {
 		if opts.Planned != nil {
 			opts.Planned(plan, refused)
 		}
@@ -132,38 +133,12 @@ func Fix(ctx context.Context, opts FixOptions) (*FixResult, error) {
 	return res, err
 }
 
-// Writable is a plan a command writes into a target: fix's and
-// deprovision's Plan, agent inject's.
-type Writable interface {
-	CheckWritable(t *Target) error
-	Apply(t *Target) error
-}
-
-// Write writes p, which command ("fix", "agent inject") planned from t,
-// into t, and opens what was written afresh with open, for the check that
-// holds p to its claims. A plan t cannot take is refused before shown sees
-// it; a dry run shows it, with the refusal, and writes nothing; so does a
-// run whose ctx ended while it planned (the error wraps ctx's). t is
-// closed; the target returned is nil after a dry run or a failure.
-func Write(ctx context.Context, p Writable, command string, t *Target, open func(change bool) (*Target, error), dryRun bool, shown func(refused error)) (*Target, error) {
-	refused := p.CheckWritable(t)
-	if refused != nil && !dryRun {
-		t.Close()
-		return nil, refused
-	}
-	shown(refused)
-	if dryRun {
-		t.Close()
-		return nil, nil
-	}
-	if err := ctx.Err(); err != nil {
-		t.Close()
-		return nil, fmt.Errorf("%s %s: nothing was written: %w", command, t.Name, err)
-	}
-	err := p.Apply(t)
-	t.Close()
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", command, t.Name, err)
+// write writes the plan, made from t, into t (see guest.Write), and opens
+// what was written afresh with open, for the check that holds the plan to
+// its claims; the target returned is nil after a dry run or a failure.
+func (p *Plan) write(ctx context.Context, t *Target, open func(change bool) (*Target, error), dryRun bool, shown func(refused error)) (*Target, error) {
+	if err := guest.Write(ctx, t.Guest, p.Changes, p.command(), dryRun, shown); err != nil || dryRun {
+		return nil, err
 	}
 	return open(false)
 }
@@ -212,18 +187,4 @@ func newPaths(before, after []write.Change) []string {
 		}
 	}
 	return out
-}
-
-// CheckWritable tells, before anything is printed or changed, whether
-// Apply can write every change of the plan into t (see
-// guest.Guest.CheckWritable). A refusal names what to run instead, for
-// the command that made the plan.
-func (p *Plan) CheckWritable(t *Target) error {
-	return t.Guest.CheckWritable(p.Changes, p.command())
-}
-
-// Apply writes the plan into the image (opened with OpenImageToChange) or
-// the directory, as guest.Guest.Apply does.
-func (p *Plan) Apply(t *Target) error {
-	return t.Guest.Apply(p.Changes, p.command())
 }

@@ -64,6 +64,12 @@ func TestFixDefaultGrubAsShippedSourcesEveryParameter(t *testing.T) {
 		{"export", map[string]string{"etc/default/grub": "export GRUB_CMDLINE_LINUX=\"ro\"\n"}, false},
 		{"trailing comment", map[string]string{"etc/default/grub": "GRUB_CMDLINE_LINUX=\"ro\" # set by the image builder\n"}, false},
 		{"built on itself", map[string]string{"etc/default/grub": "GRUB_CMDLINE_LINUX=\"ro\"\nGRUB_CMDLINE_LINUX=\"${GRUB_CMDLINE_LINUX} net.ifnames=0\"\n"}, false},
+		{"single quotes, a comment after", map[string]string{"etc/default/grub": "GRUB_CMDLINE_LINUX_DEFAULT='quiet splash' # the builder's\nGRUB_CMDLINE_LINUX='ro' # the builder's\n"}, false},
+		{"default built on itself", map[string]string{"etc/default/grub": "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\nGRUB_CMDLINE_LINUX_DEFAULT=\"$GRUB_CMDLINE_LINUX_DEFAULT splash\"\nGRUB_CMDLINE_LINUX=\"\"\n"}, false},
+		{"quotes mixed", map[string]string{"etc/default/grub": "GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX\"' net.ifnames=0'\n"}, false},
+		{"bare, escaped blank", map[string]string{"etc/default/grub": "GRUB_CMDLINE_LINUX_DEFAULT=splash\\ quiet\nGRUB_CMDLINE_LINUX=\"ro\"\n"}, false},
+		{"continued default", map[string]string{"etc/default/grub": "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet \\\n  splash\"\nGRUB_CMDLINE_LINUX=\"\"\n"}, false},
+		{"export, a comment after", map[string]string{"etc/default/grub": "export GRUB_CMDLINE_LINUX=\"ro quiet\" # c\n"}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			root := tree(t, c.files).Name

@@ -45,7 +45,7 @@ func guestSums(t *testing.T, target *Target) map[string][32]byte {
 func TestFixKernelCommandLineInAnImage(t *testing.T) {
 	testimage.RequireTools(t, "debugfs", "e2fsck", "e2undo")
 	img := testimage.Copy(t, "disk-debian-mbr")
-	target, err := OpenImageToChange(img)
+	target, err := Opener(img, "")(true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestFixRHELBootEntriesAndGrubenv(t *testing.T) {
 }
 
 func TestFixRefusesLogicalVolumes(t *testing.T) {
-	target, err := OpenImageToChange(testimage.Copy(t, "disk-rhel-lvm"))
+	target, err := Opener(testimage.Copy(t, "disk-rhel-lvm"), "")(true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestFixRefusesLogicalVolumes(t *testing.T) {
 func TestFixInsideALinearLogicalVolume(t *testing.T) {
 	testimage.RequireTools(t, "debugfs", "e2fsck", "e2undo")
 	img := testimage.Copy(t, "disk-debian-lvm")
-	target, err := OpenImageToChange(img)
+	target, err := Opener(img, "")(true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +304,7 @@ func TestFixNamesDevicesByUUID(t *testing.T) {
 	}
 	w.Close()
 	target.Close()
-	if target, err = OpenImageToChange(img); err != nil {
+	if target, err = Opener(img, "")(true); err != nil {
 		t.Fatal(err)
 	}
 	if s := statuses(t, target, "KRN009", "FST001"); s["KRN009"] != Failed || s["FST001"] != Failed {

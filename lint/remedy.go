@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/vhdprep/vhdprep/diskimage"
-	"github.com/vhdprep/vhdprep/guest"
+	"github.com/vhdprep/vhdprep/guest/agents"
 	"github.com/vhdprep/vhdprep/internal/shell"
 	"github.com/vhdprep/vhdprep/rootfs/write"
 )
@@ -44,7 +44,7 @@ func remedy(t *Target, r *Rule) (command string, err error) {
 		return fmt.Sprintf("vhdprep fix %s --only %s", t.arg(), r.ID), nil
 	}
 	if r.ID == ruleAgent {
-		if err := InjectSupported(t); err != nil {
+		if err := injectSupported(t); err != nil {
 			return "", err
 		}
 		return "vhdprep agent inject " + t.arg(), nil
@@ -73,20 +73,14 @@ func remedy(t *Target, r *Rule) (command string, err error) {
 // The rule only deprovision --remove-users repairs.
 const ruleAccounts = "SEC001"
 
-// InjectSupported says why vhdprep agent inject cannot install its agent in
-// t's guest, or nil when it can: it installs systemd units.
-func InjectSupported(t *Target) error {
+// injectSupported says why vhdprep agent inject cannot install its agent
+// in the target (see agents.InjectSupported).
+func injectSupported(t *Target) error {
 	root, err := t.root()
 	if err != nil {
 		return err
 	}
-	if init := guest.DetectInit(root); init != "systemd" {
-		if init == "" {
-			init = "not recognized"
-		}
-		return fmt.Errorf("the guest's init system is %s; agent inject installs systemd units, so it supports systemd guests only", init)
-	}
-	return nil
+	return agents.InjectSupported(root)
 }
 
 // arg is how a vhdprep command names the target, quoted for the shell:

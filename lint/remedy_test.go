@@ -117,7 +117,7 @@ func TestCheckSaysFixableExactlyWhereACommandRepairs(t *testing.T) {
 						t.Errorf("%s: check says %q, but deprovision plans nothing for it", o.ID, cmd)
 					}
 				case cmd == "vhdprep agent inject --root "+target.Name:
-					if err := InjectSupported(target); err != nil {
+					if err := injectSupported(target); err != nil {
 						t.Errorf("%s: check says %q, but inject refuses: %v", o.ID, cmd, err)
 					}
 				default:

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"gopkg.in/yaml.v3"
+	"github.com/vhdprep/vhdprep/guest/agents"
 )
 
 // vhdprepAgentDefaults is the configuration agent inject writes, in the
@@ -50,7 +50,7 @@ func TestResourceDiskSwap(t *testing.T) {
 			strings.NewReplacer("Format=n", "Format=y", "EnableSwap=n", "EnableSwap=y", "SwapSizeMB=0", "SwapSizeMB=4096").Replace(vhdprepAgentDefaults), ""},
 		{"cloud-init's swap after inject --replace-waagent", replacedCloudInit,
 			"swap on the resource disk is asked of cloud-init in /etc/cloud/cloud.cfg.d, which does not run at boot; vhdprep agent, which does, is not told to make it",
-			strings.NewReplacer("Format=n", "Format=y", "EnableSwap=n", "EnableSwap=y", "SwapSizeMB=0", "SwapSizeMB="+defaultSwapMB).Replace(vhdprepAgentDefaults), ""},
+			strings.NewReplacer("Format=n", "Format=y", "EnableSwap=n", "EnableSwap=y", "SwapSizeMB=0", "SwapSizeMB="+agents.DefaultSwapMB).Replace(vhdprepAgentDefaults), ""},
 		{"the running agent's own swap", with(injected, map[string]string{"etc/vhdprep-agent.conf": "ResourceDisk.Format=y\nResourceDisk.EnableSwap=y\nResourceDisk.SwapSizeMB=2048\n"}), "", "", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -100,19 +100,6 @@ func TestResourceDiskOwnerCountsRunningAgents(t *testing.T) {
 	replaced := with(with(systemd, conf), map[string]string{"etc/systemd/system/walinuxagent.service": "->/dev/null"})
 	if o := outcome(t, tree(t, replaced), "SWP003"); o.Status != Passed {
 		t.Errorf("WALinuxAgent masked: %s %+v, want pass", o.Status, o.Findings)
-	}
-}
-
-// cloud-init's swap size, as its cc_mounts module reads it.
-func TestCloudInitSwapMB(t *testing.T) {
-	for in, want := range map[string]string{"size: 2G": "2048", "size: 2147483648": "2048", "size: 512M": "512", "size: 1.5G": "1536", "size: auto": "", "filename: /swap.img": "", "size: 0": ""} {
-		cfg := map[string]any{}
-		if err := yaml.Unmarshal([]byte("swap:\n  "+in+"\n"), &cfg); err != nil {
-			t.Fatal(err)
-		}
-		if got := cloudInitSwapMB(cfg); got != want {
-			t.Errorf("%s: %q, want %q", in, got, want)
-		}
 	}
 }
 

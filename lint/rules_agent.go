@@ -5,31 +5,31 @@ import (
 
 	"github.com/vhdprep/vhdprep/agent/layout"
 	"github.com/vhdprep/vhdprep/guest"
+	"github.com/vhdprep/vhdprep/guest/agents"
 	"github.com/vhdprep/vhdprep/rootfs"
 )
 
 // The provisioning agents that may also run extensions or own the
 // resource disk, by the names reports give them.
 const (
-	agentWAAgent   = "WALinuxAgent"
-	agentCloudInit = "cloud-init"
-	agentVhdprep   = "vhdprep agent"
+	agentWAAgent   = agents.WAAgent
+	agentCloudInit = agents.CloudInit
+	agentVhdprep   = agents.Vhdprep
 )
 
 // The agents' programs and configuration files.
 const (
 	waagentProgram   = "usr/sbin/waagent"
-	waagentConfPath  = "etc/waagent.conf"
+	waagentConfPath  = agents.WAAgentConf
 	cloudInitProgram = "usr/bin/cloud-init"
 	azureInitProgram = "usr/bin/azure-init"
-	// cloudInitConfDir is where cloud-init's drop-ins are, for reports.
-	cloudInitConfDir = "/etc/cloud/cloud.cfg.d"
+	cloudInitConfDir = agents.CloudInitConfDir
 )
 
 // The vhdprep agent's, as agent inject installs it.
 var (
 	vhdprepAgentBin  = strings.TrimPrefix(layout.Binary, "/")
-	vhdprepAgentConf = strings.TrimPrefix(layout.ConfigFile, "/")
+	vhdprepAgentConf = agents.VhdprepConf
 )
 
 // provisioningAgent is an agent that can report Ready to Azure.

@@ -1,42 +1,20 @@
 package lint
 
 import (
-	"bytes"
 	"fmt"
 
 	"path"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 
-	"gopkg.in/yaml.v3"
-
+	"github.com/vhdprep/vhdprep/guest/agents"
 	"github.com/vhdprep/vhdprep/rootfs"
 )
 
 // waagentConf reads /etc/waagent.conf (Key=Value lines); nil when absent.
 func waagentConf(root rootfs.FS) (map[string]string, map[string]int, error) {
-	return keyValueConf(root, waagentConfPath)
-}
-
-// keyValueConf reads a KEY=VALUE file (waagent.conf, vhdprep-agent.conf):
-// the values and the line that sets each.
-func keyValueConf(root rootfs.FS, name string) (map[string]string, map[string]int, error) {
-	b, err := readFile(root, name)
-	if err != nil || b == nil {
-		return nil, nil, err
-	}
-	vals, lines := map[string]string{}, map[string]int{}
-	// Every line, however long: a bufio.Scanner would stop at the first
-	// over 64 KiB and miss the settings after it.
-	for i, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSpace(line)
-		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
-			vals[strings.TrimSpace(k)], lines[strings.TrimSpace(k)] = strings.TrimSpace(v), i+1
-		}
-	}
-	return vals, lines, nil
+	return agents.KeyValueConf(root, waagentConfPath)
 }
 
 // waagentProvisions tells whether WALinuxAgent's config lets it provision
@@ -46,43 +24,6 @@ func waagentProvisions(conf map[string]string) bool {
 		return a == "auto" || a == "waagent"
 	}
 	return conf["Provisioning.Enabled"] != "n"
-}
-
-// cloudConfig merges /etc/cloud/cloud.cfg and cloud.cfg.d/*.cfg in the order
-// cloud-init reads them (later files win, key by key at the top level).
-func cloudConfig(root rootfs.FS) (map[string]any, error) {
-	files := []string{"etc/cloud/cloud.cfg"}
-	ents, _ := root.ReadDir("etc/cloud/cloud.cfg.d")
-	var extra []string
-	for _, e := range ents {
-		if strings.HasSuffix(e.Name(), ".cfg") {
-			extra = append(extra, "etc/cloud/cloud.cfg.d/"+e.Name())
-		}
-	}
-	sort.Strings(extra)
-	merged := map[string]any{}
-	for _, f := range append(files, extra...) {
-		b, err := readFile(root, f)
-		if err != nil {
-			return nil, err
-		}
-		var m map[string]any
-		if err := yaml.Unmarshal(b, &m); err != nil {
-			return nil, Skip("/%s is not valid YAML: %v", f, err)
-		}
-		for k, v := range m {
-			merged[k] = v
-		}
-	}
-	return merged, nil
-}
-
-func mentionsEphemeralSwap(cfg map[string]any) bool {
-	if _, ok := cfg["swap"]; ok {
-		return true
-	}
-	b, _ := yaml.Marshal(cfg["mounts"])
-	return bytes.Contains(b, []byte("swap"))
 }
 
 // checkOneResourceDiskOwner: one agent formats the resource disk. Not
@@ -110,9 +51,9 @@ func checkOneResourceDiskOwner(t *Target) ([]Finding, error) {
 	if err != nil || conf == nil {
 		return nil, err
 	}
-	if contains(running, agentWAAgent) && conf[keyRDFormat] == "y" && conf["Provisioning.Agent"] == "cloud-init" {
+	if contains(running, agentWAAgent) && conf[agents.KeyFormat] == "y" && conf["Provisioning.Agent"] == "cloud-init" {
 		return []Finding{{Message: "cloud-init provisions but WALinuxAgent also formats the resource disk; set ResourceDisk.Format=n and let cloud-init do it",
-			Location: Location{File: "/" + waagentConfPath, Line: lines[keyRDFormat]}}}, nil
+			Location: Location{File: "/" + waagentConfPath, Line: lines[agents.KeyFormat]}}}, nil
 	}
 	return nil, nil
 }
@@ -121,16 +62,16 @@ func checkOneResourceDiskOwner(t *Target) ([]Finding, error) {
 // and mount for an agent that does not run at boot (one agent inject
 // replaced) while no agent that runs formats it: the finding says what to
 // carry over where.
-func lostDiskSetup(root rootfs.FS, intents []diskIntent, running []string) *Finding {
+func lostDiskSetup(root rootfs.FS, intents []agents.DiskIntent, running []string) *Finding {
 	if contains(running, agentCloudInit) {
 		return nil // cloud-init formats it on Azure by default
 	}
-	var lost *diskIntent
+	var lost *agents.DiskIntent
 	for i, d := range intents {
 		switch {
-		case contains(running, d.agent) && d.format:
+		case contains(running, d.Agent) && d.Format:
 			return nil // a running agent formats it
-		case d.format && !contains(running, d.agent) && lost == nil:
+		case d.Format && !contains(running, d.Agent) && lost == nil:
 			lost = &intents[i]
 		}
 	}
@@ -138,29 +79,29 @@ func lostDiskSetup(root rootfs.FS, intents []diskIntent, running []string) *Find
 	if lost == nil || owner == "" {
 		return nil
 	}
-	set := keyRDFormat + "=y"
-	if lost.mount != "" {
-		set += " and " + keyRDMount + "=" + lost.mount
+	set := agents.KeyFormat + "=y"
+	if lost.Mount != "" {
+		set += " and " + agents.KeyMountPoint + "=" + lost.Mount
 	}
-	return &Finding{Message: fmt.Sprintf("the resource disk is to be formatted and mounted by %s (%s), which does not run at boot, and %s, which does, does not format it", lost.agent, lost.file, owner),
-		Location: Location{File: lost.file}, Fix: fmt.Sprintf("set %s in %s", set, file), Fixable: true}
+	return &Finding{Message: fmt.Sprintf("the resource disk is to be formatted and mounted by %s (%s), which does not run at boot, and %s, which does, does not format it", lost.Agent, lost.File, owner),
+		Location: Location{File: lost.File}, Fix: fmt.Sprintf("set %s in %s", set, file), Fixable: true}
 }
 
 // carryDiskSetup repairs what lostDiskSetup finds: the running agent that
 // owns the resource disk is told to format it, where the lost setting
 // mounted it. Swap is SWP002's to carry.
-func carryDiskSetup(root rootfs.FS, o *Overlay, intents []diskIntent, running []string) error {
+func carryDiskSetup(root rootfs.FS, o *Overlay, intents []agents.DiskIntent, running []string) error {
 	_, file := diskOwner(root, running)
 	for _, d := range intents {
-		if !d.format || contains(running, d.agent) {
+		if !d.Format || contains(running, d.Agent) {
 			continue
 		}
 		name := strings.TrimPrefix(file, "/")
-		if err := setKey(o, name, keyRDFormat, "y"); err != nil {
+		if err := setKey(o, name, agents.KeyFormat, "y"); err != nil {
 			return err
 		}
-		if d.mount != "" {
-			return setKey(o, name, keyRDMount, d.mount)
+		if d.Mount != "" {
+			return setKey(o, name, agents.KeyMountPoint, d.Mount)
 		}
 		return nil
 	}
@@ -259,31 +200,18 @@ func checkCloudInitAzure(t *Target) ([]Finding, error) {
 	return []Finding{{Message: fmt.Sprintf("cloud-init's datasource_list %v does not include Azure", list), Location: Location{File: cloudInitConfDir}}}, nil
 }
 
-// cloudInitDatasources is cloud-init's datasource_list, and whether it
-// lets cloud-init choose Azure (so does no list: the built-in one has it).
-func cloudInitDatasources(root rootfs.FS) (list []any, azure bool, err error) {
-	cfg, err := cloudConfig(root)
-	if err != nil {
-		return nil, false, err
-	}
-	list, ok := cfg["datasource_list"].([]any)
-	if !ok {
-		return nil, true, nil
-	}
-	for _, d := range list {
-		if s, _ := d.(string); s == "Azure" {
-			return list, true, nil
-		}
-	}
-	return list, false, nil
+// cloudConfig is cloud-init's configuration (see agents.CloudConfig); one
+// that does not parse is a skip.
+func cloudConfig(root rootfs.FS) (map[string]any, error) {
+	cfg, err := agents.CloudConfig(root)
+	return cfg, skipConfigError(err)
 }
 
-// CloudInitChoosesAzure tells whether cloud-init, where it runs, may
-// provision from Azure: its datasource list names Azure or is the built-in
-// one. A configuration that does not parse counts as choosing Azure.
-func CloudInitChoosesAzure(root rootfs.FS) bool {
-	_, azure, err := cloudInitDatasources(root)
-	return azure || err != nil
+// cloudInitDatasources is cloud-init's datasource_list, and whether it
+// lets cloud-init choose Azure (see agents.CloudInitDatasources).
+func cloudInitDatasources(root rootfs.FS) ([]any, bool, error) {
+	list, azure, err := agents.CloudInitDatasources(root)
+	return list, azure, skipConfigError(err)
 }
 
 func checkOneProvisioner(t *Target) ([]Finding, error) {
@@ -291,7 +219,7 @@ func checkOneProvisioner(t *Target) ([]Finding, error) {
 	if err != nil {
 		return nil, err
 	}
-	agents, err := enabledAgents(root)
+	enabled, err := enabledAgents(root)
 	if err != nil {
 		return nil, err
 	}
@@ -300,11 +228,11 @@ func checkOneProvisioner(t *Target) ([]Finding, error) {
 		return nil, err
 	}
 	var provisioners []string
-	for _, a := range agents {
+	for _, a := range enabled {
 		if a == agentWAAgent && conf != nil && !waagentProvisions(conf) {
 			continue // WALinuxAgent only handles extensions
 		}
-		if a == "cloud-init" && !CloudInitChoosesAzure(root) {
+		if a == "cloud-init" && !agents.CloudInitChoosesAzure(root) {
 			continue // it provisions from elsewhere, not Azure (AGT005)
 		}
 		provisioners = append(provisioners, a)
@@ -377,7 +305,7 @@ func repairOneResourceDiskOwner(t *Target, o *Overlay) error {
 	if err != nil {
 		return err
 	}
-	wantedSwap := conf[keyRDSwap] == "y"
+	wantedSwap := conf[agents.KeySwap] == "y"
 	for _, kv := range [][2]string{{"ResourceDisk.Format", "n"}, {"ResourceDisk.EnableSwap", "n"}} {
 		if err := setKey(o, "etc/waagent.conf", kv[0], kv[1]); err != nil {
 			return err
@@ -387,7 +315,7 @@ func repairOneResourceDiskOwner(t *Target, o *Overlay) error {
 	if err != nil {
 		return err
 	}
-	if wantedSwap && !mentionsEphemeralSwap(cfg) {
+	if wantedSwap && !agents.MentionsEphemeralSwap(cfg) {
 		o.Write(cloudInitSwapFile, []byte(cloudInitSwapSetup))
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/vhdprep/vhdprep/guest/agents"
 	"github.com/vhdprep/vhdprep/rootfs"
 )
 
@@ -39,13 +40,13 @@ var extensionNeeds = []extensionNeed{
 // vhdprep agent), or no agent is installed yet and the one AGT001 asks
 // for will. cloud-init and azure-init provision but run no extension.
 func extensionsRun(root rootfs.FS) (bool, error) {
-	agents := 0
+	installed := 0
 	for _, a := range []struct{ program, conf string }{{waagentProgram, waagentConfPath}, {vhdprepAgentBin, vhdprepAgentConf}} {
 		if !exists(root, a.program) {
 			continue
 		}
-		agents++
-		conf, _, err := keyValueConf(root, a.conf)
+		installed++
+		conf, _, err := agents.KeyValueConf(root, a.conf)
 		if err != nil {
 			return false, err
 		}
@@ -53,7 +54,7 @@ func extensionsRun(root rootfs.FS) (bool, error) {
 			return true, nil
 		}
 	}
-	return agents == 0 && !exists(root, cloudInitProgram) && !exists(root, azureInitProgram), nil
+	return installed == 0 && !exists(root, cloudInitProgram) && !exists(root, azureInitProgram), nil
 }
 
 // checkExtensionPrerequisites: what Azure's extensions need, whatever

@@ -214,60 +214,23 @@ func editCmdlines(o *Overlay, locs []kernel.Location, add, remove []string) erro
 	return nil
 }
 
-// repairDefaultGrub removes parameters from both GRUB_CMDLINE variables in
-// every defaults file, and adds parameters to GRUB_CMDLINE_LINUX's last
-// assignment (which may build on earlier ones). Where that assignment
-// spans lines, a new one after it builds on it; where no file assigns the
-// variable, a new one goes after /etc/default/grub's last line.
+// repairDefaultGrub edits every defaults file (see
+// kernel.EditDefaultGrub) as they stand now: earlier repairs of this fix
+// may have changed them (a new GRUB_CMDLINE_LINUX line), so every
+// parameter lands in one assignment rather than in rival ones of which
+// the shell keeps only the last.
 func repairDefaultGrub(o *Overlay, l kernel.Location, add, remove []string) error {
-	// Earlier repairs of this fix may have changed the defaults (a new
-	// GRUB_CMDLINE_LINUX line): edit them as they stand now, so every
-	// parameter lands in one assignment rather than in rival ones of which
-	// the shell keeps only the last.
-	var paths []string
-	for _, src := range l.Sources {
-		paths = append(paths, strings.TrimPrefix(src, "/"))
-	}
-	if now := kernel.DefaultGrubCmdline(paths, o.Read); len(now) == 1 {
-		l = now[0]
-	}
-	// A parameter the other variable already gives every entry needs no
-	// second copy.
-	var missing []string
-	for _, p := range add {
-		if l.Cmdline.Add(p).String() != l.Cmdline.String() {
-			missing = append(missing, p)
-		}
-	}
-	add = missing
-	for _, src := range l.Sources {
-		var extra string
-		if len(add) > 0 && src == l.Path && l.Var == kernel.VarCmdlineLinux {
-			extra = fmt.Sprintf("GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX %s\"", strings.Join(add, " "))
-		} else if len(add) > 0 && src == l.Sources[0] && l.Var != kernel.VarCmdlineLinux {
-			extra = fmt.Sprintf("GRUB_CMDLINE_LINUX=%q", strings.Join(add, " "))
-		}
-		name := strings.TrimPrefix(src, "/")
-		b, err := o.Read(name)
+	texts := make([]string, len(l.Sources))
+	for i, src := range l.Sources {
+		b, err := o.Read(strings.TrimPrefix(src, "/"))
 		if err != nil {
 			return err
 		}
-		addAt := 0
-		if src == l.Path {
-			addAt = l.Line
-		}
-		edited, added := kernel.EditDefaultGrub(string(b), addAt, add, remove)
-		if added {
-			extra = ""
-		}
-		if extra != "" {
-			if edited != "" && !strings.HasSuffix(edited, "\n") {
-				edited += "\n"
-			}
-			edited += extra + "\n"
-		}
-		if edited != string(b) {
-			o.Write(name, []byte(edited))
+		texts[i] = string(b)
+	}
+	for i, edited := range kernel.EditDefaultGrub(texts, add, remove) {
+		if edited != texts[i] {
+			o.Write(strings.TrimPrefix(l.Sources[i], "/"), []byte(edited))
 		}
 	}
 	return nil

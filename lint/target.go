@@ -38,18 +38,29 @@ type Container = diskimage.Container
 // cannot read (a differencing VHD, an ISO) is still a target: the
 // container rules report it, with the command that converts it.
 func OpenImage(path string) (*Target, error) {
-	return openImage(path, guest.Open)
+	g, err := guest.Open(path)
+	return newTarget(path, g, err)
 }
 
-// OpenImageToChange opens an image to plan a change and apply it: the
-// image's lock is taken before anything is read, and held until Close, so
-// what is planned is what is changed.
-func OpenImageToChange(path string) (*Target, error) {
-	return openImage(path, guest.OpenToChange)
+// Opener opens the image, or with dir set instead the directory tree, as
+// a target, the way guest.Opener opens it: what Fix and Deprovision open.
+func Opener(image, dir string) func(change bool) (*Target, error) {
+	open := guest.Opener(image, dir)
+	return func(change bool) (*Target, error) {
+		g, err := open(change)
+		return newTarget(image, g, err)
+	}
 }
 
-func openImage(path string, open func(string) (*guest.Guest, error)) (*Target, error) {
-	g, err := open(path)
+// NewTarget is the target of a guest opened with guest.Opener.
+func NewTarget(g *guest.Guest) *Target {
+	t, _ := newTarget(g.Name, g, nil)
+	return t
+}
+
+// newTarget is the target of what opening the image at path (or a
+// directory) gave.
+func newTarget(path string, g *guest.Guest, err error) (*Target, error) {
 	var unreadable *diskimage.UnreadableError
 	switch {
 	case errors.As(err, &unreadable):
@@ -58,6 +69,8 @@ func openImage(path string, open func(string) (*guest.Guest, error)) (*Target, e
 		return unreadableLayout(path, err)
 	case err != nil:
 		return nil, err
+	case g.Image == nil:
+		return &Target{Name: g.Name, Guest: g}, nil
 	}
 	c := g.Image.ContainerOf(g.Layout.Table, func() (bool, string) {
 		b := g.DetectBoot()
@@ -78,15 +91,6 @@ func unreadableLayout(path string, layoutErr error) (*Target, error) {
 	defer im.Close()
 	c := im.Container(func() (bool, string) { return false, "the partition table cannot be read" })
 	return &Target{Name: path, Container: &c, layoutErr: layoutErr}, nil
-}
-
-// OpenDir opens a directory tree as a check target.
-func OpenDir(dir string) (*Target, error) {
-	g, err := guest.OpenDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	return &Target{Name: dir, Guest: g}, nil
 }
 
 // Close releases the image, and its lock.

@@ -3,6 +3,8 @@ package lint
 import (
 	"fmt"
 	"strings"
+
+	"github.com/vhdprep/vhdprep/guest"
 )
 
 // NotConvergedError is what a command that changes images returns when a
@@ -80,4 +82,10 @@ func Verify(after *Target, command string, claimed []string) error {
 	}
 	_, err := VerifyRepairs(after, rules, nil, command, claimed)
 	return err
+}
+
+// VerifyGuest is Verify on a guest opened with guest.Opener: what agent
+// inject, which writes outside lint, is held to its claims with.
+func VerifyGuest(after *guest.Guest, command string, claimed []string) error {
+	return Verify(NewTarget(after), command, claimed)
 }

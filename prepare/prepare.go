@@ -21,9 +21,9 @@ import (
 	"github.com/vhdprep/vhdprep/diskimage"
 	"github.com/vhdprep/vhdprep/guest"
 	"github.com/vhdprep/vhdprep/internal/imagelock"
-	"github.com/vhdprep/vhdprep/internal/progress"
 	"github.com/vhdprep/vhdprep/internal/units"
 	"github.com/vhdprep/vhdprep/lint"
+	"github.com/vhdprep/vhdprep/progress"
 	"github.com/vhdprep/vhdprep/rootfs/write"
 	"github.com/vhdprep/vhdprep/upload"
 )
@@ -235,15 +235,23 @@ type run struct {
 // open opens the working copy, named in reports as the input the user
 // gave: its findings are about that image.
 func (w *run) open(change bool) (*lint.Target, error) {
-	openImage := lint.OpenImage
-	if change {
-		openImage = lint.OpenImageToChange
-	}
-	t, err := openImage(w.work)
+	t, err := lint.Opener(w.work, "")(change)
 	if t != nil {
 		t.Name = w.Input
+		if t.Guest != nil {
+			t.Guest.Name = w.Input
+		}
 	}
 	return t, err
+}
+
+// openGuest is open for agent inject, which works on the guest.
+func (w *run) openGuest(change bool) (*guest.Guest, error) {
+	g, err := guest.Opener(w.work, "")(change)
+	if g != nil {
+		g.Name = w.Input
+	}
+	return g, err
 }
 
 func (w *run) convert(ctx context.Context, s *Step) error {
@@ -290,7 +298,7 @@ func (w *run) agent(ctx context.Context, s *Step) error {
 		s.Status, s.Summary = Skipped, "the image's own provisioning agent is kept (AGT001 passes; agent: inject or replace to use vhdprep's)"
 		return nil
 	}
-	res, err := inject.Inject(ctx, w.open, false, inject.Options{ReplaceAgents: choice == lint.AgentReplace})
+	res, err := inject.Inject(ctx, w.openGuest, false, inject.Options{ReplaceAgents: choice == lint.AgentReplace, Verify: lint.VerifyGuest})
 	if err != nil {
 		return err
 	}

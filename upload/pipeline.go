@@ -10,7 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/vhdprep/vhdprep/internal/progress"
+	"github.com/vhdprep/vhdprep/progress"
 	"github.com/vhdprep/vhdprep/raw"
 )
 

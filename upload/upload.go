@@ -17,7 +17,7 @@ import (
 
 	"github.com/vhdprep/vhdprep/diskimage"
 	"github.com/vhdprep/vhdprep/internal/pause"
-	"github.com/vhdprep/vhdprep/internal/progress"
+	"github.com/vhdprep/vhdprep/progress"
 	"github.com/vhdprep/vhdprep/raw"
 )
 

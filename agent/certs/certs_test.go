@@ -25,7 +25,7 @@ func TestNewTransportCreatesAndReloads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := tr.Certificate()
+	c := tr.cert
 	want := sha1.Sum(x509.MarshalPKCS1PublicKey(&tr.key.PublicKey))
 	if !bytes.Equal(c.SubjectKeyId, want[:]) {
 		t.Errorf("SubjectKeyId %x, want the SHA-1 of the public key %x", c.SubjectKeyId, want)

@@ -129,9 +129,6 @@ func newTransport() (*Transport, error) {
 // CertificatePEM is the transport certificate in PEM.
 func (t *Transport) CertificatePEM() []byte { return t.certPEM }
 
-// Certificate is the parsed transport certificate.
-func (t *Transport) Certificate() *x509.Certificate { return t.cert }
-
 // parseRSAKey reads a PEM RSA private key, PKCS#8 or PKCS#1.
 func parseRSAKey(keyPEM []byte) (*rsa.PrivateKey, error) {
 	b, _ := pem.Decode(keyPEM)

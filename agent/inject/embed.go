@@ -11,11 +11,11 @@ import (
 	"strings"
 )
 
-// agents holds the guest agent for each architecture, put in bin/ by
+// binaries holds the guest agent for each architecture, put in bin/ by
 // `make build` (the README there keeps the pattern matching without them).
 //
 //go:embed bin
-var agents embed.FS
+var binaries embed.FS
 
 // goarch maps the names guest.DetectArch gives to Go's, and the ELF machine
 // each must be.
@@ -34,7 +34,7 @@ func EmbeddedBinary(arch string) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("the guest's architecture is %s; the vhdprep agent is built for x86_64 and aarch64", archName(arch))
 	}
-	b, err := agents.ReadFile("bin/vhdprep-agent-linux-" + ga.name)
+	b, err := binaries.ReadFile("bin/vhdprep-agent-linux-" + ga.name)
 	if err != nil {
 		return nil, fmt.Errorf("this vhdprep was built without the linux/%s agent: run 'make build', or pass --agent-binary PATH", ga.name)
 	}
@@ -55,11 +55,11 @@ type AgentBuild struct {
 // EmbeddedBuilds describes each agent built into this vhdprep, by Go
 // architecture; none when it was built without them.
 func EmbeddedBuilds() []AgentBuild {
-	stamp, _ := agents.ReadFile("bin/VERSION")
+	stamp, _ := binaries.ReadFile("bin/VERSION")
 	version, commit, _ := strings.Cut(strings.TrimSpace(string(stamp)), " ")
 	out := []AgentBuild{}
 	for _, arch := range []string{"amd64", "arm64"} {
-		b, err := agents.ReadFile("bin/vhdprep-agent-linux-" + arch)
+		b, err := binaries.ReadFile("bin/vhdprep-agent-linux-" + arch)
 		if err != nil {
 			continue
 		}

@@ -20,7 +20,7 @@ import (
 
 	"github.com/vhdprep/vhdprep/agent/layout"
 	"github.com/vhdprep/vhdprep/guest"
-	"github.com/vhdprep/vhdprep/lint"
+	"github.com/vhdprep/vhdprep/guest/agents"
 	"github.com/vhdprep/vhdprep/rootfs"
 	"github.com/vhdprep/vhdprep/rootfs/write"
 )
@@ -34,6 +34,10 @@ type Options struct {
 	// Binary is the agent to install; nil means the one built into vhdprep
 	// for the guest's architecture.
 	Binary []byte
+	// Verify, when set, holds Inject to its claims on a fresh view of what
+	// it wrote: the rules it claims to repair (see Plan.Claimed) must pass
+	// check now (lint.VerifyGuest).
+	Verify func(after *guest.Guest, command string, claimed []string) error
 }
 
 // Plan is what Inject or Remove changes.
@@ -56,18 +60,6 @@ const (
 	commandRemove = "agent remove"
 )
 
-// CheckWritable refuses, before anything is printed or changed, a plan
-// that cannot be written into the target (see guest.Guest.CheckWritable).
-func (p *Plan) CheckWritable(t *lint.Target) error {
-	return t.Guest.CheckWritable(p.Changes, p.command)
-}
-
-// Apply writes the plan into the target: an image's ext2/3/4 filesystems
-// (verified, undone on failure) or a directory.
-func (p *Plan) Apply(t *lint.Target) error {
-	return t.Guest.Apply(p.Changes, p.command)
-}
-
 // Claimed lists the rules an inject that changes the image repairs: an
 // agent provisions (AGT001), and only one (AGT006).
 func (p *Plan) Claimed() []string {
@@ -75,12 +67,6 @@ func (p *Plan) Claimed() []string {
 		return nil
 	}
 	return []string{"AGT001", "AGT006"}
-}
-
-// Verify holds the plan to its claims on a fresh view of what Apply wrote
-// (see lint.Verify).
-func (p *Plan) Verify(after *lint.Target) error {
-	return lint.Verify(after, p.command, p.Claimed())
 }
 
 // Result is what Inject or Remove did.
@@ -91,38 +77,43 @@ type Result struct {
 }
 
 // Inject is vhdprep agent inject: it plans the installation into the
-// target open opens (to change it, unless dryRun), writes it (see
-// lint.Write), and checks the rules it claims to repair on a fresh view of
-// what was written (a *lint.NotConvergedError names those that still fail).
-func Inject(ctx context.Context, open func(change bool) (*lint.Target, error), dryRun bool, opt Options) (*Result, error) {
-	return run(ctx, open, dryRun, commandInject, func(t *lint.Target) (*Plan, error) { return PlanInject(t, opt) })
+// guest open opens (to change it, unless dryRun; see guest.Opener),
+// writes it (see guest.Write), and, with opt.Verify, checks the rules it
+// claims to repair on a fresh view of what was written.
+func Inject(ctx context.Context, open func(change bool) (*guest.Guest, error), dryRun bool, opt Options) (*Result, error) {
+	return run(ctx, open, dryRun, commandInject, func(g *guest.Guest) (*Plan, error) { return PlanInject(g, opt) }, opt.Verify)
 }
 
-// Remove is vhdprep agent remove, as Inject is agent inject.
-func Remove(ctx context.Context, open func(change bool) (*lint.Target, error), dryRun bool) (*Result, error) {
-	return run(ctx, open, dryRun, commandRemove, PlanRemove)
+// Remove is vhdprep agent remove, as Inject is agent inject; it claims no
+// rule.
+func Remove(ctx context.Context, open func(change bool) (*guest.Guest, error), dryRun bool) (*Result, error) {
+	return run(ctx, open, dryRun, commandRemove, PlanRemove, nil)
 }
 
-func run(ctx context.Context, open func(change bool) (*lint.Target, error), dryRun bool, command string, planFor func(*lint.Target) (*Plan, error)) (*Result, error) {
-	t, err := open(!dryRun)
+func run(ctx context.Context, open func(change bool) (*guest.Guest, error), dryRun bool, command string, planFor func(*guest.Guest) (*Plan, error),
+	verify func(after *guest.Guest, command string, claimed []string) error) (*Result, error) {
+	g, err := open(!dryRun)
 	if err != nil {
 		return nil, err
 	}
-	plan, err := planFor(t)
+	plan, err := planFor(g)
 	if err != nil {
-		t.Close()
+		g.Close()
 		return nil, fmt.Errorf("%s: %w", command, err)
 	}
 	res := &Result{Plan: plan}
-	after, err := lint.Write(ctx, plan, command, t, open, dryRun, func(refused error) { res.Refused = refused })
-	switch {
-	case err != nil:
+	if err := guest.Write(ctx, g, plan.Changes, command, dryRun, func(refused error) { res.Refused = refused }); err != nil {
 		return nil, err
-	case after == nil:
-		return res, nil // a dry run
+	}
+	if dryRun || verify == nil {
+		return res, nil
+	}
+	after, err := open(false)
+	if err != nil {
+		return nil, err
 	}
 	defer after.Close()
-	return res, plan.Verify(after)
+	return res, verify(after, command, plan.Claimed())
 }
 
 // editor edits a guest through an overlay and notes in rec what it found.
@@ -134,34 +125,34 @@ type editor struct {
 
 // PlanInject works out what installing the agent changes; nothing, when it
 // is installed as this vhdprep would install it.
-func PlanInject(t *lint.Target, opt Options) (*Plan, error) {
-	root, err := guestRoot(t)
+func PlanInject(g *guest.Guest, opt Options) (*Plan, error) {
+	root, err := guestRoot(g)
 	if err != nil {
 		return nil, err
 	}
-	if err := lint.InjectSupported(t); err != nil {
-		return nil, fmt.Errorf("%s: %w", t.Name, err)
+	if err := agents.InjectSupported(root); err != nil {
+		return nil, fmt.Errorf("%s: %w", g.Name, err)
 	}
 	arch, _ := guest.DetectArch(root)
 	bin := opt.Binary
 	if bin == nil {
 		if bin, err = EmbeddedBinary(arch); err != nil {
-			return nil, fmt.Errorf("%s: %w", t.Name, err)
+			return nil, fmt.Errorf("%s: %w", g.Name, err)
 		}
 	} else if err := CheckBinary(bin, arch); err != nil {
-		return nil, fmt.Errorf("%s: the agent binary given is %w", t.Name, err)
+		return nil, fmt.Errorf("%s: the agent binary given is %w", g.Name, err)
 	}
 	rec, err := readRecord(root)
 	if errors.Is(err, fs.ErrNotExist) {
 		rec, err = &Record{Version: recordVersion}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", t.Name, err)
+		return nil, fmt.Errorf("%s: %w", g.Name, err)
 	}
 	e := &editor{root: root, o: write.NewOverlay(root), rec: rec}
 	p := &Plan{Arch: arch, command: commandInject}
 	if p.Agents, err = e.disableOthers(opt.ReplaceAgents); err != nil {
-		return nil, fmt.Errorf("%s: %w", t.Name, err)
+		return nil, fmt.Errorf("%s: %w", g.Name, err)
 	}
 	units := unitDir(root)
 	e.write(layout.Binary, bin, 0o755)
@@ -172,14 +163,14 @@ func PlanInject(t *lint.Target, opt Options) (*Plan, error) {
 		// The resource disk keeps what the replaced agents were told to
 		// do with it (an existing config is the user's, and kept: check's
 		// SWP002 reports a setting left behind there).
-		settings, from, err := lint.ResourceDiskSettings(root, p.Agents)
+		settings, from, err := agents.ResourceDiskSettings(root, p.Agents)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", t.Name, err)
+			return nil, fmt.Errorf("%s: %w", g.Name, err)
 		}
 		conf = []byte(configWith(settings, from))
 		e.write(layout.ConfigFile, conf, 0o644)
 	} else if err != nil {
-		return nil, fmt.Errorf("%s: %w", t.Name, err)
+		return nil, fmt.Errorf("%s: %w", g.Name, err)
 	}
 	c, _ := layout.ParseConfig(conf)
 	p.ResourceDisk = describeResourceDisk(c.ResourceDisk())
@@ -236,17 +227,17 @@ func (e *editor) describeMedia() string {
 }
 
 // PlanRemove works out what puts back what inject changed, from its record.
-func PlanRemove(t *lint.Target) (*Plan, error) {
-	root, err := guestRoot(t)
+func PlanRemove(g *guest.Guest) (*Plan, error) {
+	root, err := guestRoot(g)
 	if err != nil {
 		return nil, err
 	}
 	rec, err := readRecord(root)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s: no %s: the vhdprep agent was not injected here, nothing to remove", t.Name, RecordPath)
+		return nil, fmt.Errorf("%s: no %s: the vhdprep agent was not injected here, nothing to remove", g.Name, RecordPath)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", t.Name, err)
+		return nil, fmt.Errorf("%s: %w", g.Name, err)
 	}
 	o := write.NewOverlay(root)
 	gone := map[string]bool{}
@@ -290,14 +281,14 @@ func restore(o *write.Overlay, s Saved) {
 	o.WriteMode(name, s.Data, s.Mode)
 }
 
-func guestRoot(t *lint.Target) (rootfs.FS, error) {
+func guestRoot(g *guest.Guest) (rootfs.FS, error) {
 	switch {
-	case t.Guest != nil && t.Guest.Root != nil:
-		return t.Guest.Root, nil
-	case t.Guest != nil && t.Guest.RootErr != nil:
-		return nil, fmt.Errorf("%s: the root filesystem is not readable: %v", t.Name, t.Guest.RootErr)
+	case g.Root != nil:
+		return g.Root, nil
+	case g.RootErr != nil:
+		return nil, fmt.Errorf("%s: the root filesystem is not readable: %v", g.Name, g.RootErr)
 	}
-	return nil, fmt.Errorf("%s: vhdprep cannot read this image's files: run 'vhdprep info %s' to see why", t.Name, t.Name)
+	return nil, fmt.Errorf("%s: vhdprep cannot read this image's files: run 'vhdprep info %s' to see why", g.Name, g.Name)
 }
 
 func readRecord(root rootfs.FS) (*Record, error) {

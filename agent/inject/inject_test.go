@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/vhdprep/vhdprep/agent/layout"
+	"github.com/vhdprep/vhdprep/guest"
 	"github.com/vhdprep/vhdprep/lint"
 )
 
@@ -145,35 +146,35 @@ func sameListing(t *testing.T, before, after map[string]string) {
 	}
 }
 
-func open(t *testing.T, dir string) *lint.Target {
+func open(t *testing.T, dir string) *guest.Guest {
 	t.Helper()
-	target, err := lint.OpenDir(dir)
+	target, err := guest.OpenDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return target
 }
 
-func apply(t *testing.T, dir string, planFor func(*lint.Target) (*Plan, error)) *Plan {
+func apply(t *testing.T, dir string, planFor func(*guest.Guest) (*Plan, error)) *Plan {
 	t.Helper()
 	target := open(t, dir)
 	p, err := planFor(target)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Apply(target); err != nil {
+	if err := target.Apply(p.Changes, p.command); err != nil {
 		t.Fatal(err)
 	}
 	return p
 }
 
-func injectWith(opt Options) func(*lint.Target) (*Plan, error) {
-	return func(t *lint.Target) (*Plan, error) { return PlanInject(t, opt) }
+func injectWith(opt Options) func(*guest.Guest) (*Plan, error) {
+	return func(g *guest.Guest) (*Plan, error) { return PlanInject(g, opt) }
 }
 
 func status(t *testing.T, dir, id string) lint.Status {
 	t.Helper()
-	for _, o := range lint.Run(open(t, dir), lint.Catalog(), nil).Outcomes {
+	for _, o := range lint.Run(lint.NewTarget(open(t, dir)), lint.Catalog(), nil).Outcomes {
 		if o.ID == id {
 			return o.Status
 		}
@@ -319,7 +320,7 @@ func TestCloudInitWithoutAzureIsNoRival(t *testing.T) {
 	p := apply(t, d, injectWith(Options{Binary: agentBinary(t)}))
 	// check agrees: cloud-init does not provision on Azure, so the vhdprep
 	// agent is the one provisioner, as inject claims.
-	if err := p.Verify(open(t, d)); err != nil {
+	if err := lint.VerifyGuest(open(t, d), commandInject, p.Claimed()); err != nil {
 		t.Fatalf("after inject beside cloud-init without Azure: %v", err)
 	}
 	apply(t, d, PlanRemove)
@@ -444,13 +445,13 @@ func TestInjectSaysWhetherTheMediaIsEjected(t *testing.T) {
 func TestInjectAndRemoveVerbs(t *testing.T) {
 	d := systemdTree(t)
 	before := listing(t, d)
-	opener := func(bool) (*lint.Target, error) { return lint.OpenDir(d) }
+	opener := guest.Opener("", d)
 	res, err := Inject(context.Background(), opener, true, Options{Binary: agentBinary(t)})
 	if err != nil || res.Refused != nil || len(res.Plan.Changes) == 0 {
 		t.Fatalf("dry run: %v %+v", err, res)
 	}
 	sameListing(t, before, listing(t, d))
-	if _, err := Inject(context.Background(), opener, false, Options{Binary: agentBinary(t)}); err != nil {
+	if _, err := Inject(context.Background(), opener, false, Options{Binary: agentBinary(t), Verify: lint.VerifyGuest}); err != nil {
 		t.Fatal(err)
 	}
 	if got := status(t, d, "AGT001"); got != lint.Passed {

@@ -3,7 +3,7 @@ package inject
 import (
 	"strings"
 
-	"github.com/vhdprep/vhdprep/lint"
+	"github.com/vhdprep/vhdprep/guest/agents"
 	"github.com/vhdprep/vhdprep/rootfs"
 )
 
@@ -61,5 +61,5 @@ func packageUnitDirs(root rootfs.FS) []string {
 // Azure as its datasource (as check's AGT006 sees it).
 func cloudInitOff(root rootfs.FS) bool {
 	_, err := root.Lstat(strings.TrimPrefix(cloudInitDisabled, "/"))
-	return err == nil || !lint.CloudInitChoosesAzure(root)
+	return err == nil || !agents.CloudInitChoosesAzure(root)
 }

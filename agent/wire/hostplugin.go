@@ -29,9 +29,6 @@ func hostPluginAddr(endpoint string, port int) string {
 	return net.JoinHostPort(host, strconv.Itoa(port))
 }
 
-// HostPlugin returns the HostGAPlugin's host:port.
-func (c *Client) HostPlugin() string { return c.hostPlugin }
-
 // ArtifactRequest returns a GET of artifactURL (a manifest or a handler
 // package) through the HostGAPlugin's /extensionArtifact, with the headers
 // it requires, for when the direct download fails. The caller sends it

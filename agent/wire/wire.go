@@ -207,32 +207,6 @@ func (c *Client) Fetch(ctx context.Context, url string) ([]byte, error) {
 	return c.do(ctx, http.MethodGet, url, c.headers(false), nil)
 }
 
-// HostingEnv fetches and parses g's HostingEnvironmentConfig.
-func (c *Client) HostingEnv(ctx context.Context, g *GoalState) (*HostingEnv, error) {
-	if g.HostingEnvironmentConfig == "" {
-		return nil, fmt.Errorf("%w: goal state incarnation %s has no HostingEnvironmentConfig", ErrInvalid, g.Incarnation)
-	}
-	doc, err := c.Fetch(ctx, g.HostingEnvironmentConfig)
-	if err != nil {
-		return nil, err
-	}
-	return ParseHostingEnv(doc)
-}
-
-// SharedConfig fetches g's SharedConfig; it returns the document too, which
-// WALinuxAgent saves for other tools.
-func (c *Client) SharedConfig(ctx context.Context, g *GoalState) (*SharedConfig, []byte, error) {
-	if g.SharedConfig == "" {
-		return nil, nil, fmt.Errorf("%w: goal state incarnation %s has no SharedConfig", ErrInvalid, g.Incarnation)
-	}
-	doc, err := c.Fetch(ctx, g.SharedConfig)
-	if err != nil {
-		return nil, nil, err
-	}
-	s, err := ParseSharedConfig(doc)
-	return s, doc, err
-}
-
 // ReportHealth posts a health report for the current goal state (fetching
 // one first if none is known). When the wire server answers 410 the goal
 // state has changed: the client fetches it again and reports against the

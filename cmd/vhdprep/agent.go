@@ -7,6 +7,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vhdprep/vhdprep/agent/inject"
+	"github.com/vhdprep/vhdprep/guest"
+	"github.com/vhdprep/vhdprep/lint"
 )
 
 func newAgentCmd(a *app) *cobra.Command {
@@ -58,7 +60,8 @@ provisions) or AGT006 (only one does) still fails, inject exits 1, naming it.`,
 				}
 				opt.Binary = b
 			}
-			res, err := inject.Inject(cmd.Context(), a.logOpen(opener(args, root)), dryRun, opt)
+			opt.Verify = lint.VerifyGuest
+			res, err := inject.Inject(cmd.Context(), a.logOpenGuest(opener(guest.Opener, args, root)), dryRun, opt)
 			return printAgentPlan(a, res, err, dryRun, "inject")
 		},
 	}
@@ -83,7 +86,7 @@ wrote it, and the enable links of the agents --replace-waagent turned off.`,
   vhdprep agent remove --root ./rootfs`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			res, err := inject.Remove(cmd.Context(), a.logOpen(opener(args, root)), dryRun)
+			res, err := inject.Remove(cmd.Context(), a.logOpenGuest(opener(guest.Opener, args, root)), dryRun)
 			return printAgentPlan(a, res, err, dryRun, "remove")
 		},
 	}

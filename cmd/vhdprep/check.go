@@ -47,7 +47,7 @@ source) and how to fix it. Exit code 1 when a finding is at or above --fail-on.`
 			if err != nil {
 				return err
 			}
-			target, err := openTarget(args, o.root, false)
+			target, err := opener(lint.Opener, args, o.root)(false)
 			if err != nil {
 				return fmt.Errorf("check: %w", err)
 			}

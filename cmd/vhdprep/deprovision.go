@@ -30,7 +30,7 @@ is refused before anything is printed; --dry-run shows the plan and says so.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var planned planJSON
 			res, err := lint.Deprovision(cmd.Context(), lint.DeprovisionOptions{
-				Open:        a.logOpen(opener(args, root)),
+				Open:        a.logOpen(opener(lint.Opener, args, root)),
 				RemoveUsers: removeUsers,
 				DryRun:      dryRun,
 				Planned: func(r *lint.DeprovisionResult, refused error) {

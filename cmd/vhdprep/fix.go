@@ -1,10 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
+	"github.com/vhdprep/vhdprep/guest"
 	"github.com/vhdprep/vhdprep/internal/textdiff"
 	"github.com/vhdprep/vhdprep/lint"
 )
@@ -56,7 +58,7 @@ volumes; anything else: fix --root on the mounted tree.`,
 			}
 			var planned planJSON
 			res, err := lint.Fix(cmd.Context(), lint.FixOptions{
-				Open:    a.logOpen(opener(args, root)),
+				Open:    a.logOpen(opener(lint.Opener, args, root)),
 				Catalog: catalog,
 				Config:  cfg,
 				Only:    only,
@@ -103,25 +105,26 @@ volumes; anything else: fix --root on the mounted tree.`,
 	return cmd
 }
 
-// opener is what the library verbs open: the image or tree of the command
-// line (see openTarget).
-func opener(args []string, root string) func(change bool) (*lint.Target, error) {
-	return func(change bool) (*lint.Target, error) { return openTarget(args, root, change) }
-}
-
-// openTarget opens the image or tree. To change an image, its lock is
-// taken before anything is read (and an image that cannot be written is
-// refused), so the plan is made from what the change will be applied to.
-func openTarget(args []string, root string, change bool) (*lint.Target, error) {
-	switch {
-	case root != "" && len(args) == 0:
-		return lint.OpenDir(root)
-	case root == "" && len(args) == 1 && change:
-		return lint.OpenImageToChange(args[0])
-	case root == "" && len(args) == 1:
-		return lint.OpenImage(args[0])
+// opener is what the library verbs open: the IMAGE argument, or the
+// --root directory, as open (lint.Opener, guest.Opener) opens them; given
+// both or neither, a usage error.
+func opener[T any](open func(image, dir string) func(change bool) (T, error), args []string, root string) func(change bool) (T, error) {
+	image := ""
+	if len(args) == 1 {
+		image = args[0]
 	}
-	return nil, usageError{fmt.Errorf("give an IMAGE or --root DIR")}
+	o := open(image, root)
+	return func(change bool) (T, error) {
+		var t T
+		err := guest.ErrImageOrDir
+		if len(args) <= 1 {
+			t, err = o(change)
+		}
+		if errors.Is(err, guest.ErrImageOrDir) {
+			err = usageError{errors.New("give an IMAGE or --root DIR")}
+		}
+		return t, err
+	}
 }
 
 // printRefusal says, after a dry run's plan, that the real run would be

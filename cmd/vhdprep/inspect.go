@@ -14,17 +14,6 @@ import (
 	"github.com/vhdprep/vhdprep/guest"
 )
 
-// openGuest opens the IMAGE argument, or the --root directory.
-func openGuest(args []string, root string) (*guest.Guest, error) {
-	switch {
-	case root != "" && len(args) == 0:
-		return guest.OpenDir(root)
-	case root == "" && len(args) == 1:
-		return guest.Open(args[0])
-	}
-	return nil, usageError{fmt.Errorf("give an IMAGE or --root DIR")}
-}
-
 func newInspectCmd(a *app) *cobra.Command {
 	var root string
 	cmd := &cobra.Command{
@@ -39,7 +28,7 @@ system, and whether the disk boots as an Azure Gen1 (BIOS) or Gen2 (UEFI) VM.`,
   vhdprep inspect --root ./rootfs`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			g, err := openGuest(args, root)
+			g, err := opener(guest.Opener, args, root)(false)
 			if err != nil {
 				return err
 			}
@@ -253,7 +242,7 @@ func newCatCmd(a *app) *cobra.Command {
 // path (absolute, as users write it) into an fs.FS name.
 func guestAndPath(args []string, root string) (*guest.Guest, string, error) {
 	imageArgs, p := args[:len(args)-1], args[len(args)-1]
-	g, err := openGuest(imageArgs, root)
+	g, err := opener(guest.Opener, imageArgs, root)(false)
 	if err != nil {
 		return nil, "", err
 	}

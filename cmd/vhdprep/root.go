@@ -9,8 +9,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vhdprep/vhdprep/internal/iostreams"
-	"github.com/vhdprep/vhdprep/internal/progress"
 	"github.com/vhdprep/vhdprep/internal/shell"
+	"github.com/vhdprep/vhdprep/progress"
 	"github.com/vhdprep/vhdprep/upload"
 )
 

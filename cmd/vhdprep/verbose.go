@@ -45,12 +45,33 @@ func (a *app) logOpen(open func(change bool) (*lint.Target, error)) func(change 
 	}
 }
 
+// logOpenGuest is logOpen for the verbs that work on a guest (agent
+// inject and remove).
+func (a *app) logOpenGuest(open func(change bool) (*guest.Guest, error)) func(change bool) (*guest.Guest, error) {
+	return func(change bool) (*guest.Guest, error) {
+		g, err := open(change)
+		if err != nil {
+			return nil, err
+		}
+		if a.image == "" {
+			a.image = g.Name
+		}
+		a.logGuestOpened(g, change)
+		return g, nil
+	}
+}
+
+// opening says what an image was opened for.
+func opening(change bool) string {
+	if change {
+		return "to change (its lock held)"
+	}
+	return "to read"
+}
+
 // logTarget says what was opened, and the format detected.
 func (a *app) logTarget(t *lint.Target, change bool) {
-	how := "to read"
-	if change {
-		how = "to change (its lock held)"
-	}
+	how := opening(change)
 	if c := t.Container; c != nil {
 		a.logf("opened %s %s: format %s, %d bytes, virtual size %d bytes", t.Name, how, c.Format, c.FileSize, c.VirtualSize)
 	} else {
@@ -59,11 +80,16 @@ func (a *app) logTarget(t *lint.Target, change bool) {
 }
 
 // logGuest says what a read command opened.
-func (a *app) logGuest(g *guest.Guest) {
+func (a *app) logGuest(g *guest.Guest) { a.logGuestAs(g, "") }
+
+// logGuestOpened says what agent inject or remove opened, and for what.
+func (a *app) logGuestOpened(g *guest.Guest, change bool) { a.logGuestAs(g, " "+opening(change)) }
+
+func (a *app) logGuestAs(g *guest.Guest, how string) {
 	if g.Image != nil {
-		a.logf("opened %s: format %s, virtual size %d bytes", g.Name, g.Image.Format, g.Image.Disk.Size())
+		a.logf("opened %s%s: format %s, virtual size %d bytes", g.Name, how, g.Image.Format, g.Image.Disk.Size())
 	} else {
-		a.logf("opened the directory %s", g.Name)
+		a.logf("opened the directory %s%s", g.Name, how)
 	}
 	for _, m := range g.Mounts {
 		a.logf("mounted %s at %s (%s)", m.Volume, m.Path, m.FSType)

@@ -1,0 +1,335 @@
+// Package agents reads what the provisioning agents a guest may run
+// (WALinuxAgent, cloud-init, the vhdprep agent) are configured to do in
+// it: their configuration files, cloud-init's datasources, what each asks
+// of the resource disk. check's rules and agent inject read a guest's
+// agents through it alike.
+package agents
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/vhdprep/vhdprep/agent/layout"
+	"github.com/vhdprep/vhdprep/guest"
+	"github.com/vhdprep/vhdprep/rootfs"
+)
+
+// The provisioning agents that may also own the resource disk, by the
+// names reports give them.
+const (
+	WAAgent   = "WALinuxAgent"
+	CloudInit = "cloud-init"
+	Vhdprep   = "vhdprep agent"
+)
+
+// Their configuration: WALinuxAgent's file (inside the guest, without a
+// leading slash), and where cloud-init's drop-ins are, for reports.
+const (
+	WAAgentConf      = "etc/waagent.conf"
+	CloudInitConfDir = "/etc/cloud/cloud.cfg.d"
+)
+
+// VhdprepConf is the vhdprep agent's configuration file, as agent inject
+// installs it (without a leading slash).
+var VhdprepConf = strings.TrimPrefix(layout.ConfigFile, "/")
+
+// DefaultSwapMB is the size of the swap an agent is told to make on the
+// resource disk when none is set.
+const DefaultSwapMB = "2048"
+
+// ConfigError is a configuration file an agent would not read.
+type ConfigError struct {
+	File string // with a leading slash
+	Err  error
+}
+
+func (e *ConfigError) Error() string { return fmt.Sprintf("%s is not valid YAML: %v", e.File, e.Err) }
+
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// InjectSupported says why vhdprep agent inject cannot install its agent
+// in the guest root: it installs systemd units.
+func InjectSupported(root rootfs.FS) error {
+	if init := guest.DetectInit(root); init != "systemd" {
+		if init == "" {
+			init = "not recognized"
+		}
+		return fmt.Errorf("the guest's init system is %s; agent inject installs systemd units, so it supports systemd guests only", init)
+	}
+	return nil
+}
+
+// readFile reads a guest file; a missing file is (nil, nil).
+func readFile(root rootfs.FS, name string) ([]byte, error) {
+	b, err := root.ReadFile(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return b, err
+}
+
+func exists(root rootfs.FS, name string) bool {
+	_, err := root.Lstat(name)
+	return err == nil
+}
+
+// The resource-disk keys, WALinuxAgent's and the vhdprep agent's alike.
+const (
+	KeyFormat     = "ResourceDisk.Format"
+	KeySwap       = "ResourceDisk.EnableSwap"
+	KeySwapMB     = "ResourceDisk.SwapSizeMB"
+	KeyMountPoint = "ResourceDisk.MountPoint"
+
+	KeyFilesystem   = "ResourceDisk.Filesystem"
+	KeyMountOptions = "ResourceDisk.MountOptions"
+)
+
+// DiskIntent is what one agent's configuration asks of the resource disk.
+type DiskIntent struct {
+	Agent  string
+	File   string // where it says so, with a leading slash
+	Format bool   // give it a filesystem and mount it
+	Swap   bool   // put swap on it
+	SwapMB string // the swap's size in MiB; "" when not said
+	Mount  string // the mount point; "" when not said
+	// Conf is the agent's KEY=VALUE configuration (WALinuxAgent's and the
+	// vhdprep agent's), nil for cloud-init.
+	Conf map[string]string
+}
+
+// MakesSwap tells whether the agent itself would make the swap it is asked
+// for: WALinuxAgent and the vhdprep agent make it only on a disk they
+// format; cloud-init's swap settings are complete on their own.
+func (d DiskIntent) MakesSwap() bool { return d.Swap && (d.Format || d.Agent == CloudInit) }
+
+// DiskIntents reads what every agent's configuration in the guest asks of
+// the resource disk, whether or not that agent runs.
+func DiskIntents(root rootfs.FS) ([]DiskIntent, error) {
+	var out []DiskIntent
+	for _, a := range []struct{ agent, file string }{{WAAgent, WAAgentConf}, {Vhdprep, VhdprepConf}} {
+		conf, _, err := KeyValueConf(root, a.file)
+		if err != nil {
+			return nil, err
+		}
+		if conf != nil {
+			out = append(out, DiskIntent{Agent: a.agent, File: "/" + a.file, Format: conf[KeyFormat] == "y", Swap: conf[KeySwap] == "y",
+				SwapMB: conf[KeySwapMB], Mount: conf[KeyMountPoint], Conf: conf})
+		}
+	}
+	if exists(root, "etc/cloud") {
+		cfg, err := CloudConfig(root)
+		if err != nil {
+			return nil, err
+		}
+		d := DiskIntent{Agent: CloudInit, File: CloudInitConfDir, Swap: MentionsEphemeralSwap(cfg), Mount: cloudInitMount(cfg), SwapMB: cloudInitSwapMB(cfg)}
+		for _, k := range []string{"disk_setup", "fs_setup", "mounts"} {
+			b, _ := yaml.Marshal(cfg[k])
+			d.Format = d.Format || bytes.Contains(b, []byte("ephemeral0"))
+		}
+		if d.Format || d.Swap {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+// cloudInitMount is where cloud-init's mounts put the resource disk's
+// filesystem (ephemeral0 or its first partition).
+func cloudInitMount(cfg map[string]any) string {
+	mounts, _ := cfg["mounts"].([]any)
+	for _, m := range mounts {
+		if e, ok := m.([]any); ok && len(e) > 1 {
+			dev, _ := e[0].(string)
+			at, _ := e[1].(string)
+			if (dev == "ephemeral0" || dev == "ephemeral0.1") && strings.HasPrefix(at, "/") {
+				return at
+			}
+		}
+	}
+	return ""
+}
+
+// cloudInitSwapMB is the size of cloud-init's swap file (swap: size:, in
+// bytes, or with a K, M, G or T suffix as cc_mounts reads it), in MiB; ""
+// when it is not one ("auto", say).
+func cloudInitSwapMB(cfg map[string]any) string {
+	swap, _ := cfg["swap"].(map[string]any)
+	size := fmt.Sprint(swap["size"])
+	shift := 0
+	if i := strings.IndexAny(size, "KMGTkmgt"); i > 0 {
+		shift = 10 * (strings.IndexByte("KMGT", size[i]&^0x20) + 1)
+		size = size[:i]
+	}
+	n, err := strconv.ParseFloat(size, 64)
+	if mb := int64(n*float64(int64(1)<<shift)) >> 20; err == nil && mb > 0 {
+		return strconv.FormatInt(mb, 10)
+	}
+	return ""
+}
+
+// ResourceDiskSettings is what the named agents' own configuration asks of
+// the resource disk (WALinuxAgent's waagent.conf, cloud-init's disk_setup,
+// fs_setup, mounts and swap), in the vhdprep agent's keys, and the file it
+// comes from: agent inject carries it over when it replaces them. Nil when
+// they ask nothing.
+func ResourceDiskSettings(root rootfs.FS, agents []string) (map[string]string, string, error) {
+	intents, err := DiskIntents(root)
+	if err != nil {
+		return nil, "", err
+	}
+	for _, d := range intents {
+		if !slices.Contains(agents, d.Agent) || d.Agent == Vhdprep {
+			continue
+		}
+		if d.Agent == WAAgent {
+			if keys := waagentDiskKeys(d.Conf); len(keys) > 0 {
+				return keys, d.File, nil
+			}
+			continue
+		}
+		if !d.Format && !d.Swap {
+			continue
+		}
+		keys := map[string]string{KeyFormat: "y"}
+		if d.Mount != "" {
+			keys[KeyMountPoint] = d.Mount
+		}
+		if d.Swap {
+			keys[KeySwap] = "y"
+			keys[KeySwapMB] = d.SwapMB
+			if n, _ := strconv.Atoi(d.SwapMB); n <= 0 {
+				keys[KeySwapMB] = DefaultSwapMB
+			}
+		}
+		return keys, d.File, nil
+	}
+	return nil, "", nil
+}
+
+// waagentDiskKeys are the ResourceDisk keys waagent.conf sets, as the
+// vhdprep agent reads them: every one it sets explicitly, Format=n among
+// them, since the vhdprep agent's defaults need not be the file's. A value
+// the vhdprep agent cannot take is left to its default.
+func waagentDiskKeys(conf map[string]string) map[string]string {
+	keys := map[string]string{}
+	for _, k := range []string{KeyFormat, KeySwap} {
+		// WALinuxAgent's switches: y or n in any case, else the default.
+		if v := strings.ToLower(conf[k]); v == "y" || v == "n" {
+			keys[k] = v
+		}
+	}
+	if v := conf[KeyFilesystem]; v == "ext4" || v == "ext3" || v == "ext2" || v == "xfs" {
+		keys[KeyFilesystem] = v
+	}
+	if v, ok := conf[KeyMountPoint]; ok && path.IsAbs(v) && path.Clean(v) == v && v != "/" {
+		keys[KeyMountPoint] = v
+	}
+	if v, ok := conf[KeyMountOptions]; ok && !strings.ContainsAny(v, " \t") {
+		if v == "None" { // WALinuxAgent's word for none
+			v = ""
+		}
+		keys[KeyMountOptions] = v
+	}
+	if v, ok := conf[KeySwapMB]; ok {
+		if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+			keys[KeySwapMB] = v
+		}
+	}
+	// A swap WALinuxAgent was asked for without a size gets one.
+	if n, _ := strconv.Atoi(keys[KeySwapMB]); keys[KeySwap] == "y" && n <= 0 {
+		keys[KeySwapMB] = DefaultSwapMB
+	}
+	return keys
+}
+
+// KeyValueConf reads a KEY=VALUE file (waagent.conf, vhdprep-agent.conf):
+// the values and the line that sets each.
+func KeyValueConf(root rootfs.FS, name string) (map[string]string, map[string]int, error) {
+	b, err := readFile(root, name)
+	if err != nil || b == nil {
+		return nil, nil, err
+	}
+	vals, lines := map[string]string{}, map[string]int{}
+	// Every line, however long: a bufio.Scanner would stop at the first
+	// over 64 KiB and miss the settings after it.
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+			vals[strings.TrimSpace(k)], lines[strings.TrimSpace(k)] = strings.TrimSpace(v), i+1
+		}
+	}
+	return vals, lines, nil
+}
+
+// CloudConfig merges /etc/cloud/cloud.cfg and cloud.cfg.d/*.cfg in the order
+// cloud-init reads them (later files win, key by key at the top level).
+func CloudConfig(root rootfs.FS) (map[string]any, error) {
+	files := []string{"etc/cloud/cloud.cfg"}
+	ents, _ := root.ReadDir("etc/cloud/cloud.cfg.d")
+	var extra []string
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".cfg") {
+			extra = append(extra, "etc/cloud/cloud.cfg.d/"+e.Name())
+		}
+	}
+	sort.Strings(extra)
+	merged := map[string]any{}
+	for _, f := range append(files, extra...) {
+		b, err := readFile(root, f)
+		if err != nil {
+			return nil, err
+		}
+		var m map[string]any
+		if err := yaml.Unmarshal(b, &m); err != nil {
+			return nil, &ConfigError{File: "/" + f, Err: err}
+		}
+		for k, v := range m {
+			merged[k] = v
+		}
+	}
+	return merged, nil
+}
+
+func MentionsEphemeralSwap(cfg map[string]any) bool {
+	if _, ok := cfg["swap"]; ok {
+		return true
+	}
+	b, _ := yaml.Marshal(cfg["mounts"])
+	return bytes.Contains(b, []byte("swap"))
+}
+
+// CloudInitDatasources is cloud-init's datasource_list, and whether it
+// lets cloud-init choose Azure (so does no list: the built-in one has it).
+func CloudInitDatasources(root rootfs.FS) (list []any, azure bool, err error) {
+	cfg, err := CloudConfig(root)
+	if err != nil {
+		return nil, false, err
+	}
+	list, ok := cfg["datasource_list"].([]any)
+	if !ok {
+		return nil, true, nil
+	}
+	for _, d := range list {
+		if s, _ := d.(string); s == "Azure" {
+			return list, true, nil
+		}
+	}
+	return list, false, nil
+}
+
+// CloudInitChoosesAzure tells whether cloud-init, where it runs, may
+// provision from Azure: its datasource list names Azure or is the built-in
+// one. A configuration that does not parse counts as choosing Azure.
+func CloudInitChoosesAzure(root rootfs.FS) bool {
+	_, azure, err := CloudInitDatasources(root)
+	return azure || err != nil
+}
