@@ -357,12 +357,16 @@ func (s *Server) serveOn(w http.ResponseWriter, r *http.Request, hostPlugin bool
 
 	switch {
 	case status == Drop:
+		// Recorded before the connection closes: the client sees the
+		// drop at once and may ask for the record next.
+		rec.Status = 0
+		s.recordRequest(rec, onRequest)
 		if hj, ok := w.(http.Hijacker); ok {
 			if conn, _, err := hj.Hijack(); err == nil {
 				conn.Close()
 			}
 		}
-		rec.Status = 0
+		return
 	case handler != nil:
 		rw := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		handler.ServeHTTP(rw, r)
@@ -376,6 +380,10 @@ func (s *Server) serveOn(w http.ResponseWriter, r *http.Request, hostPlugin bool
 		rec.Status = status
 	}
 
+	s.recordRequest(rec, onRequest)
+}
+
+func (s *Server) recordRequest(rec Request, onRequest func(Request)) {
 	s.mu.Lock()
 	s.requests = append(s.requests, rec)
 	s.mu.Unlock()
