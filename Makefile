@@ -13,7 +13,7 @@ LDFLAGS := -s -w -buildid= -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 RELEASE := linux/amd64 linux/arm64 darwin/arm64
 export CGO_ENABLED := 0
 
-.PHONY: build agents release release-check test deps demo bench lint fuzz clean e2e
+.PHONY: build agents release release-check test deps demo bench lint fuzz clean e2e docker
 
 build: agents
 	$(GOBUILD) -ldflags '$(LDFLAGS)' -o $(BIN)/vhdprep ./cmd/vhdprep
@@ -65,6 +65,11 @@ e2e: build
 	E2E=1 ./scripts/test-deps.sh
 	cd test/e2e && VHDPREP=$(CURDIR)/$(BIN)/vhdprep VHDPREP_REQUIRE_TOOLS=1 \
 	  $(GO) test -tags e2e -count=1 -timeout 75m -v .
+
+# The Dockerfile's image, built and tried on the demo sample where a
+# container engine runs (skipped, saying so, where none does).
+docker:
+	./scripts/docker.sh '$(VERSION)' '$(COMMIT)'
 
 fuzz:
 	FUZZTIME=$${FUZZTIME:-1m} ./scripts/fuzz-short.sh
