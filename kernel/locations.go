@@ -207,16 +207,19 @@ func parseDefaultGrub(files []grubFile) []Location {
 		texts = append(texts, f.text)
 		sources = append(sources, "/"+f.path)
 	}
-	d := sourceDefaults(texts)
-	if len(d.last) == 0 {
+	if len(files) == 0 {
 		return nil
 	}
+	d := sourceDefaults(texts)
 	v := VarCmdlineLinux
 	p, ok := d.last[v]
-	if !ok {
+	if !ok && len(d.last) > 0 {
 		v = VarCmdlineDefault
 		p = d.last[v]
 	}
+	// Defaults that assign neither variable are still what the next
+	// grub-mkconfig writes from: an empty command line, reported at the
+	// first file (line 0: no line holds it), where an edit adds one.
 	return []Location{{Path: sources[p.file], Line: p.line, Kind: KindDefaultGrub, Entry: "defaults for grub-mkconfig", Var: v, Cmdline: d.cmdline(), Sources: sources}}
 }
 

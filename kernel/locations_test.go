@@ -146,7 +146,9 @@ func TestDefaultGrub(t *testing.T) {
 			}
 		})
 	}
-	if locs := defaultGrubText(t, "GRUB_TIMEOUT=5\n"); len(locs) != 0 {
+	// Defaults that assign neither variable still make the next grub.cfg:
+	// an empty command line, at no line of the file.
+	if locs := defaultGrubText(t, "GRUB_TIMEOUT=5\n"); len(locs) != 1 || locs[0].Line != 0 || locs[0].Var != VarCmdlineLinux || locs[0].Cmdline.String() != "" {
 		t.Fatalf("no GRUB_CMDLINE variable, got %+v", locs)
 	}
 }
@@ -161,7 +163,7 @@ func FuzzDefaultGrub(f *testing.F) {
 	f.Add("GRUB_CMDLINE_LINUX=\"a\\\n${X}b\n", "root=/dev/sda1")
 	f.Fuzz(func(t *testing.T, text, value string) {
 		for _, l := range defaultGrubText(t, text) {
-			if l.Line < 1 || l.Line > strings.Count(text, "\n")+1 {
+			if (l.Line < 1 && l.Cmdline.String() != "") || l.Line < 0 || l.Line > strings.Count(text, "\n")+1 {
 				t.Fatalf("line %d of %q", l.Line, text)
 			}
 		}

@@ -70,6 +70,10 @@ func TestFixDefaultGrubAsShippedSourcesEveryParameter(t *testing.T) {
 		{"bare, escaped blank", map[string]string{"etc/default/grub": "GRUB_CMDLINE_LINUX_DEFAULT=splash\\ quiet\nGRUB_CMDLINE_LINUX=\"ro\"\n"}, false},
 		{"continued default", map[string]string{"etc/default/grub": "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet \\\n  splash\"\nGRUB_CMDLINE_LINUX=\"\"\n"}, false},
 		{"export, a comment after", map[string]string{"etc/default/grub": "export GRUB_CMDLINE_LINUX=\"ro quiet\" # c\n"}, false},
+		// A builder's defaults that set no command line at all: the next
+		// grub-mkconfig writes none, so fix must add one.
+		{"no command line", map[string]string{"etc/default/grub": "GRUB_DEFAULT=0\nGRUB_TIMEOUT=1\n"}, false},
+		{"nothing but a comment", map[string]string{"etc/default/grub": "# written by the image builder\n"}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			root := tree(t, c.files).Name
