@@ -48,6 +48,9 @@ type Options struct {
 	// agent (Config.Agent) and whether deprovisioning removes accounts.
 	Config *lint.Config
 	FailOn lint.Severity // the gate fails at a finding this severe
+	// AgentBinary, when set, is the agent the agent step installs instead
+	// of the one built into vhdprep (agent inject --agent-binary).
+	AgentBinary []byte
 	// Upload, when set, is where the output goes once written: options
 	// resolved by upload.Destination.Options for the output's path.
 	Upload   *upload.Options
@@ -298,7 +301,7 @@ func (w *run) agent(ctx context.Context, s *Step) error {
 		s.Status, s.Summary = Skipped, "the image's own provisioning agent is kept (AGT001 passes; agent: inject or replace to use vhdprep's)"
 		return nil
 	}
-	res, err := inject.Inject(ctx, w.openGuest, false, inject.Options{ReplaceAgents: choice == lint.AgentReplace, Verify: lint.VerifyGuest})
+	res, err := inject.Inject(ctx, w.openGuest, false, inject.Options{Binary: w.AgentBinary, ReplaceAgents: choice == lint.AgentReplace, Verify: lint.VerifyGuest})
 	if err != nil {
 		return err
 	}

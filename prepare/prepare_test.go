@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/vhdprep/vhdprep/diskimage"
+	"github.com/vhdprep/vhdprep/internal/testagent"
 	"github.com/vhdprep/vhdprep/internal/testimage"
 	"github.com/vhdprep/vhdprep/lint"
 )
@@ -71,7 +72,8 @@ func TestPrepareQcow2(t *testing.T) {
 	out := filepath.Join(dir, "disk.vhd")
 	var seen []string
 	rep, err := Run(context.Background(), Options{
-		Input: in, Output: out, Catalog: lint.Catalog(), Config: demoConfig(), FailOn: lint.Error,
+		AgentBinary: testagent.Binary(t),
+		Input:       in, Output: out, Catalog: lint.Catalog(), Config: demoConfig(), FailOn: lint.Error,
 		Done: func(s Step) { seen = append(seen, s.Name) },
 	})
 	if err != nil {
@@ -149,7 +151,7 @@ func TestPrepareGateFails(t *testing.T) {
 	before := sum(t, in)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "disk.vhd")
-	rep, err := Run(context.Background(), Options{Input: in, Output: out, Catalog: lint.Catalog(), FailOn: lint.Error})
+	rep, err := Run(context.Background(), Options{AgentBinary: testagent.Binary(t), Input: in, Output: out, Catalog: lint.Catalog(), FailOn: lint.Error})
 	if !errors.Is(err, ErrGate) {
 		t.Fatalf("Run = %v, want ErrGate", err)
 	}
@@ -177,7 +179,7 @@ func TestPrepareOutputRules(t *testing.T) {
 	if err := os.WriteFile(out, []byte("keep me"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	opts := Options{Input: in, Output: out, Catalog: lint.Catalog(), Config: demoConfig(), FailOn: lint.Error}
+	opts := Options{AgentBinary: testagent.Binary(t), Input: in, Output: out, Catalog: lint.Catalog(), Config: demoConfig(), FailOn: lint.Error}
 	if _, err := Run(context.Background(), opts); !errors.Is(err, ErrExists) {
 		t.Fatalf("existing output: %v, want ErrExists", err)
 	}
@@ -205,7 +207,7 @@ func TestPrepareAgentKeep(t *testing.T) {
 	cfg := demoConfig()
 	cfg.Agent = lint.AgentKeep
 	out := filepath.Join(t.TempDir(), "disk.vhd")
-	rep, err := Run(context.Background(), Options{Input: testimage.Path(t, "disk-debian-mbr"), Output: out, Catalog: lint.Catalog(), Config: cfg, FailOn: lint.Error})
+	rep, err := Run(context.Background(), Options{AgentBinary: testagent.Binary(t), Input: testimage.Path(t, "disk-debian-mbr"), Output: out, Catalog: lint.Catalog(), Config: cfg, FailOn: lint.Error})
 	if !errors.Is(err, ErrGate) || statuses(rep)[StepAgent] != Skipped || passed(rep.Check, "AGT001") {
 		t.Errorf("agent keep: %v, steps %+v; want the agent step skipped and AGT001 failing the gate", err, rep.Steps)
 	}
@@ -220,7 +222,8 @@ func TestPrepareInterrupted(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "disk.vhd")
 	rep, err := Run(ctx, Options{
-		Input: testimage.Path(t, "disk-debian-mbr"), Output: out, Catalog: lint.Catalog(), Config: demoConfig(), FailOn: lint.Error,
+		AgentBinary: testagent.Binary(t),
+		Input:       testimage.Path(t, "disk-debian-mbr"), Output: out, Catalog: lint.Catalog(), Config: demoConfig(), FailOn: lint.Error,
 		Done: func(s Step) {
 			if s.Name == StepCheck {
 				cancel()
@@ -246,7 +249,7 @@ func TestPrepareRemovesAStaleWorkingCopy(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := Run(context.Background(), Options{Input: testimage.Path(t, "disk-debian-mbr"), Output: out, Catalog: lint.Catalog(), Config: demoConfig(), FailOn: lint.Error}); err != nil {
+	if _, err := Run(context.Background(), Options{AgentBinary: testagent.Binary(t), Input: testimage.Path(t, "disk-debian-mbr"), Output: out, Catalog: lint.Catalog(), Config: demoConfig(), FailOn: lint.Error}); err != nil {
 		t.Fatal(err)
 	}
 	if left := leftovers(t, dir, out); len(left) > 0 {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/vhdprep/vhdprep/agent/layout"
+	"github.com/vhdprep/vhdprep/internal/testagent"
 	"github.com/vhdprep/vhdprep/lint"
 )
 
@@ -68,7 +69,7 @@ func TestInjectCarriesTheResourceDiskOver(t *testing.T) {
 			d := systemdTree(t)
 			c.setup(t, d)
 			before := listing(t, d)
-			p := apply(t, d, injectWith(Options{Binary: agentBinary(t), ReplaceAgents: true}))
+			p := apply(t, d, injectWith(Options{Binary: testagent.Binary(t), ReplaceAgents: true}))
 			if p.ResourceDisk != c.summary {
 				t.Errorf("inject says the resource disk is %q, want %q", p.ResourceDisk, c.summary)
 			}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -14,36 +13,13 @@ import (
 
 	"github.com/vhdprep/vhdprep/agent/layout"
 	"github.com/vhdprep/vhdprep/guest"
+	"github.com/vhdprep/vhdprep/internal/testagent"
 	"github.com/vhdprep/vhdprep/lint"
 )
 
 // hostArch is the host's architecture as guest.DetectArch names it: the
 // trees below are made of host binaries.
 var hostArch = map[string]string{"amd64": "x86_64", "arm64": "aarch64"}[runtime.GOARCH]
-
-// agentBin is the real agent, static, built for the host's architecture by
-// TestMain (the trees below are made of host binaries).
-var agentBin []byte
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "vhdprep-agent-")
-	if err != nil {
-		panic(err)
-	}
-	bin := filepath.Join(dir, "vhdprep-agent")
-	cmd := exec.Command("go", "build", "-o", bin, "../../cmd/vhdprep-agent")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		panic("building vhdprep-agent: " + err.Error() + "\n" + string(out))
-	}
-	if agentBin, err = os.ReadFile(bin); err != nil {
-		panic(err)
-	}
-	os.RemoveAll(dir)
-	os.Exit(m.Run())
-}
-
-func agentBinary(t *testing.T) []byte { return agentBin }
 
 // systemdTree makes a small merged-/usr systemd guest.
 func systemdTree(t *testing.T) string {
@@ -189,7 +165,7 @@ func TestInjectIntoDirectoryThenRemove(t *testing.T) {
 	if got := status(t, d, "AGT001"); got != lint.Failed {
 		t.Fatalf("AGT001 before inject: %v", got)
 	}
-	bin := agentBinary(t)
+	bin := testagent.Binary(t)
 	p := apply(t, d, injectWith(Options{Binary: bin}))
 	if p.Arch != hostArch || len(p.Agents) != 0 {
 		t.Fatalf("plan arch %q agents %v", p.Arch, p.Agents)
@@ -249,7 +225,7 @@ func TestInjectKeepsAnExistingConfigAndRestoresReplacedFiles(t *testing.T) {
 	writeFile(t, d, "etc/vhdprep-agent.conf", "ResourceDisk.Format=y\n", 0o600)
 	writeFile(t, d, "usr/sbin/vhdprep-agent", "an older agent", 0o700)
 	before := listing(t, d)
-	apply(t, d, injectWith(Options{Binary: agentBinary(t)}))
+	apply(t, d, injectWith(Options{Binary: testagent.Binary(t)}))
 	if conf, _ := os.ReadFile(filepath.Join(d, "etc/vhdprep-agent.conf")); string(conf) != "ResourceDisk.Format=y\n" {
 		t.Fatalf("inject changed an existing config: %q", conf)
 	}
@@ -269,13 +245,13 @@ func TestOtherAgentsAreRefusedOrReplaced(t *testing.T) {
 	symlink(t, d, "/usr/lib/systemd/system/cloud-init.service", "etc/systemd/system/cloud-init.target.wants/cloud-init.service")
 	before := listing(t, d)
 
-	_, err := PlanInject(open(t, d), Options{Binary: agentBinary(t)})
+	_, err := PlanInject(open(t, d), Options{Binary: testagent.Binary(t)})
 	if err == nil || !strings.Contains(err.Error(), "WALinuxAgent and azure-init and cloud-init starts at boot") || !strings.Contains(err.Error(), "--replace-waagent") {
 		t.Fatalf("inject beside other agents: %v", err)
 	}
 	sameListing(t, before, listing(t, d))
 
-	p := apply(t, d, injectWith(Options{Binary: agentBinary(t), ReplaceAgents: true}))
+	p := apply(t, d, injectWith(Options{Binary: testagent.Binary(t), ReplaceAgents: true}))
 	if strings.Join(p.Agents, ",") != "WALinuxAgent,azure-init,cloud-init" {
 		t.Fatalf("disabled %v", p.Agents)
 	}
@@ -299,7 +275,7 @@ func TestOtherAgentsAreRefusedOrReplaced(t *testing.T) {
 	if a1, a6 := status(t, d, "AGT001"), status(t, d, "AGT006"); a1 != lint.Passed || a6 != lint.Passed {
 		t.Errorf("after inject --replace-waagent: AGT001 %s, AGT006 %s", a1, a6)
 	}
-	if again := apply(t, d, injectWith(Options{Binary: agentBinary(t)})); len(again.Changes) != 0 {
+	if again := apply(t, d, injectWith(Options{Binary: testagent.Binary(t)})); len(again.Changes) != 0 {
 		t.Fatalf("a second inject (without --replace-waagent) changed %+v", again.Changes)
 	}
 	r := apply(t, d, PlanRemove)
@@ -317,7 +293,7 @@ func TestCloudInitWithoutAzureIsNoRival(t *testing.T) {
 	writeFile(t, d, "etc/cloud/cloud.cfg", "datasource_list: [ NoCloud, None ]\n", 0o644)
 	symlink(t, d, "/usr/lib/systemd/system/cloud-init.service", "etc/systemd/system/cloud-init.target.wants/cloud-init.service")
 	before := listing(t, d)
-	p := apply(t, d, injectWith(Options{Binary: agentBinary(t)}))
+	p := apply(t, d, injectWith(Options{Binary: testagent.Binary(t)}))
 	// check agrees: cloud-init does not provision on Azure, so the vhdprep
 	// agent is the one provisioner, as inject claims.
 	if err := lint.VerifyGuest(open(t, d), commandInject, p.Claimed()); err != nil {
@@ -327,7 +303,7 @@ func TestCloudInitWithoutAzureIsNoRival(t *testing.T) {
 	sameListing(t, before, listing(t, d))
 	writeFile(t, d, "etc/cloud/cloud.cfg.d/99-x.cfg", "growpart: {mode: auto}\n", 0o644)
 	os.Remove(filepath.Join(d, "etc/cloud/cloud.cfg"))
-	if _, err := PlanInject(open(t, d), Options{Binary: agentBinary(t)}); err == nil {
+	if _, err := PlanInject(open(t, d), Options{Binary: testagent.Binary(t)}); err == nil {
 		t.Fatal("cloud-init with its default datasources (Azure among them) was not refused")
 	}
 }
@@ -337,7 +313,7 @@ func TestRefusals(t *testing.T) {
 	os.Remove(filepath.Join(d, "usr/sbin/init"))
 	os.Remove(filepath.Join(d, "usr/lib/systemd/systemd"))
 	writeFile(t, d, "sbin/openrc", "", 0o755)
-	if _, err := PlanInject(open(t, d), Options{Binary: agentBinary(t)}); err == nil || !strings.Contains(err.Error(), "init system is openrc") {
+	if _, err := PlanInject(open(t, d), Options{Binary: testagent.Binary(t)}); err == nil || !strings.Contains(err.Error(), "init system is openrc") {
 		t.Fatalf("openrc guest: %v", err)
 	}
 
@@ -349,7 +325,7 @@ func TestRefusals(t *testing.T) {
 		t.Fatalf("a dynamically linked agent: %v", err)
 	}
 	other := map[string]string{"x86_64": "aarch64", "aarch64": "x86_64"}[hostArch]
-	if err := CheckBinary(agentBinary(t), other); err == nil || !strings.Contains(err.Error(), "GOARCH=") {
+	if err := CheckBinary(testagent.Binary(t), other); err == nil || !strings.Contains(err.Error(), "GOARCH=") {
 		t.Fatalf("a %s binary for a %s guest: %v", hostArch, other, err)
 	}
 	if _, err := EmbeddedBinary("riscv64"); err == nil || !strings.Contains(err.Error(), "riscv64") {
@@ -378,7 +354,7 @@ func TestUnitsInLibWhenUsrIsNotMerged(t *testing.T) {
 	d := systemdTree(t)
 	os.Remove(filepath.Join(d, "lib"))
 	mkdir(t, d, "lib/systemd/system")
-	p := apply(t, d, injectWith(Options{Binary: agentBinary(t)}))
+	p := apply(t, d, injectWith(Options{Binary: testagent.Binary(t)}))
 	if _, err := os.Stat(filepath.Join(d, "lib/systemd/system", layout.DaemonUnit)); err != nil {
 		t.Fatalf("%v; changes %+v", err, p.Changes)
 	}
@@ -392,7 +368,7 @@ func TestUnitsInLibWhenUsrIsNotMerged(t *testing.T) {
 // configuration says.
 func TestInjectSaysWhatTheResourceDiskGets(t *testing.T) {
 	d := systemdTree(t)
-	p, err := PlanInject(open(t, d), Options{Binary: agentBinary(t)})
+	p, err := PlanInject(open(t, d), Options{Binary: testagent.Binary(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,14 +376,14 @@ func TestInjectSaysWhatTheResourceDiskGets(t *testing.T) {
 		t.Errorf("default: %q, want %q", p.ResourceDisk, want)
 	}
 	writeFile(t, d, "etc/vhdprep-agent.conf", "ResourceDisk.Format=n\n", 0o644)
-	if p, err = PlanInject(open(t, d), Options{Binary: agentBinary(t)}); err != nil {
+	if p, err = PlanInject(open(t, d), Options{Binary: testagent.Binary(t)}); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(p.ResourceDisk, "left alone (ResourceDisk.Format=n") {
 		t.Errorf("Format=n: %q", p.ResourceDisk)
 	}
 	writeFile(t, d, "etc/vhdprep-agent.conf", "ResourceDisk.MountPoint=/mnt\nResourceDisk.EnableSwap=y\nResourceDisk.SwapSizeMB=2048\n", 0o644)
-	if p, err = PlanInject(open(t, d), Options{Binary: agentBinary(t)}); err != nil {
+	if p, err = PlanInject(open(t, d), Options{Binary: testagent.Binary(t)}); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasSuffix(p.ResourceDisk, "mounted at /mnt, with a 2048 MiB swap file") {
@@ -430,7 +406,7 @@ func TestInjectSaysWhetherTheMediaIsEjected(t *testing.T) {
 		if c.eject != "" {
 			writeFile(t, d, c.eject, "", 0o755)
 		}
-		p, err := PlanInject(open(t, d), Options{Binary: agentBinary(t)})
+		p, err := PlanInject(open(t, d), Options{Binary: testagent.Binary(t)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -446,12 +422,12 @@ func TestInjectAndRemoveVerbs(t *testing.T) {
 	d := systemdTree(t)
 	before := listing(t, d)
 	opener := guest.Opener("", d)
-	res, err := Inject(context.Background(), opener, true, Options{Binary: agentBinary(t)})
+	res, err := Inject(context.Background(), opener, true, Options{Binary: testagent.Binary(t)})
 	if err != nil || res.Refused != nil || len(res.Plan.Changes) == 0 {
 		t.Fatalf("dry run: %v %+v", err, res)
 	}
 	sameListing(t, before, listing(t, d))
-	if _, err := Inject(context.Background(), opener, false, Options{Binary: agentBinary(t), Verify: lint.VerifyGuest}); err != nil {
+	if _, err := Inject(context.Background(), opener, false, Options{Binary: testagent.Binary(t), Verify: lint.VerifyGuest}); err != nil {
 		t.Fatal(err)
 	}
 	if got := status(t, d, "AGT001"); got != lint.Passed {

@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/vhdprep/vhdprep/agent/inject"
 	"github.com/vhdprep/vhdprep/guest"
@@ -53,12 +54,9 @@ provisions) or AGT006 (only one does) still fails, inject exits 1, naming it.`,
   vhdprep agent inject --root ./rootfs --agent-binary ./vhdprep-agent`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if binary != "" {
-				b, err := os.ReadFile(binary)
-				if err != nil {
-					return usageError{fmt.Errorf("--agent-binary: %w", err)}
-				}
-				opt.Binary = b
+			var err error
+			if opt.Binary, err = readAgentBinary(binary); err != nil {
+				return err
 			}
 			opt.Verify = lint.VerifyGuest
 			res, err := inject.Inject(cmd.Context(), a.logOpenGuest(opener(guest.Opener, args, root)), dryRun, opt)
@@ -67,7 +65,7 @@ provisions) or AGT006 (only one does) still fails, inject exits 1, naming it.`,
 	}
 	cmd.Flags().StringVar(&root, "root", "", "inject into a directory tree instead of an image")
 	cmd.Flags().BoolVar(&opt.ReplaceAgents, "replace-waagent", false, "disable WALinuxAgent, azure-init and cloud-init provisioning instead of refusing")
-	cmd.Flags().StringVar(&binary, "agent-binary", "", "install this agent binary instead of the one built into vhdprep")
+	addAgentBinaryFlag(cmd.Flags(), &binary)
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show what would change; change nothing")
 	return cmd
 }
@@ -97,6 +95,23 @@ wrote it, and the enable links of the agents --replace-waagent turned off.`,
 
 // printAgentPlan prints what agent inject or remove changed, or would, and
 // returns the error they ended with (a refusal, or a claim not kept).
+func addAgentBinaryFlag(f *pflag.FlagSet, path *string) {
+	f.StringVar(path, "agent-binary", "", "install this agent binary instead of the one built into vhdprep")
+}
+
+// readAgentBinary reads --agent-binary's file; none given is nil, the
+// agent built into vhdprep.
+func readAgentBinary(path string) ([]byte, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--agent-binary: %w", err)}
+	}
+	return b, nil
+}
+
 func printAgentPlan(a *app, res *inject.Result, unrepaired error, dryRun bool, verb string) error {
 	if res == nil {
 		return unrepaired

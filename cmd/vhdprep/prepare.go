@@ -20,6 +20,7 @@ import (
 type prepareOptions struct {
 	check       checkOptions // --config, --fail-on, --disable, --junit, --sarif
 	agent       string
+	agentBinary string
 	removeUsers bool
 	size        string
 	force       bool
@@ -80,6 +81,7 @@ with prepare's choices: 'agent: auto|inject|replace|keep' and 'remove-users: tru
 	f.StringVar(&o.check.junit, "junit", "", "also write the report as JUnit XML to this file (a test case per step, then the gate's rules)")
 	f.StringVar(&o.check.sarif, "sarif", "", "also write the gate's findings as SARIF 2.1.0 to this file")
 	f.StringVar(&o.agent, "agent", "", "provisioning agent: auto (inject vhdprep's unless the image's own provisions), inject, replace (disable the others), keep (default auto, or the config's)")
+	addAgentBinaryFlag(f, &o.agentBinary)
 	f.BoolVar(&o.removeUsers, "remove-users", false, "deprovision also removes accounts other than system ones, with their homes")
 	f.StringVar(&o.size, "size", "", "the output's virtual size (e.g. 30G); default the input's, rounded up to a MiB")
 	f.BoolVarP(&o.force, "force", "f", false, "replace OUTPUT if it exists")
@@ -104,6 +106,9 @@ func (o *prepareOptions) options(cmd *cobra.Command, args []string) (prepare.Opt
 	}
 	cfg.RemoveUsers = cfg.RemoveUsers || o.removeUsers
 	opts := prepare.Options{Input: args[0], Output: args[1], Force: o.force, Catalog: catalog, Config: cfg, FailOn: failOn}
+	if opts.AgentBinary, err = readAgentBinary(o.agentBinary); err != nil {
+		return opts, err
+	}
 	if o.size != "" {
 		if opts.Size, err = diskimage.ParseSize(o.size); err != nil {
 			return opts, usageError{fmt.Errorf("--size: %w", err)}

@@ -110,6 +110,7 @@ func TestPrepareUsage(t *testing.T) {
 	}{
 		{[]string{"prepare", in}, exitUsage, "accepts 2 arg"},
 		{[]string{"prepare", in, out, "--agent", "bogus"}, exitUsage, "--agent must be one of auto, inject, replace, keep"},
+		{[]string{"prepare", in, out, "--agent-binary", filepath.Join(t.TempDir(), "none")}, exitUsage, "--agent-binary: open"},
 		{[]string{"prepare", in, out, "--container", "vhds"}, exitUsage, "--upload: "},
 		{[]string{"prepare", in, out, "--blob-url", "https://a.blob.core.windows.net/c/b.vhd", "--managed-disk-sas", "https://x/y?sig=c2VjcmV0"}, exitUsage, "give only one of"},
 		{[]string{"prepare", in, out, "--fail-on", "loud"}, exitUsage, "--fail-on"},
