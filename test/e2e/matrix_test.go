@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -52,6 +53,9 @@ type matrixImage struct {
 	boot    bool // boot the fixed image until systemd runs from its root
 	gen2    bool // as a Gen2 VM (UEFI); else Gen1 (BIOS)
 	virtio  bool // with the disk on virtio, not IDE: for a host-only initramfs made on KVM
+	// prepare also takes the stock image through vhdprep prepare, the
+	// whole job in one command, and boots its output instead.
+	prepare bool
 }
 
 // What check finds on every raw image of the matrix, stock or fixed: no VHD
@@ -249,9 +253,10 @@ var matrix = []matrixImage{
 			}
 			wantGuestLists(t, root, "lsinitramfs", initramfs, "kernel/drivers/scsi/hv_storvsc.ko")
 		},
-		ext4:   []int64{1 * MiB},
-		boot:   true,
-		virtio: true,
+		ext4:    []int64{1 * MiB},
+		boot:    true,
+		virtio:  true,
+		prepare: true,
 	},
 }
 
@@ -274,10 +279,10 @@ func TestMatrix(t *testing.T) {
 		// Each stage is a subtest: a wrong finding or exit code fails its
 		// stage and the rest still run; no image to go on ends the test.
 		t.Run(m.name, func(t *testing.T) {
-			img := filepath.Join(t.TempDir(), m.name+".raw")
-			var root string
+			work := t.TempDir()
+			img := filepath.Join(work, m.name+".raw")
+			var root, cached string
 			if !t.Run("build", func(t *testing.T) {
-				var cached string
 				cached, root = buildMatrixImage(t, cache, m.name)
 				mustExec(t, "cp", "--sparse=always", "--reflink=auto", cached, img)
 			}) {
@@ -309,9 +314,16 @@ func TestMatrix(t *testing.T) {
 					}
 				}
 			})
+			booted := img
+			if m.prepare {
+				booted = filepath.Join(work, m.name+".vhd")
+				if !t.Run("prepare", func(t *testing.T) { wantPrepared(t, vhdprep, m, cached, booted) }) {
+					return
+				}
+			}
 			if m.boot {
 				t.Run("boot", func(t *testing.T) {
-					cmdline := bootToRoot(t, img, m.gen2, m.virtio)
+					cmdline := bootToRoot(t, booted, m.gen2, m.virtio)
 					t.Logf("kernel command line: %s", cmdline)
 					has := func(param string) bool {
 						for _, w := range strings.Fields(cmdline) {
@@ -347,6 +359,40 @@ func pipeline(t *testing.T, vhdprep string, m matrixImage, img string) {
 		t.Logf("vhdprep %s:\n%s", strings.Join(args, " "), out)
 		if code != 0 {
 			t.Errorf("vhdprep %s exited %d", strings.Join(args, " "), code)
+		}
+	}
+}
+
+// wantPrepared: vhdprep prepare takes the stock image (the cached build
+// itself, which it must not change) to a fixed VHD that passes the gate;
+// e2fsck agrees with what it wrote.
+func wantPrepared(t *testing.T, vhdprep string, m matrixImage, stock, out string) {
+	before := fileSum(t, stock)
+	text, code := run(context.Background(), t, vhdprep, "prepare", stock, out)
+	t.Logf("vhdprep prepare:\n%s", text)
+	if code != 0 {
+		t.Fatalf("vhdprep prepare exited %d", code)
+	}
+	if fileSum(t, stock) != before {
+		t.Errorf("prepare changed its input %s", stock)
+	}
+	for _, step := range []string{"agent        done", "fix          done", "deprovision  done", "gate         done", "output       done"} {
+		if !strings.Contains(text, "  "+step) {
+			t.Errorf("prepare's report lacks %q", step)
+		}
+	}
+	report, _ := run(context.Background(), t, vhdprep, "check", "--output", "json", out)
+	var rep struct {
+		Summary struct {
+			Errors int `json:"errors"`
+		} `json:"summary"`
+	}
+	if err := json.Unmarshal([]byte(report), &rep); err != nil || rep.Summary.Errors != 0 {
+		t.Errorf("check of prepare's output: %v\n%s", err, report)
+	}
+	for _, off := range m.ext4 {
+		if b, err := exec.Command("e2fsck", "-fn", fmt.Sprintf("%s?offset=%d", out, off)).CombinedOutput(); err != nil {
+			t.Errorf("e2fsck -fn of prepare's output at %d MiB: %v\n%s", off/MiB, err, b)
 		}
 	}
 }
