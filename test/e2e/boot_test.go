@@ -3,6 +3,9 @@
 package e2e
 
 import (
+	"io"
+	"net"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -72,6 +75,69 @@ func bootToRoot(t *testing.T, disk string, gen2, virtio bool) string {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("systemd did not run from the root filesystem within %s", bootBound)
+		}
+	}
+}
+
+// The prompt of initramfs-tools' shell, and what the script sent there
+// prints last: the shell computes it, so the echoed command line does not
+// hold it.
+const (
+	initramfsPrompt = "(initramfs) "
+	shellDone       = "vhdprep-e2e-script-done"
+	shellDoneCmd    = "echo vhdprep-e2e-script-$(echo done)"
+)
+
+// premountShell boots kernel with initrd and no disk under TCG, with
+// break=premount: initramfs-tools' init loads the drivers it loads early
+// (conf/modules), then opens a shell on the serial console instead of
+// mounting a root. It runs script in that shell and returns what the
+// console printed after the script was sent.
+func premountShell(t *testing.T, kernel, initrd, script string) string {
+	t.Helper()
+	dir := t.TempDir()
+	sock, serial := filepath.Join(dir, "serial.sock"), filepath.Join(dir, "serial.log")
+	log, err := os.Create(serial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	// wait=on: the guest starts once the test holds the console.
+	q := startQEMU(t, "initramfs shell (TCG)", serial, []string{"-machine", "pc", "-m", "512", "-accel", "tcg",
+		"-nodefaults", "-display", "none", "-monitor", "none", "-no-reboot",
+		"-chardev", "socket,id=console,path=" + sock + ",server=on,wait=on", "-serial", "chardev:console",
+		"-kernel", kernel, "-initrd", initrd, "-append", "console=ttyS0 break=premount"})
+	defer q.kill()
+	var console net.Conn
+	for deadline := time.Now().Add(30 * time.Second); console == nil; time.Sleep(100 * time.Millisecond) {
+		if console, err = net.Dial("unix", sock); err != nil && time.Now().After(deadline) {
+			t.Fatalf("QEMU's serial console %s: %v", sock, err)
+		}
+	}
+	defer console.Close()
+	go io.Copy(log, console)
+	sent := -1
+	for deadline := time.Now().Add(bootBound); ; {
+		text := q.log()
+		if sent < 0 && strings.Contains(text, initramfsPrompt) {
+			sent = len(text)
+			if _, err := io.WriteString(console, script+"; "+shellDoneCmd+"\n"); err != nil {
+				t.Fatalf("writing to the initramfs shell: %v", err)
+			}
+		}
+		if sent >= 0 {
+			if out, _, ok := strings.Cut(text[sent:], shellDone); ok {
+				return out
+			}
+		}
+		select {
+		case err := <-q.exited:
+			q.exited <- err
+			t.Fatalf("QEMU exited (%v) before the initramfs shell ran the script", err)
+		case <-time.After(time.Second):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the initramfs shell did not run the script within %s", bootBound)
 		}
 	}
 }
