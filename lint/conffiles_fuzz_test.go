@@ -29,10 +29,12 @@ func TestLongLinesHideNothing(t *testing.T) {
 }
 
 // FuzzWaagentConf: each key read is set on the line it is reported at,
-// and that line is the last to set it.
+// that line is the last to set it, and the value is what WALinuxAgent's
+// ConfigurationProvider.load makes of it (parts[1].split('#')[0].strip('" ').strip()).
 func FuzzWaagentConf(f *testing.F) {
 	f.Add([]byte("# Microsoft Azure Linux Agent Configuration\nExtensions.Enabled=y\nProvisioning.Agent=auto\nResourceDisk.Format=n\nResourceDisk.Filesystem=ext4\nResourceDisk.MountPoint=/mnt\nResourceDisk.EnableSwap=n\nResourceDisk.SwapSizeMB=0\nOS.EnableFirewall=y\n"))
 	f.Add([]byte(" a = b = c \r\n#x=y\n=\na=\n"))
+	f.Add([]byte("ResourceDisk.Format=Y # format\nResourceDisk.MountPoint=\" /mnt/resource\" \nb=\"#\"\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		vals, at, err := waagentConf(fstest.MapFS{"etc/waagent.conf": {Data: b}})
 		if err != nil {
@@ -46,7 +48,8 @@ func FuzzWaagentConf(f *testing.F) {
 			}
 			line := strings.TrimSpace(text[n-1])
 			key, val, _ := strings.Cut(line, "=")
-			if strings.HasPrefix(line, "#") || strings.TrimSpace(key) != k || strings.TrimSpace(val) != v {
+			val, _, _ = strings.Cut(val, "#")
+			if strings.HasPrefix(line, "#") || strings.TrimSpace(key) != k || strings.TrimSpace(strings.Trim(val, "\" ")) != v {
 				t.Fatalf("%q=%q from line %d, %q", k, v, n, line)
 			}
 			for _, later := range text[n:] {

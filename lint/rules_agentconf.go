@@ -12,9 +12,14 @@ import (
 	"github.com/vhdprep/vhdprep/rootfs"
 )
 
-// waagentConf reads /etc/waagent.conf (Key=Value lines); nil when absent.
+// waagentConf reads /etc/waagent.conf as WALinuxAgent does; nil when absent.
 func waagentConf(root rootfs.FS) (map[string]string, map[string]int, error) {
-	return agents.KeyValueConf(root, waagentConfPath)
+	return agents.Values(root, agents.WAAgent)
+}
+
+// waagentSwitch is a y/n setting of waagent.conf as WALinuxAgent reads it.
+func waagentSwitch(conf map[string]string, key string, def bool) bool {
+	return agents.Switch(agents.WAAgent, conf, key, def)
 }
 
 // waagentProvisions tells whether WALinuxAgent's config lets it provision
@@ -23,7 +28,7 @@ func waagentProvisions(conf map[string]string) bool {
 	if a, ok := conf["Provisioning.Agent"]; ok {
 		return a == "auto" || a == "waagent"
 	}
-	return conf["Provisioning.Enabled"] != "n"
+	return waagentSwitch(conf, "Provisioning.Enabled", true)
 }
 
 // checkOneResourceDiskOwner: one agent formats the resource disk. Not
@@ -51,7 +56,7 @@ func checkOneResourceDiskOwner(t *Target) ([]Finding, error) {
 	if err != nil || conf == nil {
 		return nil, err
 	}
-	if contains(running, agentWAAgent) && conf[agents.KeyFormat] == "y" && conf["Provisioning.Agent"] == "cloud-init" {
+	if contains(running, agentWAAgent) && waagentSwitch(conf, agents.KeyFormat, false) && conf["Provisioning.Agent"] == "cloud-init" {
 		return []Finding{{Message: "cloud-init provisions but WALinuxAgent also formats the resource disk; set ResourceDisk.Format=n and let cloud-init do it",
 			Location: Location{File: "/" + waagentConfPath, Line: lines[agents.KeyFormat]}}}, nil
 	}
@@ -160,7 +165,7 @@ func checkWAAgentCurrent(t *Target) ([]Finding, error) {
 	if conf == nil && !exists(root, waagentProgram) {
 		return nil, nil // no WALinuxAgent
 	}
-	if conf["AutoUpdate.Enabled"] != "n" {
+	if waagentSwitch(conf, "AutoUpdate.Enabled", true) {
 		return nil, nil // it updates itself
 	}
 	v := waagentVersion(root)
@@ -305,7 +310,7 @@ func repairOneResourceDiskOwner(t *Target, o *Overlay) error {
 	if err != nil {
 		return err
 	}
-	wantedSwap := conf[agents.KeySwap] == "y"
+	wantedSwap := waagentSwitch(conf, agents.KeySwap, false)
 	for _, kv := range [][2]string{{"ResourceDisk.Format", "n"}, {"ResourceDisk.EnableSwap", "n"}} {
 		if err := setKey(o, "etc/waagent.conf", kv[0], kv[1]); err != nil {
 			return err

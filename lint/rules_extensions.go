@@ -8,10 +8,8 @@ import (
 	"github.com/vhdprep/vhdprep/rootfs"
 )
 
-// The agents' switch for extensions (the same key in WALinuxAgent's and
-// the vhdprep agent's files), and the programs extensions run.
+// The programs extensions run.
 const (
-	keyExtensionsOn   = "Extensions.Enabled"
 	pythonLink        = "usr/bin/python"
 	defaultPython     = "usr/bin/python3"
 	opensslPath       = "usr/bin/openssl"
@@ -41,16 +39,16 @@ var extensionNeeds = []extensionNeed{
 // for will. cloud-init and azure-init provision but run no extension.
 func extensionsRun(root rootfs.FS) (bool, error) {
 	installed := 0
-	for _, a := range []struct{ program, conf string }{{waagentProgram, waagentConfPath}, {vhdprepAgentBin, vhdprepAgentConf}} {
+	for _, a := range []struct{ program, agent string }{{waagentProgram, agents.WAAgent}, {vhdprepAgentBin, agents.Vhdprep}} {
 		if !exists(root, a.program) {
 			continue
 		}
 		installed++
-		conf, _, err := agents.KeyValueConf(root, a.conf)
+		conf, _, err := agents.Values(root, a.agent)
 		if err != nil {
 			return false, err
 		}
-		if conf[keyExtensionsOn] != "n" {
+		if agents.Switch(a.agent, conf, agents.KeyExtensions, true) {
 			return true, nil
 		}
 	}

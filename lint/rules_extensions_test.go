@@ -51,6 +51,12 @@ func TestExtensionPrerequisites(t *testing.T) {
 		{"WALinuxAgent, python but no openssl", "AGT007", with(waagent, python3), []string{"no openssl"}},
 		{"WALinuxAgent, openssl in /bin", "AGT007", with(with(waagent, map[string]string{"bin/openssl": ""}), python3), nil},
 		{"extensions off", "AGT007", with(waagent, map[string]string{"etc/waagent.conf": "Extensions.Enabled=n\n"}), nil},
+		// Each agent's own reading of its switch: WALinuxAgent takes y or
+		// n in any case and ends a value at #; "no" is not its word, so
+		// its default (on) holds. The vhdprep agent takes "no".
+		{"extensions off as WALinuxAgent reads it", "AGT007", with(waagent, map[string]string{"etc/waagent.conf": "Extensions.Enabled=N # none here\n"}), nil},
+		{"WALinuxAgent does not read no", "AGT007", with(with(waagent, python3), map[string]string{"etc/waagent.conf": "Extensions.Enabled=no\n"}), []string{"no openssl"}},
+		{"vhdprep agent reads no", "AGT007", map[string]string{"usr/sbin/vhdprep-agent": "", "etc/vhdprep-agent.conf": "Extensions.Enabled=no\n"}, nil},
 		{"cloud-init alone runs no extension", "AGT007", map[string]string{"usr/bin/cloud-init": ""}, nil},
 		{"no agent yet: the one AGT001 asks for runs extensions", "AGT007", map[string]string{"etc/hostname": "x"}, []string{"no openssl", "no /usr/bin/python"}},
 

@@ -128,6 +128,10 @@ func TestTreeRules(t *testing.T) {
 		{"SWP002", map[string]string{"etc/cloud/cloud.cfg": "datasource_list: [Azure]\n", "etc/cloud/cloud.cfg.d/10-swap.cfg": "swap:\n  filename: /mnt/swapfile\n  size: 2G\n"}, Passed, ""},
 		{"SWP003", map[string]string{"etc/waagent.conf": "Provisioning.Agent=cloud-init\nResourceDisk.Format=y\n"}, Failed, "ResourceDisk.Format=n"},
 		{"SWP003", map[string]string{"etc/waagent.conf": "Provisioning.Agent=cloud-init\nResourceDisk.Format=n\n"}, Passed, ""},
+		// As WALinuxAgent reads its file: y in any case, quotes dropped, a
+		// value ending at #.
+		{"SWP003", map[string]string{"etc/waagent.conf": "Provisioning.Agent=cloud-init\nResourceDisk.Format=\"Y\"   # the agent formats it\n"}, Failed, "ResourceDisk.Format=n"},
+		{"AGT002", map[string]string{"etc/waagent.conf": "AutoUpdate.Enabled=N # pinned\n", "usr/lib/python3/dist-packages/azurelinuxagent/common/version.py": "AGENT_VERSION = '2.2.45'\n"}, Failed, "2.2.45"},
 		{"AGT002", map[string]string{"etc/waagent.conf": "AutoUpdate.Enabled=n\n", "usr/lib/python3/dist-packages/azurelinuxagent/common/version.py": "AGENT_VERSION = '2.2.45'\n"}, Failed, "2.2.45"},
 		{"AGT002", map[string]string{"etc/waagent.conf": "AutoUpdate.Enabled=n\n", "usr/lib/python3/dist-packages/azurelinuxagent/common/version.py": "AGENT_VERSION = '2.9.1.1'\n"}, Passed, ""},
 		{"AGT002", map[string]string{"etc/waagent.conf": "AutoUpdate.Enabled=y\n"}, Passed, ""},

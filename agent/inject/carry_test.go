@@ -98,6 +98,50 @@ func TestInjectCarriesTheResourceDiskOver(t *testing.T) {
 	}
 }
 
+// WALinuxAgent's switches for extensions and the host name come over too,
+// read as WALinuxAgent reads them: an image built with extensions off
+// keeps them off under the agent that replaces WALinuxAgent.
+func TestInjectCarriesWAAgentSwitchesOver(t *testing.T) {
+	debian, err := os.ReadFile("testdata/waagent.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := strings.NewReplacer("\nExtensions.Enabled=y\n", "\nExtensions.Enabled=N # no extensions here\n",
+		"\nProvisioning.MonitorHostName=y\n", "\nProvisioning.MonitorHostName=\"n\"\n").Replace(string(debian))
+	if strings.Count(off, "=y\n") == strings.Count(string(debian), "=y\n") {
+		t.Fatal("Debian's waagent.conf no longer sets Extensions.Enabled=y and Provisioning.MonitorHostName=y")
+	}
+	for _, c := range []struct {
+		name                string
+		conf                string
+		extensions, monitor bool
+	}{
+		{"as Debian ships it", string(debian), true, true},
+		{"both off", off, false, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := systemdTree(t)
+			writeFile(t, d, "usr/sbin/waagent", "", 0o755)
+			writeFile(t, d, "etc/waagent.conf", c.conf, 0o644)
+			writeFile(t, d, "usr/lib/systemd/system/walinuxagent.service", "[Service]\n", 0o644)
+			symlink(t, d, "/usr/lib/systemd/system/walinuxagent.service", "etc/systemd/system/multi-user.target.wants/walinuxagent.service")
+			apply(t, d, injectWith(Options{Binary: testagent.Binary(t), ReplaceAgents: true}))
+			b, _ := os.ReadFile(filepath.Join(d, "etc/vhdprep-agent.conf"))
+			conf, errs := layout.ParseConfig(b)
+			if len(errs) > 0 {
+				t.Fatalf("the written config does not parse: %v\n%s", errs, b)
+			}
+			if conf.ExtensionsEnabled != c.extensions || conf.MonitorHostName != c.monitor {
+				t.Errorf("the agent reads Extensions.Enabled=%s, Provisioning.MonitorHostName=%s; waagent.conf said %s, %s\n%s",
+					yn(conf.ExtensionsEnabled), yn(conf.MonitorHostName), yn(c.extensions), yn(c.monitor), b)
+			}
+			if !strings.Contains(string(b), "Extensions.Enabled, Provisioning.MonitorHostName, ResourceDisk.") {
+				t.Errorf("the config does not say the switches were carried over:\n%s", b)
+			}
+		})
+	}
+}
+
 func yn(b bool) string {
 	if b {
 		return "y"

@@ -160,10 +160,10 @@ func PlanInject(g *guest.Guest, opt Options) (*Plan, error) {
 	e.write(units+"/"+layout.DaemonUnit, []byte(daemonUnitText), 0o644)
 	conf, err := root.ReadFile(strings.TrimPrefix(layout.ConfigFile, "/"))
 	if !e.exists(layout.ConfigFile) {
-		// The resource disk keeps what the replaced agents were told to
-		// do with it (an existing config is the user's, and kept: check's
-		// SWP002 reports a setting left behind there).
-		settings, from, err := agents.ResourceDiskSettings(root, p.Agents)
+		// The resource disk and extensions keep what the replaced agents
+		// were told to do (an existing config is the user's, and kept:
+		// check's SWP002 reports a setting left behind there).
+		settings, from, err := agents.ReplacedSettings(root, p.Agents)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", g.Name, err)
 		}
@@ -186,7 +186,7 @@ func PlanInject(g *guest.Guest, opt Options) (*Plan, error) {
 
 // configWith is the default configuration with the given keys set, and a
 // comment saying where they come from.
-func configWith(settings map[string]string, from string) string {
+func configWith(settings map[string]string, from []string) string {
 	text := layout.DefaultConfigText
 	keys := make([]string, 0, len(settings))
 	for k := range settings {
@@ -198,7 +198,11 @@ func configWith(settings map[string]string, from string) string {
 		text = re.ReplaceAllLiteralString(text, k+"="+settings[k])
 	}
 	if len(keys) > 0 {
-		text += fmt.Sprintf("#\n# agent inject carried %s over from %s, whose agent it replaced.\n", strings.Join(keys, ", "), from)
+		whose := "whose agent"
+		if len(from) > 1 {
+			whose = "whose agents"
+		}
+		text += fmt.Sprintf("#\n# agent inject carried %s over from %s, %s it replaced.\n", strings.Join(keys, ", "), strings.Join(from, " and "), whose)
 	}
 	return text
 }

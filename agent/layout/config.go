@@ -147,19 +147,19 @@ func ParseConfig(data []byte) (Config, []error) {
 		}
 		switch k {
 		case "Provisioning.Enabled":
-			if b, ok := parseBool(v); ok {
+			if b, ok := ParseSwitch(v); ok {
 				c.ProvisioningEnabled = b
 			} else {
 				bad("want y or n")
 			}
 		case "Provisioning.MonitorHostName":
-			if b, ok := parseBool(v); ok {
+			if b, ok := ParseSwitch(v); ok {
 				c.MonitorHostName = b
 			} else {
 				bad("want y or n")
 			}
 		case "ResourceDisk.Format":
-			if b, ok := parseBool(v); ok {
+			if b, ok := ParseSwitch(v); ok {
 				c.ResourceDiskFormat = b
 			} else {
 				bad("want y or n")
@@ -184,7 +184,7 @@ func ParseConfig(data []byte) (Config, []error) {
 				c.ResourceDiskMountOptions = v
 			}
 		case "ResourceDisk.EnableSwap":
-			if b, ok := parseBool(v); ok {
+			if b, ok := ParseSwitch(v); ok {
 				c.ResourceDiskEnableSwap = b
 			} else {
 				bad("want y or n")
@@ -196,7 +196,7 @@ func ParseConfig(data []byte) (Config, []error) {
 				bad(fmt.Sprintf("want a whole number of MiB from 0 to %d", maxSwapMB))
 			}
 		case "Extensions.Enabled":
-			if b, ok := parseBool(v); ok {
+			if b, ok := ParseSwitch(v); ok {
 				c.ExtensionsEnabled = b
 			} else {
 				bad("want y or n")
@@ -208,7 +208,7 @@ func ParseConfig(data []byte) (Config, []error) {
 				bad(fmt.Sprintf("want a whole number of seconds from 1 to %d", maxEnableTimeout))
 			}
 		case "Firewall.Enabled":
-			if b, ok := parseBool(v); ok {
+			if b, ok := ParseSwitch(v); ok {
 				c.FirewallEnabled = b
 			} else {
 				bad("want y or n")
@@ -227,7 +227,9 @@ func ParseConfig(data []byte) (Config, []error) {
 	return c, problems
 }
 
-func parseBool(v string) (bool, bool) {
+// ParseSwitch reads a switch's value as the agent does: y, yes, true or 1
+// and their opposites, in any case; ok is false for anything else.
+func ParseSwitch(v string) (on, ok bool) {
 	switch strings.ToLower(v) {
 	case "y", "yes", "true", "1":
 		return true, true

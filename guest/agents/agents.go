@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
 	"slices"
 	"sort"
@@ -116,12 +117,15 @@ func (d DiskIntent) MakesSwap() bool { return d.Swap && (d.Format || d.Agent == 
 func DiskIntents(root rootfs.FS) ([]DiskIntent, error) {
 	var out []DiskIntent
 	for _, a := range []struct{ agent, file string }{{WAAgent, WAAgentConf}, {Vhdprep, VhdprepConf}} {
-		conf, _, err := KeyValueConf(root, a.file)
+		conf, _, err := Values(root, a.agent)
 		if err != nil {
 			return nil, err
 		}
 		if conf != nil {
-			out = append(out, DiskIntent{Agent: a.agent, File: "/" + a.file, Format: conf[KeyFormat] == "y", Swap: conf[KeySwap] == "y",
+			// Unset, WALinuxAgent leaves the disk alone and the vhdprep
+			// agent formats it: their defaults.
+			out = append(out, DiskIntent{Agent: a.agent, File: "/" + a.file,
+				Format: Switch(a.agent, conf, KeyFormat, a.agent == Vhdprep), Swap: Switch(a.agent, conf, KeySwap, false),
 				SwapMB: conf[KeySwapMB], Mount: conf[KeyMountPoint], Conf: conf})
 		}
 	}
@@ -176,43 +180,77 @@ func cloudInitSwapMB(cfg map[string]any) string {
 	return ""
 }
 
-// ResourceDiskSettings is what the named agents' own configuration asks of
-// the resource disk (WALinuxAgent's waagent.conf, cloud-init's disk_setup,
-// fs_setup, mounts and swap), in the vhdprep agent's keys, and the file it
-// comes from: agent inject carries it over when it replaces them. Nil when
-// they ask nothing.
-func ResourceDiskSettings(root rootfs.FS, agents []string) (map[string]string, string, error) {
+// The WALinuxAgent switches the vhdprep agent reads under the same names.
+const (
+	KeyExtensions      = "Extensions.Enabled"
+	KeyMonitorHostName = "Provisioning.MonitorHostName"
+)
+
+// ReplacedSettings is what the named agents' own configuration asks that
+// the vhdprep agent also does, in its keys, and the files that say so:
+// agent inject carries it over when it replaces them. The resource disk
+// comes from the first agent that asks something of it (WALinuxAgent's
+// waagent.conf, cloud-init's disk_setup, fs_setup, mounts and swap);
+// WALinuxAgent's extensions and host-name switches come along where its
+// file sets them, so an image built with extensions off keeps them off.
+// Nil when they ask nothing.
+func ReplacedSettings(root rootfs.FS, agents []string) (map[string]string, []string, error) {
 	intents, err := DiskIntents(root)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
+	var keys map[string]string
+	var from []string
+	disk := false
 	for _, d := range intents {
 		if !slices.Contains(agents, d.Agent) || d.Agent == Vhdprep {
 			continue
 		}
+		got := map[string]string{}
 		if d.Agent == WAAgent {
-			if keys := waagentDiskKeys(d.Conf); len(keys) > 0 {
-				return keys, d.File, nil
-			}
-			continue
-		}
-		if !d.Format && !d.Swap {
-			continue
-		}
-		keys := map[string]string{KeyFormat: "y"}
-		if d.Mount != "" {
-			keys[KeyMountPoint] = d.Mount
-		}
-		if d.Swap {
-			keys[KeySwap] = "y"
-			keys[KeySwapMB] = d.SwapMB
-			if n, _ := strconv.Atoi(d.SwapMB); n <= 0 {
-				keys[KeySwapMB] = DefaultSwapMB
+			for _, k := range []string{KeyExtensions, KeyMonitorHostName} {
+				if v := strings.ToLower(d.Conf[k]); v == "y" || v == "n" {
+					got[k] = v
+				}
 			}
 		}
-		return keys, d.File, nil
+		if !disk {
+			rd := resourceDiskKeys(d)
+			maps.Copy(got, rd)
+			disk = len(rd) > 0
+		}
+		if len(got) > 0 {
+			if keys == nil {
+				keys = map[string]string{}
+			}
+			maps.Copy(keys, got)
+			from = append(from, d.File)
+		}
 	}
-	return nil, "", nil
+	return keys, from, nil
+}
+
+// resourceDiskKeys is what a replaced agent's configuration asks of the
+// resource disk, in the vhdprep agent's keys.
+func resourceDiskKeys(d DiskIntent) map[string]string {
+	if d.Agent == WAAgent {
+		return waagentDiskKeys(d.Conf)
+	}
+	if !d.Format && !d.Swap {
+		return nil
+	}
+	keys := map[string]string{KeyFormat: "y"}
+	if d.Mount != "" {
+		keys[KeyMountPoint] = d.Mount
+	}
+	if d.Swap {
+		keys[KeySwap] = "y"
+		keys[KeySwapMB] = d.SwapMB
+		if n, _ := strconv.Atoi(d.SwapMB); n <= 0 {
+			keys[KeySwapMB] = DefaultSwapMB
+		}
+	}
+	return keys
 }
 
 // waagentDiskKeys are the ResourceDisk keys waagent.conf sets, as the
@@ -251,9 +289,24 @@ func waagentDiskKeys(conf map[string]string) map[string]string {
 	return keys
 }
 
-// KeyValueConf reads a KEY=VALUE file (waagent.conf, vhdprep-agent.conf):
-// the values and the line that sets each.
+// KeyValueConf reads a KEY=VALUE file (ufw's configuration): the
+// values and the line that sets each; nil when there is no file.
 func KeyValueConf(root rootfs.FS, name string) (map[string]string, map[string]int, error) {
+	return keyValues(root, name, false)
+}
+
+// Values reads agent's KEY=VALUE configuration (WALinuxAgent's or the
+// vhdprep agent's) as that agent reads it: the values and the line that
+// sets each; nil when there is no file. WALinuxAgent's ConfigurationProvider
+// ends a value at its first # and drops the quotes and spaces around it.
+func Values(root rootfs.FS, agent string) (map[string]string, map[string]int, error) {
+	if agent == WAAgent {
+		return keyValues(root, WAAgentConf, true)
+	}
+	return keyValues(root, VhdprepConf, false)
+}
+
+func keyValues(root rootfs.FS, name string, waagent bool) (map[string]string, map[string]int, error) {
 	b, err := readFile(root, name)
 	if err != nil || b == nil {
 		return nil, nil, err
@@ -263,11 +316,36 @@ func KeyValueConf(root rootfs.FS, name string) (map[string]string, map[string]in
 	// over 64 KiB and miss the settings after it.
 	for i, line := range strings.Split(string(b), "\n") {
 		line = strings.TrimSpace(line)
-		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
-			vals[strings.TrimSpace(k)], lines[strings.TrimSpace(k)] = strings.TrimSpace(v), i+1
+		k, v, ok := strings.Cut(line, "=")
+		if !ok || strings.HasPrefix(line, "#") {
+			continue
 		}
+		if waagent {
+			v, _, _ = strings.Cut(v, "#")
+			v = strings.Trim(v, "\" ")
+		}
+		vals[strings.TrimSpace(k)], lines[strings.TrimSpace(k)] = strings.TrimSpace(v), i+1
 	}
 	return vals, lines, nil
+}
+
+// Switch reads a y/n setting of agent's configuration as that agent does:
+// WALinuxAgent's get_switch takes y or n in any case, the vhdprep agent
+// also yes/no, true/false and 1/0. Anything else is def, its default.
+func Switch(agent string, conf map[string]string, key string, def bool) bool {
+	if agent == Vhdprep {
+		if on, ok := layout.ParseSwitch(conf[key]); ok {
+			return on
+		}
+		return def
+	}
+	switch strings.ToLower(conf[key]) {
+	case "y":
+		return true
+	case "n":
+		return false
+	}
+	return def
 }
 
 // CloudConfig merges /etc/cloud/cloud.cfg and cloud.cfg.d/*.cfg in the order
