@@ -221,6 +221,12 @@ var matrix = []matrixImage{
 					t.Errorf("%s turns swap on:\n%s", f, text)
 				}
 			}
+			// What the packaged waagent.conf sets comes over to the agent
+			// that replaced WALinuxAgent, and the file says whence.
+			conf := debugfsCat(t, img, 1*MiB, "/etc/vhdprep-agent.conf")
+			if !strings.Contains(conf, "carried Extensions.Enabled, Provisioning.MonitorHostName, ResourceDisk.") || !strings.Contains(conf, "over from /etc/waagent.conf") {
+				t.Errorf("/etc/vhdprep-agent.conf does not carry waagent.conf's settings over:\n%s", conf)
+			}
 		},
 		inject: []string{"--replace-waagent"},
 		ext4:   []int64{1 * MiB},
