@@ -8,13 +8,7 @@ import (
 // unless the command line has it already: a parameter with the same key,
 // or for console= the same device. Every other byte stays as it was.
 func (c Cmdline) Add(param string) Cmdline {
-	key, val, _ := strings.Cut(param, "=")
-	if key == "console" {
-		dev, _, _ := strings.Cut(val, ",")
-		if c.HasValuePrefix("console", dev) {
-			return c
-		}
-	} else if c.Has(key) {
+	if c.Holds(param) {
 		return c
 	}
 	var at int
@@ -36,6 +30,17 @@ func (c Cmdline) Add(param string) Cmdline {
 		at, insert = c.openAt, param+" "
 	}
 	return ParseCmdline(c.text[:at] + insert + c.text[at:])
+}
+
+// Holds tells whether the command line has param as Add sees it: a
+// parameter with the same key, or for console= the same device.
+func (c Cmdline) Holds(param string) bool {
+	key, val, _ := strings.Cut(param, "=")
+	if key == "console" {
+		dev, _, _ := strings.Cut(val, ",")
+		return c.HasValuePrefix("console", dev)
+	}
+	return c.Has(key)
 }
 
 // Remove drops every kernel parameter with key key, each with the white

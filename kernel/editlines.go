@@ -16,21 +16,39 @@ var paramsPart = map[string]*regexp.Regexp{
 	KindGrubLegacy:    regexp.MustCompile(`^(\s*kernel\s+\S+)(.*)$`),
 }
 
+// splitLine splits a line of a boot entry of kind into what comes before
+// its kernel parameters and the parameters; false when the line is not of
+// that kind.
+func splitLine(kind, line string) (head, params string, ok bool) {
+	re, ok := paramsPart[kind]
+	if !ok {
+		return "", "", false
+	}
+	m := re.FindStringSubmatch(line)
+	if m == nil {
+		return "", "", false
+	}
+	return m[1], m[2], true
+}
+
+// LineParams is the kernel parameters of the line of a boot entry of kind;
+// false when the line is not of that kind.
+func LineParams(kind, line string) (Cmdline, bool) {
+	_, params, ok := splitLine(kind, line)
+	return ParseCmdline(params), ok
+}
+
 // EditLine adds and removes parameters (see EditParams) in the line of a
 // boot entry of kind (grub.cfg's linux line, a BLS entry's options,
 // extlinux's append, /etc/kernel/cmdline, grubenv's kernelopts, GRUB
 // legacy's kernel line), keeping every other byte. It is false when the
 // line is not of that kind.
 func EditLine(kind, line string, add, remove []string) (string, bool) {
-	re, ok := paramsPart[kind]
+	head, params, ok := splitLine(kind, line)
 	if !ok {
 		return "", false
 	}
-	m := re.FindStringSubmatch(line)
-	if m == nil {
-		return "", false
-	}
-	return m[1] + EditParams(m[2], add, remove), true
+	return head + EditParams(params, add, remove), true
 }
 
 // GrubenvSize is the fixed size of GRUB's environment block.

@@ -232,12 +232,14 @@ func FuzzGrubCfg(f *testing.F) {
 	})
 }
 
-// FuzzBLS: a BLS entry's last options line is its command line, with
-// grubenv's kernelopts expanded where it says $kernelopts and only there.
+// FuzzBLS: a BLS entry's options lines, joined in order, are its command
+// line, with grubenv's kernelopts expanded where it says $kernelopts and
+// only there; new parameters go on the last.
 func FuzzBLS(f *testing.F) {
 	f.Add([]byte(fedoraBLS), "")
 	f.Add([]byte(rhel8BLS), "root=/dev/mapper/rhel-root ro crashkernel=auto resume=/dev/mapper/rhel-swap rd.lvm.lv=rhel/root rhgb quiet")
 	f.Add([]byte("options\troot=/dev/sda1 $kernelopts\noptions\n"), "a=$kernelopts")
+	f.Add([]byte("title x\noptions root=UUID=abc ro\nversion 6.1\noptions\tquiet console=tty0\n"), "")
 	f.Fuzz(func(t *testing.T, entry []byte, kernelopts string) {
 		if strings.ContainsAny(kernelopts, "\r\n") {
 			return
@@ -246,10 +248,11 @@ func FuzzBLS(f *testing.F) {
 			"boot/loader/entries/e.conf": {Data: entry},
 			"boot/grub2/grubenv":         {Data: []byte("# GRUB Environment Block\nkernelopts=" + kernelopts + "\n")},
 		}
-		last := 0
+		var at []int
+		var values []string
 		for i, line := range fileLines(entry) {
-			if k, _ := firstWord(line); k == "options" {
-				last = i + 1
+			if k, v := firstWord(line); k == "options" {
+				at, values = append(at, i+1), append(values, strings.TrimSpace(v))
 			}
 		}
 		var got []Location
@@ -258,17 +261,16 @@ func FuzzBLS(f *testing.F) {
 				got = append(got, l)
 			}
 		}
-		if last == 0 {
+		if len(at) == 0 {
 			if len(got) != 0 {
 				t.Fatalf("no options line, got %+v", got)
 			}
 			return
 		}
-		if len(got) != 1 || got[0].Line != last {
-			t.Fatalf("options on line %d, got %+v", last, got)
+		if len(got) != 1 || got[0].Line != at[len(at)-1] || !slices.Equal(append(got[0].Earlier, got[0].Line), at) {
+			t.Fatalf("options on lines %v, got %+v", at, got)
 		}
-		_, v := firstWord(lineOf(entry, last))
-		v = strings.TrimSpace(v)
+		v := strings.Join(values, " ")
 		want := strings.ReplaceAll(v, "$kernelopts", kernelopts)
 		if got[0].Cmdline.String() != want || got[0].Kernelopts != (want != v) {
 			t.Fatalf("options %q read as %q (kernelopts %v)", v, got[0].Cmdline.String(), got[0].Kernelopts)

@@ -22,8 +22,12 @@ const (
 
 // Location is a kernel command line and where it lives.
 type Location struct {
-	Path    string // inside the guest, with a leading slash
-	Line    int
+	Path string // inside the guest, with a leading slash
+	Line int
+	// Earlier are the lines before Line that also hold part of it: a BLS
+	// entry may have several options lines, which boot loaders join in
+	// order (Boot Loader Specification). New parameters go on Line.
+	Earlier []int
 	Kind    string
 	Entry   string // the menu entry ("submenu>entry" when nested), BLS title or extlinux label
 	Kernel  string // the kernel it boots: a version (BLS) or an image path
@@ -273,11 +277,13 @@ func quotedTitle(line string) string {
 	return ""
 }
 
-// bls reads a Boot Loader Specification entry's options line.
+// bls reads a Boot Loader Specification entry's command line: its options
+// lines, joined in order.
 func bls(fsys fs.FS, p, kernelopts string) []Location {
 	title := strings.TrimSuffix(path.Base(p), ".conf")
-	var loc *Location
-	version, image := "", ""
+	var texts []string
+	var at []int
+	version, image, expands := "", "", false
 	for i, line := range lines(fsys, p) {
 		k, v := firstWord(line)
 		v = strings.TrimSpace(v)
@@ -290,17 +296,22 @@ func bls(fsys fs.FS, p, kernelopts string) []Location {
 			image = v
 		case "options":
 			text := strings.ReplaceAll(v, "$"+varKernelopts, kernelopts)
-			loc = &Location{Path: "/" + p, Line: i + 1, Kind: KindBLS, Cmdline: ParseCmdline(text), Kernelopts: text != v}
+			expands = expands || text != v
+			texts, at = append(texts, text), append(at, i+1)
 		}
 	}
-	if loc == nil {
+	if len(at) == 0 {
 		return nil
 	}
-	loc.Entry, loc.Kernel = title, version
+	loc := Location{Path: "/" + p, Line: at[len(at)-1], Kind: KindBLS, Entry: title, Kernel: version,
+		Cmdline: ParseCmdline(strings.Join(texts, " ")), Kernelopts: expands}
+	if len(at) > 1 {
+		loc.Earlier = at[:len(at)-1]
+	}
 	if version == "" {
 		loc.Kernel = image
 	}
-	return []Location{*loc}
+	return []Location{loc}
 }
 
 func extlinux(fsys fs.FS, p string) []Location {

@@ -1,6 +1,7 @@
 package lint
 
 import (
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -143,5 +144,41 @@ func testRequireTool(t *testing.T, name string) {
 	t.Helper()
 	if _, err := exec.LookPath(name); err != nil {
 		t.Skipf("%s not installed", name)
+	}
+}
+
+// A BLS entry may spread its options over several lines, which boot
+// loaders join in order (Boot Loader Specification). check reads them
+// together, and fix removes from each and adds, to the last, only what
+// none holds.
+func TestFixBLSOptionsOnSeveralLines(t *testing.T) {
+	entry := "boot/loader/entries/abc-6.5.6.conf"
+	root := tree(t, map[string]string{entry: "title Fedora Linux\nversion 6.5.6\nlinux /vmlinuz-6.5.6\n" +
+		"options root=UUID=abc ro rhgb console=ttyS0,115200n8\n" +
+		"options\tquiet rootdelay=300\n"}).Name
+	target, _ := OpenDir(root)
+	before := statuses(t, target, "KRN001", "KRN002", "KRN003", "KRN004")
+	if want := map[string]Status{"KRN001": Passed, "KRN002": Failed, "KRN003": Passed, "KRN004": Failed}; !maps.Equal(before, want) {
+		t.Fatalf("before fix: %v, want %v", before, want)
+	}
+	plan, err := PlanFix(target, Catalog(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := plan.Apply(target); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(root, entry))
+	want := "title Fedora Linux\nversion 6.5.6\nlinux /vmlinuz-6.5.6\n" +
+		"options root=UUID=abc ro console=ttyS0,115200n8\n" +
+		"options\trootdelay=300 earlyprintk=ttyS0,115200\n"
+	if string(b) != want {
+		t.Errorf("the entry after fix:\n%s\nwant:\n%s", b, want)
+	}
+	fresh, _ := OpenDir(root)
+	for id, s := range statuses(t, fresh, "KRN001", "KRN002", "KRN003", "KRN004") {
+		if s != Passed {
+			t.Errorf("%s after fix: %s", id, s)
+		}
 	}
 }

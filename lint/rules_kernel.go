@@ -3,6 +3,7 @@ package lint
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -195,8 +196,27 @@ func editCmdlines(o *Overlay, locs []kernel.Location, add, remove []string) erro
 			}
 			continue
 		}
+		// A command line over several lines (a BLS entry's options): each
+		// loses what is removed, and the last gains what none holds.
+		var held []string
+		for _, n := range l.Earlier {
+			err := editLine(o, name, n, func(line string) (string, error) {
+				edited, ok := kernel.EditLine(l.Kind, line, nil, remove)
+				if !ok {
+					return "", fmt.Errorf("%s:%d no longer looks like a %s line", l.Path, n, l.Kind)
+				}
+				c, _ := kernel.LineParams(l.Kind, edited)
+				held = append(held, c.String())
+				return edited, nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		earlier := kernel.ParseCmdline(strings.Join(held, " "))
+		missing := slices.DeleteFunc(slices.Clone(add), earlier.Holds)
 		err := editLine(o, name, l.Line, func(line string) (string, error) {
-			edited, ok := kernel.EditLine(l.Kind, line, add, remove)
+			edited, ok := kernel.EditLine(l.Kind, line, missing, remove)
 			if !ok {
 				return "", fmt.Errorf("%s:%d no longer looks like a %s line", l.Path, l.Line, l.Kind)
 			}
