@@ -109,6 +109,11 @@ func TestFixRHELBootEntriesAndGrubenv(t *testing.T) {
 	if len(env) != 1024 || !strings.Contains(string(env), "kernelopts=root=/dev/mapper/rhel-root ro console=ttyS0,115200n8\n") {
 		t.Fatalf("grubenv (%d bytes):\n%s", len(env), env)
 	}
+	// The entry expands kernelopts, so it has console= through grubenv
+	// and needs it no second time on its own line.
+	if b, _ := os.ReadFile(filepath.Join(root, "boot/loader/entries/a.conf")); string(b) != files["boot/loader/entries/a.conf"] {
+		t.Errorf("the BLS entry changed:\n%s", b)
+	}
 	fstab, _ := os.ReadFile(filepath.Join(root, "etc/fstab"))
 	if !strings.Contains(string(fstab), "\n# disabled by vhdprep (SWP001") || !strings.HasPrefix(string(fstab), "/dev/mapper/rhel-root") {
 		t.Fatalf("fstab:\n%s", fstab)

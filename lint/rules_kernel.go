@@ -188,6 +188,7 @@ func repairCmdlines(t *Target, o *Overlay, add, remove []string) error {
 
 // editCmdlines edits the command lines at locs.
 func editCmdlines(o *Overlay, locs []kernel.Location, add, remove []string) error {
+	hasGrubenv := slices.ContainsFunc(locs, func(l kernel.Location) bool { return l.Kind == kernel.KindGrubenv })
 	for _, l := range locs {
 		name := strings.TrimPrefix(l.Path, "/")
 		if l.Kind == kernel.KindDefaultGrub {
@@ -215,6 +216,11 @@ func editCmdlines(o *Overlay, locs []kernel.Location, add, remove []string) erro
 		}
 		earlier := kernel.ParseCmdline(strings.Join(held, " "))
 		missing := slices.DeleteFunc(slices.Clone(add), earlier.Holds)
+		if l.Kernelopts && hasGrubenv {
+			// The entry expands grubenv's kernelopts (RHEL 8), which
+			// gains them: here they would come twice.
+			missing = nil
+		}
 		err := editLine(o, name, l.Line, func(line string) (string, error) {
 			edited, ok := kernel.EditLine(l.Kind, line, missing, remove)
 			if !ok {
