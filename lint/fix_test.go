@@ -226,13 +226,19 @@ var repairCases = map[string]map[string]string{
 	"SWP001": {"etc/fstab": "UUID=a / ext4 defaults 0 1\n/swap.img none swap sw 0 0\n"},
 	"NET003": {"etc/udev/rules.d/70-persistent-net.rules": "x"},
 	"SSH002": {"usr/sbin/sshd": "", "etc/ssh/sshd_config": "Include /etc/ssh/sshd_config.d/*.conf\nClientAliveInterval 0\n", "etc/ssh/sshd_config.d/keep": ""},
-	"SEC005": {"etc/sudoers": "Defaults targetpw\nroot ALL=(ALL) ALL\n"},
-	"DRV004": {"etc/modprobe.d/cis.conf": "install udf /bin/true\nblacklist udf\ninstall cramfs /bin/true\n", "boot/vmlinuz-6.1": "", "boot/config-6.1": "CONFIG_UDF_FS=m\n"},
-	"DRV005": {"usr/lib/modprobe.d/x.conf": "blacklist vfat\n", "boot/vmlinuz-6.1": "", "boot/config-6.1": "CONFIG_VFAT_FS=y\n"},
-	"AGT002": {"etc/waagent.conf": "AutoUpdate.Enabled=n\n", "usr/lib/python3/dist-packages/azurelinuxagent/common/version.py": "AGENT_VERSION = '2.2.40'\n"},
-	"AGT005": {"usr/bin/cloud-init": "", "etc/cloud/cloud.cfg": "datasource_list: [NoCloud]\n"},
-	"KRN006": {"boot/vmlinuz-2.6.32-220.el6.x86_64": "", "etc/kernel/cmdline": "root=UUID=x ro\n"},
-	"KRN007": {"etc/default/grub": "GRUB_CMDLINE_LINUX=\"libata.atapi_enabled=0 reserve=0x1f0,0x8 ro\"\n"},
+	// The setting sshd reads first is changed where it stands: in the main
+	// file before its Include, or in a drop-in; without an Include, the
+	// main file gains it.
+	"SSH002/before the include": {"usr/sbin/sshd": "", "etc/ssh/sshd_config": "ClientAliveInterval 0\nInclude /etc/ssh/sshd_config.d/*.conf\n", "etc/ssh/sshd_config.d/50-cloud.conf": "ClientAliveInterval 600\n"},
+	"SSH002/in a drop-in":       {"usr/sbin/sshd": "", "etc/ssh/sshd_config": "Include /etc/ssh/sshd_config.d/*.conf\n", "etc/ssh/sshd_config.d/01-builder.conf": "ClientAliveInterval=0\n"},
+	"SSH002/no include":         {"usr/sbin/sshd": "", "etc/ssh/sshd_config": "Port 22\n", "etc/ssh/sshd_config.d/50-azure.conf": "ClientAliveInterval 180\n"},
+	"SEC005":                    {"etc/sudoers": "Defaults targetpw\nroot ALL=(ALL) ALL\n"},
+	"DRV004":                    {"etc/modprobe.d/cis.conf": "install udf /bin/true\nblacklist udf\ninstall cramfs /bin/true\n", "boot/vmlinuz-6.1": "", "boot/config-6.1": "CONFIG_UDF_FS=m\n"},
+	"DRV005":                    {"usr/lib/modprobe.d/x.conf": "blacklist vfat\n", "boot/vmlinuz-6.1": "", "boot/config-6.1": "CONFIG_VFAT_FS=y\n"},
+	"AGT002":                    {"etc/waagent.conf": "AutoUpdate.Enabled=n\n", "usr/lib/python3/dist-packages/azurelinuxagent/common/version.py": "AGENT_VERSION = '2.2.40'\n"},
+	"AGT005":                    {"usr/bin/cloud-init": "", "etc/cloud/cloud.cfg": "datasource_list: [NoCloud]\n"},
+	"KRN006":                    {"boot/vmlinuz-2.6.32-220.el6.x86_64": "", "etc/kernel/cmdline": "root=UUID=x ro\n"},
+	"KRN007":                    {"etc/default/grub": "GRUB_CMDLINE_LINUX=\"libata.atapi_enabled=0 reserve=0x1f0,0x8 ro\"\n"},
 	// A tree: root= names the root, whose UUID fstab gives.
 	"KRN009/tree": {"etc/fstab": "UUID=41ae6d26-2ea6-4c1b-9e0f-7d3f2b8c9a10 / xfs defaults 0 1\n", "etc/kernel/cmdline": "root=/dev/sda2 ro\n"},
 	"NET004":      {"etc/dhcp/dhclient.conf": "# keep\ntimeout 60;\nrequest subnet-mask;\n"},

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"path"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -234,42 +233,6 @@ func checkUserland64(t *Target) ([]Finding, error) {
 	return []Finding{{Message: fmt.Sprintf("the userland is %s; Azure runs x86_64 and aarch64 guests", arch), Location: Location{File: from}}}, nil
 }
 
-// sshd config: the main file and the drop-ins it includes.
-func sshdConfig(root rootfs.FS) (map[string]Location, map[string]string, error) {
-	vals, locs := map[string]string{}, map[string]Location{}
-	files := []string{"etc/ssh/sshd_config"}
-	if ents, err := root.ReadDir("etc/ssh/sshd_config.d"); err == nil {
-		for _, e := range ents {
-			if strings.HasSuffix(e.Name(), ".conf") {
-				files = append(files, "etc/ssh/sshd_config.d/"+e.Name())
-			}
-		}
-	}
-	// sshd takes the first value it reads; drop-ins are included at the top
-	// of Debian's and RHEL's sshd_config, so they come first.
-	files = append(files[1:], files[0])
-	for _, f := range files {
-		b, err := readFile(root, f)
-		if err != nil {
-			return nil, nil, err
-		}
-		for i, line := range strings.Split(string(b), "\n") {
-			fl := strings.Fields(line)
-			if len(fl) < 2 || strings.HasPrefix(fl[0], "#") {
-				continue
-			}
-			k := strings.ToLower(fl[0])
-			if k == "match" {
-				break // the rest of the file is conditional
-			}
-			if _, seen := vals[k]; !seen {
-				vals[k], locs[k] = fl[1], Location{File: "/" + f, Line: i + 1}
-			}
-		}
-	}
-	return locs, vals, nil
-}
-
 func sshdInstalled(root rootfs.FS) bool {
 	return exists(root, "usr/sbin/sshd") || exists(root, "sbin/sshd")
 }
@@ -370,26 +333,42 @@ func repairClientAlive(t *Target, o *Overlay) error {
 	if err != nil {
 		return err
 	}
-	main, err := o.Read("etc/ssh/sshd_config")
+	main, err := o.Read(sshdConfigFile)
 	if err != nil {
 		return err
 	}
-	// sshd takes the first value it reads: a drop-in read before the main
-	// file's settings wins, and leaves the distribution's file untouched.
-	if regexp.MustCompile(`(?mi)^\s*Include\s+/etc/ssh/sshd_config\.d/\*\.conf`).Match(main) {
-		o.Write("etc/ssh/sshd_config.d/05-vhdprep-azure.conf", []byte("# Azure's load balancer drops idle connections after 4 minutes (SSH002).\nClientAliveInterval 180\n"))
+	entries, err := sshdEntries(root)
+	if err != nil {
+		return err
+	}
+	var winner *Location
+	for _, e := range entries {
+		if e.key == "clientaliveinterval" {
+			winner = &e.at
+			break
+		}
+	}
+	// sshd takes the first value it reads. A drop-in an Include reads
+	// before the main file's setting (or where nothing sets it) wins, and
+	// leaves the distribution's file untouched; a setting elsewhere, in a
+	// drop-in or before the Include, is changed where it stands.
+	if (winner == nil || winner.File == "/"+sshdConfigFile) && sshdIncludes(entries, winner, sshdDropIn) {
+		o.Write(strings.TrimPrefix(sshdDropIn, "/"), []byte(clientAliveText))
 		return nil
 	}
-	locs, _, err := sshdConfig(root)
-	if err != nil {
-		return err
+	if winner != nil {
+		return editLine(o, strings.TrimPrefix(winner.File, "/"), winner.Line, func(string) (string, error) { return "ClientAliveInterval 180", nil })
 	}
-	if l, ok := locs["clientaliveinterval"]; ok && l.File == "/etc/ssh/sshd_config" {
-		return editLine(o, "etc/ssh/sshd_config", l.Line, func(string) (string, error) { return "ClientAliveInterval 180", nil })
-	}
-	o.Write("etc/ssh/sshd_config", append([]byte("# Azure's load balancer drops idle connections after 4 minutes (SSH002).\nClientAliveInterval 180\n"), main...))
+	o.Write(sshdConfigFile, append([]byte(clientAliveText), main...))
 	return nil
 }
+
+// The drop-in SSH002's repair writes where sshd_config includes it, and
+// what it says.
+const (
+	sshdDropIn      = "/etc/ssh/sshd_config.d/05-vhdprep-azure.conf"
+	clientAliveText = "# Azure's load balancer drops idle connections after 4 minutes (SSH002).\nClientAliveInterval 180\n"
+)
 
 func repairSudoers(t *Target, o *Overlay) error {
 	fs, err := checkSudoers(t)

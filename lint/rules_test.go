@@ -117,6 +117,16 @@ func TestTreeRules(t *testing.T) {
 		{"SSH002", map[string]string{"usr/sbin/sshd": "", "etc/ssh/sshd_config": "Port 22\n"}, Failed, "not set"},
 		{"SSH002", map[string]string{"usr/sbin/sshd": "", "etc/ssh/sshd_config": "ClientAliveInterval 600\n"}, Failed, "outside 30-235"},
 		{"SSH002", map[string]string{"usr/sbin/sshd": "", "etc/ssh/sshd_config": "Include /etc/ssh/sshd_config.d/*.conf\nClientAliveInterval 600\n", "etc/ssh/sshd_config.d/50-azure.conf": "ClientAliveInterval 180\n"}, Passed, ""},
+		// sshd_config as sshd reads it: drop-ins only where an Include
+		// reads them, and where it stands; '=' and quotes; relative
+		// Includes; a Match in a drop-in ends only that file.
+		{"SSH002", map[string]string{"usr/sbin/sshd": "", "etc/ssh/sshd_config": "Port 22\n", "etc/ssh/sshd_config.d/50-azure.conf": "ClientAliveInterval 180\n"}, Failed, "not set"},
+		{"SSH002", map[string]string{"usr/sbin/sshd": "", "etc/ssh/sshd_config": "ClientAliveInterval 0\nInclude /etc/ssh/sshd_config.d/*.conf\n", "etc/ssh/sshd_config.d/50-azure.conf": "ClientAliveInterval 180\n"}, Failed, "ClientAliveInterval 0 is outside"},
+		{"SSH002", map[string]string{"usr/sbin/sshd": "", "etc/ssh/sshd_config": "ClientAliveInterval=120\n"}, Passed, ""},
+		{"SSH002", map[string]string{"usr/sbin/sshd": "", "etc/ssh/sshd_config": "clientaliveinterval \"120\" # builder\n"}, Passed, ""},
+		{"SSH002", map[string]string{"usr/sbin/sshd": "", "etc/ssh/sshd_config": "Include sshd_config.d/*.conf\n", "etc/ssh/sshd_config.d/50-azure.conf": "ClientAliveInterval 180\n"}, Passed, ""},
+		{"SSH002", map[string]string{"usr/sbin/sshd": "", "etc/ssh/sshd_config": "Include /etc/ssh/sshd_config.d/*.conf\nClientAliveInterval 120\n", "etc/ssh/sshd_config.d/10-match.conf": "Match User backup\nClientAliveInterval 0\n"}, Passed, ""},
+		{"SSH002", map[string]string{"usr/sbin/sshd": "", "etc/ssh/sshd_config": "Include /etc/ssh/sshd_config /etc/ssh/sshd_config /etc/ssh/sshd_config\nClientAliveInterval 120\n"}, Passed, ""},
 		{"AGT001", with(systemd, map[string]string{"usr/sbin/waagent": ""}), Failed, "no provisioning agent"},
 		{"AGT001", with(systemd, map[string]string{"etc/systemd/system/multi-user.target.wants/walinuxagent.service": "->/lib/systemd/system/walinuxagent.service"}), Passed, ""},
 		{"AGT001", with(systemd, map[string]string{"etc/systemd/system/multi-user.target.wants/vhdprep-agent.service": "->/usr/lib/systemd/system/vhdprep-agent.service"}), Passed, ""},

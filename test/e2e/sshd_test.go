@@ -1,0 +1,119 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// sshdCases are sshd configurations as image builders leave them, files
+// under /etc/ssh; @D@ stands for that directory in Include lines, so the
+// guest's own sshd can read a copy elsewhere.
+var sshdCases = []struct {
+	name  string
+	files map[string]string
+}{
+	{"drop-ins included first", map[string]string{"sshd_config": "Include @D@/sshd_config.d/*.conf\nClientAliveInterval 600\n", "sshd_config.d/50-cloud.conf": "ClientAliveInterval 120\n"}},
+	{"included last", map[string]string{"sshd_config": "ClientAliveInterval 0\nInclude @D@/sshd_config.d/*.conf\n", "sshd_config.d/50-cloud.conf": "ClientAliveInterval 120\n"}},
+	{"drop-ins never included", map[string]string{"sshd_config": "Port 22\n", "sshd_config.d/50-cloud.conf": "ClientAliveInterval 120\n"}},
+	{"equals, quotes, comment", map[string]string{"sshd_config": "clientaliveinterval=\"90\" # the builder's\n"}},
+	{"blanks around equals", map[string]string{"sshd_config": "ClientAliveInterval = 150\n"}},
+	{"a drop-in's Match ends with it", map[string]string{"sshd_config": "Include @D@/sshd_config.d/*.conf\nClientAliveInterval 200\n", "sshd_config.d/10-backup.conf": "Match User backup\nClientAliveInterval 5\n"}},
+	{"settings after Match are conditional", map[string]string{"sshd_config": "Match User backup\nClientAliveInterval 45\n"}},
+	{"nested includes", map[string]string{"sshd_config": "Include @D@/a.conf\nClientAliveInterval 600\n", "a.conf": "Include @D@/sshd_config.d/*.conf\n", "sshd_config.d/x.conf": "ClientAliveInterval 33\n"}},
+	{"drop-ins in name order", map[string]string{"sshd_config": "Include @D@/sshd_config.d/*.conf\n", "sshd_config.d/20-b.conf": "ClientAliveInterval 200\n", "sshd_config.d/10-a.conf": "ClientAliveInterval 100\n"}},
+}
+
+// The value SSH002 reports: "ClientAliveInterval N is outside ...".
+var outsideValue = regexp.MustCompile(`ClientAliveInterval (\S+) is outside`)
+
+// wantSSHDAgrees: check's SSH002 reads each of sshdCases as the guest's
+// own sshd does (sshd -T in a chroot of the image's tree, which prints the
+// effective global configuration): it passes exactly where sshd's
+// ClientAliveInterval is within 30-235, and names the value sshd took.
+func wantSSHDAgrees(t *testing.T, vhdprep, root string) {
+	if _, err := os.Stat(filepath.Join(root, "usr/sbin/sshd")); err != nil {
+		t.Skip("the image has no sshd")
+	}
+	// sshd -T wants its privilege separation directory.
+	if _, err := os.Stat(filepath.Join(root, "run/sshd")); os.IsNotExist(err) {
+		mustExec(t, "mkdir", "-p", filepath.Join(root, "run/sshd"))
+		t.Cleanup(func() { os.Remove(filepath.Join(root, "run/sshd")) })
+	}
+	inside := "/tmp/vhdprep-e2e-sshd"
+	t.Cleanup(func() { os.RemoveAll(root + inside) })
+	for _, c := range sshdCases {
+		t.Run(c.name, func(t *testing.T) { sshdAgrees(t, vhdprep, root, inside, c.files) })
+	}
+}
+
+// sshdAgrees is wantSSHDAgrees for one configuration: files under
+// /etc/ssh, copied into the tree at inside for the guest's sshd.
+func sshdAgrees(t *testing.T, vhdprep, root, inside string, files map[string]string) {
+	os.RemoveAll(root + inside)
+	guest := t.TempDir()
+	write := func(dir, d string) {
+		for name, text := range files {
+			p := filepath.Join(dir, name)
+			os.MkdirAll(filepath.Dir(p), 0o755)
+			if err := os.WriteFile(p, []byte(strings.ReplaceAll(text, "@D@", d)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write(root+inside, inside)
+	write(filepath.Join(guest, "etc/ssh"), "/etc/ssh")
+	os.MkdirAll(filepath.Join(guest, "usr/sbin"), 0o755)
+	os.WriteFile(filepath.Join(guest, "usr/sbin/sshd"), nil, 0o755)
+	mustExec(t, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", root+inside+"/hostkey")
+
+	out, err := exec.Command("chroot", root, "/usr/sbin/sshd", "-T", "-f", inside+"/sshd_config", "-h", inside+"/hostkey").CombinedOutput()
+	m := regexp.MustCompile(`(?m)^clientaliveinterval (\d+)$`).FindSubmatch(out)
+	if err != nil || m == nil {
+		t.Fatalf("the guest's sshd -T: %v\n%s", err, out)
+	}
+	want, _ := strconv.Atoi(string(m[1]))
+
+	report, _ := exec.Command(vhdprep, "check", "--root", guest, "-o", "json", "-q").Output()
+	var rep struct {
+		Rules []struct {
+			ID       string `json:"id"`
+			Status   string `json:"status"`
+			Findings []struct {
+				Message string `json:"message"`
+			} `json:"findings"`
+		} `json:"rules"`
+	}
+	if err := json.Unmarshal(report, &rep); err != nil {
+		t.Fatalf("check's report: %v\n%s", err, report)
+	}
+	got := ""
+	for _, r := range rep.Rules {
+		if r.ID != "SSH002" {
+			continue
+		}
+		got = r.Status
+		if r.Status == "fail" && len(r.Findings) == 1 {
+			msg := r.Findings[0].Message
+			switch v := outsideValue.FindStringSubmatch(msg); {
+			case v != nil && v[1] != strconv.Itoa(want):
+				t.Errorf("check read ClientAliveInterval %s, the guest's sshd %d", v[1], want)
+			case v == nil && want != 0:
+				t.Errorf("check says %q, the guest's sshd took %d", msg, want)
+			}
+		}
+	}
+	if pass := want >= 30 && want <= 235; got != map[bool]string{true: "pass", false: "fail"}[pass] {
+		t.Errorf("SSH002 %s, but the guest's sshd takes ClientAliveInterval %d", got, want)
+	}
+	if !t.Failed() {
+		t.Logf("sshd and check agree on %d", want)
+	}
+}
