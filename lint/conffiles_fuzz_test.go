@@ -60,3 +60,37 @@ func FuzzWaagentConf(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSSHDConfig: each value sshd_config yields is the first argument of
+// a line that sets its keyword, in the file and at the line reported, and
+// reading ends, however the files include each other.
+func FuzzSSHDConfig(f *testing.F) {
+	f.Add([]byte("Include /etc/ssh/sshd_config.d/*.conf\nClientAliveInterval 600\n"), []byte("ClientAliveInterval 120\n"))
+	f.Add([]byte("clientaliveinterval=\"90\" # x\nMatch User a\nPort 2\n"), []byte("Include /etc/ssh/sshd_config /etc/ssh/sshd_config\nPort = 22\n"))
+	f.Add([]byte("Include sshd_config.d/a.conf\nInclude \"unclosed\n"), []byte("Include /etc/ssh/sshd_config.d/*.conf /etc/ssh/sshd_config.d/*.conf\n"))
+	f.Fuzz(func(t *testing.T, main, dropIn []byte) {
+		fsys := fstest.MapFS{
+			"etc/ssh/sshd_config":          {Data: main},
+			"etc/ssh/sshd_config.d/a.conf": {Data: dropIn},
+		}
+		locs, vals, err := sshdConfig(fsys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range vals {
+			l := locs[k]
+			b := fsys[strings.TrimPrefix(l.File, "/")]
+			if b == nil {
+				t.Fatalf("%s=%q from %s, which is not there", k, v, l.File)
+			}
+			lines := strings.Split(string(b.Data), "\n")
+			if l.Line < 1 || l.Line > len(lines) {
+				t.Fatalf("%s=%q on line %d of %d", k, v, l.Line, len(lines))
+			}
+			key, args := sshdLine(lines[l.Line-1])
+			if key != k || len(args) == 0 || args[0] != v {
+				t.Fatalf("%s=%q from %s:%d, %q", k, v, l.File, l.Line, lines[l.Line-1])
+			}
+		}
+	})
+}
