@@ -348,14 +348,16 @@ func Switch(agent string, conf map[string]string, key string, def bool) bool {
 	return def
 }
 
-// CloudConfig merges /etc/cloud/cloud.cfg and cloud.cfg.d/*.cfg in the order
-// cloud-init reads them (later files win, key by key at the top level).
+// CloudConfig merges /etc/cloud/cloud.cfg and cloud.cfg.d/*.cfg as
+// cloud-init does (read_conf_with_confd, with its default mergers): a
+// later file wins key by key, into nested mappings (datasource:, swap:),
+// and a list or a scalar is replaced whole.
 func CloudConfig(root rootfs.FS) (map[string]any, error) {
 	files := []string{"etc/cloud/cloud.cfg"}
 	ents, _ := root.ReadDir("etc/cloud/cloud.cfg.d")
 	var extra []string
 	for _, e := range ents {
-		if strings.HasSuffix(e.Name(), ".cfg") {
+		if strings.HasSuffix(e.Name(), ".cfg") && !e.IsDir() {
 			extra = append(extra, "etc/cloud/cloud.cfg.d/"+e.Name())
 		}
 	}
@@ -370,11 +372,23 @@ func CloudConfig(root rootfs.FS) (map[string]any, error) {
 		if err := yaml.Unmarshal(b, &m); err != nil {
 			return nil, &ConfigError{File: "/" + f, Err: err}
 		}
-		for k, v := range m {
-			merged[k] = v
-		}
+		mergeConfig(merged, m)
 	}
 	return merged, nil
+}
+
+// mergeConfig merges src into dst, src winning: mappings key by key, at
+// every depth.
+func mergeConfig(dst, src map[string]any) {
+	for k, v := range src {
+		if sub, ok := v.(map[string]any); ok {
+			if have, ok := dst[k].(map[string]any); ok {
+				mergeConfig(have, sub)
+				continue
+			}
+		}
+		dst[k] = v
+	}
 }
 
 func MentionsEphemeralSwap(cfg map[string]any) bool {

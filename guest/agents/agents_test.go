@@ -109,3 +109,26 @@ func TestCloudInitSwapMB(t *testing.T) {
 		}
 	}
 }
+
+// cloud-init merges its files key by key into nested mappings: a drop-in
+// that sets swap's filename keeps cloud.cfg's size.
+func TestCloudConfigMergesAsCloudInit(t *testing.T) {
+	cfg, err := CloudConfig(tree(t, map[string]string{
+		"etc/cloud/cloud.cfg":                   "datasource_list: [ NoCloud, Azure ]\nswap:\n  size: 2G\ndatasource:\n  Azure:\n    apply_network_config: false\n",
+		"etc/cloud/cloud.cfg.d/90-azure.cfg":    "datasource_list: [ Azure ]\ndatasource:\n  Azure:\n    data_dir: /var/lib/waagent\n",
+		"etc/cloud/cloud.cfg.d/99-swapfile.cfg": "swap:\n  filename: /mnt/swapfile\n",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cloudInitSwapMB(cfg); got != "2048" {
+		t.Errorf("swap size %q, want cloud.cfg's 2048 MiB kept", got)
+	}
+	azure, _ := cfg["datasource"].(map[string]any)["Azure"].(map[string]any)
+	if azure["apply_network_config"] != false || azure["data_dir"] != "/var/lib/waagent" {
+		t.Errorf("datasource.Azure merged as %v", azure)
+	}
+	if list, _ := cfg["datasource_list"].([]any); len(list) != 1 {
+		t.Errorf("datasource_list %v: a list is replaced whole", list)
+	}
+}
