@@ -94,3 +94,27 @@ func FuzzSSHDConfig(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSudoers: every logical line the sudoers reader yields starts on a
+// line of a file it read, has no comment left, and reading ends whatever
+// includes what.
+func FuzzSudoers(f *testing.F) {
+	f.Add([]byte("Defaults targetpw   # ask for the password of the target user i.e. root\nALL   ALL=(ALL) ALL   # WARNING!\n#includedir /etc/sudoers.d\n"), []byte("Defaults env_reset, \\\n !targetpw\n"))
+	f.Add([]byte("@include sudoers.d/a\n@include /etc/sudoers\n#1000 ALL=(ALL) ALL\n"), []byte("@includedir /etc/sudoers.d\nDefaults:%wheel \"a#b\", targetpw\n"))
+	f.Fuzz(func(t *testing.T, main, dropIn []byte) {
+		fsys := fstest.MapFS{"etc/sudoers": {Data: main}, "etc/sudoers.d/a": {Data: dropIn}}
+		lines, err := sudoersLines(fsys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range lines {
+			b := fsys[strings.TrimPrefix(l.at.File, "/")]
+			if b == nil || l.at.Line < 1 || l.at.Line > strings.Count(string(b.Data), "\n")+1 {
+				t.Fatalf("%q at %s:%d, which is not there", l.text, l.at.File, l.at.Line)
+			}
+			if l.text == "" || cutSudoersComment(l.text) != l.text {
+				t.Fatalf("%q at %s:%d still has a comment", l.text, l.at.File, l.at.Line)
+			}
+		}
+	})
+}

@@ -233,6 +233,8 @@ var repairCases = map[string]map[string]string{
 	"SSH002/in a drop-in":       {"usr/sbin/sshd": "", "etc/ssh/sshd_config": "Include /etc/ssh/sshd_config.d/*.conf\n", "etc/ssh/sshd_config.d/01-builder.conf": "ClientAliveInterval=0\n"},
 	"SSH002/no include":         {"usr/sbin/sshd": "", "etc/ssh/sshd_config": "Port 22\n", "etc/ssh/sshd_config.d/50-azure.conf": "ClientAliveInterval 180\n"},
 	"SEC005":                    {"etc/sudoers": "Defaults targetpw\nroot ALL=(ALL) ALL\n"},
+	"SEC005/SUSE's stock lines": {"etc/sudoers": "Defaults env_reset\nDefaults targetpw   # ask for the password of the target user i.e. root\nALL   ALL=(ALL) ALL   # WARNING! Only use this together with 'Defaults targetpw'!\nroot ALL=(ALL) ALL\n"},
+	"SEC005/in a list, twice":   {"etc/sudoers": "Defaults env_reset, targetpw\n#includedir /etc/sudoers.d\n", "etc/sudoers.d/10-builder": "Defaults:%wheel targetpw\nDefaults targetpw\n"},
 	"DRV004":                    {"etc/modprobe.d/cis.conf": "install udf /bin/true\nblacklist udf\ninstall cramfs /bin/true\n", "boot/vmlinuz-6.1": "", "boot/config-6.1": "CONFIG_UDF_FS=m\n"},
 	"DRV005":                    {"usr/lib/modprobe.d/x.conf": "blacklist vfat\n", "boot/vmlinuz-6.1": "", "boot/config-6.1": "CONFIG_VFAT_FS=y\n"},
 	"AGT002":                    {"etc/waagent.conf": "AutoUpdate.Enabled=n\n", "usr/lib/python3/dist-packages/azurelinuxagent/common/version.py": "AGENT_VERSION = '2.2.40'\n"},
@@ -589,5 +591,23 @@ func TestFixVerb(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(conf); !strings.Contains(string(b), "timeout 300;") {
 		t.Fatalf("dhclient.conf after fix: %q", b)
+	}
+}
+
+// SEC005's repair takes targetpw out of a Defaults list and keeps the
+// rest; a line that sets nothing else is commented out, never deleted.
+func TestFixSudoersKeepsTheRest(t *testing.T) {
+	target := tree(t, map[string]string{"etc/sudoers": "Defaults env_reset, targetpw\nDefaults targetpw   # ask for the password of the target user i.e. root\n"})
+	plan, err := PlanFix(target, Catalog(), nil, []string{"SEC005"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := plan.Apply(target); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(target.Name, "etc/sudoers"))
+	want := "Defaults env_reset # vhdprep (SEC005) took targetpw out\n# disabled by vhdprep (SEC005): Defaults targetpw   # ask for the password of the target user i.e. root\n"
+	if string(b) != want {
+		t.Errorf("sudoers after fix:\n%s\nwant:\n%s", b, want)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"path"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -155,34 +157,54 @@ func checkMachineID(t *Target) ([]Finding, error) {
 	return nil, nil
 }
 
+// allAllRule is the rule that goes with a fresh SUSE system's targetpw:
+// every user may run anything as anyone, with the target's password.
+var allAllRule = regexp.MustCompile(`^ALL\s+ALL\s*=\s*\(ALL\)\s*ALL$`)
+
+// checkSudoers: the targetpw sudo applies (plain Defaults, the last one
+// read winning, so every line that sets it since the last !targetpw; any
+// scoped Defaults that sets it) and the ALL ALL=(ALL) ALL rule.
 func checkSudoers(t *Target) ([]Finding, error) {
 	root, err := t.root()
 	if err != nil {
 		return nil, err
 	}
-	files := []string{"etc/sudoers"}
-	if ents, err := root.ReadDir("etc/sudoers.d"); err == nil {
-		for _, e := range ents {
-			files = append(files, "etc/sudoers.d/"+e.Name())
-		}
+	lines, err := sudoersLines(root)
+	if err != nil {
+		return nil, err
 	}
 	var fs []Finding
-	for _, f := range files {
-		b, err := readFile(root, f)
-		if err != nil {
-			return nil, err
+	undone := map[int]bool{} // plain targetpw findings a later !targetpw undid
+	var plain []int
+	for _, l := range lines {
+		finding := Finding{Message: fmt.Sprintf("%q asks for the target's (root's) password, which Azure users do not have", l.text), Location: l.at}
+		if allAllRule.MatchString(l.text) {
+			fs = append(fs, finding)
+			continue
 		}
-		for i, line := range strings.Split(string(b), "\n") {
-			norm := strings.Join(strings.Fields(line), " ")
-			if strings.HasPrefix(norm, "#") {
-				continue
-			}
-			if norm == "Defaults targetpw" || norm == "ALL ALL=(ALL) ALL" || norm == "ALL ALL = (ALL) ALL" {
-				fs = append(fs, Finding{Message: fmt.Sprintf("%q asks for the target's (root's) password, which Azure users do not have", norm), Location: Location{File: "/" + f, Line: i + 1}})
+		binding, params, _ := sudoersDefaults(l.text)
+		for _, p := range params {
+			switch {
+			case p == "targetpw" && binding == "":
+				plain = append(plain, len(fs))
+				fs = append(fs, finding)
+			case p == "!targetpw" && binding == "":
+				for _, i := range plain {
+					undone[i] = true
+				}
+				plain = nil
+			case p == "targetpw":
+				fs = append(fs, finding)
 			}
 		}
 	}
-	return fs, nil
+	kept := fs[:0]
+	for i, f := range fs {
+		if !undone[i] {
+			kept = append(kept, f)
+		}
+	}
+	return kept, nil
 }
 
 // agentState is what provisioning leaves behind.
@@ -376,11 +398,22 @@ func repairSudoers(t *Target, o *Overlay) error {
 		return err
 	}
 	for _, f := range fs {
-		if err := editLine(o, strings.TrimPrefix(f.Location.File, "/"), f.Location.Line, func(l string) (string, error) {
-			return "# disabled by vhdprep (SEC005): " + l, nil
-		}); err != nil {
+		if err := editLine(o, strings.TrimPrefix(f.Location.File, "/"), f.Location.Line, withoutTargetpw); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// withoutTargetpw is a sudoers line without targetpw: a Defaults line
+// that sets more keeps the rest, any other is commented out.
+func withoutTargetpw(line string) (string, error) {
+	binding, params, ok := sudoersDefaults(cutSudoersComment(strings.TrimSpace(line)))
+	if ok {
+		rest := slices.DeleteFunc(params, func(p string) bool { return p == "targetpw" })
+		if len(rest) > 0 {
+			return "Defaults" + binding + " " + strings.Join(rest, ", ") + " # vhdprep (SEC005) took targetpw out", nil
+		}
+	}
+	return "# disabled by vhdprep (SEC005): " + line, nil
 }

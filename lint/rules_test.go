@@ -104,6 +104,18 @@ func TestTreeRules(t *testing.T) {
 		{"SEC004", map[string]string{"etc/machine-id": ""}, Passed, ""},
 		{"SEC005", map[string]string{"etc/sudoers": "Defaults   targetpw\nALL     ALL=(ALL) ALL\n"}, Failed, "targetpw"},
 		{"SEC005", map[string]string{"etc/sudoers": "# Defaults targetpw\n%wheel ALL=(ALL) ALL\n"}, Passed, ""},
+		// sudoers as sudo reads it: SUSE's stock lines with their comments,
+		// the last plain Defaults winning, lists, scoped Defaults, drop-ins
+		// only through an includedir and without '.' or '~' in their
+		// names, openSUSE's /usr/etc/sudoers.
+		{"SEC005", map[string]string{"etc/sudoers": "Defaults targetpw   # ask for the password of the target user i.e. root\nALL   ALL=(ALL) ALL   # WARNING! Only use this together with 'Defaults targetpw'!\n"}, Failed, "targetpw"},
+		{"SEC005", map[string]string{"etc/sudoers": "Defaults targetpw\n#includedir /etc/sudoers.d\n", "etc/sudoers.d/90-azure": "Defaults !targetpw\n"}, Passed, ""},
+		{"SEC005", map[string]string{"etc/sudoers": "Defaults env_reset, targetpw, !insults\n"}, Failed, "targetpw"},
+		{"SEC005", map[string]string{"etc/sudoers": "Defaults>root targetpw\n"}, Failed, "targetpw"},
+		{"SEC005", map[string]string{"etc/sudoers": "root ALL=(ALL) ALL\n", "etc/sudoers.d/50-x": "Defaults targetpw\n"}, Passed, ""},
+		{"SEC005", map[string]string{"etc/sudoers": "@includedir /etc/sudoers.d\n", "etc/sudoers.d/50-x.rpmsave": "Defaults targetpw\n", "etc/sudoers.d/50-y~": "Defaults targetpw\n"}, Passed, ""},
+		{"SEC005", map[string]string{"etc/sudoers": "@includedir sudoers.d\n", "etc/sudoers.d/50-x": "Defaults \\\n  targetpw\n"}, Failed, "targetpw"},
+		{"SEC005", map[string]string{"usr/etc/sudoers": "Defaults targetpw\n"}, Failed, "targetpw"},
 		{"SEC006", map[string]string{"var/lib/waagent/provisioned": ""}, Failed, "provisioning state"},
 		{"SEC006", map[string]string{"var/lib/waagent/waagent.log": ""}, Passed, ""},
 		{"NET003", map[string]string{"etc/udev/rules.d/70-persistent-net.rules": "SUBSYSTEM==\"net\""}, Failed, "persistent network"},

@@ -1,0 +1,103 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// sudoersCases are sudo policies as distributions ship them and image
+// builders leave them, files under /etc; @D@ stands for /etc in include
+// lines, so the guest's own sudo tools can read a copy elsewhere.
+var sudoersCases = []struct {
+	name  string
+	files map[string]string
+}{
+	{"SUSE's stock lines", map[string]string{"sudoers": "Defaults always_set_home\nDefaults targetpw   # ask for the password of the target user i.e. root\n#includedir @D@/sudoers.d\n"}},
+	{"undone by a drop-in", map[string]string{"sudoers": "Defaults targetpw\n#includedir @D@/sudoers.d\n", "sudoers.d/90-azure": "Defaults !targetpw\n"}},
+	{"in a list", map[string]string{"sudoers": "Defaults env_reset, targetpw, !insults\n"}},
+	{"drop-ins never included", map[string]string{"sudoers": "root ALL=(ALL) ALL\n", "sudoers.d/50-builder": "Defaults targetpw\n"}},
+	{"drop-ins sudo skips", map[string]string{"sudoers": "@includedir @D@/sudoers.d\n", "sudoers.d/50-builder.rpmsave": "Defaults targetpw\n", "sudoers.d/50-builder~": "Defaults targetpw\n"}},
+	{"a continued line", map[string]string{"sudoers": "Defaults env_reset, \\\n  targetpw\n"}},
+	{"an included file", map[string]string{"sudoers": "#include @D@/sudoers.local\n", "sudoers.local": "Defaults targetpw\n"}},
+	{"undone in a list", map[string]string{"sudoers": "Defaults targetpw\nDefaults env_reset,!targetpw\n"}},
+	{"a comment's backslash continues nothing", map[string]string{"sudoers": "# the builder's note \\\nDefaults targetpw\n"}},
+	{"scoped only", map[string]string{"sudoers": "Defaults:%wheel !targetpw\nDefaults targetpw\nDefaults !targetpw\n"}},
+}
+
+// wantSudoAgrees: check's SEC005 reads each of sudoersCases as the guest's
+// own sudo does (cvtsudoers -f json in a chroot of the image's tree, which
+// parses the policy with its includes): it fails exactly where the last
+// plain Defaults that sets targetpw turns it on.
+func wantSudoAgrees(t *testing.T, vhdprep, root string) {
+	if _, err := os.Stat(filepath.Join(root, "usr/bin/cvtsudoers")); err != nil {
+		t.Skip("the image has no sudo")
+	}
+	inside := "/tmp/vhdprep-e2e-sudo"
+	t.Cleanup(func() { os.RemoveAll(root + inside) })
+	for _, c := range sudoersCases {
+		t.Run(c.name, func(t *testing.T) { sudoAgrees(t, vhdprep, root, inside, c.files) })
+	}
+}
+
+// sudoAgrees is wantSudoAgrees for one policy: files under /etc, copied
+// into the tree at inside for the guest's cvtsudoers.
+func sudoAgrees(t *testing.T, vhdprep, root, inside string, files map[string]string) {
+	os.RemoveAll(root + inside)
+	guest := t.TempDir()
+	write := func(dir, d string) {
+		for name, text := range files {
+			p := filepath.Join(dir, name)
+			os.MkdirAll(filepath.Dir(p), 0o755)
+			if err := os.WriteFile(p, []byte(strings.ReplaceAll(text, "@D@", d)), 0o440); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write(root+inside, inside)
+	write(filepath.Join(guest, "etc"), "/etc")
+
+	out, err := exec.Command("chroot", root, "cvtsudoers", "-f", "json", inside+"/sudoers").CombinedOutput()
+	var policy struct {
+		Defaults []struct {
+			Binding []map[string]any  `json:"Binding"`
+			Options []map[string]bool `json:"Options"`
+		} `json:"Defaults"`
+	}
+	// A policy with nothing in it prints nothing.
+	if err != nil || len(strings.TrimSpace(string(out))) > 0 && json.Unmarshal(out, &policy) != nil {
+		t.Fatalf("the guest's cvtsudoers: %v\n%s", err, out)
+	}
+	want := false
+	for _, d := range policy.Defaults {
+		for _, o := range d.Options {
+			if v, ok := o["targetpw"]; ok && d.Binding == nil {
+				want = v
+			}
+		}
+	}
+
+	report, _ := exec.Command(vhdprep, "check", "--root", guest, "-o", "json", "-q").Output()
+	var rep struct {
+		Rules []struct {
+			ID     string `json:"id"`
+			Status string `json:"status"`
+		} `json:"rules"`
+	}
+	if err := json.Unmarshal(report, &rep); err != nil {
+		t.Fatalf("check's report: %v\n%s", err, report)
+	}
+	for _, r := range rep.Rules {
+		if r.ID == "SEC005" && (r.Status == "fail") != want {
+			t.Errorf("SEC005 %s, but the guest's sudo reads targetpw %v", r.Status, want)
+		}
+	}
+	if !t.Failed() {
+		t.Logf("sudo and check agree: targetpw %v", want)
+	}
+}
