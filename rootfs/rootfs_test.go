@@ -1,9 +1,11 @@
 package rootfs
 
 import (
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -167,4 +169,55 @@ func FuzzParseFstab(f *testing.F) {
 			last = e.Line
 		}
 	})
+}
+
+// ParseFstab reads fstab as libmount does: util-linux's findmnt, reading
+// the same files, is the oracle.
+func TestParseFstabAgreesWithFindmnt(t *testing.T) {
+	testimage.RequireTools(t, "findmnt")
+	for name, text := range map[string]string{
+		"Debian's installer": "# /etc/fstab: static file system information.\n#\n# <file system> <mount point>   <type>  <options>       <dump>  <pass>\n" +
+			"# / was on /dev/sda1 during installation\nUUID=6b8f4c64-1c1e-4f0e-9a0b-00000000d12a /               ext4    errors=remount-ro 0       1\n" +
+			"# swap was on /dev/sda5 during installation\nUUID=11111111-2222-3333-4444-555555555555 none            swap    sw              0       0\n" +
+			"/dev/sr0        /media/cdrom0   udf,iso9660 user,noauto     0       0\n",
+		"RHEL's anaconda": "\n#\n# /etc/fstab\n# Created by anaconda on Tue Oct 10 10:10:10 2023\n#\n" +
+			"/dev/mapper/rhel-root   /                       xfs     defaults        0 0\nUUID=3c8f1c3e-0000-4000-8000-000000000001 /boot                   xfs     defaults        0 0\n" +
+			"UUID=ABCD-1234          /boot/efi               vfat    umask=0077,shortname=winnt 0 2\n/dev/mapper/rhel-swap   none                    swap    defaults        0 0\n",
+		"Ubuntu's cloud image": "LABEL=cloudimg-rootfs\t/\t ext4\tdiscard,errors=remount-ro\t0 1\nLABEL=UEFI\t/boot/efi\tvfat\tumask=0077\t0 1\n",
+		"a builder's": "  /dev/sdb1\t/mnt/my\\040data xfs defaults,nofail 0 2\n/dev/sdc1 /srv ext4\n/swapfile none swap sw 0 0 and more\n" +
+			"tmpfs /tmp tmpfs mode=1777,size=50%\n#UUID=off / ext4 defaults 0 1\n",
+	} {
+		f := filepath.Join(t.TempDir(), "fstab")
+		if err := os.WriteFile(f, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command("findmnt", "--fstab", "--tab-file", f, "-J", "-o", "SOURCE,TARGET,FSTYPE,OPTIONS,FREQ,PASSNO").Output()
+		if err != nil {
+			t.Fatalf("%s: findmnt: %v", name, err)
+		}
+		var want struct {
+			Filesystems []struct {
+				Source, Target, Fstype string
+				Options                *string
+				Freq, Passno           int
+			}
+		}
+		if err := json.Unmarshal(out, &want); err != nil {
+			t.Fatalf("%s: findmnt's JSON: %v\n%s", name, err, out)
+		}
+		got, err := ParseFstab([]byte(text))
+		if err != nil || len(got) != len(want.Filesystems) {
+			t.Fatalf("%s: %d entries (%v), findmnt %d", name, len(got), err, len(want.Filesystems))
+		}
+		for i, w := range want.Filesystems {
+			g := got[i]
+			opts := "defaults"
+			if w.Options != nil {
+				opts = *w.Options
+			}
+			if g.Spec != w.Source || g.File != w.Target || g.Type != w.Fstype || strings.Join(g.Options, ",") != opts || g.Freq != w.Freq || g.Passno != w.Passno {
+				t.Errorf("%s: entry %d read as %+v, findmnt %+v (options %s)", name, i, g, w, opts)
+			}
+		}
+	}
 }

@@ -12,7 +12,7 @@ declare -A pkg_of=(
   [sfdisk]=fdisk [cpio]=cpio [zstd]=zstd [xz]=xz-utils [lz4]=lz4 [bzip2]=bzip2
   [gzip]=gzip [mcopy]=mtools [mkfs.vfat]=dosfstools [genisoimage]=genisoimage
   [mkudffs]=udftools [openssl]=openssl [socat]=socat [node]=nodejs [npm]=npm
-  [blkid]=util-linux [mkswap]=util-linux [pvck]=lvm2 [patch]=patch [e2undo]=e2fsprogs
+  [blkid]=util-linux [mkswap]=util-linux [findmnt]=util-linux [pvck]=lvm2 [patch]=patch [e2undo]=e2fsprogs
   [mkfs.btrfs]=btrfs-progs [cryptsetup]=cryptsetup-bin [lvm]=lvm2 [sgdisk]=gdisk
   [systemd-analyze]=systemd [dpkg-deb]=dpkg [apt-get]=apt
   [rpm]=rpm [rpmbuild]=rpm [lsinitramfs]=initramfs-tools-core [strace]=strace [prlimit]=util-linux [flock]=util-linux
