@@ -1,8 +1,9 @@
 package lint
 
 import (
-	"bytes"
 	"fmt"
+	"path"
+	"sort"
 	"strings"
 
 	"github.com/vhdprep/vhdprep/kernel"
@@ -12,32 +13,81 @@ import (
 // DRV004 and DRV005: the filesystem drivers provisioning and UEFI boot
 // need (udf, vfat), built into the kernel and not disabled in modprobe.d.
 
-// modprobeDirs hold modprobe.d configuration.
-var modprobeDirs = []string{"etc/modprobe.d", "usr/lib/modprobe.d", "lib/modprobe.d", "run/modprobe.d"}
+// modprobeDirs hold modprobe.d configuration, in kmod's order of
+// precedence: a file in an earlier one hides the same name in later ones.
+var modprobeDirs = []string{"etc/modprobe.d", "run/modprobe.d", "usr/local/lib/modprobe.d", "usr/lib/modprobe.d", "lib/modprobe.d"}
 
-// moduleDisabled finds a modprobe.d line that stops module from loading.
-func moduleDisabled(root rootfs.FS, module string) (Location, bool) {
+// modprobeLine is a logical line of modprobe.d: continued lines joined,
+// where it starts.
+type modprobeLine struct {
+	fields []string
+	at     Location
+}
+
+// modprobeLines reads modprobe.d as kmod does (libkmod-config.c): the
+// *.conf files of modprobeDirs, a name hidden by the same name in a
+// directory before, all in name order; lines continued with a backslash
+// joined, then a line whose first word starts with '#' skipped.
+func modprobeLines(root rootfs.FS) []modprobeLine {
+	files := map[string]string{} // name -> path, the first directory's
+	var names []string
 	for _, dir := range modprobeDirs {
 		ents, _ := root.ReadDir(dir)
 		for _, e := range ents {
-			p := dir + "/" + e.Name()
-			b, _ := readFile(root, p)
-			for i, line := range strings.Split(string(b), "\n") {
-				if disablesModule(line, module) {
-					return Location{File: "/" + p, Line: i + 1}, true
-				}
+			if n := e.Name(); strings.HasSuffix(n, ".conf") && !e.IsDir() && files[n] == "" {
+				files[n] = dir + "/" + n
+				names = append(names, n)
 			}
 		}
 	}
-	return Location{}, false
+	sort.Strings(names)
+	var out []modprobeLine
+	for _, n := range names {
+		b, _ := readFile(root, files[n])
+		lines := strings.Split(string(b), "\n")
+		for i := 0; i < len(lines); i++ {
+			start, text := i, lines[i]
+			for strings.HasSuffix(text, "\\") && i+1 < len(lines) {
+				i++
+				text = text[:len(text)-1] + lines[i]
+			}
+			if f := strings.Fields(text); len(f) > 0 && !strings.HasPrefix(f[0], "#") {
+				out = append(out, modprobeLine{fields: f, at: Location{File: "/" + files[n], Line: start + 1}})
+			}
+		}
+	}
+	return out
 }
 
-// disablesModule tells whether a modprobe.d line stops module from loading:
-// "blacklist m", or "install m /bin/true" (or /bin/false).
-func disablesModule(line, module string) bool {
-	f := strings.Fields(line)
-	return len(f) >= 2 && f[1] == module && (f[0] == "blacklist" ||
-		(f[0] == "install" && len(f) >= 3 && (strings.HasSuffix(f[2], "/true") || strings.HasSuffix(f[2], "/false"))))
+// moduleDisabled finds the modprobe.d lines that stop module from loading.
+func moduleDisabled(root rootfs.FS, module string) []Location {
+	var out []Location
+	for _, l := range modprobeLines(root) {
+		if disablesModule(l.fields, module) {
+			out = append(out, l.at)
+		}
+	}
+	return out
+}
+
+// disablesModule tells whether a modprobe.d line stops module from
+// loading: "blacklist m", or "install m" with a command that does nothing
+// (true, false, :, exit), kmod matching names with '-' as '_'.
+func disablesModule(f []string, module string) bool {
+	if len(f) < 2 || strings.ReplaceAll(f[1], "-", "_") != strings.ReplaceAll(module, "-", "_") {
+		return false
+	}
+	if f[0] == "blacklist" {
+		return true
+	}
+	if f[0] != "install" || len(f) < 3 {
+		return false
+	}
+	switch path.Base(f[2]) {
+	case "true", "false", ":", "exit":
+		return true
+	}
+	return false
 }
 
 // kernelHas tells whether a kernel has a driver built in or as a module:
@@ -66,7 +116,7 @@ func fsDriverRule(sym, module, koDir, why string) func(*Target) ([]Finding, erro
 			return nil, err
 		}
 		var fs []Finding
-		if loc, off := moduleDisabled(root, module); off {
+		for _, loc := range moduleDisabled(root, module) {
 			fs = append(fs, Finding{Message: fmt.Sprintf("modprobe.d disables %s: %s", module, why), Location: loc, Fixable: true, Fix: "remove the line"})
 		}
 		kernels, err := kernel.InstalledKernels(root)
@@ -96,25 +146,21 @@ var (
 	checkVFAT = fsDriverRule("VFAT_FS", "vfat", "fs/fat", "provisioning and UEFI boot need vfat")
 )
 
-// repairModule comments out the modprobe.d lines that disable a module; a
-// kernel without the driver is not something fix can change.
+// repairModule comments out the modprobe.d lines that disable a module
+// (the first line of a continued one: kmod joins a comment's continuation
+// into it); a kernel without the driver is not something fix can change.
 func repairModule(rule, module string) func(*Target, *Overlay) error {
 	return func(t *Target, o *Overlay) error {
 		root, err := t.root()
 		if err != nil {
 			return err
 		}
-		for _, dir := range modprobeDirs {
-			ents, _ := root.ReadDir(dir)
-			for _, e := range ents {
-				name := dir + "/" + e.Name()
-				b, _ := o.Read(name)
-				if !bytes.Contains(b, []byte(module)) {
-					continue
-				}
-				if err := commentLines(o, name, rule, func(l string) bool { return disablesModule(l, module) }); err != nil {
-					return err
-				}
+		for _, at := range moduleDisabled(root, module) {
+			err := editLine(o, strings.TrimPrefix(at.File, "/"), at.Line, func(l string) (string, error) {
+				return "# disabled by vhdprep (" + rule + "): " + l, nil
+			})
+			if err != nil {
+				return err
 			}
 		}
 		return nil
