@@ -43,6 +43,9 @@ func sshdEntries(root rootfs.FS) ([]sshdEntry, error) {
 		if files++; depth > sshdMaxDepth || files > sshdMaxFiles {
 			return nil
 		}
+		if fi, err := root.Stat(name); err == nil && fi.IsDir() {
+			return nil // a glob that matched a directory: no configuration
+		}
 		b, err := readFile(root, name)
 		if err != nil {
 			return err

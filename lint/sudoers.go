@@ -43,6 +43,9 @@ func sudoersLines(root rootfs.FS) ([]sudoersLine, error) {
 		if files++; depth > sudoersMaxDepth || files > sudoersMaxFiles {
 			return nil
 		}
+		if fi, err := root.Stat(name); err == nil && fi.IsDir() {
+			return nil // @include of a directory: sudo reads no policy there
+		}
 		b, err := readFile(root, name)
 		if err != nil {
 			return err
