@@ -3,13 +3,11 @@
 package e2e
 
 import (
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
 	"testing"
 )
 
@@ -57,19 +55,7 @@ func wantSSHDAgrees(t *testing.T, vhdprep, root string) {
 // sshdAgrees is wantSSHDAgrees for one configuration: files under
 // /etc/ssh, copied into the tree at inside for the guest's sshd.
 func sshdAgrees(t *testing.T, vhdprep, root, inside string, files map[string]string) {
-	os.RemoveAll(root + inside)
-	guest := t.TempDir()
-	write := func(dir, d string) {
-		for name, text := range files {
-			p := filepath.Join(dir, name)
-			os.MkdirAll(filepath.Dir(p), 0o755)
-			if err := os.WriteFile(p, []byte(strings.ReplaceAll(text, "@D@", d)), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	write(root+inside, inside)
-	write(filepath.Join(guest, "etc/ssh"), "/etc/ssh")
+	guest := configCopies(t, root, inside, "/etc/ssh", files, 0o644)
 	os.MkdirAll(filepath.Join(guest, "usr/sbin"), 0o755)
 	os.WriteFile(filepath.Join(guest, "usr/sbin/sshd"), nil, 0o755)
 	mustExec(t, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", root+inside+"/hostkey")
@@ -81,33 +67,13 @@ func sshdAgrees(t *testing.T, vhdprep, root, inside string, files map[string]str
 	}
 	want, _ := strconv.Atoi(string(m[1]))
 
-	report, _ := exec.Command(vhdprep, "check", "--root", guest, "-o", "json", "-q").Output()
-	var rep struct {
-		Rules []struct {
-			ID       string `json:"id"`
-			Status   string `json:"status"`
-			Findings []struct {
-				Message string `json:"message"`
-			} `json:"findings"`
-		} `json:"rules"`
-	}
-	if err := json.Unmarshal(report, &rep); err != nil {
-		t.Fatalf("check's report: %v\n%s", err, report)
-	}
-	got := ""
-	for _, r := range rep.Rules {
-		if r.ID != "SSH002" {
-			continue
-		}
-		got = r.Status
-		if r.Status == "fail" && len(r.Findings) == 1 {
-			msg := r.Findings[0].Message
-			switch v := outsideValue.FindStringSubmatch(msg); {
-			case v != nil && v[1] != strconv.Itoa(want):
-				t.Errorf("check read ClientAliveInterval %s, the guest's sshd %d", v[1], want)
-			case v == nil && want != 0:
-				t.Errorf("check says %q, the guest's sshd took %d", msg, want)
-			}
+	got, messages := ruleOutcome(t, vhdprep, guest, "SSH002")
+	if got == "fail" && len(messages) == 1 {
+		switch v := outsideValue.FindStringSubmatch(messages[0]); {
+		case v != nil && v[1] != strconv.Itoa(want):
+			t.Errorf("check read ClientAliveInterval %s, the guest's sshd %d", v[1], want)
+		case v == nil && want != 0:
+			t.Errorf("check says %q, the guest's sshd took %d", messages[0], want)
 		}
 	}
 	if pass := want >= 30 && want <= 235; got != map[bool]string{true: "pass", false: "fail"}[pass] {

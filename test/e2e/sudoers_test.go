@@ -48,19 +48,7 @@ func wantSudoAgrees(t *testing.T, vhdprep, root string) {
 // sudoAgrees is wantSudoAgrees for one policy: files under /etc, copied
 // into the tree at inside for the guest's cvtsudoers.
 func sudoAgrees(t *testing.T, vhdprep, root, inside string, files map[string]string) {
-	os.RemoveAll(root + inside)
-	guest := t.TempDir()
-	write := func(dir, d string) {
-		for name, text := range files {
-			p := filepath.Join(dir, name)
-			os.MkdirAll(filepath.Dir(p), 0o755)
-			if err := os.WriteFile(p, []byte(strings.ReplaceAll(text, "@D@", d)), 0o440); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	write(root+inside, inside)
-	write(filepath.Join(guest, "etc"), "/etc")
+	guest := configCopies(t, root, inside, "/etc", files, 0o440)
 
 	out, err := exec.Command("chroot", root, "cvtsudoers", "-f", "json", inside+"/sudoers").CombinedOutput()
 	var policy struct {
@@ -82,20 +70,8 @@ func sudoAgrees(t *testing.T, vhdprep, root, inside string, files map[string]str
 		}
 	}
 
-	report, _ := exec.Command(vhdprep, "check", "--root", guest, "-o", "json", "-q").Output()
-	var rep struct {
-		Rules []struct {
-			ID     string `json:"id"`
-			Status string `json:"status"`
-		} `json:"rules"`
-	}
-	if err := json.Unmarshal(report, &rep); err != nil {
-		t.Fatalf("check's report: %v\n%s", err, report)
-	}
-	for _, r := range rep.Rules {
-		if r.ID == "SEC005" && (r.Status == "fail") != want {
-			t.Errorf("SEC005 %s, but the guest's sudo reads targetpw %v", r.Status, want)
-		}
+	if got, _ := ruleOutcome(t, vhdprep, guest, "SEC005"); (got == "fail") != want {
+		t.Errorf("SEC005 %s, but the guest's sudo reads targetpw %v", got, want)
 	}
 	if !t.Failed() {
 		t.Logf("sudo and check agree: targetpw %v", want)
