@@ -304,9 +304,14 @@ func checkClientAlive(t *Target) ([]Finding, error) {
 	return nil, nil
 }
 
-// unitEnabled tells whether any of the systemd units is enabled: linked
-// into a .wants directory under /etc or the distribution's unit directory,
-// and not masked.
+// unitDirs are where systemd finds unit files, in its order.
+var unitDirs = []string{"etc/systemd/system", "usr/local/lib/systemd/system", "usr/lib/systemd/system", "lib/systemd/system"}
+
+// unitEnabled tells whether any of the systemd units starts at boot:
+// linked into a .wants directory under /etc or the distribution's unit
+// directory, not masked, and with a unit file systemd can load (a package
+// removed without purging leaves its links behind, and systemd starts
+// nothing for them).
 func unitEnabled(root rootfs.FS, units ...string) bool {
 	for _, dir := range []string{"etc/systemd/system", "usr/lib/systemd/system", "lib/systemd/system"} {
 		ents, err := root.ReadDir(dir)
@@ -318,12 +323,31 @@ func unitEnabled(root rootfs.FS, units ...string) bool {
 				continue
 			}
 			for _, u := range units {
-				if unitMasked(root, u) {
+				if unitMasked(root, u) || !unitFileExists(root, u) {
 					continue
 				}
 				if _, err := root.Lstat(dir + "/" + e.Name() + "/" + u); err == nil {
 					return true
 				}
+			}
+		}
+	}
+	return false
+}
+
+// unitFileExists tells whether systemd finds a unit file for unit (its
+// template's, for an instance) in its search path, following an alias.
+func unitFileExists(root rootfs.FS, unit string) bool {
+	names := []string{unit}
+	if at := strings.IndexByte(unit, '@'); at >= 0 {
+		if dot := strings.LastIndexByte(unit, '.'); dot > at {
+			names = append(names, unit[:at+1]+unit[dot:])
+		}
+	}
+	for _, dir := range unitDirs {
+		for _, n := range names {
+			if fi, err := root.Stat(dir + "/" + n); err == nil && !fi.IsDir() {
+				return true
 			}
 		}
 	}

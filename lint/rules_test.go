@@ -51,7 +51,12 @@ func outcome(t *testing.T, target *Target, id string) Outcome {
 }
 
 // systemd marks a tree as booting with systemd.
-var systemd = map[string]string{"usr/lib/systemd/systemd": "", "sbin/init": "->/usr/lib/systemd/systemd"}
+// systemd is a guest booted by systemd with the units of the agents and
+// sshd installed (enabled only where a test links them into a .wants
+// directory: a link to a unit file that is not there starts nothing).
+var systemd = map[string]string{"usr/lib/systemd/systemd": "", "sbin/init": "->/usr/lib/systemd/systemd",
+	"usr/lib/systemd/system/walinuxagent.service": "[Unit]\n", "usr/lib/systemd/system/cloud-init.service": "[Unit]\n",
+	"usr/lib/systemd/system/vhdprep-agent.service": "[Unit]\n", "usr/lib/systemd/system/ssh.service": "[Unit]\n"}
 
 func with(base map[string]string, more map[string]string) map[string]string {
 	out := map[string]string{}
@@ -142,6 +147,8 @@ func TestTreeRules(t *testing.T) {
 		{"AGT001", with(systemd, map[string]string{"usr/sbin/waagent": ""}), Failed, "no provisioning agent"},
 		{"AGT001", with(systemd, map[string]string{"etc/systemd/system/multi-user.target.wants/walinuxagent.service": "->/lib/systemd/system/walinuxagent.service"}), Passed, ""},
 		{"AGT001", with(systemd, map[string]string{"etc/systemd/system/multi-user.target.wants/vhdprep-agent.service": "->/usr/lib/systemd/system/vhdprep-agent.service"}), Passed, ""},
+		// apt remove (not purge) takes the unit file and leaves the link.
+		{"AGT001", map[string]string{"usr/lib/systemd/systemd": "", "sbin/init": "->/usr/lib/systemd/systemd", "etc/systemd/system/multi-user.target.wants/walinuxagent.service": "->/lib/systemd/system/walinuxagent.service"}, Failed, "no provisioning agent"},
 		{"AGT001", map[string]string{"etc/hostname": "x"}, Skipped, ""},
 		{"AGT001", with(systemd, map[string]string{"etc/systemd/system/multi-user.target.wants/walinuxagent.service": "->x", "etc/systemd/system/walinuxagent.service": "->/dev/null"}), Failed, "no provisioning agent"},
 		{"AGT001", with(systemd, map[string]string{"etc/systemd/system/cloud-init.target.wants/cloud-init.service": "->x", "etc/cloud/cloud-init.disabled": ""}), Failed, "no provisioning agent"},
