@@ -53,10 +53,19 @@ func containsWireServer(s string) (in, ok bool) {
 // state: a rule for other ports alone does not decide its traffic.
 const wireServerPort = 80
 
+// serviceNames are the port names nft prints for the wire server's port
+// (from /etc/services, as `nft list ruleset` resolves them).
+var serviceNames = map[string]int{"http": 80, "www": 80}
+
 // portsInclude tells whether a port list (iptables "80,443", "1024:2048";
-// nftables "1024-2048") may include port; a service name counts as may.
-func portsInclude(list []string, port int) bool {
+// nftables "1024-2048") may include port, and whether that is known: a
+// service name other than serviceNames may be any port.
+func portsInclude(list []string, port int) (may, known bool) {
+	known = true
 	for _, p := range list {
+		if n, ok := serviceNames[p]; ok {
+			p = strconv.Itoa(n)
+		}
 		lo, hi, isRange := strings.Cut(p, ":")
 		if !isRange {
 			lo, hi, isRange = strings.Cut(p, "-")
@@ -66,11 +75,13 @@ func portsInclude(list []string, port int) bool {
 		if !isRange {
 			b, err2 = a, err1
 		}
-		if err1 != nil || err2 != nil || a <= port && port <= b {
-			return true
+		if err1 != nil || err2 != nil {
+			may, known = true, false
+		} else if a <= port && port <= b {
+			may = true
 		}
 	}
-	return false
+	return may, known
 }
 
 // iptables targets that let the packet go on to the next rule.
@@ -115,10 +126,11 @@ args:
 			}
 		case "--dport", "--destination-port", "--dports", "--destination-ports":
 			i++
-			if portsInclude(strings.Split(val, ","), wireServerPort) == neg {
+			may, known := portsInclude(strings.Split(val, ","), wireServerPort)
+			if may == neg {
 				return passes
 			}
-			surely = false
+			surely = surely && known
 		case "--state", "--ctstate":
 			i++
 			if slices.Contains(strings.Split(val, ","), "NEW") == neg {
@@ -156,7 +168,7 @@ func iptablesBlock(b []byte) (block, bool) {
 	v, line, policy := iptablesChain(b, "OUTPUT")
 	switch {
 	case v == drops:
-		return block{line, "this OUTPUT rule drops all new outbound traffic"}, true
+		return block{line, dropsWhat("OUTPUT", strings.Split(string(b), "\n")[line-1])}, true
 	case v == passes && policy > 0:
 		return block{policy, "the OUTPUT chain's policy is DROP"}, true
 	}
@@ -191,6 +203,15 @@ func iptablesChain(b []byte, chain string) (v verdict, line, policy int) {
 		}
 	}
 	return passes, 0, policy
+}
+
+// dropsWhat says what a chain's rule that surely drops the wire server's
+// new connections drops: them, where it names the address, else all.
+func dropsWhat(chain, rule string) string {
+	if strings.Contains(rule, wireServer.String()) {
+		return "this " + chain + " rule drops them"
+	}
+	return "this " + chain + " rule drops all new outbound traffic"
 }
 
 // dropPolicy is line n when a chain's policy p drops, else 0.
@@ -321,14 +342,17 @@ func nftVerdict(words []string) verdict {
 			}
 			surely = false
 		case "tcp":
-			if i+1 < len(words) && words[i+1] == "dport" {
-				vals, neg, n := nftValues(words, i+2)
-				if portsInclude(vals, wireServerPort) == neg {
-					return passes
-				}
-				i += n + 1
+			if i+1 >= len(words) || words[i+1] != "dport" {
+				surely = false // flags, options: not known to match
+				continue
 			}
-			surely = false
+			vals, neg, n := nftValues(words, i+2)
+			may, known := portsInclude(vals, wireServerPort)
+			if may == neg {
+				return passes
+			}
+			surely = surely && known
+			i += n + 1
 		case "oif", "oifname", "daddr", "state":
 			vals, neg, n := nftValues(words, i+1)
 			i += n
@@ -436,7 +460,7 @@ func nftBlock(b []byte) (block, bool) {
 			case accepts:
 				c.done = true
 			case drops:
-				c.done, c.found = true, block{s.line, "this output rule drops all new outbound traffic"}
+				c.done, c.found = true, block{s.line, dropsWhat("output", strings.Join(w, " "))}
 			}
 		}
 	}

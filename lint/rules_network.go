@@ -60,11 +60,13 @@ func checkDHCP(t *Target) ([]Finding, error) {
 	return []Finding{{Message: "nothing configures the network by DHCP (netplan, systemd-networkd, ifupdown, ifcfg, NetworkManager); the VM gets no address"}}, nil
 }
 
-// firewallFiles hold saved firewall rules.
-var firewallFiles = []string{
-	"etc/iptables/rules.v4", "etc/sysconfig/iptables", "etc/nftables.conf", "etc/sysconfig/nftables.conf",
-	"etc/firewalld/direct.xml", "etc/ufw/before.rules", "etc/ufw/user.rules",
-}
+// firewallFiles hold saved firewall rules in formats no rule is run for
+// here: a line that names the wire server with a drop or reject is taken
+// as blocking it. iptables-save output and nftables rulesets are run
+// (firewallPolicies), rule by rule, as the kernel would: a drop of the
+// wire server's other ports, or of others' connections after root's are
+// accepted (the agents' own guard), blocks nothing.
+var firewallFiles = []string{"etc/firewalld/direct.xml", "etc/ufw/before.rules", "etc/ufw/user.rules"}
 
 // firewallPolicies read the files whose default policy may drop the wire
 // server's traffic without naming it: iptables-save output, nftables

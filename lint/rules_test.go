@@ -190,7 +190,7 @@ func TestTreeRules(t *testing.T) {
 		{"NET001", map[string]string{"etc/netplan/50-cloud-init.yaml": "network:\n  ethernets:\n    eth0:\n      dhcp4: true\n"}, Passed, ""},
 		{"NET001", map[string]string{"etc/sysconfig/network-scripts/ifcfg-eth0": "DEVICE=eth0\nBOOTPROTO=dhcp\n"}, Passed, ""},
 		{"NET001", map[string]string{"etc/network/interfaces": "auto eth0\niface eth0 inet static\n  address 10.0.0.4\n"}, Failed, "nothing configures"},
-		{"NET002", map[string]string{"etc/iptables/rules.v4": "*filter\n-A OUTPUT -d 168.63.129.16/32 -j DROP\nCOMMIT\n"}, Failed, "blocks the wire server"},
+		{"NET002", map[string]string{"etc/iptables/rules.v4": "*filter\n-A OUTPUT -d 168.63.129.16/32 -j DROP\nCOMMIT\n"}, Failed, "drops new connections to the wire server"},
 		{"NET002", map[string]string{"etc/iptables/rules.v4": "*filter\n-A OUTPUT -d 168.63.129.16/32 -p tcp --dport 53 -j ACCEPT\nCOMMIT\n"}, Passed, ""},
 		{"NET004", map[string]string{"etc/dhcp/dhclient.conf": "send host-name = gethostname();\n"}, Failed, "default of 60 s"},
 		{"NET004", map[string]string{"etc/dhcp/dhclient.conf": "timeout 300;\n"}, Passed, ""},
