@@ -14,10 +14,10 @@ declare -A pkg_of=(
   [mkudffs]=udftools [openssl]=openssl [socat]=socat [node]=nodejs [npm]=npm
   [blkid]=util-linux [mkswap]=util-linux [findmnt]=util-linux [pvck]=lvm2 [patch]=patch [e2undo]=e2fsprogs
   [mkfs.btrfs]=btrfs-progs [cryptsetup]=cryptsetup-bin [lvm]=lvm2 [sgdisk]=gdisk
-  [systemd-analyze]=systemd [dpkg-deb]=dpkg [apt-get]=apt
+  [systemd-analyze]=systemd [systemctl]=systemd [dpkg-deb]=dpkg [apt-get]=apt
   [rpm]=rpm [rpmbuild]=rpm [lsinitramfs]=initramfs-tools-core [strace]=strace [prlimit]=util-linux [flock]=util-linux
   [depmod]=kmod [modprobe]=kmod
-  [nft]=nftables [iptables]=iptables [unshare]=util-linux [nsenter]=util-linux
+  [nft]=nftables [iptables]=iptables [iptables-restore]=iptables [ip]=iproute2 [unshare]=util-linux [nsenter]=util-linux
 )
 # The end-to-end tests (make e2e) build Debian images and boot them, Gen2
 # ones with Debian's UEFI firmware.
