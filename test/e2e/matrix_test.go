@@ -323,6 +323,7 @@ func TestMatrix(t *testing.T) {
 			t.Run("check", func(t *testing.T) { wantFindings(t, "the stock image", vhdprep, m.stock, img) })
 			t.Run("sshd", func(t *testing.T) { wantSSHDAgrees(t, vhdprep, root) })
 			t.Run("sudo", func(t *testing.T) { wantSudoAgrees(t, vhdprep, root) })
+			t.Run("cloud-init", func(t *testing.T) { wantCloudInitAgrees(t, vhdprep, root) })
 			if m.xfsRoot != 0 {
 				t.Run("refusals", func(t *testing.T) { wantRefusals(t, vhdprep, m, img) })
 				if !t.Run("pipeline --root", func(t *testing.T) { img = fixThroughRoot(t, vhdprep, cache, m, root, img) }) {
