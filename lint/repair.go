@@ -25,22 +25,8 @@ func editLine(o *Overlay, name string, n int, edit func(string) (string, error))
 	return nil
 }
 
-// commentLines comments out, in a file of the overlay, the lines match
-// selects, saying which rule did it.
-func commentLines(o *Overlay, name, rule string, match func(string) bool) error {
-	b, err := o.Read(name)
-	if err != nil {
-		return err
-	}
-	lines := strings.Split(string(b), "\n")
-	for i, l := range lines {
-		if match(l) {
-			lines[i] = "# disabled by vhdprep (" + rule + "): " + l
-		}
-	}
-	o.Write(name, []byte(strings.Join(lines, "\n")))
-	return nil
-}
+// disabledBy is a line a repair of rule comments out, saying which.
+func disabledBy(rule, line string) string { return "# disabled by vhdprep (" + rule + "): " + line }
 
 // setKey sets key=value in a KEY=VALUE file (waagent.conf,
 // vhdprep-agent.conf): the last line setting it, or a new line at the end.

@@ -157,7 +157,7 @@ func repairModule(rule, module string) func(*Target, *Overlay) error {
 		}
 		for _, at := range moduleDisabled(root, module) {
 			err := editLine(o, strings.TrimPrefix(at.File, "/"), at.Line, func(l string) (string, error) {
-				return "# disabled by vhdprep (" + rule + "): " + l, nil
+				return disabledBy(rule, l), nil
 			})
 			if err != nil {
 				return err

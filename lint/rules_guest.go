@@ -439,5 +439,5 @@ func withoutTargetpw(line string) (string, error) {
 			return "Defaults" + binding + " " + strings.Join(rest, ", ") + " # vhdprep (SEC005) took targetpw out", nil
 		}
 	}
-	return "# disabled by vhdprep (SEC005): " + line, nil
+	return disabledBy("SEC005", line), nil
 }
