@@ -258,16 +258,6 @@ func makeHalfSparse(b *testing.B, path string, size, data int64, compressible bo
 	f.Sync()
 }
 
-// timeCmd runs a command that must succeed and returns its wall time and
-// peak resident memory.
-func timeCmd(b *testing.B, name string, args ...string) (time.Duration, int64) {
-	elapsed, peak, code, out := timeCmdExit(b, name, args...)
-	if code != 0 {
-		b.Fatalf("%s exited %d\n%s", name, code, out)
-	}
-	return elapsed, peak
-}
-
 // timeCmdExit runs a command and returns its wall time, peak resident
 // memory, exit code and output. The peak is sampled from /proc (VmHWM)
 // while it runs: the kernel's rusage would also count this process's
