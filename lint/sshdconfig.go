@@ -13,10 +13,6 @@ import (
 const (
 	sshdConfigFile = "etc/ssh/sshd_config"
 	sshdDir        = "/etc/ssh" // what a relative Include is relative to
-	sshdMaxDepth   = 16         // how deep Includes go (SERVCONF_MAX_DEPTH)
-	// sshdMaxFiles bounds the files read, counting each time: a file
-	// that includes itself twice would otherwise be read 2^16 times.
-	sshdMaxFiles = 256
 )
 
 // sshdEntry is a keyword sshd reads unconditionally, in its order: each
@@ -32,21 +28,14 @@ type sshdEntry struct {
 // not, '#' ending them; each Include read where it stands (its globs,
 // relative to /etc/ssh, matched in lexical order; a glob that matches
 // nothing is no error); nothing after a Match line of a file, which is
-// conditional (and, as in sshd, only to the end of that file). A
-// configuration sshd would refuse for its Includes' depth is read as far
-// as a bound.
+// conditional (and, as in sshd, only to the end of that file). Includes
+// are read within includes' bounds.
 func sshdEntries(root rootfs.FS) ([]sshdEntry, error) {
 	var out []sshdEntry
-	files := 0
+	in := includes{root: root}
 	var read func(name string, depth int) error
 	read = func(name string, depth int) error {
-		if files++; depth > sshdMaxDepth || files > sshdMaxFiles {
-			return nil
-		}
-		if fi, err := root.Stat(name); err == nil && fi.IsDir() {
-			return nil // a glob that matched a directory: no configuration
-		}
-		b, err := readFile(root, name)
+		b, err := in.file(name, depth)
 		if err != nil {
 			return err
 		}

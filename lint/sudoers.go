@@ -14,8 +14,6 @@ const (
 	// sudoersVendorFile is where openSUSE's sudo reads its policy when
 	// /etc/sudoers is not there.
 	sudoersVendorFile = "usr/etc/sudoers"
-	sudoersMaxDepth   = 16  // how deep includes go (sudo refuses a loop)
-	sudoersMaxFiles   = 256 // the files read, counting each time
 )
 
 // sudoersLine is a logical line of sudoers: continued lines joined, its
@@ -34,19 +32,14 @@ var sudoersInclude = regexp.MustCompile(`^[@#](include|includedir)\s+(\S+)`)
 // relative to the including file's directory; a directory's files in
 // name order, skipping those whose name ends in '~' or has a '.', as sudo
 // does), lines continued with a backslash joined, comments cut: '#' ends a
-// line unless it starts an include or a user ID (#1000).
+// line unless it starts an include or a user ID (#1000). Includes are read
+// within includes' bounds.
 func sudoersLines(root rootfs.FS) ([]sudoersLine, error) {
 	var out []sudoersLine
-	files := 0
+	in := includes{root: root}
 	var read func(name string, depth int) error
 	read = func(name string, depth int) error {
-		if files++; depth > sudoersMaxDepth || files > sudoersMaxFiles {
-			return nil
-		}
-		if fi, err := root.Stat(name); err == nil && fi.IsDir() {
-			return nil // @include of a directory: sudo reads no policy there
-		}
-		b, err := readFile(root, name)
+		b, err := in.file(name, depth)
 		if err != nil {
 			return err
 		}
