@@ -161,9 +161,11 @@ func checkMachineID(t *Target) ([]Finding, error) {
 // every user may run anything as anyone, with the target's password.
 var allAllRule = regexp.MustCompile(`^ALL\s+ALL\s*=\s*\(ALL\)\s*ALL$`)
 
-// checkSudoers: the targetpw sudo applies (plain Defaults, the last one
-// read winning, so every line that sets it since the last !targetpw; any
-// scoped Defaults that sets it) and the ALL ALL=(ALL) ALL rule.
+// checkSudoers: the targetpw sudo applies and the ALL ALL=(ALL) ALL rule.
+// sudo applies plain Defaults in order, the last setting winning, so a
+// plain targetpw counts after the last line whose own last word on it is
+// !targetpw; a scoped Defaults (Defaults>root, Defaults:user) counts
+// wherever it sets targetpw.
 func checkSudoers(t *Target) ([]Finding, error) {
 	root, err := t.root()
 	if err != nil {
@@ -173,38 +175,31 @@ func checkSudoers(t *Target) ([]Finding, error) {
 	if err != nil {
 		return nil, err
 	}
+	off := -1
+	for i, l := range lines {
+		if binding, params, _ := sudoersDefaults(l.text); binding == "" && lastTargetpw(params) == "!targetpw" {
+			off = i
+		}
+	}
 	var fs []Finding
-	undone := map[int]bool{} // plain targetpw findings a later !targetpw undid
-	var plain []int
-	for _, l := range lines {
-		finding := Finding{Message: fmt.Sprintf("%q asks for the target's (root's) password, which Azure users do not have", l.text), Location: l.at}
-		if allAllRule.MatchString(l.text) {
-			fs = append(fs, finding)
-			continue
-		}
+	for i, l := range lines {
 		binding, params, _ := sudoersDefaults(l.text)
-		for _, p := range params {
-			switch {
-			case p == "targetpw" && binding == "":
-				plain = append(plain, len(fs))
-				fs = append(fs, finding)
-			case p == "!targetpw" && binding == "":
-				for _, i := range plain {
-					undone[i] = true
-				}
-				plain = nil
-			case p == "targetpw":
-				fs = append(fs, finding)
-			}
+		if allAllRule.MatchString(l.text) || slices.Contains(params, "targetpw") && (binding != "" || i > off) {
+			fs = append(fs, Finding{Message: fmt.Sprintf("%q asks for the target's (root's) password, which Azure users do not have", l.text), Location: l.at})
 		}
 	}
-	kept := fs[:0]
-	for i, f := range fs {
-		if !undone[i] {
-			kept = append(kept, f)
+	return fs, nil
+}
+
+// lastTargetpw is a Defaults line's last word on targetpw: "targetpw",
+// "!targetpw" or "".
+func lastTargetpw(params []string) string {
+	for _, p := range slices.Backward(params) {
+		if p == "targetpw" || p == "!targetpw" {
+			return p
 		}
 	}
-	return kept, nil
+	return ""
 }
 
 // agentState is what provisioning leaves behind.

@@ -117,6 +117,8 @@ func TestTreeRules(t *testing.T) {
 		{"SEC005", map[string]string{"etc/sudoers": "Defaults targetpw\n#includedir /etc/sudoers.d\n", "etc/sudoers.d/90-azure": "Defaults !targetpw\n"}, Passed, ""},
 		{"SEC005", map[string]string{"etc/sudoers": "Defaults env_reset, targetpw, !insults\n"}, Failed, "targetpw"},
 		{"SEC005", map[string]string{"etc/sudoers": "Defaults>root targetpw\n"}, Failed, "targetpw"},
+		{"SEC005", map[string]string{"etc/sudoers": "Defaults targetpw\nDefaults !targetpw, targetpw\n"}, Failed, "targetpw"},
+		{"SEC005", map[string]string{"etc/sudoers": "Defaults targetpw\nDefaults targetpw, !targetpw\n"}, Passed, ""},
 		{"SEC005", map[string]string{"etc/sudoers": "root ALL=(ALL) ALL\n", "etc/sudoers.d/50-x": "Defaults targetpw\n"}, Passed, ""},
 		{"SEC005", map[string]string{"etc/sudoers": "@includedir /etc/sudoers.d\n", "etc/sudoers.d/50-x.rpmsave": "Defaults targetpw\n", "etc/sudoers.d/50-y~": "Defaults targetpw\n"}, Passed, ""},
 		{"SEC005", map[string]string{"etc/sudoers": "@includedir sudoers.d\n", "etc/sudoers.d/50-x": "Defaults \\\n  targetpw\n"}, Failed, "targetpw"},

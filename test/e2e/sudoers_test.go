@@ -26,6 +26,7 @@ var sudoersCases = []struct {
 	{"a continued line", map[string]string{"sudoers": "Defaults env_reset, \\\n  targetpw\n"}},
 	{"an included file", map[string]string{"sudoers": "#include @D@/sudoers.local\n", "sudoers.local": "Defaults targetpw\n"}},
 	{"undone in a list", map[string]string{"sudoers": "Defaults targetpw\nDefaults env_reset,!targetpw\n"}},
+	{"a line's last word wins", map[string]string{"sudoers": "Defaults targetpw\nDefaults !targetpw, targetpw\n"}},
 	{"a comment's backslash continues nothing", map[string]string{"sudoers": "# the builder's note \\\nDefaults targetpw\n"}},
 	{"scoped only", map[string]string{"sudoers": "Defaults:%wheel !targetpw\nDefaults targetpw\nDefaults !targetpw\n"}},
 }
