@@ -208,11 +208,7 @@ func ReplacedSettings(root rootfs.FS, agents []string) (map[string]string, []str
 		}
 		got := map[string]string{}
 		if d.Agent == WAAgent {
-			for _, k := range []string{KeyExtensions, KeyMonitorHostName} {
-				if v := strings.ToLower(d.Conf[k]); v == "y" || v == "n" {
-					got[k] = v
-				}
-			}
+			got = waagentSwitches(d.Conf, KeyExtensions, KeyMonitorHostName)
 		}
 		if !disk {
 			rd := resourceDiskKeys(d)
@@ -253,18 +249,25 @@ func resourceDiskKeys(d DiskIntent) map[string]string {
 	return keys
 }
 
+// waagentSwitches are the switches among keys that waagent.conf sets
+// explicitly, as y or n: WALinuxAgent reads either in any case, and
+// anything else as its default, which the vhdprep agent's need not be.
+func waagentSwitches(conf map[string]string, keys ...string) map[string]string {
+	out := map[string]string{}
+	for _, k := range keys {
+		if v := strings.ToLower(conf[k]); v == "y" || v == "n" {
+			out[k] = v
+		}
+	}
+	return out
+}
+
 // waagentDiskKeys are the ResourceDisk keys waagent.conf sets, as the
 // vhdprep agent reads them: every one it sets explicitly, Format=n among
 // them, since the vhdprep agent's defaults need not be the file's. A value
 // the vhdprep agent cannot take is left to its default.
 func waagentDiskKeys(conf map[string]string) map[string]string {
-	keys := map[string]string{}
-	for _, k := range []string{KeyFormat, KeySwap} {
-		// WALinuxAgent's switches: y or n in any case, else the default.
-		if v := strings.ToLower(conf[k]); v == "y" || v == "n" {
-			keys[k] = v
-		}
-	}
+	keys := waagentSwitches(conf, KeyFormat, KeySwap)
 	if v := conf[KeyFilesystem]; v == "ext4" || v == "ext3" || v == "ext2" || v == "xfs" {
 		keys[KeyFilesystem] = v
 	}
