@@ -308,6 +308,10 @@ var unitDirs = []string{"etc/systemd/system", "usr/local/lib/systemd/system", "u
 // removed without purging leaves its links behind, and systemd starts
 // nothing for them).
 func unitEnabled(root rootfs.FS, units ...string) bool {
+	units = slices.DeleteFunc(slices.Clone(units), func(u string) bool { return unitMasked(root, u) || !unitFileExists(root, u) })
+	if len(units) == 0 {
+		return false
+	}
 	for _, dir := range []string{"etc/systemd/system", "usr/lib/systemd/system", "lib/systemd/system"} {
 		ents, err := root.ReadDir(dir)
 		if err != nil {
@@ -318,9 +322,6 @@ func unitEnabled(root rootfs.FS, units ...string) bool {
 				continue
 			}
 			for _, u := range units {
-				if unitMasked(root, u) || !unitFileExists(root, u) {
-					continue
-				}
 				if _, err := root.Lstat(dir + "/" + e.Name() + "/" + u); err == nil {
 					return true
 				}
