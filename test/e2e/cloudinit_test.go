@@ -4,19 +4,14 @@ package e2e
 
 import (
 	"encoding/json"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"testing"
 )
 
 // cloudInitCases are cloud-init configurations as images carry them:
 // cloud.cfg and its cloud.cfg.d drop-ins, under /etc/cloud.
-var cloudInitCases = []struct {
-	name  string
-	files map[string]string
-}{
+var cloudInitCases = []configCase{
 	{"a drop-in names Azure", map[string]string{"cloud.cfg": "datasource_list: [ NoCloud, None ]\n", "cloud.cfg.d/90-azure.cfg": "datasource_list: [ Azure ]\n"}},
 	{"a later drop-in wins", map[string]string{"cloud.cfg": "{}\n", "cloud.cfg.d/10-azure.cfg": "datasource_list: [ Azure ]\n", "cloud.cfg.d/99-builder.cfg": "datasource_list: [ NoCloud ]\n"}},
 	{"only .cfg files count", map[string]string{"cloud.cfg": "datasource_list: [ NoCloud ]\n", "cloud.cfg.d/90-azure.cfg.disabled": "datasource_list: [ Azure ]\n"}},
@@ -29,27 +24,18 @@ var cloudInitCases = []struct {
 // the image's tree): it passes exactly where the merged datasource_list is
 // cloud-init's own or names Azure.
 func wantCloudInitAgrees(t *testing.T, vhdprep, root string) {
-	if _, err := os.Stat(filepath.Join(root, "usr/bin/cloud-init")); err != nil {
-		t.Skip("the image has no cloud-init")
-	}
-	inside := "/tmp/vhdprep-e2e-cloud"
-	t.Cleanup(func() { os.RemoveAll(root + inside) })
-	for _, c := range cloudInitCases {
-		t.Run(c.name, func(t *testing.T) {
-			guest := configCopies(t, root, inside, "/etc/cloud", c.files, 0o644)
-			os.MkdirAll(filepath.Join(guest, "usr/bin"), 0o755)
-			os.WriteFile(filepath.Join(guest, "usr/bin/cloud-init"), nil, 0o755)
-			out, err := exec.Command("chroot", root, "python3", "-c",
-				"import json, sys; from cloudinit import util; print(json.dumps(util.read_conf_with_confd(sys.argv[1]).get('datasource_list')))",
-				inside+"/cloud.cfg").Output()
-			var list []string
-			if err != nil || json.Unmarshal(out, &list) != nil {
-				t.Fatalf("the guest's cloud-init: %v\n%s", err, out)
-			}
-			want := list == nil || slices.Contains(list, "Azure")
-			if got, _ := ruleOutcome(t, vhdprep, guest, "AGT005"); (got == "pass") != want {
-				t.Errorf("AGT005 %s, but the guest's cloud-init merges datasource_list %v", got, list)
-			}
-		})
-	}
+	cloudInit := guestProgram{path: "usr/bin/cloud-init", dir: "/etc/cloud", mode: 0o644, inside: "/tmp/vhdprep-e2e-cloud"}
+	cloudInit.eachCase(t, root, cloudInitCases, func(t *testing.T, guest string) {
+		out, err := exec.Command("chroot", root, "python3", "-c",
+			"import json, sys; from cloudinit import util; print(json.dumps(util.read_conf_with_confd(sys.argv[1]).get('datasource_list')))",
+			cloudInit.inside+"/cloud.cfg").Output()
+		var list []string
+		if err != nil || json.Unmarshal(out, &list) != nil {
+			t.Fatalf("the guest's cloud-init: %v\n%s", err, out)
+		}
+		want := list == nil || slices.Contains(list, "Azure")
+		if got, _ := ruleOutcome(t, vhdprep, guest, "AGT005"); (got == "pass") != want {
+			t.Errorf("AGT005 %s, but the guest's cloud-init merges datasource_list %v", got, list)
+		}
+	})
 }

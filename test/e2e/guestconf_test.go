@@ -11,24 +11,52 @@ import (
 	"testing"
 )
 
-// configCopies writes files (names under dir; @D@ in their text stands
-// for the directory they are in) twice: into the image's tree at inside,
-// for the guest's own tools in a chroot, and under dir of a fresh guest
-// tree for vhdprep, which it returns.
-func configCopies(t *testing.T, root, inside, dir string, files map[string]string, mode os.FileMode) string {
-	t.Helper()
-	os.RemoveAll(root + inside)
-	guest := t.TempDir()
-	for _, to := range []struct{ base, d string }{{root + inside, inside}, {filepath.Join(guest, dir), dir}} {
-		for name, text := range files {
-			p := filepath.Join(to.base, name)
-			os.MkdirAll(filepath.Dir(p), 0o755)
-			if err := os.WriteFile(p, []byte(strings.ReplaceAll(text, "@D@", to.d)), mode); err != nil {
-				t.Fatal(err)
-			}
-		}
+// configCase is a configuration as images carry it: files (names under
+// the directory the program reads; @D@ in their text stands for the
+// directory they are in, so the guest's own program can read a copy
+// elsewhere).
+type configCase struct {
+	name  string
+	files map[string]string
+}
+
+// guestProgram is a program of the image's that reads its configuration
+// from dir (in files of mode) and that a rule's verdict is held to.
+type guestProgram struct {
+	path   string // in the image's tree, without a leading slash
+	dir    string // its configuration directory: /etc/ssh
+	mode   os.FileMode
+	inside string // where the image's tree gets each case, for a chroot
+}
+
+// eachCase runs agrees in a subtest per case, the image skipped where it
+// has no such program. The case's files are copied twice: into the
+// image's tree at g.inside, and under g.dir of a fresh guest tree for
+// vhdprep (which holds the program too, as the rules look for it), whose
+// path agrees gets.
+func (g guestProgram) eachCase(t *testing.T, root string, cases []configCase, agrees func(t *testing.T, guest string)) {
+	if _, err := os.Stat(filepath.Join(root, g.path)); err != nil {
+		t.Skipf("the image has no /%s", g.path)
 	}
-	return guest
+	t.Cleanup(func() { os.RemoveAll(root + g.inside) })
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			os.RemoveAll(root + g.inside)
+			guest := t.TempDir()
+			for _, to := range []struct{ base, d string }{{root + g.inside, g.inside}, {filepath.Join(guest, g.dir), g.dir}} {
+				for name, text := range c.files {
+					p := filepath.Join(to.base, name)
+					os.MkdirAll(filepath.Dir(p), 0o755)
+					if err := os.WriteFile(p, []byte(strings.ReplaceAll(text, "@D@", to.d)), g.mode); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			os.MkdirAll(filepath.Join(guest, filepath.Dir(g.path)), 0o755)
+			os.WriteFile(filepath.Join(guest, g.path), nil, 0o755)
+			agrees(t, guest)
+		})
+	}
 }
 
 // ruleOutcome is what vhdprep check says of one rule on a guest tree: its

@@ -14,10 +14,7 @@ import (
 // sshdCases are sshd configurations as image builders leave them, files
 // under /etc/ssh; @D@ stands for that directory in Include lines, so the
 // guest's own sshd can read a copy elsewhere.
-var sshdCases = []struct {
-	name  string
-	files map[string]string
-}{
+var sshdCases = []configCase{
 	{"drop-ins included first", map[string]string{"sshd_config": "Include @D@/sshd_config.d/*.conf\nClientAliveInterval 600\n", "sshd_config.d/50-cloud.conf": "ClientAliveInterval 120\n"}},
 	{"included last", map[string]string{"sshd_config": "ClientAliveInterval 0\nInclude @D@/sshd_config.d/*.conf\n", "sshd_config.d/50-cloud.conf": "ClientAliveInterval 120\n"}},
 	{"drop-ins never included", map[string]string{"sshd_config": "Port 22\n", "sshd_config.d/50-cloud.conf": "ClientAliveInterval 120\n"}},
@@ -37,27 +34,18 @@ var outsideValue = regexp.MustCompile(`ClientAliveInterval (\S+) is outside`)
 // effective global configuration): it passes exactly where sshd's
 // ClientAliveInterval is within 30-235, and names the value sshd took.
 func wantSSHDAgrees(t *testing.T, vhdprep, root string) {
-	if _, err := os.Stat(filepath.Join(root, "usr/sbin/sshd")); err != nil {
-		t.Skip("the image has no sshd")
-	}
+	sshd := guestProgram{path: "usr/sbin/sshd", dir: "/etc/ssh", mode: 0o644, inside: "/tmp/vhdprep-e2e-sshd"}
+	sshd.eachCase(t, root, sshdCases, func(t *testing.T, guest string) { sshdAgrees(t, vhdprep, root, sshd.inside, guest) })
+}
+
+// sshdAgrees is wantSSHDAgrees for one configuration, copied into the
+// image's tree at inside and into guest.
+func sshdAgrees(t *testing.T, vhdprep, root, inside, guest string) {
 	// sshd -T wants its privilege separation directory.
 	if _, err := os.Stat(filepath.Join(root, "run/sshd")); os.IsNotExist(err) {
 		mustExec(t, "mkdir", "-p", filepath.Join(root, "run/sshd"))
 		t.Cleanup(func() { os.Remove(filepath.Join(root, "run/sshd")) })
 	}
-	inside := "/tmp/vhdprep-e2e-sshd"
-	t.Cleanup(func() { os.RemoveAll(root + inside) })
-	for _, c := range sshdCases {
-		t.Run(c.name, func(t *testing.T) { sshdAgrees(t, vhdprep, root, inside, c.files) })
-	}
-}
-
-// sshdAgrees is wantSSHDAgrees for one configuration: files under
-// /etc/ssh, copied into the tree at inside for the guest's sshd.
-func sshdAgrees(t *testing.T, vhdprep, root, inside string, files map[string]string) {
-	guest := configCopies(t, root, inside, "/etc/ssh", files, 0o644)
-	os.MkdirAll(filepath.Join(guest, "usr/sbin"), 0o755)
-	os.WriteFile(filepath.Join(guest, "usr/sbin/sshd"), nil, 0o755)
 	// The guest's own ssh-keygen: the host need not have one.
 	mustExec(t, "chroot", root, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", inside+"/hostkey")
 

@@ -4,9 +4,7 @@ package e2e
 
 import (
 	"encoding/json"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -14,10 +12,7 @@ import (
 // sudoersCases are sudo policies as distributions ship them and image
 // builders leave them, files under /etc; @D@ stands for /etc in include
 // lines, so the guest's own sudo tools can read a copy elsewhere.
-var sudoersCases = []struct {
-	name  string
-	files map[string]string
-}{
+var sudoersCases = []configCase{
 	{"SUSE's stock lines", map[string]string{"sudoers": "Defaults always_set_home\nDefaults targetpw   # ask for the password of the target user i.e. root\n#includedir @D@/sudoers.d\n"}},
 	{"undone by a drop-in", map[string]string{"sudoers": "Defaults targetpw\n#includedir @D@/sudoers.d\n", "sudoers.d/90-azure": "Defaults !targetpw\n"}},
 	{"in a list", map[string]string{"sudoers": "Defaults env_reset, targetpw, !insults\n"}},
@@ -36,21 +31,13 @@ var sudoersCases = []struct {
 // parses the policy with its includes): it fails exactly where the last
 // plain Defaults that sets targetpw turns it on.
 func wantSudoAgrees(t *testing.T, vhdprep, root string) {
-	if _, err := os.Stat(filepath.Join(root, "usr/bin/cvtsudoers")); err != nil {
-		t.Skip("the image has no sudo")
-	}
-	inside := "/tmp/vhdprep-e2e-sudo"
-	t.Cleanup(func() { os.RemoveAll(root + inside) })
-	for _, c := range sudoersCases {
-		t.Run(c.name, func(t *testing.T) { sudoAgrees(t, vhdprep, root, inside, c.files) })
-	}
+	sudo := guestProgram{path: "usr/bin/cvtsudoers", dir: "/etc", mode: 0o440, inside: "/tmp/vhdprep-e2e-sudo"}
+	sudo.eachCase(t, root, sudoersCases, func(t *testing.T, guest string) { sudoAgrees(t, vhdprep, root, sudo.inside, guest) })
 }
 
-// sudoAgrees is wantSudoAgrees for one policy: files under /etc, copied
-// into the tree at inside for the guest's cvtsudoers.
-func sudoAgrees(t *testing.T, vhdprep, root, inside string, files map[string]string) {
-	guest := configCopies(t, root, inside, "/etc", files, 0o440)
-
+// sudoAgrees is wantSudoAgrees for one policy, copied into the image's
+// tree at inside and into guest.
+func sudoAgrees(t *testing.T, vhdprep, root, inside, guest string) {
 	out, err := exec.Command("chroot", root, "cvtsudoers", "-f", "json", inside+"/sudoers").CombinedOutput()
 	var policy struct {
 		Defaults []struct {
